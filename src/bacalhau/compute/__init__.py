@@ -1,0 +1,1 @@
+"""The compute side: runs what it is told, keeps going while disconnected."""

@@ -1,0 +1,1 @@
+"""Execution engines (wasm, noop; docker later) behind the Executor protocol."""

@@ -1,0 +1,86 @@
+"""The Executor protocol: how the compute runner hands one execution to an engine.
+
+The runner prepares inputs and the results folder, then calls `run`; the executor writes the task's
+stdout/stderr to the given files while it runs (so `job logs -f` can follow them) and returns how the
+task exited. An executor never publishes and never talks to the orchestrator.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Protocol
+
+from bacalhau.models.job import NetworkConfig, SpecConfig
+from bacalhau.models.resources import Resources
+
+
+@dataclass(frozen=True)
+class MountedInput:
+    """A staged input: the host path holding the data, where it appears in the task, and its access."""
+
+    host_path: Path
+    target: str
+    read_only: bool = True
+
+
+@dataclass(frozen=True)
+class MountedOutput:
+    """A result path: a writable host folder that appears at `target` inside the task."""
+
+    name: str
+    host_path: Path
+    target: str
+
+
+@dataclass(frozen=True)
+class RunRequest:
+    execution_id: str
+    job_id: str
+    job_type: str
+    engine: SpecConfig
+    # Final environment: the task's Env (env:VAR references already resolved) plus BACALHAU_* system vars.
+    env: dict[str, str]
+    inputs: list[MountedInput]
+    outputs: list[MountedOutput]
+    resources: Resources
+    network: NetworkConfig
+    stdout_path: Path
+    stderr_path: Path
+    # Seconds; None means no limit. The runner enforces it too, as a backstop.
+    timeout_s: float | None = None
+    labels: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class RunOutcome:
+    """How the task ended. A non-zero exit code is an outcome, not an error (Bacalhau semantics)."""
+
+    exit_code: int
+    # Extra facts worth recording on the execution (e.g. the image digest, module hash).
+    details: dict[str, str] = field(default_factory=dict)
+
+
+class Executor(Protocol):
+    """One execution engine. Implementations translate their library's errors into ExecutionError."""
+
+    def is_installed(self) -> bool:
+        """True when the engine can run tasks on this node (library present, daemon reachable)."""
+        ...
+
+    def validate(self, engine: SpecConfig) -> None:
+        """Raise ValidationFailed (with field paths under `Engine.Params`) if the params are unusable."""
+        ...
+
+    async def run(self, request: RunRequest) -> RunOutcome:
+        """Run the task to completion and return its outcome.
+
+        Raises ExecutionError with a clear message when the task cannot run or is cut short
+        (invalid module, missing entrypoint, trap, out of memory, timeout, cancellation).
+        Not idempotent: each call runs the task again.
+        """
+        ...
+
+    async def cancel(self, execution_id: str) -> None:
+        """Stop a running execution promptly; its `run` then raises ExecutionError. Idempotent."""
+        ...

@@ -1,0 +1,40 @@
+"""The StorageProvider protocol: staging one input source onto the compute node's disk."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Protocol
+
+from bacalhau.models.job import InputSource
+
+
+@dataclass(frozen=True)
+class PreparedInput:
+    """A staged input. `owned` is True when the provider made a copy that cleanup must delete."""
+
+    source: InputSource
+    host_path: Path
+    read_only: bool
+    owned: bool
+
+
+class StorageProvider(Protocol):
+    def is_installed(self) -> bool:
+        """True when this node can stage inputs of this type."""
+        ...
+
+    def validate(self, source: InputSource) -> None:
+        """Raise StorageError/ValidationFailed if the node will not accept this source (e.g. not allow-listed)."""
+        ...
+
+    async def prepare(self, source: InputSource, work_dir: Path) -> PreparedInput:
+        """Stage the input under `work_dir` (or reference it in place) and return where it is.
+
+        Raises StorageError naming the input's alias/target and the cause; leaves no partial files.
+        """
+        ...
+
+    async def cleanup(self, prepared: PreparedInput) -> None:
+        """Remove what `prepare` created (never a user's own folder). Idempotent."""
+        ...

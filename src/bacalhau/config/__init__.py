@@ -1,0 +1,1 @@
+"""Node configuration: Bacalhau's keys and defaults; defaults < config file < env < flags."""

@@ -1,0 +1,173 @@
+"""Bacalhau's configuration tree, with its key names and defaults (CONTRACT.md section 6)."""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+from pydantic import Field
+
+from bacalhau.models.job import SpecConfig
+from bacalhau.models.wire import WireModel
+
+
+def default_data_dir() -> str:
+    return os.environ.get("BACALHAU_DIR") or os.path.join(os.path.expanduser("~"), ".bacalhau")
+
+
+class TLSConfig(WireModel):
+    use_tls: bool = Field(False, alias="UseTLS")
+    insecure: bool = Field(False, alias="Insecure")
+    cert_file: str = Field("", alias="CertFile")
+    key_file: str = Field("", alias="KeyFile")
+    ca_cert: str = Field("", alias="CACert")
+
+
+class APIConfig(WireModel):
+    host: str = Field("0.0.0.0", alias="Host")
+    port: int = Field(1234, alias="Port")
+    tls: TLSConfig = Field(default_factory=TLSConfig, alias="TLS")
+
+
+class SchedulerConfig(WireModel):
+    worker_count: int = Field(default_factory=lambda: os.cpu_count() or 1, alias="WorkerCount")
+    queue_backoff: str = Field("1m", alias="QueueBackoff")
+    housekeeping_interval: str = Field("30s", alias="HousekeepingInterval")
+    housekeeping_timeout: str = Field("2m", alias="HousekeepingTimeout")
+
+
+class EvaluationBrokerConfig(WireModel):
+    visibility_timeout: str = Field("1m", alias="VisibilityTimeout")
+    max_retry_count: int = Field(10, alias="MaxRetryCount")
+
+
+class NodeManagerConfig(WireModel):
+    disconnect_timeout: str = Field("1m", alias="DisconnectTimeout")
+    manual_approval: bool = Field(False, alias="ManualApproval")
+
+
+class OrchestratorConfig(WireModel):
+    enabled: bool = Field(False, alias="Enabled")
+    host: str = Field("0.0.0.0", alias="Host")
+    port: int = Field(4222, alias="Port")
+    scheduler: SchedulerConfig = Field(default_factory=SchedulerConfig, alias="Scheduler")
+    evaluation_broker: EvaluationBrokerConfig = Field(default_factory=EvaluationBrokerConfig, alias="EvaluationBroker")
+    node_manager: NodeManagerConfig = Field(default_factory=NodeManagerConfig, alias="NodeManager")
+
+
+class ResourceScaler(WireModel):
+    """Capacity as absolute values (`4`, `8Gb`) or shares of the host (`80%`)."""
+
+    cpu: str = Field("80%", alias="CPU")
+    memory: str = Field("80%", alias="Memory")
+    disk: str = Field("80%", alias="Disk")
+    gpu: str = Field("100%", alias="GPU")
+
+
+class HeartbeatConfig(WireModel):
+    interval: str = Field("15s", alias="Interval")
+    info_update_interval: str = Field("1m", alias="InfoUpdateInterval")
+
+
+class EnvConfig(WireModel):
+    allow_list: list[str] = Field(default_factory=list, alias="AllowList")
+
+
+class ComputeConfig(WireModel):
+    enabled: bool = Field(False, alias="Enabled")
+    orchestrators: list[str] = Field(default_factory=lambda: ["nats://127.0.0.1:4222"], alias="Orchestrators")
+    allocated_capacity: ResourceScaler = Field(default_factory=ResourceScaler, alias="AllocatedCapacity")
+    allow_listed_local_paths: list[str] = Field(default_factory=list, alias="AllowListedLocalPaths")
+    env: EnvConfig = Field(default_factory=EnvConfig, alias="Env")
+    heartbeat: HeartbeatConfig = Field(default_factory=HeartbeatConfig, alias="Heartbeat")
+
+
+class TaskTimeouts(WireModel):
+    execution_timeout: str = Field("", alias="ExecutionTimeout")
+    total_timeout: str = Field("", alias="TotalTimeout")
+
+
+class TaskResourcesDefaults(WireModel):
+    cpu: str = Field("500m", alias="CPU")
+    memory: str = Field("512Mb", alias="Memory")
+    disk: str = Field("", alias="Disk")
+    gpu: str = Field("", alias="GPU")
+
+
+class TaskDefaults(WireModel):
+    resources: TaskResourcesDefaults = Field(default_factory=TaskResourcesDefaults, alias="Resources")
+    publisher: SpecConfig = Field(default_factory=SpecConfig, alias="Publisher")
+    timeouts: TaskTimeouts = Field(default_factory=TaskTimeouts, alias="Timeouts")
+
+
+class JobTypeDefaults(WireModel):
+    priority: int = Field(0, alias="Priority")
+    task: TaskDefaults = Field(default_factory=TaskDefaults, alias="Task")
+
+
+class JobDefaultsConfig(WireModel):
+    batch: JobTypeDefaults = Field(default_factory=JobTypeDefaults, alias="Batch")
+    ops: JobTypeDefaults = Field(default_factory=JobTypeDefaults, alias="Ops")
+    service: JobTypeDefaults = Field(default_factory=JobTypeDefaults, alias="Service")
+    daemon: JobTypeDefaults = Field(default_factory=JobTypeDefaults, alias="Daemon")
+
+
+class LocalPublisherConfig(WireModel):
+    address: str = Field("127.0.0.1", alias="Address")
+    port: int = Field(6001, alias="Port")
+
+
+class PublisherTypes(WireModel):
+    local: LocalPublisherConfig = Field(default_factory=LocalPublisherConfig, alias="Local")
+
+
+class PublishersConfig(WireModel):
+    disabled: list[str] = Field(default_factory=list, alias="Disabled")
+    types: PublisherTypes = Field(default_factory=PublisherTypes, alias="Types")
+
+
+class EnginesConfig(WireModel):
+    disabled: list[str] = Field(default_factory=list, alias="Disabled")
+
+
+class InputSourcesConfig(WireModel):
+    disabled: list[str] = Field(default_factory=list, alias="Disabled")
+    read_timeout: str = Field("5m", alias="ReadTimeout")
+    max_retry_count: int = Field(3, alias="MaxRetryCount")
+
+
+class LoggingConfig(WireModel):
+    level: str = Field("info", alias="Level")
+    mode: str = Field("default", alias="Mode")
+    log_debug_info_interval: str = Field("30s", alias="LogDebugInfoInterval")
+
+
+class WebUIConfig(WireModel):
+    enabled: bool = Field(False, alias="Enabled")
+    listen: str = Field("0.0.0.0:8438", alias="Listen")
+
+
+class UpdateConfig(WireModel):
+    interval: str = Field("24h", alias="Interval")
+
+
+class BacalhauConfig(WireModel):
+    data_dir: str = Field(default_factory=default_data_dir, alias="DataDir")
+    api: APIConfig = Field(default_factory=APIConfig, alias="API")
+    name_provider: str = Field("puuid", alias="NameProvider")
+    labels: dict[str, str] = Field(default_factory=dict, alias="Labels")
+    orchestrator: OrchestratorConfig = Field(default_factory=OrchestratorConfig, alias="Orchestrator")
+    compute: ComputeConfig = Field(default_factory=ComputeConfig, alias="Compute")
+    job_defaults: JobDefaultsConfig = Field(default_factory=JobDefaultsConfig, alias="JobDefaults")
+    publishers: PublishersConfig = Field(default_factory=PublishersConfig, alias="Publishers")
+    engines: EnginesConfig = Field(default_factory=EnginesConfig, alias="Engines")
+    input_sources: InputSourcesConfig = Field(default_factory=InputSourcesConfig, alias="InputSources")
+    logging: LoggingConfig = Field(default_factory=LoggingConfig, alias="Logging")
+    web_ui: WebUIConfig = Field(default_factory=WebUIConfig, alias="WebUI")
+    update_config: UpdateConfig = Field(default_factory=UpdateConfig, alias="UpdateConfig")
+    strict_version_match: bool = Field(False, alias="StrictVersionMatch")
+    disable_analytics: bool = Field(False, alias="DisableAnalytics")
+
+    def redacted(self) -> dict[str, Any]:
+        """The config as served by /api/v1/agent/config (no secrets are held yet)."""
+        return self.to_wire()

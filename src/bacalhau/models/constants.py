@@ -1,0 +1,54 @@
+"""Type names and well-known keys, exactly as Bacalhau spells them."""
+
+from __future__ import annotations
+
+from typing import Final
+
+# Job types
+JOB_TYPE_BATCH: Final = "batch"
+JOB_TYPE_OPS: Final = "ops"
+JOB_TYPE_SERVICE: Final = "service"
+JOB_TYPE_DAEMON: Final = "daemon"
+JOB_TYPES: Final = (JOB_TYPE_BATCH, JOB_TYPE_OPS, JOB_TYPE_SERVICE, JOB_TYPE_DAEMON)
+
+# Engines
+ENGINE_DOCKER: Final = "docker"
+ENGINE_WASM: Final = "wasm"
+ENGINE_NOOP: Final = "noop"
+
+# Publishers
+PUBLISHER_NOOP: Final = "noop"
+PUBLISHER_LOCAL: Final = "local"
+PUBLISHER_S3: Final = "s3"
+PUBLISHER_IPFS: Final = "ipfs"
+PUBLISHER_S3_MANAGED: Final = "s3managed"
+
+# Storage sources
+STORAGE_INLINE: Final = "inline"
+STORAGE_LOCAL: Final = "local"
+STORAGE_LOCAL_DIRECTORY: Final = "localDirectory"  # deprecated alias of `local`
+STORAGE_URL: Final = "urlDownload"
+STORAGE_S3: Final = "s3"
+STORAGE_S3_PRESIGNED: Final = "s3PreSigned"
+STORAGE_IPFS: Final = "ipfs"
+
+DEFAULT_NAMESPACE: Final = "default"
+DEFAULT_TASK_NAME: Final = "main"
+DEFAULT_CPU: Final = "500m"
+DEFAULT_MEMORY: Final = "512Mb"
+WASM_DEFAULT_ENTRYPOINT: Final = "_start"
+
+META_PREFIX: Final = "bacalhau.org/"
+META_ORCHESTRATOR_ID: Final = "bacalhau.org/orchestrator.id"
+META_REQUESTER_ID: Final = "bacalhau.org/requester.id"
+META_ORCHESTRATOR_PROTOCOL: Final = "bacalhau.org/orchestrator.protocol"
+
+# Files written into every execution's results folder (Bacalhau's download names).
+RESULT_STDOUT: Final = "stdout"
+RESULT_STDERR: Final = "stderr"
+RESULT_EXIT_CODE: Final = "exitCode"
+
+# RunOutput carries at most this much of stdout/stderr (the rest is in the results folder).
+RUN_OUTPUT_MAX_BYTES: Final = 2048
+
+MAX_REQUEST_BYTES: Final = 10 * 1024 * 1024

@@ -1,0 +1,291 @@
+"""Validation of a job spec: every problem reported at once, each with its field path.
+
+Pure functions over models. The same checks run in `bacalhau job validate` (no server) and on submit.
+"""
+
+from __future__ import annotations
+
+import posixpath
+import re
+from collections.abc import Iterable
+
+from bacalhau.models import constants as c
+from bacalhau.models.errors import FieldError, ValidationFailed
+from bacalhau.models.job import InputSource, Job, NetworkConfig, SpecConfig, Task
+from bacalhau.models.resources import parse_bytes, parse_cpu, parse_gpu
+
+KNOWN_ENGINES = (c.ENGINE_DOCKER, c.ENGINE_WASM, c.ENGINE_NOOP)
+KNOWN_PUBLISHERS = (c.PUBLISHER_NOOP, c.PUBLISHER_LOCAL, c.PUBLISHER_S3, c.PUBLISHER_IPFS, c.PUBLISHER_S3_MANAGED)
+KNOWN_STORAGES = (
+    c.STORAGE_INLINE,
+    c.STORAGE_LOCAL,
+    c.STORAGE_LOCAL_DIRECTORY,
+    c.STORAGE_URL,
+    c.STORAGE_S3,
+    c.STORAGE_S3_PRESIGNED,
+    c.STORAGE_IPFS,
+)
+NETWORK_TYPES = ("Default", "None", "Host", "Full", "HTTP", "Bridge")
+CONSTRAINT_OPERATORS = ("=", "==", "!=", "in", "notin", "exists", "!", "gt", "lt")
+
+# Beyond these a request is a typo, not a plan: refuse it instead of queueing it forever.
+MAX_CPU_CORES = 10_000.0
+MAX_BYTES = 1024**5  # 1 PiB
+MAX_GPUS = 1024
+
+_ENV_NAME_RE = re.compile(r"^[A-Z][A-Z0-9_]*$")
+_DOMAIN_RE = re.compile(r"^\.?[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*$")
+
+_REQUIRED_SOURCE_PARAMS = {
+    c.STORAGE_INLINE: "URL",
+    c.STORAGE_LOCAL: "SourcePath",
+    c.STORAGE_LOCAL_DIRECTORY: "SourcePath",
+    c.STORAGE_URL: "URL",
+    c.STORAGE_S3: "Bucket",
+    c.STORAGE_S3_PRESIGNED: "PreSignedURL",
+    c.STORAGE_IPFS: "CID",
+}
+
+
+def canonical_type(name: str, known: Iterable[str]) -> str | None:
+    """Bacalhau compares type names case-insensitively; return the canonical spelling or None."""
+    lowered = name.strip().lower()
+    for k in known:
+        if k.lower() == lowered:
+            return k
+    return None
+
+
+def unsafe_path_reason(path: str) -> str | None:
+    """Why a path inside the task is unsafe (relative, or escaping with `..`), or None when it is fine."""
+    if not path.startswith("/"):
+        return "must be an absolute path"
+    if "\x00" in path:
+        return "must not contain NUL characters"
+    if any(part == ".." for part in path.split("/")):
+        return "must not contain '..' components"
+    return None
+
+
+def validate_job(job: Job) -> list[FieldError]:
+    """Return every problem with a (normalised) job; an empty list means it is valid."""
+    errs: list[FieldError] = []
+    add = lambda path, msg: errs.append(FieldError(path, msg))  # noqa: E731
+
+    if not job.type:
+        add("Type", "missing job type; must be one of batch, ops, service, daemon")
+    elif job.type not in c.JOB_TYPES:
+        add("Type", f"invalid job type {job.type!r}; must be one of batch, ops, service, daemon")
+    if "\x00" in job.name:
+        add("Name", "must not contain NUL characters")
+    if job.priority < 0:
+        add("Priority", "must not be negative")
+    count = job.effective_count
+    if count < 0:
+        add("Count", "must not be negative")
+    elif job.type in (c.JOB_TYPE_BATCH, c.JOB_TYPE_SERVICE) and count == 0:
+        add("Count", "must be at least 1 (a job with Count 0 would run nothing)")
+    elif job.type in (c.JOB_TYPE_OPS, c.JOB_TYPE_DAEMON) and count > 1:
+        add("Count", f"{job.type} jobs cannot specify count > 1 (they run once on every matching node)")
+
+    for i, req in enumerate(job.constraints):
+        path = f"Constraints[{i}]"
+        if not req.key.strip():
+            add(f"{path}.Key", "required")
+        op = req.operator.strip().lower()
+        if op not in CONSTRAINT_OPERATORS:
+            add(f"{path}.Operator", f"unknown operator {req.operator!r}; valid: {', '.join(CONSTRAINT_OPERATORS)}")
+        elif op in ("in", "notin") and not req.values:
+            add(f"{path}.Values", f"operator {op!r} needs at least one value")
+        elif op in ("exists", "!") and req.values:
+            add(f"{path}.Values", f"operator {op!r} takes no values")
+        elif op not in ("in", "notin", "exists", "!") and len(req.values) != 1:
+            add(f"{path}.Values", f"operator {op!r} needs exactly one value")
+
+    if not job.tasks:
+        add("Tasks", "missing job tasks; a job needs exactly one task")
+    for i, task in enumerate(job.tasks[:1]):
+        errs.extend(_validate_task(task, f"Tasks[{i}]"))
+    return errs
+
+
+def ensure_valid(job: Job) -> None:
+    """Raise ValidationFailed listing every problem, or return quietly."""
+    errs = validate_job(job)
+    if errs:
+        raise ValidationFailed(errs, hint="fix the fields listed above and submit again")
+
+
+def _validate_task(task: Task, path: str) -> list[FieldError]:
+    errs: list[FieldError] = []
+    add = lambda sub, msg: errs.append(FieldError(f"{path}.{sub}", msg))  # noqa: E731
+
+    if not task.name.strip():
+        add("Name", "required")
+    elif "\x00" in task.name:
+        add("Name", "must not contain NUL characters")
+
+    errs.extend(_validate_engine(task.engine, f"{path}.Engine"))
+
+    if task.publisher.type and canonical_type(task.publisher.type, KNOWN_PUBLISHERS) is None:
+        add("Publisher.Type", f"unknown publisher type {task.publisher.type!r}; supported: {', '.join(KNOWN_PUBLISHERS)}")
+    if task.result_paths and not task.publisher.type:
+        add("Publisher", "publisher must be set if result paths are set")
+
+    for name, value in task.env.items():
+        if not _ENV_NAME_RE.match(name):
+            add(f"Env.{name}", "names must be UPPERCASE letters, digits and _, starting with a letter")
+        elif name.startswith("BACALHAU_"):
+            add(f"Env.{name}", "names must not start with BACALHAU_ (reserved for the system)")
+        if value == "":
+            add(f"Env.{name}", "value must not be empty")
+
+    targets: dict[str, int] = {}
+    aliases: dict[str, int] = {}
+    for i, src in enumerate(task.input_sources):
+        errs.extend(_validate_input(src, f"{path}.InputSources[{i}]"))
+        target = src.target.strip()
+        if target:
+            if target in targets:
+                add(f"InputSources[{i}].Target", f"duplicate target {target!r} (also InputSources[{targets[target]}])")
+            targets.setdefault(target, i)
+        alias = src.alias.strip()
+        if alias:
+            if alias in aliases:
+                add(f"InputSources[{i}].Alias", f"duplicate alias {alias!r} (also InputSources[{aliases[alias]}])")
+            aliases.setdefault(alias, i)
+
+    names: set[str] = set()
+    paths: set[str] = set()
+    for i, rp in enumerate(task.result_paths):
+        sub = f"ResultPaths[{i}]"
+        if not rp.name.strip():
+            add(f"{sub}.Name", "required")
+        elif rp.name in names:
+            add(f"{sub}.Name", f"duplicate result name {rp.name!r}")
+        elif "/" in rp.name or rp.name in (".", ".."):
+            add(f"{sub}.Name", "must be a plain name without '/'")
+        names.add(rp.name)
+        if not rp.path.strip():
+            add(f"{sub}.Path", "required")
+        else:
+            reason = unsafe_path_reason(rp.path)
+            if reason:
+                add(f"{sub}.Path", reason)
+            elif rp.path in paths:
+                add(f"{sub}.Path", f"duplicate result path {rp.path!r}")
+        paths.add(rp.path)
+
+    res = task.resources
+    for field, parser, limit in (
+        ("CPU", parse_cpu, MAX_CPU_CORES),
+        ("Memory", parse_bytes, MAX_BYTES),
+        ("Disk", parse_bytes, MAX_BYTES),
+        ("GPU", parse_gpu, MAX_GPUS),
+    ):
+        raw = getattr(res, field.lower())
+        try:
+            value = parser(raw)
+        except ValueError as exc:
+            add(f"Resources.{field}", str(exc))
+            continue
+        if value > limit:
+            add(f"Resources.{field}", f"{raw!r} is beyond any node this system can run (limit {limit:g})")
+
+    errs.extend(_validate_network(task.network, f"{path}.Network"))
+
+    t = task.timeouts
+    for field in ("ExecutionTimeout", "QueueTimeout", "TotalTimeout"):
+        if getattr(t, _snake(field)) < 0:
+            add(f"Timeouts.{field}", "must not be negative")
+    if t.total_timeout > 0 and t.execution_timeout + t.queue_timeout > t.total_timeout:
+        add("Timeouts", "ExecutionTimeout + QueueTimeout must not exceed TotalTimeout")
+    return errs
+
+
+def _validate_engine(engine: SpecConfig, path: str) -> list[FieldError]:
+    errs: list[FieldError] = []
+    if not engine.type:
+        return [FieldError(f"{path}.Type", f"missing spec type; supported engines: {', '.join(KNOWN_ENGINES)}")]
+    kind = canonical_type(engine.type, KNOWN_ENGINES)
+    if kind is None:
+        return [FieldError(f"{path}.Type", f"unknown engine type {engine.type!r}; supported: {', '.join(KNOWN_ENGINES)}")]
+    if kind == c.ENGINE_WASM:
+        entry = engine.param("EntryModule")
+        if not isinstance(entry, str) or not entry.strip():
+            errs.append(FieldError(f"{path}.Params.EntryModule", "required"))
+        entrypoint = engine.param("Entrypoint")
+        if entrypoint is not None and not isinstance(entrypoint, str):
+            errs.append(FieldError(f"{path}.Params.Entrypoint", "must be a string"))
+        for key in ("Parameters", "ImportModules"):
+            errs.extend(_string_list(engine.param(key), f"{path}.Params.{key}"))
+    elif kind == c.ENGINE_DOCKER:
+        image = engine.param("Image")
+        if not isinstance(image, str) or not image.strip():
+            errs.append(FieldError(f"{path}.Params.Image", "'Image' cannot be empty"))
+        for key in ("Entrypoint", "Parameters", "EnvironmentVariables"):
+            errs.extend(_string_list(engine.param(key), f"{path}.Params.{key}"))
+        workdir = engine.param("WorkingDirectory")
+        if workdir and (not isinstance(workdir, str) or not workdir.startswith("/")):
+            errs.append(FieldError(f"{path}.Params.WorkingDirectory", "must be an absolute path"))
+        for i, item in enumerate(engine.param("EnvironmentVariables") or []):
+            if isinstance(item, str) and item.split("=", 1)[0].startswith("BACALHAU_"):
+                errs.append(FieldError(f"{path}.Params.EnvironmentVariables[{i}]", "names must not start with BACALHAU_"))
+    return errs
+
+
+def _string_list(value: object, path: str) -> list[FieldError]:
+    if value is None:
+        return []
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        return [FieldError(path, "must be a list of strings")]
+    return []
+
+
+def _validate_input(src: InputSource, path: str) -> list[FieldError]:
+    errs: list[FieldError] = []
+    if not src.source.type:
+        errs.append(FieldError(f"{path}.Source.Type", f"missing source type; supported: {', '.join(KNOWN_STORAGES)}"))
+    else:
+        kind = canonical_type(src.source.type, KNOWN_STORAGES)
+        if kind is None:
+            errs.append(
+                FieldError(
+                    f"{path}.Source.Type",
+                    f"unknown storage type {src.source.type!r}; supported: {', '.join(KNOWN_STORAGES)}",
+                )
+            )
+        else:
+            required = _REQUIRED_SOURCE_PARAMS.get(kind)
+            value = src.source.param(required) if required else None
+            if required and (not isinstance(value, str) or not value.strip()):
+                errs.append(FieldError(f"{path}.Source.Params.{required}", "required"))
+    target = src.target.strip()
+    if not target:
+        errs.append(FieldError(f"{path}.Target", "input source is missing a target"))
+    else:
+        reason = unsafe_path_reason(target)
+        if reason:
+            errs.append(FieldError(f"{path}.Target", reason))
+        elif posixpath.normpath(target) == "/":
+            errs.append(FieldError(f"{path}.Target", "must not be the root folder"))
+    return errs
+
+
+def _validate_network(net: NetworkConfig, path: str) -> list[FieldError]:
+    errs: list[FieldError] = []
+    kind = canonical_type(net.type or "Default", NETWORK_TYPES)
+    if kind is None:
+        return [FieldError(f"{path}.Type", f"unknown network type {net.type!r}; valid: {', '.join(NETWORK_TYPES)}")]
+    if net.domains and kind != "HTTP":
+        errs.append(FieldError(f"{path}.Domains", "domains can only be set with network type HTTP"))
+    for i, domain in enumerate(net.domains):
+        if not _DOMAIN_RE.match(domain):
+            errs.append(FieldError(f"{path}.Domains[{i}]", f"{domain!r} is not a valid domain name"))
+    if net.ports and kind not in ("Host", "Bridge", "Full"):
+        errs.append(FieldError(f"{path}.Ports", "ports can only be set with network type Host, Bridge or Full"))
+    return errs
+
+
+def _snake(name: str) -> str:
+    return re.sub(r"(?<!^)(?=[A-Z])", "_", name).lower()

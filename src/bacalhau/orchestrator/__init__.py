@@ -1,0 +1,1 @@
+"""The orchestrator (Bacalhau's "requester"): decides what runs where; never runs anything."""

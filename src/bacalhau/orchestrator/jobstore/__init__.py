@@ -1,0 +1,1 @@
+"""The job store: jobs, executions, evaluations and the permanent job history."""

@@ -1,0 +1,154 @@
+"""The JobStore protocol and its query types.
+
+Every job and execution state change goes through a conditional update (the caller states the
+previous states it expects) and appends a history event in the same transaction: a race cannot
+resurrect a finished job, and the history is the complete, permanent audit log.
+"""
+
+from __future__ import annotations
+
+from contextlib import AbstractAsyncContextManager
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from bacalhau.models.evaluation import Evaluation
+from bacalhau.models.execution import DesiredState, Execution, ExecutionState, RunCommandResult
+from bacalhau.models.history import JobHistory
+from bacalhau.models.job import Job, SpecConfig
+from bacalhau.models.state import EvaluationStatus, ExecutionStateType, JobStateType
+
+
+@dataclass(frozen=True)
+class JobQuery:
+    namespace: str = ""  # "" or "*" = every namespace
+    limit: int = 0  # 0 = no limit
+    offset: int = 0
+    order_by: str = "created_at"  # or "modified_at"
+    reverse: bool = False  # False = newest first, as Bacalhau lists
+    # Label selector requirements already parsed: (key, operator, values)
+    labels: tuple[tuple[str, str, tuple[str, ...]], ...] = ()
+
+
+@dataclass(frozen=True)
+class HistoryQuery:
+    job_version: int = 0  # 0 = current version
+    all_versions: bool = False
+    since_unix_s: int = 0
+    event_type: str = "all"  # all | job | execution
+    execution_id: str = ""
+    node_id: str = ""
+    limit: int = 0
+    offset: int = 0
+
+
+@dataclass(frozen=True)
+class ExecutionQuery:
+    job_version: int = 0  # 0 = every version unless all_versions is False and a version is given
+    all_versions: bool = True
+    order_by: str = "created_at"
+    reverse: bool = False
+    limit: int = 0
+    offset: int = 0
+
+
+@dataclass
+class ExecutionUpdate:
+    """A conditional update of one execution. Only the fields that are set change."""
+
+    execution_id: str
+    expected_states: frozenset[ExecutionStateType] = frozenset()  # empty = any non-terminal... see store
+    compute_state: ExecutionState | None = None
+    desired_state: DesiredState | None = None
+    run_output: RunCommandResult | None = None
+    published_result: SpecConfig | None = None
+    events: list[JobHistory] = field(default_factory=list)
+
+
+class JobStore(Protocol):
+    """Durable storage for the orchestrator. All methods raise DatastoreError on storage failure."""
+
+    def transaction(self) -> AbstractAsyncContextManager[None]:
+        """Group the calls made inside into one atomic transaction (nesting joins the outer one)."""
+        ...
+
+    async def create_job(self, job: Job, events: list[JobHistory]) -> None:
+        """Store a new job (version 1) and its history events. ConflictError if the ID exists."""
+        ...
+
+    async def update_job_spec(self, job: Job, events: list[JobHistory]) -> None:
+        """Store a new version of an existing job (job.version already incremented); keep old versions."""
+        ...
+
+    async def get_job(self, job_id: str, version: int = 0) -> Job:
+        """The job by exact ID (current version when version is 0). NotFoundError if absent."""
+        ...
+
+    async def resolve_job(self, id_or_name: str, namespace: str = "") -> Job:
+        """Find a job by full ID, unique ID prefix, or Name within the namespace.
+
+        NotFoundError if nothing matches; BadRequestError listing the candidates if a prefix is ambiguous.
+        """
+        ...
+
+    async def get_job_by_name(self, name: str, namespace: str) -> Job | None: ...
+
+    async def list_jobs(self, query: JobQuery) -> tuple[list[Job], bool]:
+        """Matching jobs and whether more exist after this page."""
+        ...
+
+    async def list_job_versions(self, job_id: str) -> list[Job]: ...
+
+    async def update_job_state(
+        self,
+        job_id: str,
+        new_state: JobStateType,
+        message: str,
+        *,
+        expected: frozenset[JobStateType],
+        events: list[JobHistory],
+        details: dict[str, str] | None = None,
+    ) -> Job:
+        """Move the job to new_state only if it is currently in one of `expected`.
+
+        Bumps Revision and ModifyTime, appends `events`. ConflictError (with the actual state in the
+        message) if the job is not in an expected state. Returns the updated job.
+        """
+        ...
+
+    async def create_execution(self, execution: Execution, events: list[JobHistory]) -> None: ...
+
+    async def update_execution(self, update: ExecutionUpdate) -> Execution:
+        """Apply a conditional execution update (see ExecutionUpdate). ConflictError if the current
+        compute state is not in `expected_states` (when given). Bumps Revision and ModifyTime."""
+        ...
+
+    async def get_execution(self, execution_id: str) -> Execution:
+        """NotFoundError if absent."""
+        ...
+
+    async def list_executions(self, job_id: str, query: ExecutionQuery | None = None) -> list[Execution]: ...
+
+    async def list_executions_on_node(self, node_id: str, *, active_only: bool = True) -> list[Execution]:
+        """Executions placed on a node; with active_only, only those not in a terminal compute state."""
+        ...
+
+    async def add_history(self, events: list[JobHistory]) -> None:
+        """Append events; the store assigns SeqNum (increasing per job)."""
+        ...
+
+    async def list_history(self, job_id: str, query: HistoryQuery | None = None) -> list[JobHistory]:
+        """Events in SeqNum order, filtered by the query."""
+        ...
+
+    async def create_evaluation(self, evaluation: Evaluation) -> None: ...
+
+    async def get_evaluation(self, evaluation_id: str) -> Evaluation: ...
+
+    async def update_evaluation_status(self, evaluation_id: str, status: EvaluationStatus, comment: str = "") -> None:
+        ...
+
+    async def list_evaluations(self, *, statuses: frozenset[EvaluationStatus]) -> list[Evaluation]:
+        """Evaluations in the given statuses, oldest first (used to re-enqueue after a restart)."""
+        ...
+
+    async def close(self) -> None: ...

@@ -1,0 +1,1 @@
+"""Messages between orchestrator and compute nodes, and the interfaces that carry them."""

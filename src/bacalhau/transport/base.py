@@ -1,0 +1,73 @@
+"""The two sides of the orchestrator <-> compute link, as Protocols.
+
+Today both sides live in one process (`inprocess.py`); a NATS implementation will carry the same
+messages between machines. Neither side imports the other: both only know these Protocols.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Protocol
+
+from bacalhau.models.execution import ExecutionLog
+from bacalhau.transport.messages import (
+    AskForBid,
+    BidResult,
+    CancelExecution,
+    ComputeError,
+    ExecutionProgress,
+    Handshake,
+    LogStreamRequest,
+    NodeInfoUpdate,
+    RunResult,
+)
+
+
+class ComputeService(Protocol):
+    """What the orchestrator asks of one compute node."""
+
+    async def ask_for_bid(self, request: AskForBid) -> None:
+        """Offer an execution. Returns once the offer is recorded; the answer arrives as a BidResult.
+
+        Idempotent: offering an execution the node already holds does nothing.
+        """
+        ...
+
+    async def cancel_execution(self, request: CancelExecution) -> None:
+        """Stop an execution promptly. Idempotent; unknown IDs are ignored."""
+        ...
+
+    def stream_logs(self, request: LogStreamRequest) -> AsyncIterator[ExecutionLog]:
+        """Yield the execution's output lines; with `follow`, keep yielding until it ends.
+
+        Raises NotFoundError if the node does not know the execution.
+        """
+        ...
+
+
+class OrchestratorService(Protocol):
+    """What compute nodes tell the orchestrator. Every call is idempotent per execution state."""
+
+    async def handshake(self, request: Handshake) -> None:
+        """Register or re-register a compute node; reconcile executions it no longer holds."""
+        ...
+
+    async def update_node_info(self, request: NodeInfoUpdate) -> None:
+        """Replace the node's advertised info (capacity, queue length)."""
+        ...
+
+    async def on_bid_result(self, message: BidResult) -> None: ...
+
+    async def on_execution_progress(self, message: ExecutionProgress) -> None: ...
+
+    async def on_run_result(self, message: RunResult) -> None: ...
+
+    async def on_compute_error(self, message: ComputeError) -> None: ...
+
+
+class ComputeDirectory(Protocol):
+    """How the orchestrator reaches a compute node by its ID."""
+
+    def compute(self, node_id: str) -> ComputeService | None:
+        """The node's service, or None if it is not connected."""
+        ...

@@ -1,0 +1,102 @@
+"""Typed messages between orchestrator and compute, named as in Bacalhau's NCL protocol.
+
+Wire formats are code without I/O: these models are what an in-process call passes today and what a
+NATS envelope will carry later (`MESSAGE_TYPES` maps the type names to the classes).
+"""
+
+from __future__ import annotations
+
+from pydantic import Field
+
+from bacalhau.models.execution import Execution, RunCommandResult
+from bacalhau.models.fields import NoneList, StrMap
+from bacalhau.models.job import SpecConfig
+from bacalhau.models.node import NodeInfo
+from bacalhau.models.state import ExecutionStateType, ExecutionStateWire
+from bacalhau.models.wire import WireModel
+
+
+class AskForBid(WireModel):
+    """Orchestrator -> compute: please run this execution (pre-approved: no second round trip)."""
+
+    execution: Execution = Field(alias="Execution")
+
+
+class CancelExecution(WireModel):
+    """Orchestrator -> compute: stop this execution promptly."""
+
+    execution_id: str = Field(alias="ExecutionID")
+    reason: str = Field("", alias="Reason")
+
+
+class BidResult(WireModel):
+    """Compute -> orchestrator: whether the node took the execution, and why not."""
+
+    execution_id: str = Field(alias="ExecutionID")
+    job_id: str = Field(alias="JobID")
+    accepted: bool = Field(alias="Accepted")
+    reason: str = Field("", alias="Reason")
+
+
+class ExecutionProgress(WireModel):
+    """Compute -> orchestrator: the execution moved (Running, Publishing)."""
+
+    execution_id: str = Field(alias="ExecutionID")
+    job_id: str = Field(alias="JobID")
+    state: ExecutionStateWire = Field(ExecutionStateType.Running, alias="State")
+    message: str = Field("", alias="Message")
+
+
+class RunResult(WireModel):
+    """Compute -> orchestrator: the execution finished and its results were published."""
+
+    execution_id: str = Field(alias="ExecutionID")
+    job_id: str = Field(alias="JobID")
+    run_output: RunCommandResult = Field(default_factory=RunCommandResult, alias="RunOutput")
+    published_result: SpecConfig | None = Field(None, alias="PublishedResult")
+
+
+class ComputeError(WireModel):
+    """Compute -> orchestrator: the execution failed. Details carry ErrorCode, Hint, Retryable."""
+
+    execution_id: str = Field(alias="ExecutionID")
+    job_id: str = Field(alias="JobID")
+    message: str = Field("", alias="Message")
+    run_output: RunCommandResult | None = Field(None, alias="RunOutput")
+    details: StrMap = Field(default_factory=dict, alias="Details")
+
+
+class Handshake(WireModel):
+    """Compute -> orchestrator on (re)connect: who I am and which executions I still hold.
+
+    The orchestrator fails every execution it believes runs on this node that is not listed,
+    with a reason saying the node restarted: nothing is silently lost.
+    """
+
+    node_info: NodeInfo = Field(alias="NodeInfo")
+    active_execution_ids: NoneList[str] = Field(default_factory=list, alias="ActiveExecutionIDs")
+    restarted: bool = Field(False, alias="Restarted")
+
+
+class NodeInfoUpdate(WireModel):
+    """Compute -> orchestrator: capacity or labels changed."""
+
+    node_info: NodeInfo = Field(alias="NodeInfo")
+
+
+class LogStreamRequest(WireModel):
+    execution_id: str = Field(alias="ExecutionID")
+    follow: bool = Field(False, alias="Follow")
+    tail: bool = Field(False, alias="Tail")
+
+
+MESSAGE_TYPES: dict[str, type[WireModel]] = {
+    "AskForBid": AskForBid,
+    "CancelExecution": CancelExecution,
+    "BidResult": BidResult,
+    "ExecutionProgress": ExecutionProgress,
+    "RunResult": RunResult,
+    "ComputeError": ComputeError,
+    "transport.HandshakeRequest": Handshake,
+    "transport.UpdateNodeInfoRequest": NodeInfoUpdate,
+}
