@@ -106,3 +106,16 @@ class ErrorResponse(WireModel):
     component: str = Field("", alias="Component")
     hint: str = Field("", alias="Hint")
     details: StrMap = Field(default_factory=dict, alias="Details")
+
+
+class PutNodeRequest(WireModel):
+    """`PUT /nodes/:id`: approve, reject or delete a node."""
+
+    action: str = Field("", alias="Action")
+    message: str = Field("", alias="Message")
+    node_id: str = Field("", alias="NodeID")
+
+
+class PutNodeResponse(WireModel):
+    success: bool = Field(False, alias="Success")
+    error: str = Field("", alias="Error")

@@ -159,3 +159,11 @@ class UnsupportedTypeError(BacalhauError):
         self.kind = kind
         self.name = name
         self.supported = supported
+
+
+class RequestTooLarge(BadRequestError):
+    """A request body over the 10 MB limit: HTTP 413, as Bacalhau's body-limit middleware answers."""
+
+    @property
+    def http_status(self) -> int:
+        return 413

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import posixpath
 import re
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 
 from bacalhau.models import constants as c
 from bacalhau.models.errors import FieldError, ValidationFailed
@@ -70,7 +70,9 @@ def unsafe_path_reason(path: str) -> str | None:
 def validate_job(job: Job) -> list[FieldError]:
     """Return every problem with a (normalised) job; an empty list means it is valid."""
     errs: list[FieldError] = []
-    add = lambda path, msg: errs.append(FieldError(path, msg))  # noqa: E731
+
+    def add(path: str, msg: str) -> None:
+        errs.append(FieldError(path, msg))
 
     if not job.type:
         add("Type", "missing job type; must be one of batch, ops, service, daemon")
@@ -118,7 +120,9 @@ def ensure_valid(job: Job) -> None:
 
 def _validate_task(task: Task, path: str) -> list[FieldError]:
     errs: list[FieldError] = []
-    add = lambda sub, msg: errs.append(FieldError(f"{path}.{sub}", msg))  # noqa: E731
+
+    def add(sub: str, msg: str) -> None:
+        errs.append(FieldError(f"{path}.{sub}", msg))
 
     if not task.name.strip():
         add("Name", "required")
@@ -177,19 +181,20 @@ def _validate_task(task: Task, path: str) -> list[FieldError]:
         paths.add(rp.path)
 
     res = task.resources
-    for field, parser, limit in (
+    parsers: tuple[tuple[str, Callable[[str], float], float], ...] = (
         ("CPU", parse_cpu, MAX_CPU_CORES),
         ("Memory", parse_bytes, MAX_BYTES),
         ("Disk", parse_bytes, MAX_BYTES),
         ("GPU", parse_gpu, MAX_GPUS),
-    ):
-        raw = getattr(res, field.lower())
+    )
+    for field, parser, limit in parsers:
+        raw: str = getattr(res, field.lower())
         try:
-            value = parser(raw)
+            amount = parser(raw)
         except ValueError as exc:
             add(f"Resources.{field}", str(exc))
             continue
-        if value > limit:
+        if amount > limit:
             add(f"Resources.{field}", f"{raw!r} is beyond any node this system can run (limit {limit:g})")
 
     errs.extend(_validate_network(task.network, f"{path}.Network"))

@@ -29,7 +29,7 @@ class WireModel(BaseModel):
                 cached[name.lower()] = alias
             # Cache per class: model_fields never changes after class creation.
             type.__setattr__(cls, "_lower_alias_cache", cached)
-        return cached  # type: ignore[no-any-return]
+        return cached
 
     @model_validator(mode="before")
     @classmethod

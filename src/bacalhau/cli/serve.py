@@ -1,0 +1,36 @@
+"""`bacalhau serve`: run a node (orchestrator, compute, or both) in the foreground."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import sys
+
+import click
+
+from bacalhau.cli.context import CliContext, pass_cli
+
+
+@click.command("serve", help="Start a bacalhau node (orchestrator and/or compute) in the foreground.")
+@click.option("--orchestrator", is_flag=True, default=False, help="Run the orchestrator (requester).")
+@click.option("--compute", is_flag=True, default=False, help="Run a compute node.")
+@click.option("--name", default=None, help="Node name (persisted in the data dir); default n-<uuid>.")
+@click.option("-c", "--config", "config_args", multiple=True, help="Config file or Key.Path=value (repeatable).")
+@pass_cli
+def serve(cli: CliContext, orchestrator: bool, compute: bool, name: str | None, config_args: tuple[str, ...]) -> None:
+    # Imported here so that only `serve` pays for the orchestrator and compute stacks.
+    from bacalhau.config.loader import load_config
+    from bacalhau.models.errors import BacalhauError
+    from bacalhau.node import Node
+
+    level = getattr(logging, (cli.log_level or "info").upper(), logging.INFO)
+    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr)
+    try:
+        config = load_config((*cli.config_args, *config_args), data_dir=cli.data_dir)
+        node = Node(config=config, orchestrator=orchestrator, compute=compute, name=name)
+        asyncio.run(node.run())
+    except BacalhauError as exc:
+        click.echo(f"\nError: {exc.message}", err=True)
+        if exc.hint:
+            click.echo(f"Hint:  {exc.hint}", err=True)
+        sys.exit(1)

@@ -1,0 +1,29 @@
+"""Time formats on the wire: Unix nanoseconds for create/modify times, RFC3339 for events."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+
+def rfc3339_nano(unix_ns: int) -> str:
+    """`2026-11-26T00:04:27.123456789Z`, as Go's time.RFC3339Nano prints UTC (trailing zeros trimmed)."""
+    seconds, nanos = divmod(unix_ns, 1_000_000_000)
+    base = dt.datetime.fromtimestamp(seconds, tz=dt.UTC).strftime("%Y-%m-%dT%H:%M:%S")
+    if nanos:
+        return f"{base}.{nanos:09d}".rstrip("0") + "Z"
+    return base + "Z"
+
+
+def rfc3339(unix_ns: int) -> str:
+    """`2026-11-26T00:04:27Z`."""
+    return dt.datetime.fromtimestamp(unix_ns // 1_000_000_000, tz=dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def parse_rfc3339_ns(text: str) -> int:
+    """Unix nanoseconds from an RFC3339(Nano) string; 0 for an empty string."""
+    if not text:
+        return 0
+    main, _, frac = text.rstrip("Z").partition(".")
+    seconds = int(dt.datetime.strptime(main, "%Y-%m-%dT%H:%M:%S").replace(tzinfo=dt.UTC).timestamp())
+    nanos = int((frac + "000000000")[:9]) if frac else 0
+    return seconds * 1_000_000_000 + nanos

@@ -1,0 +1,1 @@
+"""HTTP <-> endpoint translation only: FastAPI routers for /api/v1 with Bacalhau's shapes."""

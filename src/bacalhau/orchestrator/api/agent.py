@@ -1,0 +1,54 @@
+"""/api/v1/agent routes: is the node alive, what version, what node, what config."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Depends
+from fastapi.responses import JSONResponse, RedirectResponse
+
+from bacalhau.models.api import AliveResponse
+from bacalhau.models.node import BuildVersionInfo, NodeInfo
+from bacalhau.orchestrator.api.context import ApiContext, context
+
+router = APIRouter(tags=["agent"])
+
+
+@router.get("/api/v1/agent/alive", responses={200: {"model": AliveResponse}})
+async def alive() -> JSONResponse:
+    return JSONResponse({"Status": "OK"})
+
+
+@router.get("/api/v1/agent/version", responses={200: {"model": BuildVersionInfo}})
+async def version(ctx: ApiContext = Depends(context)) -> JSONResponse:
+    return JSONResponse(ctx.version.to_wire())
+
+
+@router.get("/api/v1/agent/node", responses={200: {"model": NodeInfo}})
+async def node(ctx: ApiContext = Depends(context)) -> JSONResponse:
+    return JSONResponse(ctx.node_info().to_wire())
+
+
+@router.get("/api/v1/agent/config")
+async def config(ctx: ApiContext = Depends(context)) -> JSONResponse:
+    return JSONResponse({"config": ctx.config()})
+
+
+@router.get("/api/v1/agent/debug")
+async def debug(ctx: ApiContext = Depends(context)) -> JSONResponse:
+    o = ctx.orchestrator
+    return JSONResponse(
+        {
+            "EvaluationBroker": {"Pending": o.broker.pending_count()},
+            "NodeManager": {"Nodes": len(o.nodes.list())},
+        }
+    )
+
+
+@router.get("/", include_in_schema=False)
+@router.get("/version", include_in_schema=False)
+async def to_version() -> RedirectResponse:
+    return RedirectResponse("/api/v1/agent/version")
+
+
+@router.get("/livez", include_in_schema=False)
+async def to_alive() -> RedirectResponse:
+    return RedirectResponse("/api/v1/agent/alive")

@@ -1,0 +1,203 @@
+"""/api/v1/orchestrator/jobs routes."""
+
+from __future__ import annotations
+
+import difflib
+import logging
+from typing import Any
+
+import yaml
+from fastapi import APIRouter, Depends, Request, WebSocket
+from fastapi.responses import JSONResponse
+from starlette.websockets import WebSocketDisconnect
+
+from bacalhau.models.api import (
+    GetJobResponse,
+    ListExecutionsResponse,
+    ListHistoryResponse,
+    ListJobsResponse,
+    ListResultsResponse,
+    PutJobRequest,
+    PutJobResponse,
+    RerunJobRequest,
+    RerunJobResponse,
+    StopJobResponse,
+)
+from bacalhau.models.errors import BacalhauError, BadRequestError, NotFoundError
+from bacalhau.models.selector import parse_selector
+from bacalhau.orchestrator.api.context import ApiContext, context
+from bacalhau.orchestrator.api.errors import dumps, error_frame
+from bacalhau.orchestrator.api.params import (
+    json_body,
+    namespace,
+    next_token,
+    page,
+    parse_model,
+    query_bool,
+    query_int,
+    query_str,
+)
+from bacalhau.orchestrator.jobstore.base import ExecutionQuery, HistoryQuery, JobQuery
+
+log = logging.getLogger(__name__)
+router = APIRouter(prefix="/api/v1/orchestrator", tags=["orchestrator"])
+
+
+def _ok(model: Any) -> JSONResponse:
+    return JSONResponse(model.to_wire())
+
+
+@router.put("/jobs", responses={200: {"model": PutJobResponse}})
+@router.post("/jobs", include_in_schema=False)
+async def put_job(request: Request, ctx: ApiContext = Depends(context)) -> JSONResponse:
+    """Submit a job (or a new version of a job with the same Name)."""
+    body = parse_model(PutJobRequest, await json_body(request), "request")
+    if body.job is None:
+        raise BadRequestError("missing Job in request body", hint='send {"Job": {...}}')
+    return _ok(await ctx.orchestrator.endpoint.submit(body.job, force=body.force))
+
+
+@router.put("/jobs/diff")
+async def diff_job(request: Request, ctx: ApiContext = Depends(context)) -> JSONResponse:
+    """Diff a job spec against the stored job of the same Name."""
+    body = parse_model(PutJobRequest, await json_body(request), "request")
+    if body.job is None or not body.job.name:
+        raise BadRequestError("missing job name", hint="Job name must be provided in the job spec for diff operations")
+    existing = await ctx.orchestrator.store.get_job_by_name(body.job.name, body.job.namespace or "default")
+    if existing is None:
+        raise NotFoundError(f"job not found: {body.job.name}")
+    old = yaml.safe_dump(existing.to_wire(), sort_keys=True).splitlines()
+    new = yaml.safe_dump(body.job.to_wire(), sort_keys=True).splitlines()
+    diff = "\n".join(difflib.unified_diff(old, new, "current", "new", lineterm=""))
+    return JSONResponse({"Diff": diff, "Warnings": []})
+
+
+@router.get("/jobs", responses={200: {"model": ListJobsResponse}})
+async def list_jobs(request: Request, ctx: ApiContext = Depends(context)) -> JSONResponse:
+    p = page(request, default_order="created_at")
+    if p.order_by not in ("created_at", "modified_at", "create_time", "modify_time"):
+        raise BadRequestError(f"invalid order_by {p.order_by!r}; valid: created_at, modified_at")
+    order = "modified_at" if p.order_by in ("modified_at", "modify_time") else "created_at"
+    labels: list[tuple[str, str, tuple[str, ...]]] = []
+    for raw in request.query_params.getlist("labels"):
+        try:
+            labels.extend((r.key, r.operator, tuple(r.values)) for r in parse_selector(raw))
+        except ValueError as exc:
+            raise BadRequestError(str(exc)) from None
+    query = JobQuery(
+        namespace=namespace(request),
+        limit=p.limit,
+        offset=p.offset,
+        order_by=order,
+        reverse=p.reverse,
+        labels=tuple(labels),
+    )
+    jobs, more = await ctx.orchestrator.store.list_jobs(query)
+    return _ok(ListJobsResponse(Items=jobs, NextToken=next_token(p, more)))
+
+
+@router.get("/jobs/{job_id}", responses={200: {"model": GetJobResponse}})
+async def get_job(job_id: str, request: Request, ctx: ApiContext = Depends(context)) -> JSONResponse:
+    include = {part.strip().lower() for part in query_str(request, "include").split(",") if part.strip()}
+    response = await ctx.orchestrator.endpoint.describe(job_id, namespace=namespace(request), include=include)
+    version = query_int(request, "job_version")
+    if version and version != response.job.version:
+        response.job = await ctx.orchestrator.store.get_job(response.job.id, version)
+    data = response.to_wire()
+    for key in ("History", "Executions"):
+        if data.get(key) is None:
+            data.pop(key, None)
+    return JSONResponse(data)
+
+
+@router.delete("/jobs/{job_id}", responses={200: {"model": StopJobResponse}})
+async def stop_job(job_id: str, request: Request, ctx: ApiContext = Depends(context)) -> JSONResponse:
+    body = await json_body(request)
+    reason = query_str(request, "reason") or str(body.get("reason") or body.get("Reason") or "")
+    return _ok(await ctx.orchestrator.endpoint.stop(job_id, reason, namespace=namespace(request)))
+
+
+@router.put("/jobs/{job_id}/rerun", responses={200: {"model": RerunJobResponse}})
+async def rerun_job(job_id: str, request: Request, ctx: ApiContext = Depends(context)) -> JSONResponse:
+    body = parse_model(RerunJobRequest, await json_body(request), "request")
+    response = await ctx.orchestrator.endpoint.rerun(
+        job_id, version=body.job_version, reason=body.reason, namespace=namespace(request)
+    )
+    return _ok(response)
+
+
+@router.get("/jobs/{job_id}/history", responses={200: {"model": ListHistoryResponse}})
+async def job_history(job_id: str, request: Request, ctx: ApiContext = Depends(context)) -> JSONResponse:
+    job = await ctx.orchestrator.endpoint.resolve(job_id, namespace(request))
+    event_type = (query_str(request, "event_type") or "all").lower()
+    if event_type not in ("all", "job", "execution"):
+        raise BadRequestError(f"invalid event_type {event_type!r}; valid: all, job, execution")
+    p = page(request, default_order="seq")
+    query = HistoryQuery(
+        job_version=query_int(request, "job_version"),
+        all_versions=query_bool(request, "all_job_versions"),
+        since_unix_s=query_int(request, "since"),
+        event_type=event_type,
+        execution_id=query_str(request, "execution_id"),
+        node_id=query_str(request, "node_id"),
+        limit=p.limit + 1 if p.limit else 0,
+        offset=p.offset,
+    )
+    items = await ctx.orchestrator.store.list_history(job.id, query)
+    more = bool(p.limit) and len(items) > p.limit
+    return _ok(ListHistoryResponse(Items=items[: p.limit] if p.limit else items, NextToken=next_token(p, more)))
+
+
+@router.get("/jobs/{job_id}/executions", responses={200: {"model": ListExecutionsResponse}})
+async def job_executions(job_id: str, request: Request, ctx: ApiContext = Depends(context)) -> JSONResponse:
+    job = await ctx.orchestrator.endpoint.resolve(job_id, namespace(request))
+    p = page(request, default_order="created_at")
+    version = query_int(request, "job_version")
+    query = ExecutionQuery(
+        job_version=version,
+        all_versions=query_bool(request, "all_job_versions", default=not version),
+        order_by="modified_at" if p.order_by in ("modified_at", "modify_time") else "created_at",
+        reverse=p.reverse,
+        limit=p.limit + 1 if p.limit else 0,
+        offset=p.offset,
+    )
+    items = await ctx.orchestrator.store.list_executions(job.id, query)
+    more = bool(p.limit) and len(items) > p.limit
+    return _ok(ListExecutionsResponse(Items=items[: p.limit] if p.limit else items, NextToken=next_token(p, more)))
+
+
+@router.get("/jobs/{job_id}/versions", responses={200: {"model": ListJobsResponse}})
+async def job_versions(job_id: str, request: Request, ctx: ApiContext = Depends(context)) -> JSONResponse:
+    job = await ctx.orchestrator.endpoint.resolve(job_id, namespace(request))
+    return _ok(ListJobsResponse(Items=await ctx.orchestrator.store.list_job_versions(job.id), NextToken=""))
+
+
+@router.get("/jobs/{job_id}/results", responses={200: {"model": ListResultsResponse}})
+async def job_results(job_id: str, request: Request, ctx: ApiContext = Depends(context)) -> JSONResponse:
+    items = await ctx.orchestrator.endpoint.results(job_id, namespace=namespace(request))
+    return _ok(ListResultsResponse(Items=items, NextToken=""))
+
+
+@router.websocket("/jobs/{job_id}/logs")
+async def job_logs(websocket: WebSocket, job_id: str) -> None:
+    """Stream log lines as `{"value": {"Type": 1|2, "Line": ...}}` frames, then close with 1000."""
+    ctx: ApiContext = websocket.app.state.bacalhau
+    await websocket.accept()
+    params = websocket.query_params
+    follow = params.get("follow", "").lower() in ("1", "t", "true", "yes")
+    tail = params.get("tail", "").lower() in ("1", "t", "true", "yes")
+    try:
+        stream = ctx.orchestrator.endpoint.stream_logs(
+            job_id,
+            execution_id=params.get("execution_id", ""),
+            follow=follow,
+            tail=tail,
+            namespace=params.get("namespace", ""),
+        )
+        async for line in stream:
+            await websocket.send_text(dumps({"value": line.to_wire()}))
+    except BacalhauError as exc:
+        await websocket.send_text(dumps(error_frame(exc)))
+    except WebSocketDisconnect:
+        return
+    await websocket.close(code=1000)

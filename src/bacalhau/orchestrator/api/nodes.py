@@ -1,0 +1,80 @@
+"""/api/v1/orchestrator/nodes routes (responses carry both `Nodes` and the client's `nodes`)."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Depends, Request
+from fastapi.responses import JSONResponse
+
+from bacalhau.models.api import GetNodeResponse, ListNodesResponse
+from bacalhau.models.errors import BadRequestError
+from bacalhau.models.node import ConnectionStatus, Membership, NodeState
+from bacalhau.models.selector import parse_selector
+from bacalhau.orchestrator.api.context import ApiContext, context
+from bacalhau.orchestrator.api.params import json_body, next_token, page, query_str
+from bacalhau.orchestrator.selection.feasibility import matches_requirement
+
+router = APIRouter(prefix="/api/v1/orchestrator", tags=["nodes"])
+
+_ORDERS = {
+    "id": (lambda n: n.info.node_id, False),
+    "type": (lambda n: n.info.node_type, False),
+    "approval": (lambda n: n.membership.value, False),
+    "status": (lambda n: n.connection_state.status.value, False),
+    "available_cpu": (lambda n: n.info.compute_node_info.available_capacity.cpu if n.info.compute_node_info else 0, True),
+    "available_memory": (
+        lambda n: n.info.compute_node_info.available_capacity.memory if n.info.compute_node_info else 0,
+        True,
+    ),
+    "available_disk": (lambda n: n.info.compute_node_info.available_capacity.disk if n.info.compute_node_info else 0, True),
+    "available_gpu": (lambda n: n.info.compute_node_info.available_capacity.gpu if n.info.compute_node_info else 0, True),
+}
+
+
+@router.get("/nodes", responses={200: {"model": ListNodesResponse}})
+async def list_nodes(request: Request, ctx: ApiContext = Depends(context)) -> JSONResponse:
+    p = page(request, default_order="id")
+    if p.order_by not in _ORDERS:
+        raise BadRequestError(f"invalid order_by {p.order_by!r}; valid: {', '.join(_ORDERS)}")
+    nodes: list[NodeState] = ctx.orchestrator.nodes.list()
+    approval = query_str(request, "filter-approval").upper()
+    if approval:
+        if approval not in Membership.__members__:
+            raise BadRequestError(f"invalid filter-approval {approval!r}; valid: PENDING, APPROVED, REJECTED")
+        nodes = [n for n in nodes if n.membership.value == approval]
+    status = query_str(request, "filter-status").upper()
+    if status:
+        if status not in ConnectionStatus.__members__:
+            raise BadRequestError(f"invalid filter-status {status!r}; valid: CONNECTED, DISCONNECTED")
+        nodes = [n for n in nodes if n.connection_state.status.value == status]
+    for raw in request.query_params.getlist("labels"):
+        try:
+            reqs = parse_selector(raw)
+        except ValueError as exc:
+            raise BadRequestError(str(exc)) from None
+        nodes = [n for n in nodes if all(matches_requirement(n.info.labels, r) for r in reqs)]
+    key, descending = _ORDERS[p.order_by]
+    nodes = sorted(nodes, key=key, reverse=descending != p.reverse)
+    window = nodes[p.offset : p.offset + p.limit] if p.limit else nodes[p.offset :]
+    more = bool(p.limit) and p.offset + p.limit < len(nodes)
+    return JSONResponse(ListNodesResponse(Nodes=window, NextToken=next_token(p, more)).to_wire())
+
+
+@router.get("/nodes/{node_id}", responses={200: {"model": GetNodeResponse}})
+async def get_node(node_id: str, ctx: ApiContext = Depends(context)) -> JSONResponse:
+    return JSONResponse(GetNodeResponse(Node=ctx.orchestrator.nodes.get(node_id)).to_wire())
+
+
+@router.put("/nodes/{node_id}")
+async def update_node(node_id: str, request: Request, ctx: ApiContext = Depends(context)) -> JSONResponse:
+    body = await json_body(request)
+    action = str(body.get("Action") or body.get("action") or "").lower()
+    nodes = ctx.orchestrator.nodes
+    if action == "approve":
+        nodes.set_membership(node_id, Membership.APPROVED)
+    elif action == "reject":
+        nodes.set_membership(node_id, Membership.REJECTED)
+    elif action == "delete":
+        nodes.delete(node_id)
+    else:
+        raise BadRequestError(f"invalid node action {action!r}; valid: approve, reject, delete")
+    return JSONResponse({"Success": True, "success": True})

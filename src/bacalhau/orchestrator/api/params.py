@@ -1,0 +1,124 @@
+"""Query parameter parsing with Go's leniency: `True`/`false`/`1`, empty strings meaning "unset"."""
+
+from __future__ import annotations
+
+import base64
+import json
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+from fastapi import Request
+from pydantic import ValidationError
+
+from bacalhau.models import constants as c
+from bacalhau.models.errors import BadRequestError, RequestTooLarge
+from bacalhau.models.wire import WireModel
+
+M = TypeVar("M", bound=WireModel)
+
+_TRUE = {"1", "t", "true", "yes"}
+_FALSE = {"0", "f", "false", "no", ""}
+
+
+def query_bool(request: Request, name: str, default: bool = False) -> bool:
+    raw = request.query_params.get(name)
+    if raw is None:
+        return default
+    lowered = raw.strip().lower()
+    if lowered in _TRUE:
+        return True
+    if lowered in _FALSE:
+        return False if lowered else default
+    raise BadRequestError(f"invalid boolean for query parameter {name!r}: {raw!r}")
+
+
+def query_int(request: Request, name: str, default: int = 0) -> int:
+    raw = request.query_params.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise BadRequestError(f"invalid integer for query parameter {name!r}: {raw!r}") from None
+    if value < 0:
+        raise BadRequestError(f"query parameter {name!r} must not be negative")
+    return value
+
+
+def query_str(request: Request, name: str, default: str = "") -> str:
+    raw = request.query_params.get(name)
+    # The official Python SDK sends `reason=None` literally when no reason is given.
+    if raw is None or raw == "None":
+        return default
+    return raw
+
+
+def namespace(request: Request) -> str:
+    return query_str(request, "namespace") or ""
+
+
+@dataclass(frozen=True)
+class Page:
+    order_by: str
+    reverse: bool
+    limit: int
+    offset: int
+
+
+def page(request: Request, *, default_order: str) -> Page:
+    """Paging from next_token (which overrides order_by/reverse/limit) or from the plain params."""
+    token = query_str(request, "next_token")
+    if token:
+        try:
+            padded = token + "=" * (-len(token) % 4)
+            order_by, rev, limit, offset = base64.urlsafe_b64decode(padded).decode().split(":")
+            return Page(order_by, rev == "Y", int(limit), int(offset))
+        except (ValueError, UnicodeDecodeError):
+            raise BadRequestError(f"invalid next_token {token!r}") from None
+    return Page(
+        query_str(request, "order_by") or default_order,
+        query_bool(request, "reverse"),
+        query_int(request, "limit"),
+        0,
+    )
+
+
+def next_token(p: Page, has_more: bool) -> str:
+    if not has_more or p.limit <= 0:
+        return ""
+    raw = f"{p.order_by}:{'Y' if p.reverse else 'N'}:{p.limit}:{p.offset + p.limit}"
+    return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
+
+
+async def json_body(request: Request) -> dict[str, Any]:
+    """The request body as a JSON object, with a size cap and a clear message for malformed JSON."""
+    declared = request.headers.get("content-length")
+    if declared and declared.isdigit() and int(declared) > c.MAX_REQUEST_BYTES:
+        raise RequestTooLarge(
+            f"request body too large: {int(declared)} bytes (limit {c.MAX_REQUEST_BYTES})",
+            hint="job specs are limited to 10 MB; put large data in an input source instead",
+        )
+    body = b""
+    async for chunk in request.stream():
+        body += chunk
+        if len(body) > c.MAX_REQUEST_BYTES:
+            raise RequestTooLarge(f"request body too large: over {c.MAX_REQUEST_BYTES} bytes")
+    if not body.strip():
+        return {}
+    try:
+        data = json.loads(body)
+    except json.JSONDecodeError as exc:
+        raise BadRequestError(f"malformed JSON body: {exc.msg} at line {exc.lineno} column {exc.colno}") from None
+    if not isinstance(data, dict):
+        raise BadRequestError("request body must be a JSON object")
+    return data
+
+
+def parse_model(model: type[M], data: Any, what: str) -> M:
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in e['loc']) or what}: {e['msg']}" for e in exc.errors(include_url=False)
+        )
+        raise BadRequestError(f"invalid {what}: {problems}") from None

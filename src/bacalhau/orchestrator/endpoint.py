@@ -1,0 +1,239 @@
+"""Use cases behind the API: submit, stop, rerun, describe, list. HTTP-free.
+
+Submit stores the job, its first history events and its evaluation in one transaction, then hands
+the evaluation to the broker.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import AsyncIterator, Callable
+from typing import Any
+
+from bacalhau.models import constants as c
+from bacalhau.models.api import (
+    GetJobResponse,
+    ListExecutionsResponse,
+    ListHistoryResponse,
+    PutJobResponse,
+    RerunJobResponse,
+    StopJobResponse,
+)
+from bacalhau.models.errors import BadRequestError, NotFoundError
+from bacalhau.models.evaluation import Evaluation
+from bacalhau.models.execution import Execution, ExecutionLog
+from bacalhau.models.history import TOPIC_SUBMISSION
+from bacalhau.models.job import Job, SpecConfig
+from bacalhau.models.normalize import JobDefaults, normalize_job
+from bacalhau.models.state import EvaluationTrigger, ExecutionStateType, JobStateType
+from bacalhau.models.validation import ensure_valid
+from bacalhau.orchestrator.evaluations import new_evaluation
+from bacalhau.orchestrator.events import job_event, job_state_event
+from bacalhau.orchestrator.jobstore.base import ExecutionQuery, HistoryQuery, JobStore
+from bacalhau.transport.base import ComputeDirectory
+from bacalhau.transport.messages import LogStreamRequest
+
+_ACTIVE_JOB_STATES = frozenset({JobStateType.Pending, JobStateType.Queued, JobStateType.Running})
+
+
+class Endpoint:
+    def __init__(
+        self,
+        *,
+        store: JobStore,
+        directory: ComputeDirectory,
+        enqueue: Callable[[Evaluation], None],
+        defaults: Callable[[str], JobDefaults],
+        orchestrator_id: str,
+        clock_ns: Callable[[], int] = time.time_ns,
+    ) -> None:
+        self._store = store
+        self._directory = directory
+        self._enqueue = enqueue
+        self._defaults = defaults
+        self._orchestrator_id = orchestrator_id
+        self._clock_ns = clock_ns
+
+    async def submit(self, job: Job, *, force: bool = False) -> PutJobResponse:
+        """Normalise, validate and store a job; an existing Name in the namespace means an update."""
+        normalized = normalize_job(job, self._defaults(job.type.strip().lower()))
+        job = normalized.job
+        warnings = list(normalized.warnings)
+        ensure_valid(job)
+        now = self._clock_ns()
+        job.meta[c.META_ORCHESTRATOR_ID] = self._orchestrator_id
+        job.meta[c.META_REQUESTER_ID] = self._orchestrator_id
+        job.meta[c.META_ORCHESTRATOR_PROTOCOL] = "ncl/v1"
+
+        existing = await self._store.get_job_by_name(job.name, job.namespace) if job.name else None
+        if existing is not None:
+            return await self._update(existing, job, force=force, warnings=warnings, now=now)
+
+        job.id = f"j-{uuid.uuid4()}"
+        job.name = job.name or job.id
+        job.version = 1
+        job.revision = 1
+        job.create_time = now
+        job.modify_time = now
+        job.state.state_type = JobStateType.Pending
+        evaluation = new_evaluation(job, EvaluationTrigger.JobRegister, now)
+        async with self._store.transaction():
+            await self._store.create_job(
+                job,
+                [
+                    job_event(job, "Job submitted", TOPIC_SUBMISSION),
+                    job_state_event(job, JobStateType.Undefined, JobStateType.Pending),
+                ],
+            )
+            await self._store.create_evaluation(evaluation)
+        self._enqueue(evaluation)
+        return PutJobResponse(JobID=job.id, EvaluationID=evaluation.id, Warnings=warnings)
+
+    async def _update(self, existing: Job, job: Job, *, force: bool, warnings: list[str], now: int) -> PutJobResponse:
+        if not force and _spec_key(existing) == _spec_key(job):
+            raise BadRequestError(
+                f"no changes detected for new job spec. Job Name: '{existing.name}', Job Id: '{existing.id}'",
+                hint="Use the --force flag to override this warning",
+            )
+        if job.type != existing.type:
+            raise BadRequestError(f"job type cannot change from {existing.type} to {job.type} on update")
+        job.id = existing.id
+        job.version = existing.version + 1
+        job.revision = existing.revision + 1
+        job.create_time = existing.create_time
+        job.modify_time = now
+        job.state.state_type = existing.state.state_type
+        trigger = EvaluationTrigger.JobUpdate
+        return await self._new_version(existing, job, trigger, "Job update requested by user", "Job updated", warnings)
+
+    async def _new_version(
+        self, existing: Job, job: Job, trigger: EvaluationTrigger, state_message: str, event: str, warnings: list[str]
+    ) -> PutJobResponse:
+        now = self._clock_ns()
+        previous = existing.state.state_type
+        evaluation = new_evaluation(job, trigger, now)
+        async with self._store.transaction():
+            await self._store.update_job_spec(job, [job_event(job, event, TOPIC_SUBMISSION)])
+            await self._store.update_job_state(
+                job.id,
+                JobStateType.Pending,
+                state_message,
+                expected=frozenset({previous}),
+                events=[job_state_event(job, previous, JobStateType.Pending, state_message)],
+            )
+            await self._store.create_evaluation(evaluation)
+        self._enqueue(evaluation)
+        return PutJobResponse(JobID=job.id, EvaluationID=evaluation.id, Warnings=warnings)
+
+    async def stop(self, id_or_name: str, reason: str, *, namespace: str = "") -> StopJobResponse:
+        job = await self._store.resolve_job(id_or_name, namespace)
+        state = job.state.state_type
+        if state is JobStateType.Stopped:
+            return StopJobResponse(EvaluationID="")
+        if state.is_terminal:
+            raise BadRequestError(
+                f"cannot stop job in state {state.name}", hint="only pending, queued or running jobs can be stopped"
+            )
+        message = reason or "Job requested to stop before completion"
+        evaluation = new_evaluation(job, EvaluationTrigger.JobCancel, self._clock_ns())
+        async with self._store.transaction():
+            await self._store.update_job_state(
+                job.id,
+                JobStateType.Stopped,
+                message,
+                expected=_ACTIVE_JOB_STATES,
+                events=[job_state_event(job, state, JobStateType.Stopped, message)],
+            )
+            await self._store.create_evaluation(evaluation)
+        self._enqueue(evaluation)
+        return StopJobResponse(EvaluationID=evaluation.id)
+
+    async def rerun(self, id_or_name: str, *, version: int = 0, reason: str = "", namespace: str = "") -> RerunJobResponse:
+        current = await self._store.resolve_job(id_or_name, namespace)
+        if not current.state.state_type.is_rerunnable:
+            raise BadRequestError(
+                f"cannot rerun job in state {current.state.state_type.name}",
+                hint="wait until the job has started or finished",
+            )
+        base = await self._store.get_job(current.id, version) if version else current
+        job = base.model_copy(deep=True)
+        job.version = current.version + 1
+        job.revision = current.revision + 1
+        job.modify_time = self._clock_ns()
+        job.state = current.state.model_copy()
+        response = await self._new_version(
+            current, job, EvaluationTrigger.JobRerun, reason or "job rerun", "Job rerun requested", []
+        )
+        return RerunJobResponse(EvaluationID=response.evaluation_id, JobID=job.id, JobVersion=job.version, Warnings=[])
+
+    async def describe(self, id_or_name: str, *, namespace: str = "", include: set[str] | None = None) -> GetJobResponse:
+        job = await self._store.resolve_job(id_or_name, namespace)
+        response = GetJobResponse(Job=job)
+        include = include or set()
+        if "history" in include:
+            response.history = ListHistoryResponse(Items=await self._store.list_history(job.id, HistoryQuery(all_versions=True)))
+        if "executions" in include:
+            response.executions = ListExecutionsResponse(Items=await self._store.list_executions(job.id))
+        return response
+
+    async def resolve(self, id_or_name: str, namespace: str = "") -> Job:
+        return await self._store.resolve_job(id_or_name, namespace)
+
+    async def results(self, id_or_name: str, *, namespace: str = "") -> list[SpecConfig]:
+        job = await self._store.resolve_job(id_or_name, namespace)
+        if job.type not in (c.JOB_TYPE_BATCH, c.JOB_TYPE_OPS):
+            raise BadRequestError(f"job type {job.type} does not support results")
+        out: list[SpecConfig] = []
+        for execution in await self._store.list_executions(job.id, ExecutionQuery(all_versions=False, job_version=job.version)):
+            if execution.compute_state.state_type is ExecutionStateType.Completed and execution.published_result:
+                out.append(_as_download(execution.published_result))
+        return out
+
+    async def stream_logs(
+        self, id_or_name: str, *, execution_id: str = "", follow: bool = False, tail: bool = False, namespace: str = ""
+    ) -> AsyncIterator[ExecutionLog]:
+        """Log lines of the given execution, else of the latest execution that was not discarded."""
+        job = await self._store.resolve_job(id_or_name, namespace)
+        execution = await self._pick_execution(job, execution_id)
+        service = self._directory.compute(execution.node_id)
+        if service is None:
+            raise NotFoundError(
+                f"compute node {execution.node_id} holding execution {execution.id} is not connected",
+                hint="logs are read from the node that ran the execution",
+            )
+        async for line in service.stream_logs(LogStreamRequest(execution_id=execution.id, follow=follow, tail=tail)):
+            yield line
+
+    async def _pick_execution(self, job: Job, execution_id: str) -> Execution:
+        executions = await self._store.list_executions(job.id)
+        if execution_id:
+            for e in executions:
+                if e.id == execution_id or e.id.startswith(execution_id):
+                    return e
+            raise NotFoundError(f"execution not found: {execution_id} (job {job.id})")
+        candidates = [e for e in executions if not e.compute_state.state_type.is_discarded]
+        if not candidates:
+            candidates = executions
+        if not candidates:
+            raise NotFoundError(
+                f"job {job.id} has no executions yet", hint="wait until the job is scheduled, then ask again"
+            )
+        return max(candidates, key=lambda e: e.create_time)
+
+
+def _as_download(result: SpecConfig) -> SpecConfig:
+    """Results are returned as storage specs a client can fetch: a local publisher's URL as urlDownload."""
+    url = result.param("URL")
+    if result.is_type(c.PUBLISHER_LOCAL) and isinstance(url, str):
+        return SpecConfig(Type=c.STORAGE_URL, Params={"URL": url})
+    return result
+
+
+def _spec_key(job: Job) -> Any:
+    """What counts as "the same spec" for updates: everything but identity, state and times."""
+    data = job.to_wire()
+    for key in ("ID", "State", "Version", "Revision", "CreateTime", "ModifyTime"):
+        data.pop(key, None)
+    data["Meta"] = {k: v for k, v in data.get("Meta", {}).items() if not k.startswith(c.META_PREFIX)}
+    return data

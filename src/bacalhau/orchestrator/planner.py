@@ -1,0 +1,143 @@
+"""The planner applies a scheduler's Plan: store first (one transaction), then transport.
+
+Storing first means a crash between the two leaves executions recorded but not yet offered; the
+compute node's handshake after a restart reconciles them, so nothing runs unrecorded.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+
+from bacalhau.models.errors import BacalhauError, ConflictError
+from bacalhau.models.evaluation import Evaluation
+from bacalhau.models.execution import DesiredState, ExecutionState
+from bacalhau.models.history import TOPIC_SCHEDULING
+from bacalhau.models.state import (
+    EvaluationTrigger,
+    ExecutionDesiredStateType,
+    ExecutionStateType,
+)
+from bacalhau.orchestrator.evaluations import new_evaluation
+from bacalhau.orchestrator.events import execution_event, job_state_event, short_id
+from bacalhau.orchestrator.jobstore.base import ExecutionUpdate, JobStore
+from bacalhau.orchestrator.scheduler.plan import Plan
+from bacalhau.transport.base import ComputeDirectory
+from bacalhau.transport.messages import AskForBid, CancelExecution
+
+log = logging.getLogger(__name__)
+
+_NON_TERMINAL = frozenset(s for s in ExecutionStateType if not s.is_terminal)
+
+
+class Planner:
+    def __init__(
+        self,
+        *,
+        store: JobStore,
+        directory: ComputeDirectory,
+        enqueue: Callable[[Evaluation], None],
+        clock_ns: Callable[[], int] = time.time_ns,
+    ) -> None:
+        self._store = store
+        self._directory = directory
+        self._enqueue = enqueue
+        self._clock_ns = clock_ns
+
+    async def apply(self, plan: Plan) -> bool:
+        """Apply the plan. Returns False if the job changed under us (the plan is then dropped)."""
+        job = plan.job
+        try:
+            async with self._store.transaction():
+                if plan.job_transition is not None:
+                    t = plan.job_transition
+                    previous = job.state.state_type
+                    await self._store.update_job_state(
+                        job.id,
+                        t.new_state,
+                        t.message,
+                        expected=frozenset({previous}),
+                        events=[job_state_event(job, previous, t.new_state, t.message, t.details)],
+                        details=t.details,
+                    )
+                for execution in plan.new_executions:
+                    execution.compute_state = ExecutionState(StateType=ExecutionStateType.AskForBid)
+                    event = execution_event(
+                        execution,
+                        ExecutionStateType.New,
+                        ExecutionStateType.AskForBid,
+                        f"Requested execution on {short_id(execution.node_id)}",
+                        topic=TOPIC_SCHEDULING,
+                    )
+                    await self._store.create_execution(execution, [event])
+                for stop in plan.stop_executions:
+                    current = await self._store.get_execution(stop.execution_id)
+                    if current.compute_state.state_type.is_terminal:
+                        continue
+                    await self._store.update_execution(
+                        ExecutionUpdate(
+                            execution_id=stop.execution_id,
+                            expected_states=_NON_TERMINAL,
+                            compute_state=ExecutionState(StateType=stop.new_state, Message=stop.reason),
+                            desired_state=DesiredState(StateType=ExecutionDesiredStateType.Stopped, Message=stop.reason),
+                            events=[
+                                execution_event(current, current.compute_state.state_type, stop.new_state, stop.reason)
+                            ],
+                        )
+                    )
+                for evaluation in plan.new_evaluations:
+                    await self._store.create_evaluation(evaluation)
+        except ConflictError as exc:
+            log.info("plan for job %s dropped: %s", job.id, exc)
+            return False
+
+        for stop in plan.stop_executions:
+            execution = await self._store.get_execution(stop.execution_id)
+            service = self._directory.compute(execution.node_id)
+            if service is not None:
+                await service.cancel_execution(CancelExecution(execution_id=stop.execution_id, reason=stop.reason))
+        for execution in plan.new_executions:
+            await self._offer(execution.id)
+        for evaluation in plan.new_evaluations:
+            self._enqueue(evaluation)
+        return True
+
+    async def _offer(self, execution_id: str) -> None:
+        execution = await self._store.get_execution(execution_id)
+        service = self._directory.compute(execution.node_id)
+        error = "" if service is not None else f"compute node {execution.node_id} is not connected"
+        if service is not None:
+            try:
+                await service.ask_for_bid(AskForBid(execution=execution))
+                return
+            except BacalhauError as exc:
+                error = f"could not reach compute node {execution.node_id}: {exc.message}"
+        await self.fail_execution(execution_id, error, retryable=True)
+
+    async def fail_execution(self, execution_id: str, message: str, *, retryable: bool) -> None:
+        """Record an execution failure the orchestrator itself detected, and re-evaluate its job."""
+        execution = await self._store.get_execution(execution_id)
+        if execution.compute_state.state_type.is_terminal:
+            return
+        details = {"Retryable": str(retryable).lower()}
+        job = await self._store.get_job(execution.job_id)
+        evaluation = new_evaluation(job, EvaluationTrigger.ExecFailure, self._clock_ns())
+        try:
+            async with self._store.transaction():
+                await self._store.update_execution(
+                    ExecutionUpdate(
+                        execution_id=execution_id,
+                        expected_states=_NON_TERMINAL,
+                        compute_state=ExecutionState(StateType=ExecutionStateType.Failed, Message=message, Details=details),
+                        events=[
+                            execution_event(
+                                execution, execution.compute_state.state_type, ExecutionStateType.Failed, message, details=details
+                            )
+                        ],
+                    )
+                )
+                await self._store.create_evaluation(evaluation)
+        except ConflictError:
+            return
+        self._enqueue(evaluation)

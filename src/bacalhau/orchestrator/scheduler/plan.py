@@ -1,0 +1,56 @@
+"""What a scheduler decides, as data. The planner applies it: store first, then transport."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from bacalhau.models.evaluation import Evaluation
+from bacalhau.models.execution import Execution
+from bacalhau.models.job import Job
+from bacalhau.models.node import NodeState
+from bacalhau.models.state import ExecutionStateType, JobStateType
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """The read-only world a scheduler sees: the job, its executions, the nodes, the time."""
+
+    job: Job
+    executions: tuple[Execution, ...]
+    nodes: tuple[NodeState, ...]
+    now_ns: int
+    # Retry delay for queued jobs (Orchestrator.Scheduler.QueueBackoff), in nanoseconds.
+    queue_backoff_ns: int = 60 * 1_000_000_000
+
+
+@dataclass(frozen=True)
+class StopExecution:
+    execution_id: str
+    reason: str
+    # The observed state to record; Cancelled for a stop, Failed when the node is gone.
+    new_state: ExecutionStateType = ExecutionStateType.Cancelled
+
+
+@dataclass(frozen=True)
+class JobTransition:
+    new_state: JobStateType
+    message: str
+    details: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass
+class Plan:
+    """Changes for one evaluation. An empty plan means nothing to do."""
+
+    evaluation: Evaluation
+    job: Job
+    new_executions: list[Execution] = field(default_factory=list)
+    stop_executions: list[StopExecution] = field(default_factory=list)
+    job_transition: JobTransition | None = None
+    # Follow-up evaluations (e.g. a delayed retry of a queued job).
+    new_evaluations: list[Evaluation] = field(default_factory=list)
+    # Why the scheduler decided what it did, for the evaluation comment and logs.
+    comment: str = ""
+
+    def is_empty(self) -> bool:
+        return not (self.new_executions or self.stop_executions or self.job_transition or self.new_evaluations)

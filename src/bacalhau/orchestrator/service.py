@@ -1,0 +1,104 @@
+"""The orchestrator assembled: store, broker, workers, planner, endpoint, compute-event handler.
+
+    API ──> Endpoint ──(job + evaluation, one transaction)──> JobStore
+                 └──> EvaluationBroker ──> Worker xN ──> scheduler (pure) ──> Planner
+                                                                      store ─┘   └─> ComputeService.ask_for_bid
+    ComputeService ──reports──> ComputeEventHandler ──> JobStore + new evaluation ──> broker
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable
+
+from bacalhau.models.evaluation import Evaluation
+from bacalhau.models.normalize import JobDefaults
+from bacalhau.models.state import EvaluationStatus
+from bacalhau.orchestrator.broker import EvaluationBroker
+from bacalhau.orchestrator.compute_events import ComputeEventHandler
+from bacalhau.orchestrator.endpoint import Endpoint
+from bacalhau.orchestrator.jobstore.base import JobQuery, JobStore
+from bacalhau.orchestrator.nodes import NodeManager
+from bacalhau.orchestrator.planner import Planner
+from bacalhau.orchestrator.timeouts import JobTimeouts
+from bacalhau.orchestrator.worker import Worker
+from bacalhau.transport.base import ComputeDirectory
+
+log = logging.getLogger(__name__)
+
+
+class Orchestrator:
+    def __init__(
+        self,
+        *,
+        node_id: str,
+        store: JobStore,
+        directory: ComputeDirectory,
+        defaults: Callable[[str], JobDefaults],
+        worker_count: int,
+        queue_backoff_s: float,
+        manual_approval: bool = False,
+        clock_ns: Callable[[], int] = time.time_ns,
+    ) -> None:
+        self.node_id = node_id
+        self.store = store
+        self.broker = EvaluationBroker(clock_ns=clock_ns)
+        self.nodes = NodeManager(manual_approval=manual_approval, clock_ns=clock_ns)
+        self.timeouts = JobTimeouts(store=store, enqueue=self.broker.enqueue, clock_ns=clock_ns)
+        self.planner = Planner(store=store, directory=directory, enqueue=self.broker.enqueue, clock_ns=clock_ns)
+        self.endpoint = Endpoint(
+            store=store,
+            directory=directory,
+            enqueue=self._enqueue,
+            defaults=defaults,
+            orchestrator_id=node_id,
+            clock_ns=clock_ns,
+        )
+        self.compute_events = ComputeEventHandler(
+            store=store, nodes=self.nodes, planner=self.planner, enqueue=self.broker.enqueue, clock_ns=clock_ns
+        )
+        self._workers = [
+            Worker(
+                broker=self.broker,
+                store=store,
+                nodes=self.nodes,
+                planner=self.planner,
+                queue_backoff_ns=int(queue_backoff_s * 1e9),
+                clock_ns=clock_ns,
+            )
+            for _ in range(max(1, worker_count))
+        ]
+        self._tasks: list[asyncio.Task[None]] = []
+
+    def _enqueue(self, evaluation: Evaluation) -> None:
+        self.broker.enqueue(evaluation)
+        if evaluation.triggered_by.value in ("job-register", "job-update", "job-rerun"):
+            task = asyncio.get_running_loop().create_task(self._arm_timeout(evaluation.job_id))
+            task.add_done_callback(lambda t: t.exception() if not t.cancelled() else None)
+
+    async def _arm_timeout(self, job_id: str) -> None:
+        self.timeouts.arm(await self.store.get_job(job_id))
+
+    async def recover(self) -> None:
+        """After a restart: re-enqueue pending evaluations and re-arm job timeouts."""
+        for evaluation in await self.store.list_evaluations(statuses=frozenset({EvaluationStatus.Pending})):
+            self.broker.enqueue(evaluation)
+        jobs, _ = await self.store.list_jobs(JobQuery())
+        for job in jobs:
+            if not job.state.state_type.is_terminal:
+                self.timeouts.arm(job)
+
+    def start_workers(self) -> None:
+        """Start processing evaluations (after compute nodes in this process have reconnected)."""
+        for worker in self._workers:
+            self._tasks.append(asyncio.get_running_loop().create_task(worker.run()))
+
+    async def stop(self) -> None:
+        self.broker.close()
+        self.timeouts.close()
+        for task in self._tasks:
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        self._tasks.clear()
