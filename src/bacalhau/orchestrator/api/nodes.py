@@ -8,10 +8,9 @@ from fastapi.responses import JSONResponse
 from bacalhau.models.api import GetNodeResponse, ListNodesResponse
 from bacalhau.models.errors import BadRequestError
 from bacalhau.models.node import ConnectionStatus, Membership, NodeState
-from bacalhau.models.selector import parse_selector
+from bacalhau.models.selector import matches_requirement, parse_selector
 from bacalhau.orchestrator.api.context import ApiContext, context
 from bacalhau.orchestrator.api.params import json_body, next_token, page, query_str
-from bacalhau.orchestrator.selection.feasibility import matches_requirement
 
 router = APIRouter(prefix="/api/v1/orchestrator", tags=["nodes"])
 

@@ -56,7 +56,7 @@ class ExecutionUpdate:
     """A conditional update of one execution. Only the fields that are set change."""
 
     execution_id: str
-    expected_states: frozenset[ExecutionStateType] = frozenset()  # empty = any non-terminal... see store
+    expected_states: frozenset[ExecutionStateType] = frozenset()  # empty = no check
     compute_state: ExecutionState | None = None
     desired_state: DesiredState | None = None
     run_output: RunCommandResult | None = None

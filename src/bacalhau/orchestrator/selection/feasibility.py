@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from bacalhau.models.job import Job, LabelSelectorRequirement
+from bacalhau.models.job import Job
 from bacalhau.models.node import ConnectionStatus, Membership, NodeState
 from bacalhau.models.resources import Resources, parse_bytes, parse_cpu, parse_gpu
+from bacalhau.models.selector import matches_requirement
 
 
 @dataclass(frozen=True)
@@ -59,29 +60,3 @@ def _supports(kind: str, name: str, supported: list[str]) -> str | None:
     if any(s.lower() == name.lower() for s in supported):
         return None
     return f"does not support {kind} {name!r} (supports: {', '.join(supported) or 'none'})"
-
-
-def matches_requirement(labels: dict[str, str], req: LabelSelectorRequirement) -> bool:
-    """Kubernetes label-selector semantics for one requirement."""
-    op = req.operator.strip().lower()
-    present = req.key in labels
-    value = labels.get(req.key, "")
-    if op in ("=", "=="):
-        return present and value == req.values[0]
-    if op == "!=":
-        return not present or value != req.values[0]
-    if op == "in":
-        return present and value in req.values
-    if op == "notin":
-        return not present or value not in req.values
-    if op == "exists":
-        return present
-    if op == "!":
-        return not present
-    if op in ("gt", "lt"):
-        try:
-            have, want = float(value), float(req.values[0])
-        except ValueError:
-            return False
-        return present and (have > want if op == "gt" else have < want)
-    return False

@@ -1,0 +1,149 @@
+"""The SQLite job store's schema: DDL, connection settings and forward-only migrations.
+
+Every object is stored whole as JSON (its wire form) in a `data` column, next to the few columns the
+queries filter or sort on. Adding a queryable field therefore means a new migration that adds a column
+(back-filled from `data` with `json_extract`), never a change to an existing migration.
+
+The `schema_version` table holds one row: the number of the last migration applied. Opening a file
+written by a newer bacalhau-py (a higher version than we know) is refused rather than guessed at.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from typing import Final
+
+# How long a writer waits for another process's write lock before SQLITE_BUSY. Waiting blocks the
+# event loop (the store works inline), so it stays short: contention only comes from a second process.
+BUSY_TIMEOUT_MS: Final = 5_000
+
+PRAGMAS: Final = (
+    # WAL: readers never block the writer and a commit is one append, not a rewrite of pages.
+    "PRAGMA journal_mode=WAL",
+    # NORMAL is durable across application crashes in WAL mode; only an OS crash can lose the
+    # last commits, which the evaluation broker re-derives anyway.
+    "PRAGMA synchronous=NORMAL",
+    "PRAGMA foreign_keys=ON",
+    f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}",
+)
+
+_V1: Final = (
+    """
+    CREATE TABLE jobs (
+        id          TEXT PRIMARY KEY,
+        namespace   TEXT NOT NULL,
+        name        TEXT NOT NULL,
+        state       INTEGER NOT NULL,
+        version     INTEGER NOT NULL,
+        create_time INTEGER NOT NULL,
+        modify_time INTEGER NOT NULL,
+        labels      TEXT NOT NULL,  -- JSON object, read by the label selector without decoding data
+        data        TEXT NOT NULL
+    )
+    """,
+    # Same Name + Namespace is an update of the existing job, never a second job (CONTRACT 1.1).
+    "CREATE UNIQUE INDEX jobs_namespace_name ON jobs (namespace, name) WHERE name != ''",
+    "CREATE INDEX jobs_create_time ON jobs (create_time)",
+    "CREATE INDEX jobs_modify_time ON jobs (modify_time)",
+    # Superseded versions only: the current version lives in `jobs`, so a state update is one write.
+    """
+    CREATE TABLE job_versions (
+        job_id  TEXT NOT NULL REFERENCES jobs (id),
+        version INTEGER NOT NULL,
+        data    TEXT NOT NULL,
+        PRIMARY KEY (job_id, version)
+    ) WITHOUT ROWID
+    """,
+    """
+    CREATE TABLE executions (
+        id            TEXT PRIMARY KEY,
+        job_id        TEXT NOT NULL REFERENCES jobs (id),
+        node_id       TEXT NOT NULL,
+        compute_state INTEGER NOT NULL,
+        job_version   INTEGER NOT NULL,
+        create_time   INTEGER NOT NULL,
+        modify_time   INTEGER NOT NULL,
+        data          TEXT NOT NULL
+    )
+    """,
+    "CREATE INDEX executions_job ON executions (job_id, create_time)",
+    "CREATE INDEX executions_node ON executions (node_id, compute_state)",
+    """
+    CREATE TABLE evaluations (
+        id          TEXT PRIMARY KEY,
+        job_id      TEXT NOT NULL,
+        status      TEXT NOT NULL,
+        create_time INTEGER NOT NULL,
+        data        TEXT NOT NULL
+    )
+    """,
+    "CREATE INDEX evaluations_status ON evaluations (status, create_time)",
+    """
+    CREATE TABLE history (
+        job_id       TEXT NOT NULL REFERENCES jobs (id),
+        seq_num      INTEGER NOT NULL,
+        type         INTEGER NOT NULL,
+        job_version  INTEGER NOT NULL,
+        execution_id TEXT NOT NULL,
+        node_id      TEXT NOT NULL,
+        time_ns      INTEGER NOT NULL,
+        data         TEXT NOT NULL,
+        PRIMARY KEY (job_id, seq_num)
+    ) WITHOUT ROWID
+    """,
+    # The history is the permanent audit log: the database itself refuses to rewrite it.
+    """
+    CREATE TRIGGER history_no_update BEFORE UPDATE ON history
+    BEGIN SELECT RAISE(ABORT, 'job history is append-only'); END
+    """,
+    """
+    CREATE TRIGGER history_no_delete BEFORE DELETE ON history
+    BEGIN SELECT RAISE(ABORT, 'job history is append-only'); END
+    """,
+)
+
+# Migration N (1-based) brings the schema from version N-1 to N. Append; never edit a released one.
+MIGRATIONS: Final[tuple[tuple[str, ...], ...]] = (_V1,)
+SCHEMA_VERSION: Final = len(MIGRATIONS)
+
+
+class SchemaTooNewError(Exception):
+    """The file was written by a newer schema than this code knows."""
+
+    def __init__(self, found: int) -> None:
+        super().__init__(f"job store schema version {found} is newer than this bacalhau-py supports ({SCHEMA_VERSION})")
+        self.found = found
+
+
+def configure(conn: sqlite3.Connection) -> None:
+    """Apply the connection settings; raises sqlite3.Error on a file that is not a database."""
+    for pragma in PRAGMAS:
+        conn.execute(pragma)
+
+
+def migrate(conn: sqlite3.Connection) -> int:
+    """Bring the schema up to SCHEMA_VERSION in one transaction and return the version found before.
+
+    The connection must be in autocommit mode (isolation_level=None). Raises SchemaTooNewError if the
+    file is ahead of us, sqlite3.Error on storage failure.
+    """
+    # IMMEDIATE: two processes opening a fresh file at once must not both run migration 1.
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        conn.execute("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)")
+        row = conn.execute("SELECT version FROM schema_version").fetchone()
+        found = 0 if row is None else int(row[0])
+        if found > SCHEMA_VERSION:
+            raise SchemaTooNewError(found)
+        for statements in MIGRATIONS[found:]:
+            for statement in statements:
+                conn.execute(statement)
+        if row is None:
+            conn.execute("INSERT INTO schema_version (version) VALUES (?)", (SCHEMA_VERSION,))
+        elif found != SCHEMA_VERSION:
+            conn.execute("UPDATE schema_version SET version = ?", (SCHEMA_VERSION,))
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+    conn.execute("COMMIT")
+    return found

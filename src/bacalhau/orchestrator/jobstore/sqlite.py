@@ -1,0 +1,369 @@
+"""SQLiteJobStore: the JobStore on one SQLite file in WAL mode (schema in `schema.py`).
+
+Construction is synchronous and cheap: `SQLiteJobStore(path=..., clock=...)` creates the parent
+directories and the file, sets the pragmas and applies pending migrations before returning, so a bad
+path fails at startup with a DatastoreError rather than at the first request. `await store.close()`
+when done. Locking and transactions are described in `sqlite_connection.py`.
+
+The store fills what only it can know, and never mutates the objects it is given: zero times become
+the clock's now, zero Version/Revision become 1, an empty Namespace becomes `default` (jobs) or the
+job's (executions), and history events get their SeqNum, Time and Event.Timestamp.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable
+from contextlib import AbstractAsyncContextManager
+from pathlib import Path
+from typing import Any
+
+from bacalhau.models import selector
+from bacalhau.models.constants import DEFAULT_NAMESPACE
+from bacalhau.models.errors import BadRequestError, ConflictError, NotFoundError
+from bacalhau.models.evaluation import Evaluation
+from bacalhau.models.execution import Execution
+from bacalhau.models.history import JobHistory
+from bacalhau.models.job import Job, JobState
+from bacalhau.models.state import EvaluationStatus, ExecutionStateType, JobStateType
+from bacalhau.orchestrator.jobstore import sqlite_history, sqlite_rows
+from bacalhau.orchestrator.jobstore.base import ExecutionQuery, ExecutionUpdate, HistoryQuery, JobQuery
+from bacalhau.orchestrator.jobstore.sqlite_connection import COMPONENT, SQLiteConnection
+from bacalhau.orchestrator.jobstore.sqlite_history import EventDefaults
+
+_TERMINAL_EXEC_STATES = tuple(int(s) for s in ExecutionStateType if s.is_terminal)
+_AMBIGUOUS_LIST_MAX = 10
+
+
+def _names(states: frozenset[Any]) -> str:
+    return ", ".join(s.name for s in sorted(states)) or "(none)"
+
+
+def _execution_defaults(execution: Execution) -> EventDefaults:
+    return EventDefaults(execution.job_id, execution.job_version, execution.id, execution.node_id)
+
+
+class SQLiteJobStore:
+    """JobStore on a SQLite file. See the module docstring for the transaction and locking model."""
+
+    def __init__(self, *, path: Path, clock: Callable[[], int] = time.time_ns) -> None:
+        """Open (creating if needed) the store at `path`; `clock` returns Unix nanoseconds.
+
+        Raises DatastoreError if the directory cannot be created, the file is not a usable SQLite
+        database, or it was written by a newer schema.
+        """
+        self._db = SQLiteConnection(path=path)
+        self._clock = clock
+
+    @property
+    def path(self) -> Path:
+        """The database file."""
+        return self._db.path
+
+    # ---- transactions -------------------------------------------------------------------------
+
+    def transaction(self) -> AbstractAsyncContextManager[None]:
+        """Group the calls made inside into one atomic transaction; nesting joins the outer one
+        (as a savepoint, so a failed inner part can be caught without committing half of it)."""
+        return self._db.transaction()
+
+    async def close(self) -> None:
+        """Close the file once any transaction in progress has ended. Idempotent."""
+        await self._db.close()
+
+    # ---- jobs ---------------------------------------------------------------------------------
+
+    async def create_job(self, job: Job, events: list[JobHistory]) -> None:
+        """Store a new job and its events. Zero Version/Revision become 1, zero times become now and an
+        empty Namespace becomes `default`. ConflictError if the ID, or Name in the namespace, exists."""
+        if not job.id:
+            raise BadRequestError("cannot store a job without an ID", component=COMPONENT)
+        async with self._db.writing() as conn:
+            now = self._clock()
+            job = job.model_copy(
+                update={
+                    "namespace": job.namespace or DEFAULT_NAMESPACE,
+                    "version": job.version or 1,
+                    "revision": job.revision or 1,
+                    "create_time": job.create_time or now,
+                    "modify_time": job.modify_time or now,
+                }
+            )
+            sqlite_rows.insert_job(conn, job)
+            sqlite_history.append(conn, events, now, EventDefaults(job.id, job.version))
+
+    async def update_job_spec(self, job: Job, events: list[JobHistory]) -> None:
+        """Make `job` the current version, keeping the previous one. ConflictError unless job.version
+        is above the current version; NotFoundError if the job does not exist. Bumps Revision and
+        ModifyTime; an unset CreateTime keeps the job's original one."""
+        async with self._db.writing() as conn:
+            now = self._clock()
+            current = sqlite_rows.load_job(conn, job.id)
+            if job.version <= current.version:
+                raise ConflictError(
+                    f"job {job.id} is at version {current.version}; a new spec needs a higher version,"
+                    f" got {job.version}",
+                    component=COMPONENT,
+                )
+            job = job.model_copy(
+                update={
+                    "namespace": job.namespace or DEFAULT_NAMESPACE,
+                    "revision": max(job.revision, current.revision + 1),
+                    "create_time": job.create_time or current.create_time,
+                    "modify_time": now,
+                }
+            )
+            sqlite_rows.archive_current_version(conn, job.id)
+            sqlite_rows.replace_job(conn, job)
+            sqlite_history.append(conn, events, now, EventDefaults(job.id, job.version))
+
+    async def get_job(self, job_id: str, version: int = 0) -> Job:
+        """The job by exact ID, at `version` (0 = current). NotFoundError if either is absent."""
+        async with self._db.reading() as conn:
+            return sqlite_rows.load_job(conn, job_id, version)
+
+    async def resolve_job(self, id_or_name: str, namespace: str = "") -> Job:
+        """By exact ID, then unique ID prefix (`j-` optional), then exact Name in the namespace.
+
+        An ambiguous prefix that is also a job's exact Name resolves to that job, since the user
+        evidently meant the name; otherwise it is a BadRequestError listing the candidates.
+        """
+        text = id_or_name.strip()
+        async with self._db.reading() as conn:
+            if not text:
+                raise NotFoundError("job not found: (empty ID)", component=COMPONENT)
+            row = conn.execute("SELECT data FROM jobs WHERE id = ?", (text,)).fetchone()
+            if row is not None:
+                return Job.model_validate_json(row[0])
+            # One more than we list, to know whether to print "...".
+            candidates = sqlite_rows.ids_with_prefix(conn, text, _AMBIGUOUS_LIST_MAX + 1)
+            if not text.startswith("j-"):
+                prefixed = sqlite_rows.ids_with_prefix(conn, "j-" + text, _AMBIGUOUS_LIST_MAX + 1)
+                candidates = sorted({*candidates, *prefixed})
+            if len(candidates) == 1:
+                return sqlite_rows.load_job(conn, candidates[0])
+            by_name = sqlite_rows.job_by_name(conn, text, namespace)
+            if by_name is not None:
+                return by_name
+            if candidates:
+                shown = ", ".join(candidates[:_AMBIGUOUS_LIST_MAX])
+                more = ", ..." if len(candidates) > _AMBIGUOUS_LIST_MAX else ""
+                raise BadRequestError(
+                    f"multiple jobs match {text!r}: {shown}{more}",
+                    component=COMPONENT,
+                    hint="use a longer prefix or the full job ID",
+                )
+            raise NotFoundError(f"job not found: {text}", component=COMPONENT)
+
+    async def get_job_by_name(self, name: str, namespace: str) -> Job | None:
+        """The job with this exact Name in the namespace ("" = `default`), or None."""
+        async with self._db.reading() as conn:
+            return sqlite_rows.job_by_name(conn, name, namespace)
+
+    async def list_jobs(self, query: JobQuery) -> tuple[list[Job], bool]:
+        """A page of jobs (newest first unless query.reverse) and whether more follow it."""
+        column = sqlite_rows.order_column(query.order_by)
+        selector.validate(query.labels)
+        direction = "ASC" if query.reverse else "DESC"
+        where, params = "", []
+        if query.namespace not in ("", "*"):
+            where, params = "WHERE namespace = ?", [query.namespace]
+        sql = f"SELECT labels, data FROM jobs {where} ORDER BY {column} {direction}, rowid {direction}"
+        limit, offset = sqlite_rows.page(query.limit, query.offset)
+        async with self._db.reading() as conn:
+            if not query.labels:
+                # Paging in SQL; one extra row tells whether another page exists.
+                rows = conn.execute(f"{sql} LIMIT ? OFFSET ?", [*params, limit + 1 if limit > 0 else -1, offset])
+                page = [row[1] for row in rows]
+            else:
+                # Label selectors run in Python, so paging has to follow the filter.
+                matching = (
+                    d for labels, d in conn.execute(sql, params) if selector.matches(json.loads(labels), query.labels)
+                )
+                page = []
+                for index, data in enumerate(matching):
+                    if index >= offset:
+                        page.append(data)
+                    if limit > 0 and len(page) > limit:
+                        break
+            has_more = limit > 0 and len(page) > limit
+            return [Job.model_validate_json(d) for d in (page[:limit] if has_more else page)], has_more
+
+    async def list_job_versions(self, job_id: str) -> list[Job]:
+        """Every version of the job, oldest first. NotFoundError if the job does not exist."""
+        async with self._db.reading() as conn:
+            current = sqlite_rows.load_job(conn, job_id)
+            rows = conn.execute("SELECT data FROM job_versions WHERE job_id = ? ORDER BY version", (job_id,))
+            return [*(Job.model_validate_json(r[0]) for r in rows), current]
+
+    async def update_job_state(
+        self,
+        job_id: str,
+        new_state: JobStateType,
+        message: str,
+        *,
+        expected: frozenset[JobStateType],
+        events: list[JobHistory],
+        details: dict[str, str] | None = None,
+    ) -> Job:
+        """Move the job to new_state if it is in one of `expected` (an empty set matches nothing, so a
+        forgotten expectation cannot resurrect a finished job). ConflictError names the actual state."""
+        async with self._db.writing() as conn:
+            now = self._clock()
+            current = sqlite_rows.load_job(conn, job_id)
+            actual = current.state.state_type
+            if actual not in expected:
+                raise ConflictError(
+                    f"job {job_id} is {actual.name}, expected one of {_names(expected)}",
+                    component=COMPONENT,
+                    details={"JobID": job_id, "State": actual.name},
+                )
+            state = JobState(state_type=new_state, message=message, details=details or {})
+            job = current.model_copy(update={"state": state, "revision": current.revision + 1, "modify_time": now})
+            sqlite_rows.replace_job(conn, job)
+            sqlite_history.append(conn, events, now, EventDefaults(job.id, job.version))
+            return job
+
+    # ---- executions ---------------------------------------------------------------------------
+
+    async def create_execution(self, execution: Execution, events: list[JobHistory]) -> None:
+        """Store a new execution of an existing job (NotFoundError otherwise) and its events.
+
+        Zero times become now, Revision 0 becomes 1, JobVersion 0 the job's current version, an
+        empty Namespace the job's. ConflictError if the ID exists.
+        """
+        if not execution.id:
+            raise BadRequestError("cannot store an execution without an ID", component=COMPONENT)
+        async with self._db.writing() as conn:
+            now = self._clock()
+            row = conn.execute("SELECT version, namespace FROM jobs WHERE id = ?", (execution.job_id,)).fetchone()
+            if row is None:
+                raise NotFoundError(f"job not found: {execution.job_id}", component=COMPONENT)
+            execution = execution.model_copy(
+                update={
+                    "job_version": execution.job_version or int(row[0]),
+                    "namespace": execution.namespace or str(row[1]),
+                    "revision": execution.revision or 1,
+                    "create_time": execution.create_time or now,
+                    "modify_time": execution.modify_time or now,
+                }
+            )
+            sqlite_rows.insert_execution(conn, execution)
+            sqlite_history.append(conn, events, now, _execution_defaults(execution))
+
+    async def update_execution(self, update: ExecutionUpdate) -> Execution:
+        """Apply a conditional update (empty expected_states = no check); returns the new execution."""
+        async with self._db.writing() as conn:
+            now = self._clock()
+            current = sqlite_rows.load_execution(conn, update.execution_id)
+            actual = current.compute_state.state_type
+            if update.expected_states and actual not in update.expected_states:
+                raise ConflictError(
+                    f"execution {current.id} is {actual.name}, expected one of {_names(update.expected_states)}",
+                    component=COMPONENT,
+                    details={"ExecutionID": current.id, "State": actual.name},
+                )
+            changes: dict[str, Any] = {"revision": current.revision + 1, "modify_time": now}
+            for name in ("compute_state", "desired_state", "run_output", "published_result"):
+                if getattr(update, name) is not None:
+                    changes[name] = getattr(update, name)
+            execution = current.model_copy(update=changes)
+            sqlite_rows.replace_execution(conn, execution)
+            sqlite_history.append(conn, update.events, now, _execution_defaults(execution))
+            return execution
+
+    async def get_execution(self, execution_id: str) -> Execution:
+        """The execution by exact ID; NotFoundError if absent."""
+        async with self._db.reading() as conn:
+            return sqlite_rows.load_execution(conn, execution_id)
+
+    async def list_executions(self, job_id: str, query: ExecutionQuery | None = None) -> list[Execution]:
+        """A job's executions, oldest first unless query.reverse; only the query's job version (0 =
+        the current one) unless query.all_versions. NotFoundError if the job does not exist."""
+        query = query or ExecutionQuery()
+        column = sqlite_rows.order_column(query.order_by)
+        direction = "DESC" if query.reverse else "ASC"
+        async with self._db.reading() as conn:
+            current_version = sqlite_history.job_version_of(conn, job_id)
+            where = "job_id = ?"
+            params: list[Any] = [job_id]
+            if not query.all_versions:
+                where += " AND job_version = ?"
+                params.append(query.job_version or current_version)
+            sql = f"SELECT data FROM executions WHERE {where} ORDER BY {column} {direction}, rowid {direction}"
+            rows = conn.execute(f"{sql} LIMIT ? OFFSET ?", [*params, *sqlite_rows.page(query.limit, query.offset)])
+            return [Execution.model_validate_json(row[0]) for row in rows]
+
+    async def list_executions_on_node(self, node_id: str, *, active_only: bool = True) -> list[Execution]:
+        """Executions placed on a node, oldest first; with active_only, those not in a terminal state."""
+        sql = "SELECT data FROM executions WHERE node_id = ?"
+        if active_only:
+            sql += f" AND compute_state NOT IN ({', '.join('?' * len(_TERMINAL_EXEC_STATES))})"
+        async with self._db.reading() as conn:
+            rows = conn.execute(
+                f"{sql} ORDER BY create_time, rowid", (node_id, *(_TERMINAL_EXEC_STATES if active_only else ()))
+            )
+            return [Execution.model_validate_json(row[0]) for row in rows]
+
+    # ---- history ------------------------------------------------------------------------------
+
+    async def add_history(self, events: list[JobHistory]) -> None:
+        """Append events (each names its JobID); SeqNum, Time and an empty Event.Timestamp are filled."""
+        async with self._db.writing() as conn:
+            sqlite_history.append(conn, events, self._clock())
+
+    async def list_history(self, job_id: str, query: HistoryQuery | None = None) -> list[JobHistory]:
+        """A job's events in SeqNum order, filtered by the query. NotFoundError if the job is unknown."""
+        async with self._db.reading() as conn:
+            return sqlite_history.select(conn, job_id, query or HistoryQuery())
+
+    # ---- evaluations --------------------------------------------------------------------------
+
+    async def create_evaluation(self, evaluation: Evaluation) -> None:
+        """Store a new evaluation (zero times become now). ConflictError if the ID exists."""
+        if not evaluation.id:
+            raise BadRequestError("cannot store an evaluation without an ID", component=COMPONENT)
+        async with self._db.writing() as conn:
+            now = self._clock()
+            if conn.execute("SELECT 1 FROM evaluations WHERE id = ?", (evaluation.id,)).fetchone():
+                raise ConflictError(f"evaluation {evaluation.id} already exists", component=COMPONENT)
+            evaluation = evaluation.model_copy(
+                update={"create_time": evaluation.create_time or now, "modify_time": evaluation.modify_time or now}
+            )
+            conn.execute(
+                "INSERT INTO evaluations (id, job_id, status, create_time, data) VALUES (?, ?, ?, ?, ?)",
+                (
+                    evaluation.id,
+                    evaluation.job_id,
+                    str(evaluation.status),
+                    evaluation.create_time,
+                    sqlite_rows.dump(evaluation),
+                ),
+            )
+
+    async def get_evaluation(self, evaluation_id: str) -> Evaluation:
+        """The evaluation by exact ID; NotFoundError if absent."""
+        async with self._db.reading() as conn:
+            return sqlite_rows.load_evaluation(conn, evaluation_id)
+
+    async def update_evaluation_status(self, evaluation_id: str, status: EvaluationStatus, comment: str = "") -> None:
+        """Set the status (and the comment, when one is given); NotFoundError if absent."""
+        async with self._db.writing() as conn:
+            current = sqlite_rows.load_evaluation(conn, evaluation_id)
+            evaluation = current.model_copy(
+                update={"status": status, "comment": comment or current.comment, "modify_time": self._clock()}
+            )
+            conn.execute(
+                "UPDATE evaluations SET status = ?, data = ? WHERE id = ?",
+                (str(status), sqlite_rows.dump(evaluation), evaluation_id),
+            )
+
+    async def list_evaluations(self, *, statuses: frozenset[EvaluationStatus]) -> list[Evaluation]:
+        """Evaluations in any of `statuses` (empty = every status), oldest first."""
+        sql, params = "SELECT data FROM evaluations", [str(s) for s in statuses]
+        if statuses:
+            sql += f" WHERE status IN ({', '.join('?' * len(params))})"
+        async with self._db.reading() as conn:
+            rows = conn.execute(f"{sql} ORDER BY create_time, rowid", params)
+            return [Evaluation.model_validate_json(row[0]) for row in rows]

@@ -1,0 +1,171 @@
+"""The batch/ops scheduler as a pure function: decisions and the reasons users read."""
+
+from __future__ import annotations
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from bacalhau.models.node import Membership
+from bacalhau.models.state import ExecutionStateType, JobStateType
+from tests.orchestrator.scheduler.harness import NOW, SECOND, Harness, make_execution, make_job, make_node
+
+
+def test_new_job_is_placed_on_a_feasible_node_and_becomes_running() -> None:
+    plan = Harness().run(make_job(), [make_node("n-a")])
+    assert [e.node_id for e in plan.new_executions] == ["n-a"]
+    assert plan.new_executions[0].compute_state.state_type is ExecutionStateType.New
+    assert plan.job_transition is not None and plan.job_transition.new_state is JobStateType.Running
+
+
+def test_count_needs_distinct_nodes_and_fails_fast_without_queue_timeout() -> None:
+    plan = Harness().run(make_job(count=2), [make_node("n-a")])
+    assert not plan.new_executions
+    assert plan.job_transition is not None
+    assert plan.job_transition.new_state is JobStateType.Failed
+    assert "not enough nodes to run job. requested: 2, available: 1" in plan.job_transition.message
+
+
+def test_count_with_queue_timeout_queues_and_schedules_a_delayed_retry() -> None:
+    plan = Harness().run(make_job(count=2, queue_timeout_s=30), [make_node("n-a")])
+    assert plan.job_transition is not None and plan.job_transition.new_state is JobStateType.Queued
+    assert plan.job_transition.message.startswith("Job queued. not enough nodes")
+    [retry] = plan.new_evaluations
+    assert NOW < retry.wait_until <= NOW + 5 * SECOND
+
+
+def test_queue_timeout_exceeded_fails_with_reason() -> None:
+    job = make_job(count=2, queue_timeout_s=1, state=JobStateType.Queued)
+    plan = Harness().run(job, [make_node("n-a")], now_ns=NOW + 10 * SECOND)
+    assert plan.job_transition is not None and plan.job_transition.new_state is JobStateType.Failed
+    assert "queue timeout of 1s" in plan.job_transition.message
+
+
+def test_rejection_reasons_name_each_node() -> None:
+    nodes = [make_node("n-a", engines=("noop",)), make_node("n-b", cpu=0.1), make_node("n-c", connected=False),
+             make_node("n-d", membership=Membership.PENDING)]
+    plan = Harness().run(make_job(), nodes)
+    message = plan.job_transition.message if plan.job_transition else ""
+    assert "node n-a: does not support engine 'wasm'" in message
+    assert "node n-b: not enough capacity: job requires cpu=0.5" in message
+    assert "node n-c: node is disconnected" in message
+    assert "node n-d: node is pending, not approved" in message
+
+
+def test_no_nodes_at_all_says_so() -> None:
+    plan = Harness().run(make_job(), [])
+    assert plan.job_transition is not None and "No compute nodes are connected" in plan.job_transition.message
+
+
+def test_all_partitions_completed_completes_the_job() -> None:
+    job = make_job(state=JobStateType.Running)
+    done = make_execution(job, "n-a", ExecutionStateType.Completed)
+    plan = Harness().run(job, [make_node("n-a")], [done])
+    assert plan.job_transition is not None and plan.job_transition.new_state is JobStateType.Completed
+    assert not plan.new_executions
+
+
+def test_running_execution_means_nothing_to_do() -> None:
+    job = make_job(state=JobStateType.Running)
+    running = make_execution(job, "n-a", ExecutionStateType.Running)
+    plan = Harness().run(job, [make_node("n-a")], [running])
+    assert plan.is_empty()
+
+
+def test_task_failure_fails_the_job_with_the_execution_reason() -> None:
+    job = make_job(state=JobStateType.Running)
+    failed = make_execution(job, "n-a", ExecutionStateType.Failed, message="wasm trap: unreachable")
+    plan = Harness().run(job, [make_node("n-a")], [failed])
+    assert plan.job_transition is not None and plan.job_transition.new_state is JobStateType.Failed
+    assert plan.job_transition.message.endswith("wasm trap: unreachable")
+
+
+def test_retryable_failure_is_placed_again_on_the_same_single_node() -> None:
+    job = make_job(state=JobStateType.Running)
+    failed = make_execution(job, "n-a", ExecutionStateType.Failed, retryable=True)
+    plan = Harness().run(job, [make_node("n-a")], [failed])
+    [again] = plan.new_executions
+    assert again.node_id == "n-a" and again.previous_execution == failed.id
+
+
+def test_retryable_failures_stop_after_max_attempts() -> None:
+    job = make_job(state=JobStateType.Running)
+    failures = [make_execution(job, "n-a", ExecutionStateType.Failed, retryable=True) for _ in range(3)]
+    plan = Harness().run(job, [make_node("n-a")], failures)
+    assert plan.job_transition is not None
+    assert plan.job_transition.message == "Job failed because it has been retried too many times"
+
+
+def test_stopped_job_stops_active_executions() -> None:
+    job = make_job(state=JobStateType.Stopped)
+    running = make_execution(job, "n-a", ExecutionStateType.Running)
+    plan = Harness().run(job, [make_node("n-a")], [running])
+    assert [s.execution_id for s in plan.stop_executions] == [running.id]
+    assert "job has been stopped" in plan.stop_executions[0].reason
+
+
+def test_execution_on_vanished_node_is_failed_and_replaced() -> None:
+    job = make_job(state=JobStateType.Running)
+    running = make_execution(job, "n-gone", ExecutionStateType.Running)
+    plan = Harness().run(job, [make_node("n-b")], [running])
+    assert plan.stop_executions[0].new_state is ExecutionStateType.Failed
+    assert [e.node_id for e in plan.new_executions] == ["n-b"]
+
+
+def test_bid_rejection_excludes_that_node_and_reports_its_reason() -> None:
+    job = make_job(state=JobStateType.Running)
+    rejected = make_execution(job, "n-a", ExecutionStateType.BidRejected, message="node is full")
+    plan = Harness().run(job, [make_node("n-a")], [rejected])
+    assert plan.job_transition is not None and "refused the job: node is full" in plan.job_transition.message
+
+
+def test_ops_job_runs_on_every_matching_node() -> None:
+    job = make_job(job_type="ops", count=0)
+    plan = Harness().run(job, [make_node("n-a"), make_node("n-b"), make_node("n-c", engines=("noop",))])
+    assert sorted(e.node_id for e in plan.new_executions) == ["n-a", "n-b"]
+
+
+def test_constraints_filter_nodes() -> None:
+    from bacalhau.models.job import LabelSelectorRequirement
+
+    job = make_job()
+    job.constraints = [LabelSelectorRequirement(Key="zone", Operator="=", Values=["eu"])]
+    plan = Harness().run(job, [make_node("n-a", labels={"zone": "us"}), make_node("n-b", labels={"zone": "eu"})])
+    assert [e.node_id for e in plan.new_executions] == ["n-b"]
+
+
+_states = st.sampled_from(list(ExecutionStateType))
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    job_state=st.sampled_from([JobStateType.Completed, JobStateType.Failed, JobStateType.Stopped]),
+    exec_states=st.lists(_states, max_size=5),
+)
+def test_terminal_job_never_gets_new_executions_or_a_state_change(
+    job_state: JobStateType, exec_states: list[ExecutionStateType]
+) -> None:
+    job = make_job(state=job_state, count=3)
+    executions = [make_execution(job, f"n-{i}", s, partition=i % 3) for i, s in enumerate(exec_states)]
+    plan = Harness().run(job, [make_node(f"n-{i}") for i in range(6)], executions)
+    assert not plan.new_executions
+    assert plan.job_transition is None
+    stopped = {s.execution_id for s in plan.stop_executions}
+    assert stopped == {e.id for e in executions if not e.compute_state.state_type.is_terminal}
+
+
+@settings(max_examples=200, deadline=None)
+@given(count=st.integers(1, 6), node_count=st.integers(0, 6), exec_states=st.lists(_states, max_size=6))
+def test_batch_never_places_two_live_executions_of_a_job_on_one_node(
+    count: int, node_count: int, exec_states: list[ExecutionStateType]
+) -> None:
+    job = make_job(state=JobStateType.Running, count=count)
+    executions = [make_execution(job, f"n-{i % max(node_count, 1)}", s, partition=i % count)
+                  for i, s in enumerate(exec_states)]
+    plan = Harness().run(job, [make_node(f"n-{i}") for i in range(node_count)], executions)
+    live_nodes = [e.node_id for e in executions if not e.compute_state.state_type.is_terminal
+                  and e.id not in {s.execution_id for s in plan.stop_executions}]
+    new_nodes = [e.node_id for e in plan.new_executions]
+    assert len(new_nodes) == len(set(new_nodes))
+    assert not set(new_nodes) & set(live_nodes)
+    partitions = [e.partition_index for e in plan.new_executions]
+    assert all(0 <= p < count for p in partitions) and len(partitions) == len(set(partitions))
