@@ -22,6 +22,8 @@ class MountedInput:
     host_path: Path
     target: str
     read_only: bool = True
+    # The InputSource's Alias, if any: the wasm executor accepts it as an EntryModule/ImportModules name.
+    alias: str = ""
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,299 @@
+"""The WASM executor: runs a WASI module with wasmtime, one Engine per execution.
+
+    run(request) ── params invalid / cancelled earlier ──────────────────────> ExecutionError
+       │ register execution_id                       cancel(id) ──┐   timeout timer ──┐
+       v                                                          v                   v
+    worker thread: Engine(epoch_interruption) + Store        stop(reason): remember why, then
+       │  epoch deadline 1, memory limit, WASI config        engine.increment_epoch() (thread-safe)
+       │  (argv, env, stdout/stderr files, preopens)                  │
+       v                                                              │ traps the running code at
+    load entry module via ModuleCache (hit: deserialize, miss: compile)   its next loop back-edge
+       │  check the Entrypoint export                                 │ or function entry
+       v                                                              │
+    instantiate ImportModules and every module the entry imports <────┤
+       │  (import module name X resolves as a path in the task)       │
+       v                                                              │
+    call Entrypoint ── returns ──────> RunOutcome(exit_code=0)        │
+                    ── proc_exit(N) ─> RunOutcome(exit_code=N)        │
+                    ── trap ─────────> ExecutionError: "execution timed out after Ns" /
+                                       "execution cancelled" / "wasm trap: <cause>"
+
+A separate Engine per execution is what makes `cancel` precise: the epoch is per Engine, so
+incrementing it interrupts that execution only. Compiled code is shared through ModuleCache.
+Epoch checks happen in wasm code only: a host call that blocks (a WASI sleep) ends before the trap.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import enum
+import posixpath
+import threading
+from collections import OrderedDict
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, TypeVar
+
+import wasmtime
+
+from bacalhau.compute.executors.base import RunOutcome, RunRequest
+from bacalhau.compute.executors.wasm_cache import ModuleCache
+from bacalhau.compute.executors.wasm_fs import TaskFilesystem, guest_path
+from bacalhau.compute.executors.wasm_link import ModuleLinker, summarize
+from bacalhau.models.errors import ErrorCode, ExecutionError, FieldError, ValidationFailed
+from bacalhau.models.job import SpecConfig
+
+T = TypeVar("T")
+_PARAMS = "Engine.Params"
+_MAX_EARLY_CANCELS = 1024  # cancels remembered for runs that have not started yet
+
+
+class _Stop(enum.Enum):
+    TIMEOUT = "timeout"
+    CANCELLED = "cancelled"
+
+
+@dataclass(frozen=True)
+class WasmParams:
+    """The wasm engine params, decoded case-insensitively as Bacalhau does."""
+
+    entry_module: str
+    entrypoint: str
+    parameters: list[str]
+    import_modules: list[str]
+
+    @classmethod
+    def parse(cls, engine: SpecConfig) -> WasmParams:
+        """Decode and check the params; raise ValidationFailed listing every problem."""
+        errors: list[FieldError] = []
+        entry = engine.param("EntryModule")
+        if not isinstance(entry, str) or not entry.strip():
+            got = "an object" if isinstance(entry, dict) else repr(entry)
+            problem = f"must be the target path of the input holding the module; got {got}"
+            errors.append(FieldError(f"{_PARAMS}.EntryModule", problem))
+        entrypoint = engine.param("Entrypoint")
+        if entrypoint is not None and not isinstance(entrypoint, str):
+            errors.append(FieldError(f"{_PARAMS}.Entrypoint", "must be a function name (string)"))
+        parameters = _string_list(engine.param("Parameters"), "Parameters", errors)
+        imports = _string_list(engine.param("ImportModules"), "ImportModules", errors)
+        paths = [("ImportModules", path) for path in imports]
+        if isinstance(entry, str):
+            paths.insert(0, ("EntryModule", entry))
+        for where, path in paths:
+            try:
+                guest_path(path)
+            except ValueError as exc:
+                errors.append(FieldError(f"{_PARAMS}.{where}", str(exc)))
+        if errors:
+            raise ValidationFailed(errors, hint="see the wasm engine params in the job spec")
+        assert isinstance(entry, str)
+        return cls(entry.strip(), (entrypoint or "").strip() or "_start", parameters, imports)
+
+
+def _string_list(value: Any, name: str, errors: list[FieldError]) -> list[str]:
+    if value is None:
+        return []
+    if not isinstance(value, list) or not all(isinstance(item, str) for item in value):
+        errors.append(FieldError(f"{_PARAMS}.{name}", "must be a list of strings"))
+        return []
+    return list(value)
+
+
+class _Execution:
+    """One run's stop switch, shared by the worker thread, the timeout timer and `cancel`."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._engine: wasmtime.Engine | None = None
+        self.stop_reason: _Stop | None = None
+
+    def attach(self, engine: wasmtime.Engine) -> None:
+        """Arm the switch. Call after `set_epoch_deadline`: an earlier increment would be absorbed."""
+        with self._lock:
+            self._engine = engine
+            if self.stop_reason is not None:
+                engine.increment_epoch()
+
+    def stop(self, reason: _Stop) -> None:
+        """Interrupt the running code; the first reason wins (a cancel after a timeout stays a timeout)."""
+        with self._lock:
+            if self.stop_reason is None:
+                self.stop_reason = reason
+            if self._engine is not None:
+                self._engine.increment_epoch()
+
+    def error(self, timeout_s: float | None, details: dict[str, str]) -> ExecutionError:
+        if self.stop_reason is _Stop.TIMEOUT:
+            return ExecutionError(
+                f"execution timed out after {timeout_s:g}s",
+                code=ErrorCode.TimeOut,
+                hint="raise Timeouts.ExecutionTimeout or make the task finish sooner",
+                details=details,
+            )
+        return ExecutionError("execution cancelled", details=details)
+
+    def raise_if_stopped(self, timeout_s: float | None, details: dict[str, str]) -> None:
+        if self.stop_reason is not None:
+            raise self.error(timeout_s, details)
+
+
+class WasmExecutor:
+    """Runs `wasm` engine tasks with wasmtime; compiled modules are cached in memory and in `cache_dir`."""
+
+    def __init__(self, *, cache_dir: Path | None = None) -> None:
+        self._cache = ModuleCache(cache_dir=cache_dir)
+        self._lock = threading.Lock()
+        self._running: dict[str, _Execution] = {}
+        self._early_cancels: OrderedDict[str, None] = OrderedDict()  # bounded: most are never claimed
+
+    def is_installed(self) -> bool:
+        """Always true: wasmtime is a dependency of the package."""
+        return True
+
+    def validate(self, engine: SpecConfig) -> None:
+        """Raise ValidationFailed with `Engine.Params.*` paths when the params are unusable."""
+        WasmParams.parse(engine)
+
+    async def run(self, request: RunRequest) -> RunOutcome:
+        """Run the module to completion in a worker thread; see the module docstring for the errors."""
+        try:
+            params = WasmParams.parse(request.engine)
+        except ValidationFailed as exc:
+            raise ExecutionError(f"invalid wasm engine params: {exc.message}", hint=exc.hint) from exc
+        execution = _Execution()
+        with self._lock:
+            if request.execution_id in self._running:
+                raise ExecutionError(f"execution {request.execution_id} is already running")
+            if request.execution_id in self._early_cancels:
+                del self._early_cancels[request.execution_id]
+                execution.stop_reason = _Stop.CANCELLED
+            self._running[request.execution_id] = execution
+        try:
+            execution.raise_if_stopped(request.timeout_s, {})
+            future = _start_thread(
+                lambda: self._run_sync(request, params, execution), name=f"wasm-{request.execution_id}"
+            )
+            try:
+                return await asyncio.shield(future)
+            except asyncio.CancelledError:
+                # The awaiting task was cancelled: stop the module and let the worker clean up first.
+                execution.stop(_Stop.CANCELLED)
+                await asyncio.wait([future])
+                raise
+        finally:
+            with self._lock:
+                self._running.pop(request.execution_id, None)
+
+    async def cancel(self, execution_id: str) -> None:
+        """Interrupt a running execution (its `run` raises "execution cancelled"), or pre-empt it."""
+        with self._lock:
+            execution = self._running.get(execution_id)
+            if execution is None:
+                self._early_cancels[execution_id] = None
+                while len(self._early_cancels) > _MAX_EARLY_CANCELS:
+                    self._early_cancels.popitem(last=False)
+                return
+        execution.stop(_Stop.CANCELLED)
+
+    def _run_sync(self, request: RunRequest, params: WasmParams, execution: _Execution) -> RunOutcome:
+        timer: threading.Timer | None = None
+        if request.timeout_s:
+            timer = threading.Timer(request.timeout_s, execution.stop, args=(_Stop.TIMEOUT,))
+            timer.daemon = True
+            timer.start()
+        try:
+            with TaskFilesystem.build(request.inputs, request.outputs) as fs:
+                return self._run_in(fs, request, params, execution)
+        finally:
+            if timer is not None:
+                timer.cancel()
+
+    def _run_in(self, fs: TaskFilesystem, request: RunRequest, params: WasmParams, execution: _Execution) -> RunOutcome:
+        entry_path = fs.find_module(params.entry_module)
+        if entry_path is None:
+            raise ExecutionError(
+                f"EntryModule {params.entry_module} not found among the task inputs "
+                f"(targets: {', '.join(fs.input_targets()) or 'none'})",
+                hint="set EntryModule to the Target (or Alias) of the input that holds the .wasm module",
+            )
+        config = wasmtime.Config()  # consumed by Engine(): a fresh one every time
+        config.epoch_interruption = True
+        engine = wasmtime.Engine(config)
+        store = wasmtime.Store(engine)
+        store.set_epoch_deadline(1)
+        if request.resources.memory > 0:
+            # memory.grow beyond this returns -1: C's malloc returns NULL rather than trapping.
+            store.set_limits(memory_size=request.resources.memory)
+        try:
+            store.set_wasi(_wasi_config(request, params, fs))
+        except wasmtime.WasmtimeError as exc:
+            raise ExecutionError(f"could not set up WASI for the task: {summarize(exc)}") from exc
+        execution.attach(engine)
+
+        linker = ModuleLinker(engine=engine, store=store, fs=fs, cache=self._cache)
+        label = f"EntryModule {params.entry_module}"
+        entry = linker.load(entry_path, label)
+        details = {"ModuleSHA256": entry.sha256, "CompileCache": "hit" if entry.cache_hit else "miss"}
+        try:
+            func = linker.prepare_entry(entry, label, params.entrypoint, params.import_modules)
+            execution.raise_if_stopped(request.timeout_s, details)
+            func(store)
+            exit_code = 0
+        except wasmtime.ExitTrap as exc:  # WASI proc_exit: a normal end with a code
+            exit_code = exc.code
+        except wasmtime.WasmtimeError as exc:  # a host-side failure, not a trap of the module
+            raise ExecutionError(f"wasm execution failed: {summarize(exc)}", details=details) from exc
+        except wasmtime.Trap as exc:
+            if execution.stop_reason is not None:
+                raise execution.error(request.timeout_s, details) from exc
+            raise ExecutionError(
+                f"wasm trap: {summarize(exc).removeprefix('wasm trap: ')}",
+                hint="the module crashed; its stderr file may say more",
+                details={**details, "Backtrace": str(exc)},
+            ) from exc
+        except ExecutionError as exc:
+            exc.details = {**details, **exc.details}
+            raise
+        # A cancel that lost the race with a normal exit still cancels: the caller asked to discard it.
+        execution.raise_if_stopped(request.timeout_s, details)
+        return RunOutcome(exit_code=exit_code, details=details)
+
+
+def _wasi_config(request: RunRequest, params: WasmParams, fs: TaskFilesystem) -> wasmtime.WasiConfig:
+    wasi = wasmtime.WasiConfig()
+    wasi.argv = [posixpath.basename(guest_path(params.entry_module)), *params.parameters]
+    wasi.env = sorted(request.env.items())
+    wasi.stdout_file = str(request.stdout_path)
+    wasi.stderr_file = str(request.stderr_path)
+    for preopen in fs.preopens:
+        wasi.preopen_dir(str(preopen.host_path), preopen.guest_path, preopen.writable)
+    return wasi
+
+
+def _start_thread(fn: Callable[[], T], *, name: str) -> asyncio.Future[T]:
+    """Run `fn` in a dedicated thread: a long module must not hold a slot of the shared default pool."""
+    loop = asyncio.get_running_loop()
+    future: asyncio.Future[T] = loop.create_future()
+
+    def settle(result: T | None, error: BaseException | None) -> None:
+        if future.done():
+            return
+        if error is not None:
+            future.set_exception(error)
+        else:
+            future.set_result(result)  # type: ignore[arg-type]  # None only when error is set
+
+    def target() -> None:
+        result: T | None = None
+        error: BaseException | None = None
+        try:
+            result = fn()
+        except BaseException as exc:  # delivered to the awaiting task, never lost in this thread
+            error = exc
+        with contextlib.suppress(RuntimeError):  # the loop is closed: nobody is waiting any more
+            loop.call_soon_threadsafe(settle, result, error)
+
+    threading.Thread(target=target, name=name, daemon=True).start()
+    return future
