@@ -94,6 +94,9 @@ class Node:
     """A running bacalhau node: orchestrator, compute, or both."""
 
     def __init__(self, *, config: BacalhauConfig, orchestrator: bool, compute: bool, name: str | None = None) -> None:
+        # Flags win; without them the config's Orchestrator.Enabled / Compute.Enabled decide.
+        orchestrator = orchestrator or config.orchestrator.enabled
+        compute = compute or config.compute.enabled
         if not orchestrator and not compute:
             log.warning("neither --orchestrator nor --compute given: running an orchestrator only")
             orchestrator = True
@@ -102,6 +105,8 @@ class Node:
                 "a compute-only node needs the NATS transport to reach its orchestrator, which is not available yet",
                 hint="run a hybrid node: bacalhau serve --orchestrator --compute",
             )
+        config.orchestrator.enabled = orchestrator
+        config.compute.enabled = compute
         self.config = config
         self.data_dir = Path(config.data_dir).expanduser()
         self.data_dir.mkdir(parents=True, exist_ok=True)
@@ -189,7 +194,8 @@ class Node:
             self.server.should_exit = True
             await serve_task
         finally:
-            await orchestrator.stop()
+            # Compute first: what it reports while stopping still reaches a live orchestrator.
             if compute_node is not None:
                 await compute_node.stop()
+            await orchestrator.stop()
             await store.close()

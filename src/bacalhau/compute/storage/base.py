@@ -19,6 +19,11 @@ class PreparedInput:
     owned: bool
 
 
+def input_name(source: InputSource) -> str:
+    """How an input is named in error messages: its alias if it has one, else its target."""
+    return source.alias or source.target or source.source.type
+
+
 class StorageProvider(Protocol):
     def is_installed(self) -> bool:
         """True when this node can stage inputs of this type."""

@@ -1,0 +1,173 @@
+"""THE one place the built-in plugins (executors, storages, publishers) are constructed.
+
+`build_registry` builds every built-in plugin from the node config, keyed by the type names in
+`models.constants`, minus the types listed in `Engines/InputSources/Publishers.Disabled`. Nothing
+registers itself by being imported. Look-ups are case-insensitive (Bacalhau compares type names with
+EqualFold) and an unknown or uninstalled name raises UnsupportedTypeError listing what is supported.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Protocol, TypeVar, runtime_checkable
+
+from bacalhau.compute.executors.base import Executor
+from bacalhau.compute.executors.noop import NoopExecutor
+from bacalhau.compute.executors.wasm import WasmExecutor
+from bacalhau.compute.publishers.base import Publisher
+from bacalhau.compute.publishers.local import LocalPublisher
+from bacalhau.compute.publishers.noop import NoopPublisher
+from bacalhau.compute.storage.base import StorageProvider
+from bacalhau.compute.storage.inline import InlineStorage
+from bacalhau.compute.storage.local import LocalStorage
+from bacalhau.config.types import BacalhauConfig
+from bacalhau.models import constants as c
+from bacalhau.models.errors import UnsupportedTypeError
+
+
+@runtime_checkable
+class ManagedPlugin(Protocol):
+    """A plugin with a lifespan of its own (e.g. the local publisher's HTTP server)."""
+
+    async def start(self) -> None:
+        """Acquire what the plugin needs (ports, connections). Idempotent."""
+        ...
+
+    async def stop(self) -> None:
+        """Release it. Idempotent."""
+        ...
+
+
+class _Installable(Protocol):
+    def is_installed(self) -> bool:
+        """What every plugin family has in common: whether this node can use it."""
+        ...
+
+
+P = TypeVar("P", bound=_Installable)
+
+
+class PluginRegistry:
+    """The plugins one compute node can use, by kind and type name."""
+
+    def __init__(
+        self,
+        *,
+        executors: Mapping[str, Executor],
+        storages: Mapping[str, StorageProvider],
+        publishers: Mapping[str, Publisher],
+        empty_publisher: Publisher | None = None,
+    ) -> None:
+        self._executors = dict(executors)
+        self._storages = dict(storages)
+        self._publishers = dict(publishers)
+        # What `Publisher: {}` (no type) means; Bacalhau treats it as noop even if noop is not listed.
+        self._empty_publisher = empty_publisher or self._publishers.get(c.PUBLISHER_NOOP)
+
+    def executor(self, name: str) -> Executor:
+        """The executor for an engine type; UnsupportedTypeError if unknown or not installed."""
+        return _lookup("engine", name, self._executors)
+
+    def storage(self, name: str) -> StorageProvider:
+        """The storage provider for an input source type; UnsupportedTypeError if unknown."""
+        return _lookup("storage", name, self._storages)
+
+    def publisher(self, name: str) -> Publisher:
+        """The publisher for a type; an empty type means noop. UnsupportedTypeError if unknown."""
+        if not name.strip() and self._empty_publisher is not None:
+            return self._empty_publisher
+        return _lookup("publisher", name, self._publishers)
+
+    def executor_names(self) -> list[str]:
+        """Installed engine types, sorted (advertised as ExecutionEngines)."""
+        return _installed(self._executors)
+
+    def storage_names(self) -> list[str]:
+        """Installed input source types, sorted (advertised as StorageSources)."""
+        return _installed(self._storages)
+
+    def publisher_names(self) -> list[str]:
+        """Installed publisher types, sorted (advertised as Publishers)."""
+        return _installed(self._publishers)
+
+    async def start(self) -> None:
+        """Start every plugin that has a lifespan; on failure, stop the ones already started."""
+        started: list[ManagedPlugin] = []
+        try:
+            for plugin in self._managed():
+                await plugin.start()
+                started.append(plugin)
+        except BaseException:
+            for plugin in reversed(started):
+                with contextlib.suppress(Exception):
+                    await plugin.stop()
+            raise
+
+    async def stop(self) -> None:
+        """Stop every plugin that has a lifespan (each once, even if registered under two names)."""
+        errors: list[Exception] = []
+        for plugin in reversed(self._managed()):
+            try:
+                await plugin.stop()
+            except Exception as exc:  # keep stopping the others; report the first afterwards
+                errors.append(exc)
+        if errors:
+            raise errors[0]
+
+    def _managed(self) -> list[ManagedPlugin]:
+        seen: set[int] = set()
+        out: list[ManagedPlugin] = []
+        plugins: list[object] = [*self._executors.values(), *self._storages.values(), *self._publishers.values()]
+        for plugin in plugins:
+            if isinstance(plugin, ManagedPlugin) and id(plugin) not in seen:
+                seen.add(id(plugin))
+                out.append(plugin)
+        return out
+
+
+def _lookup(kind: str, name: str, plugins: Mapping[str, P]) -> P:
+    wanted = name.strip().lower()
+    for key, plugin in plugins.items():
+        if key.lower() == wanted and plugin.is_installed():
+            return plugin
+    raise UnsupportedTypeError(kind, name, _installed(plugins))
+
+
+def _installed(plugins: Mapping[str, _Installable]) -> list[str]:
+    return sorted(name for name, plugin in plugins.items() if plugin.is_installed())
+
+
+def _enabled(plugins: dict[str, P], disabled: list[str]) -> dict[str, P]:
+    off = {name.strip().lower() for name in disabled}
+    return {name: plugin for name, plugin in plugins.items() if name.lower() not in off}
+
+
+def build_registry(*, config: BacalhauConfig) -> PluginRegistry:
+    """Construct the built-in plugins for a compute node, honouring the config's `Disabled` lists."""
+    data_dir = Path(config.data_dir)
+    local_storage = LocalStorage(allow_listed_paths=list(config.compute.allow_listed_local_paths))
+    local_publisher_cfg = config.publishers.types.local
+    noop_publisher = NoopPublisher()
+    executors: dict[str, Executor] = {
+        c.ENGINE_WASM: WasmExecutor(cache_dir=data_dir / "compute" / "cache" / "wasm"),
+        c.ENGINE_NOOP: NoopExecutor(),
+    }
+    storages: dict[str, StorageProvider] = {
+        c.STORAGE_INLINE: InlineStorage(),
+        c.STORAGE_LOCAL: local_storage,
+        c.STORAGE_LOCAL_DIRECTORY: local_storage,
+    }
+    publishers: dict[str, Publisher] = {
+        c.PUBLISHER_LOCAL: LocalPublisher(
+            data_dir=data_dir, address=local_publisher_cfg.address, port=local_publisher_cfg.port
+        ),
+        c.PUBLISHER_NOOP: noop_publisher,
+    }
+    return PluginRegistry(
+        executors=_enabled(executors, config.engines.disabled),
+        storages=_enabled(storages, config.input_sources.disabled),
+        publishers=_enabled(publishers, config.publishers.disabled),
+        empty_publisher=noop_publisher,
+    )

@@ -1,0 +1,291 @@
+"""One execution, start to finish, on this node.
+
+::
+
+    prepare inputs ---------> results dir -------> env ---------> executor.run ----> exitCode
+    (storage providers,       <DataDir>/compute/    Task.Env +     stdout/stderr      file
+     under a private          results/<id>/ with    env:VAR +      written live;
+     work dir)                one folder per        BACALHAU_*     timeout enforced
+                              ResultPath                           (+ backstop)
+                                                                        |
+    cleanup staged inputs  <---- RunSucceeded / RunFailed <---- publish results dir
+    (always, in finally)                                         (publisher)
+
+Every problem with this execution (bad input, unknown plugin, executor error, timeout, even a bug in a
+plugin) becomes a RunFailed carrying the error's code and hint; nothing escapes to harm the other
+executions. Cancellation (asyncio.CancelledError) is the one exception: it stops the executor, cleans
+up and propagates.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import codecs
+import logging
+import os
+import shutil
+import time
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from bacalhau.compute.capacity import execution_resources
+from bacalhau.compute.environment import task_environment
+from bacalhau.compute.executors.base import Executor, MountedInput, MountedOutput, RunOutcome, RunRequest
+from bacalhau.compute.registry import PluginRegistry
+from bacalhau.compute.storage.base import PreparedInput, StorageProvider, input_name
+from bacalhau.models import constants as c
+from bacalhau.models.errors import (
+    BacalhauError,
+    ErrorCode,
+    ExecutionError,
+    PublishError,
+    StorageError,
+)
+from bacalhau.models.execution import Execution, RunCommandResult
+from bacalhau.models.job import InputSource, Job, ResultPath, SpecConfig
+
+logger = logging.getLogger(__name__)
+
+TIMEOUT_HINT = "Increase the task timeout or allocate more resources"
+_RESERVED_RESULT_NAMES = frozenset({c.RESULT_STDOUT, c.RESULT_STDERR, c.RESULT_EXIT_CODE})
+# Jobs meant to run until stopped ignore task timeouts (Bacalhau applies them to batch and ops only).
+_TIMED_JOB_TYPES = frozenset({c.JOB_TYPE_BATCH, c.JOB_TYPE_OPS})
+
+
+@dataclass(frozen=True)
+class RunSucceeded:
+    """The task ran (whatever its exit code) and its results were published."""
+
+    run_output: RunCommandResult
+    published_result: SpecConfig
+
+
+@dataclass(frozen=True)
+class RunFailed:
+    """The execution failed. `details` carries ErrorCode, Hint, Retryable and FailsExecution."""
+
+    message: str
+    details: dict[str, str] = field(default_factory=dict)
+    run_output: RunCommandResult | None = None
+
+
+ExecutionOutcome = RunSucceeded | RunFailed
+
+
+def failure_details(error: BacalhauError) -> dict[str, str]:
+    """The Details map of a ComputeError, in Bacalhau's well-known keys."""
+    return {
+        "ErrorCode": str(error.code),
+        "Hint": error.hint,
+        "Retryable": "true" if error.retryable else "false",
+        "FailsExecution": "true",
+    }
+
+
+def effective_timeout_s(job: Job) -> float | None:
+    """ExecutionTimeout, else TotalTimeout; None when neither is set or the job type ignores them."""
+    if job.type not in _TIMED_JOB_TYPES:
+        return None
+    timeouts = job.task.timeouts
+    seconds = timeouts.execution_timeout or timeouts.total_timeout
+    return float(seconds) if seconds > 0 else None
+
+
+def timeout_error(timeout_s: float) -> ExecutionError:
+    """Bacalhau's message for an execution cut short by its timeout."""
+    return ExecutionError(
+        f"Execution timed out. Execution took longer than {timeout_s:g}s", code=ErrorCode.TimeOut, hint=TIMEOUT_HINT
+    )
+
+
+class ExecutionRunner:
+    """Runs executions with the node's plugins. Stateless between runs; safe to run many at once."""
+
+    def __init__(
+        self,
+        *,
+        registry: PluginRegistry,
+        data_dir: Path,
+        env_allow_list: Sequence[str] = (),
+        clock: Callable[[], float] = time.monotonic,
+        backstop_grace_s: float = 1.0,
+    ) -> None:
+        self._registry = registry
+        self._compute_dir = Path(data_dir) / "compute"
+        self._env_allow_list = list(env_allow_list)
+        self._clock = clock
+        self._backstop_grace_s = backstop_grace_s
+
+    def results_dir(self, execution_id: str) -> Path:
+        """Where an execution's stdout, stderr, exitCode and result folders are written."""
+        return self._compute_dir / "results" / execution_id
+
+    def work_dir(self, execution_id: str) -> Path:
+        """Private staging area for the execution's inputs; deleted when the run ends."""
+        return self._compute_dir / "executions" / execution_id
+
+    async def run(
+        self, execution: Execution, *, on_publishing: Callable[[], Awaitable[None]] | None = None
+    ) -> ExecutionOutcome:
+        """Run `execution` to the end and say how it went. Only cancellation propagates."""
+        prepared: list[tuple[StorageProvider, PreparedInput]] = []
+        try:
+            return await self._run(execution, prepared, on_publishing)
+        except BacalhauError as exc:
+            return RunFailed(exc.message, failure_details(exc), self._partial_output(execution.id, exc.message))
+        except Exception as exc:  # a plugin bug must fail this execution only, never the node
+            logger.exception("execution %s failed unexpectedly", execution.id)
+            error = ExecutionError(f"internal error while running the execution: {exc}")
+            return RunFailed(error.message, failure_details(error), self._partial_output(execution.id, error.message))
+        finally:
+            await self._cleanup(execution.id, prepared)
+
+    async def _run(
+        self,
+        execution: Execution,
+        prepared: list[tuple[StorageProvider, PreparedInput]],
+        on_publishing: Callable[[], Awaitable[None]] | None,
+    ) -> RunSucceeded:
+        job = execution.job
+        if job is None or not job.tasks:
+            raise ExecutionError(f"execution {execution.id} carries no job task to run")
+        task = job.task
+        # Resolve every plugin before doing any work, so an unknown type fails fast and cheaply.
+        executor = self._registry.executor(task.engine.type)
+        publisher = self._registry.publisher(task.publisher.type)
+        results = self._fresh_results_dir(execution.id)
+        stdout_path, stderr_path = results / c.RESULT_STDOUT, results / c.RESULT_STDERR
+
+        inputs = []
+        for source in task.input_sources:
+            storage = self._registry.storage(source.source.type)
+            staged = await _stage(storage, source, index=len(prepared), work_dir=self.work_dir(execution.id) / "inputs")
+            prepared.append((storage, staged))
+            inputs.append(MountedInput(host_path=staged.host_path, target=source.target, read_only=staged.read_only))
+        outputs = [_mount_output(results, rp) for rp in task.result_paths]
+        env = task_environment(execution, job, task, allow_list=self._env_allow_list, host_env=os.environ)
+        timeout_s = effective_timeout_s(job)
+        request = RunRequest(
+            execution_id=execution.id,
+            job_id=job.id or execution.job_id,
+            job_type=job.type,
+            engine=task.engine,
+            env=env,
+            inputs=inputs,
+            outputs=outputs,
+            resources=execution_resources(execution),
+            network=task.network,
+            stdout_path=stdout_path,
+            stderr_path=stderr_path,
+            timeout_s=timeout_s,
+            labels=dict(job.labels),
+        )
+        outcome = await self._execute(executor, request, timeout_s)
+        (results / c.RESULT_EXIT_CODE).write_text(str(outcome.exit_code))
+
+        if on_publishing is not None:
+            await on_publishing()
+        try:
+            published = await publisher.publish(task.publisher, execution.id, request.job_id, results)
+        except BacalhauError:
+            raise
+        except Exception as exc:
+            raise PublishError(f"publishing the results failed: {exc}", retryable=True) from exc
+        return RunSucceeded(run_output=read_run_output(results, outcome.exit_code), published_result=published)
+
+    async def _execute(self, executor: Executor, request: RunRequest, timeout_s: float | None) -> RunOutcome:
+        started = self._clock()
+        # The executor enforces the timeout itself; this deadline is a backstop for one that does not.
+        backstop = None if timeout_s is None else timeout_s + self._backstop_grace_s
+        deadline = asyncio.timeout(backstop)
+        try:
+            async with deadline:
+                return await executor.run(request)
+        except asyncio.CancelledError:
+            await _cancel_quietly(executor, request.execution_id)
+            raise
+        except Exception as exc:
+            if timeout_s is not None and (deadline.expired() or self._clock() - started >= timeout_s):
+                if deadline.expired():
+                    await _cancel_quietly(executor, request.execution_id)
+                raise timeout_error(timeout_s) from exc
+            if isinstance(exc, BacalhauError):
+                raise
+            raise ExecutionError(f"the {request.engine.type} executor failed: {exc}") from exc
+
+    def _fresh_results_dir(self, execution_id: str) -> Path:
+        results = self.results_dir(execution_id)
+        # A leftover folder of an earlier attempt with this ID must not leak into these results.
+        shutil.rmtree(results, ignore_errors=True)
+        results.mkdir(parents=True)
+        # Present from the start, so `logs --follow` can open them before the task writes anything.
+        (results / c.RESULT_STDOUT).touch()
+        (results / c.RESULT_STDERR).touch()
+        return results
+
+    def _partial_output(self, execution_id: str, error_msg: str) -> RunCommandResult:
+        results = self.results_dir(execution_id)
+        output = read_run_output(results, -1) if results.is_dir() else RunCommandResult(exit_code=-1)
+        return output.model_copy(update={"error_msg": error_msg})
+
+    async def _cleanup(self, execution_id: str, prepared: list[tuple[StorageProvider, PreparedInput]]) -> None:
+        for storage, staged in reversed(prepared):
+            try:
+                await storage.cleanup(staged)
+            except Exception:  # cleanup is best effort; a leftover file must not fail the run
+                logger.warning("cleanup of input %s failed", input_name(staged.source), exc_info=True)
+        await asyncio.to_thread(shutil.rmtree, self.work_dir(execution_id), True)
+
+
+async def _stage(storage: StorageProvider, source: InputSource, *, index: int, work_dir: Path) -> PreparedInput:
+    """Validate then stage one input; any non-Bacalhau failure becomes a StorageError naming it."""
+    try:
+        storage.validate(source)
+        return await storage.prepare(source, work_dir)
+    except BacalhauError:
+        raise
+    except Exception as exc:
+        raise StorageError(f"input {input_name(source)!r} (#{index}) could not be staged: {exc}") from exc
+
+
+async def _cancel_quietly(executor: Executor, execution_id: str) -> None:
+    try:
+        await executor.cancel(execution_id)
+    except Exception:  # the task is being abandoned either way
+        logger.warning("executor cancel of %s failed", execution_id, exc_info=True)
+
+
+def _mount_output(results: Path, result_path: ResultPath) -> MountedOutput:
+    name = result_path.name.strip()
+    # The name becomes a folder beside stdout/stderr/exitCode: it must stay inside and not replace them.
+    if not name or "/" in name or "\\" in name or name in (".", "..") or name in _RESERVED_RESULT_NAMES:
+        raise ExecutionError(
+            f"result path name {result_path.name!r} cannot be used as a folder name in the results",
+            code=ErrorCode.ValidationError,
+            hint="name result paths with a plain folder name other than stdout, stderr and exitCode",
+        )
+    host_path = results / name
+    host_path.mkdir(exist_ok=True)
+    return MountedOutput(name=name, host_path=host_path, target=result_path.path)
+
+
+def read_run_output(results: Path, exit_code: int) -> RunCommandResult:
+    """RunOutput for the results folder: the first 2 KB of stdout and stderr, with truncation flags."""
+    stdout, stdout_cut = _head(results / c.RESULT_STDOUT)
+    stderr, stderr_cut = _head(results / c.RESULT_STDERR)
+    return RunCommandResult(
+        stdout=stdout, stdout_truncated=stdout_cut, stderr=stderr, stderr_truncated=stderr_cut, exit_code=exit_code
+    )
+
+
+def _head(path: Path, limit: int = c.RUN_OUTPUT_MAX_BYTES) -> tuple[str, bool]:
+    try:
+        with path.open("rb") as f:
+            data = f.read(limit + 1)
+    except OSError:
+        return "", False
+    truncated = len(data) > limit
+    # An incremental decoder drops a multi-byte character cut in half at the limit instead of mangling it.
+    text = codecs.getincrementaldecoder("utf-8")(errors="replace").decode(data[:limit], final=not truncated)
+    return text, truncated

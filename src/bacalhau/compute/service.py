@@ -1,0 +1,413 @@
+"""The compute node: takes bids, queues executions, runs them as capacity frees, reports back.
+
+::
+
+    ask_for_bid --decide_bid--> rejected: store BidRejected, report BidResult(accepted=False, reason)
+         |
+         +--> accepted: store BidAccepted, report BidResult(accepted=True), append to the FIFO queue
+                                     |
+        capacity frees / new bid --> dispatch: start the queue's head while it fits what is available
+                                     |
+                 Running (progress) --> runner: inputs, run, publish (Publishing progress)
+                                     |
+                 Completed -> RunResult        Failed -> ComputeError      cancel -> Cancelled (silent)
+
+Every execution runs in a task this node owns; `stop()` cancels and awaits them all. The store keeps
+each execution's state across restarts: on `start()`, one left unfinished by a previous process is
+failed and reported (retryable) before the node handshakes with the orchestrator.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import enum
+import functools
+import logging
+import time
+from collections import deque
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from bacalhau.compute.bidding import decide_bid
+from bacalhau.compute.capacity import CapacityTracker, machine_resources, scale
+from bacalhau.compute.logs import stream_log_files
+from bacalhau.compute.nodeinfo import compute_node_info
+from bacalhau.compute.registry import PluginRegistry
+from bacalhau.compute.runner import ExecutionRunner, RunFailed, RunSucceeded
+from bacalhau.compute.store import ExecutionStore
+from bacalhau.config.types import BacalhauConfig
+from bacalhau.models import constants as c
+from bacalhau.models.errors import BacalhauError, ConfigurationError, ErrorCode, NotFoundError
+from bacalhau.models.execution import Execution, ExecutionLog
+from bacalhau.models.node import NodeInfo
+from bacalhau.models.resources import Resources
+from bacalhau.models.state import ExecutionStateType as State
+from bacalhau.transport.base import OrchestratorService
+from bacalhau.transport.messages import (
+    AskForBid,
+    BidResult,
+    CancelExecution,
+    ComputeError,
+    ExecutionProgress,
+    Handshake,
+    LogStreamRequest,
+    NodeInfoUpdate,
+    RunResult,
+)
+
+logger = logging.getLogger(__name__)
+
+RESTART_MESSAGE = "execution interrupted: the compute node restarted while it was running"
+STOP_MESSAGE = "execution interrupted: the compute node stopped while it was running"
+_ACTIVE = (State.BidAccepted, State.Running, State.Publishing)
+# Reports made while shutting down must not hold the shutdown hostage to a dead link.
+_SHUTDOWN_REPORT_TIMEOUT_S = 2.0
+_CANCEL_WAIT_S = 10.0
+
+
+class NodeStatus(enum.Enum):
+    """Lifecycle of the ComputeNode service."""
+
+    CREATED = "created"
+    RUNNING = "running"
+    STOPPING = "stopping"
+    STOPPED = "stopped"
+
+
+@dataclass(frozen=True)
+class _Queued:
+    execution: Execution
+    resources: Resources
+
+
+class ComputeNode:
+    """A compute node behind the ComputeService protocol."""
+
+    def __init__(
+        self,
+        *,
+        node_id: str,
+        config: BacalhauConfig,
+        registry: PluginRegistry,
+        orchestrator: OrchestratorService,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.node_id = node_id
+        self.status = NodeStatus.CREATED
+        self._config = config
+        self._registry = registry
+        self._orchestrator = orchestrator
+        data_dir = Path(config.data_dir)
+        self._store = ExecutionStore(path=data_dir / "compute" / "executions.db")
+        self._runner = ExecutionRunner(
+            registry=registry, data_dir=data_dir, env_allow_list=config.compute.env.allow_list, clock=clock
+        )
+        try:
+            total = scale(machine_resources(data_dir), config.compute.allocated_capacity)
+        except ValueError as exc:
+            raise ConfigurationError(str(exc), hint="fix Compute.AllocatedCapacity (e.g. 80% or 4 or 8Gb)") from exc
+        self._capacity = CapacityTracker(total=total)
+        self._queue: deque[_Queued] = deque()
+        self._running: dict[str, asyncio.Task[None]] = {}
+        # Set when an execution of this process ends; log followers wait on it.
+        self._finished: dict[str, asyncio.Event] = {}
+        # Running executions the orchestrator cancelled, with its reason: they must report nothing more.
+        self._cancel_requested: dict[str, str] = {}
+        self._info_changed = asyncio.Event()
+        self._info_task: asyncio.Task[None] | None = None
+
+    @property
+    def max_capacity(self) -> Resources:
+        """The most this node runs at once (Compute.AllocatedCapacity applied to the machine)."""
+        return self._capacity.total
+
+    async def start(self) -> None:
+        """Open the store, fail what a previous process left unfinished, start plugins, then handshake."""
+        if self.status is not NodeStatus.CREATED:
+            return
+        restarted = self._store.open()
+        try:
+            for record in self._store.list_active():
+                if self._store.update_state(
+                    record.execution_id, State.Failed, expected=[record.state], message=RESTART_MESSAGE
+                ):
+                    await self._report(self._interrupted(record.execution_id, record.job_id, RESTART_MESSAGE))
+            # Start serving results before announcing the node: a node that cannot serve them must not take jobs.
+            await self._registry.start()
+            self.status = NodeStatus.RUNNING
+            self._info_task = asyncio.create_task(self._info_loop(), name=f"compute-{self.node_id}-node-info")
+            await self._orchestrator.handshake(
+                Handshake(node_info=self.node_info(), active_execution_ids=[], restarted=restarted)
+            )
+        except BaseException:
+            await self.stop()
+            raise
+
+    async def stop(self) -> None:
+        """Cancel queued and running executions (each reported as interrupted), stop plugins, close the store."""
+        if self.status in (NodeStatus.STOPPING, NodeStatus.STOPPED):
+            return
+        self.status = NodeStatus.STOPPING
+        queued, self._queue = list(self._queue), deque()
+        for item in queued:
+            await self._fail_on_stop(item.execution.id, item.execution.job_id)
+        tasks = list(self._running.values())
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        if self._info_task is not None:
+            self._info_task.cancel()
+            await asyncio.gather(self._info_task, return_exceptions=True)
+            self._info_task = None
+        for execution_id in list(self._finished):
+            self._mark_finished(execution_id)  # release log followers
+        try:
+            await self._registry.stop()
+        finally:
+            self._store.close()
+            self.status = NodeStatus.STOPPED
+
+    def node_info(self) -> NodeInfo:
+        """What this node advertises: plugins, capacity, queue and running counts, labels."""
+        queued = Resources()
+        for item in self._queue:
+            queued = queued.add(item.resources)
+        return compute_node_info(
+            node_id=self.node_id,
+            labels=self._config.labels,
+            engines=self._registry.executor_names(),
+            publishers=self._registry.publisher_names(),
+            storages=self._registry.storage_names(),
+            max_capacity=self._capacity.total,
+            available_capacity=self._capacity.available,
+            queued_capacity=queued,
+            running=len(self._running),
+            enqueued=len(self._queue),
+        )
+
+    # --- ComputeService -------------------------------------------------------------------------------
+
+    async def ask_for_bid(self, request: AskForBid) -> None:
+        """Accept (queue) or reject the execution and report the BidResult. Idempotent per execution ID."""
+        self._require_running()
+        execution = request.execution
+        if self._store.get(execution.id) is not None:
+            return
+        decision = decide_bid(execution, registry=self._registry, max_capacity=self._capacity.total)
+        if not decision.accepted or decision.resources is None:
+            self._store.create(execution, State.BidRejected, decision.reason)
+            await self._report(
+                self._orchestrator.on_bid_result(
+                    BidResult(
+                        execution_id=execution.id, job_id=execution.job_id, accepted=False, reason=decision.reason
+                    )
+                )
+            )
+            return
+        if not self._store.create(execution, State.BidAccepted):
+            return
+        self._finished[execution.id] = asyncio.Event()
+        # Report the bid before queueing, so the orchestrator never hears "Running" before "accepted".
+        await self._report(
+            self._orchestrator.on_bid_result(
+                BidResult(execution_id=execution.id, job_id=execution.job_id, accepted=True)
+            )
+        )
+        record = self._store.get(execution.id) if self.status is NodeStatus.RUNNING else None
+        if record is None or record.state is not State.BidAccepted:
+            return  # cancelled (or the node stopped) while the answer was on its way
+        self._queue.append(_Queued(execution, decision.resources))
+        self._dispatch()
+
+    async def cancel_execution(self, request: CancelExecution) -> None:
+        """Drop a queued execution or stop a running one; nothing is reported for it afterwards. Idempotent."""
+        execution_id = request.execution_id
+        record = self._store.get(execution_id) if self.status is NodeStatus.RUNNING else None
+        if record is None or record.state.is_terminal:
+            return
+        message = request.reason or "execution cancelled"
+        task = self._running.get(execution_id)
+        if task is None:
+            self._queue = deque(item for item in self._queue if item.execution.id != execution_id)
+            self._store.update_state(execution_id, State.Cancelled, expected=_ACTIVE, message=message)
+            self._mark_finished(execution_id)
+            self._dispatch()
+            return
+        self._cancel_requested[execution_id] = message
+        task.cancel()
+        # Wait (bounded) so capacity is free and the state is final when the orchestrator hears back.
+        await asyncio.wait({task}, timeout=_CANCEL_WAIT_S)
+
+    def stream_logs(self, request: LogStreamRequest) -> AsyncIterator[ExecutionLog]:
+        """The execution's stdout (Type 1) and stderr (Type 2) lines. Raises NotFoundError at once if unknown."""
+        record = self._store.get(request.execution_id)
+        if record is None:
+            raise NotFoundError(
+                f"execution {request.execution_id} not found on compute node {self.node_id}", component="Compute"
+            )
+        finished = self._finished.get(request.execution_id)
+        if finished is None:
+            # Not run by this process: it ended before (or never ran here); either way nothing more will come.
+            finished = asyncio.Event()
+            finished.set()
+        results = self._runner.results_dir(request.execution_id)
+        return stream_log_files(
+            stdout_path=results / c.RESULT_STDOUT,
+            stderr_path=results / c.RESULT_STDERR,
+            follow=request.follow,
+            tail=request.tail,
+            finished=finished,
+        )
+
+    # --- queue and executions -------------------------------------------------------------------------
+
+    def _dispatch(self) -> None:
+        """Start queued executions in FIFO order while the head fits the available capacity."""
+        while self._queue and self.status is NodeStatus.RUNNING:
+            head = self._queue[0]
+            if not self._capacity.try_allocate(head.execution.id, head.resources):
+                break  # strict FIFO: a small later job does not overtake a big one waiting for room
+            self._queue.popleft()
+            execution_id = head.execution.id
+            task = asyncio.create_task(self._execute(head.execution), name=f"execution-{execution_id}")
+            self._running[execution_id] = task
+            task.add_done_callback(functools.partial(self._on_execution_done, execution_id))
+        self._info_changed.set()
+
+    def _on_execution_done(self, execution_id: str, task: asyncio.Task[None]) -> None:
+        self._running.pop(execution_id, None)
+        reason = self._cancel_requested.pop(execution_id, None)
+        if reason is not None and task.cancelled():
+            # A task cancelled before its first step never ran `_execute`'s handler: record the cancel here.
+            try:
+                self._store.update_state(execution_id, State.Cancelled, expected=_ACTIVE, message=reason)
+            except BacalhauError:
+                logger.warning("could not record the cancel of %s", execution_id, exc_info=True)
+        self._capacity.release(execution_id)
+        self._mark_finished(execution_id)
+        if not task.cancelled() and task.exception() is not None:
+            logger.error("execution %s task failed", execution_id, exc_info=task.exception())
+        self._dispatch()
+
+    def _mark_finished(self, execution_id: str) -> None:
+        event = self._finished.pop(execution_id, None)
+        if event is not None:
+            event.set()
+        self._info_changed.set()
+
+    async def _execute(self, execution: Execution) -> None:
+        execution_id, job_id = execution.id, execution.job_id
+        try:
+            if not self._store.update_state(execution_id, State.Running, expected=[State.BidAccepted]):
+                return
+            await self._report(
+                self._orchestrator.on_execution_progress(
+                    ExecutionProgress(execution_id=execution_id, job_id=job_id, state=State.Running)
+                )
+            )
+            outcome = await self._runner.run(execution, on_publishing=lambda: self._publishing(execution))
+        except asyncio.CancelledError:
+            if execution_id in self._cancel_requested:
+                message = self._cancel_requested[execution_id]
+                self._store.update_state(execution_id, State.Cancelled, expected=_ACTIVE, message=message)
+                return  # the orchestrator asked for this; it expects no further report
+            await self._fail_on_stop(execution_id, job_id)
+            raise
+        if execution_id in self._cancel_requested:
+            return  # a cancel raced the finish: it must not be reported as a success
+        if isinstance(outcome, RunSucceeded):
+            done = execution.model_copy(
+                update={"run_output": outcome.run_output, "published_result": outcome.published_result}
+            )
+            if self._store.update_state(
+                execution_id, State.Completed, expected=[State.Running, State.Publishing], execution=done
+            ):
+                await self._report(
+                    self._orchestrator.on_run_result(
+                        RunResult(
+                            execution_id=execution_id,
+                            job_id=job_id,
+                            run_output=outcome.run_output,
+                            published_result=outcome.published_result,
+                        )
+                    )
+                )
+        else:
+            await self._fail(execution, outcome)
+
+    async def _fail(self, execution: Execution, outcome: RunFailed) -> None:
+        failed = execution.model_copy(update={"run_output": outcome.run_output})
+        if self._store.update_state(
+            execution.id,
+            State.Failed,
+            expected=[State.Running, State.Publishing],
+            message=outcome.message,
+            execution=failed,
+        ):
+            await self._report(
+                self._orchestrator.on_compute_error(
+                    ComputeError(
+                        execution_id=execution.id,
+                        job_id=execution.job_id,
+                        message=outcome.message,
+                        run_output=outcome.run_output,
+                        details=outcome.details,
+                    )
+                )
+            )
+
+    async def _publishing(self, execution: Execution) -> None:
+        self._store.update_state(execution.id, State.Publishing, expected=[State.Running])
+        await self._report(
+            self._orchestrator.on_execution_progress(
+                ExecutionProgress(execution_id=execution.id, job_id=execution.job_id, state=State.Publishing)
+            )
+        )
+
+    async def _fail_on_stop(self, execution_id: str, job_id: str) -> None:
+        if not self._store.update_state(execution_id, State.Failed, expected=_ACTIVE, message=STOP_MESSAGE):
+            return
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(_SHUTDOWN_REPORT_TIMEOUT_S):
+                await self._report(self._interrupted(execution_id, job_id, STOP_MESSAGE))
+
+    def _interrupted(self, execution_id: str, job_id: str, message: str) -> Awaitable[None]:
+        return self._orchestrator.on_compute_error(
+            ComputeError(
+                execution_id=execution_id,
+                job_id=job_id,
+                message=message,
+                details={
+                    "ErrorCode": str(ErrorCode.ExecutionError),
+                    "Hint": "the execution can be retried on this or another node",
+                    "Retryable": "true",
+                    "FailsExecution": "true",
+                },
+            )
+        )
+
+    # --- reporting ------------------------------------------------------------------------------------
+
+    async def _report(self, call: Awaitable[None]) -> None:
+        """Send one message to the orchestrator; a broken link is logged, never fatal to the node."""
+        try:
+            await call
+        except Exception:
+            logger.warning("compute node %s could not reach the orchestrator", self.node_id, exc_info=True)
+
+    async def _info_loop(self) -> None:
+        """Send node info when the queue or running set changed; changes during a send coalesce."""
+        while True:
+            await self._info_changed.wait()
+            self._info_changed.clear()
+            await self._report(self._orchestrator.update_node_info(NodeInfoUpdate(node_info=self.node_info())))
+
+    def _require_running(self) -> None:
+        if self.status is not NodeStatus.RUNNING:
+            raise BacalhauError(
+                f"compute node {self.node_id} is not running ({self.status.value})",
+                code=ErrorCode.ServiceUnavailable,
+                component="Compute",
+            )

@@ -1,0 +1,124 @@
+"""The `inline` input source: content carried in the job spec itself as a `data:` URL.
+
+`bacalhau wasm run ./main.wasm` uploads a local file this way. The URL is decoded into
+`<work_dir>/<n>/<basename of target>`; a gzipped tarball (`data:application/gzip;base64,...`, how
+Bacalhau's CLI inlines a directory) is unpacked into a directory at the same place.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import binascii
+import io
+import posixpath
+import shutil
+import tarfile
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import unquote_to_bytes
+
+from bacalhau.compute.storage.base import PreparedInput, input_name
+from bacalhau.models.errors import StorageError
+from bacalhau.models.job import InputSource
+
+# The media type Bacalhau's CLI uses when it inlines a whole directory as a tar.gz.
+GZIP_MEDIA_TYPE = "application/gzip"
+
+
+@dataclass(frozen=True)
+class DataURL:
+    """A decoded `data:` URL: its media type (without parameters) and its bytes."""
+
+    media_type: str
+    data: bytes
+
+
+def parse_data_url(url: str) -> DataURL:
+    """Decode `data:[<media type>][;base64],<data>` (RFC 2397); raise ValueError saying what is wrong."""
+    text = url.strip()
+    if not text[:5].lower() == "data:":
+        raise ValueError("not a data URL (it must start with 'data:')")
+    header, sep, payload = text[5:].partition(",")
+    if not sep:
+        raise ValueError("a data URL needs a ',' between its header and its data")
+    parts = [p.strip() for p in header.split(";")]
+    is_base64 = len(parts) > 1 and parts[-1].lower() == "base64"
+    media_type = parts[0].lower() or "text/plain"
+    if not is_base64:
+        return DataURL(media_type, unquote_to_bytes(payload))
+    # Percent-escapes and white space may appear inside base64 data that went through a URL or a YAML file.
+    compact = "".join(unquote_to_bytes(payload).decode("ascii", errors="replace").split())
+    compact += "=" * (-len(compact) % 4)
+    try:
+        alphabet = b"-_" if ("-" in compact or "_" in compact) else None
+        return DataURL(media_type, base64.b64decode(compact, altchars=alphabet, validate=True))
+    except (binascii.Error, ValueError) as exc:
+        raise ValueError(f"invalid base64 data: {exc}") from exc
+
+
+class InlineStorage:
+    """Stages `inline` inputs: decodes the data URL into a private copy that cleanup deletes."""
+
+    def is_installed(self) -> bool:
+        """Inline content needs nothing from the node."""
+        return True
+
+    def validate(self, source: InputSource) -> None:
+        """Raise StorageError when the URL is missing or is not a decodable data URL."""
+        self._decode(source)
+
+    async def prepare(self, source: InputSource, work_dir: Path) -> PreparedInput:
+        """Write the decoded content under a fresh numbered folder of `work_dir`; return its path."""
+        decoded = self._decode(source)
+        return await asyncio.to_thread(self._write, source, decoded, work_dir)
+
+    async def cleanup(self, prepared: PreparedInput) -> None:
+        """Delete the numbered folder `prepare` made. Idempotent."""
+        if prepared.owned:
+            await asyncio.to_thread(shutil.rmtree, prepared.host_path.parent, True)
+
+    def _decode(self, source: InputSource) -> DataURL:
+        url = source.source.param("URL")
+        if not isinstance(url, str) or not url.strip():
+            raise StorageError(
+                f"inline input {input_name(source)!r} has no URL",
+                hint="set Source.Params.URL to a data: URL such as data:text/plain;base64,aGVsbG8=",
+            )
+        try:
+            return parse_data_url(url)
+        except ValueError as exc:
+            raise StorageError(
+                f"inline input {input_name(source)!r} has an invalid data URL: {exc}",
+                hint="use data:[<media type>][;base64],<data>",
+            ) from exc
+
+    def _write(self, source: InputSource, decoded: DataURL, work_dir: Path) -> PreparedInput:
+        folder = _fresh_numbered_dir(work_dir)
+        host_path = folder / (posixpath.basename(source.target.rstrip("/")) or "input")
+        try:
+            if decoded.media_type == GZIP_MEDIA_TYPE:
+                host_path.mkdir()
+                with tarfile.open(fileobj=io.BytesIO(decoded.data), mode="r:gz") as archive:
+                    # The "data" filter refuses absolute paths, `..`, links out of the folder and devices.
+                    archive.extractall(host_path, filter="data")
+            else:
+                host_path.write_bytes(decoded.data)
+        except (OSError, tarfile.TarError) as exc:
+            shutil.rmtree(folder, ignore_errors=True)  # leave no partial files behind
+            raise StorageError(f"inline input {input_name(source)!r} could not be staged: {exc}") from exc
+        return PreparedInput(source=source, host_path=host_path, read_only=True, owned=True)
+
+
+def _fresh_numbered_dir(work_dir: Path) -> Path:
+    """Create and return `work_dir/<n>` for the smallest unused n (mkdir is the atomic claim)."""
+    work_dir.mkdir(parents=True, exist_ok=True)
+    n = 0
+    while True:
+        candidate = work_dir / str(n)
+        try:
+            candidate.mkdir()
+        except FileExistsError:
+            n += 1
+            continue
+        return candidate

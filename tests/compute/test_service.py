@@ -1,0 +1,406 @@
+"""The compute node service: bids, the FIFO queue, cancellation, restart recovery, logs, node info."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import io
+import tarfile
+from collections.abc import AsyncIterator, Callable
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import httpx
+import pytest
+from compute_factories import SCRIPTED, make_registry, scripted_execution
+
+from bacalhau.compute.registry import build_registry
+from bacalhau.compute.service import RESTART_MESSAGE, STOP_MESSAGE, ComputeNode
+from bacalhau.compute.store import ExecutionStore
+from bacalhau.config.types import BacalhauConfig
+from bacalhau.models.errors import BacalhauError, NotFoundError
+from bacalhau.models.execution import ExecutionLog
+from bacalhau.models.job import InputSource, SpecConfig
+from bacalhau.models.resources import Resources
+from bacalhau.models.state import ExecutionStateType as State
+from bacalhau.transport.messages import (
+    AskForBid,
+    BidResult,
+    CancelExecution,
+    ComputeError,
+    ExecutionProgress,
+    Handshake,
+    LogStreamRequest,
+    NodeInfoUpdate,
+    RunResult,
+)
+
+if TYPE_CHECKING:
+    from conftest import RecordingOrchestrator, ScriptedExecutor
+
+WAIT_S = 10.0
+
+
+def stored_state(config: BacalhauConfig, execution_id: str) -> State | None:
+    """Read the node's execution store through a second SQLite connection, as a restarted node would."""
+    store = ExecutionStore(path=Path(config.data_dir) / "compute" / "executions.db")
+    store.open()
+    try:
+        record = store.get(execution_id)
+        return None if record is None else record.state
+    finally:
+        store.close()
+
+
+async def wait_started(executor: ScriptedExecutor, execution_id: str) -> None:
+    async with asyncio.timeout(WAIT_S):
+        await executor.started[execution_id].wait()
+
+
+async def next_line(stream: AsyncIterator[ExecutionLog]) -> ExecutionLog:
+    async with asyncio.timeout(WAIT_S):
+        return await anext(stream)
+
+
+async def test_start_handshakes_with_the_nodes_info(node: ComputeNode, orchestrator: RecordingOrchestrator) -> None:
+    (handshake,) = orchestrator.of(Handshake)
+
+    info = handshake.node_info
+    assert (info.node_id, info.node_type) == ("n-test", "Compute")
+    assert handshake.restarted is False and handshake.active_execution_ids == []
+    assert info.labels["zone"] == "test"
+    assert {"Architecture", "Operating-System"} <= set(info.labels)
+    assert info.compute_node_info is not None
+    assert info.compute_node_info.execution_engines == ["noop", SCRIPTED]
+    assert info.compute_node_info.publishers == ["local", "noop"]
+    assert info.compute_node_info.storage_sources == ["inline", "local", "localDirectory"]
+    assert info.compute_node_info.max_capacity == Resources(CPU=4, Memory=8_000_000_000, Disk=10_000_000_000)
+    assert info.compute_node_info.available_capacity == info.compute_node_info.max_capacity
+
+
+async def test_accepted_execution_runs_and_reports_each_step_in_order(
+    node: ComputeNode, orchestrator: RecordingOrchestrator, config: BacalhauConfig
+) -> None:
+    execution = scripted_execution(Stdout="hello\n", ExitCode=2)
+
+    await node.ask_for_bid(AskForBid(Execution=execution))
+    result = await orchestrator.wait_for(RunResult, execution.id)
+
+    steps = [
+        (type(m).__name__, getattr(m, "accepted", getattr(m, "state", None)))
+        for m in orchestrator.messages
+        if getattr(m, "execution_id", None) == execution.id
+    ]
+    assert steps == [
+        ("BidResult", True),
+        ("ExecutionProgress", State.Running),
+        ("ExecutionProgress", State.Publishing),
+        ("RunResult", None),
+    ]
+    assert (result.run_output.stdout, result.run_output.exit_code) == ("hello\n", 2)
+    assert result.published_result is not None and result.published_result.type == "noop"
+    assert stored_state(config, execution.id) is State.Completed
+
+
+async def test_offering_the_same_execution_twice_runs_it_once(
+    node: ComputeNode, orchestrator: RecordingOrchestrator, executor: ScriptedExecutor
+) -> None:
+    execution = scripted_execution()
+
+    await asyncio.gather(*(node.ask_for_bid(AskForBid(Execution=execution)) for _ in range(3)))
+    await orchestrator.wait_for(RunResult, execution.id)
+    await node.ask_for_bid(AskForBid(Execution=execution))
+
+    assert len(orchestrator.of(BidResult, execution.id)) == 1
+    assert len(orchestrator.of(RunResult, execution.id)) == 1
+    assert list(executor.requests) == [execution.id]
+
+
+async def test_execution_bigger_than_the_node_is_rejected_with_the_reason(
+    node: ComputeNode, orchestrator: RecordingOrchestrator, config: BacalhauConfig
+) -> None:
+    execution = scripted_execution(cpu="8")
+
+    await node.ask_for_bid(AskForBid(Execution=execution))
+
+    (bid,) = orchestrator.of(BidResult, execution.id)
+    assert bid.accepted is False
+    assert bid.reason.startswith("job requires cpu=8 memory=1.0 GB")
+    assert "but this node's capacity is cpu=4 memory=8.0 GB" in bid.reason
+    assert orchestrator.of(ExecutionProgress, execution.id) == []
+    assert stored_state(config, execution.id) is State.BidRejected
+
+
+async def test_executions_beyond_free_capacity_wait_their_turn(
+    node: ComputeNode, orchestrator: RecordingOrchestrator, executor: ScriptedExecutor
+) -> None:
+    first, second = scripted_execution(cpu="3", Block=True), scripted_execution(cpu="3", Block=True)
+
+    await node.ask_for_bid(AskForBid(Execution=first))
+    await node.ask_for_bid(AskForBid(Execution=second))
+    await wait_started(executor, first.id)
+
+    assert [b.accepted for b in orchestrator.of(BidResult)] == [True, True], "busy is never a reason to refuse"
+    info = node.node_info().compute_node_info
+    assert info is not None
+    assert (info.running_executions, info.enqueued_executions) == (1, 1)
+    assert info.available_capacity.cpu == pytest.approx(1)
+    assert info.queue_capacity.cpu == pytest.approx(3)
+    assert second.id not in executor.requests
+
+    executor.release(first.id)
+    await wait_started(executor, second.id)
+    executor.release(second.id)
+    await orchestrator.wait_for(RunResult, second.id)
+
+    assert executor.max_active == 1
+    assert orchestrator.of(RunResult, first.id)
+
+
+async def test_small_executions_share_the_node(
+    node: ComputeNode, orchestrator: RecordingOrchestrator, executor: ScriptedExecutor
+) -> None:
+    executions = [scripted_execution(cpu="1", Block=True) for _ in range(3)]
+    for execution in executions:
+        await node.ask_for_bid(AskForBid(Execution=execution))
+
+    for execution in executions:
+        await wait_started(executor, execution.id)
+    assert executor.active == 3
+    for execution in executions:
+        executor.release(execution.id)
+        await orchestrator.wait_for(RunResult, execution.id)
+
+
+async def test_cancel_stops_a_running_execution_and_reports_nothing_more(
+    node: ComputeNode, orchestrator: RecordingOrchestrator, executor: ScriptedExecutor, config: BacalhauConfig
+) -> None:
+    execution = scripted_execution(cpu="3", Block=True)
+    await node.ask_for_bid(AskForBid(Execution=execution))
+    await wait_started(executor, execution.id)
+
+    await node.cancel_execution(CancelExecution(ExecutionID=execution.id, Reason="job stopped"))
+
+    assert execution.id in executor.cancelled
+    assert stored_state(config, execution.id) is State.Cancelled
+    assert orchestrator.of(RunResult, execution.id) == []
+    assert orchestrator.of(ComputeError, execution.id) == []
+    info = node.node_info().compute_node_info
+    assert info is not None and info.running_executions == 0
+    assert info.available_capacity == info.max_capacity
+    await node.cancel_execution(CancelExecution(ExecutionID=execution.id))  # idempotent
+    await node.cancel_execution(CancelExecution(ExecutionID="e-unknown"))  # unknown: ignored
+
+
+async def test_cancel_drops_a_queued_execution_before_it_starts(
+    node: ComputeNode, orchestrator: RecordingOrchestrator, executor: ScriptedExecutor, config: BacalhauConfig
+) -> None:
+    running, queued = scripted_execution(cpu="3", Block=True), scripted_execution(cpu="3")
+    await node.ask_for_bid(AskForBid(Execution=running))
+    await node.ask_for_bid(AskForBid(Execution=queued))
+    await wait_started(executor, running.id)
+
+    await node.cancel_execution(CancelExecution(ExecutionID=queued.id))
+    executor.release(running.id)
+    await orchestrator.wait_for(RunResult, running.id)
+
+    assert stored_state(config, queued.id) is State.Cancelled
+    assert queued.id not in executor.requests
+    assert orchestrator.of(ExecutionProgress, queued.id) == []
+
+
+async def test_failed_execution_is_reported_with_error_details(
+    node: ComputeNode, orchestrator: RecordingOrchestrator, config: BacalhauConfig
+) -> None:
+    execution = scripted_execution(Stdout="so far\n", Error="module trapped")
+
+    await node.ask_for_bid(AskForBid(Execution=execution))
+    error = await orchestrator.wait_for(ComputeError, execution.id)
+
+    assert error.message == "module trapped"
+    assert error.details == {
+        "ErrorCode": "ExecutionError",
+        "Hint": "scripted hint",
+        "Retryable": "false",
+        "FailsExecution": "true",
+    }
+    assert error.run_output is not None and error.run_output.stdout == "so far\n"
+    assert stored_state(config, execution.id) is State.Failed
+
+
+async def test_locally_published_results_download_over_http(
+    node: ComputeNode, orchestrator: RecordingOrchestrator
+) -> None:
+    execution = scripted_execution(Stdout="published\n", publisher="local")
+
+    await node.ask_for_bid(AskForBid(Execution=execution))
+    result = await orchestrator.wait_for(RunResult, execution.id)
+
+    assert result.published_result is not None
+    async with httpx.AsyncClient() as client:
+        response = await client.get(result.published_result.params["URL"])
+    with tarfile.open(fileobj=io.BytesIO(response.content), mode="r:gz") as archive:
+        stdout = archive.extractfile("stdout")
+        assert stdout is not None and stdout.read() == b"published\n"
+        exit_code = archive.extractfile("exitCode")
+        assert exit_code is not None and exit_code.read() == b"0"
+
+
+async def test_restart_fails_and_reports_what_a_previous_process_left_running(
+    config: BacalhauConfig, executor: ScriptedExecutor, orchestrator: RecordingOrchestrator
+) -> None:
+    interrupted, finished = scripted_execution(), scripted_execution()
+    store = ExecutionStore(path=Path(config.data_dir) / "compute" / "executions.db")
+    store.open()
+    store.create(interrupted, State.Running)
+    store.create(finished, State.Completed)
+    store.close()
+
+    node = ComputeNode(
+        node_id="n-test", config=config, registry=make_registry(config, executor), orchestrator=orchestrator
+    )
+    await node.start()
+    try:
+        error = await orchestrator.wait_for(ComputeError, interrupted.id)
+        assert error.message == RESTART_MESSAGE
+        assert error.details["Retryable"] == "true"
+        (handshake,) = orchestrator.of(Handshake)
+        assert handshake.restarted is True
+        assert handshake.active_execution_ids == []
+        assert orchestrator.messages.index(error) < orchestrator.messages.index(handshake)
+        assert orchestrator.of(ComputeError, finished.id) == []
+    finally:
+        await node.stop()
+    assert stored_state(config, interrupted.id) is State.Failed
+
+
+async def test_stop_interrupts_running_executions_and_reports_them(
+    config: BacalhauConfig, executor: ScriptedExecutor, orchestrator: RecordingOrchestrator
+) -> None:
+    node = ComputeNode(
+        node_id="n-test", config=config, registry=make_registry(config, executor), orchestrator=orchestrator
+    )
+    await node.start()
+    execution = scripted_execution(Block=True)
+    await node.ask_for_bid(AskForBid(Execution=execution))
+    await wait_started(executor, execution.id)
+
+    await node.stop()
+
+    (error,) = orchestrator.of(ComputeError, execution.id)
+    assert error.message == STOP_MESSAGE and error.details["Retryable"] == "true"
+    assert execution.id in executor.cancelled
+    assert stored_state(config, execution.id) is State.Failed
+
+
+async def test_follow_logs_streams_lines_until_the_execution_ends(
+    node: ComputeNode, orchestrator: RecordingOrchestrator, executor: ScriptedExecutor
+) -> None:
+    execution = scripted_execution(Stdout="first\n", Stderr="oops\n", Block=True, After="second\npartial")
+    await node.ask_for_bid(AskForBid(Execution=execution))
+    await wait_started(executor, execution.id)
+
+    stream = node.stream_logs(LogStreamRequest(ExecutionID=execution.id, Follow=True))
+    first, err = await next_line(stream), await next_line(stream)
+    executor.release(execution.id)
+    rest = [line async for line in stream]
+
+    assert (first.type, first.line) == (1, "first\n")
+    assert (err.type, err.line) == (2, "oops\n")
+    assert [(log.type, log.line) for log in rest] == [(1, "second\n"), (1, "partial")]
+
+
+async def test_logs_without_follow_return_what_is_written(
+    node: ComputeNode, orchestrator: RecordingOrchestrator
+) -> None:
+    execution = scripted_execution(Stdout="a\nb\n", Stderr="c")
+    await node.ask_for_bid(AskForBid(Execution=execution))
+    await orchestrator.wait_for(RunResult, execution.id)
+
+    lines = [(log.type, log.line) async for log in node.stream_logs(LogStreamRequest(ExecutionID=execution.id))]
+
+    assert lines == [(1, "a\n"), (1, "b\n"), (2, "c")]
+
+
+async def test_logs_of_an_unknown_execution_are_not_found(node: ComputeNode) -> None:
+    with pytest.raises(NotFoundError, match="e-unknown"):
+        node.stream_logs(LogStreamRequest(ExecutionID="e-unknown"))
+
+
+async def test_node_info_updates_follow_the_queue(
+    node: ComputeNode, orchestrator: RecordingOrchestrator, executor: ScriptedExecutor
+) -> None:
+    execution = scripted_execution(Block=True)
+    await node.ask_for_bid(AskForBid(Execution=execution))
+
+    def running(count: int) -> Callable[[NodeInfoUpdate], bool]:
+        def check(update: NodeInfoUpdate) -> bool:
+            info = update.node_info.compute_node_info
+            return info is not None and info.running_executions == count
+
+        return check
+
+    await orchestrator.wait_for(NodeInfoUpdate, where=running(1))
+    executor.release(execution.id)
+    await orchestrator.wait_for(RunResult, execution.id)
+    await orchestrator.wait_for(NodeInfoUpdate, where=running(0))
+
+
+async def test_an_unreachable_orchestrator_does_not_stop_execution(
+    node: ComputeNode, orchestrator: RecordingOrchestrator, config: BacalhauConfig
+) -> None:
+    orchestrator.fail_calls = True
+    execution = scripted_execution()
+
+    await node.ask_for_bid(AskForBid(Execution=execution))
+    await orchestrator.wait_for(RunResult, execution.id)
+
+    assert stored_state(config, execution.id) is State.Completed
+
+
+async def test_ask_for_bid_before_start_is_refused(
+    config: BacalhauConfig, executor: ScriptedExecutor, orchestrator: RecordingOrchestrator
+) -> None:
+    node = ComputeNode(node_id="n", config=config, registry=make_registry(config, executor), orchestrator=orchestrator)
+
+    with pytest.raises(BacalhauError, match="not running") as caught:
+        await node.ask_for_bid(AskForBid(Execution=scripted_execution()))
+    assert caught.value.code == "ServiceUnavailable"
+
+
+async def test_cancel_right_after_the_bid_never_starts_the_task(
+    node: ComputeNode, orchestrator: RecordingOrchestrator, executor: ScriptedExecutor, config: BacalhauConfig
+) -> None:
+    execution = scripted_execution()
+
+    await node.ask_for_bid(AskForBid(Execution=execution))
+    await node.cancel_execution(CancelExecution(ExecutionID=execution.id, Reason="stopped"))
+
+    assert stored_state(config, execution.id) is State.Cancelled
+    assert execution.id not in executor.requests
+    assert orchestrator.of(RunResult, execution.id) == []
+
+
+async def test_built_in_plugins_run_a_wasm_module_end_to_end(
+    config: BacalhauConfig, orchestrator: RecordingOrchestrator, wasm_modules: dict[str, Path]
+) -> None:
+    module = base64.b64encode(wasm_modules["hello"].read_bytes()).decode()
+    source = InputSource(
+        Source=SpecConfig(Type="inline", Params={"URL": f"data:application/wasm;base64,{module}"}), Target="/main.wasm"
+    )
+    execution = scripted_execution(
+        engine_type="wasm", publisher="local", inputs=[source], EntryModule="/main.wasm", Parameters=["x"]
+    )
+    node = ComputeNode(
+        node_id="n-wasm", config=config, registry=build_registry(config=config), orchestrator=orchestrator
+    )
+    await node.start()
+    try:
+        await node.ask_for_bid(AskForBid(Execution=execution))
+        result = await orchestrator.wait_for(RunResult, execution.id)
+    finally:
+        await node.stop()
+
+    assert result.run_output.stdout == "hello from wasm\narg1=x\n"
+    assert result.run_output.exit_code == 0
+    assert result.published_result is not None and result.published_result.type == "local"
