@@ -17,7 +17,7 @@ from bacalhau.cli.context import CliContext, pass_cli
 @click.option("--name", default=None, help="Node name (persisted in the data dir); default n-<uuid>.")
 @click.option("-c", "--config", "config_args", multiple=True, help="Config file or Key.Path=value (repeatable).")
 @pass_cli
-def serve(cli: CliContext, orchestrator: bool, compute: bool, name: str | None, config_args: tuple[str, ...]) -> None:
+def serve(cli: CliContext, /, orchestrator: bool, compute: bool, name: str | None, config_args: tuple[str, ...]) -> None:
     # Imported here so that only `serve` pays for the orchestrator and compute stacks.
     from bacalhau.config.loader import load_config
     from bacalhau.models.errors import BacalhauError

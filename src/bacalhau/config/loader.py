@@ -153,7 +153,7 @@ def load_config(
         _set_path(tree, _canonical_path(path, known), value)
 
     try:
-        return BacalhauConfig.model_validate(tree)
+        return BacalhauConfig.from_user(tree)
     except ValidationError as exc:
         problems = "; ".join(f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors())
         raise ConfigurationError(f"invalid configuration: {problems}") from exc

@@ -123,7 +123,7 @@ def _convert_legacy_wasm(task: Task) -> None:
     params = task.engine.params
     for key in list(params):
         if key.lower() == "entrymodule" and isinstance(params[key], dict):
-            src = InputSource.model_validate(params[key])
+            src = InputSource.from_user(params[key])
             if not src.target:
                 src.target = LEGACY_WASM_ENTRY_TARGET
             task.input_sources.append(src)
@@ -133,7 +133,7 @@ def _convert_legacy_wasm(task: Task) -> None:
             targets: list[str] = []
             for i, item in enumerate(params[key]):
                 if isinstance(item, dict):
-                    src = InputSource.model_validate(item)
+                    src = InputSource.from_user(item)
                     if not src.target:
                         src.target = f"/wasm/imports/module_{i}.wasm"
                     task.input_sources.append(src)

@@ -1,51 +1,99 @@
-"""The base of every wire model: Bacalhau's PascalCase names, matched case-insensitively.
+"""The base of every wire model: Bacalhau's PascalCase names, matched case-insensitively on input.
 
-Go's encoding/json matches struct keys case-insensitively, so a job file may say `type:` or `Type:`;
-our models accept both and always emit the canonical spelling.
+Go's encoding/json matches struct keys case-insensitively, so a job file may say `type:` or `Type:`.
+`WireModel.from_user` accepts any casing by canonicalising the keys once, walking the model tree,
+before pydantic's (Rust) validation runs. Trusted data (our own store, our own messages) goes straight
+through `model_validate` / `model_validate_json`: a per-object Python validator cost several ms per job.
 """
 
 from __future__ import annotations
 
-from typing import Any, ClassVar
+import types
+import typing
+from typing import Any, ClassVar, Self
 
-from pydantic import BaseModel, ConfigDict, model_validator
+from pydantic import BaseModel, ConfigDict
+
+# How a field holds a nested model: directly, in a list, or as the values of a mapping.
+_ONE, _LIST, _MAP = "one", "list", "map"
 
 
 class WireModel(BaseModel):
     """A pydantic model whose fields carry Bacalhau's wire names as aliases."""
 
-    model_config = ConfigDict(populate_by_name=True, extra="ignore", validate_assignment=False)
+    model_config = ConfigDict(populate_by_name=True, extra="ignore")
 
-    _lower_aliases: ClassVar[dict[str, str]]
+    _key_plan: ClassVar[dict[str, tuple[str, type[WireModel] | None, str]]]
 
     @classmethod
-    def _alias_map(cls) -> dict[str, str]:
-        cached = cls.__dict__.get("_lower_alias_cache")
-        if cached is None:
-            cached = {}
+    def _plan(cls) -> dict[str, tuple[str, type[WireModel] | None, str]]:
+        plan = cls.__dict__.get("_key_plan_cache")
+        if plan is None:
+            plan = {}
+            hints = typing.get_type_hints(cls, include_extras=True)
             for name, field in cls.model_fields.items():
                 alias = field.alias or name
-                cached[alias.lower()] = alias
-                cached[name.lower()] = alias
-            # Cache per class: model_fields never changes after class creation.
-            type.__setattr__(cls, "_lower_alias_cache", cached)
-        return cached
+                nested, kind = _nested_model(hints.get(name, field.annotation))
+                plan[alias.lower()] = (alias, nested, kind)
+                plan.setdefault(name.lower(), (alias, nested, kind))
+            # Cached per class: fields never change after class creation.
+            type.__setattr__(cls, "_key_plan_cache", plan)
+        return typing.cast(dict[str, tuple[str, "type[WireModel] | None", str]], plan)
 
-    @model_validator(mode="before")
     @classmethod
-    def _match_keys_case_insensitively(cls, data: Any) -> Any:
+    def canonicalize(cls, data: Any) -> Any:
+        """Return `data` with every key (at every level) renamed to its canonical wire spelling."""
         if not isinstance(data, dict):
             return data
-        aliases = cls._alias_map()
+        plan = cls._plan()
         out: dict[str, Any] = {}
         for key, value in data.items():
-            canonical = aliases.get(key.lower(), key) if isinstance(key, str) else key
-            # An exact-case key wins over a differently-cased duplicate, as in Go.
-            if canonical in out and key != canonical:
+            entry = plan.get(key.lower()) if isinstance(key, str) else None
+            if entry is None:
+                out[key] = value
                 continue
-            out[canonical] = value
+            alias, nested, kind = entry
+            # An exact-case key wins over a differently-cased duplicate, as in Go.
+            if alias in out and key != alias:
+                continue
+            if nested is not None:
+                if kind == _ONE:
+                    value = nested.canonicalize(value)
+                elif kind == _LIST and isinstance(value, list):
+                    value = [nested.canonicalize(v) for v in value]
+                elif kind == _MAP and isinstance(value, dict):
+                    value = {k: nested.canonicalize(v) for k, v in value.items()}
+            out[alias] = value
         return out
+
+    @classmethod
+    def from_user(cls, data: Any) -> Self:
+        """Validate input written by a person or another tool: keys in any case, as Bacalhau accepts."""
+        return cls.model_validate(cls.canonicalize(data))
 
     def to_wire(self) -> dict[str, Any]:
         """Return the JSON-ready dict with Bacalhau's key names and encodings."""
         return self.model_dump(by_alias=True, mode="json")
+
+
+def _nested_model(annotation: Any) -> tuple[type[WireModel] | None, str]:
+    """Find the WireModel inside an annotation such as `X`, `X | None`, `list[X]`, `dict[str, X]`."""
+    origin = typing.get_origin(annotation)
+    if origin is typing.Annotated:
+        return _nested_model(typing.get_args(annotation)[0])
+    if origin in (typing.Union, types.UnionType):
+        for arg in typing.get_args(annotation):
+            found = _nested_model(arg)
+            if found[0] is not None:
+                return found
+        return None, _ONE
+    if origin is list:
+        inner, _ = _nested_model(typing.get_args(annotation)[0])
+        return inner, _LIST
+    if origin is dict:
+        args = typing.get_args(annotation)
+        inner, _ = _nested_model(args[1]) if len(args) == 2 else (None, _ONE)
+        return inner, _MAP
+    if isinstance(annotation, type) and issubclass(annotation, WireModel):
+        return annotation, _ONE
+    return None, _ONE

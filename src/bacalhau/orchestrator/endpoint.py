@@ -186,8 +186,15 @@ class Endpoint:
             raise BadRequestError(f"job type {job.type} does not support results")
         out: list[SpecConfig] = []
         for execution in await self._store.list_executions(job.id, ExecutionQuery(all_versions=False, job_version=job.version)):
-            if execution.compute_state.state_type is ExecutionStateType.Completed and execution.published_result:
-                out.append(_as_download(execution.published_result))
+            published = execution.published_result
+            # A noop publisher published nothing: Bacalhau returns no item for it.
+            if (
+                execution.compute_state.state_type is ExecutionStateType.Completed
+                and published is not None
+                and published.type
+                and not published.is_type(c.PUBLISHER_NOOP)
+            ):
+                out.append(_as_download(published))
         return out
 
     async def stream_logs(

@@ -116,7 +116,7 @@ async def json_body(request: Request) -> dict[str, Any]:
 
 def parse_model(model: type[M], data: Any, what: str) -> M:
     try:
-        return model.model_validate(data)
+        return model.from_user(data)
     except ValidationError as exc:
         problems = "; ".join(
             f"{'.'.join(str(p) for p in e['loc']) or what}: {e['msg']}" for e in exc.errors(include_url=False)

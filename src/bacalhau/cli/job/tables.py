@@ -1,0 +1,95 @@
+"""Table columns for jobs, executions and history events, shared by the job verbs."""
+
+from __future__ import annotations
+
+from bacalhau.cli.output import Column, format_time, ns_to_datetime, parse_rfc3339
+from bacalhau.models.execution import Execution
+from bacalhau.models.history import JobHistory
+from bacalhau.models.job import Job
+
+
+def engine_summary(job: Job) -> str:
+    """`docker ubuntu echo hi` / `wasm main.wasm`: what the job runs, for the JOB column."""
+    if not job.tasks:
+        return ""
+    engine = job.task.engine
+    parts = [engine.type]
+    main = engine.param("Image") or engine.param("EntryModule")
+    if isinstance(main, str) and main:
+        parts.append(main)
+    for key in ("Entrypoint", "Parameters"):
+        value = engine.param(key)
+        if isinstance(value, list):
+            parts.extend(str(v) for v in value)
+    return " ".join(parts)
+
+
+def _history_time(item: JobHistory) -> str:
+    return format_time(parse_rfc3339(item.time) or parse_rfc3339(item.event.timestamp), wide=True)
+
+
+def _history_level(item: JobHistory) -> str:
+    return "Execution" if item.execution_id else "Job"
+
+
+def _history_state(item: JobHistory) -> str:
+    if item.job_state is not None:
+        return item.job_state.new.name
+    if item.execution_state is not None:
+        return item.execution_state.new.name
+    return ""
+
+
+def _event_text(item: JobHistory) -> str:
+    text = item.event.message
+    hint = item.event.details.get("Hint")
+    return f"{text} ({hint})" if hint else text
+
+
+JOB_COLUMNS: list[Column[Job]] = [
+    Column("Created", lambda j: format_time(ns_to_datetime(j.create_time))),
+    Column("ID", lambda j: j.id, is_id=True),
+    Column("Name", lambda j: j.name if j.name != j.id else ""),
+    Column("Job", engine_summary),
+    Column("Type", lambda j: j.type),
+    Column("State", lambda j: j.state.state_type.name),
+]
+
+VERSION_COLUMNS: list[Column[Job]] = [
+    Column("Version", lambda j: str(j.version)),
+    Column("Revision", lambda j: str(j.revision)),
+    Column("State", lambda j: j.state.state_type.name),
+    Column("Created", lambda j: format_time(ns_to_datetime(j.create_time), wide=True)),
+    Column("Modified", lambda j: format_time(ns_to_datetime(j.modify_time), wide=True)),
+    Column("Job", engine_summary),
+]
+
+EXECUTION_COLUMNS: list[Column[Execution]] = [
+    Column("Created", lambda e: format_time(ns_to_datetime(e.create_time))),
+    Column("Modified", lambda e: format_time(ns_to_datetime(e.modify_time))),
+    Column("ID", lambda e: e.id, is_id=True),
+    Column("Node ID", lambda e: e.node_id, is_id=True),
+    Column("Rev.", lambda e: str(e.revision)),
+    Column("State", lambda e: e.compute_state.state_type.name),
+    Column("Desired", lambda e: e.desired_state.state_type.name),
+    Column("Job Version", lambda e: str(e.job_version)),
+    Column("Comment", lambda e: e.compute_state.message, truncate=True),
+]
+
+HISTORY_COLUMNS: list[Column[JobHistory]] = [
+    Column("Time", _history_time),
+    Column("Level", _history_level),
+    Column("Job Version", lambda h: str(h.job_version)),
+    Column("Exec. ID", lambda h: h.execution_id, is_id=True),
+    Column("State", _history_state),
+    Column("Topic", lambda h: h.event.topic),
+    Column("Event", _event_text, truncate=False),
+]
+
+# In `job describe` each table is already about one job or one execution.
+DESCRIBE_HISTORY_COLUMNS: list[Column[JobHistory]] = [
+    Column("Time", _history_time),
+    Column("State", _history_state),
+    Column("Topic", lambda h: h.event.topic),
+    Column("Event", _event_text, truncate=False),
+]

@@ -1,0 +1,22 @@
+"""`bacalhau job validate FILE`: check a job file locally, without a server."""
+
+from __future__ import annotations
+
+import click
+
+from bacalhau.cli.command import BacalhauCommand
+from bacalhau.cli.job.run import read_input, template_values
+from bacalhau.cli.jobfile import ensure_submittable, load_job
+
+
+@click.command("validate", cls=BacalhauCommand)
+@click.argument("file", required=False)
+@click.option("--no-template", is_flag=True, help="Check the file as is, without filling {{.NAME}} placeholders.")
+@click.option("-V", "--template-vars", multiple=True, help="Template value NAME=value (repeatable).")
+@click.option("-E", "--template-envs", default="", help="Use env vars whose names match this regex as values.")
+def validate(file: str | None, no_template: bool, template_vars: tuple[str, ...], template_envs: str) -> None:
+    """Validate the job in FILE (YAML or JSON; `-` reads stdin) and list every problem."""
+    data, source = read_input(file, None)
+    values = {} if no_template else template_values(template_vars, template_envs)
+    ensure_submittable(load_job(data, source, use_template=not no_template, template_vars=values))
+    click.echo("The Job is valid")

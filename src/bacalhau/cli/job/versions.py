@@ -1,0 +1,29 @@
+"""`bacalhau job versions ID`: every version of a job's spec."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import click
+
+from bacalhau.cli.command import BacalhauCommand
+from bacalhau.cli.context import CliContext, pass_cli
+from bacalhau.cli.flags import namespace_option, output_options, pop_output
+from bacalhau.cli.job.tables import VERSION_COLUMNS
+from bacalhau.cli.output import CSV, TABLE, emit, render_object, render_rows
+
+
+@click.command("versions", cls=BacalhauCommand)
+@click.argument("job_id")
+@namespace_option
+@output_options()
+@pass_cli
+def versions(cli: CliContext, /, job_id: str, namespace: str, **kwargs: Any) -> None:
+    """List the versions of the job JOB_ID."""
+    opts = pop_output(kwargs)
+    with cli.client() as client:
+        resp = client.job_versions(job_id, namespace=namespace)
+    if opts.format not in (TABLE, CSV):
+        emit(render_object(resp.to_wire(), opts))
+        return
+    emit(render_rows(VERSION_COLUMNS, resp.items, opts))

@@ -1,0 +1,264 @@
+"""The asyncio client for Bacalhau's /api/v1 (httpx), the twin of sync.Client.
+
+    from bacalhau.client import AsyncClient
+    async with AsyncClient() as client:
+        resp = await client.put_job(job)
+        async for line in client.job_logs(resp.job_id, follow=True):
+            print(line.line, end="")
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Iterable, Mapping
+from pathlib import Path
+from types import TracebackType
+from typing import Any, cast
+
+import httpx
+
+from bacalhau.client import results, routes
+from bacalhau.client.address import resolve_base_url
+from bacalhau.client.archive import ResultMerger
+from bacalhau.client.errors import error_from_response, error_from_transport
+from bacalhau.client.headers import default_headers
+from bacalhau.client.logs import decode_frame, logs_url
+from bacalhau.client.sync import config_of
+from bacalhau.models import api
+from bacalhau.models.execution import ExecutionLog
+from bacalhau.models.job import Job
+from bacalhau.models.node import BuildVersionInfo, NodeInfo
+
+
+class AsyncClient:
+    """An asyncio Bacalhau API client. Every method raises BacalhauError (models/errors.py) on failure."""
+
+    def __init__(
+        self,
+        *,
+        base_url: str | None = None,
+        host: str | None = None,
+        port: int | None = None,
+        timeout_s: float = 30.0,
+        headers: Mapping[str, str] | None = None,
+        transport: httpx.AsyncBaseTransport | None = None,
+    ) -> None:
+        self.base_url = resolve_base_url(base_url=base_url, host=host, port=port)
+        self.timeout_s = timeout_s
+        self._headers = {**default_headers(), **(headers or {})}
+        self._http = httpx.AsyncClient(
+            base_url=self.base_url, timeout=timeout_s, headers=self._headers, transport=transport
+        )
+
+    async def __aenter__(self) -> AsyncClient:
+        return self
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        await self.aclose()
+
+    async def aclose(self) -> None:
+        """Release the connection pool."""
+        await self._http.aclose()
+
+    async def call(self, call: routes.Call) -> Any:
+        """Send one request and decode its body; the building block of every method below."""
+        try:
+            response = await self._http.request(call.method, call.path, params=tuple(call.params), json=call.body)
+        except httpx.TransportError as exc:
+            raise error_from_transport(exc, self.base_url) from exc
+        if response.status_code >= 300:
+            raise error_from_response(response)
+        return routes.decode(call, response.json() if response.content else None)
+
+    # Jobs
+
+    async def put_job(self, job: Job | Mapping[str, Any], force: bool = False, *, namespace: str = "") -> api.PutJobResponse:
+        """Submit a job (or update the job with the same Name and Namespace)."""
+        return cast(api.PutJobResponse, await self.call(routes.put_job(job, force=force, namespace=namespace)))
+
+    async def get_job(
+        self, job_id: str, include: Iterable[str] = (), *, namespace: str = "", job_version: int = 0, limit: int = 0
+    ) -> api.GetJobResponse:
+        """A job by full ID, short ID or name; `include` may name "history" and "executions"."""
+        call = routes.get_job(job_id, include=include, namespace=namespace, job_version=job_version, limit=limit)
+        return cast(api.GetJobResponse, await self.call(call))
+
+    async def list_jobs(
+        self,
+        limit: int = 0,
+        next_token: str = "",
+        order_by: str = "",
+        reverse: bool = False,
+        labels: Iterable[str] = (),
+        namespace: str = "",
+    ) -> api.ListJobsResponse:
+        """Jobs, newest first unless `reverse`; `labels` are selector strings such as `env=prod`."""
+        call = routes.list_jobs(
+            limit=limit, next_token=next_token, order_by=order_by, reverse=reverse, labels=labels, namespace=namespace
+        )
+        return cast(api.ListJobsResponse, await self.call(call))
+
+    async def stop_job(self, job_id: str, reason: str = "", *, namespace: str = "") -> api.StopJobResponse:
+        """Stop a job; EvaluationID is empty when the job was already stopped."""
+        return cast(api.StopJobResponse, await self.call(routes.stop_job(job_id, reason=reason, namespace=namespace)))
+
+    async def rerun_job(
+        self, job_id: str, version: int = 0, reason: str = "", *, namespace: str = ""
+    ) -> api.RerunJobResponse:
+        """Run a job (its latest version, or `version`) again as a new version."""
+        call = routes.rerun_job(job_id, version=version, reason=reason, namespace=namespace)
+        return cast(api.RerunJobResponse, await self.call(call))
+
+    async def job_history(
+        self,
+        job_id: str,
+        *,
+        namespace: str = "",
+        limit: int = 0,
+        next_token: str = "",
+        order_by: str = "",
+        reverse: bool = False,
+        job_version: int = 0,
+        all_job_versions: bool = False,
+        since: int = 0,
+        event_type: str = "",
+        execution_id: str = "",
+    ) -> api.ListHistoryResponse:
+        """History events of a job; `event_type` is all|job|execution and `since` Unix seconds."""
+        filters = routes.HistoryFilter(
+            namespace=namespace, limit=limit, next_token=next_token, order_by=order_by, reverse=reverse,
+            job_version=job_version, all_job_versions=all_job_versions, since=since, event_type=event_type,
+            execution_id=execution_id,
+        )
+        return cast(api.ListHistoryResponse, await self.call(routes.job_history(job_id, filters)))
+
+    async def job_executions(
+        self,
+        job_id: str,
+        *,
+        namespace: str = "",
+        limit: int = 0,
+        next_token: str = "",
+        order_by: str = "",
+        reverse: bool = False,
+        job_version: int = 0,
+        all_job_versions: bool = False,
+    ) -> api.ListExecutionsResponse:
+        """Executions of a job (its latest version unless `job_version` or `all_job_versions`)."""
+        filters = routes.ExecutionsFilter(
+            namespace=namespace, limit=limit, next_token=next_token, order_by=order_by, reverse=reverse,
+            job_version=job_version, all_job_versions=all_job_versions,
+        )
+        return cast(api.ListExecutionsResponse, await self.call(routes.job_executions(job_id, filters)))
+
+    async def job_results(self, job_id: str, *, namespace: str = "") -> api.ListResultsResponse:
+        """Where each completed execution published its results."""
+        return cast(api.ListResultsResponse, await self.call(routes.job_results(job_id, namespace=namespace)))
+
+    async def job_versions(self, job_id: str, *, namespace: str = "") -> api.ListJobsResponse:
+        """Every version of a job's spec."""
+        return cast(api.ListJobsResponse, await self.call(routes.job_versions(job_id, namespace=namespace)))
+
+    async def job_logs(
+        self, job_id: str, execution_id: str = "", follow: bool = False, tail: bool = False, *, namespace: str = ""
+    ) -> AsyncIterator[ExecutionLog]:
+        """Stream log lines over the websocket until the server closes it (or the job ends, with follow)."""
+        from websockets.asyncio.client import connect
+        from websockets.exceptions import ConnectionClosedOK, InvalidHandshake, InvalidURI
+
+        url = logs_url(
+            self.base_url, job_id, execution_id=execution_id, follow=follow, tail=tail, namespace=namespace
+        )
+        try:
+            ws = await connect(url, open_timeout=self.timeout_s, additional_headers=self._headers, max_size=None)
+        except (OSError, InvalidHandshake, InvalidURI, TimeoutError) as exc:
+            raise error_from_transport(exc, self.base_url) from exc
+        async with ws:
+            try:
+                async for frame in ws:
+                    line = decode_frame(frame)
+                    if line is not None:
+                        yield line
+            except ConnectionClosedOK:
+                return
+
+    # Results
+
+    async def download_results(
+        self,
+        job_id: str,
+        output_dir: str | Path,
+        *,
+        raw: bool = False,
+        overwrite: bool = False,
+        namespace: str = "",
+        timeout_s: float = results.DEFAULT_DOWNLOAD_TIMEOUT_S,
+        progress: results.Progress | None = None,
+    ) -> Path:
+        """Download and unpack every published result into `output_dir`; return the folder."""
+        out = Path(output_dir)
+        items = results.downloadable((await self.job_results(job_id, namespace=namespace)).items)
+        if not items:
+            raise results.no_results_error(job_id)
+        merger = ResultMerger(out, raw=raw, overwrite=overwrite)
+        for index, item in enumerate(items):
+            url = results.result_url(item)
+            archive = results.temp_archive(out)
+            try:
+                await results.afetch(self._http, url, archive, timeout_s=timeout_s, progress=progress)
+                # Unpacking is blocking file work: keep it off the event loop.
+                await asyncio.to_thread(merger.add, archive, results.result_name(url, index))
+            finally:
+                archive.unlink(missing_ok=True)
+        await asyncio.to_thread(out.mkdir, parents=True, exist_ok=True)
+        return out
+
+    # Nodes and agent
+
+    async def list_nodes(
+        self,
+        limit: int = 0,
+        next_token: str = "",
+        order_by: str = "",
+        reverse: bool = False,
+        labels: Iterable[str] = (),
+        filter_approval: str = "",
+        filter_status: str = "",
+    ) -> api.ListNodesResponse:
+        """Known nodes with their approval and connection state."""
+        call = routes.list_nodes(
+            limit=limit,
+            next_token=next_token,
+            order_by=order_by,
+            reverse=reverse,
+            labels=labels,
+            filter_approval=filter_approval,
+            filter_status=filter_status,
+        )
+        return cast(api.ListNodesResponse, await self.call(call))
+
+    async def get_node(self, node_id: str) -> api.GetNodeResponse:
+        """One node by ID (or unique prefix)."""
+        return cast(api.GetNodeResponse, await self.call(routes.get_node(node_id)))
+
+    async def update_node(self, node_id: str, action: str, message: str = "") -> api.PutNodeResponse:
+        """Approve, reject or delete a node (`action` is approve|reject|delete)."""
+        return cast(api.PutNodeResponse, await self.call(routes.update_node(node_id, action=action, message=message)))
+
+    async def alive(self) -> api.AliveResponse:
+        """`{Status: OK}` when the node answers."""
+        return cast(api.AliveResponse, await self.call(routes.alive()))
+
+    async def version(self) -> BuildVersionInfo:
+        """The server's build version."""
+        return cast(BuildVersionInfo, await self.call(routes.version()))
+
+    async def node_info(self) -> NodeInfo:
+        """The answering node's NodeInfo."""
+        return cast(NodeInfo, await self.call(routes.node_info()))
+
+    async def agent_config(self) -> dict[str, Any]:
+        """The node's effective (redacted) configuration."""
+        return config_of(await self.call(routes.agent_config()))

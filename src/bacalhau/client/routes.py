@@ -1,0 +1,184 @@
+"""The /api/v1 routes as data: each builder returns the request to send and the model that decodes it.
+
+Building requests without I/O lets the sync and async clients share everything but the sending,
+and keeps every route name and query parameter (CONTRACT.md section 3) in one place.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import quote
+
+from pydantic import BaseModel
+
+from bacalhau.models import api
+from bacalhau.models.job import Job
+from bacalhau.models.node import BuildVersionInfo, NodeInfo
+
+ORCHESTRATOR = "/api/v1/orchestrator"
+AGENT = "/api/v1/agent"
+Params = list[tuple[str, str]]
+
+
+@dataclass(frozen=True)
+class Call:
+    """One HTTP request and the model its 2xx body decodes into (None means a raw JSON value)."""
+
+    method: str
+    path: str
+    model: type[BaseModel] | None
+    params: Params = field(default_factory=list)
+    body: dict[str, Any] | None = None
+
+
+def query(**values: Any) -> Params:
+    """Query parameters, leaving out empty values; iterables repeat the key (labels=a&labels=b)."""
+    out: Params = []
+    for name, value in values.items():
+        key = name.replace("__", "-")
+        if value is None or value == "" or value is False or (isinstance(value, int) and value == 0):
+            continue
+        if isinstance(value, bool):
+            out.append((key, "true"))
+        elif isinstance(value, str | int):
+            out.append((key, str(value)))
+        elif isinstance(value, Iterable):
+            out.extend((key, str(item)) for item in value if str(item))
+    return out
+
+
+def job_path(job_id: str, suffix: str = "") -> str:
+    """Path of one job; the ID (or name) is quoted so names with spaces or slashes stay one segment."""
+    return f"{ORCHESTRATOR}/jobs/{quote(job_id, safe='')}{suffix}"
+
+
+def put_job(job: Job | Mapping[str, Any], *, force: bool, namespace: str = "") -> Call:
+    """A job model, or a plain dict in Bacalhau's wire shape (keys matched case-insensitively)."""
+    model = job if isinstance(job, Job) else Job.from_user(dict(job))
+    body = api.PutJobRequest(Job=model, Force=force).to_wire()
+    return Call("PUT", f"{ORCHESTRATOR}/jobs", api.PutJobResponse, query(namespace=namespace), body)
+
+
+def get_job(job_id: str, *, include: Iterable[str], namespace: str, job_version: int, limit: int) -> Call:
+    params = query(namespace=namespace, job_version=job_version, include=",".join(include), limit=limit)
+    return Call("GET", job_path(job_id), api.GetJobResponse, params)
+
+
+def list_jobs(
+    *, limit: int, next_token: str, order_by: str, reverse: bool, labels: Iterable[str], namespace: str
+) -> Call:
+    params = query(
+        namespace=namespace, limit=limit, next_token=next_token, order_by=order_by, reverse=reverse, labels=labels
+    )
+    return Call("GET", f"{ORCHESTRATOR}/jobs", api.ListJobsResponse, params)
+
+
+def stop_job(job_id: str, *, reason: str, namespace: str) -> Call:
+    body = api.StopJobRequest(reason=reason).to_wire()
+    return Call("DELETE", job_path(job_id), api.StopJobResponse, query(namespace=namespace), body)
+
+
+def rerun_job(job_id: str, *, version: int, reason: str, namespace: str) -> Call:
+    body = api.RerunJobRequest(JobVersion=version, Reason=reason).to_wire()
+    return Call("PUT", job_path(job_id, "/rerun"), api.RerunJobResponse, query(namespace=namespace), body)
+
+
+@dataclass(frozen=True)
+class HistoryFilter:
+    """Query of `GET /jobs/:id/history`; `since` is Unix seconds, `event_type` all|job|execution."""
+
+    namespace: str = ""
+    limit: int = 0
+    next_token: str = ""
+    order_by: str = ""
+    reverse: bool = False
+    job_version: int = 0
+    all_job_versions: bool = False
+    since: int = 0
+    event_type: str = ""
+    execution_id: str = ""
+
+
+@dataclass(frozen=True)
+class ExecutionsFilter:
+    """Query of `GET /jobs/:id/executions`; `order_by` is created_at or modified_at."""
+
+    namespace: str = ""
+    limit: int = 0
+    next_token: str = ""
+    order_by: str = ""
+    reverse: bool = False
+    job_version: int = 0
+    all_job_versions: bool = False
+
+
+def job_history(job_id: str, filters: HistoryFilter) -> Call:
+    return Call("GET", job_path(job_id, "/history"), api.ListHistoryResponse, query(**vars(filters)))
+
+
+def job_executions(job_id: str, filters: ExecutionsFilter) -> Call:
+    return Call("GET", job_path(job_id, "/executions"), api.ListExecutionsResponse, query(**vars(filters)))
+
+
+def job_results(job_id: str, *, namespace: str) -> Call:
+    return Call("GET", job_path(job_id, "/results"), api.ListResultsResponse, query(namespace=namespace))
+
+
+def job_versions(job_id: str, *, namespace: str) -> Call:
+    return Call("GET", job_path(job_id, "/versions"), api.ListJobsResponse, query(namespace=namespace))
+
+
+def list_nodes(
+    *,
+    limit: int,
+    next_token: str,
+    order_by: str,
+    reverse: bool,
+    labels: Iterable[str],
+    filter_approval: str,
+    filter_status: str,
+) -> Call:
+    params = query(
+        limit=limit,
+        next_token=next_token,
+        order_by=order_by,
+        reverse=reverse,
+        labels=labels,
+        filter__approval=filter_approval,
+        filter__status=filter_status,
+    )
+    return Call("GET", f"{ORCHESTRATOR}/nodes", api.ListNodesResponse, params)
+
+
+def get_node(node_id: str) -> Call:
+    return Call("GET", f"{ORCHESTRATOR}/nodes/{quote(node_id, safe='')}", api.GetNodeResponse)
+
+
+def update_node(node_id: str, *, action: str, message: str) -> Call:
+    body = api.PutNodeRequest(Action=action, Message=message, NodeID=node_id).to_wire()
+    return Call("PUT", f"{ORCHESTRATOR}/nodes/{quote(node_id, safe='')}", api.PutNodeResponse, body=body)
+
+
+def alive() -> Call:
+    return Call("GET", f"{AGENT}/alive", api.AliveResponse)
+
+
+def version() -> Call:
+    return Call("GET", f"{AGENT}/version", BuildVersionInfo)
+
+
+def node_info() -> Call:
+    return Call("GET", f"{AGENT}/node", NodeInfo)
+
+
+def agent_config() -> Call:
+    return Call("GET", f"{AGENT}/config", None)
+
+
+def decode(call: Call, payload: Any) -> Any:
+    """Decode a 2xx JSON payload into the call's model (or return it raw when there is none)."""
+    if call.model is None:
+        return payload
+    return call.model.model_validate(payload if payload is not None else {})

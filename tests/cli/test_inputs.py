@@ -1,0 +1,91 @@
+"""`-i` storage URIs and local files as InputSources."""
+
+from __future__ import annotations
+
+import base64
+from pathlib import Path
+
+import click
+import pytest
+
+from bacalhau.cli.inputs import inline_file, parse_input
+
+
+def test_ipfs_uri_with_target() -> None:
+    src = parse_input("ipfs://QmHash:/data")
+    assert src.source.type == "ipfs" and src.source.params == {"CID": "QmHash"}
+    assert src.target == "/data" and src.alias == "ipfs://QmHash"
+
+
+def test_default_target_is_inputs() -> None:
+    assert parse_input("ipfs://QmHash").target == "/inputs"
+
+
+def test_http_uri_is_url_download_and_keeps_its_port() -> None:
+    src = parse_input("https://example.com:8443/file.txt")
+    assert src.source.type == "urlDownload"
+    assert src.source.params == {"URL": "https://example.com:8443/file.txt"}
+    assert src.target == "/inputs"
+
+
+def test_http_uri_with_target() -> None:
+    src = parse_input("http://example.com/f.txt:/in/f.txt")
+    assert src.source.params["URL"] == "http://example.com/f.txt" and src.target == "/in/f.txt"
+
+
+def test_s3_uri_with_options() -> None:
+    src = parse_input("src=s3://bucket/some/key,dst=/s3,opt=region=eu-west-1,opt=endpoint=http://minio:9000")
+    assert src.source.type == "s3"
+    assert src.source.params == {
+        "Bucket": "bucket",
+        "Key": "some/key",
+        "Region": "eu-west-1",
+        "Endpoint": "http://minio:9000",
+    }
+    assert src.target == "/s3"
+
+
+def test_file_uri_is_a_local_source_read_only_by_default() -> None:
+    src = parse_input("file:///host/data:/data")
+    assert src.source.type == "local" and src.source.params == {"SourcePath": "/host/data"}
+    assert src.target == "/data"
+
+
+def test_file_uri_read_write_option() -> None:
+    src = parse_input("src=file:///host/out,dst=/out,opt=rw=true")
+    assert src.source.params == {"SourcePath": "/host/out", "ReadWrite": True}
+
+
+@pytest.mark.parametrize(
+    ("raw", "why"),
+    [
+        ("ftp://x/y", "unsupported scheme"),
+        ("git://github.com/x", "not supported"),
+        ("ipfs://", "needs a CID"),
+        ("src=s3://b/k,opt=color=red", "unknown s3 option"),
+        ("dst=/x", "src= is required"),
+    ],
+)
+def test_bad_inputs_say_why(raw: str, why: str) -> None:
+    with pytest.raises(click.BadParameter, match=why):
+        parse_input(raw)
+
+
+def test_local_file_is_sent_inline_at_its_name(tmp_path: Path) -> None:
+    module = tmp_path / "hello.wasm"
+    module.write_bytes(b"\0asm")
+    src = inline_file(str(module), flag="MODULE")
+    assert src.source.type == "inline" and src.target == "/hello.wasm"
+    url = src.source.params["URL"]
+    assert base64.b64decode(url.split(",", 1)[1]) == b"\0asm"
+
+
+def test_local_file_with_explicit_target(tmp_path: Path) -> None:
+    module = tmp_path / "lib.wasm"
+    module.write_bytes(b"\0asm")
+    assert inline_file(f"{module}:/app/lib.wasm", flag="-I").target == "/app/lib.wasm"
+
+
+def test_missing_local_file_is_a_usage_error(tmp_path: Path) -> None:
+    with pytest.raises(click.BadParameter, match="is not a file"):
+        inline_file(str(tmp_path / "nope.wasm"), flag="MODULE")

@@ -1,0 +1,45 @@
+"""Request building: route paths, query parameters and bodies exactly as Bacalhau names them."""
+
+from __future__ import annotations
+
+from bacalhau.client import routes
+from bacalhau.models.job import Job
+
+
+def test_query_leaves_out_empty_values_and_repeats_iterables() -> None:
+    assert routes.query(namespace="", limit=0, reverse=False, labels=["a=b", "c"], order_by="created_at") == [
+        ("labels", "a=b"),
+        ("labels", "c"),
+        ("order_by", "created_at"),
+    ]
+
+
+def test_query_sends_true_booleans_as_lowercase() -> None:
+    assert routes.query(follow=True) == [("follow", "true")]
+
+
+def test_node_filters_use_dashed_names() -> None:
+    call = routes.list_nodes(
+        limit=0, next_token="", order_by="", reverse=False, labels=(), filter_approval="PENDING", filter_status=""
+    )
+    assert call.params == [("filter-approval", "PENDING")]
+
+
+def test_put_job_sends_job_and_force() -> None:
+    call = routes.put_job(Job(Type="batch"), force=True)
+    assert call.method == "PUT" and call.path == "/api/v1/orchestrator/jobs"
+    assert call.body is not None and call.body["Force"] is True and call.body["Job"]["Type"] == "batch"
+
+
+def test_stop_job_body_uses_lowercase_reason() -> None:
+    call = routes.stop_job("j-1", reason="done", namespace="")
+    assert call.method == "DELETE" and call.body == {"reason": "done"}
+
+
+def test_job_ids_and_names_are_one_path_segment() -> None:
+    assert routes.job_path("my job/1", "/history") == "/api/v1/orchestrator/jobs/my%20job%2F1/history"
+
+
+def test_get_job_joins_includes_with_commas() -> None:
+    call = routes.get_job("j-1", include=("executions", "history"), namespace="", job_version=0, limit=0)
+    assert call.params == [("include", "executions,history")]
