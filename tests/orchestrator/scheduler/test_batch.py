@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from tests.orchestrator.scheduler.harness import NOW, SECOND, Harness, make_execution, make_job, make_node
 
 from bacalhau.models.node import Membership
 from bacalhau.models.state import ExecutionStateType, JobStateType
-from tests.orchestrator.scheduler.harness import NOW, SECOND, Harness, make_execution, make_job, make_node
 
 
 def test_new_job_is_placed_on_a_feasible_node_and_becomes_running() -> None:
