@@ -1,0 +1,148 @@
+"""A throwaway hybrid node (`bacalhau serve --orchestrator --compute`) for benchmarks, plus timing stats.
+
+The node runs as a subprocess in a temp BACALHAU_DIR on a free port, exactly as a user would start it,
+and is stopped (SIGTERM, then SIGKILL) when the `with` block ends. `--api-port` style reuse of an
+already running node is supported by passing `url`.
+"""
+
+from __future__ import annotations
+
+import base64
+import os
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from types import TracebackType
+
+import httpx
+
+ROOT = Path(__file__).resolve().parent.parent
+HELLO_WAT = ROOT / "examples" / "hello.wat"
+
+
+def bacalhau_bin() -> Path:
+    """The `bacalhau` entry point next to the running interpreter (the project's venv)."""
+    for candidate in (Path(sys.executable).parent / "bacalhau", ROOT / ".venv" / "bin" / "bacalhau"):
+        if candidate.is_file():
+            return candidate
+    found = shutil.which("bacalhau")
+    if not found:
+        raise SystemExit("bacalhau is not installed: run `bash scripts/setup` first")
+    return Path(found)
+
+
+def hello_module() -> bytes:
+    """The trivial WASI module of examples/hello.wat, compiled (prints one line, exits 0)."""
+    import wasmtime
+
+    return bytes(wasmtime.wat2wasm(HELLO_WAT.read_text()))
+
+
+def inline_wasm_job(module: bytes, target: str = "/app/main.wasm") -> dict[str, object]:
+    """A batch wasm job carrying `module` as a data: URL (no publisher: nothing to upload)."""
+    url = "data:application/wasm;base64," + base64.b64encode(module).decode()
+    return {
+        "Type": "batch",
+        "Tasks": [
+            {
+                "Name": "main",
+                "Engine": {"Type": "wasm", "Params": {"EntryModule": target}},
+                "InputSources": [{"Target": target, "Source": {"Type": "inline", "Params": {"URL": url}}}],
+            }
+        ],
+    }
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+class HybridNode:
+    """`bacalhau serve --orchestrator --compute` in the background for the duration of a `with` block."""
+
+    def __init__(self, *, ready_timeout_s: float = 60.0) -> None:
+        self.port = _free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self._dir = Path(tempfile.mkdtemp(prefix="bacalhau-bench-"))
+        self._ready_timeout_s = ready_timeout_s
+        self._proc: subprocess.Popen[bytes] | None = None
+
+    @property
+    def env(self) -> dict[str, str]:
+        """Environment for CLI processes that talk to this node."""
+        env = {k: v for k, v in os.environ.items() if not k.startswith("BACALHAU_")}
+        env.update(
+            BACALHAU_API_HOST="127.0.0.1", BACALHAU_API_PORT=str(self.port), BACALHAU_DIR=str(self._dir / "data")
+        )
+        return env
+
+    def __enter__(self) -> HybridNode:
+        (self._dir / "data").mkdir()
+        log = (self._dir / "serve.log").open("wb")
+        cmd = [str(bacalhau_bin()), "serve", "--orchestrator", "--compute", "-c", "API.Host=127.0.0.1"]
+        cmd += ["-c", f"API.Port={self.port}", "-c", "Publishers.Types.Local.Port=0"]
+        self._proc = subprocess.Popen(
+            cmd, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, env=self.env, start_new_session=True
+        )
+        log.close()
+        deadline = time.monotonic() + self._ready_timeout_s
+        with httpx.Client(timeout=2.0) as http:
+            while time.monotonic() < deadline:
+                if self._proc.poll() is not None:
+                    break
+                try:
+                    if http.get(f"{self.url}/api/v1/agent/alive").status_code == 200:
+                        return self
+                except httpx.HTTPError:
+                    pass
+                time.sleep(0.05)
+        self.__exit__(None, None, None)
+        raise SystemExit(f"bacalhau serve did not become ready; log:\n{self.log_tail()}")
+
+    def log_tail(self, lines: int = 40) -> str:
+        """The last lines the server printed."""
+        path = self._dir / "serve.log"
+        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:]) if path.exists() else ""
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        if self._proc is not None and self._proc.poll() is None:
+            os.killpg(self._proc.pid, signal.SIGTERM)
+            try:
+                self._proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                os.killpg(self._proc.pid, signal.SIGKILL)
+                self._proc.wait(timeout=10)
+        shutil.rmtree(self._dir, ignore_errors=True)
+
+
+def median_ms(samples_s: Sequence[float]) -> float:
+    """Median of durations given in seconds, in milliseconds."""
+    return statistics.median(samples_s) * 1000.0
+
+
+def p90_ms(samples_s: Sequence[float]) -> float:
+    """90th percentile of durations given in seconds, in milliseconds."""
+    if len(samples_s) < 2:
+        return median_ms(samples_s)
+    return statistics.quantiles(samples_s, n=10)[-1] * 1000.0
+
+
+def print_table(title: str, rows: Sequence[tuple[str, Sequence[float]]]) -> None:
+    """One line per measurement: name, median and p90 in ms, number of runs."""
+    width = max(len(name) for name, _ in rows)
+    print(f"\n{title}")
+    print(f"  {'measurement':<{width}}  {'median ms':>10}  {'p90 ms':>10}  {'runs':>5}")
+    for name, samples in rows:
+        print(f"  {name:<{width}}  {median_ms(samples):>10.2f}  {p90_ms(samples):>10.2f}  {len(samples):>5}")

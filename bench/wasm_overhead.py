@@ -1,0 +1,147 @@
+"""What a Bacalhau job adds to running a trivial WASM module, measured side by side with raw wasmtime.
+
+    .venv/bin/python bench/wasm_overhead.py --runs 30
+
+Three ways to run examples/hello.wat (compiled once up front), each `--runs` times after `--warmup`:
+  1. raw wasmtime-py, cold: new Engine + Module compile + WASI instantiate + `_start`;
+  2. raw wasmtime-py, cached: a pre-compiled Module, so only Store + WASI instantiate + `_start`;
+  3. a job through the API of a hybrid node started as a subprocess: PUT /jobs, then poll GET /jobs/:id
+     until the job is terminal (the client-side round trip); the job's own CreateTime -> ModifyTime is
+     reported too (the server-side part, without the client's polling).
+Prints medians, the difference to the cached baseline in ms, and the ratio. Target (issue): the job's
+overhead within 5 ms of raw wasmtime for a cached module. No assertion: this is a measurement.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import httpx
+from hybrid_node import HybridNode, hello_module, inline_wasm_job, median_ms, print_table
+
+TERMINAL = ("Completed", "Failed", "Stopped")
+TARGET_OVERHEAD_MS = 5.0
+
+
+def _run_wasi(engine: object, module: object, linker: object, stdout: Path) -> None:
+    import wasmtime
+
+    assert isinstance(engine, wasmtime.Engine) and isinstance(module, wasmtime.Module)
+    assert isinstance(linker, wasmtime.Linker)
+    store = wasmtime.Store(engine)
+    wasi = wasmtime.WasiConfig()
+    wasi.stdout_file = str(stdout)
+    wasi.stderr_file = str(stdout.with_name("stderr"))
+    store.set_wasi(wasi)
+    instance = linker.instantiate(store, module)
+    start = instance.exports(store)["_start"]
+    assert isinstance(start, wasmtime.Func)
+    start(store)
+
+
+def raw_cold(wasm: bytes, stdout: Path) -> None:
+    """Everything from scratch, as a one-off `wasmtime run` would."""
+    import wasmtime
+
+    engine = wasmtime.Engine()
+    module = wasmtime.Module(engine, wasm)
+    linker = wasmtime.Linker(engine)
+    linker.define_wasi()
+    _run_wasi(engine, module, linker, stdout)
+
+
+def raw_cached_runner(wasm: bytes, stdout: Path) -> Callable[[], None]:
+    """Compile once; each call only instantiates and runs (the cached-module baseline)."""
+    import wasmtime
+
+    engine = wasmtime.Engine()
+    module = wasmtime.Module(engine, wasm)
+    linker = wasmtime.Linker(engine)
+    linker.define_wasi()
+    return lambda: _run_wasi(engine, module, linker, stdout)
+
+
+def timed(fn: Callable[[], None], runs: int, warmup: int) -> list[float]:
+    """Wall-clock seconds of `runs` calls of `fn`, after `warmup` untimed ones."""
+    for _ in range(warmup):
+        fn()
+    samples = []
+    for _ in range(runs):
+        start = time.perf_counter()
+        fn()
+        samples.append(time.perf_counter() - start)
+    return samples
+
+
+class ApiJobs:
+    """Submits the job over HTTP and polls until it is terminal; remembers the server-side durations."""
+
+    def __init__(self, http: httpx.Client, job: dict[str, object], poll_s: float) -> None:
+        self.http = http
+        self.job = job
+        self.poll_s = poll_s
+        self.server_side_s: list[float] = []
+
+    def __call__(self) -> None:
+        resp = self.http.put("/api/v1/orchestrator/jobs", json={"Job": self.job})
+        resp.raise_for_status()
+        job_id = resp.json()["JobID"]
+        deadline = time.monotonic() + 60
+        while True:
+            job = self.http.get(f"/api/v1/orchestrator/jobs/{job_id}").json()["Job"]
+            state = job["State"]["StateType"]
+            if state in TERMINAL:
+                break
+            if time.monotonic() > deadline:
+                raise SystemExit(f"job {job_id} still {state} after 60 s")
+            time.sleep(self.poll_s)
+        if state != "Completed":
+            raise SystemExit(f"job {job_id} ended {state}: {job['State'].get('Message')}")
+        self.server_side_s.append((job["ModifyTime"] - job["CreateTime"]) / 1e9)
+
+
+def main(argv: list[str]) -> int:
+    """Run the three measurements and print the table."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--runs", type=int, default=30, help="timed runs per measurement (default 30)")
+    parser.add_argument("--warmup", type=int, default=3, help="untimed runs first (default 3)")
+    parser.add_argument("--poll-ms", type=float, default=1.0, help="client poll interval for job state (default 1)")
+    args = parser.parse_args(argv)
+
+    wasm = hello_module()
+    with tempfile.TemporaryDirectory() as tmp:
+        stdout = Path(tmp) / "stdout"
+        cold = timed(lambda: raw_cold(wasm, stdout), args.runs, args.warmup)
+        cached = timed(raw_cached_runner(wasm, stdout), args.runs, args.warmup)
+
+    with HybridNode() as node, httpx.Client(base_url=node.url, timeout=30.0) as http:
+        jobs = ApiJobs(http, inline_wasm_job(wasm), args.poll_ms / 1000.0)
+        api = timed(jobs, args.runs, args.warmup)
+        server_side = jobs.server_side_s[args.warmup:]
+
+    print_table(
+        f"WASM job overhead: examples/hello.wat, {args.runs} runs each ({args.warmup} warm-up)",
+        [
+            ("raw wasmtime, cold (Engine + compile + instantiate + _start)", cold),
+            ("raw wasmtime, cached Module (instantiate + _start)", cached),
+            ("API job: PUT -> client sees Completed", api),
+            ("API job: server-side CreateTime -> ModifyTime", server_side),
+        ],
+    )
+    base = median_ms(cached)
+    for name, samples in (("client round trip", api), ("server side", server_side)):
+        value = median_ms(samples)
+        print(f"  {name:<18} vs cached wasmtime: +{value - base:7.2f} ms  (ratio {value / base:6.1f}x)")
+    overhead = median_ms(server_side) - base
+    verdict = "meets" if overhead <= TARGET_OVERHEAD_MS else "misses"
+    print(f"  target: job overhead within {TARGET_OVERHEAD_MS:.0f} ms of cached wasmtime -> server side {verdict} it")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
