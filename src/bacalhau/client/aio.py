@@ -22,6 +22,7 @@ from bacalhau.client.address import resolve_base_url
 from bacalhau.client.archive import ResultMerger
 from bacalhau.client.errors import error_from_response, error_from_transport
 from bacalhau.client.headers import default_headers
+from bacalhau.client.lazy_tls import plain_http_async
 from bacalhau.client.logs import decode_frame, logs_url
 from bacalhau.client.sync import config_of
 from bacalhau.models import api
@@ -46,8 +47,12 @@ class AsyncClient:
         self.base_url = resolve_base_url(base_url=base_url, host=host, port=port)
         self.timeout_s = timeout_s
         self._headers = {**default_headers(), **(headers or {})}
+        # Without an explicit transport: no SSL context for plain HTTP (see lazy_tls).
+        mounts = None
+        if transport is None:
+            transport, mounts = plain_http_async()
         self._http = httpx.AsyncClient(
-            base_url=self.base_url, timeout=timeout_s, headers=self._headers, transport=transport
+            base_url=self.base_url, timeout=timeout_s, headers=self._headers, transport=transport, mounts=mounts
         )
 
     async def __aenter__(self) -> AsyncClient:
