@@ -131,6 +131,8 @@ class Node:
             worker_count=cfg.orchestrator.scheduler.worker_count,
             queue_backoff_s=parse_duration_s(cfg.orchestrator.scheduler.queue_backoff),
             manual_approval=cfg.orchestrator.node_manager.manual_approval,
+            installation_id=self.identity.installation_id,
+            instance_id=self.identity.instance_id,
         )
         compute_node = None
         if self._with_compute:

@@ -42,6 +42,10 @@ META_PREFIX: Final = "bacalhau.org/"
 META_ORCHESTRATOR_ID: Final = "bacalhau.org/orchestrator.id"
 META_REQUESTER_ID: Final = "bacalhau.org/requester.id"
 META_ORCHESTRATOR_PROTOCOL: Final = "bacalhau.org/orchestrator.protocol"
+META_SERVER_INSTALLATION_ID: Final = "bacalhau.org/server.installation.id"
+META_SERVER_INSTANCE_ID: Final = "bacalhau.org/server.instance.id"
+META_CLIENT_INSTALLATION_ID: Final = "bacalhau.org/client.installation.id"
+META_CLIENT_INSTANCE_ID: Final = "bacalhau.org/client.instance.id"
 
 # Files written into every execution's results folder (Bacalhau's download names).
 RESULT_STDOUT: Final = "stdout"

@@ -26,12 +26,16 @@ class ConnectionStatus(enum.StrEnum):
     DISCONNECTED = "DISCONNECTED"
 
 
+# Go's zero time.Time as it marshals: Go clients cannot parse "" where a time belongs.
+GO_ZERO_TIME = "0001-01-01T00:00:00Z"
+
+
 class BuildVersionInfo(WireModel):
     major: str = Field("", alias="Major")
     minor: str = Field("", alias="Minor")
     git_version: str = Field("", alias="GitVersion")
     git_commit: str = Field("", alias="GitCommit")
-    build_date: str = Field("", alias="BuildDate")
+    build_date: str = Field(GO_ZERO_TIME, alias="BuildDate")
     goos: str = Field("", alias="GOOS")
     goarch: str = Field("", alias="GOARCH")
 
@@ -60,9 +64,9 @@ class NodeInfo(WireModel):
 
 class ConnectionState(WireModel):
     status: ConnectionStatus = Field(ConnectionStatus.CONNECTED, alias="Status")
-    last_heartbeat: str = Field("", alias="LastHeartbeat")
-    connected_since: str = Field("", alias="ConnectedSince")
-    disconnected_since: str = Field("", alias="DisconnectedSince")
+    last_heartbeat: str = Field(GO_ZERO_TIME, alias="LastHeartbeat")
+    connected_since: str = Field(GO_ZERO_TIME, alias="ConnectedSince")
+    disconnected_since: str = Field(GO_ZERO_TIME, alias="DisconnectedSince")
     last_error: str = Field("", alias="LastError")
 
 

@@ -13,8 +13,8 @@ from collections.abc import Callable
 
 from bacalhau.models.errors import ConflictError, NotFoundError
 from bacalhau.models.evaluation import Evaluation
-from bacalhau.models.execution import ExecutionState
-from bacalhau.models.state import EvaluationTrigger, ExecutionStateType
+from bacalhau.models.execution import DesiredState, ExecutionState
+from bacalhau.models.state import EvaluationTrigger, ExecutionDesiredStateType, ExecutionStateType
 from bacalhau.orchestrator.evaluations import new_evaluation
 from bacalhau.orchestrator.events import execution_event
 from bacalhau.orchestrator.jobstore.base import ExecutionUpdate, JobStore
@@ -126,6 +126,9 @@ class ComputeEventHandler:
             compute_state=ExecutionState(StateType=new_state, Message=message, Details=details or {}),
             events=[execution_event(execution, previous, new_state, message, details=details)],
         )
+        if new_state.is_terminal:
+            # Nothing more is wanted of an execution that ended, as Bacalhau records it.
+            update.desired_state = DesiredState(StateType=ExecutionDesiredStateType.Stopped, Message=message)
         for name, value in (update_fields or {}).items():
             setattr(update, name, value)
         evaluation = None

@@ -46,8 +46,12 @@ class Endpoint:
         enqueue: Callable[[Evaluation], None],
         defaults: Callable[[str], JobDefaults],
         orchestrator_id: str,
+        installation_id: str = "",
+        instance_id: str = "",
         clock_ns: Callable[[], int] = time.time_ns,
     ) -> None:
+        self._installation_id = installation_id
+        self._instance_id = instance_id
         self._store = store
         self._directory = directory
         self._enqueue = enqueue
@@ -55,7 +59,11 @@ class Endpoint:
         self._orchestrator_id = orchestrator_id
         self._clock_ns = clock_ns
 
-    async def submit(self, job: Job, *, force: bool = False) -> PutJobResponse:
+    def normalized(self, job: Job) -> Job:
+        """The job as submit would store its spec (defaults applied), without storing it."""
+        return normalize_job(job, self._defaults(job.type.strip().lower())).job
+
+    async def submit(self, job: Job, *, force: bool = False, client_meta: dict[str, str] | None = None) -> PutJobResponse:
         """Normalise, validate and store a job; an existing Name in the namespace means an update."""
         normalized = normalize_job(job, self._defaults(job.type.strip().lower()))
         job = normalized.job
@@ -65,6 +73,9 @@ class Endpoint:
         job.meta[c.META_ORCHESTRATOR_ID] = self._orchestrator_id
         job.meta[c.META_REQUESTER_ID] = self._orchestrator_id
         job.meta[c.META_ORCHESTRATOR_PROTOCOL] = "ncl/v1"
+        job.meta[c.META_SERVER_INSTALLATION_ID] = self._installation_id
+        job.meta[c.META_SERVER_INSTANCE_ID] = self._instance_id
+        job.meta.update(client_meta or {})
 
         existing = await self._store.get_job_by_name(job.name, job.namespace) if job.name else None
         if existing is not None:
@@ -91,7 +102,7 @@ class Endpoint:
         return PutJobResponse(JobID=job.id, EvaluationID=evaluation.id, Warnings=warnings)
 
     async def _update(self, existing: Job, job: Job, *, force: bool, warnings: list[str], now: int) -> PutJobResponse:
-        if not force and _spec_key(existing) == _spec_key(job):
+        if not force and spec_key(existing) == spec_key(job):
             raise BadRequestError(
                 f"no changes detected for new job spec. Job Name: '{existing.name}', Job Id: '{existing.id}'",
                 hint="Use the --force flag to override this warning",
@@ -237,8 +248,8 @@ def _as_download(result: SpecConfig) -> SpecConfig:
     return result
 
 
-def _spec_key(job: Job) -> Any:
-    """What counts as "the same spec" for updates: everything but identity, state and times."""
+def spec_key(job: Job) -> Any:
+    """What counts as "the same spec" for updates and diffs: everything but identity, state and times."""
     data = job.to_wire()
     for key in ("ID", "State", "Version", "Revision", "CreateTime", "ModifyTime"):
         data.pop(key, None)

@@ -130,6 +130,7 @@ class Planner:
                         execution_id=execution_id,
                         expected_states=_NON_TERMINAL,
                         compute_state=ExecutionState(StateType=ExecutionStateType.Failed, Message=message, Details=details),
+                        desired_state=DesiredState(StateType=ExecutionDesiredStateType.Stopped, Message=message),
                         events=[
                             execution_event(
                                 execution, execution.compute_state.state_type, ExecutionStateType.Failed, message, details=details

@@ -40,6 +40,8 @@ class Orchestrator:
         worker_count: int,
         queue_backoff_s: float,
         manual_approval: bool = False,
+        installation_id: str = "",
+        instance_id: str = "",
         clock_ns: Callable[[], int] = time.time_ns,
     ) -> None:
         self.node_id = node_id
@@ -54,6 +56,8 @@ class Orchestrator:
             enqueue=self._enqueue,
             defaults=defaults,
             orchestrator_id=node_id,
+            installation_id=installation_id,
+            instance_id=instance_id,
             clock_ns=clock_ns,
         )
         self.compute_events = ComputeEventHandler(

@@ -181,6 +181,9 @@ class WasmExecutor:
                 # The awaiting task was cancelled: stop the module and let the worker clean up first.
                 execution.stop(_Stop.CANCELLED)
                 await asyncio.wait([future])
+                # Its "execution cancelled" error is expected; retrieve it so asyncio does not log it.
+                if not future.cancelled():
+                    future.exception()
                 raise
         finally:
             with self._lock:

@@ -11,6 +11,7 @@ from fastapi import APIRouter, Depends, Request, WebSocket
 from fastapi.responses import JSONResponse
 from starlette.websockets import WebSocketDisconnect
 
+from bacalhau.models import constants as c
 from bacalhau.models.api import (
     GetJobResponse,
     ListExecutionsResponse,
@@ -37,6 +38,7 @@ from bacalhau.orchestrator.api.params import (
     query_int,
     query_str,
 )
+from bacalhau.orchestrator.endpoint import spec_key
 from bacalhau.orchestrator.jobstore.base import ExecutionQuery, HistoryQuery, JobQuery
 
 log = logging.getLogger(__name__)
@@ -54,7 +56,15 @@ async def put_job(request: Request, ctx: ApiContext = Depends(context)) -> JSONR
     body = parse_model(PutJobRequest, await json_body(request), "request")
     if body.job is None:
         raise BadRequestError("missing Job in request body", hint='send {"Job": {...}}')
-    return _ok(await ctx.orchestrator.endpoint.submit(body.job, force=body.force))
+    client_meta = {
+        key: value
+        for key, header in (
+            (c.META_CLIENT_INSTALLATION_ID, "x-bacalhau-installationid"),
+            (c.META_CLIENT_INSTANCE_ID, "x-bacalhau-instanceid"),
+        )
+        if (value := request.headers.get(header, ""))
+    }
+    return _ok(await ctx.orchestrator.endpoint.submit(body.job, force=body.force, client_meta=client_meta))
 
 
 @router.put("/jobs/diff")
@@ -66,8 +76,9 @@ async def diff_job(request: Request, ctx: ApiContext = Depends(context)) -> JSON
     existing = await ctx.orchestrator.store.get_job_by_name(body.job.name, body.job.namespace or "default")
     if existing is None:
         raise NotFoundError(f"job not found: {body.job.name}")
-    old = yaml.safe_dump(existing.to_wire(), sort_keys=True).splitlines()
-    new = yaml.safe_dump(body.job.to_wire(), sort_keys=True).splitlines()
+    proposed = ctx.orchestrator.endpoint.normalized(body.job)
+    old = yaml.safe_dump(spec_key(existing), sort_keys=True).splitlines()
+    new = yaml.safe_dump(spec_key(proposed), sort_keys=True).splitlines()
     diff = "\n".join(difflib.unified_diff(old, new, "current", "new", lineterm=""))
     return JSONResponse({"Diff": diff, "Warnings": []})
 
@@ -136,10 +147,11 @@ async def job_history(job_id: str, request: Request, ctx: ApiContext = Depends(c
     query = HistoryQuery(
         job_version=query_int(request, "job_version"),
         all_versions=query_bool(request, "all_job_versions"),
-        since_unix_s=query_int(request, "since"),
+        since_unix_s=query_int(request, "since", maximum=(2**63 - 1) // 1_000_000_000),
         event_type=event_type,
         execution_id=query_str(request, "execution_id"),
         node_id=query_str(request, "node_id"),
+        reverse=p.reverse,
         limit=p.limit + 1 if p.limit else 0,
         offset=p.offset,
     )
@@ -153,9 +165,10 @@ async def job_executions(job_id: str, request: Request, ctx: ApiContext = Depend
     job = await ctx.orchestrator.endpoint.resolve(job_id, namespace(request))
     p = page(request, default_order="created_at")
     version = query_int(request, "job_version")
+    # As in Bacalhau: the current version's executions unless a version or all versions are asked for.
     query = ExecutionQuery(
-        job_version=version,
-        all_versions=query_bool(request, "all_job_versions", default=not version),
+        job_version=version or job.version,
+        all_versions=query_bool(request, "all_job_versions"),
         order_by="modified_at" if p.order_by in ("modified_at", "modify_time") else "created_at",
         reverse=p.reverse,
         limit=p.limit + 1 if p.limit else 0,
@@ -176,6 +189,14 @@ async def job_versions(job_id: str, request: Request, ctx: ApiContext = Depends(
 async def job_results(job_id: str, request: Request, ctx: ApiContext = Depends(context)) -> JSONResponse:
     items = await ctx.orchestrator.endpoint.results(job_id, namespace=namespace(request))
     return _ok(ListResultsResponse(Items=items, NextToken=""))
+
+
+@router.get("/jobs/{job_id}/logs", include_in_schema=False)
+async def job_logs_without_websocket(job_id: str) -> JSONResponse:
+    raise BadRequestError(
+        f"logs of job {job_id} are streamed over a websocket; this request did not ask to upgrade",
+        hint="connect with a websocket client (ws://.../api/v1/orchestrator/jobs/<id>/logs), or use `bacalhau job logs`",
+    )
 
 
 @router.websocket("/jobs/{job_id}/logs")

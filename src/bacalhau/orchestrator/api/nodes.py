@@ -63,9 +63,22 @@ async def get_node(node_id: str, ctx: ApiContext = Depends(context)) -> JSONResp
     return JSONResponse(GetNodeResponse(Node=ctx.orchestrator.nodes.get(node_id)).to_wire())
 
 
+@router.post("/nodes")
+async def update_node_by_body(request: Request, ctx: ApiContext = Depends(context)) -> JSONResponse:
+    """The official Python client's form: POST /nodes with {action, nodeID, message}."""
+    body = await json_body(request)
+    node_id = str(body.get("NodeID") or body.get("nodeID") or body.get("nodeId") or "")
+    if not node_id:
+        raise BadRequestError("missing NodeID in request body")
+    return _apply_node_action(ctx, node_id, body)
+
+
 @router.put("/nodes/{node_id}")
 async def update_node(node_id: str, request: Request, ctx: ApiContext = Depends(context)) -> JSONResponse:
-    body = await json_body(request)
+    return _apply_node_action(ctx, node_id, await json_body(request))
+
+
+def _apply_node_action(ctx: ApiContext, node_id: str, body: dict[str, object]) -> JSONResponse:
     action = str(body.get("Action") or body.get("action") or "").lower()
     nodes = ctx.orchestrator.nodes
     if action == "approve":

@@ -16,6 +16,9 @@ from bacalhau.models.wire import WireModel
 
 M = TypeVar("M", bound=WireModel)
 
+# No page is bigger than this; a larger limit means "everything" in practice.
+_MAX_LIMIT = 1_000_000
+
 _TRUE = {"1", "t", "true", "yes"}
 _FALSE = {"0", "f", "false", "no", ""}
 
@@ -32,7 +35,11 @@ def query_bool(request: Request, name: str, default: bool = False) -> bool:
     raise BadRequestError(f"invalid boolean for query parameter {name!r}: {raw!r}")
 
 
-def query_int(request: Request, name: str, default: int = 0) -> int:
+# Go parses these as int64/uint64; anything larger is a bad request, not a server error.
+_MAX_INT64 = 2**63 - 1
+
+
+def query_int(request: Request, name: str, default: int = 0, *, maximum: int = _MAX_INT64) -> int:
     raw = request.query_params.get(name, "").strip()
     if not raw:
         return default
@@ -42,6 +49,8 @@ def query_int(request: Request, name: str, default: int = 0) -> int:
         raise BadRequestError(f"invalid integer for query parameter {name!r}: {raw!r}") from None
     if value < 0:
         raise BadRequestError(f"query parameter {name!r} must not be negative")
+    if value > maximum:
+        raise BadRequestError(f"query parameter {name!r} is too large: {raw} (at most {maximum})")
     return value
 
 
@@ -72,13 +81,16 @@ def page(request: Request, *, default_order: str) -> Page:
         try:
             padded = token + "=" * (-len(token) % 4)
             order_by, rev, limit, offset = base64.urlsafe_b64decode(padded).decode().split(":")
-            return Page(order_by, rev == "Y", int(limit), int(offset))
+            parsed = Page(order_by, rev == "Y", int(limit), int(offset))
+            if not (0 <= parsed.limit <= _MAX_LIMIT and 0 <= parsed.offset <= _MAX_INT64):
+                raise ValueError("out of range")
+            return parsed
         except (ValueError, UnicodeDecodeError):
             raise BadRequestError(f"invalid next_token {token!r}") from None
     return Page(
         query_str(request, "order_by") or default_order,
         query_bool(request, "reverse"),
-        query_int(request, "limit"),
+        query_int(request, "limit", maximum=_MAX_LIMIT),
         0,
     )
 
@@ -108,9 +120,11 @@ async def json_body(request: Request) -> dict[str, Any]:
     try:
         data = json.loads(body)
     except json.JSONDecodeError as exc:
-        raise BadRequestError(f"malformed JSON body: {exc.msg} at line {exc.lineno} column {exc.colno}") from None
+        raise BadRequestError(
+            f"malformed JSON body: {exc.msg} at line {exc.lineno} column {exc.colno}", component="APIServer"
+        ) from None
     if not isinstance(data, dict):
-        raise BadRequestError("request body must be a JSON object")
+        raise BadRequestError("request body must be a JSON object", component="APIServer")
     return data
 
 
@@ -121,4 +135,4 @@ def parse_model(model: type[M], data: Any, what: str) -> M:
         problems = "; ".join(
             f"{'.'.join(str(p) for p in e['loc']) or what}: {e['msg']}" for e in exc.errors(include_url=False)
         )
-        raise BadRequestError(f"invalid {what}: {problems}") from None
+        raise BadRequestError(f"invalid {what}: {problems}", component="APIServer") from None

@@ -37,6 +37,7 @@ class HistoryQuery:
     event_type: str = "all"  # all | job | execution
     execution_id: str = ""
     node_id: str = ""
+    reverse: bool = False  # False = oldest first (SeqNum order)
     limit: int = 0
     offset: int = 0
 

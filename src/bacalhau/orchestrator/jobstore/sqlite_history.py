@@ -131,14 +131,15 @@ def select(conn: sqlite3.Connection, job_id: str, query: HistoryQuery) -> list[J
         where.append("type = ?")
         params.append(int(level))
     if query.execution_id:
-        where.append("execution_id = ?")
-        params.append(query.execution_id)
+        # Tables show short IDs (e-1234abcd), so a prefix selects the execution as the full ID does.
+        where.append("execution_id >= ? AND execution_id < ?")
+        params += [query.execution_id, query.execution_id + "\U0010ffff"]
     if query.node_id:
         where.append("node_id = ?")
         params.append(query.node_id)
     if query.since_unix_s > 0:
         where.append("time_ns >= ?")
         params.append(query.since_unix_s * _NS_PER_S)
-    sql = f"SELECT data FROM history WHERE {' AND '.join(where)} ORDER BY seq_num LIMIT ? OFFSET ?"
+    sql = f"SELECT data FROM history WHERE {' AND '.join(where)} ORDER BY seq_num {'DESC' if query.reverse else 'ASC'} LIMIT ? OFFSET ?"
     params += [query.limit if query.limit > 0 else -1, max(query.offset, 0)]
     return [JobHistory.model_validate_json(row[0]) for row in conn.execute(sql, params)]
