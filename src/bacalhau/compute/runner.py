@@ -116,6 +116,7 @@ class ExecutionRunner:
         self._env_allow_list = list(env_allow_list)
         self._clock = clock
         self._backstop_grace_s = backstop_grace_s
+        self._staged: dict[str, list[tuple[StorageProvider, PreparedInput]]] = {}
 
     def results_dir(self, execution_id: str) -> Path:
         """Where an execution's stdout, stderr, exitCode and result folders are written."""
@@ -126,9 +127,17 @@ class ExecutionRunner:
         return self._compute_dir / "executions" / execution_id
 
     async def run(
-        self, execution: Execution, *, on_publishing: Callable[[], Awaitable[None]] | None = None
+        self,
+        execution: Execution,
+        *,
+        on_publishing: Callable[[], Awaitable[None]] | None = None,
+        cleanup: bool = True,
     ) -> ExecutionOutcome:
-        """Run `execution` to the end and say how it went. Only cancellation propagates."""
+        """Run `execution` to the end and say how it went. Only cancellation propagates.
+
+        With cleanup=False the staged inputs stay until `cleanup(execution_id)` is called, so a caller
+        can report the outcome first: deleting the staging area is not something the user waits for.
+        """
         prepared: list[tuple[StorageProvider, PreparedInput]] = []
         try:
             return await self._run(execution, prepared, on_publishing)
@@ -139,7 +148,14 @@ class ExecutionRunner:
             error = ExecutionError(f"internal error while running the execution: {exc}")
             return RunFailed(error.message, failure_details(error), self._partial_output(execution.id, error.message))
         finally:
-            await self._cleanup(execution.id, prepared)
+            if cleanup:
+                await self._cleanup(execution.id, prepared)
+            else:
+                self._staged[execution.id] = prepared
+
+    async def cleanup(self, execution_id: str) -> None:
+        """Delete what a run with cleanup=False staged. Idempotent."""
+        await self._cleanup(execution_id, self._staged.pop(execution_id, []))
 
     async def _run(
         self,

@@ -298,6 +298,13 @@ class ComputeNode:
         self._info_changed.set()
 
     async def _execute(self, execution: Execution) -> None:
+        try:
+            await self._execute_and_report(execution)
+        finally:
+            # After the report: the user should not wait for the staging area to be deleted.
+            await self._runner.cleanup(execution.id)
+
+    async def _execute_and_report(self, execution: Execution) -> None:
         execution_id, job_id = execution.id, execution.job_id
         try:
             if not self._store.update_state(execution_id, State.Running, expected=[State.BidAccepted]):
@@ -307,7 +314,9 @@ class ComputeNode:
                     ExecutionProgress(execution_id=execution_id, job_id=job_id, state=State.Running)
                 )
             )
-            outcome = await self._runner.run(execution, on_publishing=lambda: self._publishing(execution))
+            outcome = await self._runner.run(
+                execution, on_publishing=lambda: self._publishing(execution), cleanup=False
+            )
         except asyncio.CancelledError:
             if execution_id in self._cancel_requested:
                 message = self._cancel_requested[execution_id]
