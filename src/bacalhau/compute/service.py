@@ -59,7 +59,7 @@ from bacalhau.transport.messages import (
 
 logger = logging.getLogger(__name__)
 
-RESTART_MESSAGE = "execution interrupted: the compute node restarted while it was running"
+RESTART_MESSAGE = "execution interrupted: the compute node restarted before it finished"
 STOP_MESSAGE = "execution interrupted: the compute node stopped while it was running"
 _ACTIVE = (State.BidAccepted, State.Running, State.Publishing)
 # Reports made while shutting down must not hold the shutdown hostage to a dead link.

@@ -33,7 +33,7 @@ log = logging.getLogger(__name__)
 
 _NON_TERMINAL = frozenset(s for s in ExecutionStateType if not s.is_terminal)
 
-RESTART_MESSAGE = "execution lost: compute node {node} restarted while it was running"
+RESTART_MESSAGE = "execution lost: compute node {node} restarted before it finished"
 
 
 class ComputeEventHandler:
