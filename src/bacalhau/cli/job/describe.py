@@ -34,8 +34,7 @@ def render_description(resp: GetJobResponse, opts: OutputOptions) -> str:
         ("Type", job.type),
         ("State", job.state.state_type.name),
     ]
-    if job.state.message:
-        pairs.append(("Message", job.state.message))
+    pairs.append(("Message", job.state.message))
     if job.type in (c.JOB_TYPE_BATCH, c.JOB_TYPE_SERVICE):
         pairs.append(("Count", str(job.effective_count)))
     pairs += [

@@ -38,7 +38,7 @@ def executions(cli: CliContext, /, job_id: str, job_version: int, all_versions: 
             all_job_versions=all_versions,
         )
     if opts.format not in (TABLE, CSV):
-        emit(render_object(resp.to_wire(), opts))
+        emit(render_object([item.to_wire() for item in resp.items], opts))
         return
     emit(render_rows(EXECUTION_COLUMNS, resp.items, opts))
     if resp.next_token and opts.format == TABLE:

@@ -43,7 +43,7 @@ def history(cli: CliContext, /, job_id: str, event_type: str, execution_id: str,
             execution_id=execution_id,
         )
     if opts.format not in (TABLE, CSV):
-        emit(render_object(resp.to_wire(), opts))
+        emit(render_object([item.to_wire() for item in resp.items], opts))
         return
     emit(render_rows(HISTORY_COLUMNS, resp.items, opts))
     if resp.next_token and opts.format == TABLE:

@@ -36,7 +36,7 @@ def list_jobs(cli: CliContext, /, limit: int, next_token: str, order_by: str | N
             namespace=namespace,
         )
     if opts.format not in (TABLE, CSV):
-        emit(render_object(resp.to_wire(), opts))
+        emit(render_object([item.to_wire() for item in resp.items], opts))
         return
     emit(render_rows(JOB_COLUMNS, resp.items, opts))
     if resp.next_token and opts.format == TABLE:

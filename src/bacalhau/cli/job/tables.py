@@ -49,8 +49,8 @@ def _event_text(item: JobHistory) -> str:
 JOB_COLUMNS: list[Column[Job]] = [
     Column("Created", lambda j: format_time(ns_to_datetime(j.create_time))),
     Column("ID", lambda j: j.id, is_id=True),
-    Column("Name", lambda j: j.name if j.name != j.id else ""),
-    Column("Job", engine_summary),
+    Column("Name", lambda j: j.name),
+    Column("Job", lambda j: j.task.engine.type if j.tasks else ""),
     Column("Type", lambda j: j.type),
     Column("State", lambda j: j.state.state_type.name),
 ]
@@ -81,7 +81,6 @@ HISTORY_COLUMNS: list[Column[JobHistory]] = [
     Column("Level", _history_level),
     Column("Job Version", lambda h: str(h.job_version)),
     Column("Exec. ID", lambda h: h.execution_id, is_id=True),
-    Column("State", _history_state),
     Column("Topic", lambda h: h.event.topic),
     Column("Event", _event_text, truncate=False),
 ]

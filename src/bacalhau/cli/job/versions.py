@@ -24,6 +24,6 @@ def versions(cli: CliContext, /, job_id: str, namespace: str, **kwargs: Any) -> 
     with cli.client() as client:
         resp = client.job_versions(job_id, namespace=namespace)
     if opts.format not in (TABLE, CSV):
-        emit(render_object(resp.to_wire(), opts))
+        emit(render_object([item.to_wire() for item in resp.items], opts))
         return
     emit(render_rows(VERSION_COLUMNS, resp.items, opts))

@@ -97,7 +97,7 @@ def list_nodes(cli: CliContext, /, show: tuple[str, ...], labels: str, filter_ap
             filter_status=(filter_status or "").upper(),
         )
     if opts.format not in (TABLE, CSV):
-        emit(render_object(resp.to_wire(), opts))
+        emit(render_object([node.to_wire() for node in resp.nodes], opts))
         return
     columns = list(BASE_COLUMNS)
     for group in show:
