@@ -59,6 +59,8 @@ class RunSucceeded:
 
     run_output: RunCommandResult
     published_result: SpecConfig
+    # Facts the executor reported (module hash, image digest...), recorded on the execution.
+    details: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -208,7 +210,11 @@ class ExecutionRunner:
             raise
         except Exception as exc:
             raise PublishError(f"publishing the results failed: {exc}", retryable=True) from exc
-        return RunSucceeded(run_output=read_run_output(results, outcome.exit_code), published_result=published)
+        return RunSucceeded(
+            run_output=read_run_output(results, outcome.exit_code),
+            published_result=published,
+            details=dict(outcome.details),
+        )
 
     async def _execute(self, executor: Executor, request: RunRequest, timeout_s: float | None) -> RunOutcome:
         started = self._clock()

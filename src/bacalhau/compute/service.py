@@ -340,6 +340,7 @@ class ComputeNode:
                             job_id=job_id,
                             run_output=outcome.run_output,
                             published_result=outcome.published_result,
+                            details=outcome.details,
                         )
                     )
                 )

@@ -87,6 +87,7 @@ class ComputeEventHandler:
             "Completed successfully",
             evaluate=True,
             trigger=EvaluationTrigger.ExecUpdate,
+            details=message.details,
             update_fields={"run_output": message.run_output, "published_result": message.published_result},
         )
 

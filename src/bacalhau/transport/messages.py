@@ -54,6 +54,8 @@ class RunResult(WireModel):
     job_id: str = Field(alias="JobID")
     run_output: RunCommandResult = Field(default_factory=RunCommandResult, alias="RunOutput")
     published_result: SpecConfig | None = Field(None, alias="PublishedResult")
+    # What the executor recorded (e.g. ImageDigest, ModuleSHA256): kept in ComputeState.Details.
+    details: StrMap = Field(default_factory=dict, alias="Details")
 
 
 class ComputeError(WireModel):
