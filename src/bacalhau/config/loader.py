@@ -7,6 +7,7 @@ names it, rather than a setting silently ignored.
 
 from __future__ import annotations
 
+import logging
 import os
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -16,6 +17,8 @@ from pydantic import ValidationError
 
 from bacalhau.config.types import BacalhauConfig
 from bacalhau.models.errors import ConfigurationError
+
+log = logging.getLogger(__name__)
 
 CONFIG_FILE_NAME = "config.yaml"
 # Env vars that look like config keys but mean something else to the CLI.
@@ -131,7 +134,15 @@ def load_config(
         if os.path.exists(default_file):
             files = [default_file]
     for path in files:
-        _merge(tree, _read_file(path))
+        data = _read_file(path)
+        for key in leaf_paths(data):
+            try:
+                _canonical_path(key, known)
+            except ConfigurationError:
+                # Bacalhau's config has keys we do not model yet; a typo is worth a warning, while
+                # refusing to start would break config files written for Bacalhau.
+                log.warning("config file %s: unknown key %r is ignored", path, key)
+        _merge(tree, data)
 
     for name, raw in env.items():
         if not name.startswith("BACALHAU_") or name in _NOT_CONFIG_ENV:
