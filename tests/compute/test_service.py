@@ -123,7 +123,9 @@ async def test_execution_bigger_than_the_node_is_rejected_with_the_reason(
 
     await node.ask_for_bid(AskForBid(Execution=execution))
 
-    (bid,) = orchestrator.of(BidResult, execution.id)
+    # Reports leave through the node's outbox: wait for the answer rather than expect it inline.
+    bid = await orchestrator.wait_for(BidResult, execution.id)
+    assert len(orchestrator.of(BidResult, execution.id)) == 1
     assert bid.accepted is False
     assert bid.reason.startswith("job requires cpu=8 memory=1.0 GB")
     assert "but this node's capacity is cpu=4 memory=8.0 GB" in bid.reason

@@ -26,7 +26,7 @@ import functools
 import logging
 import time
 from collections import deque
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -117,6 +117,10 @@ class ComputeNode:
         self._cancel_requested: dict[str, str] = {}
         self._info_changed = asyncio.Event()
         self._info_task: asyncio.Task[None] | None = None
+        # Reports to the orchestrator leave through one ordered outbox: an execution never waits for
+        # the orchestrator to record its progress, and Running always arrives before Completed.
+        self._outbox: asyncio.Queue[Awaitable[None]] = asyncio.Queue()
+        self._outbox_task: asyncio.Task[None] | None = None
 
     @property
     def max_capacity(self) -> Resources:
@@ -133,11 +137,12 @@ class ComputeNode:
                 if self._store.update_state(
                     record.execution_id, State.Failed, expected=[record.state], message=RESTART_MESSAGE
                 ):
-                    await self._report(self._interrupted(record.execution_id, record.job_id, RESTART_MESSAGE))
+                    await self._send(self._interrupted(record.execution_id, record.job_id, RESTART_MESSAGE))
             # Start serving results before announcing the node: a node that cannot serve them must not take jobs.
             await self._registry.start()
             self.status = NodeStatus.RUNNING
             self._info_task = asyncio.create_task(self._info_loop(), name=f"compute-{self.node_id}-node-info")
+            self._outbox_task = asyncio.create_task(self._outbox_loop(), name=f"compute-{self.node_id}-outbox")
             await self._orchestrator.handshake(
                 Handshake(node_info=self.node_info(), active_execution_ids=[], restarted=restarted)
             )
@@ -161,6 +166,7 @@ class ComputeNode:
             self._info_task.cancel()
             await asyncio.gather(self._info_task, return_exceptions=True)
             self._info_task = None
+        await self._flush_outbox()
         for execution_id in list(self._finished):
             self._mark_finished(execution_id)  # release log followers
         try:
@@ -401,18 +407,50 @@ class ComputeNode:
     # --- reporting ------------------------------------------------------------------------------------
 
     async def _report(self, call: Awaitable[None]) -> None:
-        """Send one message to the orchestrator; a broken link is logged, never fatal to the node."""
+        """Queue one message for the orchestrator, in order; sent by the outbox task."""
+        if self._outbox_task is None or self._outbox_task.done():
+            await self._send(call)  # not started (or already stopped): deliver inline
+            return
+        self._outbox.put_nowait(call)
+
+    async def _send(self, call: Awaitable[None]) -> None:
+        """Send one message now; a broken link is logged, never fatal to the node."""
         try:
             await call
         except Exception:
             logger.warning("compute node %s could not reach the orchestrator", self.node_id, exc_info=True)
+
+    async def _outbox_loop(self) -> None:
+        while True:
+            call = await self._outbox.get()
+            try:
+                await self._send(call)
+            finally:
+                self._outbox.task_done()
+
+    async def _flush_outbox(self, timeout_s: float = 10.0) -> None:
+        """Deliver what is queued (bounded), then stop the outbox task."""
+        if self._outbox_task is None:
+            return
+        try:
+            async with asyncio.timeout(timeout_s):
+                await self._outbox.join()
+        except TimeoutError:
+            logger.warning("compute node %s: %d reports not delivered at stop", self.node_id, self._outbox.qsize())
+        self._outbox_task.cancel()
+        await asyncio.gather(self._outbox_task, return_exceptions=True)
+        self._outbox_task = None
+        while not self._outbox.empty():
+            leftover = self._outbox.get_nowait()
+            if isinstance(leftover, Coroutine):
+                leftover.close()  # never sent: close it so it is not reported as never awaited
 
     async def _info_loop(self) -> None:
         """Send node info when the queue or running set changed; changes during a send coalesce."""
         while True:
             await self._info_changed.wait()
             self._info_changed.clear()
-            await self._report(self._orchestrator.update_node_info(NodeInfoUpdate(node_info=self.node_info())))
+            await self._send(self._orchestrator.update_node_info(NodeInfoUpdate(node_info=self.node_info())))
 
     def _require_running(self) -> None:
         if self.status is not NodeStatus.RUNNING:
