@@ -1,8 +1,9 @@
-"""Fixtures every test shares: the `bacalhau` binary, free ports, the test WebAssembly modules, and real
-`bacalhau serve` nodes started as subprocesses (see serve_node.py for their lifecycle).
+"""Fixtures every test shares: the `bacalhau` binary, free ports, the test WebAssembly modules, real
+`bacalhau serve` nodes started as subprocesses (see serve_node.py for their lifecycle), and the Docker
+side: the engine, a busybox test image and a local registry (see docker_env.py).
 
-A missing prerequisite (clang for the modules, the `bacalhau` entry point) skips locally and FAILS under
-`CI=true`, so a green CI never hides a test that did not run.
+A missing prerequisite (clang for the modules, the `bacalhau` entry point, a Docker engine) skips locally
+and FAILS under `CI=true`, so a green CI never hides a test that did not run.
 """
 
 from __future__ import annotations
@@ -15,13 +16,24 @@ import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from types import ModuleType
+from typing import TYPE_CHECKING
 
 import pytest
 
 # Make tests/serve_node.py importable as `serve_node` from every test directory, whatever import mode.
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+from docker_env import (
+    EngineUnavailable,
+    LocalRegistry,
+    RegistryStartError,
+    connect_engine,
+    ensure_busybox_image,
+)
 from serve_node import BacalhauNode, NodePool, find_free_port, missing_prerequisite
+
+if TYPE_CHECKING:
+    import docker
 
 ROOT = Path(__file__).resolve().parent.parent
 WASM_BUILD_PY = ROOT / "tests" / "wasm" / "build.py"
@@ -124,3 +136,43 @@ def cli(node: BacalhauNode) -> Callable[..., subprocess.CompletedProcess[str]]:
 def run_cli(node: BacalhauNode) -> Callable[..., subprocess.CompletedProcess[str]]:
     """Same as `cli`: `run_cli(*args, input=None, timeout=60, env=None) -> CompletedProcess`."""
     return node.cli
+
+
+# -- Docker ---------------------------------------------------------------------------------------------
+@pytest.fixture(scope="session")
+def docker_engine() -> Iterator[docker.DockerClient]:
+    """A Docker SDK client whose engine answered ping() (scripts/services starts one; scripts/test does it)."""
+    try:
+        client = connect_engine()
+    except EngineUnavailable as exc:
+        missing_prerequisite(str(exc))
+    try:
+        yield client
+    finally:
+        client.close()
+
+
+@pytest.fixture(scope="session")
+def busybox_image(docker_engine: docker.DockerClient) -> str:
+    """`bacalhau-test/busybox:latest`, imported from Debian's busybox-static once (kept between runs)."""
+    try:
+        return ensure_busybox_image(docker_engine)
+    except EngineUnavailable as exc:
+        missing_prerequisite(str(exc))
+
+
+@pytest.fixture(scope="session")
+def local_registry(docker_engine: docker.DockerClient, tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalRegistry]:
+    """Debian's `docker-registry` on 127.0.0.1:<free port>; `.push(client, image, repo)` puts an image there."""
+    registry = LocalRegistry(tmp_path_factory.mktemp("registry"))
+    try:
+        registry.start()
+    except EngineUnavailable as exc:
+        missing_prerequisite(str(exc))
+    except RegistryStartError:
+        registry.stop()
+        raise
+    try:
+        yield registry
+    finally:
+        registry.stop()

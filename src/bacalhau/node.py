@@ -142,7 +142,7 @@ class Node:
             compute_node = ComputeNode(
                 node_id=self.identity.node_id,
                 config=cfg,
-                registry=build_registry(config=cfg),
+                registry=build_registry(config=cfg, node_id=self.identity.node_id),
                 orchestrator=orchestrator.compute_events,
             )
             directory.register(self.identity.node_id, compute_node)

@@ -26,7 +26,7 @@ from bacalhau.compute.executors.base import RunOutcome, RunRequest
 from bacalhau.compute.service import ComputeNode
 from bacalhau.config.types import BacalhauConfig
 from bacalhau.models.errors import ErrorCode, ExecutionError, FieldError, ValidationFailed
-from bacalhau.models.job import SpecConfig
+from bacalhau.models.job import NetworkConfig, SpecConfig
 from bacalhau.transport.messages import (
     BidResult,
     ComputeError,
@@ -121,7 +121,7 @@ class ScriptedExecutor:
     def is_installed(self) -> bool:
         return True
 
-    def validate(self, engine: SpecConfig) -> None:
+    def validate(self, engine: SpecConfig, *, network: NetworkConfig | None = None) -> None:
         if engine.param("Invalid"):
             raise ValidationFailed([FieldError("Engine.Params.Invalid", "rejected by the scripted engine")])
 

@@ -18,7 +18,9 @@ from bacalhau.models.errors import UnsupportedTypeError
 
 
 def config_for(tmp_path: Path, **overrides: object) -> BacalhauConfig:
-    return BacalhauConfig.model_validate({"DataDir": str(tmp_path), **overrides})
+    # Docker is left out unless a test asks for it: whether it is listed depends on a running engine
+    # (covered by test_docker_is_listed_when_the_engine_answers).
+    return BacalhauConfig.model_validate({"DataDir": str(tmp_path), "Engines": {"Disabled": ["docker"]}, **overrides})
 
 
 def test_built_in_plugins_are_registered_under_bacalhaus_names(tmp_path: Path) -> None:
@@ -62,16 +64,16 @@ def test_unknown_type_lists_the_supported_ones(tmp_path: Path, kind: str, lookup
     registry = build_registry(config=config_for(tmp_path))
 
     with pytest.raises(UnsupportedTypeError) as caught:
-        getattr(registry, lookup)("docker")
+        getattr(registry, lookup)("podman")
 
     assert caught.value.kind == kind
-    assert caught.value.message == f"unknown {kind} type 'docker'; supported: {supported}"
+    assert caught.value.message == f"unknown {kind} type 'podman'; supported: {supported}"
 
 
 def test_disabled_types_are_not_registered(tmp_path: Path) -> None:
     config = config_for(
         tmp_path,
-        Engines={"Disabled": ["WASM"]},
+        Engines={"Disabled": ["WASM", "docker"]},
         InputSources={"Disabled": ["localDirectory"]},
         Publishers={"Disabled": ["local"]},
     )
@@ -96,3 +98,8 @@ async def test_start_and_stop_run_the_local_publishers_server(tmp_path: Path) ->
     finally:
         await registry.stop()
     assert publisher.port is None
+
+
+def test_docker_is_listed_when_the_engine_answers(tmp_path: Path, docker_engine: object) -> None:
+    registry = build_registry(config=BacalhauConfig.model_validate({"DataDir": str(tmp_path)}), node_id="n-test")
+    assert registry.executor_names() == ["docker", "noop", "wasm"]

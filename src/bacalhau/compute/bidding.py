@@ -35,7 +35,7 @@ def decide_bid(execution: Execution, *, registry: PluginRegistry, max_capacity: 
         executor = registry.executor(task.engine.type)
         publisher = registry.publisher(task.publisher.type)
         storages = [(registry.storage(source.source.type), source) for source in task.input_sources]
-        executor.validate(task.engine)
+        executor.validate(task.engine, network=task.network)
         publisher.validate(task.publisher)
         for storage, source in storages:
             storage.validate(source)

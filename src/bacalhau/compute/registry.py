@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Protocol, TypeVar, runtime_checkable
 
 from bacalhau.compute.executors.base import Executor
+from bacalhau.compute.executors.docker import DockerExecutor
 from bacalhau.compute.executors.noop import NoopExecutor
 from bacalhau.compute.executors.wasm import WasmExecutor
 from bacalhau.compute.publishers.base import Publisher
@@ -24,7 +25,8 @@ from bacalhau.compute.storage.inline import InlineStorage
 from bacalhau.compute.storage.local import LocalStorage
 from bacalhau.config.types import BacalhauConfig
 from bacalhau.models import constants as c
-from bacalhau.models.errors import UnsupportedTypeError
+from bacalhau.models.errors import ConfigurationError, UnsupportedTypeError
+from bacalhau.models.resources import parse_bytes, parse_cpu
 
 
 @runtime_checkable
@@ -144,13 +146,18 @@ def _enabled(plugins: dict[str, P], disabled: list[str]) -> dict[str, P]:
     return {name: plugin for name, plugin in plugins.items() if name.lower() not in off}
 
 
-def build_registry(*, config: BacalhauConfig) -> PluginRegistry:
-    """Construct the built-in plugins for a compute node, honouring the config's `Disabled` lists."""
+def build_registry(*, config: BacalhauConfig, node_id: str = "") -> PluginRegistry:
+    """Construct the built-in plugins for a compute node, honouring the config's `Disabled` lists.
+
+    `node_id` labels the node's docker containers, so that at its next start it removes only its own
+    leftovers (the docker executor's `start`, run by `PluginRegistry.start`).
+    """
     data_dir = Path(config.data_dir)
     local_storage = LocalStorage(allow_listed_paths=list(config.compute.allow_listed_local_paths))
     local_publisher_cfg = config.publishers.types.local
     noop_publisher = NoopPublisher()
     executors: dict[str, Executor] = {
+        c.ENGINE_DOCKER: _docker_executor(config, node_id),
         c.ENGINE_WASM: WasmExecutor(cache_dir=data_dir / "compute" / "cache" / "wasm"),
         c.ENGINE_NOOP: NoopExecutor(),
     }
@@ -170,4 +177,23 @@ def build_registry(*, config: BacalhauConfig) -> PluginRegistry:
         storages=_enabled(storages, config.input_sources.disabled),
         publishers=_enabled(publishers, config.publishers.disabled),
         empty_publisher=noop_publisher,
+    )
+
+
+def _docker_executor(config: BacalhauConfig, node_id: str) -> DockerExecutor:
+    """Construct the docker executor (it does not contact the engine until used)."""
+    docker_cfg = config.engines.types.docker
+    # A job that sets no resources gets the node's job defaults as its container limits.
+    defaults = config.job_defaults.batch.task.resources
+    try:
+        default_memory, default_cpu = parse_bytes(defaults.memory), parse_cpu(defaults.cpu)
+    except ValueError as exc:
+        raise ConfigurationError(f"JobDefaults.Batch.Task.Resources: {exc}") from exc
+    return DockerExecutor(
+        node_id=node_id,
+        allowed_images=list(docker_cfg.allowed_images),
+        accept_networked_jobs=config.job_admission_control.accept_networked_jobs,
+        default_memory_bytes=default_memory,
+        default_cpu=default_cpu,
+        pids_limit=docker_cfg.pids_limit,
     )

@@ -126,8 +126,30 @@ class PublishersConfig(WireModel):
     types: PublisherTypes = Field(default_factory=PublisherTypes, alias="Types")
 
 
+class DockerEngineConfig(WireModel):
+    """`Engines.Types.Docker`: what docker jobs may use on this compute node."""
+
+    # Glob patterns over image references (`bacalhau-test/*`, `127.0.0.1:*/*`); empty allows every image.
+    allowed_images: list[str] = Field(default_factory=list, alias="AllowedImages")
+    # Most processes one container may hold (fork bombs); 0 or less means no limit.
+    pids_limit: int = Field(1024, alias="PidsLimit")
+
+
+class EngineTypes(WireModel):
+    docker: DockerEngineConfig = Field(default_factory=DockerEngineConfig, alias="Docker")
+
+
 class EnginesConfig(WireModel):
     disabled: list[str] = Field(default_factory=list, alias="Disabled")
+    types: EngineTypes = Field(default_factory=EngineTypes, alias="Types")
+
+
+class JobAdmissionControlConfig(WireModel):
+    """Which jobs a compute node takes at all (Bacalhau's `JobAdmissionControl`)."""
+
+    locality: str = Field("anywhere", alias="Locality")
+    # False: a job asking for any network (Host, Full, HTTP, Bridge) is refused with the reason.
+    accept_networked_jobs: bool = Field(False, alias="AcceptNetworkedJobs")
 
 
 class InputSourcesConfig(WireModel):
@@ -161,6 +183,9 @@ class BacalhauConfig(WireModel):
     job_defaults: JobDefaultsConfig = Field(default_factory=JobDefaultsConfig, alias="JobDefaults")
     publishers: PublishersConfig = Field(default_factory=PublishersConfig, alias="Publishers")
     engines: EnginesConfig = Field(default_factory=EnginesConfig, alias="Engines")
+    job_admission_control: JobAdmissionControlConfig = Field(
+        default_factory=JobAdmissionControlConfig, alias="JobAdmissionControl"
+    )
     input_sources: InputSourcesConfig = Field(default_factory=InputSourcesConfig, alias="InputSources")
     logging: LoggingConfig = Field(default_factory=LoggingConfig, alias="Logging")
     web_ui: WebUIConfig = Field(default_factory=WebUIConfig, alias="WebUI")

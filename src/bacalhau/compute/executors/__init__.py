@@ -1,1 +1,1 @@
-"""Execution engines (wasm, noop; docker later) behind the Executor protocol."""
+"""Execution engines (docker, wasm, noop) behind the Executor protocol."""

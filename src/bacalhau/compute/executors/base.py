@@ -70,8 +70,9 @@ class Executor(Protocol):
         """True when the engine can run tasks on this node (library present, daemon reachable)."""
         ...
 
-    def validate(self, engine: SpecConfig) -> None:
-        """Raise ValidationFailed (with field paths under `Engine.Params`) if the params are unusable."""
+    def validate(self, engine: SpecConfig, *, network: NetworkConfig | None = None) -> None:
+        """Raise ValidationFailed (with field paths under `Engine.Params`) if the params are unusable,
+        or an error saying why this node will not give the task the network it asks for."""
         ...
 
     async def run(self, request: RunRequest) -> RunOutcome:

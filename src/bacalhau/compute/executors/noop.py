@@ -12,7 +12,7 @@ from collections import OrderedDict
 
 from bacalhau.compute.executors.base import RunOutcome, RunRequest
 from bacalhau.models.errors import ErrorCode, ExecutionError
-from bacalhau.models.job import SpecConfig
+from bacalhau.models.job import NetworkConfig, SpecConfig
 
 _MAX_EARLY_CANCELS = 1024
 
@@ -30,7 +30,7 @@ class NoopExecutor:
         """Always available."""
         return True
 
-    def validate(self, engine: SpecConfig) -> None:
+    def validate(self, engine: SpecConfig, *, network: NetworkConfig | None = None) -> None:
         """The noop engine takes no params, and like Bacalhau ignores any it is given."""
 
     async def run(self, request: RunRequest) -> RunOutcome:

@@ -43,7 +43,7 @@ from bacalhau.compute.executors.wasm_cache import ModuleCache
 from bacalhau.compute.executors.wasm_fs import TaskFilesystem, guest_path
 from bacalhau.compute.executors.wasm_link import ModuleLinker, summarize
 from bacalhau.models.errors import ErrorCode, ExecutionError, FieldError, ValidationFailed
-from bacalhau.models.job import SpecConfig
+from bacalhau.models.job import NetworkConfig, SpecConfig
 
 T = TypeVar("T")
 _PARAMS = "Engine.Params"
@@ -152,7 +152,7 @@ class WasmExecutor:
         """Always true: wasmtime is a dependency of the package."""
         return True
 
-    def validate(self, engine: SpecConfig) -> None:
+    def validate(self, engine: SpecConfig, *, network: NetworkConfig | None = None) -> None:
         """Raise ValidationFailed with `Engine.Params.*` paths when the params are unusable."""
         WasmParams.parse(engine)
 

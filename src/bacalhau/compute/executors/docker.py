@@ -1,0 +1,424 @@
+"""The Docker executor: runs `docker` engine tasks in locked-down containers on a real Docker engine.
+
+    run(request) ── params invalid / not admitted / cancelled earlier ──────────────────> ExecutionError
+       │ register execution_id                        cancel(id) ──┐    timeout timer ──┐
+       v                                                           v                    v
+    worker thread (the SDK blocks):                          stop(reason): remember why, then
+      resolve image: local, else pull ── fails ──> ExecutionError   kill the container if started
+       │  "image <ref> could not be pulled from <registry>: ..."          │
+       v                                                                  │
+      create bacalhau-<execution id> (labels, limits, mounts; see docker_container)
+       v                                                                  │
+      attach (LogPump thread -> stdout/stderr files, live)                │
+      start ── stopped before start: never started ──────────────────────>┤
+       v                                                                  │
+      wait for exit <─────────────────────────────────────────────────────┘ (killed: exits at once)
+       │  stopped ──────> "execution timed out after Ns" / "execution cancelled"
+       │  OOMKilled ────> "the container ran out of memory (limit N)"
+       v
+      RunOutcome(exit_code, {Image, ImageDigest})   (a non-zero exit code is an outcome, not an error)
+    finally: remove the container with its anonymous volumes
+
+    start() (compute node start) ──> remove_leftovers(): every container labelled as managed by this
+                                     node, left behind by a crash (kill -9) of an earlier process
+
+The kill happens on `stop` rather than in the worker because the worker is blocked in the engine's
+wait call; a container that was not started yet is never started (the worker checks after create).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import threading
+import time
+from collections import OrderedDict
+from collections.abc import Callable, Sequence
+from typing import Any, TypeVar
+
+import docker
+import docker.errors
+
+from bacalhau.compute.executors.base import RunOutcome, RunRequest
+from bacalhau.compute.executors.docker_container import (
+    LABEL_MANAGED,
+    LABEL_NODE_ID,
+    Limits,
+    container_name,
+    container_spec,
+    managed_filter,
+)
+from bacalhau.compute.executors.docker_images import ResolvedImage, resolve_image
+from bacalhau.compute.executors.docker_logs import LogPump
+from bacalhau.compute.executors.docker_params import DockerParams
+from bacalhau.compute.executors.docker_policy import DockerPolicy
+from bacalhau.compute.executors.docker_stop import Stop, StopSwitch, engine_reason
+from bacalhau.models.errors import ErrorCode, ExecutionError, FieldError, ValidationFailed
+from bacalhau.models.job import NetworkConfig, SpecConfig
+from bacalhau.models.resources import format_bytes
+
+logger = logging.getLogger(__name__)
+T = TypeVar("T")
+ClientFactory = Callable[[], docker.DockerClient]
+
+_MAX_EARLY_CANCELS = 1024  # cancels remembered for runs that have not started yet
+_PING_TIMEOUT_S = 2.0
+_LOG_DRAIN_S = 10.0  # the attach stream ends with the container; this only bounds a stuck engine
+_ENGINE_HINT = "check that dockerd is running on the compute node and that it may use its socket"
+
+
+class DockerExecutor:
+    """Runs `docker` engine tasks on the local Docker engine, through the Docker SDK for Python."""
+
+    def __init__(
+        self,
+        *,
+        node_id: str,
+        client_factory: ClientFactory = docker.from_env,
+        allowed_images: Sequence[str] = (),
+        accept_networked_jobs: bool = False,
+        default_memory_bytes: int = 0,
+        default_cpu: float = 0.0,
+        pids_limit: int = 1024,
+        ping_ttl_s: float = 5.0,
+    ) -> None:
+        self._node_id = node_id
+        self._client_factory = client_factory
+        self._policy = DockerPolicy(tuple(allowed_images), accept_networked_jobs)
+        self._limits = Limits(default_memory_bytes, default_cpu, pids_limit)
+        self._ping_ttl_s = ping_ttl_s
+        self._client_lock = threading.Lock()
+        self._client_obj: docker.DockerClient | None = None
+        self._reachable: tuple[float, bool] | None = None  # (checked at, answer)
+        self._lock = threading.Lock()
+        self._running: dict[str, StopSwitch] = {}
+        self._early_cancels: OrderedDict[str, None] = OrderedDict()  # bounded: most are never claimed
+
+    # -- Executor protocol --------------------------------------------------------------------------
+    def is_installed(self) -> bool:
+        """True when the Docker engine answers a ping (the answer is cached for `ping_ttl_s`)."""
+        now = time.monotonic()
+        if self._reachable is not None and now - self._reachable[0] < self._ping_ttl_s:
+            return self._reachable[1]
+        # A client of its own, closed at once: a registry that is only asked for its engine names
+        # (and never started, so never stopped) must not keep an engine connection open.
+        try:
+            client = self._new_client()
+        except (docker.errors.DockerException, OSError):
+            answer = False
+        else:
+            try:
+                answer = _ping(client)
+            except (docker.errors.DockerException, OSError):
+                answer = False
+            finally:
+                client.close()
+        self._reachable = (time.monotonic(), answer)
+        return answer
+
+    def validate(self, engine: SpecConfig, *, network: NetworkConfig | None = None) -> None:
+        """Raise ValidationFailed for unusable params, an image outside the node's allow-list, or (when
+        `network` is given) a network the node does not grant. No engine call."""
+        self._admit(DockerParams.parse(engine), network)
+
+    async def run(self, request: RunRequest) -> RunOutcome:
+        """Run the task's container to its end; see the module docstring for the errors."""
+        try:
+            params = DockerParams.parse(request.engine)
+            # Checked again here: the bid may have been taken without the network being checked.
+            self._admit(params, request.network)
+        except ValidationFailed as exc:
+            raise ExecutionError(
+                f"the docker job cannot run on this node: {exc.message}", code=ErrorCode.ValidationError, hint=exc.hint
+            ) from exc
+        if request.resources.gpu > 0:
+            raise ExecutionError("GPUs are not available to docker jobs on this node", hint="run the job without --gpu")
+        execution = StopSwitch()
+        with self._lock:
+            if request.execution_id in self._running:
+                raise ExecutionError(f"execution {request.execution_id} is already running")
+            if request.execution_id in self._early_cancels:
+                del self._early_cancels[request.execution_id]
+                execution.stop_reason = Stop.CANCELLED
+            self._running[request.execution_id] = execution
+        try:
+            execution.raise_if_stopped(request.timeout_s, {})
+            future = _start_thread(
+                lambda: self._run_sync(request, params, execution), name=f"docker-{request.execution_id}"
+            )
+            try:
+                return await asyncio.shield(future)
+            except asyncio.CancelledError:
+                # The awaiting task was cancelled (node stopping): kill, and let the worker remove the container.
+                await asyncio.to_thread(execution.stop, Stop.CANCELLED)
+                await asyncio.wait([future])
+                if not future.cancelled():
+                    future.exception()  # the expected "execution cancelled": retrieved so asyncio does not log it
+                raise
+        finally:
+            with self._lock:
+                self._running.pop(request.execution_id, None)
+
+    async def cancel(self, execution_id: str) -> None:
+        """Kill a running execution's container (its `run` raises "execution cancelled"), or pre-empt it."""
+        with self._lock:
+            execution = self._running.get(execution_id)
+            if execution is None:
+                self._early_cancels[execution_id] = None
+                while len(self._early_cancels) > _MAX_EARLY_CANCELS:
+                    self._early_cancels.popitem(last=False)
+                return
+        await asyncio.to_thread(execution.stop, Stop.CANCELLED)
+
+    # -- lifespan (PluginRegistry.start/stop) --------------------------------------------------------
+    async def start(self) -> None:
+        """Remove the containers an earlier process of this node left behind. Never fails the node."""
+        if not await asyncio.to_thread(self.is_installed):
+            logger.info("no Docker engine answers: docker jobs are not offered by this node")
+            return
+        try:
+            removed = await self.remove_leftovers()
+        except ExecutionError as exc:
+            logger.warning("could not remove leftover containers: %s", exc.message)
+            return
+        if removed:
+            logger.info("removed %d container(s) left behind by an earlier run of node %s", removed, self._node_id)
+
+    async def stop(self) -> None:
+        """Close the engine connection (runs were cancelled by the node before). Idempotent."""
+        with self._client_lock:
+            client, self._client_obj = self._client_obj, None
+        self._reachable = None
+        if client is not None:
+            await asyncio.to_thread(client.close)
+
+    async def remove_leftovers(self) -> int:
+        """Remove every container labelled as managed by this node, except running ones; return how many."""
+        return await asyncio.to_thread(self._remove_leftovers_sync)
+
+    # -- internals ----------------------------------------------------------------------------------
+    def _admit(self, params: DockerParams, network: NetworkConfig | None) -> None:
+        refusals: list[FieldError | None] = [self._policy.image_refusal(params.image)]
+        if network is not None:
+            refusals.append(self._policy.network_refusal(network))
+        errors = [error for error in refusals if error is not None]
+        if errors:
+            raise ValidationFailed(errors, hint="ask for what this node allows, or run the job on another node")
+
+    def _client(self) -> docker.DockerClient:
+        with self._client_lock:
+            if self._client_obj is None:
+                self._client_obj = self._new_client()
+            return self._client_obj
+
+    def _new_client(self) -> docker.DockerClient:
+        # The SDK leaves the socket of a failed unix connect open (a ResourceWarning per attempt): on a
+        # machine without Docker, answer from the missing socket file instead of trying every few seconds.
+        if self._client_factory is docker.from_env:
+            missing = _missing_default_socket()
+            if missing is not None:
+                raise docker.errors.DockerException(f"no Docker engine socket at {missing}")
+        return self._client_factory()
+
+    def _engine(self) -> docker.DockerClient:
+        try:
+            return self._client()
+        except (docker.errors.DockerException, OSError) as exc:
+            raise ExecutionError(
+                f"the Docker engine is not reachable: {exc}",
+                code=ErrorCode.ServiceUnavailable,
+                hint=_ENGINE_HINT,
+                retryable=True,
+            ) from exc
+
+    def _run_sync(self, request: RunRequest, params: DockerParams, execution: StopSwitch) -> RunOutcome:
+        timer: threading.Timer | None = None
+        if request.timeout_s:
+            timer = threading.Timer(request.timeout_s, execution.stop, args=(Stop.TIMEOUT,))
+            timer.daemon = True
+            timer.start()
+        try:
+            client = self._engine()
+            image = resolve_image(client, params.image)
+            details = image.details(params.image)
+            execution.raise_if_stopped(request.timeout_s, details)  # a pull cannot be interrupted: check after
+            try:
+                return self._run_container(client, request, params, image, execution, details)
+            except ExecutionError as exc:
+                exc.details = {**details, **exc.details}
+                raise
+            except (docker.errors.DockerException, OSError) as exc:
+                raise ExecutionError(
+                    f"the Docker engine failed while running image {params.image.reference}: {engine_reason(exc)}",
+                    hint=_ENGINE_HINT,
+                    details=details,
+                ) from exc
+        finally:
+            if timer is not None:
+                timer.cancel()
+
+    def _run_container(
+        self,
+        client: docker.DockerClient,
+        request: RunRequest,
+        params: DockerParams,
+        image: ResolvedImage,
+        execution: StopSwitch,
+        details: dict[str, str],
+    ) -> RunOutcome:
+        spec = container_spec(
+            request,
+            params,
+            image_id=image.image_id,
+            node_id=self._node_id,
+            network_mode=self._policy.network_mode(request.network),
+            limits=self._limits,
+        )
+        container_id = self._create(client, spec, params)
+        pump: LogPump | None = None
+        try:
+            chunks = client.api.attach(container_id, stdout=True, stderr=True, stream=True, logs=True, demux=True)
+            pump = LogPump(chunks, stdout_path=request.stdout_path, stderr_path=request.stderr_path)
+            pump.start()
+            execution.raise_if_stopped(request.timeout_s, details)
+            try:
+                client.api.start(container_id)
+            except docker.errors.APIError as exc:  # e.g. the entrypoint is not in the image
+                raise ExecutionError(
+                    f"the container for image {params.image.reference} could not be started: {engine_reason(exc)}",
+                    hint="check the job's Entrypoint, Parameters and WorkingDirectory against the image",
+                ) from exc
+            execution.arm(client, container_id)
+            client.api.wait(container_id)  # no timeout: the timer and `cancel` end it by killing the container
+            execution.exited()
+            drained = pump.join(_LOG_DRAIN_S)
+            if not drained:
+                logger.warning("output of %s still streaming after exit; the log files may be cut", container_id)
+            state: dict[str, Any] = client.api.inspect_container(container_id)["State"]
+            execution.raise_if_stopped(request.timeout_s, details)
+            if state.get("OOMKilled"):
+                raise ExecutionError(
+                    f"the container ran out of memory (limit {_memory_text(self._limits.memory_bytes(request))})",
+                    code=ErrorCode.ResourceExhausted,
+                    hint="raise Resources.Memory (--memory) for this job, or make the task use less",
+                )
+            if drained and pump.error is not None:
+                raise ExecutionError(f"the task's output could not be saved: {pump.error}")
+            return RunOutcome(exit_code=int(state.get("ExitCode", -1)), details=details)
+        finally:
+            _remove(client, container_id)
+            if pump is not None:
+                pump.close()
+
+    def _create(self, client: docker.DockerClient, spec: dict[str, Any], params: DockerParams) -> str:
+        for attempt in (1, 2):
+            try:
+                return str(client.containers.create(**spec).id)
+            except docker.errors.APIError as exc:
+                if exc.status_code == 409 and attempt == 1 and self._owns(client, spec["name"]):
+                    # Left by an earlier process of this node running this same execution (a crash).
+                    _remove(client, spec["name"])
+                    continue
+                raise ExecutionError(
+                    f"the container for image {params.image.reference} could not be created: {engine_reason(exc)}",
+                    hint="check the job's inputs, result paths and resources",
+                ) from exc
+        raise AssertionError("unreachable")
+
+    def _owns(self, client: docker.DockerClient, container: str) -> bool:
+        """Whether `container` carries this node's managed labels (never remove another's container)."""
+        try:
+            labels = client.api.inspect_container(container)["Config"].get("Labels") or {}
+        except docker.errors.DockerException:
+            return False
+        return bool(labels.get(LABEL_MANAGED) == "true" and labels.get(LABEL_NODE_ID) == self._node_id)
+
+    def _remove_leftovers_sync(self) -> int:
+        client = self._engine()
+        with self._lock:
+            active = {container_name(execution_id) for execution_id in self._running}
+        try:
+            found = client.api.containers(all=True, filters=managed_filter(self._node_id))
+            removed = 0
+            for entry in found:
+                names = {str(name).lstrip("/") for name in entry.get("Names") or []}
+                if names & active:
+                    continue
+                if _remove(client, str(entry["Id"])):
+                    removed += 1
+            return removed
+        except (docker.errors.DockerException, OSError) as exc:
+            raise ExecutionError(
+                f"listing leftover containers failed: {engine_reason(exc)}", hint=_ENGINE_HINT
+            ) from exc
+
+
+def _missing_default_socket() -> str | None:
+    """The unix socket path `docker.from_env()` would use, if it does not exist; else None."""
+    host = os.environ.get("DOCKER_HOST") or "unix:///var/run/docker.sock"
+    if host.startswith("unix://") and not os.path.exists(host.removeprefix("unix://")):
+        return host.removeprefix("unix://")
+    return None
+
+
+def _ping(client: docker.DockerClient) -> bool:
+    """GET /_ping with a short timeout. `client.ping()` takes none and would use the client's (60 s):
+    this runs on the event loop (node info, bids), where a hung engine must not stall the node."""
+    api = client.api  # an APIClient is a requests.Session: its own get() accepts a timeout
+    response = api.get(f"{api.base_url}/_ping", timeout=_PING_TIMEOUT_S)
+    try:
+        return bool(response.ok and response.text == "OK")
+    finally:
+        response.close()
+
+
+def _remove(client: docker.DockerClient, container: str) -> bool:
+    """Force-remove a container and its anonymous volumes; False if it was already gone or it failed."""
+    try:
+        client.api.remove_container(container, v=True, force=True)
+        return True
+    except docker.errors.NotFound:
+        return False
+    except (docker.errors.DockerException, OSError):
+        # Not fatal: it carries our labels, so remove_leftovers() takes it at the next start.
+        logger.warning("removing container %s failed", container, exc_info=True)
+        return False
+
+
+def _memory_text(limit_bytes: int) -> str:
+    if limit_bytes <= 0:
+        return "none set: the host ran out of memory"
+    if limit_bytes % (1024 * 1024) == 0:
+        return f"{limit_bytes // (1024 * 1024)} MiB"
+    return format_bytes(limit_bytes)
+
+
+def _start_thread(fn: Callable[[], T], *, name: str) -> asyncio.Future[T]:
+    """Run `fn` in a dedicated daemon thread. A container may run for hours: it must not hold a slot of
+    the loop's shared default pool (used for short blocking calls), nor keep the process from exiting.
+    Same bridge as the wasm executor's."""
+    loop = asyncio.get_running_loop()
+    future: asyncio.Future[T] = loop.create_future()
+
+    def settle(result: T | None, error: BaseException | None) -> None:
+        if future.done():
+            return
+        if error is not None:
+            future.set_exception(error)
+        else:
+            future.set_result(result)  # type: ignore[arg-type]  # None only when error is set
+
+    def target() -> None:
+        result: T | None = None
+        error: BaseException | None = None
+        try:
+            result = fn()
+        except BaseException as exc:  # delivered to the awaiting task, never lost in this thread
+            error = exc
+        with contextlib.suppress(RuntimeError):  # the loop is closed: nobody is waiting any more
+            loop.call_soon_threadsafe(settle, result, error)
+
+    threading.Thread(target=target, name=name, daemon=True).start()
+    return future

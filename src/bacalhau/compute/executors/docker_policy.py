@@ -1,0 +1,75 @@
+"""What this node lets a docker task do: which images, and how much network.
+
+A job asking for more than the node allows is refused with the reason (so the node declines the bid),
+never silently trimmed to fit: a job that needs the network and silently runs without it would fail in
+ways its author cannot explain.
+
+Network types (CONTRACT 1.10) map to Docker network modes:
+
+    Default, None      -> none     (always allowed: the locked-down default)
+    Host               -> host     (needs JobAdmissionControl.AcceptNetworkedJobs)
+    Full, Bridge       -> bridge   (needs JobAdmissionControl.AcceptNetworkedJobs)
+    HTTP               -> bridge   (needs JobAdmissionControl.AcceptNetworkedJobs; Domains NOT enforced yet)
+"""
+
+from __future__ import annotations
+
+import fnmatch
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from bacalhau.compute.executors.docker_params import ImageRef
+from bacalhau.models.errors import FieldError
+from bacalhau.models.job import NetworkConfig
+
+_NETWORK_MODES = {
+    "": "none",
+    "default": "none",
+    "none": "none",
+    "host": "host",
+    "full": "bridge",
+    "bridge": "bridge",
+    # Bacalhau runs an HTTP proxy that only lets the job's Domains through. We have no such gateway yet,
+    # so an HTTP job gets the full bridge network; that is why it is admitted only where full network
+    # access is acceptable (AcceptNetworkedJobs), never on a node that only expects filtered access.
+    "http": "bridge",
+}
+
+
+@dataclass(frozen=True)
+class DockerPolicy:
+    """The node's limits for docker tasks (empty `allowed_images` = every image is allowed)."""
+
+    allowed_images: Sequence[str] = ()
+    accept_networked_jobs: bool = False
+
+    def image_refusal(self, image: ImageRef) -> FieldError | None:
+        """Why the image may not run here, or None. Patterns are globs (`bacalhau-test/*`, `127.0.0.1:*/*`)."""
+        if not self.allowed_images:
+            return None
+        for pattern in self.allowed_images:
+            if any(fnmatch.fnmatchcase(form, pattern.strip()) for form in image.spellings()):
+                return None
+        allowed = ", ".join(self.allowed_images)
+        return FieldError(
+            "Engine.Params.Image",
+            f"image {image.reference} is not allowed on this node (Engines.Types.Docker.AllowedImages: {allowed})",
+        )
+
+    def network_refusal(self, network: NetworkConfig) -> FieldError | None:
+        """Why the network the job asks for is not granted here, or None."""
+        kind = network.type.strip().lower()
+        if kind not in _NETWORK_MODES:
+            return FieldError("Network.Type", f"unknown network type {network.type!r}")
+        if _NETWORK_MODES[kind] != "none" and not self.accept_networked_jobs:
+            return FieldError(
+                "Network.Type",
+                f"this node does not accept networked jobs (the job asks for network {network.type}); "
+                "run it with network None, or on a node with JobAdmissionControl.AcceptNetworkedJobs=true",
+            )
+        return None
+
+    @staticmethod
+    def network_mode(network: NetworkConfig) -> str:
+        """The Docker network mode for an admitted job's network type."""
+        return _NETWORK_MODES.get(network.type.strip().lower(), "none")
