@@ -309,7 +309,16 @@ class NodePool:
         self._nodes.append(node)
         NodePool.live.append(node)
         if start:
-            node.start()
+            for attempt in range(3):
+                try:
+                    node.start()
+                    break
+                except NodeStartError as exc:
+                    # find_free_port's port was free when asked, but another process may take it
+                    # before serve binds it: pick another one, unless the caller chose the port.
+                    if api_port is not None or attempt == 2 or "address already in use" not in str(exc).lower():
+                        raise
+                    node.api_port = find_free_port()
         return node
 
     def close(self) -> None:
