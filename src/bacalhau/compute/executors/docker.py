@@ -29,7 +29,6 @@ wait call; a container that was not started yet is never started (the worker che
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import os
 import threading
@@ -54,7 +53,8 @@ from bacalhau.compute.executors.docker_images import ResolvedImage, resolve_imag
 from bacalhau.compute.executors.docker_logs import LogPump
 from bacalhau.compute.executors.docker_params import DockerParams
 from bacalhau.compute.executors.docker_policy import DockerPolicy
-from bacalhau.compute.executors.docker_stop import Stop, StopSwitch, engine_reason
+from bacalhau.compute.executors.docker_stop import StopSwitch, engine_reason
+from bacalhau.compute.executors.stopping import Stop, start_thread
 from bacalhau.models.errors import ErrorCode, ExecutionError, FieldError, ValidationFailed
 from bacalhau.models.job import NetworkConfig, SpecConfig
 from bacalhau.models.resources import format_bytes
@@ -145,7 +145,7 @@ class DockerExecutor:
             self._running[request.execution_id] = execution
         try:
             execution.raise_if_stopped(request.timeout_s, {})
-            future = _start_thread(
+            future = start_thread(
                 lambda: self._run_sync(request, params, execution), name=f"docker-{request.execution_id}"
             )
             try:
@@ -393,32 +393,3 @@ def _memory_text(limit_bytes: int) -> str:
     if limit_bytes % (1024 * 1024) == 0:
         return f"{limit_bytes // (1024 * 1024)} MiB"
     return format_bytes(limit_bytes)
-
-
-def _start_thread(fn: Callable[[], T], *, name: str) -> asyncio.Future[T]:
-    """Run `fn` in a dedicated daemon thread. A container may run for hours: it must not hold a slot of
-    the loop's shared default pool (used for short blocking calls), nor keep the process from exiting.
-    Same bridge as the wasm executor's."""
-    loop = asyncio.get_running_loop()
-    future: asyncio.Future[T] = loop.create_future()
-
-    def settle(result: T | None, error: BaseException | None) -> None:
-        if future.done():
-            return
-        if error is not None:
-            future.set_exception(error)
-        else:
-            future.set_result(result)  # type: ignore[arg-type]  # None only when error is set
-
-    def target() -> None:
-        result: T | None = None
-        error: BaseException | None = None
-        try:
-            result = fn()
-        except BaseException as exc:  # delivered to the awaiting task, never lost in this thread
-            error = exc
-        with contextlib.suppress(RuntimeError):  # the loop is closed: nobody is waiting any more
-            loop.call_soon_threadsafe(settle, result, error)
-
-    threading.Thread(target=target, name=name, daemon=True).start()
-    return future

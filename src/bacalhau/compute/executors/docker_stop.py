@@ -11,23 +11,16 @@ started is never started; `arm` comes after the start, so a stop in between is n
 
 from __future__ import annotations
 
-import enum
 import logging
 import threading
 
 import docker
 import docker.errors
 
-from bacalhau.models.errors import ErrorCode, ExecutionError
+from bacalhau.compute.executors.stopping import Stop, stop_error
+from bacalhau.models.errors import ExecutionError
 
 logger = logging.getLogger(__name__)
-
-
-class Stop(enum.Enum):
-    """Why a run was cut short."""
-
-    TIMEOUT = "timeout"
-    CANCELLED = "cancelled"
 
 
 class StopSwitch:
@@ -70,14 +63,7 @@ class StopSwitch:
 
     def error(self, timeout_s: float | None, details: dict[str, str]) -> ExecutionError:
         """The error `run` raises for the stop reason (same messages as the wasm executor)."""
-        if self.stop_reason is Stop.TIMEOUT:
-            return ExecutionError(
-                f"execution timed out after {timeout_s:g}s",
-                code=ErrorCode.TimeOut,
-                hint="raise Timeouts.ExecutionTimeout or make the task finish sooner",
-                details=details,
-            )
-        return ExecutionError("execution cancelled", details=details)
+        return stop_error(self.stop_reason, timeout_s, details)
 
     def raise_if_stopped(self, timeout_s: float | None, details: dict[str, str]) -> None:
         """Raise `error(...)` if a stop was asked for."""

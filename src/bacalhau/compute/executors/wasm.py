@@ -26,12 +26,9 @@ Epoch checks happen in wasm code only: a host call that blocks (a WASI sleep) en
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import enum
 import posixpath
 import threading
 from collections import OrderedDict
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
@@ -39,20 +36,16 @@ from typing import Any, TypeVar
 import wasmtime
 
 from bacalhau.compute.executors.base import RunOutcome, RunRequest
+from bacalhau.compute.executors.stopping import Stop, start_thread, stop_error
 from bacalhau.compute.executors.wasm_cache import ModuleCache
 from bacalhau.compute.executors.wasm_fs import TaskFilesystem, guest_path
 from bacalhau.compute.executors.wasm_link import ModuleLinker, summarize
-from bacalhau.models.errors import ErrorCode, ExecutionError, FieldError, ValidationFailed
+from bacalhau.models.errors import ExecutionError, FieldError, ValidationFailed
 from bacalhau.models.job import NetworkConfig, SpecConfig
 
 T = TypeVar("T")
 _PARAMS = "Engine.Params"
 _MAX_EARLY_CANCELS = 1024  # cancels remembered for runs that have not started yet
-
-
-class _Stop(enum.Enum):
-    TIMEOUT = "timeout"
-    CANCELLED = "cancelled"
 
 
 @dataclass(frozen=True)
@@ -107,7 +100,7 @@ class _Execution:
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._engine: wasmtime.Engine | None = None
-        self.stop_reason: _Stop | None = None
+        self.stop_reason: Stop | None = None
 
     def attach(self, engine: wasmtime.Engine) -> None:
         """Arm the switch. Call after `set_epoch_deadline`: an earlier increment would be absorbed."""
@@ -116,7 +109,7 @@ class _Execution:
             if self.stop_reason is not None:
                 engine.increment_epoch()
 
-    def stop(self, reason: _Stop) -> None:
+    def stop(self, reason: Stop) -> None:
         """Interrupt the running code; the first reason wins (a cancel after a timeout stays a timeout)."""
         with self._lock:
             if self.stop_reason is None:
@@ -125,14 +118,7 @@ class _Execution:
                 self._engine.increment_epoch()
 
     def error(self, timeout_s: float | None, details: dict[str, str]) -> ExecutionError:
-        if self.stop_reason is _Stop.TIMEOUT:
-            return ExecutionError(
-                f"execution timed out after {timeout_s:g}s",
-                code=ErrorCode.TimeOut,
-                hint="raise Timeouts.ExecutionTimeout or make the task finish sooner",
-                details=details,
-            )
-        return ExecutionError("execution cancelled", details=details)
+        return stop_error(self.stop_reason, timeout_s, details)
 
     def raise_if_stopped(self, timeout_s: float | None, details: dict[str, str]) -> None:
         if self.stop_reason is not None:
@@ -168,18 +154,18 @@ class WasmExecutor:
                 raise ExecutionError(f"execution {request.execution_id} is already running")
             if request.execution_id in self._early_cancels:
                 del self._early_cancels[request.execution_id]
-                execution.stop_reason = _Stop.CANCELLED
+                execution.stop_reason = Stop.CANCELLED
             self._running[request.execution_id] = execution
         try:
             execution.raise_if_stopped(request.timeout_s, {})
-            future = _start_thread(
+            future = start_thread(
                 lambda: self._run_sync(request, params, execution), name=f"wasm-{request.execution_id}"
             )
             try:
                 return await asyncio.shield(future)
             except asyncio.CancelledError:
                 # The awaiting task was cancelled: stop the module and let the worker clean up first.
-                execution.stop(_Stop.CANCELLED)
+                execution.stop(Stop.CANCELLED)
                 await asyncio.wait([future])
                 # Its "execution cancelled" error is expected; retrieve it so asyncio does not log it.
                 if not future.cancelled():
@@ -198,12 +184,12 @@ class WasmExecutor:
                 while len(self._early_cancels) > _MAX_EARLY_CANCELS:
                     self._early_cancels.popitem(last=False)
                 return
-        execution.stop(_Stop.CANCELLED)
+        execution.stop(Stop.CANCELLED)
 
     def _run_sync(self, request: RunRequest, params: WasmParams, execution: _Execution) -> RunOutcome:
         timer: threading.Timer | None = None
         if request.timeout_s:
-            timer = threading.Timer(request.timeout_s, execution.stop, args=(_Stop.TIMEOUT,))
+            timer = threading.Timer(request.timeout_s, execution.stop, args=(Stop.TIMEOUT,))
             timer.daemon = True
             timer.start()
         try:
@@ -274,29 +260,3 @@ def _wasi_config(request: RunRequest, params: WasmParams, fs: TaskFilesystem) ->
         wasi.preopen_dir(str(preopen.host_path), preopen.guest_path, preopen.writable)
     return wasi
 
-
-def _start_thread(fn: Callable[[], T], *, name: str) -> asyncio.Future[T]:
-    """Run `fn` in a dedicated thread: a long module must not hold a slot of the shared default pool."""
-    loop = asyncio.get_running_loop()
-    future: asyncio.Future[T] = loop.create_future()
-
-    def settle(result: T | None, error: BaseException | None) -> None:
-        if future.done():
-            return
-        if error is not None:
-            future.set_exception(error)
-        else:
-            future.set_result(result)  # type: ignore[arg-type]  # None only when error is set
-
-    def target() -> None:
-        result: T | None = None
-        error: BaseException | None = None
-        try:
-            result = fn()
-        except BaseException as exc:  # delivered to the awaiting task, never lost in this thread
-            error = exc
-        with contextlib.suppress(RuntimeError):  # the loop is closed: nobody is waiting any more
-            loop.call_soon_threadsafe(settle, result, error)
-
-    threading.Thread(target=target, name=name, daemon=True).start()
-    return future
