@@ -33,7 +33,6 @@ import logging
 import os
 import threading
 import time
-from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
 
@@ -54,7 +53,7 @@ from bacalhau.compute.executors.docker_logs import LogPump
 from bacalhau.compute.executors.docker_params import DockerParams
 from bacalhau.compute.executors.docker_policy import DockerPolicy
 from bacalhau.compute.executors.docker_stop import StopSwitch, engine_reason
-from bacalhau.compute.executors.stopping import Stop, start_thread
+from bacalhau.compute.executors.stopping import RunningExecutions, Stop, start_thread
 from bacalhau.models.errors import ErrorCode, ExecutionError, FieldError, ValidationFailed
 from bacalhau.models.job import NetworkConfig, SpecConfig
 from bacalhau.models.resources import format_bytes
@@ -63,7 +62,6 @@ logger = logging.getLogger(__name__)
 T = TypeVar("T")
 ClientFactory = Callable[[], docker.DockerClient]
 
-_MAX_EARLY_CANCELS = 1024  # cancels remembered for runs that have not started yet
 _PING_TIMEOUT_S = 2.0
 _LOG_DRAIN_S = 10.0  # the attach stream ends with the container; this only bounds a stuck engine
 _ENGINE_HINT = "check that dockerd is running on the compute node and that it may use its socket"
@@ -92,9 +90,7 @@ class DockerExecutor:
         self._client_lock = threading.Lock()
         self._client_obj: docker.DockerClient | None = None
         self._reachable: tuple[float, bool] | None = None  # (checked at, answer)
-        self._lock = threading.Lock()
-        self._running: dict[str, StopSwitch] = {}
-        self._early_cancels: OrderedDict[str, None] = OrderedDict()  # bounded: most are never claimed
+        self._runs: RunningExecutions[StopSwitch] = RunningExecutions()
 
     # -- Executor protocol --------------------------------------------------------------------------
     def is_installed(self) -> bool:
@@ -136,13 +132,7 @@ class DockerExecutor:
         if request.resources.gpu > 0:
             raise ExecutionError("GPUs are not available to docker jobs on this node", hint="run the job without --gpu")
         execution = StopSwitch()
-        with self._lock:
-            if request.execution_id in self._running:
-                raise ExecutionError(f"execution {request.execution_id} is already running")
-            if request.execution_id in self._early_cancels:
-                del self._early_cancels[request.execution_id]
-                execution.stop_reason = Stop.CANCELLED
-            self._running[request.execution_id] = execution
+        self._runs.register(request.execution_id, execution)
         try:
             execution.raise_if_stopped(request.timeout_s, {})
             future = start_thread(
@@ -158,18 +148,13 @@ class DockerExecutor:
                     future.exception()  # the expected "execution cancelled": retrieved so asyncio does not log it
                 raise
         finally:
-            with self._lock:
-                self._running.pop(request.execution_id, None)
+            self._runs.unregister(request.execution_id)
 
     async def cancel(self, execution_id: str) -> None:
         """Kill a running execution's container (its `run` raises "execution cancelled"), or pre-empt it."""
-        with self._lock:
-            execution = self._running.get(execution_id)
-            if execution is None:
-                self._early_cancels[execution_id] = None
-                while len(self._early_cancels) > _MAX_EARLY_CANCELS:
-                    self._early_cancels.popitem(last=False)
-                return
+        execution = self._runs.cancel(execution_id)
+        if execution is None:
+            return
         await asyncio.to_thread(execution.stop, Stop.CANCELLED)
 
     # -- lifespan (PluginRegistry.start/stop) --------------------------------------------------------
@@ -337,8 +322,7 @@ class DockerExecutor:
 
     def _remove_leftovers_sync(self) -> int:
         client = self._engine()
-        with self._lock:
-            active = {container_name(execution_id) for execution_id in self._running}
+        active = {container_name(execution_id) for execution_id in self._runs.ids()}
         try:
             found = client.api.containers(all=True, filters=managed_filter(self._node_id))
             removed = 0

@@ -10,8 +10,9 @@ import asyncio
 import contextlib
 import enum
 import threading
+from collections import OrderedDict
 from collections.abc import Callable
-from typing import TypeVar
+from typing import Generic, Protocol, TypeVar
 
 from bacalhau.models.errors import ErrorCode, ExecutionError
 
@@ -66,3 +67,54 @@ def start_thread(fn: Callable[[], T], *, name: str) -> asyncio.Future[T]:
 
     threading.Thread(target=target, name=name, daemon=True).start()
     return future
+
+
+class StopSwitchLike(Protocol):
+    """What RunningExecutions needs of a run's stop switch."""
+
+    stop_reason: Stop | None
+
+
+S = TypeVar("S", bound=StopSwitchLike)
+
+
+class RunningExecutions(Generic[S]):
+    """The stop switches of the runs in progress, plus cancels that arrived before their run started.
+
+    A cancel can overtake the run it cancels (the orchestrator's message arrives while the runner is
+    still staging inputs); it is remembered, bounded, and applied when that run registers.
+    """
+
+    def __init__(self, *, max_early_cancels: int = 1024) -> None:
+        self._lock = threading.Lock()
+        self._running: dict[str, S] = {}
+        self._early_cancels: OrderedDict[str, None] = OrderedDict()  # bounded: most are never claimed
+        self._max_early_cancels = max_early_cancels
+
+    def register(self, execution_id: str, switch: S) -> None:
+        """Track a run; a cancel that came first marks it cancelled. ExecutionError if already running."""
+        with self._lock:
+            if execution_id in self._running:
+                raise ExecutionError(f"execution {execution_id} is already running")
+            if execution_id in self._early_cancels:
+                del self._early_cancels[execution_id]
+                switch.stop_reason = Stop.CANCELLED
+            self._running[execution_id] = switch
+
+    def unregister(self, execution_id: str) -> None:
+        with self._lock:
+            self._running.pop(execution_id, None)
+
+    def cancel(self, execution_id: str) -> S | None:
+        """The running switch to stop, or None after remembering the cancel for a run not started yet."""
+        with self._lock:
+            switch = self._running.get(execution_id)
+            if switch is None:
+                self._early_cancels[execution_id] = None
+                while len(self._early_cancels) > self._max_early_cancels:
+                    self._early_cancels.popitem(last=False)
+            return switch
+
+    def ids(self) -> list[str]:
+        with self._lock:
+            return list(self._running)

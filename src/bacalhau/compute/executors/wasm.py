@@ -28,7 +28,6 @@ from __future__ import annotations
 import asyncio
 import posixpath
 import threading
-from collections import OrderedDict
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
@@ -36,7 +35,7 @@ from typing import Any, TypeVar
 import wasmtime
 
 from bacalhau.compute.executors.base import RunOutcome, RunRequest
-from bacalhau.compute.executors.stopping import Stop, start_thread, stop_error
+from bacalhau.compute.executors.stopping import RunningExecutions, Stop, start_thread, stop_error
 from bacalhau.compute.executors.wasm_cache import ModuleCache
 from bacalhau.compute.executors.wasm_fs import TaskFilesystem, guest_path
 from bacalhau.compute.executors.wasm_link import ModuleLinker, summarize
@@ -45,7 +44,6 @@ from bacalhau.models.job import NetworkConfig, SpecConfig
 
 T = TypeVar("T")
 _PARAMS = "Engine.Params"
-_MAX_EARLY_CANCELS = 1024  # cancels remembered for runs that have not started yet
 
 
 @dataclass(frozen=True)
@@ -130,9 +128,7 @@ class WasmExecutor:
 
     def __init__(self, *, cache_dir: Path | None = None) -> None:
         self._cache = ModuleCache(cache_dir=cache_dir)
-        self._lock = threading.Lock()
-        self._running: dict[str, _Execution] = {}
-        self._early_cancels: OrderedDict[str, None] = OrderedDict()  # bounded: most are never claimed
+        self._runs: RunningExecutions[_Execution] = RunningExecutions()
 
     def is_installed(self) -> bool:
         """Always true: wasmtime is a dependency of the package."""
@@ -149,13 +145,7 @@ class WasmExecutor:
         except ValidationFailed as exc:
             raise ExecutionError(f"invalid wasm engine params: {exc.message}", hint=exc.hint) from exc
         execution = _Execution()
-        with self._lock:
-            if request.execution_id in self._running:
-                raise ExecutionError(f"execution {request.execution_id} is already running")
-            if request.execution_id in self._early_cancels:
-                del self._early_cancels[request.execution_id]
-                execution.stop_reason = Stop.CANCELLED
-            self._running[request.execution_id] = execution
+        self._runs.register(request.execution_id, execution)
         try:
             execution.raise_if_stopped(request.timeout_s, {})
             future = start_thread(
@@ -172,18 +162,13 @@ class WasmExecutor:
                     future.exception()
                 raise
         finally:
-            with self._lock:
-                self._running.pop(request.execution_id, None)
+            self._runs.unregister(request.execution_id)
 
     async def cancel(self, execution_id: str) -> None:
         """Interrupt a running execution (its `run` raises "execution cancelled"), or pre-empt it."""
-        with self._lock:
-            execution = self._running.get(execution_id)
-            if execution is None:
-                self._early_cancels[execution_id] = None
-                while len(self._early_cancels) > _MAX_EARLY_CANCELS:
-                    self._early_cancels.popitem(last=False)
-                return
+        execution = self._runs.cancel(execution_id)
+        if execution is None:
+            return
         execution.stop(Stop.CANCELLED)
 
     def _run_sync(self, request: RunRequest, params: WasmParams, execution: _Execution) -> RunOutcome:
