@@ -27,7 +27,7 @@ def test_built_in_plugins_are_registered_under_bacalhaus_names(tmp_path: Path) -
     registry = build_registry(config=config_for(tmp_path))
 
     assert registry.executor_names() == ["noop", "wasm"]
-    assert registry.storage_names() == ["inline", "local", "localDirectory"]
+    assert registry.storage_names() == ["inline", "local", "localDirectory", "urlDownload"]
     assert registry.publisher_names() == ["local", "noop"]
     assert isinstance(registry.executor("wasm"), WasmExecutor)
     assert isinstance(registry.executor("noop"), NoopExecutor)
@@ -56,7 +56,7 @@ def test_empty_publisher_type_means_noop(tmp_path: Path) -> None:
     ("kind", "lookup", "supported"),
     [
         ("engine", "executor", "noop, wasm"),
-        ("storage", "storage", "inline, local, localDirectory"),
+        ("storage", "storage", "inline, local, localDirectory, urlDownload"),
         ("publisher", "publisher", "local, noop"),
     ],
 )
@@ -80,7 +80,7 @@ def test_disabled_types_are_not_registered(tmp_path: Path) -> None:
     registry = build_registry(config=config)
 
     assert registry.executor_names() == ["noop"]
-    assert registry.storage_names() == ["inline", "local"]
+    assert registry.storage_names() == ["inline", "local", "urlDownload"]
     assert registry.publisher_names() == ["noop"]
     with pytest.raises(UnsupportedTypeError, match="supported: noop"):
         registry.executor("wasm")

@@ -23,6 +23,8 @@ from bacalhau.compute.publishers.noop import NoopPublisher
 from bacalhau.compute.storage.base import StorageProvider
 from bacalhau.compute.storage.inline import InlineStorage
 from bacalhau.compute.storage.local import LocalStorage
+from bacalhau.compute.storage.url import UrlStorage
+from bacalhau.config.duration import parse_duration_s
 from bacalhau.config.types import BacalhauConfig
 from bacalhau.models import constants as c
 from bacalhau.models.errors import ConfigurationError, UnsupportedTypeError
@@ -165,6 +167,7 @@ def build_registry(*, config: BacalhauConfig, node_id: str = "") -> PluginRegist
         c.STORAGE_INLINE: InlineStorage(),
         c.STORAGE_LOCAL: local_storage,
         c.STORAGE_LOCAL_DIRECTORY: local_storage,
+        c.STORAGE_URL: _url_storage(config),
     }
     publishers: dict[str, Publisher] = {
         c.PUBLISHER_LOCAL: LocalPublisher(
@@ -197,3 +200,13 @@ def _docker_executor(config: BacalhauConfig, node_id: str) -> DockerExecutor:
         default_cpu=default_cpu,
         pids_limit=docker_cfg.pids_limit,
     )
+
+
+def _url_storage(config: BacalhauConfig) -> UrlStorage:
+    """Construct the `urlDownload` storage from `InputSources` (ReadTimeout, MaxRetryCount, MaxDownloadBytes)."""
+    cfg = config.input_sources
+    try:
+        read_timeout_s = parse_duration_s(cfg.read_timeout)
+    except ValueError as exc:
+        raise ConfigurationError(f"InputSources.ReadTimeout: {exc}") from exc
+    return UrlStorage(read_timeout_s=read_timeout_s, max_retries=cfg.max_retry_count, max_bytes=cfg.max_download_bytes)

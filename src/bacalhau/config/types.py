@@ -156,6 +156,8 @@ class InputSourcesConfig(WireModel):
     disabled: list[str] = Field(default_factory=list, alias="Disabled")
     read_timeout: str = Field("5m", alias="ReadTimeout")
     max_retry_count: int = Field(3, alias="MaxRetryCount")
+    # Largest body a `urlDownload` input may have, in bytes (10 GB); bigger downloads fail.
+    max_download_bytes: int = Field(10 * 10**9, alias="MaxDownloadBytes")
 
 
 class LoggingConfig(WireModel):

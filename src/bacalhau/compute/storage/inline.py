@@ -19,6 +19,7 @@ from pathlib import Path
 from urllib.parse import unquote_to_bytes
 
 from bacalhau.compute.storage.base import PreparedInput, input_name
+from bacalhau.compute.storage.workdir import fresh_numbered_dir
 from bacalhau.models.errors import StorageError
 from bacalhau.models.job import InputSource
 
@@ -94,7 +95,7 @@ class InlineStorage:
             ) from exc
 
     def _write(self, source: InputSource, decoded: DataURL, work_dir: Path) -> PreparedInput:
-        folder = _fresh_numbered_dir(work_dir)
+        folder = fresh_numbered_dir(work_dir)
         host_path = folder / (posixpath.basename(source.target.rstrip("/")) or "input")
         try:
             if decoded.media_type == GZIP_MEDIA_TYPE:
@@ -108,17 +109,3 @@ class InlineStorage:
             shutil.rmtree(folder, ignore_errors=True)  # leave no partial files behind
             raise StorageError(f"inline input {input_name(source)!r} could not be staged: {exc}") from exc
         return PreparedInput(source=source, host_path=host_path, read_only=True, owned=True)
-
-
-def _fresh_numbered_dir(work_dir: Path) -> Path:
-    """Create and return `work_dir/<n>` for the smallest unused n (mkdir is the atomic claim)."""
-    work_dir.mkdir(parents=True, exist_ok=True)
-    n = 0
-    while True:
-        candidate = work_dir / str(n)
-        try:
-            candidate.mkdir()
-        except FileExistsError:
-            n += 1
-            continue
-        return candidate

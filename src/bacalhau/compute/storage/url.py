@@ -1,0 +1,244 @@
+"""The `urlDownload` input source: a file fetched over http(s) onto the compute node's disk.
+
+The body is streamed into a temporary file inside a fresh numbered folder of the work dir, then renamed
+atomically to `<work_dir>/<n>/<name>`, where `name` comes from the response's Content-Disposition
+filename, else the basename of the (final, after redirects) URL path, else `download`. Redirects are
+followed by hand so that a loop, too many hops or a redirect to another scheme are reported clearly.
+Server errors (5xx) and connection failures are retried with exponential backoff; client errors (4xx),
+a read timeout and a body over the node's size cap are not. Whatever fails, the folder is removed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import email.message
+import os
+import posixpath
+import shutil
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import BinaryIO
+from urllib.parse import unquote, urlsplit, urlunsplit
+
+import httpx
+
+from bacalhau.compute.storage.base import PreparedInput, input_name
+from bacalhau.compute.storage.workdir import fresh_numbered_dir
+from bacalhau.models.errors import StorageError
+from bacalhau.models.job import InputSource
+
+SUPPORTED_SCHEMES = ("http", "https")
+DEFAULT_FILENAME = "download"
+_CHUNK_BYTES = 1 << 20
+_MAX_BACKOFF_S = 30.0
+
+
+class _Retryable(Exception):
+    """An attempt failed in a way worth trying again (5xx, connection trouble)."""
+
+
+@dataclass(frozen=True)
+class _Downloaded:
+    filename: str
+    size: int
+
+
+class UrlStorage:
+    """Stages `urlDownload` inputs: downloads the URL into a private copy that cleanup deletes."""
+
+    def __init__(
+        self,
+        *,
+        read_timeout_s: float,
+        max_retries: int,
+        max_bytes: int,
+        max_redirects: int = 10,
+        retry_backoff_s: float = 1.0,
+    ) -> None:
+        self._read_timeout_s = read_timeout_s
+        self._max_retries = max(0, max_retries)
+        self._max_bytes = max_bytes
+        self._max_redirects = max(0, max_redirects)
+        self._retry_backoff_s = retry_backoff_s
+
+    def is_installed(self) -> bool:
+        """Downloading needs nothing but the network."""
+        return True
+
+    def validate(self, source: InputSource) -> None:
+        """Raise StorageError when the URL is missing or is not an http(s) URL with a host."""
+        self._url(source)
+
+    async def prepare(self, source: InputSource, work_dir: Path) -> PreparedInput:
+        """Download the URL into a fresh numbered folder of `work_dir`; return the file's path."""
+        url = self._url(source)
+        folder = await asyncio.to_thread(fresh_numbered_dir, work_dir)
+        try:
+            downloaded = await self._download_with_retries(source, url, folder)
+        except BaseException:
+            # Failure or cancellation: leave no partial files behind.
+            await asyncio.to_thread(shutil.rmtree, folder, True)
+            raise
+        return PreparedInput(source=source, host_path=folder / downloaded.filename, read_only=True, owned=True)
+
+    async def cleanup(self, prepared: PreparedInput) -> None:
+        """Delete the numbered folder `prepare` made. Idempotent."""
+        if prepared.owned:
+            await asyncio.to_thread(shutil.rmtree, prepared.host_path.parent, True)
+
+    def _url(self, source: InputSource) -> str:
+        url = source.source.param("URL")
+        if not isinstance(url, str) or not url.strip():
+            raise StorageError(
+                f"urlDownload input {input_name(source)!r} has no URL",
+                hint="set Source.Params.URL to an http:// or https:// URL",
+            )
+        url = url.strip()
+        parts = urlsplit(url)
+        if parts.scheme.lower() not in SUPPORTED_SCHEMES:
+            raise StorageError(
+                f"urlDownload input {input_name(source)!r} has an unsupported URL scheme "
+                f"{parts.scheme or '(none)'!r} in {redact(url)}",
+                hint="only http:// and https:// URLs can be downloaded",
+            )
+        if not parts.hostname:
+            raise StorageError(f"urlDownload input {input_name(source)!r} has a URL without a host: {redact(url)}")
+        return url
+
+    async def _download_with_retries(self, source: InputSource, url: str, folder: Path) -> _Downloaded:
+        # A ReadTimeout of 0 (or less) means no timeout, as for Go's http.Client.
+        timeout = httpx.Timeout(self._read_timeout_s if self._read_timeout_s > 0 else None)
+        async with httpx.AsyncClient(timeout=timeout, follow_redirects=False, trust_env=True) as client:
+            attempt = 0
+            while True:
+                try:
+                    return await self._attempt(client, source, url, folder)
+                except _Retryable as exc:
+                    if attempt >= self._max_retries:
+                        raise StorageError(
+                            f"urlDownload input {input_name(source)!r} could not download {redact(url)} "
+                            f"after {attempt + 1} attempts: {exc}"
+                        ) from exc
+                    await asyncio.sleep(min(self._retry_backoff_s * (2**attempt), _MAX_BACKOFF_S))
+                    attempt += 1
+
+    async def _attempt(self, client: httpx.AsyncClient, source: InputSource, url: str, folder: Path) -> _Downloaded:
+        name = input_name(source)
+        seen: set[str] = set()
+        current = url
+        for _hop in range(self._max_redirects + 1):
+            seen.add(current)
+            try:
+                async with client.stream("GET", current) as response:
+                    if response.is_redirect:
+                        location = response.headers.get("location", "")
+                        next_url = str(response.url.join(location))
+                        if urlsplit(next_url).scheme.lower() not in SUPPORTED_SCHEMES:
+                            raise StorageError(
+                                f"urlDownload input {name!r}: {redact(current)} redirects to an unsupported "
+                                f"URL {redact(next_url)}"
+                            )
+                        if next_url in seen:
+                            raise StorageError(
+                                f"urlDownload input {name!r}: redirect loop downloading {redact(url)} "
+                                f"(back to {redact(next_url)})"
+                            )
+                        current = next_url
+                        continue
+                    if 400 <= response.status_code < 500:
+                        raise StorageError(
+                            f"urlDownload input {name!r}: {redact(current)} returned HTTP {response.status_code} "
+                            f"{response.reason_phrase}".rstrip()
+                        )
+                    if response.status_code >= 500:
+                        raise _Retryable(f"HTTP {response.status_code} {response.reason_phrase}".rstrip())
+                    if not 200 <= response.status_code < 300:
+                        raise StorageError(
+                            f"urlDownload input {name!r}: {redact(current)} returned unexpected "
+                            f"HTTP {response.status_code}"
+                        )
+                    return await self._save(response, name, current, folder)
+            except httpx.ReadTimeout as exc:
+                raise StorageError(
+                    f"urlDownload input {name!r}: reading {redact(current)} timed out after "
+                    f"{self._read_timeout_s:g}s with no data (InputSources.ReadTimeout)"
+                ) from exc
+            except httpx.TransportError as exc:
+                raise _Retryable(f"{type(exc).__name__}: {exc or 'connection failed'}") from exc
+            except (httpx.HTTPError, httpx.InvalidURL) as exc:
+                raise StorageError(f"urlDownload input {name!r}: downloading {redact(current)} failed: {exc}") from exc
+            except OSError as exc:
+                raise StorageError(f"urlDownload input {name!r}: could not save {redact(current)}: {exc}") from exc
+        raise StorageError(
+            f"urlDownload input {name!r}: too many redirects downloading {redact(url)} "
+            f"(more than {self._max_redirects})"
+        )
+
+    async def _save(self, response: httpx.Response, name: str, url: str, folder: Path) -> _Downloaded:
+        declared = response.headers.get("content-length", "")
+        if declared.isdigit() and int(declared) > self._max_bytes:
+            raise self._too_large(name, url, int(declared))
+        filename = filename_for(response.headers.get("content-disposition", ""), str(response.url))
+        out, tmp = await asyncio.to_thread(_open_temp, folder)
+        try:
+            size = 0
+            try:
+                async for chunk in response.aiter_bytes(_CHUNK_BYTES):
+                    size += len(chunk)
+                    if size > self._max_bytes:
+                        raise self._too_large(name, url, None)
+                    await asyncio.to_thread(out.write, chunk)
+            finally:
+                await asyncio.to_thread(out.close)
+            await asyncio.to_thread(tmp.replace, folder / filename)
+        except BaseException:
+            await asyncio.to_thread(tmp.unlink, True)
+            raise
+        return _Downloaded(filename=filename, size=size)
+
+    def _too_large(self, name: str, url: str, declared: int | None) -> StorageError:
+        size = f"{declared} bytes" if declared is not None else f"more than {self._max_bytes} bytes"
+        return StorageError(
+            f"urlDownload input {name!r}: {redact(url)} is larger than the node's limit "
+            f"({size} > {self._max_bytes} bytes)",
+            hint="raise InputSources.MaxDownloadBytes in the compute node's config",
+        )
+
+
+def _open_temp(folder: Path) -> tuple[BinaryIO, Path]:
+    """A new hidden temporary file in `folder`, open for writing, and its path."""
+    fd, name = tempfile.mkstemp(prefix=".download-", suffix=".part", dir=folder)
+    return os.fdopen(fd, "wb"), Path(name)
+
+
+def filename_for(content_disposition: str, url: str) -> str:
+    """The file name a download is saved under: Content-Disposition's, else the URL's basename, else `download`."""
+    if content_disposition:
+        message = email.message.Message()
+        message["content-disposition"] = content_disposition
+        candidate = safe_filename(message.get_filename() or "")
+        if candidate:
+            return candidate
+    return safe_filename(unquote(posixpath.basename(urlsplit(url).path))) or DEFAULT_FILENAME
+
+
+def safe_filename(name: str) -> str:
+    """A single path segment made from a server-supplied name ('' when nothing usable is left)."""
+    name = name.replace("\\", "/").replace("\x00", "")
+    base = posixpath.basename(name.rstrip("/")).strip()
+    if base in ("", ".", ".."):
+        return ""
+    return base
+
+
+def redact(url: str) -> str:
+    """The URL with any password in it replaced, for error messages."""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    host = parts.hostname or ""
+    if parts.port is not None:
+        host = f"{host}:{parts.port}"
+    netloc = f"{parts.username or ''}:***@{host}"
+    return urlunsplit((parts.scheme, netloc, parts.path, parts.query, parts.fragment))
