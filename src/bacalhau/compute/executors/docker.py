@@ -53,7 +53,7 @@ from bacalhau.compute.executors.docker_logs import LogPump
 from bacalhau.compute.executors.docker_params import DockerParams
 from bacalhau.compute.executors.docker_policy import DockerPolicy
 from bacalhau.compute.executors.docker_stop import StopSwitch, engine_reason
-from bacalhau.compute.executors.stopping import RunningExecutions, Stop, start_thread
+from bacalhau.compute.executors.stopping import RunningExecutions
 from bacalhau.models.errors import ErrorCode, ExecutionError, FieldError, ValidationFailed
 from bacalhau.models.job import NetworkConfig, SpecConfig
 from bacalhau.models.resources import format_bytes
@@ -132,30 +132,18 @@ class DockerExecutor:
         if request.resources.gpu > 0:
             raise ExecutionError("GPUs are not available to docker jobs on this node", hint="run the job without --gpu")
         execution = StopSwitch()
-        self._runs.register(request.execution_id, execution)
-        try:
-            execution.raise_if_stopped(request.timeout_s, {})
-            future = start_thread(
-                lambda: self._run_sync(request, params, execution), name=f"docker-{request.execution_id}"
-            )
-            try:
-                return await asyncio.shield(future)
-            except asyncio.CancelledError:
-                # The awaiting task was cancelled (node stopping): kill, and let the worker remove the container.
-                await asyncio.to_thread(execution.stop, Stop.CANCELLED)
-                await asyncio.wait([future])
-                if not future.cancelled():
-                    future.exception()  # the expected "execution cancelled": retrieved so asyncio does not log it
-                raise
-        finally:
-            self._runs.unregister(request.execution_id)
+        # A cancel of the awaiting task (node stopping) kills the container; the worker then removes it.
+        return await self._runs.run(
+            request.execution_id,
+            execution,
+            lambda: self._run_sync(request, params, execution),
+            timeout_s=request.timeout_s,
+            name=f"docker-{request.execution_id}",
+        )
 
     async def cancel(self, execution_id: str) -> None:
         """Kill a running execution's container (its `run` raises "execution cancelled"), or pre-empt it."""
-        execution = self._runs.cancel(execution_id)
-        if execution is None:
-            return
-        await asyncio.to_thread(execution.stop, Stop.CANCELLED)
+        await self._runs.stop(execution_id)
 
     # -- lifespan (PluginRegistry.start/stop) --------------------------------------------------------
     async def start(self) -> None:
@@ -219,30 +207,21 @@ class DockerExecutor:
             ) from exc
 
     def _run_sync(self, request: RunRequest, params: DockerParams, execution: StopSwitch) -> RunOutcome:
-        timer: threading.Timer | None = None
-        if request.timeout_s:
-            timer = threading.Timer(request.timeout_s, execution.stop, args=(Stop.TIMEOUT,))
-            timer.daemon = True
-            timer.start()
+        client = self._engine()
+        image = resolve_image(client, params.image)
+        details = image.details(params.image)
+        execution.raise_if_stopped(request.timeout_s, details)  # a pull cannot be interrupted: check after
         try:
-            client = self._engine()
-            image = resolve_image(client, params.image)
-            details = image.details(params.image)
-            execution.raise_if_stopped(request.timeout_s, details)  # a pull cannot be interrupted: check after
-            try:
-                return self._run_container(client, request, params, image, execution, details)
-            except ExecutionError as exc:
-                exc.details = {**details, **exc.details}
-                raise
-            except (docker.errors.DockerException, OSError) as exc:
-                raise ExecutionError(
-                    f"the Docker engine failed while running image {params.image.reference}: {engine_reason(exc)}",
-                    hint=_ENGINE_HINT,
-                    details=details,
-                ) from exc
-        finally:
-            if timer is not None:
-                timer.cancel()
+            return self._run_container(client, request, params, image, execution, details)
+        except ExecutionError as exc:
+            exc.details = {**details, **exc.details}
+            raise
+        except (docker.errors.DockerException, OSError) as exc:
+            raise ExecutionError(
+                f"the Docker engine failed while running image {params.image.reference}: {engine_reason(exc)}",
+                hint=_ENGINE_HINT,
+                details=details,
+            ) from exc
 
     def _run_container(
         self,

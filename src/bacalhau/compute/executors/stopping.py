@@ -74,6 +74,14 @@ class StopSwitchLike(Protocol):
 
     stop_reason: Stop | None
 
+    def stop(self, reason: Stop) -> None:
+        """Cut the run short; the first reason wins. May block (e.g. killing a container)."""
+        ...
+
+    def raise_if_stopped(self, timeout_s: float | None, details: dict[str, str]) -> None:
+        """Raise the stop's ExecutionError if a stop was asked for."""
+        ...
+
 
 S = TypeVar("S", bound=StopSwitchLike)
 
@@ -118,3 +126,40 @@ class RunningExecutions(Generic[S]):
     def ids(self) -> list[str]:
         with self._lock:
             return list(self._running)
+
+    async def run(self, execution_id: str, switch: S, work: Callable[[], T], *, timeout_s: float | None, name: str) -> T:
+        """Run blocking `work` as `execution_id` in its own thread; the timeout and cancels stop `switch`."""
+        self.register(execution_id, switch)
+        try:
+            switch.raise_if_stopped(timeout_s, {})
+            future = start_thread(lambda: _with_timeout(work, switch, timeout_s), name=name)
+            try:
+                return await asyncio.shield(future)
+            except asyncio.CancelledError:
+                # The awaiting task was cancelled: stop the run and let its thread clean up first.
+                await asyncio.to_thread(switch.stop, Stop.CANCELLED)
+                await asyncio.wait([future])
+                if not future.cancelled():
+                    future.exception()  # the expected "execution cancelled": retrieved so asyncio does not log it
+                raise
+        finally:
+            self.unregister(execution_id)
+
+    async def stop(self, execution_id: str) -> None:
+        """Cancel a running execution (its `run` raises "execution cancelled"), or pre-empt one not started."""
+        switch = self.cancel(execution_id)
+        if switch is not None:
+            await asyncio.to_thread(switch.stop, Stop.CANCELLED)
+
+
+def _with_timeout(work: Callable[[], T], switch: StopSwitchLike, timeout_s: float | None) -> T:
+    timer: threading.Timer | None = None
+    if timeout_s:
+        timer = threading.Timer(timeout_s, switch.stop, args=(Stop.TIMEOUT,))
+        timer.daemon = True
+        timer.start()
+    try:
+        return work()
+    finally:
+        if timer is not None:
+            timer.cancel()

@@ -25,7 +25,6 @@ Epoch checks happen in wasm code only: a host call that blocks (a WASI sleep) en
 
 from __future__ import annotations
 
-import asyncio
 import posixpath
 import threading
 from dataclasses import dataclass
@@ -35,7 +34,7 @@ from typing import Any, TypeVar
 import wasmtime
 
 from bacalhau.compute.executors.base import RunOutcome, RunRequest
-from bacalhau.compute.executors.stopping import RunningExecutions, Stop, start_thread, stop_error
+from bacalhau.compute.executors.stopping import RunningExecutions, Stop, stop_error
 from bacalhau.compute.executors.wasm_cache import ModuleCache
 from bacalhau.compute.executors.wasm_fs import TaskFilesystem, guest_path
 from bacalhau.compute.executors.wasm_link import ModuleLinker, summarize
@@ -145,44 +144,21 @@ class WasmExecutor:
         except ValidationFailed as exc:
             raise ExecutionError(f"invalid wasm engine params: {exc.message}", hint=exc.hint) from exc
         execution = _Execution()
-        self._runs.register(request.execution_id, execution)
-        try:
-            execution.raise_if_stopped(request.timeout_s, {})
-            future = start_thread(
-                lambda: self._run_sync(request, params, execution), name=f"wasm-{request.execution_id}"
-            )
-            try:
-                return await asyncio.shield(future)
-            except asyncio.CancelledError:
-                # The awaiting task was cancelled: stop the module and let the worker clean up first.
-                execution.stop(Stop.CANCELLED)
-                await asyncio.wait([future])
-                # Its "execution cancelled" error is expected; retrieve it so asyncio does not log it.
-                if not future.cancelled():
-                    future.exception()
-                raise
-        finally:
-            self._runs.unregister(request.execution_id)
+        return await self._runs.run(
+            request.execution_id,
+            execution,
+            lambda: self._run_sync(request, params, execution),
+            timeout_s=request.timeout_s,
+            name=f"wasm-{request.execution_id}",
+        )
 
     async def cancel(self, execution_id: str) -> None:
         """Interrupt a running execution (its `run` raises "execution cancelled"), or pre-empt it."""
-        execution = self._runs.cancel(execution_id)
-        if execution is None:
-            return
-        execution.stop(Stop.CANCELLED)
+        await self._runs.stop(execution_id)
 
     def _run_sync(self, request: RunRequest, params: WasmParams, execution: _Execution) -> RunOutcome:
-        timer: threading.Timer | None = None
-        if request.timeout_s:
-            timer = threading.Timer(request.timeout_s, execution.stop, args=(Stop.TIMEOUT,))
-            timer.daemon = True
-            timer.start()
-        try:
-            with TaskFilesystem.build(request.inputs, request.outputs) as fs:
-                return self._run_in(fs, request, params, execution)
-        finally:
-            if timer is not None:
-                timer.cancel()
+        with TaskFilesystem.build(request.inputs, request.outputs) as fs:
+            return self._run_in(fs, request, params, execution)
 
     def _run_in(self, fs: TaskFilesystem, request: RunRequest, params: WasmParams, execution: _Execution) -> RunOutcome:
         entry_path = fs.find_module(params.entry_module)
