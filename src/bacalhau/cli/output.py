@@ -14,11 +14,16 @@ import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, Generic, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 import click
 
+if TYPE_CHECKING:
+    # Only for typing: importing the models (pydantic) here would slow every command's start.
+    from bacalhau.models.wire import WireModel
+
 T = TypeVar("T")
+W = TypeVar("W", bound="WireModel")
 TABLE, CSV, JSON, YAML = "table", "csv", "json", "yaml"
 LIST_FORMATS = (TABLE, CSV, JSON, YAML)
 OBJECT_FORMATS = (JSON, YAML)
@@ -166,3 +171,16 @@ def format_time(moment: datetime | None, *, wide: bool = False) -> str:
     if not wide and moment.date() == datetime.now().astimezone().date():
         return moment.strftime("%H:%M:%S")
     return moment.strftime("%Y-%m-%d %H:%M:%S")
+
+
+def emit_list(
+    columns: Sequence[Column[W]], items: Sequence[W], opts: OutputOptions, *, next_token: str = "", more: str = ""
+) -> None:
+    """Print a list verb's result: the bare items in json/yaml (as Bacalhau's CLI does), else rows,
+    followed on a table by how to fetch the next page (`more` is the command, without --next-token)."""
+    if opts.format not in (TABLE, CSV):
+        emit(render_object([item.to_wire() for item in items], opts))
+        return
+    emit(render_rows(columns, items, opts))
+    if next_token and more and opts.format == TABLE:
+        click.echo(f"\nTo fetch more records use:\n\t{more} --next-token {next_token}")

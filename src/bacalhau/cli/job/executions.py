@@ -10,7 +10,7 @@ from bacalhau.cli.command import BacalhauCommand
 from bacalhau.cli.context import CliContext, pass_cli
 from bacalhau.cli.flags import list_options, namespace_option, output_options, pop_output
 from bacalhau.cli.job.tables import EXECUTION_COLUMNS
-from bacalhau.cli.output import CSV, TABLE, emit, render_object, render_rows
+from bacalhau.cli.output import emit_list
 
 
 @click.command("executions", cls=BacalhauCommand)
@@ -37,9 +37,4 @@ def executions(cli: CliContext, /, job_id: str, job_version: int, all_versions: 
             job_version=job_version,
             all_job_versions=all_versions,
         )
-    if opts.format not in (TABLE, CSV):
-        emit(render_object([item.to_wire() for item in resp.items], opts))
-        return
-    emit(render_rows(EXECUTION_COLUMNS, resp.items, opts))
-    if resp.next_token and opts.format == TABLE:
-        click.echo(f"\nTo fetch more records use:\n\tbacalhau job executions {job_id} --next-token {resp.next_token}")
+    emit_list(EXECUTION_COLUMNS, resp.items, opts, next_token=resp.next_token, more=f"bacalhau job executions {job_id}")

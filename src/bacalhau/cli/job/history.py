@@ -10,7 +10,7 @@ from bacalhau.cli.command import BacalhauCommand
 from bacalhau.cli.context import CliContext, pass_cli
 from bacalhau.cli.flags import list_options, namespace_option, output_options, pop_output
 from bacalhau.cli.job.tables import HISTORY_COLUMNS
-from bacalhau.cli.output import CSV, TABLE, emit, render_object, render_rows
+from bacalhau.cli.output import emit_list
 
 
 @click.command("history", cls=BacalhauCommand)
@@ -42,9 +42,4 @@ def history(cli: CliContext, /, job_id: str, event_type: str, execution_id: str,
             event_type=event_type.lower(),
             execution_id=execution_id,
         )
-    if opts.format not in (TABLE, CSV):
-        emit(render_object([item.to_wire() for item in resp.items], opts))
-        return
-    emit(render_rows(HISTORY_COLUMNS, resp.items, opts))
-    if resp.next_token and opts.format == TABLE:
-        click.echo(f"\nTo fetch more records use:\n\tbacalhau job history {job_id} --next-token {resp.next_token}")
+    emit_list(HISTORY_COLUMNS, resp.items, opts, next_token=resp.next_token, more=f"bacalhau job history {job_id}")

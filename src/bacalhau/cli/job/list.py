@@ -10,7 +10,7 @@ from bacalhau.cli.command import BacalhauCommand
 from bacalhau.cli.context import CliContext, pass_cli
 from bacalhau.cli.flags import list_options, output_options, pop_output
 from bacalhau.cli.job.tables import JOB_COLUMNS
-from bacalhau.cli.output import CSV, TABLE, emit, render_object, render_rows
+from bacalhau.cli.output import emit_list
 
 DEFAULT_LABEL_FILTER = "bacalhau_canary != true"
 
@@ -35,9 +35,4 @@ def list_jobs(cli: CliContext, /, limit: int, next_token: str, order_by: str | N
             labels=[labels] if labels.strip() else [],
             namespace=namespace,
         )
-    if opts.format not in (TABLE, CSV):
-        emit(render_object([item.to_wire() for item in resp.items], opts))
-        return
-    emit(render_rows(JOB_COLUMNS, resp.items, opts))
-    if resp.next_token and opts.format == TABLE:
-        click.echo(f"\nTo fetch more records use:\n\tbacalhau job list --limit {limit} --next-token {resp.next_token}")
+    emit_list(JOB_COLUMNS, resp.items, opts, next_token=resp.next_token, more=f"bacalhau job list --limit {limit}")

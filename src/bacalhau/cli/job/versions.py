@@ -10,7 +10,7 @@ from bacalhau.cli.command import BacalhauCommand
 from bacalhau.cli.context import CliContext, pass_cli
 from bacalhau.cli.flags import namespace_option, output_options, pop_output
 from bacalhau.cli.job.tables import VERSION_COLUMNS
-from bacalhau.cli.output import CSV, TABLE, emit, render_object, render_rows
+from bacalhau.cli.output import emit_list
 
 
 @click.command("versions", cls=BacalhauCommand)
@@ -23,7 +23,4 @@ def versions(cli: CliContext, /, job_id: str, namespace: str, **kwargs: Any) -> 
     opts = pop_output(kwargs)
     with cli.client() as client:
         resp = client.job_versions(job_id, namespace=namespace)
-    if opts.format not in (TABLE, CSV):
-        emit(render_object([item.to_wire() for item in resp.items], opts))
-        return
-    emit(render_rows(VERSION_COLUMNS, resp.items, opts))
+    emit_list(VERSION_COLUMNS, resp.items, opts)

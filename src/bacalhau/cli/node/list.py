@@ -10,7 +10,7 @@ import click
 from bacalhau.cli.command import BacalhauCommand
 from bacalhau.cli.context import CliContext, pass_cli
 from bacalhau.cli.flags import output_options, pop_output
-from bacalhau.cli.output import CSV, TABLE, Column, emit, render_object, render_rows
+from bacalhau.cli.output import Column, emit_list
 from bacalhau.models.node import NodeState
 
 
@@ -96,10 +96,7 @@ def list_nodes(cli: CliContext, /, show: tuple[str, ...], labels: str, filter_ap
             filter_approval=(filter_approval or "").upper(),
             filter_status=(filter_status or "").upper(),
         )
-    if opts.format not in (TABLE, CSV):
-        emit(render_object([node.to_wire() for node in resp.nodes], opts))
-        return
     columns = list(BASE_COLUMNS)
     for group in show:
         columns += COLUMN_GROUPS[group.lower()]
-    emit(render_rows(columns, resp.nodes, opts))
+    emit_list(columns, resp.nodes, opts)
