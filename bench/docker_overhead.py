@@ -27,12 +27,11 @@ from collections.abc import Callable
 from pathlib import Path
 
 import httpx
-from hybrid_node import HybridNode, median_ms, print_table
+from hybrid_node import ApiJobs, HybridNode, median_ms, print_table
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
 from docker_env import BUSYBOX_IMAGE, EngineUnavailable, connect_engine, docker_cli, ensure_busybox_image
 
-TERMINAL = ("Completed", "Failed", "Stopped")
 TARGET_RATIO = 1.10
 LOCKED_DOWN_FLAGS = ["--network", "none", "--cap-drop", "ALL", "--security-opt", "no-new-privileges", "--pids-limit", "1024"]
 
@@ -71,31 +70,6 @@ def raw_sdk(client: object, image: str) -> Callable[[], None]:
     return run
 
 
-class ApiJobs:
-    """Submits the job over HTTP and polls until it is terminal; remembers the server-side durations."""
-
-    def __init__(self, http: httpx.Client, job: dict[str, object], poll_s: float) -> None:
-        self.http = http
-        self.job = job
-        self.poll_s = poll_s
-        self.server_side_s: list[float] = []
-
-    def __call__(self) -> None:
-        resp = self.http.put("/api/v1/orchestrator/jobs", json={"Job": self.job})
-        resp.raise_for_status()
-        job_id = resp.json()["JobID"]
-        deadline = time.monotonic() + 60
-        while True:
-            job = self.http.get(f"/api/v1/orchestrator/jobs/{job_id}").json()["Job"]
-            state = job["State"]["StateType"]
-            if state in TERMINAL:
-                break
-            if time.monotonic() > deadline:
-                raise SystemExit(f"job {job_id} still {state} after 60 s")
-            time.sleep(self.poll_s)
-        if state != "Completed":
-            raise SystemExit(f"job {job_id} ended {state}: {job['State'].get('Message')}")
-        self.server_side_s.append((job["ModifyTime"] - job["CreateTime"]) / 1e9)
 
 
 def interleaved(ways: list[Callable[[], None]], runs: int, warmup: int) -> list[list[float]]:

@@ -146,3 +146,32 @@ def print_table(title: str, rows: Sequence[tuple[str, Sequence[float]]]) -> None
     print(f"  {'measurement':<{width}}  {'median ms':>10}  {'p90 ms':>10}  {'runs':>5}")
     for name, samples in rows:
         print(f"  {name:<{width}}  {median_ms(samples):>10.2f}  {p90_ms(samples):>10.2f}  {len(samples):>5}")
+
+TERMINAL = ("Completed", "Failed", "Stopped")
+
+
+class ApiJobs:
+    """Submits the job over HTTP and polls until it is terminal; remembers the server-side durations."""
+
+    def __init__(self, http: httpx.Client, job: dict[str, object], poll_s: float) -> None:
+        self.http = http
+        self.job = job
+        self.poll_s = poll_s
+        self.server_side_s: list[float] = []
+
+    def __call__(self) -> None:
+        resp = self.http.put("/api/v1/orchestrator/jobs", json={"Job": self.job})
+        resp.raise_for_status()
+        job_id = resp.json()["JobID"]
+        deadline = time.monotonic() + 60
+        while True:
+            job = self.http.get(f"/api/v1/orchestrator/jobs/{job_id}").json()["Job"]
+            state = job["State"]["StateType"]
+            if state in TERMINAL:
+                break
+            if time.monotonic() > deadline:
+                raise SystemExit(f"job {job_id} still {state} after 60 s")
+            time.sleep(self.poll_s)
+        if state != "Completed":
+            raise SystemExit(f"job {job_id} ended {state}: {job['State'].get('Message')}")
+        self.server_side_s.append((job["ModifyTime"] - job["CreateTime"]) / 1e9)
