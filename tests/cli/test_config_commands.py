@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -40,3 +41,11 @@ def test_config_list_shows_the_file_values(data_dir: Path) -> None:
     assert result.exit_code == 0
     line = next(line for line in result.stdout.splitlines() if line.split()[:1] == ["API.Port"])
     assert line.split()[1] == "4321"
+
+
+@pytest.mark.parametrize("name", ["BACALHAU_IPFS_CONNECT", "BACALHAU_NODE_IPFS_CONNECT"])
+def test_legacy_ipfs_connect_env_sets_ipfs_connect(data_dir: Path, monkeypatch: pytest.MonkeyPatch, name: str) -> None:
+    monkeypatch.setenv(name, "/ip4/127.0.0.1/tcp/5001")
+    result = CliRunner().invoke(cli, ["config", "list", "--output", "json"])
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.output)["IPFS"]["Connect"] == "/ip4/127.0.0.1/tcp/5001"

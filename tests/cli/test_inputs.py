@@ -89,3 +89,14 @@ def test_local_file_with_explicit_target(tmp_path: Path) -> None:
 def test_missing_local_file_is_a_usage_error(tmp_path: Path) -> None:
     with pytest.raises(click.BadParameter, match="is not a file"):
         inline_file(str(tmp_path / "nope.wasm"), flag="MODULE")
+
+
+def test_http_uri_takes_a_checksum_option() -> None:
+    src = parse_input("src=https://example.com/f.csv,dst=/data,opt=checksum=sha256:" + "a" * 64)
+    assert src.source.params == {"URL": "https://example.com/f.csv", "Checksum": "sha256:" + "a" * 64}
+    assert src.target == "/data"
+
+
+def test_http_uri_refuses_unknown_options() -> None:
+    with pytest.raises(click.BadParameter, match="unknown urlDownload option 'region'"):
+        parse_input("src=https://example.com/f.csv,opt=region=x")

@@ -9,6 +9,7 @@ import pytest
 from bacalhau.compute.executors.noop import NoopExecutor
 from bacalhau.compute.executors.wasm import WasmExecutor
 from bacalhau.compute.publishers.local import LocalPublisher
+from bacalhau.compute.publishers.retrying import RetryingPublisher
 from bacalhau.compute.publishers.noop import NoopPublisher
 from bacalhau.compute.registry import build_registry
 from bacalhau.compute.storage.inline import InlineStorage
@@ -34,7 +35,8 @@ def test_built_in_plugins_are_registered_under_bacalhaus_names(tmp_path: Path) -
     assert isinstance(registry.storage("inline"), InlineStorage)
     assert registry.storage("local") is registry.storage("localDirectory")
     assert isinstance(registry.storage("local"), LocalStorage)
-    assert isinstance(registry.publisher("local"), LocalPublisher)
+    published = registry.publisher("local")
+    assert isinstance(published, RetryingPublisher) and isinstance(published.inner, LocalPublisher)
 
 
 def test_lookups_ignore_case_and_surrounding_space(tmp_path: Path) -> None:
@@ -89,7 +91,9 @@ def test_disabled_types_are_not_registered(tmp_path: Path) -> None:
 async def test_start_and_stop_run_the_local_publishers_server(tmp_path: Path) -> None:
     config = config_for(tmp_path, Publishers={"Types": {"Local": {"Port": 0}}})
     registry = build_registry(config=config)
-    publisher = registry.publisher("local")
+    wrapper = registry.publisher("local")
+    assert isinstance(wrapper, RetryingPublisher)
+    publisher = wrapper.inner
     assert isinstance(publisher, LocalPublisher)
 
     await registry.start()

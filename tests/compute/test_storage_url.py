@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import socket
 import threading
 import time
@@ -111,8 +112,11 @@ def base(srv: _Server) -> str:
     return f"http://127.0.0.1:{srv.server_address[1]}"
 
 
-def url_input(url: str, alias: str = "data", target: str = "/inputs/data") -> InputSource:
-    return InputSource(Source=SpecConfig(Type="urlDownload", Params={"URL": url}), Target=target, Alias=alias)
+def url_input(url: str, alias: str = "data", target: str = "/inputs/data", checksum: str = "") -> InputSource:
+    params: dict[str, object] = {"URL": url}
+    if checksum:
+        params["Checksum"] = checksum
+    return InputSource(Source=SpecConfig(Type="urlDownload", Params=params), Target=target, Alias=alias)
 
 
 def storage(**overrides: float) -> UrlStorage:
@@ -300,3 +304,32 @@ def test_passwords_in_urls_are_not_shown_in_errors() -> None:
 )
 def test_filename_for(disposition: str, url: str, expected: str) -> None:
     assert filename_for(disposition, url) == expected
+
+
+@pytest.mark.parametrize("form", ["sha256:{}", "{}", "SHA256:{}"])
+async def test_a_matching_checksum_is_accepted(server: _Server, tmp_path: Path, form: str) -> None:
+    digest = hashlib.sha256(b"hello\n").hexdigest()
+    checksum = form.format(digest.upper() if form.startswith("SHA") else digest)
+
+    prepared = await storage().prepare(url_input(f"{base(server)}/files/a.txt", checksum=checksum), tmp_path)
+
+    assert prepared.host_path.read_bytes() == b"hello\n"
+
+
+async def test_a_wrong_checksum_fails_and_leaves_nothing(server: _Server, tmp_path: Path) -> None:
+    wrong = "sha256:" + hashlib.sha256(b"something else").hexdigest()
+
+    with pytest.raises(StorageError) as err:
+        await storage().prepare(url_input(f"{base(server)}/files/a.txt", alias="mydata", checksum=wrong), tmp_path)
+
+    message = str(err.value)
+    assert "'mydata'" in message and "checksum mismatch" in message
+    assert hashlib.sha256(b"hello\n").hexdigest() in message
+    assert files_under(tmp_path) == []
+    assert server.hits["/files/a.txt"] == 1  # a mismatch is not retried
+
+
+@pytest.mark.parametrize("checksum", ["md5:abc", "sha256:xyz", "1234"])
+def test_a_malformed_checksum_is_refused_before_download(checksum: str) -> None:
+    with pytest.raises(StorageError, match="invalid Checksum"):
+        storage().validate(url_input("http://127.0.0.1:1/x", checksum=checksum))

@@ -77,7 +77,12 @@ def source_for_uri(uri: str, options: dict[str, str], raw: str) -> SpecConfig:
             raise _bad(raw, "ipfs:// needs a CID")
         return SpecConfig(Type=c.STORAGE_IPFS, Params={"CID": cid})
     if scheme in ("http", "https"):
-        return SpecConfig(Type=c.STORAGE_URL, Params={"URL": uri})
+        url_params: dict[str, object] = {"URL": uri}
+        for key, value in options.items():
+            if key.lower() != "checksum":
+                raise _bad(raw, f"unknown urlDownload option {key!r}; valid: checksum")
+            url_params["Checksum"] = value
+        return SpecConfig(Type=c.STORAGE_URL, Params=url_params)
     if scheme == "s3":
         if not parts.netloc:
             raise _bad(raw, "s3:// needs a bucket")

@@ -20,6 +20,7 @@ from bacalhau.compute.executors.wasm import WasmExecutor
 from bacalhau.compute.publishers.base import Publisher
 from bacalhau.compute.publishers.local import LocalPublisher
 from bacalhau.compute.publishers.noop import NoopPublisher
+from bacalhau.compute.publishers.retrying import RetryingPublisher
 from bacalhau.compute.storage.base import StorageProvider
 from bacalhau.compute.storage.inline import InlineStorage
 from bacalhau.compute.storage.local import LocalStorage
@@ -178,9 +179,17 @@ def build_registry(*, config: BacalhauConfig, node_id: str = "") -> PluginRegist
     return PluginRegistry(
         executors=_enabled(executors, config.engines.disabled),
         storages=_enabled(storages, config.input_sources.disabled),
-        publishers=_enabled(publishers, config.publishers.disabled),
+        publishers=_with_retries(_enabled(publishers, config.publishers.disabled)),
         empty_publisher=noop_publisher,
     )
+
+
+def _with_retries(publishers: dict[str, Publisher]) -> dict[str, Publisher]:
+    """Every publisher that talks to something remote retries passing failures with backoff."""
+    return {
+        name: publisher if isinstance(publisher, NoopPublisher) else RetryingPublisher(publisher)
+        for name, publisher in publishers.items()
+    }
 
 
 def _docker_executor(config: BacalhauConfig, node_id: str) -> DockerExecutor:

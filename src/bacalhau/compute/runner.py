@@ -205,7 +205,9 @@ class ExecutionRunner:
         if on_publishing is not None:
             await on_publishing()
         try:
-            published = await publisher.publish(task.publisher, execution.id, request.job_id, results)
+            published = await publisher.publish(
+                task.publisher, execution.id, request.job_id, results, node_id=execution.node_id
+            )
         except BacalhauError:
             raise
         except Exception as exc:

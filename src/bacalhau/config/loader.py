@@ -24,6 +24,8 @@ CONFIG_FILE_NAME = "config.yaml"
 # Env vars that look like config keys but mean something else to the CLI.
 _NOT_CONFIG_ENV = {"BACALHAU_DIR", "BACALHAU_PROFILE", "BACALHAU_API_KEY", "BACALHAU_API_USERNAME",
                    "BACALHAU_API_PASSWORD", "BACALHAU_HTTPS"}
+# Env names of older Bacalhau releases, mapped to today's key (as `<PATH>` with `_` for `.`, upper case).
+_LEGACY_ENV = {"BACALHAU_NODE_IPFS_CONNECT": "IPFS_CONNECT"}
 
 
 def leaf_paths(tree: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
@@ -147,7 +149,7 @@ def load_config(
     for name, raw in env.items():
         if not name.startswith("BACALHAU_") or name in _NOT_CONFIG_ENV:
             continue
-        key = name[len("BACALHAU_"):]
+        key = _LEGACY_ENV.get(name, name[len("BACALHAU_"):])
         match = next((p for p in known if p.replace(".", "_").upper() == key), None)
         if match is not None:
             _set_path(tree, match, _coerce(raw, known[match]))

@@ -117,8 +117,27 @@ class LocalPublisherConfig(WireModel):
     port: int = Field(6001, alias="Port")
 
 
+class IpfsEndpointConfig(WireModel):
+    """`*.Types.IPFS`: the Kubo RPC API to use (`/ip4/127.0.0.1/tcp/5001` or `http://host:5001`).
+
+    Empty: the node's own embedded IPFS node (see `IPFS`), or `IPFS.Connect` when that is set.
+    """
+
+    endpoint: str = Field("", alias="Endpoint")
+
+
+class S3PublisherConfig(WireModel):
+    """`Publishers.Types.S3`: how the orchestrator hands out S3 results."""
+
+    # True: `job get` downloads S3 results with the user's own credentials instead of a presigned URL.
+    pre_signed_url_disabled: bool = Field(False, alias="PreSignedURLDisabled")
+    pre_signed_url_expiration: str = Field("1h", alias="PreSignedURLExpiration")
+
+
 class PublisherTypes(WireModel):
     local: LocalPublisherConfig = Field(default_factory=LocalPublisherConfig, alias="Local")
+    ipfs: IpfsEndpointConfig = Field(default_factory=IpfsEndpointConfig, alias="IPFS")
+    s3: S3PublisherConfig = Field(default_factory=S3PublisherConfig, alias="S3")
 
 
 class PublishersConfig(WireModel):
@@ -152,12 +171,43 @@ class JobAdmissionControlConfig(WireModel):
     accept_networked_jobs: bool = Field(False, alias="AcceptNetworkedJobs")
 
 
+class InputSourceTypes(WireModel):
+    ipfs: IpfsEndpointConfig = Field(default_factory=IpfsEndpointConfig, alias="IPFS")
+
+
 class InputSourcesConfig(WireModel):
     disabled: list[str] = Field(default_factory=list, alias="Disabled")
+    types: InputSourceTypes = Field(default_factory=InputSourceTypes, alias="Types")
     read_timeout: str = Field("5m", alias="ReadTimeout")
     max_retry_count: int = Field(3, alias="MaxRetryCount")
     # Largest body a `urlDownload` input may have, in bytes (10 GB); bigger downloads fail.
     max_download_bytes: int = Field(10 * 10**9, alias="MaxDownloadBytes")
+
+
+class ResultDownloaderTypes(WireModel):
+    ipfs: IpfsEndpointConfig = Field(default_factory=IpfsEndpointConfig, alias="IPFS")
+
+
+class ResultDownloadersConfig(WireModel):
+    """`ResultDownloaders`: how `bacalhau job get` fetches results that are not behind a URL."""
+
+    disabled: list[str] = Field(default_factory=list, alias="Disabled")
+    timeout: str = Field("5m", alias="Timeout")
+    types: ResultDownloaderTypes = Field(default_factory=ResultDownloaderTypes, alias="Types")
+
+
+class IpfsNodeConfig(WireModel):
+    """`IPFS`: the embedded IPFS node a compute node (and `job get`) runs when no Kubo endpoint is set.
+
+    Not a Bacalhau v1.9 key (it dropped its embedded node); the names follow Bacalhau v1.4's `Node.IPFS`.
+    """
+
+    # Legacy `BACALHAU_IPFS_CONNECT`: a Kubo RPC address used wherever no `*.Types.IPFS.Endpoint` is set.
+    connect: str = Field("", alias="Connect")
+    # Swarm peers (multiaddrs ending in /p2p/<peer id>) the embedded node connects to at start.
+    swarm_addresses: list[str] = Field(default_factory=list, alias="SwarmAddresses")
+    # TCP port of the embedded node's swarm on 127.0.0.1; 0 picks a free one.
+    swarm_port: int = Field(0, alias="SwarmPort")
 
 
 class LoggingConfig(WireModel):
@@ -189,6 +239,10 @@ class BacalhauConfig(WireModel):
         default_factory=JobAdmissionControlConfig, alias="JobAdmissionControl"
     )
     input_sources: InputSourcesConfig = Field(default_factory=InputSourcesConfig, alias="InputSources")
+    result_downloaders: ResultDownloadersConfig = Field(
+        default_factory=ResultDownloadersConfig, alias="ResultDownloaders"
+    )
+    ipfs: IpfsNodeConfig = Field(default_factory=IpfsNodeConfig, alias="IPFS")
     logging: LoggingConfig = Field(default_factory=LoggingConfig, alias="Logging")
     web_ui: WebUIConfig = Field(default_factory=WebUIConfig, alias="WebUI")
     update_config: UpdateConfig = Field(default_factory=UpdateConfig, alias="UpdateConfig")

@@ -17,7 +17,9 @@ class Publisher(Protocol):
         """Raise ValidationFailed if the publisher params are unusable."""
         ...
 
-    async def publish(self, spec: SpecConfig, execution_id: str, job_id: str, results_dir: Path) -> SpecConfig:
+    async def publish(
+        self, spec: SpecConfig, execution_id: str, job_id: str, results_dir: Path, *, node_id: str = ""
+    ) -> SpecConfig:
         """Publish `results_dir` (stdout, stderr, exitCode and one folder per result path).
 
         Returns where the results now are, as a SpecConfig (e.g. `{Type: local, Params: {URL: ...}}`),

@@ -114,7 +114,9 @@ class LocalPublisher:
             raise PublishError("the local publisher's server is not running")
         return f"http://{_url_host(self._address)}:{self._port}/{execution_id}.tar.gz"
 
-    async def publish(self, spec: SpecConfig, execution_id: str, job_id: str, results_dir: Path) -> SpecConfig:
+    async def publish(
+        self, spec: SpecConfig, execution_id: str, job_id: str, results_dir: Path, *, node_id: str = ""
+    ) -> SpecConfig:
         """Archive `results_dir` atomically and return `{Type: local, Params: {URL: ...}}`. Idempotent."""
         if not _EXECUTION_ID_RE.fullmatch(execution_id):
             raise PublishError(f"cannot publish execution {execution_id!r}: not a valid execution ID")

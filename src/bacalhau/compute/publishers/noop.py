@@ -21,6 +21,8 @@ class NoopPublisher:
     def validate(self, spec: SpecConfig) -> None:
         """Any params are accepted and ignored."""
 
-    async def publish(self, spec: SpecConfig, execution_id: str, job_id: str, results_dir: Path) -> SpecConfig:
+    async def publish(
+        self, spec: SpecConfig, execution_id: str, job_id: str, results_dir: Path, *, node_id: str = ""
+    ) -> SpecConfig:
         """Return the noop result without touching `results_dir`."""
         return SpecConfig(type=PUBLISHER_NOOP, params={})

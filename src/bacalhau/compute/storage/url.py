@@ -6,12 +6,17 @@ filename, else the basename of the (final, after redirects) URL path, else `down
 followed by hand so that a loop, too many hops or a redirect to another scheme are reported clearly.
 Server errors (5xx) and connection failures are retried with exponential backoff; client errors (4xx),
 a read timeout and a body over the node's size cap are not. Whatever fails, the folder is removed.
+
+An optional `Checksum` param (`sha256:<hex>`, or 64 hex digits) is checked against the bytes as they
+stream in; a mismatch fails the input before the file is renamed into place (Bacalhau has no such
+param; we add it because a URL says where data is, not what it is).
 """
 
 from __future__ import annotations
 
 import asyncio
 import email.message
+import hashlib
 import os
 import posixpath
 import shutil
@@ -44,6 +49,26 @@ class _Downloaded:
     size: int
 
 
+def expected_sha256(source: InputSource) -> str | None:
+    """The lower-case hex SHA-256 the `Checksum` param asks for, None when unset.
+
+    Raises StorageError for a value that is neither `sha256:<64 hex>` nor 64 hex digits.
+    """
+    raw = source.source.param("Checksum")
+    if raw is None or (isinstance(raw, str) and not raw.strip()):
+        return None
+    text = str(raw).strip().lower()
+    algorithm, sep, digest = text.partition(":")
+    if not sep:
+        algorithm, digest = "sha256", text
+    if algorithm != "sha256" or len(digest) != 64 or any(ch not in "0123456789abcdef" for ch in digest):
+        raise StorageError(
+            f"urlDownload input {input_name(source)!r} has an invalid Checksum {raw!r}",
+            hint="write it as sha256:<64 hex digits>",
+        )
+    return digest
+
+
 class UrlStorage:
     """Stages `urlDownload` inputs: downloads the URL into a private copy that cleanup deletes."""
 
@@ -67,8 +92,9 @@ class UrlStorage:
         return True
 
     def validate(self, source: InputSource) -> None:
-        """Raise StorageError when the URL is missing or is not an http(s) URL with a host."""
+        """Raise StorageError when the URL is missing or is not an http(s) URL with a host, or the Checksum is malformed."""
         self._url(source)
+        expected_sha256(source)
 
     async def prepare(self, source: InputSource, work_dir: Path) -> PreparedInput:
         """Download the URL into a fresh numbered folder of `work_dir`; return the file's path."""
@@ -158,7 +184,7 @@ class UrlStorage:
                             f"urlDownload input {name!r}: {redact(current)} returned unexpected "
                             f"HTTP {response.status_code}"
                         )
-                    return await self._save(response, name, current, folder)
+                    return await self._save(response, name, current, folder, expected_sha256(source))
             except httpx.ReadTimeout as exc:
                 raise StorageError(
                     f"urlDownload input {name!r}: reading {redact(current)} timed out after "
@@ -175,12 +201,15 @@ class UrlStorage:
             f"(more than {self._max_redirects})"
         )
 
-    async def _save(self, response: httpx.Response, name: str, url: str, folder: Path) -> _Downloaded:
+    async def _save(
+        self, response: httpx.Response, name: str, url: str, folder: Path, sha256_hex: str | None
+    ) -> _Downloaded:
         declared = response.headers.get("content-length", "")
         if declared.isdigit() and int(declared) > self._max_bytes:
             raise self._too_large(name, url, int(declared))
         filename = filename_for(response.headers.get("content-disposition", ""), str(response.url))
         out, tmp = await asyncio.to_thread(_open_temp, folder)
+        digest = hashlib.sha256() if sha256_hex is not None else None
         try:
             size = 0
             try:
@@ -188,9 +217,17 @@ class UrlStorage:
                     size += len(chunk)
                     if size > self._max_bytes:
                         raise self._too_large(name, url, None)
+                    if digest is not None:
+                        digest.update(chunk)
                     await asyncio.to_thread(out.write, chunk)
             finally:
                 await asyncio.to_thread(out.close)
+            if digest is not None and digest.hexdigest() != sha256_hex:
+                raise StorageError(
+                    f"urlDownload input {name!r}: checksum mismatch for {redact(url)}: expected sha256 "
+                    f"{sha256_hex}, got {digest.hexdigest()}",
+                    hint="the data at the URL changed, or the Checksum param is wrong",
+                )
             await asyncio.to_thread(tmp.replace, folder / filename)
         except BaseException:
             await asyncio.to_thread(tmp.unlink, True)
