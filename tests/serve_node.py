@@ -77,8 +77,10 @@ class BacalhauNode:
         api_port: int,
         extra_config: Sequence[str] = (),
         extra_args: Sequence[str] = (),
+        extra_env: Mapping[str, str] | None = None,
     ) -> None:
         self.binary = binary
+        self.extra_env = dict(extra_env or {})
         self.data_dir = data_dir
         self.log_path = log_path
         self.api_port = api_port
@@ -98,6 +100,7 @@ class BacalhauNode:
         """Environment for a CLI process talking to this node."""
         return _clean_env(
             {
+                **self.extra_env,
                 "BACALHAU_API_HOST": "127.0.0.1",
                 "BACALHAU_API_PORT": str(self.api_port),
                 "BACALHAU_DIR": str(self.data_dir),
@@ -295,6 +298,7 @@ class NodePool:
         extra_args: Sequence[str] = (),
         start: bool = True,
         api_port: int | None = None,
+        extra_env: Mapping[str, str] | None = None,
     ) -> BacalhauNode:
         """A new node with a fresh BACALHAU_DIR and API port; started and ready unless `start=False`."""
         base = self._tmp.mktemp("node")
@@ -305,6 +309,7 @@ class NodePool:
             api_port=api_port or find_free_port(),
             extra_config=extra_config,
             extra_args=extra_args,
+            extra_env=extra_env,
         )
         self._nodes.append(node)
         NodePool.live.append(node)

@@ -30,6 +30,7 @@ from bacalhau.models.normalize import JobDefaults
 from bacalhau.orchestrator.api.app import create_app
 from bacalhau.orchestrator.api.context import ApiContext
 from bacalhau.orchestrator.jobstore.sqlite import SQLiteJobStore
+from bacalhau.orchestrator.results import result_transformer
 from bacalhau.orchestrator.service import Orchestrator
 from bacalhau.transport.inprocess import InProcessDirectory
 from bacalhau.version import build_version
@@ -133,6 +134,10 @@ class Node:
             manual_approval=cfg.orchestrator.node_manager.manual_approval,
             installation_id=self.identity.installation_id,
             instance_id=self.identity.instance_id,
+            result_transformer=result_transformer(
+                presign_s3=not cfg.publishers.types.s3.pre_signed_url_disabled,
+                presign_expires_s=int(parse_duration_s(cfg.publishers.types.s3.pre_signed_url_expiration)),
+            ),
         )
         compute_node = None
         if self._with_compute:

@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-import pytest
-
-from bacalhau.client.results import result_name, result_url
-from bacalhau.models.errors import BacalhauError
+from bacalhau.client.results import redact_query, result_name, result_url
 from bacalhau.models.job import SpecConfig
 
 
@@ -19,9 +16,13 @@ def test_presigned_s3_results_give_their_presigned_url() -> None:
     assert result_url(spec) == "https://s3/x?sig=1"
 
 
-def test_ipfs_results_explain_that_they_cannot_be_fetched_here() -> None:
-    with pytest.raises(BacalhauError, match="IPFS"):
-        result_url(SpecConfig(Type="ipfs", Params={"CID": "Qm"}))
+def test_ipfs_and_s3_results_have_no_url() -> None:
+    assert result_url(SpecConfig(Type="ipfs", Params={"CID": "Qm"})) == ""
+    assert result_url(SpecConfig(Type="s3", Params={"Bucket": "b", "Key": "k"})) == ""
+
+
+def test_presigned_urls_are_shown_without_their_signature() -> None:
+    assert redact_query("https://s3.local/b/k.tar.gz?X-Amz-Signature=abc") == "https://s3.local/b/k.tar.gz"
 
 
 def test_result_names_come_from_the_archive_file_name() -> None:

@@ -8,13 +8,17 @@ import pytest
 
 from bacalhau.compute.executors.noop import NoopExecutor
 from bacalhau.compute.executors.wasm import WasmExecutor
+from bacalhau.compute.publishers.ipfs import IpfsPublisher
 from bacalhau.compute.publishers.local import LocalPublisher
-from bacalhau.compute.publishers.retrying import RetryingPublisher
 from bacalhau.compute.publishers.noop import NoopPublisher
+from bacalhau.compute.publishers.retrying import RetryingPublisher
 from bacalhau.compute.registry import build_registry
 from bacalhau.compute.storage.inline import InlineStorage
+from bacalhau.compute.storage.ipfs import IpfsStorage
 from bacalhau.compute.storage.local import LocalStorage
 from bacalhau.config.types import BacalhauConfig
+from bacalhau.ipfs.embedded import EmbeddedIpfsNode
+from bacalhau.ipfs.rpc import KuboRpcClient
 from bacalhau.models.errors import UnsupportedTypeError
 
 
@@ -28,8 +32,8 @@ def test_built_in_plugins_are_registered_under_bacalhaus_names(tmp_path: Path) -
     registry = build_registry(config=config_for(tmp_path))
 
     assert registry.executor_names() == ["noop", "wasm"]
-    assert registry.storage_names() == ["inline", "local", "localDirectory", "urlDownload"]
-    assert registry.publisher_names() == ["local", "noop"]
+    assert registry.storage_names() == ["inline", "ipfs", "local", "localDirectory", "s3", "urlDownload"]
+    assert registry.publisher_names() == ["ipfs", "local", "noop", "s3"]
     assert isinstance(registry.executor("wasm"), WasmExecutor)
     assert isinstance(registry.executor("noop"), NoopExecutor)
     assert isinstance(registry.storage("inline"), InlineStorage)
@@ -58,8 +62,8 @@ def test_empty_publisher_type_means_noop(tmp_path: Path) -> None:
     ("kind", "lookup", "supported"),
     [
         ("engine", "executor", "noop, wasm"),
-        ("storage", "storage", "inline, local, localDirectory, urlDownload"),
-        ("publisher", "publisher", "local, noop"),
+        ("storage", "storage", "inline, ipfs, local, localDirectory, s3, urlDownload"),
+        ("publisher", "publisher", "ipfs, local, noop, s3"),
     ],
 )
 def test_unknown_type_lists_the_supported_ones(tmp_path: Path, kind: str, lookup: str, supported: str) -> None:
@@ -82,8 +86,8 @@ def test_disabled_types_are_not_registered(tmp_path: Path) -> None:
     registry = build_registry(config=config)
 
     assert registry.executor_names() == ["noop"]
-    assert registry.storage_names() == ["inline", "local", "urlDownload"]
-    assert registry.publisher_names() == ["noop"]
+    assert registry.storage_names() == ["inline", "ipfs", "local", "s3", "urlDownload"]
+    assert registry.publisher_names() == ["ipfs", "noop", "s3"]
     with pytest.raises(UnsupportedTypeError, match="supported: noop"):
         registry.executor("wasm")
 
@@ -107,3 +111,34 @@ async def test_start_and_stop_run_the_local_publishers_server(tmp_path: Path) ->
 def test_docker_is_listed_when_the_engine_answers(tmp_path: Path, docker_engine: object) -> None:
     registry = build_registry(config=BacalhauConfig.model_validate({"DataDir": str(tmp_path)}), node_id="n-test")
     assert registry.executor_names() == ["docker", "noop", "wasm"]
+
+
+def test_the_ipfs_storage_and_publisher_share_one_client_unless_their_endpoints_differ(tmp_path: Path) -> None:
+    shared = build_registry(config=config_for(tmp_path))
+    storage, publisher = shared.storage("ipfs"), shared.publisher("ipfs")
+    assert isinstance(storage, IpfsStorage) and isinstance(publisher, RetryingPublisher)
+    assert isinstance(publisher.inner, IpfsPublisher)
+    assert storage._client is publisher.inner._client
+    assert isinstance(storage._client, EmbeddedIpfsNode)
+
+    split = build_registry(config=config_for(tmp_path, Publishers={"Types": {"IPFS": {"Endpoint": "/ip4/127.0.0.1/tcp/5001"}}}))
+    storage, publisher = split.storage("ipfs"), split.publisher("ipfs")
+    assert isinstance(storage, IpfsStorage) and isinstance(publisher, RetryingPublisher)
+    assert isinstance(publisher.inner, IpfsPublisher)
+    assert isinstance(publisher.inner._client, KuboRpcClient) and isinstance(storage._client, EmbeddedIpfsNode)
+
+
+def test_ipfs_connect_is_the_fallback_endpoint(tmp_path: Path) -> None:
+    registry = build_registry(config=config_for(tmp_path, IPFS={"Connect": "http://127.0.0.1:5001"}))
+    storage = registry.storage("ipfs")
+    assert isinstance(storage, IpfsStorage) and isinstance(storage._client, KuboRpcClient)
+
+
+def test_disabled_storages_and_publishers_are_not_offered(tmp_path: Path) -> None:
+    registry = build_registry(
+        config=config_for(tmp_path, InputSources={"Disabled": ["S3", "ipfs"]}, Publishers={"Disabled": ["ipfs"]})
+    )
+    assert "s3" not in registry.storage_names() and "ipfs" not in registry.storage_names()
+    assert registry.publisher_names() == ["local", "noop", "s3"]
+    with pytest.raises(UnsupportedTypeError, match="unknown storage type 's3'"):
+        registry.storage("s3")

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+from bacalhau.compute.storage.base import PreparedInput
 from bacalhau.compute.storage.url import UrlStorage, filename_for
 from bacalhau.models.errors import StorageError
 from bacalhau.models.job import InputSource, SpecConfig
@@ -131,6 +132,13 @@ def storage(**overrides: float) -> UrlStorage:
     )
 
 
+def downloaded(prepared: PreparedInput) -> Path:
+    """The one file a urlDownload input stages, inside the folder that is mounted at the Target."""
+    assert prepared.host_path.is_dir()
+    (only,) = [p for p in prepared.host_path.iterdir()]
+    return only
+
+
 def files_under(path: Path) -> list[Path]:
     return sorted(p for p in path.rglob("*")) if path.exists() else []
 
@@ -138,43 +146,43 @@ def files_under(path: Path) -> list[Path]:
 async def test_download_is_named_after_the_url_path(server: _Server, tmp_path: Path) -> None:
     prepared = await storage().prepare(url_input(f"{base(server)}/files/hello.txt?x=1"), tmp_path)
 
-    assert prepared.host_path == tmp_path / "0" / "hello.txt"
-    assert prepared.host_path.read_bytes() == b"hello\n"
+    assert downloaded(prepared) == tmp_path / "0" / "hello.txt"
+    assert downloaded(prepared).read_bytes() == b"hello\n"
     assert prepared.read_only and prepared.owned
-    assert files_under(tmp_path) == [tmp_path / "0", prepared.host_path]  # no temp file left next to it
+    assert files_under(tmp_path) == [tmp_path / "0", downloaded(prepared)]  # no temp file left next to it
 
 
 async def test_download_is_named_from_content_disposition(server: _Server, tmp_path: Path) -> None:
     prepared = await storage().prepare(url_input(f"{base(server)}/report"), tmp_path)
 
-    assert prepared.host_path == tmp_path / "0" / "report.csv"
-    assert prepared.host_path.read_bytes() == b"a,b\n"
+    assert downloaded(prepared) == tmp_path / "0" / "report.csv"
+    assert downloaded(prepared).read_bytes() == b"a,b\n"
 
 
 async def test_a_path_in_content_disposition_cannot_escape_the_folder(server: _Server, tmp_path: Path) -> None:
     prepared = await storage().prepare(url_input(f"{base(server)}/unsafe-name"), tmp_path)
 
-    assert prepared.host_path == tmp_path / "0" / "evil.txt"
+    assert downloaded(prepared) == tmp_path / "0" / "evil.txt"
 
 
 async def test_a_url_without_a_file_name_is_saved_as_download(server: _Server, tmp_path: Path) -> None:
     prepared = await storage().prepare(url_input(f"{base(server)}/"), tmp_path)
 
-    assert prepared.host_path == tmp_path / "0" / "download"
-    assert prepared.host_path.read_bytes() == b"root"
+    assert downloaded(prepared) == tmp_path / "0" / "download"
+    assert downloaded(prepared).read_bytes() == b"root"
 
 
 async def test_cleanup_deletes_the_download_and_is_idempotent(server: _Server, tmp_path: Path) -> None:
     store = storage()
     first = await store.prepare(url_input(f"{base(server)}/files/a.txt"), tmp_path)
     second = await store.prepare(url_input(f"{base(server)}/files/a.txt"), tmp_path)
-    assert second.host_path == tmp_path / "1" / "a.txt"
+    assert downloaded(second) == tmp_path / "1" / "a.txt"
 
     await store.cleanup(first)
     await store.cleanup(first)
 
     assert not (tmp_path / "0").exists()
-    assert second.host_path.exists()
+    assert downloaded(second).exists()
 
 
 async def test_404_fails_with_the_status_and_is_not_retried(server: _Server, tmp_path: Path) -> None:
@@ -191,7 +199,7 @@ async def test_404_fails_with_the_status_and_is_not_retried(server: _Server, tmp
 async def test_a_500_is_retried_and_then_succeeds(server: _Server, tmp_path: Path) -> None:
     prepared = await storage().prepare(url_input(f"{base(server)}/flaky"), tmp_path)
 
-    assert prepared.host_path.read_bytes() == b"second time lucky"
+    assert downloaded(prepared).read_bytes() == b"second time lucky"
     assert server.hits["/flaky"] == 2
 
 
@@ -239,8 +247,8 @@ async def test_a_body_over_the_size_cap_is_refused(server: _Server, tmp_path: Pa
 async def test_a_redirect_is_followed_and_the_final_name_used(server: _Server, tmp_path: Path) -> None:
     prepared = await storage().prepare(url_input(f"{base(server)}/redirect"), tmp_path)
 
-    assert prepared.host_path == tmp_path / "0" / "target.bin"
-    assert prepared.host_path.read_bytes() == b"hello\n"
+    assert downloaded(prepared) == tmp_path / "0" / "target.bin"
+    assert downloaded(prepared).read_bytes() == b"hello\n"
 
 
 async def test_a_redirect_loop_fails(server: _Server, tmp_path: Path) -> None:
@@ -313,7 +321,7 @@ async def test_a_matching_checksum_is_accepted(server: _Server, tmp_path: Path, 
 
     prepared = await storage().prepare(url_input(f"{base(server)}/files/a.txt", checksum=checksum), tmp_path)
 
-    assert prepared.host_path.read_bytes() == b"hello\n"
+    assert downloaded(prepared).read_bytes() == b"hello\n"
 
 
 async def test_a_wrong_checksum_fails_and_leaves_nothing(server: _Server, tmp_path: Path) -> None:

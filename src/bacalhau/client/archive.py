@@ -51,7 +51,23 @@ class ResultMerger:
             root = _content_root(Path(staging), archive)
             self._merge_tree(root)
 
+    def add_tree(self, folder: Path, name: str) -> None:
+        """Merge one result that arrived as a folder (IPFS, plain S3) in (or copy it to raw/<name>)."""
+        _refuse_escaping_links(folder)
+        self.output_dir.mkdir(parents=True, exist_ok=True)
+        if self.raw:
+            dest = self.output_dir / RAW_FOLDER / name
+            if dest.exists() and not self.overwrite:
+                raise _exists_error(dest)
+            if dest.exists():
+                shutil.rmtree(dest)
+            # symlinks=True: a link is copied as a link, never followed out of the result.
+            shutil.copytree(folder, dest, symlinks=True)
+            return
+        self._merge_tree(folder)
+
     def _merge_tree(self, root: Path) -> None:
+        self._check_no_overwrite(root)
         for dirpath, dirnames, filenames in os.walk(root):
             rel_dir = Path(dirpath).relative_to(root)
             for dirname in dirnames:
@@ -61,6 +77,17 @@ class ResultMerger:
                 target.mkdir(exist_ok=True)
             for filename in filenames:
                 self._merge_file(Path(dirpath) / filename, self.output_dir / rel_dir / filename, rel_dir)
+
+    def _check_no_overwrite(self, root: Path) -> None:
+        """Refuse before writing anything, so a refused download leaves the folder exactly as it was."""
+        if self.overwrite:
+            return
+        for dirpath, _dirnames, filenames in os.walk(root):
+            rel_dir = Path(dirpath).relative_to(root)
+            for filename in filenames:
+                target = self.output_dir / rel_dir / filename
+                if target not in self._written and (target.exists() or target.is_symlink()):
+                    raise _exists_error(target)
 
     def _merge_file(self, source: Path, target: Path, rel_dir: Path) -> None:
         top_level = rel_dir == Path(".")
@@ -125,6 +152,21 @@ def _check_member(member: tarfile.TarInfo, dest: Path) -> None:
         )
 
 
+def _refuse_escaping_links(folder: Path) -> None:
+    """Refuse a downloaded folder holding a symlink that points outside it (it would copy host files)."""
+    root = folder.resolve()
+    for dirpath, dirnames, filenames in os.walk(folder):
+        for entry in (*dirnames, *filenames):
+            path = Path(dirpath) / entry
+            if path.is_symlink() and not _inside(path.resolve(), root):
+                raise BacalhauError(
+                    f"refusing to merge result entry {path.relative_to(folder)}: it links outside the result",
+                    code=ErrorCode.IOError,
+                    component="Downloader",
+                    hint="the published result is malformed or malicious; nothing was merged",
+                )
+
+
 def _inside(path: Path, folder: Path) -> bool:
     return path == folder or folder in path.parents
 
@@ -146,7 +188,7 @@ def _exists_error(path: Path) -> BacalhauError:
         f"refusing to overwrite existing file {path}",
         code=ErrorCode.IOError,
         component="Downloader",
-        hint="remove it, or choose another folder with --output-dir",
+        hint="pass --overwrite to replace it, or choose another folder with --output-dir",
     )
 
 

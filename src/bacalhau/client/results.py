@@ -1,7 +1,7 @@
-"""Downloading a job's published results: find each result's URL, fetch it, unpack it (archive.py).
+"""Pieces of downloading a job's published results over HTTP (download.py puts them together).
 
-`GET /jobs/:id/results` lists one SpecConfig per completed execution; for the local and S3 publishers
-its Params carry a URL (`URL`, or `PreSignedURL` for S3) that serves a .tar.gz of the results folder.
+`GET /jobs/:id/results` lists one SpecConfig per completed execution; for the local publisher and
+presigned S3 results its Params carry a URL (`URL`, or `PreSignedURL`) serving a .tar.gz of the results.
 """
 
 from __future__ import annotations
@@ -30,24 +30,28 @@ def downloadable(items: list[SpecConfig]) -> list[SpecConfig]:
 
 
 def result_url(result: SpecConfig) -> str:
-    """The URL a published result is served from; raise when this client cannot fetch it."""
-    for key in ("URL", "PreSignedURL", "Url"):
+    """The http(s) URL a result is served from (local publisher, presigned S3), or '' when it has none."""
+    for key in ("URL", "PreSignedURL"):
         value = result.param(key)
         if isinstance(value, str) and value.startswith(("http://", "https://")):
             return value
-    if result.param("CID"):
-        raise BacalhauError(
-            f"result {result.param('CID')} is published to IPFS, which this client cannot download from",
-            code=ErrorCode.NotImplemented,
-            component="Downloader",
-            hint="fetch it with an IPFS client, or publish with -p local or -p s3://bucket/key",
-        )
-    raise BacalhauError(
-        f"the {result.type or 'unknown'} result has no download URL",
+    return ""
+
+
+def no_url_error(result: SpecConfig) -> BacalhauError:
+    """A result this client has no way to fetch."""
+    return BacalhauError(
+        f"the {result.type or 'unknown'} result has no download location (no URL, CID or S3 bucket)",
         code=ErrorCode.NotImplemented,
         component="Downloader",
-        hint="only results published with the local or s3 publishers can be downloaded",
+        hint="results published with the local, s3 or ipfs publishers can be downloaded",
     )
+
+
+def redact_query(url: str) -> str:
+    """The URL without its query string: presigned URLs carry credentials there."""
+    parts = urlsplit(url)
+    return parts._replace(query="", fragment="").geturl()
 
 
 def result_name(url: str, index: int) -> str:
@@ -67,29 +71,10 @@ def temp_archive(output_dir: Path) -> Path:
     return Path(name)
 
 
-def fetch(http: httpx.Client, url: str, dest: Path, *, timeout_s: float, progress: Progress | None) -> None:
-    """Stream `url` into `dest`; raise a BacalhauError naming the URL on any failure."""
-    try:
-        with http.stream("GET", url, timeout=timeout_s, follow_redirects=True) as response:
-            if response.status_code >= 300:
-                response.read()
-                raise download_error(url, response)
-            total = _content_length(response)
-            done = 0
-            with dest.open("wb") as fh:
-                for chunk in response.iter_bytes(_CHUNK_BYTES):
-                    fh.write(chunk)
-                    done += len(chunk)
-                    if progress is not None:
-                        progress(done, total)
-    except httpx.TransportError as exc:
-        raise unreachable_error(url, exc) from exc
-
-
 async def afetch(
     http: httpx.AsyncClient, url: str, dest: Path, *, timeout_s: float, progress: Progress | None
 ) -> None:
-    """The async twin of `fetch`."""
+    """Stream `url` into `dest`; raise a BacalhauError naming the URL on any failure."""
     try:
         async with http.stream("GET", url, timeout=timeout_s, follow_redirects=True) as response:
             if response.status_code >= 300:

@@ -8,6 +8,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 from types import TracebackType
@@ -15,9 +16,8 @@ from typing import Any, cast
 
 import httpx
 
-from bacalhau.client import results, routes
+from bacalhau.client import download, results, routes
 from bacalhau.client.address import resolve_base_url
-from bacalhau.client.archive import ResultMerger
 from bacalhau.client.errors import error_from_response, error_from_transport
 from bacalhau.client.headers import default_headers
 from bacalhau.client.lazy_tls import plain_http_sync
@@ -196,23 +196,22 @@ class Client:
         namespace: str = "",
         timeout_s: float = results.DEFAULT_DOWNLOAD_TIMEOUT_S,
         progress: results.Progress | None = None,
+        status: download.Status | None = None,
+        ipfs: download.IpfsAccess | None = None,
     ) -> Path:
-        """Download and unpack every published result into `output_dir`; return the folder."""
-        out = Path(output_dir)
+        """Download every published result (local, S3 or IPFS) into `output_dir`; return the folder.
+
+        Files already in `output_dir` are kept: a clash raises unless `overwrite`. `ipfs` says how to
+        reach IPFS for IPFS results (default: an embedded node dialling the result's providers).
+        """
         items = results.downloadable(self.job_results(job_id, namespace=namespace).items)
         if not items:
             raise results.no_results_error(job_id)
-        merger = ResultMerger(out, raw=raw, overwrite=overwrite)
-        for index, item in enumerate(items):
-            url = results.result_url(item)
-            archive = results.temp_archive(out)
-            try:
-                results.fetch(self._http, url, archive, timeout_s=timeout_s, progress=progress)
-                merger.add(archive, results.result_name(url, index))
-            finally:
-                archive.unlink(missing_ok=True)
-        out.mkdir(parents=True, exist_ok=True)
-        return out
+        options = download.DownloadOptions(
+            raw=raw, overwrite=overwrite, timeout_s=timeout_s, progress=progress, status=status,
+            ipfs=ipfs or download.IpfsAccess(),
+        )
+        return asyncio.run(download.download_items(items, Path(output_dir), options))
 
     # Nodes and agent
 

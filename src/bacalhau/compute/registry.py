@@ -18,15 +18,21 @@ from bacalhau.compute.executors.docker import DockerExecutor
 from bacalhau.compute.executors.noop import NoopExecutor
 from bacalhau.compute.executors.wasm import WasmExecutor
 from bacalhau.compute.publishers.base import Publisher
+from bacalhau.compute.publishers.ipfs import IpfsPublisher
 from bacalhau.compute.publishers.local import LocalPublisher
 from bacalhau.compute.publishers.noop import NoopPublisher
 from bacalhau.compute.publishers.retrying import RetryingPublisher
+from bacalhau.compute.publishers.s3 import S3Publisher
 from bacalhau.compute.storage.base import StorageProvider
 from bacalhau.compute.storage.inline import InlineStorage
+from bacalhau.compute.storage.ipfs import IpfsStorage
 from bacalhau.compute.storage.local import LocalStorage
+from bacalhau.compute.storage.s3 import S3Storage
 from bacalhau.compute.storage.url import UrlStorage
 from bacalhau.config.duration import parse_duration_s
 from bacalhau.config.types import BacalhauConfig
+from bacalhau.ipfs.base import IpfsClient
+from bacalhau.ipfs.factory import ipfs_client
 from bacalhau.models import constants as c
 from bacalhau.models.errors import ConfigurationError, UnsupportedTypeError
 from bacalhau.models.resources import parse_bytes, parse_cpu
@@ -159,6 +165,8 @@ def build_registry(*, config: BacalhauConfig, node_id: str = "") -> PluginRegist
     local_storage = LocalStorage(allow_listed_paths=list(config.compute.allow_listed_local_paths))
     local_publisher_cfg = config.publishers.types.local
     noop_publisher = NoopPublisher()
+    ipfs_for = _IpfsClients(config)
+    read_timeout_s = _read_timeout_s(config)
     executors: dict[str, Executor] = {
         c.ENGINE_DOCKER: _docker_executor(config, node_id),
         c.ENGINE_WASM: WasmExecutor(cache_dir=data_dir / "compute" / "cache" / "wasm"),
@@ -168,12 +176,24 @@ def build_registry(*, config: BacalhauConfig, node_id: str = "") -> PluginRegist
         c.STORAGE_INLINE: InlineStorage(),
         c.STORAGE_LOCAL: local_storage,
         c.STORAGE_LOCAL_DIRECTORY: local_storage,
-        c.STORAGE_URL: _url_storage(config),
+        c.STORAGE_URL: UrlStorage(
+            read_timeout_s=read_timeout_s,
+            max_retries=config.input_sources.max_retry_count,
+            max_bytes=config.input_sources.max_download_bytes,
+        ),
+        c.STORAGE_S3: S3Storage(max_bytes=config.input_sources.max_download_bytes),
+        c.STORAGE_IPFS: IpfsStorage(
+            client=ipfs_for.endpoint(config.input_sources.types.ipfs.endpoint),
+            # 0 means "no timeout" for Bacalhau's ReadTimeout; an IPFS fetch still needs a bound.
+            timeout_s=read_timeout_s if read_timeout_s > 0 else 24 * 3600.0,
+        ),
     }
     publishers: dict[str, Publisher] = {
         c.PUBLISHER_LOCAL: LocalPublisher(
             data_dir=data_dir, address=local_publisher_cfg.address, port=local_publisher_cfg.port
         ),
+        c.PUBLISHER_S3: S3Publisher(scratch_dir=data_dir / "compute" / "publishing"),
+        c.PUBLISHER_IPFS: IpfsPublisher(client=ipfs_for.endpoint(config.publishers.types.ipfs.endpoint)),
         c.PUBLISHER_NOOP: noop_publisher,
     }
     return PluginRegistry(
@@ -211,11 +231,34 @@ def _docker_executor(config: BacalhauConfig, node_id: str) -> DockerExecutor:
     )
 
 
-def _url_storage(config: BacalhauConfig) -> UrlStorage:
-    """Construct the `urlDownload` storage from `InputSources` (ReadTimeout, MaxRetryCount, MaxDownloadBytes)."""
-    cfg = config.input_sources
+def _read_timeout_s(config: BacalhauConfig) -> float:
+    """`InputSources.ReadTimeout` in seconds (0 or less: no timeout)."""
     try:
-        read_timeout_s = parse_duration_s(cfg.read_timeout)
+        return parse_duration_s(config.input_sources.read_timeout)
     except ValueError as exc:
         raise ConfigurationError(f"InputSources.ReadTimeout: {exc}") from exc
-    return UrlStorage(read_timeout_s=read_timeout_s, max_retries=cfg.max_retry_count, max_bytes=cfg.max_download_bytes)
+
+
+class _IpfsClients:
+    """One IPFS client per distinct endpoint, so the ipfs storage and publisher share the embedded node.
+
+    An empty `*.Types.IPFS.Endpoint` falls back to `IPFS.Connect`, and an empty one of those means the
+    node's embedded IPFS node (repo in `<DataDir>/ipfs`). Nothing starts here: clients start on first use.
+    """
+
+    def __init__(self, config: BacalhauConfig) -> None:
+        self._config = config
+        self._clients: dict[str, IpfsClient] = {}
+
+    def endpoint(self, endpoint: str) -> IpfsClient:
+        """The client for `endpoint` (or the fallback), built once."""
+        ipfs = self._config.ipfs
+        chosen = (endpoint or ipfs.connect).strip()
+        if chosen not in self._clients:
+            self._clients[chosen] = ipfs_client(
+                chosen,
+                repo_dir=Path(self._config.data_dir) / "ipfs",
+                swarm_port=ipfs.swarm_port,
+                peers=list(ipfs.swarm_addresses),
+            )
+        return self._clients[chosen]

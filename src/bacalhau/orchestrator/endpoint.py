@@ -31,6 +31,7 @@ from bacalhau.models.validation import ensure_valid
 from bacalhau.orchestrator.evaluations import new_evaluation
 from bacalhau.orchestrator.events import job_event, job_state_event
 from bacalhau.orchestrator.jobstore.base import ExecutionQuery, HistoryQuery, JobStore
+from bacalhau.orchestrator.results import LocalResultTransformer, ResultTransformer
 from bacalhau.transport.base import ComputeDirectory
 from bacalhau.transport.messages import LogStreamRequest
 
@@ -49,8 +50,10 @@ class Endpoint:
         installation_id: str = "",
         instance_id: str = "",
         clock_ns: Callable[[], int] = time.time_ns,
+        results: ResultTransformer | None = None,
     ) -> None:
         self._installation_id = installation_id
+        self._results = results or LocalResultTransformer()
         self._instance_id = instance_id
         self._store = store
         self._directory = directory
@@ -205,7 +208,7 @@ class Endpoint:
                 and published.type
                 and not published.is_type(c.PUBLISHER_NOOP)
             ):
-                out.append(_as_download(published))
+                out.append(await self._results.transform(published))
         return out
 
     async def stream_logs(
@@ -238,14 +241,6 @@ class Endpoint:
                 f"job {job.id} has no executions yet", hint="wait until the job is scheduled, then ask again"
             )
         return max(candidates, key=lambda e: e.create_time)
-
-
-def _as_download(result: SpecConfig) -> SpecConfig:
-    """Results are returned as storage specs a client can fetch: a local publisher's URL as urlDownload."""
-    url = result.param("URL")
-    if result.is_type(c.PUBLISHER_LOCAL) and isinstance(url, str):
-        return SpecConfig(Type=c.STORAGE_URL, Params={"URL": url})
-    return result
 
 
 def spec_key(job: Job) -> Any:

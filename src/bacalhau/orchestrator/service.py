@@ -22,6 +22,7 @@ from bacalhau.orchestrator.endpoint import Endpoint
 from bacalhau.orchestrator.jobstore.base import JobQuery, JobStore
 from bacalhau.orchestrator.nodes import NodeManager
 from bacalhau.orchestrator.planner import Planner
+from bacalhau.orchestrator.results import ResultTransformer
 from bacalhau.orchestrator.timeouts import JobTimeouts
 from bacalhau.orchestrator.worker import Worker
 from bacalhau.transport.base import ComputeDirectory
@@ -43,6 +44,7 @@ class Orchestrator:
         installation_id: str = "",
         instance_id: str = "",
         clock_ns: Callable[[], int] = time.time_ns,
+        result_transformer: ResultTransformer | None = None,
     ) -> None:
         self.node_id = node_id
         self.store = store
@@ -59,6 +61,7 @@ class Orchestrator:
             installation_id=installation_id,
             instance_id=instance_id,
             clock_ns=clock_ns,
+            results=result_transformer,
         )
         self.compute_events = ComputeEventHandler(
             store=store, nodes=self.nodes, planner=self.planner, enqueue=self.broker.enqueue, clock_ns=clock_ns

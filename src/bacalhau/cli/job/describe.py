@@ -9,7 +9,7 @@ import click
 from bacalhau.cli.command import BacalhauCommand
 from bacalhau.cli.context import CliContext, pass_cli
 from bacalhau.cli.flags import namespace_option
-from bacalhau.cli.job.tables import DESCRIBE_HISTORY_COLUMNS, EXECUTION_COLUMNS, engine_summary
+from bacalhau.cli.job.tables import DESCRIBE_HISTORY_COLUMNS, EXECUTION_COLUMNS, engine_summary, result_location
 from bacalhau.cli.output import (
     OBJECT_FORMATS,
     OutputOptions,
@@ -64,6 +64,15 @@ def render_description(resp: GetJobResponse, opts: OutputOptions) -> str:
     for exec_id, items in by_exec.items():
         label = exec_id if opts.wide else exec_id[:10]
         parts.append(f"Execution {label} History\n" + render_rows(DESCRIBE_HISTORY_COLUMNS, items, opts))
+    published = [
+        (e.id if opts.wide else e.id[:10], e.published_result.type, result_location(e.published_result))
+        for e in executions
+        if e.published_result is not None and e.published_result.type
+        and not e.published_result.is_type(c.PUBLISHER_NOOP)
+    ]
+    if published:
+        lines = [f"{exec_id}  {kind}  {where}" for exec_id, kind, where in published]
+        parts.append("Published Results\n" + "\n".join(lines) + "\n")
     outputs = [e for e in executions if e.run_output is not None and (e.run_output.stdout or e.run_output.stderr)]
     for execution in outputs:
         assert execution.run_output is not None

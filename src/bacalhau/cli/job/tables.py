@@ -5,7 +5,7 @@ from __future__ import annotations
 from bacalhau.cli.output import Column, format_time, ns_to_datetime, parse_rfc3339
 from bacalhau.models.execution import Execution
 from bacalhau.models.history import JobHistory
-from bacalhau.models.job import Job
+from bacalhau.models.job import Job, SpecConfig
 
 
 def engine_summary(job: Job) -> str:
@@ -92,3 +92,17 @@ DESCRIBE_HISTORY_COLUMNS: list[Column[JobHistory]] = [
     Column("Topic", lambda h: h.event.topic),
     Column("Event", _event_text, truncate=False),
 ]
+
+
+def result_location(result: SpecConfig) -> str:
+    """Where a published result is, as a user would type it: `ipfs://CID`, `s3://bucket/key`, a URL."""
+    if result.param("CID"):
+        return f"ipfs://{result.param('CID')}"
+    if result.param("Bucket"):
+        where = f"s3://{result.param('Bucket')}/{result.param('Key') or ''}"
+        endpoint = result.param("Endpoint")
+        return f"{where} (endpoint {endpoint})" if endpoint else where
+    for key in ("URL", "PreSignedURL"):
+        if isinstance(result.param(key), str):
+            return str(result.param(key))
+    return ", ".join(f"{k}={v}" for k, v in sorted(result.params.items())) or "(no location)"

@@ -12,11 +12,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import ipaddress
-import os
 import re
 import socket
 import tarfile
-import uuid
 from collections.abc import Generator
 from pathlib import Path
 
@@ -26,6 +24,7 @@ from starlette.requests import Request
 from starlette.responses import FileResponse, PlainTextResponse, Response
 from starlette.routing import Route
 
+from bacalhau.compute.publishers.archive import write_archive
 from bacalhau.models.constants import PUBLISHER_LOCAL
 from bacalhau.models.errors import ConfigurationError, PublishError
 from bacalhau.models.job import SpecConfig
@@ -123,7 +122,7 @@ class LocalPublisher:
         await self.start()
         target = self.published_dir / f"{execution_id}.tar.gz"
         try:
-            await asyncio.to_thread(_archive, results_dir, target)
+            await asyncio.to_thread(write_archive, results_dir, target)
         except (OSError, tarfile.TarError) as exc:
             raise PublishError(
                 f"could not publish the results of {execution_id}: {exc}",
@@ -169,19 +168,6 @@ class LocalPublisher:
             return FileResponse(path, media_type="application/gzip", filename=name)
 
         return Starlette(routes=[Route("/{name}", download, methods=["GET", "HEAD"])])
-
-
-def _archive(results_dir: Path, target: Path) -> None:
-    target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = target.with_name(f".{target.name}.{uuid.uuid4().hex}.tmp")
-    try:
-        with tarfile.open(tmp, "w:gz") as archive:
-            # Entries at the top of the archive: `job get` merges them straight into its output folder.
-            for child in sorted(results_dir.iterdir()):
-                archive.add(child, arcname=child.name)
-        os.replace(tmp, target)
-    finally:
-        tmp.unlink(missing_ok=True)
 
 
 def _url_host(address: str) -> str:

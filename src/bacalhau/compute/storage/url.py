@@ -1,7 +1,8 @@
 """The `urlDownload` input source: a file fetched over http(s) onto the compute node's disk.
 
 The body is streamed into a temporary file inside a fresh numbered folder of the work dir, then renamed
-atomically to `<work_dir>/<n>/<name>`, where `name` comes from the response's Content-Disposition
+atomically to `<work_dir>/<n>/<name>`; the folder is mounted at the input's Target, so the job
+sees `<Target>/<name>` (Bacalhau's layout), where `name` comes from the response's Content-Disposition
 filename, else the basename of the (final, after redirects) URL path, else `download`. Redirects are
 followed by hand so that a loop, too many hops or a redirect to another scheme are reported clearly.
 Server errors (5xx) and connection failures are retried with exponential backoff; client errors (4xx),
@@ -97,21 +98,22 @@ class UrlStorage:
         expected_sha256(source)
 
     async def prepare(self, source: InputSource, work_dir: Path) -> PreparedInput:
-        """Download the URL into a fresh numbered folder of `work_dir`; return the file's path."""
+        """Download the URL into a fresh numbered folder of `work_dir`; return that folder."""
         url = self._url(source)
         folder = await asyncio.to_thread(fresh_numbered_dir, work_dir)
         try:
-            downloaded = await self._download_with_retries(source, url, folder)
+            await self._download_with_retries(source, url, folder)
         except BaseException:
             # Failure or cancellation: leave no partial files behind.
             await asyncio.to_thread(shutil.rmtree, folder, True)
             raise
-        return PreparedInput(source=source, host_path=folder / downloaded.filename, read_only=True, owned=True)
+        # The folder is what is mounted: the file appears at <Target>/<name>, as in Bacalhau.
+        return PreparedInput(source=source, host_path=folder, read_only=True, owned=True)
 
     async def cleanup(self, prepared: PreparedInput) -> None:
         """Delete the numbered folder `prepare` made. Idempotent."""
         if prepared.owned:
-            await asyncio.to_thread(shutil.rmtree, prepared.host_path.parent, True)
+            await asyncio.to_thread(shutil.rmtree, prepared.host_path, True)
 
     def _url(self, source: InputSource) -> str:
         url = source.source.param("URL")

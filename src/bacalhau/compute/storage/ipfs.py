@@ -1,0 +1,84 @@
+"""The `ipfs` input source: content fetched by CID onto the compute node's disk.
+
+    CID --IpfsClient.get--> <work_dir>/<n>/content   (a file CID: a file; a directory CID: its tree)
+                                      │
+                                      └── mounted at the input's Target, as in Bacalhau: a directory
+                                          CID's entries appear under Target, a file CID is Target itself
+
+The client is the node's one IPFS client (embedded Kubo node or a Kubo RPC endpoint), shared with the
+ipfs publisher and started on first use, so nodes that never see an IPFS job never start Kubo.
+The fetch is bounded by `InputSources.ReadTimeout`: an unreachable CID fails instead of hanging.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import shutil
+from pathlib import Path
+
+from bacalhau.compute.storage.base import PreparedInput, input_name
+from bacalhau.compute.storage.workdir import fresh_numbered_dir
+from bacalhau.ipfs.base import IpfsClient
+from bacalhau.ipfs.cid import is_valid_cid
+from bacalhau.models.errors import BacalhauError, StorageError
+from bacalhau.models.job import InputSource
+
+CONTENT_NAME = "content"
+
+
+class IpfsStorage:
+    """Stages `ipfs` inputs with the node's IPFS client into a private copy that cleanup deletes."""
+
+    def __init__(self, *, client: IpfsClient, timeout_s: float) -> None:
+        self._client = client
+        self._timeout_s = timeout_s
+
+    async def start(self) -> None:
+        """Nothing to do yet: the IPFS client starts on the first IPFS job, so other nodes never pay for it."""
+
+    async def stop(self) -> None:
+        """Stop the node's IPFS client (shared with the other ipfs plugin; stopping twice is harmless)."""
+        await self._client.stop()
+
+    def is_installed(self) -> bool:
+        """True when the node's IPFS client can be used (Kubo's library loads, or an endpoint is set)."""
+        return self._client.is_available()
+
+    def validate(self, source: InputSource) -> None:
+        """Raise StorageError when the CID is missing or not a CID."""
+        self._cid(source)
+
+    async def prepare(self, source: InputSource, work_dir: Path) -> PreparedInput:
+        """Fetch the CID under a fresh numbered folder of `work_dir`; return the file or folder."""
+        cid = self._cid(source)
+        folder = await asyncio.to_thread(fresh_numbered_dir, work_dir)
+        try:
+            await self._client.start()
+            fetched = await self._client.get(cid, folder / CONTENT_NAME, timeout_s=self._timeout_s)
+        except BacalhauError as exc:
+            await asyncio.to_thread(shutil.rmtree, folder, True)  # leave no partial files behind
+            raise StorageError(f"ipfs input {input_name(source)!r}: {exc.message}", hint=exc.hint) from exc
+        except BaseException:
+            await asyncio.to_thread(shutil.rmtree, folder, True)  # cancelled: leave nothing either
+            raise
+        return PreparedInput(source=source, host_path=fetched, read_only=True, owned=True)
+
+    async def cleanup(self, prepared: PreparedInput) -> None:
+        """Delete the numbered folder `prepare` made. Idempotent."""
+        if prepared.owned:
+            await asyncio.to_thread(shutil.rmtree, prepared.host_path.parent, True)
+
+    def _cid(self, source: InputSource) -> str:
+        cid = source.source.param("CID")
+        if not isinstance(cid, str) or not cid.strip():
+            raise StorageError(
+                f"ipfs input {input_name(source)!r} has no CID",
+                hint="set Source.Params.CID, or use -i ipfs://<CID>",
+            )
+        cid = cid.strip()
+        if not is_valid_cid(cid):
+            raise StorageError(
+                f"ipfs input {input_name(source)!r}: {cid!r} is not a valid CID",
+                hint="a CID looks like bafy... (v1) or Qm... (v0)",
+            )
+        return cid
