@@ -10,6 +10,7 @@ and `{time}` (HHMMSS), in the node's local time as Bacalhau's `time.Now()`.
 The PublishedResult is an `s3` SpecConfig (Bucket, final Key, Endpoint, Region, Encoding and, for an
 archive, its VersionID and ChecksumSHA256 when the store reports them) that an `s3` input can read back.
 Credentials are the node's own. Republishing overwrites the same keys, so publishing is idempotent.
+Clients stay open between publishes (s3/pool.py); `stop()` closes them.
 """
 
 from __future__ import annotations
@@ -64,8 +65,9 @@ class S3Publisher:
         scratch_dir: Path | None = None,
         clock: Callable[[], datetime] = datetime.now,
     ) -> None:
-        """`default_region` is used when the spec names none (then AWS_REGION, then us-east-1); archives
-        are built in `scratch_dir` (default: the system's temporary folder); `clock` fills {date}/{time}."""
+        """`default_region` is used when the spec names none (then AWS_REGION, then us-east-1); at most
+        `max_clients` (endpoint, region) clients stay open; archives are built in `scratch_dir` (default:
+        the system's temporary folder); `clock` fills {date}/{time}."""
         self._default_region = default_region
         self._clients = ClientPool(settings=client_settings or ClientSettings(), max_clients=max_clients)
         self._scratch_dir = scratch_dir
@@ -85,6 +87,12 @@ class S3Publisher:
     def validate(self, spec: SpecConfig) -> None:
         """Raise ValidationFailed unless Bucket and Key are given and Encoding is '', gzip or plain."""
         self._parse(spec)
+
+    def _fresh_scratch(self) -> Path:
+        """A private folder to build the archive in (the scratch dir itself may not exist yet)."""
+        if self._scratch_dir is not None:
+            self._scratch_dir.mkdir(parents=True, exist_ok=True)
+        return Path(tempfile.mkdtemp(prefix="s3-publish-", dir=self._scratch_dir))
 
     async def publish(
         self, spec: SpecConfig, execution_id: str, job_id: str, results_dir: Path, *, node_id: str = ""
@@ -126,7 +134,7 @@ class S3Publisher:
         return SpecConfig(type=PUBLISHER_S3, params={name: value for name, value in params.items() if value})
 
     async def _upload_archive(self, client: Any, results_dir: Path, target: S3Location) -> dict[str, str]:
-        scratch = Path(await asyncio.to_thread(tempfile.mkdtemp, prefix="s3-publish-", dir=self._scratch_dir))
+        scratch = await asyncio.to_thread(self._fresh_scratch)
         try:
             archive = scratch / "results.tar.gz"
             await asyncio.to_thread(write_archive, results_dir, archive)

@@ -12,6 +12,9 @@ input's Target, as Bacalhau mounts its `s3-input-*` folder:
 streaming (base64 SHA-256, S3's format); `VersionID` fetches that version of one object. Credentials are
 the node's own (environment / profile / instance role), never the job's. Whatever fails, or if the
 staging is cancelled, the folder is removed: nothing partial is left behind.
+
+Clients stay open between stagings (s3/pool.py: warm connections, no per-input set-up); `stop()` closes
+them, which the registry does for plugins with a lifespan when the node stops.
 """
 
 from __future__ import annotations
@@ -53,7 +56,8 @@ class S3Storage:
         chunk_bytes: int = CHUNK_BYTES,
     ) -> None:
         """`max_bytes` caps one input (all its objects together); `default_region` is used when the input
-        names none (then AWS_REGION, then us-east-1); `concurrency` objects of a prefix download at once."""
+        names none (then AWS_REGION, then us-east-1); at most `max_clients` (endpoint, region) clients stay
+        open; `concurrency` objects of a prefix download at once, in `chunk_bytes` reads."""
         self._max_bytes = max_bytes
         self._default_region = default_region
         self._clients = ClientPool(settings=client_settings or ClientSettings(), max_clients=max_clients)
