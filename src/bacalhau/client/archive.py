@@ -39,11 +39,7 @@ class ResultMerger:
         """Unpack one result archive and merge it in (or place it under raw/<name>)."""
         self.output_dir.mkdir(parents=True, exist_ok=True)
         if self.raw:
-            dest = self.output_dir / RAW_FOLDER / name
-            if dest.exists() and not self.overwrite:
-                raise _exists_error(dest)
-            if dest.exists():
-                shutil.rmtree(dest)
+            dest = self._fresh_raw_folder(name)
             dest.mkdir(parents=True)
             safe_extract(archive, dest)
             return
@@ -56,15 +52,20 @@ class ResultMerger:
         _refuse_escaping_links(folder)
         self.output_dir.mkdir(parents=True, exist_ok=True)
         if self.raw:
-            dest = self.output_dir / RAW_FOLDER / name
-            if dest.exists() and not self.overwrite:
-                raise _exists_error(dest)
-            if dest.exists():
-                shutil.rmtree(dest)
+            dest = self._fresh_raw_folder(name)
             # symlinks=True: a link is copied as a link, never followed out of the result.
             shutil.copytree(folder, dest, symlinks=True)
             return
         self._merge_tree(folder)
+
+    def _fresh_raw_folder(self, name: str) -> Path:
+        """`raw/<name>`, cleared if it exists and overwriting is allowed (else refused); not yet created."""
+        dest = self.output_dir / RAW_FOLDER / name
+        if dest.exists() and not self.overwrite:
+            raise _exists_error(dest)
+        if dest.exists():
+            shutil.rmtree(dest)
+        return dest
 
     def _merge_tree(self, root: Path) -> None:
         self._check_no_overwrite(root)

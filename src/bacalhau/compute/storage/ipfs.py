@@ -17,7 +17,7 @@ import shutil
 from pathlib import Path
 
 from bacalhau.compute.storage.base import PreparedInput, input_name
-from bacalhau.compute.storage.workdir import fresh_numbered_dir
+from bacalhau.compute.storage.workdir import staging_folder
 from bacalhau.ipfs.base import IpfsClient
 from bacalhau.ipfs.cid import is_valid_cid
 from bacalhau.models.errors import BacalhauError, StorageError
@@ -51,16 +51,12 @@ class IpfsStorage:
     async def prepare(self, source: InputSource, work_dir: Path) -> PreparedInput:
         """Fetch the CID under a fresh numbered folder of `work_dir`; return the file or folder."""
         cid = self._cid(source)
-        folder = await asyncio.to_thread(fresh_numbered_dir, work_dir)
-        try:
-            await self._client.start()
-            fetched = await self._client.get(cid, folder / CONTENT_NAME, timeout_s=self._timeout_s)
-        except BacalhauError as exc:
-            await asyncio.to_thread(shutil.rmtree, folder, True)  # leave no partial files behind
-            raise StorageError(f"ipfs input {input_name(source)!r}: {exc.message}", hint=exc.hint) from exc
-        except BaseException:
-            await asyncio.to_thread(shutil.rmtree, folder, True)  # cancelled: leave nothing either
-            raise
+        async with staging_folder(work_dir) as folder:
+            try:
+                await self._client.start()
+                fetched = await self._client.get(cid, folder / CONTENT_NAME, timeout_s=self._timeout_s)
+            except BacalhauError as exc:
+                raise StorageError(f"ipfs input {input_name(source)!r}: {exc.message}", hint=exc.hint) from exc
         return PreparedInput(source=source, host_path=fetched, read_only=True, owned=True)
 
     async def cleanup(self, prepared: PreparedInput) -> None:

@@ -25,7 +25,7 @@ import shutil
 from pathlib import Path
 
 from bacalhau.compute.storage.base import PreparedInput, input_name
-from bacalhau.compute.storage.workdir import fresh_numbered_dir
+from bacalhau.compute.storage.workdir import staging_folder
 from bacalhau.models.errors import FieldError, StorageError, ValidationFailed
 from bacalhau.models.job import InputSource
 from bacalhau.s3.client import ClientSettings, endpoint_label, resolve_region
@@ -87,16 +87,11 @@ class S3Storage:
         location = self._location(source)
         subject = f"s3 input {input_name(source)!r}"
         region = resolve_region(location.region, self._default_region)
-        folder = await asyncio.to_thread(fresh_numbered_dir, work_dir)
-        try:
+        async with staging_folder(work_dir) as folder:
             try:
                 await self._download(location, region, subject, folder)
             except OSError as exc:
                 raise StorageError(f"{subject}: could not save {location.uri} on the node: {exc}") from exc
-        except BaseException:
-            # Failure or cancellation: leave no partial files behind.
-            await asyncio.to_thread(shutil.rmtree, folder, True)
-            raise
         return PreparedInput(source=source, host_path=folder, read_only=True, owned=True)
 
     async def cleanup(self, prepared: PreparedInput) -> None:

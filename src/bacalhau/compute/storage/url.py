@@ -30,7 +30,7 @@ from urllib.parse import unquote, urlsplit, urlunsplit
 import httpx
 
 from bacalhau.compute.storage.base import PreparedInput, input_name
-from bacalhau.compute.storage.workdir import fresh_numbered_dir
+from bacalhau.compute.storage.workdir import staging_folder
 from bacalhau.models.errors import StorageError
 from bacalhau.models.job import InputSource
 
@@ -100,13 +100,8 @@ class UrlStorage:
     async def prepare(self, source: InputSource, work_dir: Path) -> PreparedInput:
         """Download the URL into a fresh numbered folder of `work_dir`; return that folder."""
         url = self._url(source)
-        folder = await asyncio.to_thread(fresh_numbered_dir, work_dir)
-        try:
+        async with staging_folder(work_dir) as folder:
             await self._download_with_retries(source, url, folder)
-        except BaseException:
-            # Failure or cancellation: leave no partial files behind.
-            await asyncio.to_thread(shutil.rmtree, folder, True)
-            raise
         # The folder is what is mounted: the file appears at <Target>/<name>, as in Bacalhau.
         return PreparedInput(source=source, host_path=folder, read_only=True, owned=True)
 

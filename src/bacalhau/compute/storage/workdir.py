@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
+import shutil
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 
 
@@ -17,3 +21,15 @@ def fresh_numbered_dir(work_dir: Path) -> Path:
             n += 1
             continue
         return candidate
+
+
+@asynccontextmanager
+async def staging_folder(work_dir: Path) -> AsyncIterator[Path]:
+    """A fresh numbered folder for one input, removed with everything in it if the block fails or is
+    cancelled: a failed staging never leaves partial files behind."""
+    folder = await asyncio.to_thread(fresh_numbered_dir, work_dir)
+    try:
+        yield folder
+    except BaseException:
+        await asyncio.to_thread(shutil.rmtree, folder, True)
+        raise
