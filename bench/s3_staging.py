@@ -7,8 +7,8 @@ MB, then alternates, `--runs` times each after one untimed warm-up of each:
   (a) raw: get_object on an aiobotocore client opened once up front, the body read in `--chunk-mb`
       chunks and written straight into a file (also reported with the file's removal timed, which is
       the like-for-like of (b)'s cleanup);
-  (b) staging: `S3Storage.prepare` (its pooled client, a fresh numbered folder, chunks written by a
-      worker thread, rename into place) then `cleanup`; with `--checksum`, verifying ChecksumSHA256 too.
+  (b) staging: `S3Storage.prepare` (its pooled client, a fresh numbered folder, a temporary file
+      renamed into place) then `cleanup`; with `--checksum`, verifying ChecksumSHA256 too.
 Prints the median throughput of each in MB/s and the ratio (b)/(a). Target: staging >= 0.9x raw.
 No assertion: this is a measurement.
 """
@@ -109,7 +109,7 @@ def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=5, help="timed runs of each (default 5)")
     parser.add_argument("--size-mb", type=int, default=200, help="object size in MB (default 200)")
-    parser.add_argument("--chunk-mb", type=int, default=8, help="read chunk size in MiB for both (default 8)")
+    parser.add_argument("--chunk-mb", type=int, default=1, help="read chunk size in MiB for both (default 1)")
     parser.add_argument("--checksum", action="store_true", help="staging also verifies ChecksumSHA256")
     args = parser.parse_args(argv)
     binary = find_weed()
