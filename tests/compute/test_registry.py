@@ -20,6 +20,7 @@ from bacalhau.config.types import BacalhauConfig
 from bacalhau.ipfs.embedded import EmbeddedIpfsNode
 from bacalhau.ipfs.rpc import KuboRpcClient
 from bacalhau.models.errors import UnsupportedTypeError
+from ipfs_env import require_libkubo
 
 
 def config_for(tmp_path: Path, **overrides: object) -> BacalhauConfig:
@@ -142,3 +143,17 @@ def test_disabled_storages_and_publishers_are_not_offered(tmp_path: Path) -> Non
     assert registry.publisher_names() == ["local", "noop", "s3"]
     with pytest.raises(UnsupportedTypeError, match="unknown storage type 's3'"):
         registry.storage("s3")
+
+
+async def test_the_embedded_ipfs_node_listens_where_ipfs_swarmhost_says(tmp_path: Path) -> None:
+    require_libkubo()
+    registry = build_registry(config=config_for(tmp_path, IPFS={"SwarmHost": "127.0.0.2"}))
+    storage = registry.storage("ipfs")
+    assert isinstance(storage, IpfsStorage)
+    client = storage._client
+    await client.start()
+    try:
+        addresses = await client.addresses()
+    finally:
+        await registry.stop()
+    assert addresses and all(a.startswith("/ip4/127.0.0.2/tcp/") for a in addresses), addresses

@@ -259,6 +259,7 @@ class _IpfsClients:
                 chosen,
                 repo_dir=Path(self._config.data_dir) / "ipfs",
                 swarm_port=ipfs.swarm_port,
+                swarm_host=ipfs.swarm_host,
                 peers=list(ipfs.swarm_addresses),
             )
         return self._clients[chosen]

@@ -206,7 +206,10 @@ class IpfsNodeConfig(WireModel):
     connect: str = Field("", alias="Connect")
     # Swarm peers (multiaddrs ending in /p2p/<peer id>) the embedded node connects to at start.
     swarm_addresses: list[str] = Field(default_factory=list, alias="SwarmAddresses")
-    # TCP port of the embedded node's swarm on 127.0.0.1; 0 picks a free one.
+    # Where the embedded node's swarm listens: loopback by default, so that a node joins no network
+    # unless told to; set the machine's address for other machines to fetch its results.
+    swarm_host: str = Field("127.0.0.1", alias="SwarmHost")
+    # TCP port of the embedded node's swarm; 0 picks a free one.
     swarm_port: int = Field(0, alias="SwarmPort")
 
 
