@@ -183,6 +183,14 @@ async def case(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[
         yield built
 
 
+# noop publishes nothing (the results stay on the compute node): there is nothing to fetch back.
+@pytest.fixture(params=[name for name in BUILDERS if name != "noop"])
+async def fetchable_case(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[PublisherCase]:
+    async with BUILDERS[request.param](request, tmp_path) as built:
+        assert built.fetch is not None
+        yield built
+
+
 @pytest.fixture
 def results(tmp_path: Path) -> Path:
     """An execution's results folder, as the executor leaves it."""
@@ -210,10 +218,11 @@ async def test_publish_returns_a_spec_config_of_the_publishers_type(case: Publis
     assert published.type == case.type
 
 
-async def test_published_results_can_be_fetched_back_whole(case: PublisherCase, results: Path, tmp_path: Path) -> None:
-    if case.fetch is None:
-        pytest.skip(f"{case.type} publishes nothing: the results stay on the compute node")
-
+async def test_published_results_can_be_fetched_back_whole(
+    fetchable_case: PublisherCase, results: Path, tmp_path: Path
+) -> None:
+    case = fetchable_case
+    assert case.fetch is not None
     published = await publish(case, results)
 
     assert await case.fetch(published, tmp_path / "fetch") == RESULTS

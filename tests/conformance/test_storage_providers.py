@@ -225,6 +225,14 @@ async def case(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[
         yield built
 
 
+# Inline content is carried in the job spec itself: it cannot be missing, so it has no such case.
+@pytest.fixture(params=[name for name in BUILDERS if name != "inline"])
+async def case_that_can_miss(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[StorageCase]:
+    async with BUILDERS[request.param](request, tmp_path) as built:
+        assert built.missing is not None
+        yield built
+
+
 @pytest.fixture
 def work_dir(tmp_path: Path) -> Path:
     """The execution's work dir; not created in advance (providers must create what they need)."""
@@ -286,9 +294,11 @@ async def test_cleanup_removes_what_prepare_made_and_never_the_users_folder(case
         assert (case.user_folder / FILENAME).read_bytes() == CONTENT
 
 
-async def test_a_missing_source_fails_naming_the_input_and_leaves_nothing(case: StorageCase, work_dir: Path) -> None:
-    if case.missing is None:
-        pytest.skip("inline content is carried in the job spec itself: it cannot be missing")
+async def test_a_missing_source_fails_naming_the_input_and_leaves_nothing(
+    case_that_can_miss: StorageCase, work_dir: Path
+) -> None:
+    case = case_that_can_miss
+    assert case.missing is not None
     provider = case.missing_provider or case.provider
 
     with pytest.raises(StorageError) as caught:
