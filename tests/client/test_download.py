@@ -43,6 +43,9 @@ def result_server(tmp_path: Path) -> Iterator[str]:
             if self.path.startswith("/api/v1/orchestrator/jobs/j-1/results"):
                 body = json.dumps({"Items": [{"Type": "urlDownload", "Params": {"URL": f"{base}/e-1.tar.gz"}}]})
                 payload, kind = body.encode(), "application/json"
+            elif self.path.startswith("/api/v1/orchestrator/jobs/j-2/results"):
+                body = json.dumps({"Items": [{"Type": "urlDownload", "Params": {"URL": f"{base}/gone.tar.gz"}}]})
+                payload, kind = body.encode(), "application/json"
             elif self.path == "/e-1.tar.gz":
                 payload, kind = archive, "application/gzip"
             else:
@@ -83,6 +86,12 @@ def test_download_results_refuses_to_overwrite_a_previous_download(result_server
         with pytest.raises(BacalhauError, match="refusing to overwrite"):
             client.download_results("j-1", tmp_path / "out")
         client.download_results("j-1", tmp_path / "out", overwrite=True)
+
+
+def test_a_failed_download_leaves_no_folder_behind(result_server: str, tmp_path: Path) -> None:
+    with Client(base_url=result_server) as client, pytest.raises(BacalhauError, match="HTTP 404"):
+        client.download_results("j-2", tmp_path / "out")
+    assert not (tmp_path / "out").exists()
 
 
 def test_async_download_results_matches_the_sync_one(result_server: str, tmp_path: Path) -> None:

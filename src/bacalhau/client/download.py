@@ -56,10 +56,16 @@ class DownloadOptions:
 async def download_items(items: list[SpecConfig], output_dir: Path, options: DownloadOptions) -> Path:
     """Fetch and merge each result into `output_dir`; return the folder. Raises BacalhauError."""
     merger = ResultMerger(output_dir, raw=options.raw, overwrite=options.overwrite)
+    existed = await asyncio.to_thread(output_dir.exists)
     await asyncio.to_thread(output_dir.mkdir, parents=True, exist_ok=True)
-    async with httpx.AsyncClient(trust_env=True) as http, _LazyIpfs(options.ipfs, output_dir) as ipfs:
-        for index, item in enumerate(items):
-            await _download_one(item, index, len(items), merger, http, ipfs, options)
+    try:
+        async with httpx.AsyncClient(trust_env=True) as http, _LazyIpfs(options.ipfs) as ipfs:
+            for index, item in enumerate(items):
+                await _download_one(item, index, len(items), merger, http, ipfs, options)
+    except BaseException:
+        if not existed:  # a download that got nothing leaves no empty folder behind
+            await asyncio.to_thread(_remove_if_empty, output_dir)
+        raise
     return output_dir
 
 
@@ -135,6 +141,11 @@ async def _download_s3(item: SpecConfig, index: int, merger: ResultMerger, optio
             await asyncio.to_thread(merger.add, target, name)
 
 
+def _remove_if_empty(folder: Path) -> None:
+    with contextlib.suppress(OSError):  # not empty (some results were merged), or already gone
+        folder.rmdir()
+
+
 def _providers(item: SpecConfig) -> list[str]:
     value = item.param("Providers")
     return [str(v) for v in value] if isinstance(value, list) else []
@@ -148,9 +159,8 @@ def _say(options: DownloadOptions, message: str) -> None:
 class _LazyIpfs:
     """One IPFS client for the whole download, started only when the first IPFS result comes up."""
 
-    def __init__(self, access: IpfsAccess, output_dir: Path) -> None:
+    def __init__(self, access: IpfsAccess) -> None:
         self._access = access
-        self._output_dir = output_dir
         self._client: IpfsClient | None = None
         self._repo: tempfile.TemporaryDirectory[str] | None = None
 
