@@ -127,9 +127,10 @@ async def s3_case(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterat
             ),
             type="s3",
             fetch=fetch,
-            # VersionID and ChecksumSHA256 describe one upload (a gzip header holds its time), not the place.
+            # VersionID names one upload, not the place; the content (ChecksumSHA256) is the same every time.
             location=lambda published: {
-                k: published.params.get(k) for k in ("Bucket", "Key", "Endpoint", "Region", "Encoding")
+                k: published.params.get(k)
+                for k in ("Bucket", "Key", "Endpoint", "Region", "Encoding", "ChecksumSHA256")
             },
         )
     finally:

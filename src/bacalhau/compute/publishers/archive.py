@@ -1,11 +1,14 @@
 """The results archive every archiving publisher produces: a tar.gz of an execution's results folder.
 
 Entries sit at the top of the archive (`stdout`, `stderr`, `exitCode`, `outputs/...`), so `job get`
-merges them straight into its output folder whichever publisher made the archive.
+merges them straight into its output folder whichever publisher made the archive. The gzip header
+carries no time or name, so the same results always pack to the same bytes: republishing an execution
+gives an identical object (same checksum, no new S3 version content).
 """
 
 from __future__ import annotations
 
+import gzip
 import os
 import tarfile
 import uuid
@@ -20,7 +23,11 @@ def write_archive(results_dir: Path, target: Path) -> None:
     target.parent.mkdir(parents=True, exist_ok=True)
     tmp = target.with_name(f".{target.name}.{uuid.uuid4().hex}.tmp")
     try:
-        with tarfile.open(tmp, "w:gz") as archive:
+        with (
+            tmp.open("wb") as raw,
+            gzip.GzipFile(filename="", mode="wb", fileobj=raw, mtime=0) as packed,
+            tarfile.open(fileobj=packed, mode="w") as archive,
+        ):
             for child in sorted(results_dir.iterdir()):
                 archive.add(child, arcname=child.name)
         os.replace(tmp, target)
