@@ -22,7 +22,6 @@ import os
 import posixpath
 import shutil
 import tempfile
-from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
 from urllib.parse import unquote, urlsplit, urlunsplit
@@ -42,12 +41,6 @@ _MAX_BACKOFF_S = 30.0
 
 class _Retryable(Exception):
     """An attempt failed in a way worth trying again (5xx, connection trouble)."""
-
-
-@dataclass(frozen=True)
-class _Downloaded:
-    filename: str
-    size: int
 
 
 def expected_sha256(source: InputSource) -> str | None:
@@ -129,7 +122,7 @@ class UrlStorage:
             raise StorageError(f"urlDownload input {input_name(source)!r} has a URL without a host: {redact(url)}")
         return url
 
-    async def _download_with_retries(self, source: InputSource, url: str, folder: Path) -> _Downloaded:
+    async def _download_with_retries(self, source: InputSource, url: str, folder: Path) -> None:
         # A ReadTimeout of 0 (or less) means no timeout, as for Go's http.Client.
         timeout = httpx.Timeout(self._read_timeout_s if self._read_timeout_s > 0 else None)
         async with httpx.AsyncClient(timeout=timeout, follow_redirects=False, trust_env=True) as client:
@@ -146,7 +139,7 @@ class UrlStorage:
                     await asyncio.sleep(min(self._retry_backoff_s * (2**attempt), _MAX_BACKOFF_S))
                     attempt += 1
 
-    async def _attempt(self, client: httpx.AsyncClient, source: InputSource, url: str, folder: Path) -> _Downloaded:
+    async def _attempt(self, client: httpx.AsyncClient, source: InputSource, url: str, folder: Path) -> None:
         name = input_name(source)
         seen: set[str] = set()
         current = url
@@ -200,7 +193,7 @@ class UrlStorage:
 
     async def _save(
         self, response: httpx.Response, name: str, url: str, folder: Path, sha256_hex: str | None
-    ) -> _Downloaded:
+    ) -> None:
         declared = response.headers.get("content-length", "")
         if declared.isdigit() and int(declared) > self._max_bytes:
             raise self._too_large(name, url, int(declared))
@@ -229,7 +222,6 @@ class UrlStorage:
         except BaseException:
             await asyncio.to_thread(tmp.unlink, True)
             raise
-        return _Downloaded(filename=filename, size=size)
 
     def _too_large(self, name: str, url: str, declared: int | None) -> StorageError:
         size = f"{declared} bytes" if declared is not None else f"more than {self._max_bytes} bytes"
