@@ -177,6 +177,9 @@ class Node:
                     host=cfg.api.host,
                     port=cfg.api.port,
                     log_level="warning",
+                    # None: uvicorn's records go through the root handler `serve` set up, so they
+                    # follow Logging.Mode (json lines stay json) instead of uvicorn's own format.
+                    log_config=None,
                     lifespan="off",
                     ws="websockets-sansio",
                     timeout_graceful_shutdown=2,

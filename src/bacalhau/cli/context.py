@@ -26,7 +26,7 @@ class CliContext:
     api_port: int | None = None
     data_dir: str | None = None
     config_args: tuple[str, ...] = ()
-    log_level: str = "info"
+    log_level: str | None = None  # --log-level / LOG_LEVEL; None leaves it to Logging.Level
     _config: Any = field(default=None, repr=False)
 
     def config(self) -> BacalhauConfig:

@@ -92,12 +92,12 @@ class RootGroup(BacalhauGroup):
               help="Data directory. [env: BACALHAU_DIR; default ~/.bacalhau]")
 @click.option("-c", "--config", "config_args", multiple=True,
               help="Config file path, Key.Path=value, or Key.Path (=true). Repeatable.")
-@click.option("--log-level", envvar="LOG_LEVEL", default="info",
+@click.option("--log-level", envvar="LOG_LEVEL", default=None,
               type=click.Choice(["trace", "debug", "info", "warn", "warning", "error", "fatal"], case_sensitive=False),
-              help="Log level.")
+              help="Log level (deprecated in Bacalhau: use -c Logging.Level=<level>). [default: Logging.Level, info]")
 @click.pass_context
 def cli(ctx: click.Context, api_host: str | None, api_port: int | None, data_dir: str | None,
-        config_args: tuple[str, ...], log_level: str) -> None:
+        config_args: tuple[str, ...], log_level: str | None) -> None:
     """Bacalhau: compute over data. Submit jobs, inspect them and fetch their results."""
     if data_dir:
         # Verbs and `serve` read the data dir from the environment, as Bacalhau's own code does.

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import logging
 import sys
 
 import click
@@ -23,10 +22,12 @@ def serve(cli: CliContext, /, orchestrator: bool, compute: bool, name: str | Non
     from bacalhau.models.errors import BacalhauError
     from bacalhau.node import Node
 
-    level = getattr(logging, (cli.log_level or "info").upper(), logging.INFO)
-    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr)
+    from bacalhau.cli.log_output import configure_logging
+
     try:
         config = load_config((*cli.config_args, *config_args), data_dir=cli.data_dir)
+        # `--log-level` / LOG_LEVEL (Bacalhau's deprecated spelling of Logging.Level) beats the config.
+        configure_logging(level=cli.log_level or config.logging.level, mode=config.logging.mode)
         node = Node(config=config, orchestrator=orchestrator, compute=compute, name=name)
         asyncio.run(node.run())
     except BacalhauError as exc:

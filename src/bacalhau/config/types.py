@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from typing import Any
 
-from pydantic import Field
+from pydantic import Field, field_validator
 
 from bacalhau.models.job import SpecConfig
 from bacalhau.models.wire import WireModel
@@ -213,10 +213,33 @@ class IpfsNodeConfig(WireModel):
     swarm_port: int = Field(0, alias="SwarmPort")
 
 
+# Bacalhau's zerolog levels and log modes (`pkg/logger/logger.go`); `warning` is Python's spelling of warn.
+LOG_LEVELS = ("trace", "debug", "info", "warn", "warning", "error", "fatal", "panic")
+LOG_MODES = ("default", "json", "cmd")
+
+
 class LoggingConfig(WireModel):
+    """`Logging`: how `bacalhau serve` writes its log (level and line format)."""
+
     level: str = Field("info", alias="Level")
     mode: str = Field("default", alias="Mode")
     log_debug_info_interval: str = Field("30s", alias="LogDebugInfoInterval")
+
+    @field_validator("level")
+    @classmethod
+    def _known_level(cls, value: str) -> str:
+        # Checked when the config loads, so a typo stops `serve` with the key's name instead of
+        # silently logging at the default level.
+        if value.strip().lower() not in LOG_LEVELS:
+            raise ValueError(f"{value!r} is an invalid log-level (valid levels: {', '.join(LOG_LEVELS)})")
+        return value.strip().lower()
+
+    @field_validator("mode")
+    @classmethod
+    def _known_mode(cls, value: str) -> str:
+        if value.strip().lower() not in LOG_MODES:
+            raise ValueError(f"{value!r} is an invalid log-mode (valid modes: {', '.join(LOG_MODES)})")
+        return value.strip().lower()
 
 
 class WebUIConfig(WireModel):

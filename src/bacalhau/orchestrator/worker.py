@@ -70,6 +70,13 @@ class Worker:
         plan = schedule(evaluation, snapshot)
         applied = await self._planner.apply(plan)
         status = EvaluationStatus.Complete if applied else EvaluationStatus.Canceled
+        log.debug(
+            "evaluation %s of job %s (%s): %s; %d new, %d stopped executions, job -> %s%s",
+            evaluation.id, job.id, evaluation.triggered_by.value, status.name,
+            len(plan.new_executions), len(plan.stop_executions),
+            plan.job_transition.new_state.name if plan.job_transition else "unchanged",
+            f" ({plan.comment})" if plan.comment else "",
+        )
         await self._set_status(evaluation, status, plan.comment)
 
     async def _set_status(self, evaluation: Evaluation, status: EvaluationStatus, comment: str) -> None:
