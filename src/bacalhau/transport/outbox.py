@@ -1,0 +1,187 @@
+"""A persistent, ordered outbox of messages to peers, and the checkpoints of what was received from them.
+
+Every message a node sends over the data plane is first appended here, under the stream of its
+destination (one stream per peer), with the next sequence number of that stream: 1, 2, 3, ... The
+sender publishes from the outbox and deletes entries only once the peer has acknowledged them, so a
+message survives a lost link, a restart and a `kill -9` of the sender, and is replayed after the
+last sequence number the peer reports having processed::
+
+    append(stream, type, body) ──> seq N stored ──> published ──ack──> acknowledge(stream, N): rows <= N deleted
+                                                      └── no ack / reconnect ──> after(stream, last_acked) replays
+
+Receivers keep `checkpoint(stream)`: the last sequence number processed from a peer. A message at or
+below it is a duplicate (a replay after a reconnect) and is acknowledged without being handled again.
+
+SQLite in WAL mode with `synchronous=NORMAL`: a commit survives the process being killed (not a power
+cut, which may lose the last few commits but never corrupts). Calls are synchronous sub-millisecond
+writes on the event loop's thread, like the compute execution store, so the one connection is never
+shared across threads.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from bacalhau.models.errors import DatastoreError
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS outbox (
+    stream       TEXT NOT NULL,
+    seq          INTEGER NOT NULL,
+    type         TEXT NOT NULL,
+    body         BLOB NOT NULL,
+    created_ns   INTEGER NOT NULL,
+    PRIMARY KEY (stream, seq)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS streams (
+    stream       TEXT PRIMARY KEY,
+    last_seq     INTEGER NOT NULL DEFAULT 0,   -- highest sequence number ever appended
+    acked_seq    INTEGER NOT NULL DEFAULT 0    -- highest sequence number the peer acknowledged
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS checkpoints (
+    stream       TEXT PRIMARY KEY,
+    processed    INTEGER NOT NULL               -- highest sequence number received and handled
+) WITHOUT ROWID;
+"""
+
+
+@dataclass(frozen=True)
+class OutboxEntry:
+    """One stored message: its stream, sequence number, NCL type name and encoded body."""
+
+    stream: str
+    seq: int
+    type: str
+    body: bytes
+    created_ns: int
+
+
+class Outbox:
+    """The outbox and checkpoints of one node, in one SQLite file. Open before use."""
+
+    def __init__(self, *, path: Path) -> None:
+        self.path = path
+        self._db: sqlite3.Connection | None = None
+
+    def open(self) -> None:
+        """Open (creating if needed) the database. Idempotent."""
+        if self._db is not None:
+            return
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            db = sqlite3.connect(self.path, isolation_level=None)
+            db.execute("PRAGMA journal_mode=WAL")
+            db.execute("PRAGMA synchronous=NORMAL")
+            db.executescript(_SCHEMA)
+        except sqlite3.Error as exc:
+            raise DatastoreError(f"cannot open the message outbox {self.path}: {exc}", component="Outbox") from exc
+        self._db = db
+
+    def close(self) -> None:
+        """Close the database. Idempotent."""
+        if self._db is not None:
+            self._db.close()
+            self._db = None
+
+    @property
+    def _conn(self) -> sqlite3.Connection:
+        if self._db is None:
+            raise DatastoreError("the message outbox is not open", component="Outbox")
+        return self._db
+
+    def append(self, stream: str, msg_type: str, body: bytes) -> int:
+        """Store a message at the end of `stream`; return its sequence number (1 for the first)."""
+        db = self._conn
+        with _transaction(db):
+            db.execute("INSERT OR IGNORE INTO streams (stream) VALUES (?)", (stream,))
+            row = db.execute(
+                "UPDATE streams SET last_seq = last_seq + 1 WHERE stream = ? RETURNING last_seq", (stream,)
+            ).fetchone()
+            seq = int(row[0])
+            db.execute(
+                "INSERT INTO outbox (stream, seq, type, body, created_ns) VALUES (?, ?, ?, ?, ?)",
+                (stream, seq, msg_type, body, time.time_ns()),
+            )
+        return seq
+
+    def after(self, stream: str, seq: int, *, limit: int = 100) -> list[OutboxEntry]:
+        """Unacknowledged messages of `stream` with a sequence number above `seq`, oldest first."""
+        rows = self._conn.execute(
+            "SELECT stream, seq, type, body, created_ns FROM outbox WHERE stream = ? AND seq > ? ORDER BY seq LIMIT ?",
+            (stream, seq, limit),
+        ).fetchall()
+        return [OutboxEntry(r[0], int(r[1]), r[2], bytes(r[3]), int(r[4])) for r in rows]
+
+    def acknowledge(self, stream: str, seq: int) -> None:
+        """The peer processed everything of `stream` up to `seq`: forget those messages.
+
+        Never moves backwards: a stale acknowledgement (a replayed ack, an old handshake) is ignored.
+        """
+        db = self._conn
+        with _transaction(db):
+            db.execute("INSERT OR IGNORE INTO streams (stream) VALUES (?)", (stream,))
+            db.execute(
+                "UPDATE streams SET acked_seq = MIN(?, last_seq) WHERE stream = ? AND acked_seq < ?",
+                (seq, stream, seq),
+            )
+            db.execute("DELETE FROM outbox WHERE stream = ? AND seq <= ?", (stream, seq))
+
+    def last_seq(self, stream: str) -> int:
+        """The sequence number of the last message appended to `stream` (0 if none)."""
+        row = self._conn.execute("SELECT last_seq FROM streams WHERE stream = ?", (stream,)).fetchone()
+        return int(row[0]) if row else 0
+
+    def acked_seq(self, stream: str) -> int:
+        """The highest sequence number of `stream` the peer acknowledged (0 if none)."""
+        row = self._conn.execute("SELECT acked_seq FROM streams WHERE stream = ?", (stream,)).fetchone()
+        return int(row[0]) if row else 0
+
+    def pending_count(self, stream: str) -> int:
+        """How many messages of `stream` wait for an acknowledgement."""
+        row = self._conn.execute("SELECT COUNT(*) FROM outbox WHERE stream = ?", (stream,)).fetchone()
+        return int(row[0])
+
+    def drop_stream(self, stream: str) -> None:
+        """Forget a stream entirely (its peer was deleted): messages, numbering and checkpoint."""
+        db = self._conn
+        with _transaction(db):
+            db.execute("DELETE FROM outbox WHERE stream = ?", (stream,))
+            db.execute("DELETE FROM streams WHERE stream = ?", (stream,))
+            db.execute("DELETE FROM checkpoints WHERE stream = ?", (stream,))
+
+    def checkpoint(self, stream: str) -> int:
+        """The last sequence number received from the peer of `stream` and handled (0 if none)."""
+        row = self._conn.execute("SELECT processed FROM checkpoints WHERE stream = ?", (stream,)).fetchone()
+        return int(row[0]) if row else 0
+
+    def set_checkpoint(self, stream: str, seq: int) -> None:
+        """Record that everything from the peer of `stream` up to `seq` was handled (forward only)."""
+        self._conn.execute(
+            "INSERT INTO checkpoints (stream, processed) VALUES (?, ?) "
+            "ON CONFLICT (stream) DO UPDATE SET processed = excluded.processed WHERE excluded.processed > processed",
+            (stream, seq),
+        )
+
+    def reset_checkpoint(self, stream: str, seq: int) -> None:
+        """Set the checkpoint of `stream` to `seq`, even backwards (a peer that lost its history)."""
+        self._conn.execute(
+            "INSERT INTO checkpoints (stream, processed) VALUES (?, ?) "
+            "ON CONFLICT (stream) DO UPDATE SET processed = excluded.processed",
+            (stream, seq),
+        )
+
+
+class _transaction:
+    """BEGIN IMMEDIATE ... COMMIT, or ROLLBACK on error (the connection is in autocommit mode)."""
+
+    def __init__(self, db: sqlite3.Connection) -> None:
+        self._db = db
+
+    def __enter__(self) -> None:
+        self._db.execute("BEGIN IMMEDIATE")
+
+    def __exit__(self, exc_type: object, exc: object, tb: object) -> None:
+        self._db.execute("COMMIT" if exc_type is None else "ROLLBACK")

@@ -1,0 +1,104 @@
+"""The persistent outbox: ordered per stream, replayable after the last acknowledgement, kill -9 safe."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from bacalhau.transport.outbox import Outbox
+
+
+@pytest.fixture
+def outbox(tmp_path: Path) -> Iterator[Outbox]:
+    box = Outbox(path=tmp_path / "outbox.db")
+    box.open()
+    yield box
+    box.close()
+
+
+def test_sequence_numbers_are_contiguous_per_stream(outbox: Outbox) -> None:
+    assert [outbox.append("n-1", "BidResult", b"a") for _ in range(3)] == [1, 2, 3]
+    assert outbox.append("n-2", "BidResult", b"b") == 1
+    assert outbox.last_seq("n-1") == 3
+    assert outbox.last_seq("unknown") == 0
+
+
+def test_after_replays_unacknowledged_messages_in_order(outbox: Outbox) -> None:
+    for body in (b"one", b"two", b"three"):
+        outbox.append("n-1", "RunResult", body)
+    outbox.acknowledge("n-1", 1)
+    replay = outbox.after("n-1", outbox.acked_seq("n-1"))
+    assert [(e.seq, e.body) for e in replay] == [(2, b"two"), (3, b"three")]
+    assert outbox.pending_count("n-1") == 2
+
+
+def test_acknowledgements_never_move_backwards(outbox: Outbox) -> None:
+    for _ in range(4):
+        outbox.append("n-1", "RunResult", b"x")
+    outbox.acknowledge("n-1", 3)
+    outbox.acknowledge("n-1", 1)  # a stale ack, e.g. replayed
+    assert outbox.acked_seq("n-1") == 3
+    assert [e.seq for e in outbox.after("n-1", 0)] == [4]
+
+
+def test_numbering_continues_after_everything_was_acknowledged(outbox: Outbox) -> None:
+    outbox.append("n-1", "RunResult", b"x")
+    outbox.acknowledge("n-1", 1)
+    assert outbox.append("n-1", "RunResult", b"y") == 2
+
+
+def test_checkpoints_move_forward_only_unless_reset(outbox: Outbox) -> None:
+    outbox.set_checkpoint("orchestrator", 5)
+    outbox.set_checkpoint("orchestrator", 3)
+    assert outbox.checkpoint("orchestrator") == 5
+    outbox.reset_checkpoint("orchestrator", 2)
+    assert outbox.checkpoint("orchestrator") == 2
+
+
+def test_drop_stream_forgets_messages_numbering_and_checkpoint(outbox: Outbox) -> None:
+    outbox.append("n-1", "AskForBid", b"x")
+    outbox.set_checkpoint("n-1", 7)
+    outbox.drop_stream("n-1")
+    assert outbox.after("n-1", 0) == []
+    assert outbox.checkpoint("n-1") == 0
+    assert outbox.append("n-1", "AskForBid", b"y") == 1
+
+
+def test_messages_survive_a_kill_9_of_the_writer(tmp_path: Path) -> None:
+    path = tmp_path / "outbox.db"
+    src = Path(__file__).resolve().parents[2] / "src"
+    script = textwrap.dedent(
+        f"""
+        import os, signal, sys
+        sys.path.insert(0, {str(src)!r})
+        from pathlib import Path
+        from bacalhau.transport.outbox import Outbox
+        box = Outbox(path=Path({str(path)!r}))
+        box.open()
+        for i in range(50):
+            box.append("orchestrator", "RunResult", b"result-%d" % i)
+        box.acknowledge("orchestrator", 10)
+        box.set_checkpoint("orchestrator", 42)
+        os.kill(os.getpid(), signal.SIGKILL)
+        """
+    )
+    proc = subprocess.run([sys.executable, "-c", script], capture_output=True, timeout=60, check=False)
+    assert proc.returncode == -signal.SIGKILL, proc.stderr
+    box = Outbox(path=path)
+    box.open()
+    try:
+        replay = box.after("orchestrator", box.acked_seq("orchestrator"), limit=1000)
+        assert [e.seq for e in replay] == list(range(11, 51))
+        assert replay[0].body == b"result-10"
+        assert box.checkpoint("orchestrator") == 42
+        assert box.append("orchestrator", "RunResult", b"next") == 51
+    finally:
+        box.close()
+    assert os.path.exists(path)
