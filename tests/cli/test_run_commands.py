@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -64,9 +65,15 @@ def test_target_all_makes_an_ops_job() -> None:
     assert job["Type"] == "ops" and job["Count"] == 0
 
 
-def test_job_run_reads_stdin_and_fills_templates() -> None:
+def test_job_run_reads_stdin_and_fills_templates(free_port: Callable[[], int]) -> None:
     spec = "type: batch\nname: '{{.WHO}}'\ntasks:\n- name: t\n  engine: {type: noop}\n"
-    job = _dry_run("job", "run", "-V", "WHO=me", stdin=spec)
+    # Nothing listens on the port: the dry run falls back to printing the spec, as Bacalhau's does.
+    env = {"BACALHAU_API_HOST": "127.0.0.1", "BACALHAU_API_PORT": str(free_port())}
+    result = CliRunner().invoke(cli, ["job", "run", "--dry-run", "-V", "WHO=me"], input=spec, env=env)
+    assert result.exit_code == 0, result.output
+    assert "Error: failed to fetch Job spec: " in result.stderr
+    assert "Warning: falling back to offline mode..." in result.stderr
+    job = yaml.safe_load(result.stdout)
     assert job["Name"] == "me" and job["Tasks"][0]["Engine"]["Type"] == "noop"
 
 

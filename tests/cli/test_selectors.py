@@ -45,8 +45,8 @@ def test_env_pairs_keep_commas_in_values() -> None:
     assert parse_pairs(["A=1,2", "B=x=y"], flag="-e") == {"A": "1,2", "B": "x=y"}
 
 
-def test_label_pairs_split_commas_and_allow_bare_keys() -> None:
-    assert parse_pairs(["a=b,c", "d=e"], flag="-l", split_commas=True, bare=True) == {"a": "b", "c": "", "d": "e"}
+def test_label_pairs_allow_bare_keys() -> None:
+    assert parse_pairs(["a=b", "c", "d=e"], flag="-l", bare=True) == {"a": "b", "c": "", "d": "e"}
 
 
 def test_pairs_without_equals_are_refused() -> None:

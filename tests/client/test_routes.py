@@ -31,6 +31,13 @@ def test_put_job_sends_job_and_force() -> None:
     assert call.body is not None and call.body["Force"] is True and call.body["Job"]["Type"] == "batch"
 
 
+def test_diff_job_puts_the_job_to_jobs_diff() -> None:
+    call = routes.diff_job({"Name": "nightly", "Type": "batch"})
+    assert call.method == "PUT" and call.path == "/api/v1/orchestrator/jobs/diff"
+    assert call.body is not None and call.body["Job"]["Name"] == "nightly" and "Force" not in call.body
+    assert routes.decode(call, {"Diff": "", "Warnings": None}).diff == ""
+
+
 def test_stop_job_body_uses_lowercase_reason() -> None:
     call = routes.stop_job("j-1", reason="done", namespace="")
     assert call.method == "DELETE" and call.body == {"reason": "done"}

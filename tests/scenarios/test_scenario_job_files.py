@@ -36,6 +36,7 @@ TEMPLATED_FILES = ("local-dirs.yaml",)
 WASM_STDOUT = {
     "wasm.yaml": ["Lisbon", "Porto", "CITY=Faro"],
     "wasm-imports.yaml": ["2+3=5"],
+    "wasm-relative.yaml": ["relative", "targets"],
     "type-names.yaml": ["greetings from the greet export"],
     "lowercase-keys.yaml": ["lower-case"],
     "wasm.json": ["from", "json"],

@@ -1,7 +1,8 @@
 ;; echo.wat: a WASI program that prints its arguments (one per line) and then its environment
 ;; (NAME=value, one per line: the task Env plus the BACALHAU_* variables the node sets).
 ;; Export `greet` is a second entrypoint (Engine.Params.Entrypoint: greet).
-;; Embedded (compiled, base64) in wasm.yaml, type-names.yaml, lowercase-keys.yaml and wasm.json.
+;; Embedded (compiled, base64) in wasm.yaml, wasm-relative.yaml, type-names.yaml, lowercase-keys.yaml and
+;; wasm.json.
 (module
   (import "wasi_snapshot_preview1" "args_sizes_get" (func $args_sizes_get (param i32 i32) (result i32)))
   (import "wasi_snapshot_preview1" "args_get" (func $args_get (param i32 i32) (result i32)))

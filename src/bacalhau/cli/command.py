@@ -8,13 +8,28 @@ accepts `--wait=false` for boolean flags; click does not, so such tokens are rew
 from __future__ import annotations
 
 import importlib
+import os
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
+if TYPE_CHECKING:
+    from click.shell_completion import CompletionItem
+
 _TRUE = ("true", "t", "1", "yes", "y", "on")
 _FALSE = ("false", "f", "0", "no", "n", "off")
+# Set by the scripts of `bacalhau completion SHELL --no-descriptions` when they ask for completions.
+NO_DESCRIPTIONS_ENV = "_BACALHAU_COMPLETE_NO_DESC"
+
+
+def _described(items: list[CompletionItem]) -> list[CompletionItem]:
+    """The completions, without their descriptions when the shell script asked for none."""
+    if os.environ.get(NO_DESCRIPTIONS_ENV) != "1":
+        return items
+    from click.shell_completion import CompletionItem
+
+    return [CompletionItem(item.value, type=item.type) for item in items]
 
 
 class BacalhauCommand(click.Command):
@@ -22,6 +37,9 @@ class BacalhauCommand(click.Command):
 
     def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
         return super().parse_args(ctx, rewrite_bool_flags(self.params, args))
+
+    def shell_complete(self, ctx: click.Context, incomplete: str) -> list[CompletionItem]:
+        return _described(super().shell_complete(ctx, incomplete))
 
 
 class BacalhauGroup(click.Group):
@@ -49,6 +67,28 @@ class BacalhauGroup(click.Group):
             raise TypeError(f"{self.lazy[cmd_name][0]} is not a click command")
         self.add_command(loaded, cmd_name)
         return loaded
+
+    def command_items(self, ctx: click.Context, incomplete: str) -> list[CompletionItem]:
+        """Completions for a subcommand name starting with `incomplete`, without importing lazy verbs."""
+        from click.shell_completion import CompletionItem
+
+        items: list[CompletionItem] = []
+        for name in self.list_commands(ctx):
+            if not name.startswith(incomplete):
+                continue
+            if name in self.lazy and name not in self.commands:
+                items.append(CompletionItem(name, help=self.lazy[name][1]))
+                continue
+            command = self.get_command(ctx, name)
+            if command is not None and not command.hidden:
+                items.append(CompletionItem(name, help=command.get_short_help_str()))
+        return items
+
+    def shell_complete(self, ctx: click.Context, incomplete: str) -> list[CompletionItem]:
+        # click.Group's version imports every matching subcommand for its help line; options come
+        # from click.Command's.
+        items = self.command_items(ctx, incomplete) + click.Command.shell_complete(self, ctx, incomplete)
+        return _described(items)
 
     def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
         # Listing help from the lazy table avoids importing every verb just to print one line each.

@@ -2,7 +2,9 @@
 
 Flags beat env (`BACALHAU_API_HOST`/`BACALHAU_API_PORT`, handled by click), which beat the config file
 and `-c Key=value` (`API.Host`/`API.Port`), which beat the defaults. The config is only read when no
-flag or env var settled the address, so the common path stays fast.
+flag or env var settled the address, so the common path stays fast. An address left at its defaults
+gives way to the selected profile (`--profile`, `BACALHAU_PROFILE`, `profile select`; see
+cli/profile/loader.py).
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 import click
 
 if TYPE_CHECKING:
+    from bacalhau.cli.profile.loader import ApiTarget
     from bacalhau.client import Client
     from bacalhau.config.types import BacalhauConfig
 
@@ -27,6 +30,7 @@ class CliContext:
     data_dir: str | None = None
     config_args: tuple[str, ...] = ()
     log_level: str | None = None  # --log-level / LOG_LEVEL; None leaves it to Logging.Level
+    profile: str | None = None  # --profile (BACALHAU_PROFILE is read when a profile is looked up)
     _config: Any = field(default=None, repr=False)
 
     def config(self) -> BacalhauConfig:
@@ -46,18 +50,51 @@ class CliContext:
             port = port if port is not None else api.port
         return host, port
 
-    def client(self, *, timeout_s: float = 30.0) -> Client:
-        """A sync API client aimed at the configured node."""
+    def client(self, *, timeout_s: float | None = None) -> Client:
+        """A sync API client aimed at the configured node (or the selected profile's endpoint).
+
+        `timeout_s` overrides the request timeout (else the profile's, else 30 s).
+        """
         from bacalhau.client import Client
 
+        target = self.api_target()
+        return Client(
+            base_url=target.base_url,
+            host=target.host,
+            port=target.port,
+            timeout_s=target.timeout_s if timeout_s is None else timeout_s,
+            headers=target.headers,
+            verify_tls=target.verify_tls,
+        )
+
+    def api_target(self) -> ApiTarget:
+        """Where the API is: an address set away from the defaults, else the selected profile, else defaults."""
+        from bacalhau.cli.profile.loader import ENV_PROFILE, ApiTarget, explicitly_set, load_selected, profile_target
+        from bacalhau.cli.profile.store import ProfileStore
+        from bacalhau.models.errors import BacalhauError
+
         host, port = self.address()
-        return Client(host=host, port=port, timeout_s=timeout_s)
+        if explicitly_set(host, port):
+            return ApiTarget(host=host, port=port)
+        store = ProfileStore.in_data_dir(self.data_path())
+        try:
+            selected = load_selected(store, flag=self.profile or "", env=os.environ.get(ENV_PROFILE, ""))
+        except BacalhauError as exc:
+            # Bacalhau carries on with the defaults here; say so rather than silently reaching elsewhere.
+            click.echo(f"Warning: {exc.message}; using the default API address", err=True)
+            selected = None
+        if selected is None:
+            return ApiTarget(host=host, port=port)
+        return profile_target(*selected)
+
+    def data_path(self) -> str:
+        """The data directory: --data-dir, else BACALHAU_DIR, else ~/.bacalhau."""
+        return self.data_dir or os.environ.get("BACALHAU_DIR") or os.path.expanduser("~/.bacalhau")
 
     def _config_matters(self) -> bool:
         if any(arg.lower().startswith("api.") or "=" not in arg for arg in self.config_args):
             return True
-        data_dir = self.data_dir or os.environ.get("BACALHAU_DIR") or os.path.expanduser("~/.bacalhau")
-        return os.path.exists(os.path.join(data_dir, "config.yaml"))
+        return os.path.exists(os.path.join(self.data_path(), "config.yaml"))
 
 
 pass_cli = click.make_pass_decorator(CliContext, ensure=True)

@@ -13,9 +13,20 @@ from typing import Any, TypeVar
 import click
 
 from bacalhau.cli.output import LIST_FORMATS, OBJECT_FORMATS, TABLE, YAML, OutputOptions
+from bacalhau.cli.pflag import StringSlice, StringToString, flatten
 
 F = TypeVar("F", bound=Callable[..., Any])
 DEFAULT_WAIT_TIMEOUT_S = 600
+
+
+def string_slice_option(*decls: str, choices: tuple[str, ...] = (), **attrs: Any) -> Callable[[F], F]:
+    """A repeatable option that also takes comma lists, like a pflag StringSlice (`--show a,b --show c`)."""
+    return click.option(*decls, multiple=True, type=StringSlice(choices), callback=flatten, **attrs)
+
+
+def string_to_string_option(*decls: str, **attrs: Any) -> Callable[[F], F]:
+    """A repeatable `K=V` option that also takes `K1=V1,K2=V2`, like a pflag StringToString (-e, -V)."""
+    return click.option(*decls, multiple=True, type=StringToString(), callback=flatten, **attrs)
 
 
 def _apply(func: F, options: list[Callable[[F], F]]) -> F:
@@ -125,7 +136,7 @@ def job_options(func: F) -> F:
         click.option("--name", default="", help="Name of the job (default: its ID)."),
         click.option("--namespace", default="", help="Namespace of the job (default: default)."),
         click.option("--priority", type=int, default=0, help="Priority of the job."),
-        click.option("-l", "--labels", multiple=True, help="Labels k=v (repeatable, comma separated)."),
+        string_slice_option("-l", "--labels", help="Labels k=v or k (repeatable, or a comma list)."),
         click.option("--count", "--concurrency", type=click.IntRange(min=0), default=1, show_default=True,
                      help="How many executions to run."),
         click.option("--target", type=click.Choice(["any", "all"], case_sensitive=False), default="any",
@@ -140,7 +151,7 @@ def task_options(func: F) -> F:
     """Task-level flags of `docker run` and `wasm run`."""
     options: list[Callable[[F], F]] = [
         click.option("--task-name", default="main", show_default=True, help="Name of the job's task."),
-        click.option("-e", "--env", multiple=True, help="Environment variable K=V for the task (repeatable)."),
+        string_to_string_option("-e", "--env", help="Environment variables K=V for the task (repeatable, or K1=V1,K2=V2)."),
         click.option("-i", "--input", "inputs", multiple=True,
                      help="Input: 'URI[:TARGET]' or 'src=URI,dst=TARGET[,opt=k=v]' (repeatable)."),
         click.option("-o", "--output", "outputs", multiple=True,

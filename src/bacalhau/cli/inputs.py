@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import os
+import re
 from urllib.parse import urlsplit
 
 import click
@@ -17,6 +18,7 @@ from bacalhau.models import constants as c
 from bacalhau.models.job import InputSource, SpecConfig
 
 DEFAULT_TARGET = "/inputs"
+_PORT_RE = re.compile(r"^\d+(/|$)")
 SCHEMES = ("ipfs", "http", "https", "s3", "file")
 # Inline inputs ride in the job spec, which the API caps at 10 MB (base64 grows data by a third).
 MAX_INLINE_BYTES = 7 * 1024 * 1024
@@ -60,11 +62,19 @@ def parse_input(raw: str, *, default_target: str = DEFAULT_TARGET) -> InputSourc
 
 
 def split_target(raw: str) -> tuple[str, str]:
-    """`URI:TARGET` -> (URI, TARGET); a colon only separates a target when an absolute path follows."""
-    index = raw.rfind(":")
-    if index > 0 and raw[index + 1 :].startswith("/") and "://" in raw[:index]:
-        return raw[:index], raw[index + 1 :]
-    return raw, ""
+    """`URI:TARGET` -> (URI, TARGET), split as Bacalhau does at the last colon after `scheme://`; the
+    target may be relative (`ipfs://CID:data`). Unlike Bacalhau, a colon inside the host part that starts
+    a port (`host:8443/f`) or belongs to user info (`user:pw@host`) stays in the URI, where Bacalhau
+    would take `8443/f` for the target."""
+    scheme, sep, rest = raw.partition("://")
+    index = rest.rfind(":")
+    if not sep or index < 0 or index == len(rest) - 1:
+        return raw, ""
+    target = rest[index + 1 :]
+    in_host = "/" not in rest[:index]
+    if in_host and not target.startswith("/") and (_PORT_RE.match(target) or "@" in target):
+        return raw, ""
+    return f"{scheme}://{rest[:index]}", target
 
 
 def source_for_uri(uri: str, options: dict[str, str], raw: str) -> SpecConfig:
@@ -128,9 +138,8 @@ def inline_file(raw: str, *, flag: str) -> InputSource:
         )
     with open(path, "rb") as fh:
         encoded = base64.b64encode(fh.read()).decode("ascii")
+    # A relative target is kept as written, as Bacalhau's CLI does: the wasm executor reads it from `/`.
     target = target or "/" + os.path.basename(path)
-    if not target.startswith("/"):
-        target = "/" + target
     url = f"data:application/octet-stream;base64,{encoded}"
     return InputSource(Source=SpecConfig(Type=c.STORAGE_INLINE, Params={"URL": url}), Alias="",
                        Target=target)

@@ -64,6 +64,6 @@ def build_job(engine: SpecConfig, kwargs: dict[str, Any], *, inputs: list[InputS
         Priority=int(kwargs.pop("priority", 0)),
         Count=count if job_type == c.JOB_TYPE_BATCH else 0,
         Constraints=parse_selector(str(kwargs.pop("constraints", "") or "")),
-        Labels=parse_pairs(kwargs.pop("labels", ()), flag="-l/--labels", split_commas=True, bare=True),
+        Labels=parse_pairs(kwargs.pop("labels", ()), flag="-l/--labels", bare=True),
         Tasks=[task],
     )

@@ -19,17 +19,20 @@ from bacalhau.cli.errors import CliError
 
 VERBS = {
     "agent": ("bacalhau.cli.agent:agent", "Commands to query the agent (node) answering the API."),
+    "completion": ("bacalhau.cli.completion:completion", "Generate the autocompletion script for the specified shell."),
     "config": ("bacalhau.cli.config:config", "Interact with the Bacalhau configuration."),
     "docker": ("bacalhau.cli.docker:docker", "Run docker jobs."),
+    "help": ("bacalhau.cli.help:help_command", "Help about any command."),
     "job": ("bacalhau.cli.job:job", "Commands to submit, query and update jobs."),
     "node": ("bacalhau.cli.node:node", "Commands to query and manage nodes."),
+    "profile": ("bacalhau.cli.profile:profile", "Manage CLI connection profiles for Bacalhau clusters."),
     "serve": ("bacalhau.cli.serve:serve", "Start a Bacalhau node (orchestrator and/or compute)."),
     "version": ("bacalhau.cli.version:version", "Print the client and server versions."),
     "wasm": ("bacalhau.cli.wasm:wasm", "Run WebAssembly jobs."),
 }
 
 
-GLOBAL_OPTIONS = ("--api-host", "--api-port", "--data-dir", "--config", "-c", "--log-level")
+GLOBAL_OPTIONS = ("--api-host", "--api-port", "--data-dir", "--config", "-c", "--log-level", "--profile")
 
 
 def hoist_global_options(args: list[str]) -> list[str]:
@@ -95,15 +98,18 @@ class RootGroup(BacalhauGroup):
 @click.option("--log-level", envvar="LOG_LEVEL", default=None,
               type=click.Choice(["trace", "debug", "info", "warn", "warning", "error", "fatal"], case_sensitive=False),
               help="Log level (deprecated in Bacalhau: use -c Logging.Level=<level>). [default: Logging.Level, info]")
+@click.option("--profile", default=None,
+              help="Use a specific profile for this command. [env: BACALHAU_PROFILE; default: the selected profile]")
 @click.pass_context
 def cli(ctx: click.Context, api_host: str | None, api_port: int | None, data_dir: str | None,
-        config_args: tuple[str, ...], log_level: str | None) -> None:
+        config_args: tuple[str, ...], log_level: str | None, profile: str | None) -> None:
     """Bacalhau: compute over data. Submit jobs, inspect them and fetch their results."""
     if data_dir:
         # Verbs and `serve` read the data dir from the environment, as Bacalhau's own code does.
         os.environ["BACALHAU_DIR"] = data_dir
     ctx.obj = CliContext(
-        api_host=api_host, api_port=api_port, data_dir=data_dir, config_args=config_args, log_level=log_level
+        api_host=api_host, api_port=api_port, data_dir=data_dir, config_args=config_args, log_level=log_level,
+        profile=profile,
     )
 
 

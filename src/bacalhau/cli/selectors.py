@@ -63,21 +63,22 @@ def parse_selector(selector: str) -> list[LabelSelectorRequirement]:
     return out
 
 
-def parse_pairs(values: Iterable[str], *, flag: str, split_commas: bool = False, bare: bool = False) -> dict[str, str]:
-    """`K=V` items into a dict; with `bare`, a lone `K` means an empty value (labels)."""
+def parse_pairs(values: Iterable[str], *, flag: str, bare: bool = False) -> dict[str, str]:
+    """`K=V` items into a dict; with `bare`, a lone `K` means an empty value (labels).
+
+    Each item is one pair: the flag's type (cli/pflag.py) has already split comma lists where Bacalhau does.
+    """
     out: dict[str, str] = {}
     for raw in values:
-        items = raw.split(",") if split_commas else [raw]
-        for item in items:
-            item = item.strip()
-            if not item:
-                continue
-            key, sep, value = item.partition("=")
-            if not sep and not bare:
-                raise click.BadParameter(f"{item!r} is not in the form KEY=VALUE", param_hint=f"'{flag}'")
-            if not key.strip():
-                raise click.BadParameter(f"{item!r} has an empty key", param_hint=f"'{flag}'")
-            out[key.strip()] = value
+        item = raw.strip()
+        if not item:
+            continue
+        key, sep, value = item.partition("=")
+        if not sep and not bare:
+            raise click.BadParameter(f"{item!r} is not in the form KEY=VALUE", param_hint=f"'{flag}'")
+        if not key.strip():
+            raise click.BadParameter(f"{item!r} has an empty key", param_hint=f"'{flag}'")
+        out[key.strip()] = value
     return out
 
 

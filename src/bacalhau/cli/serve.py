@@ -18,11 +18,10 @@ from bacalhau.cli.context import CliContext, pass_cli
 @pass_cli
 def serve(cli: CliContext, /, orchestrator: bool, compute: bool, name: str | None, config_args: tuple[str, ...]) -> None:
     # Imported here so that only `serve` pays for the orchestrator and compute stacks.
+    from bacalhau.cli.log_output import configure_logging
     from bacalhau.config.loader import load_config
     from bacalhau.models.errors import BacalhauError
     from bacalhau.node import Node
-
-    from bacalhau.cli.log_output import configure_logging
 
     try:
         config = load_config((*cli.config_args, *config_args), data_dir=cli.data_dir)

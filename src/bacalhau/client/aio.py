@@ -20,7 +20,7 @@ from bacalhau.client import download, results, routes
 from bacalhau.client.address import resolve_base_url
 from bacalhau.client.errors import error_from_response, error_from_transport
 from bacalhau.client.headers import default_headers
-from bacalhau.client.lazy_tls import plain_http_async
+from bacalhau.client.lazy_tls import plain_http_async, unverified_ssl_context
 from bacalhau.client.logs import decode_frame, logs_url
 from bacalhau.client.sync import config_of
 from bacalhau.models import api
@@ -38,17 +38,19 @@ class AsyncClient:
         base_url: str | None = None,
         host: str | None = None,
         port: int | None = None,
-        timeout_s: float = 30.0,
+        timeout_s: float | None = 30.0,
         headers: Mapping[str, str] | None = None,
         transport: httpx.AsyncBaseTransport | None = None,
+        verify_tls: bool = True,
     ) -> None:
         self.base_url = resolve_base_url(base_url=base_url, host=host, port=port)
-        self.timeout_s = timeout_s
+        self.timeout_s = timeout_s  # None: no timeout
+        self.verify_tls = verify_tls  # False: accept any https/wss certificate
         self._headers = {**default_headers(), **(headers or {})}
         # Without an explicit transport: no SSL context for plain HTTP (see lazy_tls).
         mounts = None
         if transport is None:
-            transport, mounts = plain_http_async()
+            transport, mounts = plain_http_async(verify_tls=verify_tls)
         self._http = httpx.AsyncClient(
             base_url=self.base_url, timeout=timeout_s, headers=self._headers, transport=transport, mounts=mounts
         )
@@ -80,6 +82,13 @@ class AsyncClient:
     async def put_job(self, job: Job | Mapping[str, Any], force: bool = False, *, namespace: str = "") -> api.PutJobResponse:
         """Submit a job (or update the job with the same Name and Namespace)."""
         return cast(api.PutJobResponse, await self.call(routes.put_job(job, force=force, namespace=namespace)))
+
+    async def diff_job(self, job: Job | Mapping[str, Any]) -> api.DiffJobResponse:
+        """The diff from the stored job of the same Name to `job` ("" when unchanged); stores nothing.
+
+        Raises NotFoundError when no job has that Name, a BacalhauError coded ValidationError when `job` has no Name.
+        """
+        return cast(api.DiffJobResponse, await self.call(routes.diff_job(job)))
 
     async def get_job(
         self, job_id: str, include: Iterable[str] = (), *, namespace: str = "", job_version: int = 0, limit: int = 0
@@ -175,7 +184,8 @@ class AsyncClient:
             self.base_url, job_id, execution_id=execution_id, follow=follow, tail=tail, namespace=namespace
         )
         try:
-            ws = await connect(url, open_timeout=self.timeout_s, additional_headers=self._headers, max_size=None)
+            ws = await connect(url, open_timeout=self.timeout_s, additional_headers=self._headers, max_size=None,
+                         ssl=None if self.verify_tls or not url.startswith("wss://") else unverified_ssl_context())
         except (OSError, InvalidHandshake, InvalidURI, TimeoutError) as exc:
             raise error_from_transport(exc, self.base_url) from exc
         async with ws:

@@ -74,6 +74,15 @@ def error_from_transport(exc: Exception, base_url: str) -> BacalhauError:
             retryable=True,
         )
     reason = str(exc) or type(exc).__name__
+    if "certificate verify failed" in reason.lower():
+        # Not a refused connection: the server answered with a certificate we do not trust.
+        return BacalhauError(
+            f"failed to connect to the Bacalhau API at {base_url}: TLS certificate verification failed ({reason})",
+            code=ErrorCode.NetworkFailure,
+            component="Client",
+            hint="trust the server's certificate, or skip verification for this endpoint with "
+            "'bacalhau profile save <name> --insecure'",
+        )
     if isinstance(exc, httpx.ConnectError | ConnectionRefusedError) or "refused" in reason.lower():
         reason = "connection refused"
     return BacalhauError(

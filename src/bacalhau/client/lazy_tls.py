@@ -7,6 +7,8 @@ transport is created on first use; https:// requests are still verified exactly 
 
 from __future__ import annotations
 
+import ssl
+
 import httpx
 
 
@@ -42,14 +44,29 @@ class LazyVerifiedAsyncTransport(httpx.AsyncBaseTransport):
             await self._inner.aclose()
 
 
-def plain_http_sync() -> tuple[httpx.BaseTransport, dict[str, httpx.BaseTransport]]:
+def plain_http_sync(*, verify_tls: bool = True) -> tuple[httpx.BaseTransport, dict[str, httpx.BaseTransport]]:
     """(default transport, mounts): plain HTTP without an SSL context, HTTPS verified and built lazily.
 
-    The default transport must be given too: httpx builds a verified one eagerly otherwise.
+    The default transport must be given too: httpx builds a verified one eagerly otherwise. With
+    `verify_tls=False` (a profile's `tls.insecure`) HTTPS certificates are not checked at all.
     """
-    return httpx.HTTPTransport(verify=False), {"https://": LazyVerifiedTransport()}
+    https: httpx.BaseTransport = LazyVerifiedTransport() if verify_tls else httpx.HTTPTransport(verify=False)
+    return httpx.HTTPTransport(verify=False), {"https://": https}
 
 
-def plain_http_async() -> tuple[httpx.AsyncBaseTransport, dict[str, httpx.AsyncBaseTransport]]:
+def plain_http_async(
+    *, verify_tls: bool = True
+) -> tuple[httpx.AsyncBaseTransport, dict[str, httpx.AsyncBaseTransport]]:
     """The async counterpart of plain_http_sync."""
-    return httpx.AsyncHTTPTransport(verify=False), {"https://": LazyVerifiedAsyncTransport()}
+    https: httpx.AsyncBaseTransport = (
+        LazyVerifiedAsyncTransport() if verify_tls else httpx.AsyncHTTPTransport(verify=False)
+    )
+    return httpx.AsyncHTTPTransport(verify=False), {"https://": https}
+
+
+def unverified_ssl_context() -> ssl.SSLContext:
+    """A client SSL context that accepts any certificate (for wss:// with `verify_tls=False`)."""
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    context.check_hostname = False
+    context.verify_mode = ssl.CERT_NONE
+    return context

@@ -61,6 +61,13 @@ def put_job(job: Job | Mapping[str, Any], *, force: bool, namespace: str = "") -
     return Call("PUT", f"{ORCHESTRATOR}/jobs", api.PutJobResponse, query(namespace=namespace), body)
 
 
+def diff_job(job: Job | Mapping[str, Any]) -> Call:
+    """Compare a spec with the stored job of the same Name (its Namespace says where); stores nothing."""
+    model = job if isinstance(job, Job) else Job.from_user(dict(job))
+    body = api.DiffJobRequest(Job=model).to_wire()
+    return Call("PUT", f"{ORCHESTRATOR}/jobs/diff", api.DiffJobResponse, body=body)
+
+
 def get_job(job_id: str, *, include: Iterable[str], namespace: str, job_version: int, limit: int) -> Call:
     params = query(namespace=namespace, job_version=job_version, include=",".join(include), limit=limit)
     return Call("GET", job_path(job_id), api.GetJobResponse, params)

@@ -20,7 +20,7 @@ from bacalhau.client import download, results, routes
 from bacalhau.client.address import resolve_base_url
 from bacalhau.client.errors import error_from_response, error_from_transport
 from bacalhau.client.headers import default_headers
-from bacalhau.client.lazy_tls import plain_http_sync
+from bacalhau.client.lazy_tls import plain_http_sync, unverified_ssl_context
 from bacalhau.client.logs import decode_frame, logs_url
 from bacalhau.models import api
 from bacalhau.models.execution import ExecutionLog
@@ -37,17 +37,19 @@ class Client:
         base_url: str | None = None,
         host: str | None = None,
         port: int | None = None,
-        timeout_s: float = 30.0,
+        timeout_s: float | None = 30.0,
         headers: Mapping[str, str] | None = None,
         transport: httpx.BaseTransport | None = None,
+        verify_tls: bool = True,
     ) -> None:
         self.base_url = resolve_base_url(base_url=base_url, host=host, port=port)
-        self.timeout_s = timeout_s
+        self.timeout_s = timeout_s  # None: no timeout
+        self.verify_tls = verify_tls  # False: accept any https/wss certificate
         self._headers = {**default_headers(), **(headers or {})}
         # Without an explicit transport: no SSL context for plain HTTP (see lazy_tls).
         mounts = None
         if transport is None:
-            transport, mounts = plain_http_sync()
+            transport, mounts = plain_http_sync(verify_tls=verify_tls)
         self._http = httpx.Client(
             base_url=self.base_url, timeout=timeout_s, headers=self._headers, transport=transport, mounts=mounts
         )
@@ -79,6 +81,13 @@ class Client:
     def put_job(self, job: Job | Mapping[str, Any], force: bool = False, *, namespace: str = "") -> api.PutJobResponse:
         """Submit a job (or update the job with the same Name and Namespace)."""
         return cast(api.PutJobResponse, self.call(routes.put_job(job, force=force, namespace=namespace)))
+
+    def diff_job(self, job: Job | Mapping[str, Any]) -> api.DiffJobResponse:
+        """The diff from the stored job of the same Name to `job` ("" when unchanged); stores nothing.
+
+        Raises NotFoundError when no job has that Name, a BacalhauError coded ValidationError when `job` has no Name.
+        """
+        return cast(api.DiffJobResponse, self.call(routes.diff_job(job)))
 
     def get_job(
         self, job_id: str, include: Iterable[str] = (), *, namespace: str = "", job_version: int = 0, limit: int = 0
@@ -172,7 +181,8 @@ class Client:
             self.base_url, job_id, execution_id=execution_id, follow=follow, tail=tail, namespace=namespace
         )
         try:
-            ws = connect(url, open_timeout=self.timeout_s, additional_headers=self._headers, max_size=None)
+            ws = connect(url, open_timeout=self.timeout_s, additional_headers=self._headers, max_size=None,
+                         ssl=None if self.verify_tls or not url.startswith("wss://") else unverified_ssl_context())
         except (OSError, InvalidHandshake, InvalidURI, TimeoutError) as exc:
             raise error_from_transport(exc, self.base_url) from exc
         with ws:

@@ -25,6 +25,19 @@ class PutJobResponse(WireModel):
     warnings: NoneList[str] = Field(default_factory=list, alias="Warnings")
 
 
+class DiffJobRequest(WireModel):
+    """Body of `PUT /jobs/diff`: the spec to compare with the stored job of the same Name."""
+
+    job: Job | None = Field(None, alias="Job")
+
+
+class DiffJobResponse(WireModel):
+    """`Diff` is empty when the spec matches the stored job."""
+
+    diff: str = Field("", alias="Diff")
+    warnings: NoneList[str] = Field(default_factory=list, alias="Warnings")
+
+
 class ListJobsResponse(WireModel):
     items: NoneList[Job] = Field(default_factory=list, alias="Items")
     next_token: str = Field("", alias="NextToken")

@@ -28,6 +28,8 @@ class ErrorCode(enum.StrEnum):
     DatastoreFailure = "DatastoreFailure"
     ExecutionError = "ExecutionError"
     UnknownError = "UnknownError"
+    # Bacalhau's nodes manager code for approving an approved / rejecting a rejected node (409).
+    ConflictNodeState = "ConflictNodeState"
 
 
 _STATUS = {
@@ -40,6 +42,7 @@ _STATUS = {
     ErrorCode.NotImplemented: 501,
     ErrorCode.ResourceExhausted: 429,
     ErrorCode.ResourceInUse: 409,
+    ErrorCode.ConflictNodeState: 409,
 }
 
 

@@ -5,7 +5,6 @@ Pure functions over models. The same checks run in `bacalhau job validate` (no s
 
 from __future__ import annotations
 
-import posixpath
 import re
 from collections.abc import Callable, Iterable
 
@@ -13,6 +12,7 @@ from bacalhau.models import constants as c
 from bacalhau.models.errors import FieldError, ValidationFailed
 from bacalhau.models.job import InputSource, Job, NetworkConfig, SpecConfig, Task
 from bacalhau.models.resources import parse_bytes, parse_cpu, parse_gpu
+from bacalhau.models.task_path import resolve_task_path
 
 KNOWN_ENGINES = (c.ENGINE_DOCKER, c.ENGINE_WASM, c.ENGINE_NOOP)
 KNOWN_PUBLISHERS = (c.PUBLISHER_NOOP, c.PUBLISHER_LOCAL, c.PUBLISHER_S3, c.PUBLISHER_IPFS, c.PUBLISHER_S3_MANAGED)
@@ -57,7 +57,8 @@ def canonical_type(name: str, known: Iterable[str]) -> str | None:
 
 
 def unsafe_path_reason(path: str) -> str | None:
-    """Why a path inside the task is unsafe (relative, or escaping with `..`), or None when it is fine."""
+    """Why a result path is unusable (relative, as Bacalhau's `pkg/models/path.go` refuses too, or with
+    `..`), or None when it is fine. Input targets follow `task_path` instead: relative ones are fine."""
     if not path.startswith("/"):
         return "must be an absolute path"
     if "\x00" in path:
@@ -144,15 +145,19 @@ def _validate_task(task: Task, path: str) -> list[FieldError]:
         if value == "":
             add(f"Env.{name}", "value must not be empty")
 
-    targets: dict[str, int] = {}
+    targets: dict[str, tuple[int, str]] = {}  # place in the task -> (first input there, its Target)
     aliases: dict[str, int] = {}
     for i, src in enumerate(task.input_sources):
         errs.extend(_validate_input(src, f"{path}.InputSources[{i}]"))
         target = src.target.strip()
-        if target:
-            if target in targets:
-                add(f"InputSources[{i}].Target", f"duplicate target {target!r} (also InputSources[{targets[target]}])")
-            targets.setdefault(target, i)
+        place = _task_place(target)
+        if place:
+            # `main.wasm` and `/main.wasm` are one place: two inputs there would hide each other.
+            if place in targets:
+                first, written = targets[place]
+                where = f"also InputSources[{first}]" + ("" if written == target else f"; both at {place}")
+                add(f"InputSources[{i}].Target", f"duplicate target {target!r} ({where})")
+            targets.setdefault(place, (i, target))
         alias = src.alias.strip()
         if alias:
             if alias in aliases:
@@ -269,11 +274,14 @@ def _validate_input(src: InputSource, path: str) -> list[FieldError]:
     if not target:
         errs.append(FieldError(f"{path}.Target", "input source is missing a target"))
     else:
-        reason = unsafe_path_reason(target)
-        if reason:
-            errs.append(FieldError(f"{path}.Target", reason))
-        elif posixpath.normpath(target) == "/":
-            errs.append(FieldError(f"{path}.Target", "must not be the root folder"))
+        # Relative targets are Bacalhau's usual form (`Target: main.wasm`): they start at the task's root.
+        try:
+            place = resolve_task_path(target)
+        except ValueError as exc:
+            errs.append(FieldError(f"{path}.Target", str(exc)))
+        else:
+            if place == "/":
+                errs.append(FieldError(f"{path}.Target", f"{target!r} is the root folder; mount the input below it"))
     return errs
 
 
@@ -290,6 +298,16 @@ def _validate_network(net: NetworkConfig, path: str) -> list[FieldError]:
     if net.ports and kind not in ("Host", "Bridge", "Full"):
         errs.append(FieldError(f"{path}.Ports", "ports can only be set with network type Host, Bridge or Full"))
     return errs
+
+
+def _task_place(target: str) -> str:
+    """Where a (non-blank, non-escaping) target lands in the task, or "" (reported elsewhere)."""
+    if not target:
+        return ""
+    try:
+        return resolve_task_path(target)
+    except ValueError:
+        return ""
 
 
 def _snake(name: str) -> str:

@@ -1,4 +1,4 @@
-"""Use cases behind the API: submit, stop, rerun, describe, list. HTTP-free.
+"""Use cases behind the API: submit, diff, stop, rerun, describe, list. HTTP-free.
 
 Submit stores the job, its first history events and its evaluation in one transaction, then hands
 the evaluation to the broker.
@@ -9,10 +9,10 @@ from __future__ import annotations
 import time
 import uuid
 from collections.abc import AsyncIterator, Callable
-from typing import Any
 
 from bacalhau.models import constants as c
 from bacalhau.models.api import (
+    DiffJobResponse,
     GetJobResponse,
     ListExecutionsResponse,
     ListHistoryResponse,
@@ -20,7 +20,7 @@ from bacalhau.models.api import (
     RerunJobResponse,
     StopJobResponse,
 )
-from bacalhau.models.errors import BadRequestError, NotFoundError
+from bacalhau.models.errors import BacalhauError, BadRequestError, ErrorCode, NotFoundError
 from bacalhau.models.evaluation import Evaluation
 from bacalhau.models.execution import Execution, ExecutionLog
 from bacalhau.models.history import TOPIC_SUBMISSION
@@ -30,6 +30,7 @@ from bacalhau.models.state import EvaluationTrigger, ExecutionStateType, JobStat
 from bacalhau.models.validation import ensure_valid
 from bacalhau.orchestrator.evaluations import new_evaluation
 from bacalhau.orchestrator.events import job_event, job_state_event
+from bacalhau.orchestrator.job_diff import diff_jobs, spec_key
 from bacalhau.orchestrator.jobstore.base import ExecutionQuery, HistoryQuery, JobStore
 from bacalhau.orchestrator.results import LocalResultTransformer, ResultTransformer
 from bacalhau.transport.base import ComputeDirectory
@@ -61,10 +62,6 @@ class Endpoint:
         self._defaults = defaults
         self._orchestrator_id = orchestrator_id
         self._clock_ns = clock_ns
-
-    def normalized(self, job: Job) -> Job:
-        """The job as submit would store its spec (defaults applied), without storing it."""
-        return normalize_job(job, self._defaults(job.type.strip().lower())).job
 
     async def submit(self, job: Job, *, force: bool = False, client_meta: dict[str, str] | None = None) -> PutJobResponse:
         """Normalise, validate and store a job; an existing Name in the namespace means an update."""
@@ -103,6 +100,31 @@ class Endpoint:
             await self._store.create_evaluation(evaluation)
         self._enqueue(evaluation)
         return PutJobResponse(JobID=job.id, EvaluationID=evaluation.id, Warnings=warnings)
+
+    async def diff(self, job: Job) -> DiffJobResponse:
+        """Compare a spec with the stored job of the same Name and Namespace; stores nothing.
+
+        As Bacalhau's DiffJob: the name is required (ValidationError), the spec is normalised and
+        validated as submit would, and a name with no stored job is NotFound. `Diff` is "" when the
+        spec would be refused by submit as unchanged.
+        """
+        if not job.name.strip():
+            raise BacalhauError(
+                "invalid job spec: name is missing",
+                code=ErrorCode.ValidationError,
+                hint="Job name must be provided in the job spec for diff operations",
+            )
+        normalized = normalize_job(job, self._defaults(job.type.strip().lower()))
+        proposed = normalized.job
+        ensure_valid(proposed)
+        existing = await self._store.get_job_by_name(proposed.name, proposed.namespace)
+        if existing is None:
+            raise NotFoundError(
+                f"job name index not found: {proposed.name}:{proposed.namespace}",
+                component="JobStore",
+                hint="no job has this name yet: running the spec creates a new job",
+            )
+        return DiffJobResponse(Diff=diff_jobs(existing, proposed), Warnings=list(normalized.warnings))
 
     async def _update(self, existing: Job, job: Job, *, force: bool, warnings: list[str], now: int) -> PutJobResponse:
         if not force and spec_key(existing) == spec_key(job):
@@ -242,11 +264,3 @@ class Endpoint:
             )
         return max(candidates, key=lambda e: e.create_time)
 
-
-def spec_key(job: Job) -> Any:
-    """What counts as "the same spec" for updates and diffs: everything but identity, state and times."""
-    data = job.to_wire()
-    for key in ("ID", "State", "Version", "Revision", "CreateTime", "ModifyTime"):
-        data.pop(key, None)
-    data["Meta"] = {k: v for k, v in data.get("Meta", {}).items() if not k.startswith(c.META_PREFIX)}
-    return data

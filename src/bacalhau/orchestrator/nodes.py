@@ -3,6 +3,10 @@
     handshake ──> APPROVED (or PENDING with ManualApproval) + CONNECTED
     heartbeat / node-info update ──> LastHeartbeat refreshed
     no heartbeat for DisconnectTimeout ──> DISCONNECTED (executions there are rescheduled)
+    `node approve` ──> APPROVED          (already APPROVED: 409 ConflictNodeState)
+    `node reject`  ──> REJECTED + DISCONNECTED, LastError "node rejected"; its handshakes are refused
+                                         (already REJECTED: 409 ConflictNodeState)
+    `node delete`  ──> forgotten (a compute node that handshakes again comes back)
 
 Node records live in memory: compute nodes re-register on every (re)connect, so nothing is lost
 when the orchestrator restarts.
@@ -14,8 +18,15 @@ import time
 from collections.abc import Callable
 
 from bacalhau.models.clock import rfc3339
-from bacalhau.models.errors import BadRequestError, NotFoundError
+from bacalhau.models.errors import BadRequestError, ConflictError, ErrorCode, NotFoundError
 from bacalhau.models.node import ConnectionStatus, Membership, NodeInfo, NodeState
+
+_COMPONENT = "NodesManager"
+
+
+def _conflict(message: str) -> ConflictError:
+    # Bacalhau's NewErrNodeAlreadyApproved/Rejected: code ConflictNodeState, HTTP 409, the ID as given.
+    return ConflictError(message, code=ErrorCode.ConflictNodeState, component=_COMPONENT)
 
 
 class NodeManager:
@@ -30,6 +41,9 @@ class NodeManager:
         """Add or refresh a node on (re)connect; an existing membership decision is kept."""
         now = rfc3339(self._clock_ns())
         existing = self._nodes.get(info.node_id)
+        if existing is not None and existing.membership is Membership.REJECTED:
+            # Bacalhau refuses a rejected node's handshake ("node has been rejected"): it stays down.
+            return existing
         membership = (
             existing.membership
             if existing is not None
@@ -46,6 +60,8 @@ class NodeManager:
         state = self._nodes.get(info.node_id)
         if state is None:
             self.register(info)
+            return
+        if state.membership is Membership.REJECTED:
             return
         state.info = info
         state.connection_state.last_heartbeat = rfc3339(self._clock_ns())
@@ -71,11 +87,23 @@ class NodeManager:
             return self._nodes[matches[0]]
         if len(matches) > 1:
             raise BadRequestError(f"node ID prefix {node_id!r} is ambiguous: {', '.join(sorted(matches))}")
-        raise NotFoundError(f"node not found: {node_id}", component="NodeManager")
+        raise NotFoundError(f"node not found: {node_id}", component=_COMPONENT)
 
-    def set_membership(self, node_id: str, membership: Membership) -> NodeState:
+    def approve(self, node_id: str) -> NodeState:
+        """Let a pending (or rejected) node take work. ConflictError when it is already approved."""
         state = self.get(node_id)
-        state.membership = membership
+        if state.membership is Membership.APPROVED:
+            raise _conflict(f"node {node_id} already approved")
+        state.membership = Membership.APPROVED
+        return state
+
+    def reject(self, node_id: str) -> NodeState:
+        """Mark a node REJECTED and DISCONNECTED ("node rejected"). ConflictError when already rejected."""
+        state = self.get(node_id)
+        if state.membership is Membership.REJECTED:
+            raise _conflict(f"node {node_id} already rejected")
+        state.membership = Membership.REJECTED
+        self.mark_disconnected(state.info.node_id, "node rejected")
         return state
 
     def delete(self, node_id: str) -> None:

@@ -8,7 +8,7 @@ import click
 
 from bacalhau.cli.command import BacalhauCommand
 from bacalhau.cli.context import CliContext, pass_cli
-from bacalhau.cli.flags import job_options, pop_run, run_options, task_options
+from bacalhau.cli.flags import job_options, pop_run, run_options, string_slice_option, task_options
 from bacalhau.cli.jobspec import build_job
 from bacalhau.models import constants as c
 from bacalhau.models.job import SpecConfig
@@ -17,7 +17,7 @@ from bacalhau.models.job import SpecConfig
 @click.command("run", cls=BacalhauCommand)
 @click.argument("image")
 @click.argument("command", nargs=-1, type=click.UNPROCESSED)
-@click.option("--entrypoint", multiple=True, help="Override the image's entrypoint (repeatable, one word each).")
+@string_slice_option("--entrypoint", help="Override the image's entrypoint: words, comma separated or repeated.")
 @click.option("-w", "--workdir", default="", help="Working directory inside the container (absolute).")
 @job_options
 @task_options

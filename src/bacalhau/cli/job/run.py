@@ -1,4 +1,9 @@
-"""`bacalhau job run [FILE|-]`: submit a job described in a YAML or JSON file (or stdin)."""
+"""`bacalhau job run [FILE|-]`: submit a job described in a YAML or JSON file (or stdin).
+
+`--dry-run` submits nothing: as in Bacalhau, it asks the server for the diff against the stored job of
+the same Name (`PUT /jobs/diff`) and prints it, or "No diff detected."; when the server cannot answer
+(no job of that name, no Name, no server) it says why and prints the spec it would submit instead.
+"""
 
 from __future__ import annotations
 
@@ -11,10 +16,13 @@ import click
 
 from bacalhau.cli.command import BacalhauCommand
 from bacalhau.cli.context import CliContext, pass_cli
-from bacalhau.cli.flags import pop_run, run_options
+from bacalhau.cli.flags import pop_run, run_options, string_to_string_option
 from bacalhau.cli.jobfile import MAX_FILE_BYTES, ensure_submittable, load_job, submittable_yaml
 from bacalhau.cli.selectors import parse_pairs
 from bacalhau.cli.template import env_values
+from bacalhau.models.errors import BacalhauError
+from bacalhau.models.job import Job
+from bacalhau.models.normalize import normalize_job
 
 
 def read_input(file: str | None, file_option: str | None) -> tuple[bytes, str]:
@@ -37,7 +45,7 @@ def template_values(template_vars: tuple[str, ...], template_envs: str) -> dict[
         values = env_values(template_envs, os.environ)
     except re.error as exc:
         raise click.BadParameter(f"{template_envs!r} is not a valid regex: {exc}", param_hint="'-E'") from exc
-    values.update(parse_pairs(template_vars, flag="-V/--template-vars", split_commas=True))
+    values.update(parse_pairs(template_vars, flag="-V/--template-vars"))
     return values
 
 
@@ -49,7 +57,7 @@ def template_values(template_vars: tuple[str, ...], template_envs: str) -> dict[
 @click.option("--force", is_flag=True, help="Submit even if the job spec did not change.")
 @click.option("--hide-warnings", is_flag=True, help="Do not print the server's warnings.")
 @click.option("--no-template", is_flag=True, help="Send the file as is, without filling {{.NAME}} placeholders.")
-@click.option("-V", "--template-vars", multiple=True, help="Template value NAME=value (repeatable).")
+@string_to_string_option("-V", "--template-vars", help="Template values NAME=value (repeatable, or N1=V1,N2=V2).")
 @click.option("-E", "--template-envs", default="", help="Use env vars whose names match this regex as values.")
 @pass_cli
 def run(cli: CliContext, /, file: str | None, file_option: str | None, force: bool, hide_warnings: bool,
@@ -64,9 +72,31 @@ def run(cli: CliContext, /, file: str | None, file_option: str | None, force: bo
     job = load_job(data, source, use_template=not no_template, template_vars=values)
     ensure_submittable(job)
     if flags.dry_run:
-        click.echo(submittable_yaml(job), nl=False)
+        dry_run(cli, job)
         return
     from bacalhau.cli.submission import submit
 
     with cli.client() as client:
         submit(client, job, flags, force=force, hide_warnings=hide_warnings)
+
+
+def dry_run(cli: CliContext, job: Job) -> None:
+    """Print the server's diff for `job` (stdout) or "No diff detected." (stderr); never submit."""
+    for warning in normalize_job(job).warnings:
+        click.echo(f"Warning: {warning}", err=True)
+    with cli.client() as client:
+        try:
+            diff = client.diff_job(job).diff
+        except BacalhauError as exc:
+            # Bacalhau's fallback: say why, then show the spec as it would be submitted.
+            click.echo(f"Error: failed to fetch Job spec: {exc.message}", err=True)
+            click.echo("Warning: falling back to offline mode...", err=True)
+            click.echo(submittable_yaml(job), nl=False)
+            return
+    if not diff:
+        click.echo("Warning: No diff detected.", err=True)
+        return
+    for line in diff.splitlines():
+        colour = "green" if line.startswith("+") else "red" if line.startswith("-") else None
+        # click.echo drops the colour when stdout is not a terminal.
+        click.echo(click.style(line, fg=colour) if colour else line)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import click
 
 from bacalhau.cli.command import BacalhauCommand
+from bacalhau.cli.flags import string_to_string_option
 from bacalhau.cli.job.run import read_input, template_values
 from bacalhau.cli.jobfile import ensure_submittable, load_job
 
@@ -12,7 +13,7 @@ from bacalhau.cli.jobfile import ensure_submittable, load_job
 @click.command("validate", cls=BacalhauCommand)
 @click.argument("file", required=False)
 @click.option("--no-template", is_flag=True, help="Check the file as is, without filling {{.NAME}} placeholders.")
-@click.option("-V", "--template-vars", multiple=True, help="Template value NAME=value (repeatable).")
+@string_to_string_option("-V", "--template-vars", help="Template values NAME=value (repeatable, or N1=V1,N2=V2).")
 @click.option("-E", "--template-envs", default="", help="Use env vars whose names match this regex as values.")
 def validate(file: str | None, no_template: bool, template_vars: tuple[str, ...], template_envs: str) -> None:
     """Validate the job in FILE (YAML or JSON; `-` reads stdin) and list every problem."""

@@ -9,7 +9,7 @@ from bacalhau.cli.context import CliContext, pass_cli
 from bacalhau.cli.errors import CliError
 
 
-def _node_action(action: str, done: str) -> click.Command:
+def _node_action(action: str) -> click.Command:
     @click.command(action, cls=BacalhauCommand, help=f"{action.capitalize()} the node NODE_ID.")
     @click.argument("node_id")
     @click.option("-m", "--message", default="", help="Why (kept with the node's state).")
@@ -19,11 +19,12 @@ def _node_action(action: str, done: str) -> click.Command:
             resp = client.update_node(node_id, action, message)
         if not resp.success:
             raise CliError(resp.error or f"failed to {action} node {node_id}")
-        click.echo(f"Node {node_id} {done}.")
+        # Bacalhau prints just "Ok"; refusals (already approved ...) arrive as errors, exit code 1.
+        click.echo("Ok")
 
     return command
 
 
-approve = _node_action("approve", "approved")
-reject = _node_action("reject", "rejected")
-delete = _node_action("delete", "deleted")
+approve = _node_action("approve")
+reject = _node_action("reject")
+delete = _node_action("delete")

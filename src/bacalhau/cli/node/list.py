@@ -9,7 +9,7 @@ import click
 
 from bacalhau.cli.command import BacalhauCommand
 from bacalhau.cli.context import CliContext, pass_cli
-from bacalhau.cli.flags import output_options, pop_output
+from bacalhau.cli.flags import output_options, pop_output, string_slice_option
 from bacalhau.cli.output import Column, emit_list
 from bacalhau.models.node import NodeState
 
@@ -67,8 +67,9 @@ COLUMN_GROUPS: dict[str, list[Column[NodeState]]] = {
 
 
 @click.command("list", cls=BacalhauCommand)
-@click.option("--show", multiple=True, type=click.Choice(sorted(COLUMN_GROUPS), case_sensitive=False),
-              help="Extra column groups to show (repeatable).")
+@string_slice_option("--show", choices=tuple(sorted(COLUMN_GROUPS)), default=("labels", "capacity"),
+                     show_default=True,
+                     help="Column groups to show (a comma list, or repeated); as in Bacalhau, labels and capacity by default.")
 @click.option("--labels", default="", help="Filter nodes by a label selector.")
 @click.option("--filter-approval", type=click.Choice(["PENDING", "APPROVED", "REJECTED"], case_sensitive=False),
               default=None, help="Only nodes with this approval state.")

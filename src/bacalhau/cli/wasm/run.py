@@ -12,7 +12,7 @@ import click
 
 from bacalhau.cli.command import BacalhauCommand
 from bacalhau.cli.context import CliContext, pass_cli
-from bacalhau.cli.flags import job_options, pop_run, run_options, task_options
+from bacalhau.cli.flags import job_options, pop_run, run_options, string_slice_option, task_options
 from bacalhau.cli.inputs import inline_file, is_uri, parse_input
 from bacalhau.cli.jobspec import build_job
 from bacalhau.models import constants as c
@@ -33,8 +33,8 @@ def module_input(raw: str, *, flag: str, default_target: str) -> InputSource:
 @click.argument("args", nargs=-1, type=click.UNPROCESSED)
 @click.option("--entry-point", default=c.WASM_DEFAULT_ENTRYPOINT, show_default=True,
               help="The function of the module to call.")
-@click.option("-I", "--import-modules", multiple=True,
-              help="A module the entry module imports: a URI, or a local file path[:target] (repeatable).")
+@string_slice_option("-I", "--import-modules",
+                     help="Modules the entry module imports: URIs or local files path[:target] (repeatable, or a comma list).")
 @job_options
 @task_options
 @run_options()

@@ -1,6 +1,6 @@
 """The Docker executor: runs `docker` engine tasks in locked-down containers on a real Docker engine.
 
-    run(request) ── params invalid / not admitted / cancelled earlier ──────────────────> ExecutionError
+    run(request) ── params invalid / not admitted / relative Target / cancelled earlier ─> ExecutionError
        │ register execution_id                        cancel(id) ──┐    timeout timer ──┐
        v                                                           v                    v
     worker thread (the SDK blocks):                          stop(reason): remember why, then
@@ -47,6 +47,7 @@ from bacalhau.compute.executors.docker_container import (
     container_name,
     container_spec,
     managed_filter,
+    refuse_relative_targets,
 )
 from bacalhau.compute.executors.docker_images import ResolvedImage, resolve_image
 from bacalhau.compute.executors.docker_logs import LogPump
@@ -131,6 +132,7 @@ class DockerExecutor:
             ) from exc
         if request.resources.gpu > 0:
             raise ExecutionError("GPUs are not available to docker jobs on this node", hint="run the job without --gpu")
+        refuse_relative_targets(request)
         execution = StopSwitch()
         # A cancel of the awaiting task (node stopping) kills the container; the worker then removes it.
         return await self._runs.run(

@@ -6,7 +6,8 @@ Locked down by default, and nothing from the host is reachable except what the t
     network        none unless admitted (see docker_policy)
     limits         memory (swap included, so the limit is real), CPU, pids
     host paths     inputs bind-mounted read-only (a local input granted ReadWrite may be rw),
-                   result paths bind-mounted rw; no Docker socket, no other host path
+                   result paths bind-mounted rw; no Docker socket, no other host path; a relative
+                   input Target fails the execution, as the engine refuses it in Bacalhau
     labels         bacalhau.org/{managed,node-id,execution-id,job-id}: how leftovers are found
 
 The root filesystem stays writable (`read_only=False`): tools expect a writable /tmp, and it is the
@@ -22,6 +23,8 @@ from docker.types import Mount
 
 from bacalhau.compute.executors.base import RunRequest
 from bacalhau.compute.executors.docker_params import DockerParams
+from bacalhau.models.errors import ErrorCode, ExecutionError
+from bacalhau.models.task_path import resolve_task_path
 
 LABEL_MANAGED = "bacalhau.org/managed"
 LABEL_NODE_ID = "bacalhau.org/node-id"
@@ -110,6 +113,31 @@ def environment(params: DockerParams, env: dict[str, str]) -> list[str]:
         merged[name] = value
     merged.update(env)
     return [f"{name}={value}" for name, value in merged.items()]
+
+
+def refuse_relative_targets(request: RunRequest) -> None:
+    """Raise ExecutionError naming the first input whose Target is relative (`data`, `main.wasm`).
+
+    Bacalhau accepts such a Target and hands it to the engine as written, which refuses it ("invalid
+    mount path: 'data' mount path must be absolute") and so fails the execution; this fails it the same
+    way before any pull, saying which field to change. Joining it to `/` instead would run a job
+    Bacalhau fails. The runner stages inputs in InputSources order, so the index is the field's.
+    """
+    for index, item in enumerate(request.inputs):
+        if not item.target.startswith("/"):
+            raise ExecutionError(
+                f"InputSources[{index}].Target {item.target!r} is a relative path: the Docker engine mounts "
+                "inputs only at absolute paths",
+                code=ErrorCode.ValidationError,
+                hint=f"write the Target as an absolute path, e.g. {_absolute(item.target)!r}",
+            )
+
+
+def _absolute(target: str) -> str:
+    try:
+        return resolve_task_path(target)
+    except ValueError:
+        return "/inputs"
 
 
 def mounts(request: RunRequest) -> list[Mount]:

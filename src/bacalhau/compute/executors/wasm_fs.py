@@ -3,7 +3,9 @@
 WASI grants access through preopened *directories* only. Directory inputs and outputs are preopened at
 their targets directly. A file input (an inline source staged as a file, the .wasm module itself) must
 appear at its exact target, so file inputs are gathered per parent directory into a private view
-directory (hard links, or copies where linking is impossible) that is preopened at that parent:
+directory (hard links, or copies where linking is impossible) that is preopened at that parent.
+A relative target (`main.wasm`, how Bacalhau's own jobs write it) starts at `/`, as in Bacalhau's
+mountfs; see models/task_path.py.
 
     inputs: /data (dir, ro)   /main.wasm (file)   /cfg/a.json (file)     outputs: /outputs
     preopens:  /data     -> host dir of the input           (read-only)
@@ -29,13 +31,13 @@ from pathlib import Path, PurePosixPath
 
 from bacalhau.compute.executors.base import MountedInput, MountedOutput
 from bacalhau.models.errors import ExecutionError
+from bacalhau.models.task_path import resolve_task_path
 
 
 def guest_path(path: str) -> str:
-    """Normalise a task path to an absolute POSIX path; raise ValueError if it contains `..`."""
-    if ".." in PurePosixPath(path).parts:
-        raise ValueError(f"path {path!r} must not contain '..'")
-    return posixpath.normpath("/" + path.strip().lstrip("/"))
+    """Where a target or module name lands in the guest: relative names start at `/`, as in Bacalhau's
+    mountfs (`main.wasm` is `/main.wasm`). Raises ValueError when `..` climbs above `/`."""
+    return resolve_task_path(path)
 
 
 @dataclass(frozen=True)
@@ -104,7 +106,7 @@ class TaskFilesystem:
         try:
             path = guest_path(name)
         except ValueError as exc:
-            raise ExecutionError(str(exc), hint="module paths are absolute paths inside the task") from exc
+            raise ExecutionError(str(exc), hint="module paths are paths inside the task, relative ones from /") from exc
         best: MountedInput | None = None
         for entry in self.inputs:
             target = guest_path(entry.target)

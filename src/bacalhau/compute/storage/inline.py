@@ -22,6 +22,7 @@ from bacalhau.compute.storage.base import PreparedInput, input_name
 from bacalhau.compute.storage.workdir import fresh_numbered_dir
 from bacalhau.models.errors import StorageError
 from bacalhau.models.job import InputSource
+from bacalhau.models.task_path import resolve_task_path
 
 # The media type Bacalhau's CLI uses when it inlines a whole directory as a tar.gz.
 GZIP_MEDIA_TYPE = "application/gzip"
@@ -96,7 +97,7 @@ class InlineStorage:
 
     def _write(self, source: InputSource, decoded: DataURL, work_dir: Path) -> PreparedInput:
         folder = fresh_numbered_dir(work_dir)
-        host_path = folder / (posixpath.basename(source.target.rstrip("/")) or "input")
+        host_path = folder / _staged_name(source.target)
         try:
             if decoded.media_type == GZIP_MEDIA_TYPE:
                 host_path.mkdir()
@@ -109,3 +110,11 @@ class InlineStorage:
             shutil.rmtree(folder, ignore_errors=True)  # leave no partial files behind
             raise StorageError(f"inline input {input_name(source)!r} could not be staged: {exc}") from exc
         return PreparedInput(source=source, host_path=host_path, read_only=True, owned=True)
+
+
+def _staged_name(target: str) -> str:
+    """The staged file's name: the last component of where the target lands (`data/.` -> `data`)."""
+    try:
+        return posixpath.basename(resolve_task_path(target)) or "input"
+    except ValueError:  # refused by validation before any staging; a plain name keeps this total
+        return "input"

@@ -43,12 +43,13 @@ async def debug(ctx: ApiContext = Depends(context)) -> JSONResponse:
     )
 
 
+# Bacalhau's legacy paths answer 301 Moved Permanently (pkg/publicapi/server.go registerRedirects).
 @router.get("/", include_in_schema=False)
 @router.get("/version", include_in_schema=False)
 async def to_version() -> RedirectResponse:
-    return RedirectResponse("/api/v1/agent/version")
+    return RedirectResponse("/api/v1/agent/version", status_code=301)
 
 
 @router.get("/livez", include_in_schema=False)
 async def to_alive() -> RedirectResponse:
-    return RedirectResponse("/api/v1/agent/alive")
+    return RedirectResponse("/api/v1/agent/alive", status_code=301)

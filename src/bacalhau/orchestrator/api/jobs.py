@@ -2,17 +2,17 @@
 
 from __future__ import annotations
 
-import difflib
 import logging
 from typing import Any
 
-import yaml
 from fastapi import APIRouter, Depends, Request, WebSocket
 from fastapi.responses import JSONResponse
 from starlette.websockets import WebSocketDisconnect
 
 from bacalhau.models import constants as c
 from bacalhau.models.api import (
+    DiffJobRequest,
+    DiffJobResponse,
     GetJobResponse,
     ListExecutionsResponse,
     ListHistoryResponse,
@@ -24,7 +24,7 @@ from bacalhau.models.api import (
     RerunJobResponse,
     StopJobResponse,
 )
-from bacalhau.models.errors import BacalhauError, BadRequestError, NotFoundError
+from bacalhau.models.errors import BacalhauError, BadRequestError
 from bacalhau.models.selector import parse_selector
 from bacalhau.orchestrator.api.context import ApiContext, context
 from bacalhau.orchestrator.api.errors import dumps, error_frame
@@ -38,7 +38,6 @@ from bacalhau.orchestrator.api.params import (
     query_int,
     query_str,
 )
-from bacalhau.orchestrator.endpoint import spec_key
 from bacalhau.orchestrator.jobstore.base import ExecutionQuery, HistoryQuery, JobQuery
 
 log = logging.getLogger(__name__)
@@ -67,20 +66,13 @@ async def put_job(request: Request, ctx: ApiContext = Depends(context)) -> JSONR
     return _ok(await ctx.orchestrator.endpoint.submit(body.job, force=body.force, client_meta=client_meta))
 
 
-@router.put("/jobs/diff")
+@router.put("/jobs/diff", responses={200: {"model": DiffJobResponse}})
 async def diff_job(request: Request, ctx: ApiContext = Depends(context)) -> JSONResponse:
-    """Diff a job spec against the stored job of the same Name."""
-    body = parse_model(PutJobRequest, await json_body(request), "request")
-    if body.job is None or not body.job.name:
-        raise BadRequestError("missing job name", hint="Job name must be provided in the job spec for diff operations")
-    existing = await ctx.orchestrator.store.get_job_by_name(body.job.name, body.job.namespace or "default")
-    if existing is None:
-        raise NotFoundError(f"job not found: {body.job.name}")
-    proposed = ctx.orchestrator.endpoint.normalized(body.job)
-    old = yaml.safe_dump(spec_key(existing), sort_keys=True).splitlines()
-    new = yaml.safe_dump(spec_key(proposed), sort_keys=True).splitlines()
-    diff = "\n".join(difflib.unified_diff(old, new, "current", "new", lineterm=""))
-    return JSONResponse({"Diff": diff, "Warnings": []})
+    """Diff a job spec against the stored job of the same Name (`bacalhau job run --dry-run`)."""
+    body = parse_model(DiffJobRequest, await json_body(request), "request")
+    if body.job is None:
+        raise BadRequestError("missing Job in request body", hint='send {"Job": {...}}')
+    return _ok(await ctx.orchestrator.endpoint.diff(body.job))
 
 
 @router.get("/jobs", responses={200: {"model": ListJobsResponse}})

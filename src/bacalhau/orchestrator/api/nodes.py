@@ -82,9 +82,9 @@ def _apply_node_action(ctx: ApiContext, node_id: str, body: dict[str, object]) -
     action = str(body.get("Action") or body.get("action") or "").lower()
     nodes = ctx.orchestrator.nodes
     if action == "approve":
-        nodes.set_membership(node_id, Membership.APPROVED)
+        nodes.approve(node_id)
     elif action == "reject":
-        nodes.set_membership(node_id, Membership.REJECTED)
+        nodes.reject(node_id)
     elif action == "delete":
         nodes.delete(node_id)
     else:
