@@ -102,3 +102,21 @@ def test_messages_survive_a_kill_9_of_the_writer(tmp_path: Path) -> None:
     finally:
         box.close()
     assert os.path.exists(path)
+
+
+def test_a_frame_can_carry_its_own_sequence_number(outbox: Outbox) -> None:
+    outbox.append("n-1", "BidResult", b"first")
+    seq = outbox.append("n-1", "RunResult", lambda n: ({"Bacalhau-SeqNum": str(n)}, b"seq=%d" % n))
+    assert seq == 2
+    entry = outbox.after("n-1", 1)[0]
+    assert (entry.headers, entry.body) == ({"Bacalhau-SeqNum": "2"}, b"seq=2")
+
+
+def test_a_failing_frame_builder_stores_nothing(outbox: Outbox) -> None:
+    def broken(seq: int) -> tuple[dict[str, str], bytes]:
+        raise ValueError("cannot encode")
+
+    with pytest.raises(ValueError):
+        outbox.append("n-1", "RunResult", broken)
+    assert outbox.last_seq("n-1") == 0
+    assert outbox.append("n-1", "RunResult", b"ok") == 1

@@ -46,10 +46,56 @@ class NodeManagerConfig(WireModel):
     manual_approval: bool = Field(False, alias="ManualApproval")
 
 
+class OrchestratorAuthConfig(WireModel):
+    """`Orchestrator.Auth`: the secret compute nodes present to the orchestrator's NATS server."""
+
+    token: str = Field("", alias="Token")
+
+
+class OrchestratorTLSConfig(WireModel):
+    """`Orchestrator.TLS`: TLS of the embedded NATS server (not implemented yet: setting a cert is refused)."""
+
+    server_cert: str = Field("", alias="ServerCert")
+    server_key: str = Field("", alias="ServerKey")
+    # Seconds; 0 means Bacalhau's 10 s (`NATSServerDefaultTLSTimeout`).
+    server_timeout: int = Field(0, alias="ServerTimeout")
+    ca_cert: str = Field("", alias="CACert")
+
+
+class OrchestratorClusterConfig(WireModel):
+    """`Orchestrator.Cluster`: routes between orchestrators' NATS servers, used only when Peers is non-empty."""
+
+    name: str = Field("", alias="Name")
+    host: str = Field("", alias="Host")
+    port: int = Field(0, alias="Port")
+    advertise: str = Field("", alias="Advertise")
+    peers: list[str] = Field(default_factory=list, alias="Peers")
+
+
+# 16 MiB: NATS's own 1 MB default is below the 10 MB a job spec may have, and AskForBid carries the job.
+DEFAULT_NATS_MAX_PAYLOAD_BYTES = 16 * 1024 * 1024
+
+
+class OrchestratorNATSConfig(WireModel):
+    """`Orchestrator.NATS`: ours, not a Bacalhau v1.9 key (Bacalhau always embeds its NATS server)."""
+
+    # NATS URLs of an existing server (or cluster) for the orchestrator to use instead of embedding one;
+    # empty: embed nats-server on Orchestrator.Host:Port.
+    servers: list[str] = Field(default_factory=list, alias="Servers")
+    # Largest message the embedded server accepts, in bytes.
+    max_payload: int = Field(DEFAULT_NATS_MAX_PAYLOAD_BYTES, alias="MaxPayload")
+
+
 class OrchestratorConfig(WireModel):
     enabled: bool = Field(False, alias="Enabled")
     host: str = Field("0.0.0.0", alias="Host")
     port: int = Field(4222, alias="Port")
+    # NATS URL the embedded server advertises to clients (`client_advertise`); empty: its listen address.
+    advertise: str = Field("", alias="Advertise")
+    auth: OrchestratorAuthConfig = Field(default_factory=OrchestratorAuthConfig, alias="Auth")
+    tls: OrchestratorTLSConfig = Field(default_factory=OrchestratorTLSConfig, alias="TLS")
+    cluster: OrchestratorClusterConfig = Field(default_factory=OrchestratorClusterConfig, alias="Cluster")
+    nats: OrchestratorNATSConfig = Field(default_factory=OrchestratorNATSConfig, alias="NATS")
     scheduler: SchedulerConfig = Field(default_factory=SchedulerConfig, alias="Scheduler")
     evaluation_broker: EvaluationBrokerConfig = Field(default_factory=EvaluationBrokerConfig, alias="EvaluationBroker")
     node_manager: NodeManagerConfig = Field(default_factory=NodeManagerConfig, alias="NodeManager")
@@ -73,9 +119,24 @@ class EnvConfig(WireModel):
     allow_list: list[str] = Field(default_factory=list, alias="AllowList")
 
 
+class ComputeAuthConfig(WireModel):
+    """`Compute.Auth`: the secret a compute-only node presents (the orchestrator's `Orchestrator.Auth.Token`)."""
+
+    token: str = Field("", alias="Token")
+
+
+class ComputeTLSConfig(WireModel):
+    """`Compute.TLS`: TLS towards the orchestrator's NATS server (not implemented yet: setting it is refused)."""
+
+    ca_cert: str = Field("", alias="CACert")
+    require_tls: bool = Field(False, alias="RequireTLS")
+
+
 class ComputeConfig(WireModel):
     enabled: bool = Field(False, alias="Enabled")
     orchestrators: list[str] = Field(default_factory=lambda: ["nats://127.0.0.1:4222"], alias="Orchestrators")
+    auth: ComputeAuthConfig = Field(default_factory=ComputeAuthConfig, alias="Auth")
+    tls: ComputeTLSConfig = Field(default_factory=ComputeTLSConfig, alias="TLS")
     allocated_capacity: ResourceScaler = Field(default_factory=ResourceScaler, alias="AllocatedCapacity")
     allow_listed_local_paths: list[str] = Field(default_factory=list, alias="AllowListedLocalPaths")
     env: EnvConfig = Field(default_factory=EnvConfig, alias="Env")
@@ -251,6 +312,10 @@ class UpdateConfig(WireModel):
     interval: str = Field("24h", alias="Interval")
 
 
+# Bacalhau's mask for secrets in served config (`pkg/publicapi/endpoint/agent/util.go`).
+REDACTED_MASK = "********"
+
+
 class BacalhauConfig(WireModel):
     data_dir: str = Field(default_factory=default_data_dir, alias="DataDir")
     api: APIConfig = Field(default_factory=APIConfig, alias="API")
@@ -276,5 +341,10 @@ class BacalhauConfig(WireModel):
     disable_analytics: bool = Field(False, alias="DisableAnalytics")
 
     def redacted(self) -> dict[str, Any]:
-        """The config as served by /api/v1/agent/config (no secrets are held yet)."""
-        return self.to_wire()
+        """The config as served by /api/v1/agent/config: set auth tokens masked, as Bacalhau's agent endpoint does."""
+        wire = self.to_wire()
+        for section in ("Orchestrator", "Compute"):
+            auth = wire[section]["Auth"]
+            if auth["Token"]:
+                auth["Token"] = REDACTED_MASK
+        return wire

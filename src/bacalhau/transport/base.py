@@ -17,9 +17,12 @@ from bacalhau.transport.messages import (
     ComputeError,
     ExecutionProgress,
     Handshake,
+    HandshakeOutcome,
+    Heartbeat,
     LogStreamRequest,
     NodeInfoUpdate,
     RunResult,
+    ShutdownNotice,
 )
 
 
@@ -48,12 +51,28 @@ class ComputeService(Protocol):
 class OrchestratorService(Protocol):
     """What compute nodes tell the orchestrator. Every call is idempotent per execution state."""
 
-    async def handshake(self, request: Handshake) -> None:
-        """Register or re-register a compute node; reconcile executions it no longer holds."""
+    async def handshake(self, request: Handshake) -> HandshakeOutcome:
+        """Register or re-register a compute node, reconcile its executions, and say whether it may join.
+
+        A rejected node gets `accepted=False` with Bacalhau's reason. Idempotent: a repeated handshake
+        of a connected node refreshes it.
+        """
+        ...
+
+    async def heartbeat(self, request: Heartbeat) -> bool:
+        """Record that the node is alive (on the orchestrator's clock) with its current capacity.
+
+        False when the orchestrator does not consider the node connected (unknown, disconnected,
+        rejected, or the orchestrator restarted): the node must handshake again.
+        """
         ...
 
     async def update_node_info(self, request: NodeInfoUpdate) -> None:
         """Replace the node's advertised info (capacity, queue length)."""
+        ...
+
+    async def shutdown_notice(self, request: ShutdownNotice) -> None:
+        """The node is stopping on purpose: mark it disconnected now instead of after the timeout."""
         ...
 
     async def on_bid_result(self, message: BidResult) -> None: ...

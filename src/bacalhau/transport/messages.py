@@ -12,6 +12,7 @@ from bacalhau.models.execution import Execution, RunCommandResult
 from bacalhau.models.fields import NoneList, StrMap
 from bacalhau.models.job import SpecConfig
 from bacalhau.models.node import NodeInfo
+from bacalhau.models.resources import Resources
 from bacalhau.models.state import ExecutionStateType, ExecutionStateWire
 from bacalhau.models.wire import WireModel
 
@@ -71,13 +72,40 @@ class ComputeError(WireModel):
 class Handshake(WireModel):
     """Compute -> orchestrator on (re)connect: who I am and which executions I still hold.
 
-    The orchestrator fails every execution it believes runs on this node that is not listed,
-    with a reason saying the node restarted: nothing is silently lost.
+    With `active_execution_ids` given, the orchestrator reconciles: it fails every execution it
+    believes runs on this node that is not listed (the node lost it), and answers with the listed ones
+    it no longer wants (cancel them). None means the node did not say (a Go Bacalhau compute, whose
+    handshake has no such field): nothing is reconciled then.
     """
 
     node_info: NodeInfo = Field(alias="NodeInfo")
-    active_execution_ids: NoneList[str] = Field(default_factory=list, alias="ActiveExecutionIDs")
+    active_execution_ids: list[str] | None = Field(None, alias="ActiveExecutionIDs")
     restarted: bool = Field(False, alias="Restarted")
+
+
+class HandshakeOutcome(WireModel):
+    """Orchestrator -> compute: the answer to a Handshake."""
+
+    accepted: bool = Field(True, alias="Accepted")
+    # Why not, in Bacalhau's words ("node has been rejected", "node is not a compute node").
+    reason: str = Field("", alias="Reason")
+    # Listed executions the orchestrator no longer wants: the node cancels them.
+    cancel_execution_ids: NoneList[str] = Field(default_factory=list, alias="CancelExecutionIDs")
+
+
+class Heartbeat(WireModel):
+    """Compute -> orchestrator every Compute.Heartbeat.Interval: alive, and how much room it has."""
+
+    node_id: str = Field(alias="NodeID")
+    available_capacity: Resources = Field(default_factory=Resources, alias="AvailableCapacity")
+    queue_used_capacity: Resources = Field(default_factory=Resources, alias="QueueUsedCapacity")
+
+
+class ShutdownNotice(WireModel):
+    """Compute -> orchestrator: the node is stopping on purpose."""
+
+    node_id: str = Field(alias="NodeID")
+    reason: str = Field("", alias="Reason")
 
 
 class NodeInfoUpdate(WireModel):
@@ -101,4 +129,6 @@ MESSAGE_TYPES: dict[str, type[WireModel]] = {
     "ComputeError": ComputeError,
     "transport.HandshakeRequest": Handshake,
     "transport.UpdateNodeInfoRequest": NodeInfoUpdate,
+    "transport.HeartbeatRequest": Heartbeat,
+    "transport.ShutdownNoticeRequest": ShutdownNotice,
 }

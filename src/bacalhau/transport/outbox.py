@@ -20,18 +20,24 @@ shared across threads.
 
 from __future__ import annotations
 
+import json
 import sqlite3
 import time
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
 from bacalhau.models.errors import DatastoreError
+
+# What a frame builder returns: the NATS headers and the body of one message.
+Frame = tuple[Mapping[str, str], bytes]
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS outbox (
     stream       TEXT NOT NULL,
     seq          INTEGER NOT NULL,
     type         TEXT NOT NULL,
+    headers      TEXT NOT NULL DEFAULT '{}',   -- JSON map: the frame's metadata, sent as NATS headers
     body         BLOB NOT NULL,
     created_ns   INTEGER NOT NULL,
     PRIMARY KEY (stream, seq)
@@ -50,11 +56,12 @@ CREATE TABLE IF NOT EXISTS checkpoints (
 
 @dataclass(frozen=True)
 class OutboxEntry:
-    """One stored message: its stream, sequence number, NCL type name and encoded body."""
+    """One stored message: its stream, sequence number, NCL type name, NATS headers and encoded body."""
 
     stream: str
     seq: int
     type: str
+    headers: dict[str, str]
     body: bytes
     created_ns: int
 
@@ -92,8 +99,13 @@ class Outbox:
             raise DatastoreError("the message outbox is not open", component="Outbox")
         return self._db
 
-    def append(self, stream: str, msg_type: str, body: bytes) -> int:
-        """Store a message at the end of `stream`; return its sequence number (1 for the first)."""
+    def append(self, stream: str, msg_type: str, body: bytes | Callable[[int], Frame]) -> int:
+        """Store a message at the end of `stream`; return its sequence number (1 for the first).
+
+        `body` may be a function of the sequence number returning `(headers, body)`, for frames that
+        carry their own number (NCL's `Bacalhau-SeqNum`): it is called inside the transaction, so number
+        and frame agree.
+        """
         db = self._conn
         with _transaction(db):
             db.execute("INSERT OR IGNORE INTO streams (stream) VALUES (?)", (stream,))
@@ -101,19 +113,21 @@ class Outbox:
                 "UPDATE streams SET last_seq = last_seq + 1 WHERE stream = ? RETURNING last_seq", (stream,)
             ).fetchone()
             seq = int(row[0])
+            headers, frame = body(seq) if callable(body) else ({}, body)
             db.execute(
-                "INSERT INTO outbox (stream, seq, type, body, created_ns) VALUES (?, ?, ?, ?, ?)",
-                (stream, seq, msg_type, body, time.time_ns()),
+                "INSERT INTO outbox (stream, seq, type, headers, body, created_ns) VALUES (?, ?, ?, ?, ?, ?)",
+                (stream, seq, msg_type, json.dumps(dict(headers), separators=(",", ":")), frame, time.time_ns()),
             )
         return seq
 
     def after(self, stream: str, seq: int, *, limit: int = 100) -> list[OutboxEntry]:
         """Unacknowledged messages of `stream` with a sequence number above `seq`, oldest first."""
         rows = self._conn.execute(
-            "SELECT stream, seq, type, body, created_ns FROM outbox WHERE stream = ? AND seq > ? ORDER BY seq LIMIT ?",
+            "SELECT stream, seq, type, headers, body, created_ns FROM outbox WHERE stream = ? AND seq > ? "
+            "ORDER BY seq LIMIT ?",
             (stream, seq, limit),
         ).fetchall()
-        return [OutboxEntry(r[0], int(r[1]), r[2], bytes(r[3]), int(r[4])) for r in rows]
+        return [OutboxEntry(r[0], int(r[1]), r[2], json.loads(r[3]), bytes(r[4]), int(r[5])) for r in rows]
 
     def acknowledge(self, stream: str, seq: int) -> None:
         """The peer processed everything of `stream` up to `seq`: forget those messages.
