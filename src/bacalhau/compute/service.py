@@ -175,6 +175,18 @@ class ComputeNode:
             self._store.close()
             self.status = NodeStatus.STOPPED
 
+    def active_execution_ids(self) -> list[str]:
+        """Executions this node holds that have not ended (queued, running, publishing): for reconciliation."""
+        if self.status is not NodeStatus.RUNNING:
+            return []
+        return [record.execution_id for record in self._store.list_active()]
+
+    def job_type(self, execution_id: str) -> str:
+        """The job type of an execution this node holds ("" if unknown), for the reports that name it."""
+        record = self._store.get(execution_id) if self.status is NodeStatus.RUNNING else None
+        job = record.execution.job if record is not None else None
+        return job.type if job is not None else ""
+
     def node_info(self) -> NodeInfo:
         """What this node advertises: plugins, capacity, queue and running counts, labels."""
         queued = Resources()

@@ -50,8 +50,12 @@ class HandshakeRequest(NclPayload):
     last_orchestrator_seq_num: Uint64 = Field(0, alias="LastOrchestratorSeqNum")
     # Extension: IDs of the compute's non-terminal executions; None = not reported (a Go compute).
     active_execution_ids: list[str] | None = Field(None, alias="ActiveExecutionIDs")
+    # Extension: the last sequence number the compute ever assigned to a message of its own. Below the
+    # orchestrator's checkpoint it means the compute lost its outbox (a wiped data dir under the same
+    # name): the orchestrator must start counting it from zero again, or it would drop its messages.
+    last_compute_seq_num: Uint64 | None = Field(None, alias="LastComputeSeqNum")
 
-    omit_if_none: ClassVar[tuple[str, ...]] = ("ActiveExecutionIDs",)
+    omit_if_none: ClassVar[tuple[str, ...]] = ("ActiveExecutionIDs", "LastComputeSeqNum")
 
 
 class HandshakeResponse(NclPayload):

@@ -70,6 +70,8 @@ class OrderedSender:
         self._backoff = backoff or Backoff(base_s=0.2, max_s=10.0)
         self.status = SenderStatus.CREATED
         self._wake = asyncio.Event()
+        # Set while everything appended so far is acknowledged (shutdown waits on it).
+        self.drained = asyncio.Event()
         self._inflight: dict[int, asyncio.Future[Reply]] = {}
         self._inbox = ""
         self._sub: Any = None
@@ -94,6 +96,7 @@ class OrderedSender:
 
     def notify(self) -> None:
         """New messages were appended to the stream: publish them."""
+        self.drained.clear()
         self._wake.set()
 
     async def stop(self) -> None:
@@ -152,6 +155,7 @@ class OrderedSender:
             # Re-check after clearing: a notify() between the read and the clear is not lost.
             if self._outbox.after(self.stream, sent_upto, limit=1):
                 continue
+            self.drained.set()
             await self._wake.wait()
 
     async def _await_oldest(self) -> None:
