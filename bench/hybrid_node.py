@@ -91,6 +91,7 @@ class HybridNode:
         log = (self._dir / "serve.log").open("wb")
         cmd = [str(bacalhau_bin()), "serve", "--orchestrator", "--compute", "-c", "API.Host=127.0.0.1"]
         cmd += ["-c", f"API.Port={self.port}", "-c", "Publishers.Types.Local.Port=0"]
+        cmd += ["-c", "Orchestrator.Host=127.0.0.1", "-c", "Orchestrator.Port=0"]  # NATS on a free loopback port
         self._proc = subprocess.Popen(
             cmd, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, env=self.env, start_new_session=True
         )

@@ -114,6 +114,9 @@ class BacalhauNode:
         for setting in [
             "API.Host=127.0.0.1",
             f"API.Port={self.api_port}",
+            # The embedded NATS server on a free loopback port: tests run many nodes at once.
+            "Orchestrator.Host=127.0.0.1",
+            "Orchestrator.Port=0",
             "Publishers.Types.Local.Port=0",
             *self.extra_config,
         ]:

@@ -1,23 +1,26 @@
 """The composition root: builds the orchestrator and/or the compute node from config (`bacalhau serve`).
 
-The only module that imports both sides. A hybrid node links them in process; the API server
-(uvicorn) serves /api/v1 for the orchestrator.
+The only module that imports both sides. Every node talks NCL over NATS, a hybrid node too (its
+compute joins its own orchestrator's server), so there is one code path for one node or a thousand.
 
-    serve ─> load identity ─> JobStore ─> Orchestrator ─┐
-                              Registry ─> ComputeNode ──┤ (in-process link)
-          recover evaluations ─> compute.start (reconcile) ─> workers ─> API server ─> wait for signal
+    orchestrator: nats-server (embedded, or Orchestrator.NATS.Servers) ─> NATS client ─> JobStore
+                  ─> Orchestrator (recover evaluations) ─> NCL orchestrator link ─┐
+    compute:      NATS client (Compute.Orchestrators, retried until it answers) ─> NCL compute link
+                  ─> ComputeNode (fail what a previous run left, start plugins) ─> handshake, heartbeats
+    then: workers ─> API server (orchestrator only) ─> wait for SIGTERM/SIGINT ─> stop in reverse
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
 import signal
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import uvicorn
 import yaml
@@ -32,12 +35,24 @@ from bacalhau.orchestrator.api.context import ApiContext
 from bacalhau.orchestrator.jobstore.sqlite import SQLiteJobStore
 from bacalhau.orchestrator.results import result_transformer
 from bacalhau.orchestrator.service import Orchestrator
-from bacalhau.transport.inprocess import InProcessDirectory
+from bacalhau.transport.nats_connection import NatsConnection
+from bacalhau.transport.nats_server import EmbeddedNatsServer
+from bacalhau.transport.nats_settings import NatsClientSettings, NatsServerSettings
+from bacalhau.transport.ncl.compute_link import NclComputeLink
+from bacalhau.transport.ncl.orchestrator_link import NclOrchestratorLink
+from bacalhau.transport.outbox import Outbox
 from bacalhau.version import build_version
+
+if TYPE_CHECKING:
+    from bacalhau.compute.service import ComputeNode
 
 log = logging.getLogger(__name__)
 
 METADATA_FILE = "system_metadata.yaml"
+# How long a hybrid node waits for its own compute to join before it starts scheduling.
+_LOCAL_JOIN_WAIT_S = 10.0
+# How long an orchestrator waits for its NATS server (embedded: already up; external: may be starting).
+_ORCHESTRATOR_CONNECT_S = 30.0
 
 
 @dataclass(frozen=True)
@@ -101,11 +116,6 @@ class Node:
         if not orchestrator and not compute:
             log.warning("neither --orchestrator nor --compute given: running an orchestrator only")
             orchestrator = True
-        if compute and not orchestrator:
-            raise ConfigurationError(
-                "a compute-only node needs the NATS transport to reach its orchestrator, which is not available yet",
-                hint="run a hybrid node: bacalhau serve --orchestrator --compute",
-            )
         config.orchestrator.enabled = orchestrator
         config.compute.enabled = compute
         self.config = config
@@ -113,7 +123,9 @@ class Node:
         self.data_dir.mkdir(parents=True, exist_ok=True)
         self.identity = load_identity(self.data_dir, name=name, name_provider=config.name_provider)
         self._with_compute = compute
+        self._with_orchestrator = orchestrator
         self._stop = asyncio.Event()
+        self._compute_link_connected = asyncio.Event()
         self.server: uvicorn.Server | None = None
 
     def request_stop(self) -> None:
@@ -121,17 +133,67 @@ class Node:
 
     async def run(self) -> None:
         """Start everything, serve until a stop is requested (SIGTERM/SIGINT), then shut down cleanly."""
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, self.request_stop)
+        async with contextlib.AsyncExitStack() as stack:
+            orchestrator_url = ""
+            orchestrator = None
+            if self._with_orchestrator:
+                orchestrator, orchestrator_url = await self._start_orchestrator(stack)
+            compute_node = None
+            if self._with_compute:
+                compute_node = await self._start_compute(stack, orchestrator_url)
+                if orchestrator is not None:
+                    # A hybrid node schedules only once its own compute has joined (bounded): jobs left
+                    # from before a restart would otherwise find no node and fail.
+                    with contextlib.suppress(TimeoutError):
+                        await asyncio.wait_for(self._compute_link_connected.wait(), _LOCAL_JOIN_WAIT_S)
+            if orchestrator is not None:
+                orchestrator.start_workers()
+                await self._serve_api(stack, orchestrator, compute_node)
+            roles = ", ".join(r for r, on in (("orchestrator", orchestrator), ("compute", compute_node)) if on)
+            where = f"API on http://{self.config.api.host}:{self.config.api.port}" if orchestrator else (
+                f"joining {', '.join(self._compute_servers(orchestrator_url))}"
+            )
+            nats = f"; NATS on {orchestrator_url}" if orchestrator_url else ""
+            print(f"bacalhau node {self.identity.node_id} started: {where} ({roles}){nats}; data in {self.data_dir}",
+                  flush=True)
+            await self._stop.wait()
+
+    async def _start_orchestrator(self, stack: contextlib.AsyncExitStack) -> tuple[Orchestrator, str]:
+        """The NATS server (embedded unless Orchestrator.NATS.Servers names one), the NCL link, the orchestrator."""
         cfg = self.config
+        node_id = self.identity.node_id
+        servers = list(cfg.orchestrator.nats.servers)
+        url = servers[0] if servers else ""
+        if not servers:
+            server = EmbeddedNatsServer(settings=NatsServerSettings.from_config(cfg, node_id=node_id))
+            await server.start()
+            stack.push_async_callback(server.stop)
+            url = server.client_url
+            servers = [url]
+        connection = NatsConnection(settings=NatsClientSettings.from_config(cfg, node_id=node_id, servers=servers))
+        stack.push_async_callback(connection.close)
+        nc = await connection.connect(timeout_s=_ORCHESTRATOR_CONNECT_S)
         store = SQLiteJobStore(path=self.data_dir / "orchestrator" / "jobs.db")
-        directory = InProcessDirectory()
+        stack.push_async_callback(store.close)
+        outbox = Outbox(path=self.data_dir / "orchestrator" / "ncl-outbox.db")
+        outbox.open()
+        stack.callback(outbox.close)
+        link = NclOrchestratorLink(
+            nc=nc, orchestrator_id=node_id, outbox=outbox, max_message_bytes=cfg.orchestrator.nats.max_payload
+        )
         orchestrator = Orchestrator(
-            node_id=self.identity.node_id,
+            node_id=node_id,
             store=store,
-            directory=directory,
+            directory=link,
             defaults=lambda job_type: job_defaults(cfg, job_type),
             worker_count=cfg.orchestrator.scheduler.worker_count,
             queue_backoff_s=parse_duration_s(cfg.orchestrator.scheduler.queue_backoff),
             manual_approval=cfg.orchestrator.node_manager.manual_approval,
+            disconnect_timeout_s=parse_duration_s(cfg.orchestrator.node_manager.disconnect_timeout),
+            nodes_path=self.data_dir / "orchestrator" / "nodes.db",
             installation_id=self.identity.installation_id,
             instance_id=self.identity.instance_id,
             result_transformer=result_transformer(
@@ -139,73 +201,102 @@ class Node:
                 presign_expires_s=int(parse_duration_s(cfg.publishers.types.s3.pre_signed_url_expiration)),
             ),
         )
-        compute_node = None
-        if self._with_compute:
-            from bacalhau.compute.registry import build_registry
-            from bacalhau.compute.service import ComputeNode
+        stack.push_async_callback(orchestrator.stop)
+        await orchestrator.recover()
+        await link.start(orchestrator.compute_events)
+        stack.push_async_callback(link.stop)
+        return orchestrator, url
 
-            compute_node = ComputeNode(
-                node_id=self.identity.node_id,
-                config=cfg,
-                registry=build_registry(config=cfg, node_id=self.identity.node_id),
-                orchestrator=orchestrator.compute_events,
-            )
-            directory.register(self.identity.node_id, compute_node)
+    def _compute_servers(self, orchestrator_url: str) -> list[str]:
+        # A hybrid node joins its own server; a compute-only node the configured orchestrators.
+        return [orchestrator_url] if orchestrator_url else list(self.config.compute.orchestrators)
+
+    async def _start_compute(self, stack: contextlib.AsyncExitStack, orchestrator_url: str) -> ComputeNode:
+        from bacalhau.compute.registry import build_registry
+        from bacalhau.compute.service import ComputeNode
+
+        cfg = self.config
+        node_id = self.identity.node_id
+        servers = self._compute_servers(orchestrator_url)
+        connection = NatsConnection(settings=NatsClientSettings.from_config(cfg, node_id=node_id, servers=servers))
+        outbox = Outbox(path=self.data_dir / "compute" / "ncl-outbox.db")
+        outbox.open()
+        stack.callback(outbox.close)
+        link = NclComputeLink(
+            connection=connection,
+            node_id=node_id,
+            outbox=outbox,
+            max_message_bytes=cfg.orchestrator.nats.max_payload,
+            heartbeat_interval_s=parse_duration_s(cfg.compute.heartbeat.interval),
+            info_update_interval_s=parse_duration_s(cfg.compute.heartbeat.info_update_interval),
+        )
+        self._compute_link_connected = link.connected
+        compute_node = ComputeNode(
+            node_id=node_id,
+            config=cfg,
+            registry=build_registry(config=cfg, node_id=node_id),
+            orchestrator=link,
+        )
+        link.attach(
+            compute_node,
+            node_info=lambda: self._advertised(compute_node.node_info()),
+            active_executions=compute_node.active_execution_ids,
+            job_type=compute_node.job_type,
+        )
+        # Stopped in reverse: the node fails and reports what it still runs, then the link flushes
+        # those reports, says goodbye to the orchestrator and closes.
+        stack.push_async_callback(link.stop)
+        await compute_node.start()
+        stack.push_async_callback(compute_node.stop)
+        return compute_node
+
+    @staticmethod
+    def _advertised(info: NodeInfo) -> NodeInfo:
+        info.supported_protocols = [PROTOCOL_NCL_V1]
+        info.bacalhau_version = build_version()
+        return info
+
+    async def _serve_api(
+        self, stack: contextlib.AsyncExitStack, orchestrator: Orchestrator, compute_node: ComputeNode | None
+    ) -> None:
+        cfg = self.config
 
         def node_info() -> NodeInfo:
             if compute_node is not None:
-                info: NodeInfo = compute_node.node_info()
-            else:
-                info = NodeInfo(NodeID=self.identity.node_id, NodeType=NODE_TYPE_REQUESTER, Labels=dict(cfg.labels))
-            info.supported_protocols = [PROTOCOL_NCL_V1]
-            info.bacalhau_version = build_version()
-            return info
+                return self._advertised(compute_node.node_info())
+            return self._advertised(
+                NodeInfo(NodeID=self.identity.node_id, NodeType=NODE_TYPE_REQUESTER, Labels=dict(cfg.labels))
+            )
 
         ctx = ApiContext(orchestrator=orchestrator, version=build_version(), node_info=node_info, config=cfg.redacted)
-        app = create_app(ctx)
-        loop = asyncio.get_running_loop()
-        for sig in (signal.SIGTERM, signal.SIGINT):
-            loop.add_signal_handler(sig, self.request_stop)
-        try:
-            await orchestrator.recover()
-            if compute_node is not None:
-                await compute_node.start()
-            orchestrator.start_workers()
-            self.server = uvicorn.Server(
-                uvicorn.Config(
-                    app,
-                    host=cfg.api.host,
-                    port=cfg.api.port,
-                    log_level="warning",
-                    # None: uvicorn's records go through the root handler `serve` set up, so they
-                    # follow Logging.Mode (json lines stay json) instead of uvicorn's own format.
-                    log_config=None,
-                    lifespan="off",
-                    ws="websockets-sansio",
-                    timeout_graceful_shutdown=2,
-                )
+        self.server = uvicorn.Server(
+            uvicorn.Config(
+                create_app(ctx),
+                host=cfg.api.host,
+                port=cfg.api.port,
+                log_level="warning",
+                # None: uvicorn's records go through the root handler `serve` set up, so they
+                # follow Logging.Mode (json lines stay json) instead of uvicorn's own format.
+                log_config=None,
+                lifespan="off",
+                ws="websockets-sansio",
+                timeout_graceful_shutdown=2,
             )
-            # `_serve` skips uvicorn's signal capture: our handlers decide when the whole node stops,
-            # so that the orchestrator and compute shut down in order behind the API.
-            serve_task = asyncio.create_task(self.server._serve())
-            while not self.server.started:
-                if serve_task.done():
-                    raise ConfigurationError(
-                        f"API server could not listen on {cfg.api.host}:{cfg.api.port}",
-                        hint="choose another port with -c API.Port=<port>",
-                    )
-                await asyncio.sleep(0.01)
-            print(
-                f"bacalhau node {self.identity.node_id} started: API on http://{cfg.api.host}:{cfg.api.port}"
-                f" (orchestrator{', compute' if compute_node else ''}); data in {self.data_dir}",
-                flush=True,
-            )
-            await self._stop.wait()
+        )
+        # `_serve` skips uvicorn's signal capture: our handlers decide when the whole node stops, so
+        # that the orchestrator and compute shut down in order behind the API.
+        serve_task = asyncio.create_task(self.server._serve())
+
+        async def stop_api() -> None:
+            assert self.server is not None
             self.server.should_exit = True
             await serve_task
-        finally:
-            # Compute first: what it reports while stopping still reaches a live orchestrator.
-            if compute_node is not None:
-                await compute_node.stop()
-            await orchestrator.stop()
-            await store.close()
+
+        while not self.server.started:
+            if serve_task.done():
+                raise ConfigurationError(
+                    f"API server could not listen on {cfg.api.host}:{cfg.api.port}",
+                    hint="choose another port with -c API.Port=<port>",
+                )
+            await asyncio.sleep(0.01)
+        stack.push_async_callback(stop_api)

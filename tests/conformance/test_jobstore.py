@@ -375,6 +375,52 @@ async def test_list_executions_on_node(store: JobStore) -> None:
     assert await store.list_executions_on_node("n-3") == []
 
 
+async def test_active_jobs_by_node_lists_jobs_with_unfinished_executions_per_node(store: JobStore) -> None:
+    a, b = await stored_job(store), await stored_job(store)
+    placed = [
+        make_execution(a, node_id="n-1", compute_state=ExecutionState(StateType=E.Running)),
+        make_execution(a, node_id="n-1", compute_state=ExecutionState(StateType=E.AskForBid)),
+        make_execution(b, node_id="n-1", compute_state=ExecutionState(StateType=E.BidAccepted)),
+        make_execution(b, node_id="n-2", compute_state=ExecutionState(StateType=E.Publishing)),
+        make_execution(a, node_id="n-3", compute_state=ExecutionState(StateType=E.Completed)),
+        make_execution(b, node_id="n-3", compute_state=ExecutionState(StateType=E.Failed)),
+    ]
+    for execution in placed:
+        await store.create_execution(execution, [])
+    assert await store.active_jobs_by_node() == {"n-1": {a.id, b.id}, "n-2": {b.id}}
+    await store.update_execution(
+        ExecutionUpdate(execution_id=placed[3].id, compute_state=ExecutionState(StateType=E.Cancelled))
+    )
+    assert await store.active_jobs_by_node() == {"n-1": {a.id, b.id}}
+
+
+async def test_update_execution_checks_the_expected_desired_state(store: JobStore) -> None:
+    job = await stored_job(store)
+    execution = make_execution(job, compute_state=ExecutionState(StateType=E.Running))
+    await store.create_execution(execution, [])
+    stopped = DesiredState(StateType=ExecutionDesiredStateType.Stopped)
+    await store.update_execution(ExecutionUpdate(execution_id=execution.id, desired_state=stopped))
+    wanted = frozenset({ExecutionDesiredStateType.Pending, ExecutionDesiredStateType.Running})
+    with pytest.raises(ConflictError, match="desired Stopped, expected one of Pending, Running"):
+        await store.update_execution(
+            ExecutionUpdate(
+                execution_id=execution.id,
+                expected_desired_states=wanted,
+                compute_state=ExecutionState(StateType=E.Completed),
+            )
+        )
+    got = await store.get_execution(execution.id)
+    assert got.compute_state.state_type is E.Running  # nothing changed
+    updated = await store.update_execution(
+        ExecutionUpdate(
+            execution_id=execution.id,
+            expected_desired_states=frozenset({ExecutionDesiredStateType.Stopped}),
+            compute_state=ExecutionState(StateType=E.Cancelled),
+        )
+    )
+    assert updated.compute_state.state_type is E.Cancelled
+
+
 # ---- history ----------------------------------------------------------------------------------------
 
 

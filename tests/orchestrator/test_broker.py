@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 
 from bacalhau.models.evaluation import Evaluation
+from bacalhau.models.state import EvaluationTrigger
 from bacalhau.orchestrator.broker import EvaluationBroker
 
 
@@ -77,3 +78,19 @@ async def test_duplicate_ids_are_ignored() -> None:
     broker.enqueue(_eval("a", "j1"))
     broker.enqueue(_eval("a", "j1"))
     assert broker.pending_count() == 1
+
+
+async def test_waking_delayed_queue_retries_makes_only_those_ready_now() -> None:
+    broker = EvaluationBroker(clock_ns=FakeClock())
+    retry = _eval("retry", "j-queued", wait_until=10_000)
+    retry.triggered_by = EvaluationTrigger.JobQueue
+    other = _eval("later", "j-other", wait_until=10_000)
+    other.triggered_by = EvaluationTrigger.ExecTimeout
+    broker.enqueue(retry)
+    broker.enqueue(other)
+    assert broker.wake_delayed(EvaluationTrigger.JobQueue) == 1
+    woken = await asyncio.wait_for(broker.dequeue(), 1)
+    assert woken is not None and woken.id == "retry"
+    broker.ack(woken)
+    assert broker.pending_count() == 1  # the other one still waits for its time
+    assert broker.wake_delayed(EvaluationTrigger.JobQueue) == 0

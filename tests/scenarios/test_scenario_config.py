@@ -38,7 +38,8 @@ class FileConfiguredNode(BacalhauNode):
     def command(self) -> list[str]:
         """`bacalhau serve --orchestrator --compute -c FILE [-c extra...]`: no API.Port flag."""
         cmd = [str(self.binary), "serve", "--orchestrator", "--compute", "-c", str(self.config_file)]
-        for setting in self.extra_config:
+        # The embedded NATS server on a free loopback port (4222 may be taken by another test's node).
+        for setting in ["Orchestrator.Host=127.0.0.1", "Orchestrator.Port=0", *self.extra_config]:
             cmd += ["-c", setting]
         return cmd
 

@@ -19,6 +19,7 @@ from collections import defaultdict, deque
 from collections.abc import Callable
 
 from bacalhau.models.evaluation import Evaluation
+from bacalhau.models.state import EvaluationTrigger
 
 
 class EvaluationBroker:
@@ -78,6 +79,25 @@ class EvaluationBroker:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._changed.wait(), timeout)
         return None
+
+    def wake_delayed(self, triggered_by: EvaluationTrigger) -> int:
+        """Make the delayed evaluations with this trigger ready now; returns how many.
+
+        Used when a node joins: a queued job's retry (job-queue, due after QueueBackoff) runs at once
+        instead of a new evaluation being added, so the job's single retry chain is not duplicated.
+        """
+        woken = [item for item in self._delayed if item[2].triggered_by == triggered_by]
+        if not woken:
+            return 0
+        self._delayed = [item for item in self._delayed if item[2].triggered_by != triggered_by]
+        heapq.heapify(self._delayed)
+        for _, _, evaluation in woken:
+            if evaluation.job_id in self._inflight:
+                self._blocked[evaluation.job_id].append(evaluation)
+            else:
+                self._push_ready(evaluation)
+        self._changed.set()
+        return len(woken)
 
     def ack(self, evaluation: Evaluation) -> list[Evaluation]:
         """The evaluation is done (successfully or not): release its job.

@@ -1,8 +1,20 @@
 """The orchestrator's side of the compute link: what compute nodes report, recorded and acted on.
 
-Each report is a conditional execution update plus a history event; reports that arrive for an
-execution already in a terminal state (late, duplicated, or after a stop) are ignored, so a race
-cannot bring a finished execution back.
+Node membership and liveness (handshake, heartbeat, node info, shutdown notice) go to the NodeManager;
+execution reports become conditional execution updates, each in one transaction with its history
+event and its follow-up evaluation.
+
+Exactly-once result recording (the execution ID is the fencing token)::
+
+    report ──> execution still wanted?  compute state not terminal, DesiredState Pending/Running,
+                    │                   and the report moves the state forward
+                   yes ──> update + history + evaluation, one transaction (conditional on the above)
+                    no ──> acknowledged, nothing changes; a RunResult the orchestrator no longer wants
+                           leaves a "late result discarded" event in the execution's history
+
+So a duplicate RunResult is recorded once, a late one (after the execution was failed because its
+node disappeared and replaced elsewhere) never completes a partition twice, and a replayed BidResult
+cannot move a Running execution back.
 """
 
 from __future__ import annotations
@@ -13,11 +25,15 @@ from collections.abc import Callable
 
 from bacalhau.models.errors import ConflictError, NotFoundError
 from bacalhau.models.evaluation import Evaluation
-from bacalhau.models.execution import DesiredState, ExecutionState
-from bacalhau.models.state import EvaluationTrigger, ExecutionDesiredStateType, ExecutionStateType
+from bacalhau.models.execution import DesiredState, Execution, ExecutionState
+from bacalhau.models.state import (
+    EvaluationTrigger,
+    ExecutionDesiredStateType,
+    ExecutionStateType,
+)
 from bacalhau.orchestrator.evaluations import new_evaluation
-from bacalhau.orchestrator.events import execution_event
-from bacalhau.orchestrator.jobstore.base import ExecutionUpdate, JobStore
+from bacalhau.orchestrator.events import execution_event, execution_note
+from bacalhau.orchestrator.jobstore.base import ExecutionUpdate, HistoryQuery, JobStore
 from bacalhau.orchestrator.nodes import NodeManager
 from bacalhau.orchestrator.planner import Planner
 from bacalhau.transport.messages import (
@@ -25,15 +41,43 @@ from bacalhau.transport.messages import (
     ComputeError,
     ExecutionProgress,
     Handshake,
+    HandshakeOutcome,
+    Heartbeat,
     NodeInfoUpdate,
     RunResult,
+    ShutdownNotice,
 )
 
 log = logging.getLogger(__name__)
 
-_NON_TERMINAL = frozenset(s for s in ExecutionStateType if not s.is_terminal)
+S = ExecutionStateType
+_NON_TERMINAL = frozenset(s for s in S if not s.is_terminal)
+# Forward order of the non-terminal compute states; a report may only move an execution along it.
+_PROGRESS = (S.Undefined, S.New, S.AskForBid, S.AskForBidAccepted, S.BidAccepted, S.Running, S.Publishing)
+_RANK = {state: rank for rank, state in enumerate(_PROGRESS)}
+# What the orchestrator still wants of an execution whose reports it records (Bacalhau: Pending/Running
+# for bids, Running for results; the planner creates executions desired Running).
+_WANTED = frozenset({ExecutionDesiredStateType.Pending, ExecutionDesiredStateType.Running})
 
 RESTART_MESSAGE = "execution lost: compute node {node} restarted before it finished"
+NOT_HELD_MESSAGE = "execution lost: compute node {node} reconnected without it"
+
+
+def _forward_sources(target: ExecutionStateType) -> frozenset[ExecutionStateType]:
+    """The compute states from which moving to `target` is a step forward."""
+    if target.is_terminal:
+        return _NON_TERMINAL
+    return frozenset(s for s in _PROGRESS if _RANK[s] < _RANK.get(target, 0))
+
+
+def _late_result_message(execution: Execution) -> str:
+    state = execution.compute_state
+    if state.state_type.is_terminal:
+        why = f" ({state.message})" if state.message else ""
+        return f"late result discarded: execution already {state.state_type.name}{why}"
+    desired = execution.desired_state
+    why = f" ({desired.message})" if desired.message else ""
+    return f"late result discarded: execution no longer wanted, desired {desired.state_type.name}{why}"
 
 
 class ComputeEventHandler:
@@ -54,47 +98,89 @@ class ComputeEventHandler:
         self._enqueue = enqueue
         self._clock_ns = clock_ns
 
-    async def handshake(self, request: Handshake) -> None:
+    # ---- membership and liveness ----------------------------------------------------------------
+
+    async def handshake(self, request: Handshake) -> HandshakeOutcome:
+        """Admit (or refuse) the node, then reconcile its executions if it listed them.
+
+        Listed (`active_execution_ids` not None): executions stored as non-terminal on this node but not
+        listed are failed (retryable: the node lost them); listed ones the orchestrator does not want
+        running (unknown, terminal, stopped, or placed elsewhere) come back in `cancel_execution_ids`.
+        Idempotent: a repeated handshake fails nothing new.
+        """
         node_id = request.node_info.node_id
-        self._nodes.register(request.node_info)
-        still_held = set(request.active_execution_ids)
+        admission = self._nodes.handshake(request.node_info)
+        if not admission.accepted:
+            log.info("handshake of node %s refused: %s", node_id, admission.reason)
+            return HandshakeOutcome(accepted=False, reason=admission.reason)
+        cancel: list[str] = []
+        if request.active_execution_ids is not None:
+            template = RESTART_MESSAGE if request.restarted else NOT_HELD_MESSAGE
+            cancel = await self._reconcile(node_id, request.active_execution_ids, template.format(node=node_id))
+        return HandshakeOutcome(accepted=True, reason=admission.reason, cancel_execution_ids=cancel)
+
+    async def _reconcile(self, node_id: str, held: list[str], lost_message: str) -> list[str]:
+        held_ids = set(held)
+        wanted: set[str] = set()
         for execution in await self._store.list_executions_on_node(node_id, active_only=True):
-            if execution.id not in still_held:
-                await self._planner.fail_execution(
-                    execution.id, RESTART_MESSAGE.format(node=node_id), retryable=True
-                )
+            if execution.id not in held_ids:
+                await self._planner.fail_execution(execution.id, lost_message, retryable=True)
+            elif execution.desired_state.state_type in _WANTED:
+                wanted.add(execution.id)
+        cancel = list(dict.fromkeys(i for i in held if i not in wanted))
+        if cancel:
+            log.info("node %s holds %d execution(s) no longer wanted: asking it to cancel them", node_id, len(cancel))
+        return cancel
+
+    async def heartbeat(self, request: Heartbeat) -> bool:
+        """Refresh the node's liveness and capacity; False means it must handshake again."""
+        return self._nodes.heartbeat(request.node_id, request.available_capacity, request.queue_used_capacity)
 
     async def update_node_info(self, request: NodeInfoUpdate) -> None:
+        """Replace the node's advertised info (ignored for unknown and REJECTED nodes)."""
         self._nodes.update_info(request.node_info)
 
+    async def shutdown_notice(self, request: ShutdownNotice) -> None:
+        """DISCONNECTED now ("graceful shutdown"); its executions are placed again."""
+        log.info("node %s is shutting down%s", request.node_id, f": {request.reason}" if request.reason else "")
+        self._nodes.shutdown(request.node_id)
+
+    # ---- execution reports ----------------------------------------------------------------------
+
     async def on_bid_result(self, message: BidResult) -> None:
+        """Accepted: BidAccepted (never backwards from Running). Rejected: BidRejected + an evaluation."""
         if message.accepted:
-            await self._transition(message.execution_id, ExecutionStateType.BidAccepted, "Bid accepted", evaluate=False)
+            await self._transition(message.execution_id, S.BidAccepted, "Bid accepted", evaluate=False)
         else:
             await self._transition(
-                message.execution_id, ExecutionStateType.BidRejected, message.reason or "Bid rejected",
+                message.execution_id, S.BidRejected, message.reason or "Bid rejected",
                 evaluate=True, trigger=EvaluationTrigger.ExecUpdate,
             )
 
     async def on_execution_progress(self, message: ExecutionProgress) -> None:
+        """Record a forward move (Running, Publishing); stale or replayed progress is ignored."""
         text = message.message or message.state.name
         await self._transition(message.execution_id, message.state, text, evaluate=False)
 
     async def on_run_result(self, message: RunResult) -> None:
-        await self._transition(
+        """Completed + outputs + an evaluation, once; a result no longer wanted is noted and discarded."""
+        recorded = await self._transition(
             message.execution_id,
-            ExecutionStateType.Completed,
+            S.Completed,
             "Completed successfully",
             evaluate=True,
             trigger=EvaluationTrigger.ExecUpdate,
             details=message.details,
             update_fields={"run_output": message.run_output, "published_result": message.published_result},
         )
+        if not recorded:
+            await self._note_discarded_result(message.execution_id)
 
     async def on_compute_error(self, message: ComputeError) -> None:
+        """Failed + an evaluation, unless the execution already ended or is no longer wanted."""
         await self._transition(
             message.execution_id,
-            ExecutionStateType.Failed,
+            S.Failed,
             message.message or "execution failed",
             evaluate=True,
             trigger=EvaluationTrigger.ExecFailure,
@@ -112,18 +198,24 @@ class ComputeEventHandler:
         trigger: EvaluationTrigger = EvaluationTrigger.ExecUpdate,
         details: dict[str, str] | None = None,
         update_fields: dict[str, object] | None = None,
-    ) -> None:
+    ) -> bool:
+        """Record the report if the execution is still wanted and it moves forward; True if recorded."""
         try:
             execution = await self._store.get_execution(execution_id)
         except NotFoundError:
             log.warning("report for unknown execution %s ignored", execution_id)
-            return
+            return False
         previous = execution.compute_state.state_type
-        if previous.is_terminal or previous == new_state:
-            return
+        sources = _forward_sources(new_state)
+        if previous not in sources or execution.desired_state.state_type not in _WANTED:
+            log.debug("execution %s is %s: report %s ignored", execution_id, previous.name, new_state.name)
+            return False
         update = ExecutionUpdate(
             execution_id=execution_id,
-            expected_states=_NON_TERMINAL,
+            # The same conditions again, checked by the store inside the transaction: a concurrent
+            # change since the read above makes this a ConflictError, never a double recording.
+            expected_states=sources,
+            expected_desired_states=_WANTED,
             compute_state=ExecutionState(StateType=new_state, Message=message, Details=details or {}),
             events=[execution_event(execution, previous, new_state, message, details=details)],
         )
@@ -141,6 +233,23 @@ class ComputeEventHandler:
                     evaluation = new_evaluation(job, trigger, self._clock_ns())
                     await self._store.create_evaluation(evaluation)
         except ConflictError:
-            return
+            return False
         if evaluation is not None:
             self._enqueue(evaluation)
+        return True
+
+    async def _note_discarded_result(self, execution_id: str) -> None:
+        """Leave one history event saying a result arrived for an execution no longer wanted."""
+        try:
+            execution = await self._store.get_execution(execution_id)
+        except NotFoundError:
+            return
+        if execution.compute_state.state_type is S.Completed:
+            return  # a duplicate of the result already recorded
+        text = _late_result_message(execution)
+        async with self._store.transaction():
+            query = HistoryQuery(execution_id=execution.id, event_type="execution", all_versions=True)
+            if any(e.event.message == text for e in await self._store.list_history(execution.job_id, query)):
+                return  # the same late result again (a replay): noted once
+            await self._store.add_history([execution_note(execution, text)])
+        log.info("execution %s: %s", execution_id, text)

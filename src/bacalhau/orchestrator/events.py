@@ -70,3 +70,17 @@ def execution_event(
         ExecutionState=ExecutionStateChange(Previous=previous, New=new),
         Event=Event(Message=message or new.name, Topic=topic, Details={"NewState": new.name, **(details or {})}),
     )
+
+
+def execution_note(
+    execution: Execution, message: str, *, topic: str = TOPIC_EXECUTION, details: dict[str, str] | None = None
+) -> JobHistory:
+    """An execution-level event that changes no state (e.g. a late result that was discarded)."""
+    return JobHistory(
+        Type=JobHistoryType.ExecutionLevel,
+        JobID=execution.job_id,
+        JobVersion=execution.job_version,
+        NodeID=execution.node_id,
+        ExecutionID=execution.id,
+        Event=Event(Message=message, Topic=topic, Details=details or {}),
+    )

@@ -1,27 +1,99 @@
-"""The orchestrator's view of compute nodes: registration, approval, heartbeats, connection state.
+"""The orchestrator's view of compute nodes: registration, approval, liveness, connection state.
 
-    handshake ──> APPROVED (or PENDING with ManualApproval) + CONNECTED
-    heartbeat / node-info update ──> LastHeartbeat refreshed
-    no heartbeat for DisconnectTimeout ──> DISCONNECTED (executions there are rescheduled)
-    `node approve` ──> APPROVED          (already APPROVED: 409 ConflictNodeState)
-    `node reject`  ──> REJECTED + DISCONNECTED, LastError "node rejected"; its handshakes are refused
-                                         (already REJECTED: 409 ConflictNodeState)
-    `node delete`  ──> forgotten (a compute node that handshakes again comes back)
+Connection state of one node (membership is a separate dimension: PENDING / APPROVED / REJECTED)::
 
-Node records live in memory: compute nodes re-register on every (re)connect, so nothing is lost
-when the orchestrator restarts.
+                      handshake (not REJECTED, NodeType Compute)
+     (unknown) ───────────────────────────────────────────────> CONNECTED <──┐
+                                                                   │         │ handshake
+          heartbeat timeout ("heartbeat timeout"), shutdown notice │         │
+          ("graceful shutdown"), `node reject` ("node rejected")   v         │
+                                                              DISCONNECTED ──┘
+     `node delete`: forgotten; a node that handshakes again is new (default membership)
+
+     orchestrator restart: a node stored CONNECTED is shown DISCONNECTED and *awaiting reconnect*
+       re-handshake within the grace ──> CONNECTED, its executions kept
+       grace over ──> DISCONNECTED for good, node-leave emitted
+
+Every CONNECTED -> DISCONNECTED change (and the end of a restart grace) emits a LEAVE event, every
+handshake and every approval of a connected node a JOIN event; `node_events.NodeReEvaluator` turns
+them into evaluations. Liveness uses only the orchestrator's monotonic clock (a compute's clock, or a
+step of the wall clock, must never disconnect anyone); wall-clock times are for display.
+
+Membership and connection changes are written to the NodeStore at once; heartbeat times and node-info
+updates are kept in memory and written in batches by `flush()` (a write per heartbeat would be 667
+writes/s at 10,000 nodes). Not thread-safe: used from the event loop only.
 """
 
 from __future__ import annotations
 
+import asyncio
+import enum
+import logging
 import time
 from collections.abc import Callable
+from dataclasses import dataclass, field
 
 from bacalhau.models.clock import rfc3339
-from bacalhau.models.errors import BadRequestError, ConflictError, ErrorCode, NotFoundError
-from bacalhau.models.node import ConnectionStatus, Membership, NodeInfo, NodeState
+from bacalhau.models.errors import (
+    BacalhauError,
+    BadRequestError,
+    ConfigurationError,
+    ConflictError,
+    ErrorCode,
+    NotFoundError,
+)
+from bacalhau.models.node import (
+    NODE_TYPE_COMPUTE,
+    ComputeNodeInfo,
+    ConnectionState,
+    ConnectionStatus,
+    Membership,
+    NodeInfo,
+    NodeState,
+)
+from bacalhau.models.resources import Resources
+from bacalhau.orchestrator.node_store import NodeStore
+
+log = logging.getLogger(__name__)
 
 _COMPONENT = "NodesManager"
+
+HEARTBEAT_TIMEOUT = "heartbeat timeout"
+GRACEFUL_SHUTDOWN = "graceful shutdown"
+NODE_REJECTED = "node rejected"
+AWAITING_RECONNECT = "orchestrator restarted: waiting for the node to reconnect"
+NO_RECONNECT = "did not reconnect after the orchestrator restarted"
+
+
+class NodeChange(enum.Enum):
+    JOIN = "join"  # handshake, or approval of a connected node: it may take (or keep) work
+    LEAVE = "leave"  # it will not finish what it holds: its executions must be placed again
+
+
+@dataclass(frozen=True)
+class NodeEvent:
+    node_id: str
+    change: NodeChange
+    reason: str = ""
+
+
+@dataclass(frozen=True)
+class Admission:
+    """The answer to a handshake, with Bacalhau's reasons."""
+
+    accepted: bool
+    reason: str
+
+
+@dataclass
+class _Tracked:
+    state: NodeState
+    # Orchestrator monotonic time of the last handshake or heartbeat.
+    last_seen_s: float = 0.0
+    # Set after an orchestrator restart for a node that was CONNECTED: when it counts as lost.
+    grace_deadline_s: float | None = None
+    heartbeat_dirty: bool = False
+    record_dirty: bool = False
 
 
 def _conflict(message: str) -> ConflictError:
@@ -29,57 +101,271 @@ def _conflict(message: str) -> ConflictError:
     return ConflictError(message, code=ErrorCode.ConflictNodeState, component=_COMPONENT)
 
 
+def _clear_capacity(state: NodeState) -> None:
+    # A node that is not connected offers nothing (Bacalhau clears its live capacity too).
+    if state.info.compute_node_info is not None:
+        state.info.compute_node_info.available_capacity = Resources()
+        state.info.compute_node_info.queue_capacity = Resources()
+
+
+@dataclass
+class _Listeners:
+    handlers: list[Callable[[NodeEvent], None]] = field(default_factory=list)
+
+    def emit(self, event: NodeEvent) -> None:
+        for handler in self.handlers:
+            try:
+                handler(event)
+            except Exception:
+                # A listener's bug must not undo a state change that is already stored.
+                log.exception("node event listener failed on %s", event)
+
+
 class NodeManager:
-    """Holds every known node's state. Not thread-safe; used from the event loop only."""
+    """Every known node's state, its liveness, and the events its changes produce."""
 
-    def __init__(self, *, manual_approval: bool = False, clock_ns: Callable[[], int] = time.time_ns) -> None:
-        self._nodes: dict[str, NodeState] = {}
+    def __init__(
+        self,
+        *,
+        store: NodeStore,
+        manual_approval: bool = False,
+        disconnect_timeout_s: float = 60.0,
+        restart_grace_s: float | None = None,
+        clock_ns: Callable[[], int] = time.time_ns,
+        monotonic_s: Callable[[], float] = time.monotonic,
+    ) -> None:
+        """Load the stored nodes; those stored CONNECTED wait `restart_grace_s` (default: the disconnect
+        timeout) from now to reconnect. ConfigurationError if the timeout is not positive.
+        """
+        if disconnect_timeout_s <= 0:
+            raise ConfigurationError(
+                f"Orchestrator.NodeManager.DisconnectTimeout must be positive, got {disconnect_timeout_s}s",
+                hint="set it to a duration such as 1m",
+            )
+        self._store = store
         self._manual_approval = manual_approval
+        self.disconnect_timeout_s = disconnect_timeout_s
         self._clock_ns = clock_ns
+        self._monotonic_s = monotonic_s
+        self._listeners = _Listeners()
+        self._nodes: dict[str, _Tracked] = {}
+        grace_until = monotonic_s() + (disconnect_timeout_s if restart_grace_s is None else restart_grace_s)
+        now = rfc3339(clock_ns())
+        for state in store.load():
+            tracked = _Tracked(state=state)
+            if state.connection_state.status is ConnectionStatus.CONNECTED:
+                # Shown DISCONNECTED until it re-handshakes; the stored record keeps CONNECTED so that
+                # another restart within the grace still knows the node was connected.
+                self._set_status(state, ConnectionStatus.DISCONNECTED, AWAITING_RECONNECT, now)
+                tracked.grace_deadline_s = grace_until
+            self._nodes[state.info.node_id] = tracked
 
-    def register(self, info: NodeInfo) -> NodeState:
-        """Add or refresh a node on (re)connect; an existing membership decision is kept."""
+    def on_change(self, handler: Callable[[NodeEvent], None]) -> None:
+        """Call `handler` (synchronously; it must not block) on every JOIN and LEAVE."""
+        self._listeners.handlers.append(handler)
+
+    # ---- what compute nodes report --------------------------------------------------------------
+
+    def handshake(self, info: NodeInfo) -> Admission:
+        """Admit a compute node (CONNECTED, membership kept on reconnect) or refuse it.
+
+        Refused: a REJECTED node ("node has been rejected"), a node that is not a compute node
+        ("node is not a compute node"). Writes the record before answering; DatastoreError if it cannot.
+        """
+        node_id = info.node_id
+        existing = self._nodes.get(node_id)
+        if existing is not None and existing.state.membership is Membership.REJECTED:
+            return Admission(False, "node has been rejected")
+        if info.node_type != NODE_TYPE_COMPUTE:
+            return Admission(False, "node is not a compute node")
         now = rfc3339(self._clock_ns())
-        existing = self._nodes.get(info.node_id)
-        if existing is not None and existing.membership is Membership.REJECTED:
-            # Bacalhau refuses a rejected node's handshake ("node has been rejected"): it stays down.
-            return existing
-        membership = (
-            existing.membership
-            if existing is not None
-            else (Membership.PENDING if self._manual_approval else Membership.APPROVED)
+        if existing is not None:
+            membership = existing.state.membership
+        else:
+            membership = Membership.PENDING if self._manual_approval else Membership.APPROVED
+        state = NodeState(
+            # A copy: heartbeats update the capacities in place, and the message is the sender's.
+            Info=info.model_copy(deep=True),
+            Membership=membership,
+            Connection=ConnectionStatus.CONNECTED,
+            ConnectionState=ConnectionState(
+                Status=ConnectionStatus.CONNECTED, ConnectedSince=now, LastHeartbeat=now
+            ),
         )
-        state = NodeState(info=info, membership=membership, connection=ConnectionStatus.CONNECTED)
-        state.connection_state.status = ConnectionStatus.CONNECTED
-        state.connection_state.connected_since = now
-        state.connection_state.last_heartbeat = now
-        self._nodes[info.node_id] = state
-        return state
+        self._store.put(state)
+        self._nodes[node_id] = _Tracked(state=state, last_seen_s=self._monotonic_s())
+        self._listeners.emit(NodeEvent(node_id, NodeChange.JOIN, "node reconnected" if existing else "node registered"))
+        return Admission(True, "node reconnected" if existing else "node registered")
+
+    def heartbeat(self, node_id: str, available: Resources, queued: Resources) -> bool:
+        """Record that a CONNECTED node is alive, with its current capacity. O(1), no I/O.
+
+        False (the node must handshake again) if it is unknown, not CONNECTED, or REJECTED.
+        """
+        tracked = self._nodes.get(node_id)
+        if tracked is None:
+            return False
+        state = tracked.state
+        if state.membership is Membership.REJECTED or state.connection_state.status is not ConnectionStatus.CONNECTED:
+            return False
+        tracked.last_seen_s = self._monotonic_s()
+        state.connection_state.last_heartbeat = rfc3339(self._clock_ns())
+        if state.info.compute_node_info is None:
+            state.info.compute_node_info = ComputeNodeInfo()
+        state.info.compute_node_info.available_capacity = available
+        state.info.compute_node_info.queue_capacity = queued
+        tracked.heartbeat_dirty = True
+        return True
 
     def update_info(self, info: NodeInfo) -> None:
-        state = self._nodes.get(info.node_id)
-        if state is None:
-            self.register(info)
-            return
-        if state.membership is Membership.REJECTED:
-            return
-        state.info = info
-        state.connection_state.last_heartbeat = rfc3339(self._clock_ns())
+        """Replace a known node's advertised info (written lazily). Unknown and REJECTED nodes are ignored.
 
-    def mark_disconnected(self, node_id: str, reason: str = "") -> None:
-        state = self._nodes.get(node_id)
-        if state is None:
+        Not a sign of life: only handshakes and heartbeats are (as in Bacalhau).
+        """
+        tracked = self._nodes.get(info.node_id)
+        if tracked is None or tracked.state.membership is Membership.REJECTED:
             return
-        state.connection = ConnectionStatus.DISCONNECTED
-        state.connection_state.status = ConnectionStatus.DISCONNECTED
-        state.connection_state.disconnected_since = rfc3339(self._clock_ns())
-        state.connection_state.last_error = reason
+        tracked.state.info = info.model_copy(deep=True)
+        if tracked.state.connection_state.status is not ConnectionStatus.CONNECTED:
+            _clear_capacity(tracked.state)
+        tracked.record_dirty = True
+
+    def shutdown(self, node_id: str) -> None:
+        """The node said it is stopping: DISCONNECTED at once ("graceful shutdown"). Ignored unless CONNECTED."""
+        tracked = self._nodes.get(node_id)
+        if tracked is not None and tracked.state.connection_state.status is ConnectionStatus.CONNECTED:
+            self._disconnect(tracked, GRACEFUL_SHUTDOWN)
+
+    # ---- liveness (driven by node_health.NodeHealthMonitor) -------------------------------------
+
+    def check_health(self) -> list[str]:
+        """Disconnect CONNECTED nodes silent for longer than the timeout ("heartbeat timeout") and end
+        the restart grace of nodes that did not come back. Returns the IDs that left."""
+        now = self._monotonic_s()
+        left: list[str] = []
+        for node_id, tracked in list(self._nodes.items()):
+            if tracked.grace_deadline_s is not None:
+                if now >= tracked.grace_deadline_s:
+                    tracked.grace_deadline_s = None
+                    self._disconnect(tracked, NO_RECONNECT)
+                    left.append(node_id)
+                continue
+            if (
+                tracked.state.connection_state.status is ConnectionStatus.CONNECTED
+                and now - tracked.last_seen_s > self.disconnect_timeout_s
+            ):
+                log.info("node %s: no heartbeat for %.0fs, marking it disconnected", node_id, now - tracked.last_seen_s)
+                self._disconnect(tracked, HEARTBEAT_TIMEOUT)
+                left.append(node_id)
+        return left
+
+    def extend_deadlines(self, by_s: float) -> None:
+        """The orchestrator itself was stalled for `by_s`: nobody could be heard meanwhile, so that time
+        does not count against any node (nor against a restart grace)."""
+        now = self._monotonic_s()
+        for tracked in self._nodes.values():
+            tracked.last_seen_s = min(now, tracked.last_seen_s + by_s)
+            if tracked.grace_deadline_s is not None:
+                tracked.grace_deadline_s += by_s
+
+    async def flush(self, *, chunk: int = 500) -> None:
+        """Write what changed lazily (heartbeat times, node info), in transactions of `chunk` nodes.
+
+        Heartbeats keep arriving between the chunks: each chunk is written as it is when its turn comes,
+        and a node deleted or re-registered meanwhile is skipped (its record was written by that change).
+        """
+        records = [t for t in self._nodes.values() if t.record_dirty]
+        for start in range(0, len(records), chunk):
+            part = [t for t in records[start : start + chunk] if self._nodes.get(t.state.info.node_id) is t]
+            self._store.put_many([self._stored_form(t) for t in part])
+            for tracked in part:
+                tracked.record_dirty = tracked.heartbeat_dirty = False
+            await asyncio.sleep(0)  # let heartbeats in between chunks
+        beating = [t for t in self._nodes.values() if t.heartbeat_dirty]
+        for start in range(0, len(beating), chunk):
+            part = [t for t in beating[start : start + chunk] if self._nodes.get(t.state.info.node_id) is t]
+            self._store.put_heartbeats({t.state.info.node_id: t.state.connection_state.last_heartbeat for t in part})
+            for tracked in part:
+                tracked.heartbeat_dirty = False
+            await asyncio.sleep(0)
+
+    # ---- queries --------------------------------------------------------------------------------
 
     def list(self) -> list[NodeState]:
-        return [self._nodes[k] for k in sorted(self._nodes)]
+        """Every known node, by ID."""
+        return [self._nodes[k].state for k in sorted(self._nodes)]
 
     def get(self, node_id: str) -> NodeState:
         """A node by full ID or unique prefix. NotFoundError / BadRequestError (ambiguous)."""
+        return self._resolve(node_id).state
+
+    def is_connected(self, node_id: str) -> bool:
+        """CONNECTED now (whatever its membership)."""
+        tracked = self._nodes.get(node_id)
+        return tracked is not None and tracked.state.connection_state.status is ConnectionStatus.CONNECTED
+
+    def is_schedulable(self, node_id: str) -> bool:
+        """CONNECTED and APPROVED: new executions may be placed there."""
+        tracked = self._nodes.get(node_id)
+        return self.is_connected(node_id) and tracked is not None and tracked.state.membership is Membership.APPROVED
+
+    def is_awaiting_reconnect(self, node_id: str) -> bool:
+        """In its restart grace: not CONNECTED, but its executions are not lost (yet)."""
+        tracked = self._nodes.get(node_id)
+        return tracked is not None and tracked.grace_deadline_s is not None
+
+    def awaiting_reconnect(self) -> frozenset[str]:
+        """The nodes in their restart grace."""
+        return frozenset(k for k, t in self._nodes.items() if t.grace_deadline_s is not None)
+
+    # ---- membership (the `node approve|reject|delete` API) --------------------------------------
+
+    def approve(self, node_id: str) -> NodeState:
+        """Let a pending (or rejected) node take work. ConflictError when it is already approved."""
+        tracked = self._resolve(node_id)
+        state = tracked.state
+        if state.membership is Membership.APPROVED:
+            raise _conflict(f"node {node_id} already approved")
+        updated = state.model_copy(deep=True)
+        updated.membership = Membership.APPROVED
+        self._store.put(self._stored_form(tracked, updated))
+        state.membership = Membership.APPROVED
+        if state.connection_state.status is ConnectionStatus.CONNECTED:
+            self._listeners.emit(NodeEvent(state.info.node_id, NodeChange.JOIN, "node approved"))
+        return state
+
+    def reject(self, node_id: str) -> NodeState:
+        """REJECTED + DISCONNECTED ("node rejected"); if it was connected (or awaiting reconnect) its
+        executions are placed again. ConflictError when already rejected."""
+        tracked = self._resolve(node_id)
+        state = tracked.state
+        if state.membership is Membership.REJECTED:
+            raise _conflict(f"node {node_id} already rejected")
+        was_live = self._is_live(tracked)
+        updated = state.model_copy(deep=True)
+        updated.membership = Membership.REJECTED
+        self._set_status(updated, ConnectionStatus.DISCONNECTED, NODE_REJECTED, rfc3339(self._clock_ns()))
+        _clear_capacity(updated)
+        self._store.put(updated)
+        tracked.state, tracked.grace_deadline_s = updated, None
+        tracked.record_dirty = tracked.heartbeat_dirty = False
+        if was_live:
+            self._listeners.emit(NodeEvent(updated.info.node_id, NodeChange.LEAVE, NODE_REJECTED))
+        return updated
+
+    def delete(self, node_id: str) -> None:
+        """Forget a node; if it was connected (or awaiting reconnect) its executions are placed again.
+        A node that handshakes again later is registered as new."""
+        tracked = self._resolve(node_id)
+        full_id = tracked.state.info.node_id
+        self._store.delete(full_id)
+        del self._nodes[full_id]
+        if self._is_live(tracked):
+            self._listeners.emit(NodeEvent(full_id, NodeChange.LEAVE, "node deleted"))
+
+    # ---- internals ------------------------------------------------------------------------------
+
+    def _resolve(self, node_id: str) -> _Tracked:
         if node_id in self._nodes:
             return self._nodes[node_id]
         matches = [k for k in self._nodes if k.startswith(node_id)] if node_id else []
@@ -89,23 +375,37 @@ class NodeManager:
             raise BadRequestError(f"node ID prefix {node_id!r} is ambiguous: {', '.join(sorted(matches))}")
         raise NotFoundError(f"node not found: {node_id}", component=_COMPONENT)
 
-    def approve(self, node_id: str) -> NodeState:
-        """Let a pending (or rejected) node take work. ConflictError when it is already approved."""
-        state = self.get(node_id)
-        if state.membership is Membership.APPROVED:
-            raise _conflict(f"node {node_id} already approved")
-        state.membership = Membership.APPROVED
-        return state
+    @staticmethod
+    def _is_live(tracked: _Tracked) -> bool:
+        return tracked.grace_deadline_s is not None or tracked.state.connection_state.status is ConnectionStatus.CONNECTED
 
-    def reject(self, node_id: str) -> NodeState:
-        """Mark a node REJECTED and DISCONNECTED ("node rejected"). ConflictError when already rejected."""
-        state = self.get(node_id)
-        if state.membership is Membership.REJECTED:
-            raise _conflict(f"node {node_id} already rejected")
-        state.membership = Membership.REJECTED
-        self.mark_disconnected(state.info.node_id, "node rejected")
-        return state
+    @staticmethod
+    def _set_status(state: NodeState, status: ConnectionStatus, reason: str, now: str) -> None:
+        state.connection = status
+        state.connection_state.status = status
+        if status is ConnectionStatus.DISCONNECTED:
+            state.connection_state.disconnected_since = now
+            state.connection_state.last_error = reason
 
-    def delete(self, node_id: str) -> None:
-        state = self.get(node_id)
-        del self._nodes[state.info.node_id]
+    @staticmethod
+    def _stored_form(tracked: _Tracked, state: NodeState | None = None) -> NodeState:
+        state = state or tracked.state
+        if tracked.grace_deadline_s is None:
+            return state
+        # Still in its restart grace: keep it stored CONNECTED (see __init__).
+        stored = state.model_copy(deep=True)
+        stored.connection = stored.connection_state.status = ConnectionStatus.CONNECTED
+        return stored
+
+    def _disconnect(self, tracked: _Tracked, reason: str) -> None:
+        state = tracked.state
+        self._set_status(state, ConnectionStatus.DISCONNECTED, reason, rfc3339(self._clock_ns()))
+        _clear_capacity(state)
+        try:
+            self._store.put(state)
+            tracked.record_dirty = tracked.heartbeat_dirty = False
+        except BacalhauError:
+            # The node is gone whether or not the disk agrees: act on it now, write it at the next flush.
+            log.exception("node %s: could not store its disconnection; retrying at the next flush", state.info.node_id)
+            tracked.record_dirty = True
+        self._listeners.emit(NodeEvent(state.info.node_id, NodeChange.LEAVE, reason))

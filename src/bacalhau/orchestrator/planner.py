@@ -79,10 +79,15 @@ class Planner:
                         ExecutionUpdate(
                             execution_id=stop.execution_id,
                             expected_states=_NON_TERMINAL,
-                            compute_state=ExecutionState(StateType=stop.new_state, Message=stop.reason),
+                            compute_state=ExecutionState(
+                                StateType=stop.new_state, Message=stop.reason, Details=stop.details
+                            ),
                             desired_state=DesiredState(StateType=ExecutionDesiredStateType.Stopped, Message=stop.reason),
                             events=[
-                                execution_event(current, current.compute_state.state_type, stop.new_state, stop.reason)
+                                execution_event(
+                                    current, current.compute_state.state_type, stop.new_state, stop.reason,
+                                    details=stop.details or None,
+                                )
                             ],
                         )
                     )

@@ -4,6 +4,9 @@
                  └──> EvaluationBroker ──> Worker xN ──> scheduler (pure) ──> Planner
                                                                       store ─┘   └─> ComputeService.ask_for_bid
     ComputeService ──reports──> ComputeEventHandler ──> JobStore + new evaluation ──> broker
+                 └─handshake/heartbeat─> NodeManager ──JOIN/LEAVE──> NodeReEvaluator ──evaluations──> broker
+                                             ^
+                   NodeHealthMonitor ────────┘ (heartbeat timeouts, restart grace, lazy persistence)
 """
 
 from __future__ import annotations
@@ -12,14 +15,18 @@ import asyncio
 import logging
 import time
 from collections.abc import Callable
+from pathlib import Path
 
 from bacalhau.models.evaluation import Evaluation
 from bacalhau.models.normalize import JobDefaults
-from bacalhau.models.state import EvaluationStatus
+from bacalhau.models.state import EvaluationStatus, EvaluationTrigger
 from bacalhau.orchestrator.broker import EvaluationBroker
 from bacalhau.orchestrator.compute_events import ComputeEventHandler
 from bacalhau.orchestrator.endpoint import Endpoint
 from bacalhau.orchestrator.jobstore.base import JobQuery, JobStore
+from bacalhau.orchestrator.node_events import NodeReEvaluator
+from bacalhau.orchestrator.node_health import NodeHealthMonitor
+from bacalhau.orchestrator.node_store import SQLiteNodeStore
 from bacalhau.orchestrator.nodes import NodeManager
 from bacalhau.orchestrator.planner import Planner
 from bacalhau.orchestrator.results import ResultTransformer
@@ -36,20 +43,51 @@ class Orchestrator:
         *,
         node_id: str,
         store: JobStore,
+        nodes_path: Path,
         directory: ComputeDirectory,
         defaults: Callable[[str], JobDefaults],
         worker_count: int,
         queue_backoff_s: float,
         manual_approval: bool = False,
+        disconnect_timeout_s: float = 60.0,
         installation_id: str = "",
         instance_id: str = "",
         clock_ns: Callable[[], int] = time.time_ns,
+        monotonic_s: Callable[[], float] = time.monotonic,
         result_transformer: ResultTransformer | None = None,
     ) -> None:
+        """Assemble the orchestrator; nothing runs until `start_workers()`.
+
+        `nodes_path`: the SQLite file of the node records (`<DataDir>/orchestrator/nodes.db`), opened here
+        and closed by `stop()`. `disconnect_timeout_s` is Orchestrator.NodeManager.DisconnectTimeout: a
+        CONNECTED node not heard from for that long is DISCONNECTED, and a node that was connected before
+        a restart has as long to come back. DatastoreError if the node store cannot be opened,
+        ConfigurationError if the timeout is not positive.
+        """
         self.node_id = node_id
         self.store = store
         self.broker = EvaluationBroker(clock_ns=clock_ns)
-        self.nodes = NodeManager(manual_approval=manual_approval, clock_ns=clock_ns)
+        self._node_store = SQLiteNodeStore(path=nodes_path)
+        try:
+            self.nodes = NodeManager(
+                store=self._node_store,
+                manual_approval=manual_approval,
+                disconnect_timeout_s=disconnect_timeout_s,
+                clock_ns=clock_ns,
+                monotonic_s=monotonic_s,
+            )
+        except BaseException:
+            self._node_store.close()
+            raise
+        self.node_health = NodeHealthMonitor(nodes=self.nodes, monotonic_s=monotonic_s)
+        self.node_events = NodeReEvaluator(
+            store=store,
+            nodes=self.nodes,
+            enqueue=self.broker.enqueue,
+            wake_queued=lambda: self.broker.wake_delayed(EvaluationTrigger.JobQueue),
+            clock_ns=clock_ns,
+        )
+        self.nodes.on_change(self.node_events.handle)
         self.timeouts = JobTimeouts(store=store, enqueue=self.broker.enqueue, clock_ns=clock_ns)
         self.planner = Planner(store=store, directory=directory, enqueue=self.broker.enqueue, clock_ns=clock_ns)
         self.endpoint = Endpoint(
@@ -98,14 +136,22 @@ class Orchestrator:
                 self.timeouts.arm(job)
 
     def start_workers(self) -> None:
-        """Start processing evaluations (after compute nodes in this process have reconnected)."""
+        """Start processing evaluations (after compute nodes in this process have reconnected), watching
+        node health and turning node events into evaluations."""
+        self.node_health.start()
+        self.node_events.start()
         for worker in self._workers:
             self._tasks.append(asyncio.get_running_loop().create_task(worker.run()))
 
     async def stop(self) -> None:
+        """Stop watching nodes (pending node events become stored evaluations, node states are written),
+        then stop the workers. Evaluations left pending are recovered at the next start."""
+        await self.node_health.stop()
+        await self.node_events.stop()
         self.broker.close()
         self.timeouts.close()
         for task in self._tasks:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
         self._tasks.clear()
+        self._node_store.close()

@@ -66,6 +66,7 @@ class Worker:
             nodes=tuple(self._nodes.list()),
             now_ns=self._clock_ns(),
             queue_backoff_ns=self._queue_backoff_ns,
+            awaiting_reconnect=self._nodes.awaiting_reconnect(),
         )
         plan = schedule(evaluation, snapshot)
         applied = await self._planner.apply(plan)

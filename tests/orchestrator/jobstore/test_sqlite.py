@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from bacalhau.models.errors import BadRequestError, DatastoreError
-from bacalhau.models.state import JobStateType
+from bacalhau.models.state import ExecutionStateType, JobStateType
 from bacalhau.orchestrator.jobstore import schema
 from bacalhau.orchestrator.jobstore.base import JobQuery
 from bacalhau.orchestrator.jobstore.sqlite import SQLiteJobStore
@@ -159,3 +159,33 @@ async def test_using_a_closed_store_is_a_datastore_error(store: SQLiteJobStore) 
     await store.close()
     with pytest.raises(DatastoreError, match="closed"):
         await store.get_job("j-any")
+
+
+def test_the_active_execution_condition_matches_the_terminal_states() -> None:
+    terminal = ", ".join(str(int(s)) for s in sorted(ExecutionStateType) if s.is_terminal)
+    assert f"compute_state NOT IN ({terminal})" == schema.ACTIVE_EXECUTION
+
+
+async def test_the_node_loss_sweep_reads_only_the_partial_index(store: SQLiteJobStore, db_path: Path) -> None:
+    with raw(db_path) as conn:
+        plan = conn.execute(
+            f"EXPLAIN QUERY PLAN SELECT DISTINCT node_id, job_id FROM executions WHERE {schema.ACTIVE_EXECUTION}"
+        ).fetchall()
+    assert any("INDEX executions_active_by_node" in row[-1] for row in plan), plan
+
+
+async def test_a_version_1_file_is_migrated_and_keeps_its_data(db_path: Path) -> None:
+    db_path.parent.mkdir(parents=True)
+    with raw(db_path) as conn:
+        conn.execute("BEGIN")
+        conn.execute("CREATE TABLE schema_version (version INTEGER NOT NULL)")
+        conn.execute("INSERT INTO schema_version VALUES (1)")
+        for statement in schema.MIGRATIONS[0]:
+            conn.execute(statement)
+        conn.execute("INSERT INTO executions VALUES ('e-1', 'j-1', 'n-1', 6, 1, 0, 0, '{}')")
+        conn.execute("COMMIT")
+    await SQLiteJobStore(path=db_path).close()  # migrates on open
+    with raw(db_path) as conn:
+        assert conn.execute("SELECT version FROM schema_version").fetchall() == [(schema.SCHEMA_VERSION,)]
+        rows = conn.execute(f"SELECT node_id, job_id FROM executions WHERE {schema.ACTIVE_EXECUTION}").fetchall()
+        assert rows == [("n-1", "j-1")]

@@ -70,9 +70,9 @@ class Harness:
     plans: list[Plan] = field(default_factory=list)
 
     def run(self, job: Job, nodes: list[NodeState], executions: list[Execution] | None = None,
-            now_ns: int = NOW) -> Plan:
+            now_ns: int = NOW, awaiting_reconnect: frozenset[str] = frozenset()) -> Plan:
         snap = Snapshot(job=job, executions=tuple(executions or ()), nodes=tuple(nodes), now_ns=now_ns,
-                        queue_backoff_ns=5 * SECOND)
+                        queue_backoff_ns=5 * SECOND, awaiting_reconnect=awaiting_reconnect)
         plan = schedule(Evaluation(ID="ev", JobID=job.id), snap)
         self.plans.append(plan)
         return plan

@@ -169,3 +169,33 @@ def test_batch_never_places_two_live_executions_of_a_job_on_one_node(
     assert not set(new_nodes) & set(live_nodes)
     partitions = [e.partition_index for e in plan.new_executions]
     assert all(0 <= p < count for p in partitions) and len(partitions) == len(set(partitions))
+
+
+def test_an_execution_on_a_lost_node_fails_retryably_and_its_partition_moves() -> None:
+    job = make_job(state=JobStateType.Running)
+    running = make_execution(job, "n-lost", ExecutionStateType.Running)
+    plan = Harness().run(job, [make_node("n-lost", connected=False), make_node("n-b")], [running])
+    [stop] = plan.stop_executions
+    assert (stop.execution_id, stop.new_state) == (running.id, ExecutionStateType.Failed)
+    assert stop.reason == "Execution stop requested because node has disappeared"
+    assert stop.details == {"Retryable": "true"}
+    assert [e.node_id for e in plan.new_executions] == ["n-b"]
+    assert plan.new_executions[0].previous_execution == running.id
+
+
+def test_an_execution_lost_earlier_does_not_fail_the_job_once_its_replacement_completes() -> None:
+    job = make_job(state=JobStateType.Running)
+    lost = make_execution(job, "n-lost", ExecutionStateType.Failed, retryable=True,
+                          message="Execution stop requested because node has disappeared")
+    done = make_execution(job, "n-b", ExecutionStateType.Completed)
+    plan = Harness().run(job, [make_node("n-b")], [lost, done])
+    assert plan.job_transition is not None and plan.job_transition.new_state is JobStateType.Completed
+
+
+def test_a_node_awaiting_reconnect_after_a_restart_keeps_its_execution_and_gets_no_new_one() -> None:
+    job = make_job(count=2, state=JobStateType.Running)
+    running = make_execution(job, "n-away", ExecutionStateType.Running)
+    plan = Harness().run(job, [make_node("n-away", connected=False), make_node("n-b")], [running],
+                         awaiting_reconnect=frozenset({"n-away"}))
+    assert plan.stop_executions == []
+    assert [(e.node_id, e.partition_index) for e in plan.new_executions] == [("n-b", 1)]

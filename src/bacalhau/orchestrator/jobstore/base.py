@@ -15,7 +15,7 @@ from bacalhau.models.evaluation import Evaluation
 from bacalhau.models.execution import DesiredState, Execution, ExecutionState, RunCommandResult
 from bacalhau.models.history import JobHistory
 from bacalhau.models.job import Job, SpecConfig
-from bacalhau.models.state import EvaluationStatus, ExecutionStateType, JobStateType
+from bacalhau.models.state import EvaluationStatus, ExecutionDesiredStateType, ExecutionStateType, JobStateType
 
 
 @dataclass(frozen=True)
@@ -58,6 +58,9 @@ class ExecutionUpdate:
 
     execution_id: str
     expected_states: frozenset[ExecutionStateType] = frozenset()  # empty = no check
+    # The desired states the execution must be in (empty = no check): a result is recorded only while
+    # the orchestrator still wants the execution (Pending/Running), whatever the compute state says.
+    expected_desired_states: frozenset[ExecutionDesiredStateType] = frozenset()
     compute_state: ExecutionState | None = None
     desired_state: DesiredState | None = None
     run_output: RunCommandResult | None = None
@@ -120,7 +123,8 @@ class JobStore(Protocol):
 
     async def update_execution(self, update: ExecutionUpdate) -> Execution:
         """Apply a conditional execution update (see ExecutionUpdate). ConflictError if the current
-        compute state is not in `expected_states` (when given). Bumps Revision and ModifyTime."""
+        compute state is not in `expected_states`, or the desired state not in `expected_desired_states`
+        (each when given). Bumps Revision and ModifyTime."""
         ...
 
     async def get_execution(self, execution_id: str) -> Execution:
@@ -131,6 +135,14 @@ class JobStore(Protocol):
 
     async def list_executions_on_node(self, node_id: str, *, active_only: bool = True) -> list[Execution]:
         """Executions placed on a node; with active_only, only those not in a terminal compute state."""
+        ...
+
+    async def active_jobs_by_node(self) -> dict[str, set[str]]:
+        """Node ID -> IDs of the jobs with an execution in a non-terminal compute state on that node.
+
+        The level-triggered backstop of node loss asks this every sweep, so it must stay cheap with a
+        long execution history: its cost follows the number of active executions, not of all executions.
+        """
         ...
 
     async def add_history(self, events: list[JobHistory]) -> None:

@@ -102,8 +102,19 @@ _V1: Final = (
     """,
 )
 
+# Executions not in a terminal compute state (AskForBidRejected 4, BidRejected 8, Completed 9, Failed 10,
+# Cancelled 11). Written out as literals because SQLite only uses a partial index for a query whose WHERE
+# contains the index's own condition, and an index condition cannot take parameters.
+ACTIVE_EXECUTION: Final = "compute_state NOT IN (4, 8, 9, 10, 11)"
+
+_V2: Final = (
+    # Only the active executions: the node-loss sweep reads (node, job) pairs from it in time proportional
+    # to the work in flight, however long the execution history grows.
+    f"CREATE INDEX executions_active_by_node ON executions (node_id, job_id) WHERE {ACTIVE_EXECUTION}",
+)
+
 # Migration N (1-based) brings the schema from version N-1 to N. Append; never edit a released one.
-MIGRATIONS: Final[tuple[tuple[str, ...], ...]] = (_V1,)
+MIGRATIONS: Final[tuple[tuple[str, ...], ...]] = (_V1, _V2)
 SCHEMA_VERSION: Final = len(MIGRATIONS)
 
 

@@ -27,7 +27,7 @@ from bacalhau.models.execution import Execution
 from bacalhau.models.history import JobHistory
 from bacalhau.models.job import Job, JobState
 from bacalhau.models.state import EvaluationStatus, ExecutionStateType, JobStateType
-from bacalhau.orchestrator.jobstore import sqlite_history, sqlite_rows
+from bacalhau.orchestrator.jobstore import schema, sqlite_history, sqlite_rows
 from bacalhau.orchestrator.jobstore.base import ExecutionQuery, ExecutionUpdate, HistoryQuery, JobQuery
 from bacalhau.orchestrator.jobstore.sqlite_connection import COMPONENT, SQLiteConnection
 from bacalhau.orchestrator.jobstore.sqlite_history import EventDefaults
@@ -264,6 +264,14 @@ class SQLiteJobStore:
                     component=COMPONENT,
                     details={"ExecutionID": current.id, "State": actual.name},
                 )
+            desired = current.desired_state.state_type
+            if update.expected_desired_states and desired not in update.expected_desired_states:
+                raise ConflictError(
+                    f"execution {current.id} is desired {desired.name},"
+                    f" expected one of {_names(update.expected_desired_states)}",
+                    component=COMPONENT,
+                    details={"ExecutionID": current.id, "DesiredState": desired.name},
+                )
             changes: dict[str, Any] = {"revision": current.revision + 1, "modify_time": now}
             for name in ("compute_state", "desired_state", "run_output", "published_result"):
                 if getattr(update, name) is not None:
@@ -305,6 +313,16 @@ class SQLiteJobStore:
                 f"{sql} ORDER BY create_time, rowid", (node_id, *(_TERMINAL_EXEC_STATES if active_only else ()))
             )
             return [Execution.model_validate_json(row[0]) for row in rows]
+
+    async def active_jobs_by_node(self) -> dict[str, set[str]]:
+        """Node ID -> IDs of jobs with a non-terminal execution there (read from a partial index)."""
+        # The condition is the index's own text, so SQLite answers from the small partial index alone.
+        sql = f"SELECT DISTINCT node_id, job_id FROM executions WHERE {schema.ACTIVE_EXECUTION}"
+        placements: dict[str, set[str]] = {}
+        async with self._db.reading() as conn:
+            for node_id, job_id in conn.execute(sql):
+                placements.setdefault(str(node_id), set()).add(str(job_id))
+        return placements
 
     # ---- history ------------------------------------------------------------------------------
 

@@ -36,6 +36,8 @@ from bacalhau.orchestrator.scheduler.plan import JobTransition, Plan, Snapshot, 
 from bacalhau.orchestrator.selection.feasibility import NodeRejection, check_node, task_resources
 from bacalhau.orchestrator.selection.ranking import rank_nodes
 
+NODE_LOST_MESSAGE = "Execution stop requested because node has disappeared"
+
 # A partition whose executions failed for retryable reasons (node restarted or lost) is placed
 # again at most this many times; failures caused by the task itself are never retried.
 MAX_ATTEMPTS_PER_PARTITION = 3
@@ -69,12 +71,18 @@ def schedule(evaluation: Evaluation, snap: Snapshot, new_id: IdFactory = _new_id
 
     nodes_by_id = {n.info.node_id: n for n in snap.nodes}
     # Executions on nodes that vanished cannot finish: fail them so their partition is placed again.
+    # The node's fault, not the task's: retryable (bounded by MAX_ATTEMPTS_PER_PARTITION). A node still
+    # within its grace to reconnect after an orchestrator restart keeps its executions meanwhile.
     lost: set[str] = set()
     for e in active:
+        if e.node_id in snap.awaiting_reconnect:
+            continue
         node = nodes_by_id.get(e.node_id)
         if node is None or check_node_alive(node) is not None:
             plan.stop_executions.append(
-                StopExecution(e.id, "Execution stop requested because node has disappeared", ExecutionStateType.Failed)
+                StopExecution(
+                    e.id, NODE_LOST_MESSAGE, ExecutionStateType.Failed, details={"Retryable": "true"}
+                )
             )
             lost.add(e.id)
     active = [e for e in active if e.id not in lost]

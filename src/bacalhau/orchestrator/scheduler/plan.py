@@ -21,6 +21,9 @@ class Snapshot:
     now_ns: int
     # Retry delay for queued jobs (Orchestrator.Scheduler.QueueBackoff), in nanoseconds.
     queue_backoff_ns: int = 60 * 1_000_000_000
+    # Nodes not connected since the orchestrator restarted but still within their grace to reconnect:
+    # their executions are not lost yet, and nothing new is placed on them.
+    awaiting_reconnect: frozenset[str] = frozenset()
 
 
 @dataclass(frozen=True)
@@ -29,6 +32,8 @@ class StopExecution:
     reason: str
     # The observed state to record; Cancelled for a stop, Failed when the node is gone.
     new_state: ExecutionStateType = ExecutionStateType.Cancelled
+    # ComputeState.Details to record (e.g. Retryable for a lost node).
+    details: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)

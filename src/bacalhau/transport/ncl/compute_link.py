@@ -297,6 +297,10 @@ class NclComputeLink:
 
     async def _beat(self) -> bool:
         available, queued = self._capacity
+        info = self._node_info() if self._node_info is not None else None
+        if info is not None and info.compute_node_info is not None:
+            # Live numbers at every beat: the orchestrator places work by them.
+            available, queued = info.compute_node_info.available_capacity, info.compute_node_info.queue_capacity
         try:
             await self._request(
                 control.HeartbeatRequest(

@@ -53,14 +53,13 @@ class NclOrchestratorLink:
         *,
         nc: Any,
         orchestrator_id: str,
-        service: OrchestratorService,
         outbox: Outbox,
         max_message_bytes: int,
         ack_timeout_s: float = 30.0,
     ) -> None:
         self._nc = nc
         self._id = orchestrator_id
-        self._service = service
+        self._service: OrchestratorService | None = None
         self._outbox = outbox
         self._max_bytes = max_message_bytes
         self._ack_timeout_s = ack_timeout_s
@@ -72,8 +71,20 @@ class NclOrchestratorLink:
         self._subs: list[Any] = []
         self._logs = LogStreamClient(nc=nc)
 
-    async def start(self) -> None:
-        """Subscribe to every node's control and data subjects."""
+    @property
+    def service(self) -> OrchestratorService:
+        """The orchestrator behind this link (given to `start`)."""
+        if self._service is None:
+            raise BacalhauError("the NCL orchestrator link is not started", component=COMPONENT_CONNECTION_MANAGER)
+        return self._service
+
+    async def start(self, service: OrchestratorService) -> None:
+        """Serve `service` to every node: subscribe to their control and data subjects.
+
+        The link exists before the orchestrator (which takes it as its ComputeDirectory), so the
+        orchestrator's service is given here rather than to the constructor.
+        """
+        self._service = service
         for index, lane in enumerate(self._lanes):
             self._tasks.append(asyncio.create_task(self._drain(lane), name=f"ncl-orchestrator-lane-{index}"))
         self._subs.append(await self._nc.subscribe(subjects.ORCHESTRATOR_CTRL_SUBSCRIPTION, cb=self._on_ctrl))
@@ -165,7 +176,7 @@ class NclOrchestratorLink:
             return await self._handshake(node_id, payload)
         if isinstance(payload, control.HeartbeatRequest):
             _same_node(node_id, payload.node_id)
-            alive = await self._service.heartbeat(
+            alive = await self.service.heartbeat(
                 m.Heartbeat(
                     node_id=node_id,
                     available_capacity=payload.available_capacity,
@@ -181,13 +192,13 @@ class NclOrchestratorLink:
             _same_node(node_id, payload.node_info.node_id)
             if node_id not in self._senders:
                 return handshake_required(node_id)
-            await self._service.update_node_info(m.NodeInfoUpdate(node_info=payload.node_info))
+            await self.service.update_node_info(m.NodeInfoUpdate(node_info=payload.node_info))
             return control.UpdateNodeInfoResponse(accepted=True)
         if isinstance(payload, control.ShutdownNoticeRequest):
             _same_node(node_id, payload.node_id)
             if node_id not in self._senders:
                 return handshake_required(node_id)
-            await self._service.shutdown_notice(m.ShutdownNotice(node_id=node_id, reason=payload.reason))
+            await self.service.shutdown_notice(m.ShutdownNotice(node_id=node_id, reason=payload.reason))
             sender = self._senders.pop(node_id)
             await sender.stop()
             return control.ShutdownNoticeResponse(LastComputeSeqNum=self._outbox.checkpoint(node_id))
@@ -198,7 +209,7 @@ class NclOrchestratorLink:
 
     async def _handshake(self, node_id: str, request: control.HandshakeRequest) -> control.HandshakeResponse:
         _same_node(node_id, request.node_info.node_id)
-        outcome = await self._service.handshake(
+        outcome = await self.service.handshake(
             m.Handshake(node_info=request.node_info, active_execution_ids=request.active_execution_ids)
         )
         if not outcome.accepted:
@@ -259,7 +270,7 @@ class NclOrchestratorLink:
 
     async def _handle_data(self, node_id: str, message: Message) -> None:
         payload = message.payload
-        service = self._service
+        service = self.service
         if isinstance(payload, data.BidResult):
             await service.on_bid_result(convert.bid_result_from_ncl(payload))
         elif isinstance(payload, data.RunResult):

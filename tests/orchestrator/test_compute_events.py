@@ -1,0 +1,289 @@
+"""ComputeEventHandler: admission, reconciliation on handshake, and exactly-once result recording."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import pytest
+from tests.orchestrator.node_harness import FakeMonotonic, RecordingDirectory
+
+from bacalhau.models.execution import DesiredState, Execution, ExecutionState, RunCommandResult
+from bacalhau.models.job import Job
+from bacalhau.models.node import NODE_TYPE_REQUESTER, ConnectionStatus, NodeInfo
+from bacalhau.models.resources import Resources
+from bacalhau.models.state import EvaluationStatus, EvaluationTrigger, ExecutionDesiredStateType, ExecutionStateType
+from bacalhau.orchestrator.broker import EvaluationBroker
+from bacalhau.orchestrator.compute_events import NOT_HELD_MESSAGE, RESTART_MESSAGE, ComputeEventHandler
+from bacalhau.orchestrator.jobstore.base import ExecutionUpdate, HistoryQuery
+from bacalhau.orchestrator.jobstore.sqlite import SQLiteJobStore
+from bacalhau.orchestrator.node_store import SQLiteNodeStore
+from bacalhau.orchestrator.nodes import NodeManager
+from bacalhau.orchestrator.planner import Planner
+from bacalhau.orchestrator.scheduler.batch import NODE_LOST_MESSAGE
+from bacalhau.transport.messages import (
+    BidResult,
+    ComputeError,
+    ExecutionProgress,
+    Handshake,
+    Heartbeat,
+    NodeInfoUpdate,
+    RunResult,
+    ShutdownNotice,
+)
+from factories import make_event, make_execution, make_job, make_node_info
+
+S = ExecutionStateType
+D = ExecutionDesiredStateType
+
+
+@pytest.fixture
+async def store(tmp_path: Path) -> AsyncIterator[SQLiteJobStore]:
+    opened = SQLiteJobStore(path=tmp_path / "orchestrator" / "jobs.db")
+    try:
+        yield opened
+    finally:
+        await opened.close()
+
+
+@pytest.fixture
+def nodes(tmp_path: Path) -> Iterator[NodeManager]:
+    node_store = SQLiteNodeStore(path=tmp_path / "orchestrator" / "nodes.db")
+    try:
+        yield NodeManager(store=node_store, monotonic_s=FakeMonotonic())
+    finally:
+        node_store.close()
+
+
+@pytest.fixture
+def broker() -> EvaluationBroker:
+    return EvaluationBroker()
+
+
+@pytest.fixture
+def handler(store: SQLiteJobStore, nodes: NodeManager, broker: EvaluationBroker) -> ComputeEventHandler:
+    planner = Planner(store=store, directory=RecordingDirectory(), enqueue=broker.enqueue)
+    return ComputeEventHandler(store=store, nodes=nodes, planner=planner, enqueue=broker.enqueue)
+
+
+@pytest.fixture
+async def job(store: SQLiteJobStore) -> Job:
+    job = make_job()
+    await store.create_job(job, [make_event(job)])
+    return job
+
+
+async def placed(
+    store: SQLiteJobStore, job: Job, node_id: str, state: ExecutionStateType, desired: D = D.Running, message: str = ""
+) -> Execution:
+    execution = make_execution(
+        job,
+        node_id=node_id,
+        compute_state=ExecutionState(StateType=state, Message=message),
+        desired_state=DesiredState(StateType=desired),
+    )
+    await store.create_execution(execution, [])
+    return execution
+
+
+async def history(store: SQLiteJobStore, execution: Execution) -> list[str]:
+    events = await store.list_history(execution.job_id, HistoryQuery(execution_id=execution.id))
+    return [e.event.message for e in events]
+
+
+async def evaluations(store: SQLiteJobStore) -> list[EvaluationTrigger]:
+    return [e.triggered_by for e in await store.list_evaluations(statuses=frozenset({EvaluationStatus.Pending}))]
+
+
+def done(execution: Execution) -> RunResult:
+    return RunResult(
+        execution_id=execution.id, job_id=execution.job_id, run_output=RunCommandResult(stdout="hello\n", exit_code=0)
+    )
+
+
+# ---- admission ----------------------------------------------------------------------------------
+
+
+async def test_a_rejected_node_is_refused_with_bacalhaus_reason(handler: ComputeEventHandler, nodes: NodeManager) -> None:
+    info = make_node_info()
+    assert (await handler.handshake(Handshake(node_info=info))).reason == "node registered"
+    nodes.reject(info.node_id)
+    outcome = await handler.handshake(Handshake(node_info=info, active_execution_ids=[]))
+    assert (outcome.accepted, outcome.reason, outcome.cancel_execution_ids) == (False, "node has been rejected", [])
+
+
+async def test_a_node_that_is_not_a_compute_node_is_refused(handler: ComputeEventHandler) -> None:
+    outcome = await handler.handshake(Handshake(node_info=make_node_info(node_type=NODE_TYPE_REQUESTER)))
+    assert (outcome.accepted, outcome.reason) == (False, "node is not a compute node")
+
+
+async def test_a_reconnect_is_accepted_as_such(handler: ComputeEventHandler) -> None:
+    info = make_node_info()
+    await handler.handshake(Handshake(node_info=info))
+    outcome = await handler.handshake(Handshake(node_info=info))
+    assert (outcome.accepted, outcome.reason) == (True, "node reconnected")
+
+
+async def test_heartbeats_need_a_handshake_first(handler: ComputeEventHandler, nodes: NodeManager) -> None:
+    info = make_node_info()
+    beat = Heartbeat(node_id=info.node_id, available_capacity=Resources(CPU=3))
+    assert await handler.heartbeat(beat) is False
+    await handler.handshake(Handshake(node_info=info))
+    assert await handler.heartbeat(beat) is True
+    compute = nodes.get(info.node_id).info.compute_node_info
+    assert compute is not None and compute.available_capacity.cpu == 3
+
+
+async def test_a_shutdown_notice_disconnects_the_node_at_once(handler: ComputeEventHandler, nodes: NodeManager) -> None:
+    info = make_node_info()
+    await handler.handshake(Handshake(node_info=info))
+    await handler.shutdown_notice(ShutdownNotice(node_id=info.node_id, reason="upgrade"))
+    state = nodes.get(info.node_id).connection_state
+    assert (state.status, state.last_error) == (ConnectionStatus.DISCONNECTED, "graceful shutdown")
+    assert await handler.heartbeat(Heartbeat(node_id=info.node_id)) is False
+
+
+async def test_node_info_of_a_rejected_node_is_ignored(handler: ComputeEventHandler, nodes: NodeManager) -> None:
+    info = make_node_info(labels={"v": "1"})
+    await handler.handshake(Handshake(node_info=info))
+    nodes.reject(info.node_id)
+    await handler.update_node_info(NodeInfoUpdate(node_info=info.model_copy(update={"labels": {"v": "2"}})))
+    assert nodes.get(info.node_id).info.labels == {"v": "1"}
+
+
+# ---- reconciliation on handshake ----------------------------------------------------------------
+
+
+async def reconnect(handler: ComputeEventHandler, info: NodeInfo, held: list[str] | None, *, restarted: bool = False) -> list[str]:
+    outcome = await handler.handshake(Handshake(node_info=info, active_execution_ids=held, restarted=restarted))
+    assert outcome.accepted
+    return outcome.cancel_execution_ids
+
+
+async def test_reconciliation_fails_what_the_node_lost_and_cancels_what_is_not_wanted(
+    handler: ComputeEventHandler, store: SQLiteJobStore, job: Job
+) -> None:
+    info = make_node_info()
+    node = info.node_id
+    running = await placed(store, job, node, S.Running)
+    lost = await placed(store, job, node, S.BidAccepted)
+    finished = await placed(store, job, node, S.Completed, D.Stopped)
+    stopping = await placed(store, job, node, S.Running, D.Stopped)
+    elsewhere = await placed(store, job, "n-other", S.Running)
+    held = [running.id, finished.id, stopping.id, elsewhere.id, "e-unknown"]
+
+    cancel = await reconnect(handler, info, held)
+
+    assert cancel == [finished.id, stopping.id, elsewhere.id, "e-unknown"]
+    got = await store.get_execution(lost.id)
+    assert got.compute_state.state_type is S.Failed
+    assert got.compute_state.message == NOT_HELD_MESSAGE.format(node=node)
+    assert got.compute_state.details["Retryable"] == "true"
+    assert (await store.get_execution(running.id)).compute_state.state_type is S.Running
+    assert await evaluations(store) == [EvaluationTrigger.ExecFailure]
+
+    # Idempotent: the same handshake again fails nothing new and asks for the same cancellations.
+    before = [await history(store, e) for e in (running, lost, finished, stopping)]
+    assert await reconnect(handler, info, held) == cancel
+    assert [await history(store, e) for e in (running, lost, finished, stopping)] == before
+    assert await evaluations(store) == [EvaluationTrigger.ExecFailure]
+
+
+async def test_a_restarted_node_that_lost_executions_says_so(
+    handler: ComputeEventHandler, store: SQLiteJobStore, job: Job
+) -> None:
+    info = make_node_info()
+    lost = await placed(store, job, info.node_id, S.Running)
+    assert await reconnect(handler, info, [], restarted=True) == []
+    assert (await store.get_execution(lost.id)).compute_state.message == RESTART_MESSAGE.format(node=info.node_id)
+
+
+async def test_a_node_that_does_not_list_its_executions_is_not_reconciled(
+    handler: ComputeEventHandler, store: SQLiteJobStore, job: Job
+) -> None:
+    info = make_node_info()
+    running = await placed(store, job, info.node_id, S.Running)
+    assert await reconnect(handler, info, None) == []
+    assert (await store.get_execution(running.id)).compute_state.state_type is S.Running
+    assert await evaluations(store) == []
+
+
+# ---- exactly-once result recording --------------------------------------------------------------
+
+
+async def test_a_duplicate_run_result_is_recorded_once(handler: ComputeEventHandler, store: SQLiteJobStore, job: Job) -> None:
+    execution = await placed(store, job, "n-1", S.Running)
+    await handler.on_run_result(done(execution))
+    await handler.on_run_result(done(execution))
+    got = await store.get_execution(execution.id)
+    assert (got.compute_state.state_type, got.desired_state.state_type) == (S.Completed, D.Stopped)
+    assert got.run_output is not None and got.run_output.stdout == "hello\n"
+    assert await history(store, execution) == ["Completed successfully"]
+    assert await evaluations(store) == [EvaluationTrigger.ExecUpdate]
+
+
+async def test_a_late_run_result_for_a_failed_execution_is_discarded_and_noted_once(
+    handler: ComputeEventHandler, store: SQLiteJobStore, job: Job
+) -> None:
+    execution = await placed(store, job, "n-1", S.Failed, D.Stopped, message=NODE_LOST_MESSAGE)
+    await handler.on_run_result(done(execution))
+    await handler.on_run_result(done(execution))  # replayed after a reconnect
+    got = await store.get_execution(execution.id)
+    assert got.compute_state.state_type is S.Failed and got.run_output is None
+    assert await history(store, execution) == [
+        "late result discarded: execution already Failed (Execution stop requested because node has disappeared)"
+    ]
+    assert await evaluations(store) == []
+
+
+async def test_a_run_result_for_an_execution_no_longer_wanted_is_discarded(
+    handler: ComputeEventHandler, store: SQLiteJobStore, job: Job
+) -> None:
+    execution = await placed(store, job, "n-1", S.Running)
+    await store.update_execution(
+        ExecutionUpdate(execution_id=execution.id, desired_state=DesiredState(StateType=D.Stopped, Message="job stopped"))
+    )
+    await handler.on_run_result(done(execution))
+    assert (await store.get_execution(execution.id)).compute_state.state_type is S.Running
+    assert await history(store, execution) == [
+        "late result discarded: execution no longer wanted, desired Stopped (job stopped)"
+    ]
+
+
+async def test_a_replayed_bid_result_does_not_move_a_running_execution_back(
+    handler: ComputeEventHandler, store: SQLiteJobStore, job: Job
+) -> None:
+    execution = await placed(store, job, "n-1", S.AskForBid)
+    bid = BidResult(execution_id=execution.id, job_id=job.id, accepted=True)
+    await handler.on_bid_result(bid)
+    await handler.on_execution_progress(ExecutionProgress(execution_id=execution.id, job_id=job.id, state=S.Running))
+    await handler.on_bid_result(bid)
+    await handler.on_execution_progress(ExecutionProgress(execution_id=execution.id, job_id=job.id, state=S.Publishing))
+    await handler.on_execution_progress(ExecutionProgress(execution_id=execution.id, job_id=job.id, state=S.Running))
+    assert (await store.get_execution(execution.id)).compute_state.state_type is S.Publishing
+    assert await history(store, execution) == ["Bid accepted", "Running", "Publishing"]
+
+
+async def test_reports_for_an_ended_execution_change_nothing(
+    handler: ComputeEventHandler, store: SQLiteJobStore, job: Job
+) -> None:
+    execution = await placed(store, job, "n-1", S.Completed, D.Stopped)
+    await handler.on_compute_error(ComputeError(execution_id=execution.id, job_id=job.id, message="boom"))
+    await handler.on_bid_result(BidResult(execution_id=execution.id, job_id=job.id, accepted=False, reason="busy"))
+    await handler.on_execution_progress(ExecutionProgress(execution_id=execution.id, job_id=job.id, state=S.Running))
+    assert (await store.get_execution(execution.id)).compute_state.state_type is S.Completed
+    assert await history(store, execution) == []
+    assert await evaluations(store) == []
+
+
+async def test_a_bid_for_an_execution_that_was_stopped_is_ignored(
+    handler: ComputeEventHandler, store: SQLiteJobStore, job: Job
+) -> None:
+    execution = await placed(store, job, "n-1", S.AskForBid, D.Stopped)
+    await handler.on_bid_result(BidResult(execution_id=execution.id, job_id=job.id, accepted=True))
+    assert (await store.get_execution(execution.id)).compute_state.state_type is S.AskForBid
+
+
+async def test_reports_for_unknown_executions_are_acknowledged(handler: ComputeEventHandler) -> None:
+    await handler.on_run_result(RunResult(execution_id="e-unknown", job_id="j-unknown"))
+    await handler.on_compute_error(ComputeError(execution_id="e-unknown", job_id="j-unknown"))
