@@ -33,6 +33,7 @@ from bacalhau.models.normalize import JobDefaults
 from bacalhau.orchestrator.api.app import create_app
 from bacalhau.orchestrator.api.context import ApiContext
 from bacalhau.orchestrator.jobstore.sqlite import SQLiteJobStore
+from bacalhau.orchestrator.nodes import NodeChange
 from bacalhau.orchestrator.results import result_transformer
 from bacalhau.orchestrator.service import Orchestrator
 from bacalhau.transport.nats_connection import NatsConnection
@@ -205,6 +206,7 @@ class Node:
         await orchestrator.recover()
         await link.start(orchestrator.compute_events)
         stack.push_async_callback(link.stop)
+        orchestrator.nodes.on_change(lambda event: link.node_left(event.node_id) if event.change is NodeChange.LEAVE else None)
         return orchestrator, url
 
     def _compute_servers(self, orchestrator_url: str) -> list[str]:

@@ -110,9 +110,9 @@ async def make_pair(
 ) -> tuple[NclOrchestratorLink, RecordingOrchestrator, NclComputeLink, RecordingCompute]:
     service = RecordingOrchestrator()
     orchestrator_nc = await nats_connections(server_url, name="orchestrator").connect()
-    orchestrator = NclOrchestratorLink(nc=orchestrator_nc, orchestrator_id="orch", service=service,
+    orchestrator = NclOrchestratorLink(nc=orchestrator_nc, orchestrator_id="orch",
                                        outbox=outboxes["orchestrator"], max_message_bytes=MAX, ack_timeout_s=2)
-    await orchestrator.start()
+    await orchestrator.start(service)
     compute_service = RecordingCompute()
     link = NclComputeLink(connection=nats_connections(server_url, name="n-1"), node_id="n-1",
                           outbox=outboxes["compute"], max_message_bytes=MAX,
@@ -163,11 +163,14 @@ async def test_a_compute_started_before_its_orchestrator_joins_once_it_is_up(
     await server.start()
     service = RecordingOrchestrator()
     nc = await nats_connections(url, name="orchestrator").connect()
-    orchestrator = NclOrchestratorLink(nc=nc, orchestrator_id="orch", service=service,
+    orchestrator = NclOrchestratorLink(nc=nc, orchestrator_id="orch",
                                        outbox=outboxes["orchestrator"], max_message_bytes=MAX)
-    await orchestrator.start()
+    await orchestrator.start(service)
     await asyncio.wait_for(link.connected.wait(), 20)
     await wait_until(lambda: any(isinstance(r, m.RunResult) for r in service.results), what="replayed result")
+    # The handshake listed the execution whose result was still on its way, so reconciliation could
+    # not mistake it for one the node lost before the result arrived.
+    assert service.handshakes[0].active_execution_ids == ["e-0"]
     await link.stop()
     await orchestrator.stop()
 

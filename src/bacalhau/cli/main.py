@@ -21,6 +21,7 @@ VERBS = {
     "agent": ("bacalhau.cli.agent:agent", "Commands to query the agent (node) answering the API."),
     "completion": ("bacalhau.cli.completion:completion", "Generate the autocompletion script for the specified shell."),
     "config": ("bacalhau.cli.config:config", "Interact with the Bacalhau configuration."),
+    "devstack": ("bacalhau.cli.devstack:devstack", "Start a cluster of bacalhau nodes for testing and development"),
     "docker": ("bacalhau.cli.docker:docker", "Run docker jobs."),
     "help": ("bacalhau.cli.help:help_command", "Help about any command."),
     "job": ("bacalhau.cli.job:job", "Commands to submit, query and update jobs."),

@@ -39,11 +39,11 @@ from bacalhau.transport.base import ComputeService
 from bacalhau.transport.nats_connection import NatsConnection
 from bacalhau.transport.ncl import control, convert, data, subjects
 from bacalhau.transport.ncl import metadata as meta
-from bacalhau.transport.ncl.errors import RemoteError
+from bacalhau.transport.ncl.errors import NclError, RemoteError
 from bacalhau.transport.ncl.logstream import LogStreamServer
 from bacalhau.transport.ncl.payload import NclPayload
 from bacalhau.transport.ncl.receiver import OrderedReceiver, publish_reply
-from bacalhau.transport.ncl.registry import Message, decode_response, encode_message, type_name
+from bacalhau.transport.ncl.registry import Message, decode_message, decode_response, encode_message, type_name
 from bacalhau.transport.ncl.sender import OrderedSender
 from bacalhau.transport.ncl.wire_types import format_wire_time
 from bacalhau.transport.outbox import Outbox
@@ -241,7 +241,7 @@ class NclComputeLink:
                 NodeInfo=info,
                 StartTime=format_wire_time(time.time_ns()),
                 LastOrchestratorSeqNum=self._outbox.checkpoint(ORCHESTRATOR_STREAM),
-                ActiveExecutionIDs=self._active(),
+                ActiveExecutionIDs=self._held_execution_ids(),
                 LastComputeSeqNum=self._outbox.last_seq(ORCHESTRATOR_STREAM),
             ),
             control.HandshakeResponse,
@@ -266,6 +266,27 @@ class NclComputeLink:
         self.connected.set()
         log.info("connected to the orchestrator (%s)", response.reason or "accepted")
         return True
+
+    def _held_execution_ids(self) -> list[str]:
+        """What the node still holds for reconciliation: executions that have not ended, and those whose
+        report (e.g. a result finished while cut off, a failure after a restart) still waits in the
+        outbox: they are not lost, their news is on its way, and the orchestrator must not fail them first.
+        """
+        held = list(self._active())
+        seen = set(held)
+        acked = self._outbox.acked_seq(ORCHESTRATOR_STREAM)
+        while entries := self._outbox.after(ORCHESTRATOR_STREAM, acked, limit=500):
+            for entry in entries:
+                try:
+                    payload = decode_message(entry.body, max_bytes=self._max_bytes).payload
+                except NclError:
+                    continue
+                execution_id = getattr(payload, "execution_id", "")
+                if execution_id and execution_id not in seen:
+                    seen.add(execution_id)
+                    held.append(execution_id)
+            acked = entries[-1].seq
+        return held
 
     async def _connected_loop(self) -> None:
         """Heartbeats and node-info checks until the orchestrator asks for a new handshake or goes silent."""

@@ -65,6 +65,7 @@ class NclOrchestratorLink:
         self._ack_timeout_s = ack_timeout_s
         self._source = meta.orchestrator_source(orchestrator_id)
         self._senders: dict[str, OrderedSender] = {}
+        self._stopping: set[asyncio.Task[None]] = set()
         self._receiver = OrderedReceiver(outbox=outbox, handler=self._handle_data, max_message_bytes=max_message_bytes)
         self._lanes: list[asyncio.Queue[tuple[str, bytes, str]]] = [asyncio.Queue() for _ in range(_LANES)]
         self._tasks: list[asyncio.Task[None]] = []
@@ -118,11 +119,21 @@ class NclOrchestratorLink:
             return None
         return _RemoteCompute(self, node_id)
 
-    def forget(self, node_id: str) -> None:
-        """The node was deleted: drop what waits for it and its numbering (a comeback starts afresh)."""
+    def node_left(self, node_id: str) -> None:
+        """The orchestrator gave the node up (timeout, rejection, shutdown): stop sending to it.
+
+        What waits for it stays in its outbox stream and is sent after its next handshake; until then
+        its heartbeats get HandshakeRequired. Saves a sender retrying into the void for every lost node.
+        """
         sender = self._senders.pop(node_id, None)
         if sender is not None:
-            asyncio.get_running_loop().create_task(sender.stop())
+            task = asyncio.get_running_loop().create_task(sender.stop())
+            self._stopping.add(task)
+            task.add_done_callback(self._stopping.discard)
+
+    def forget(self, node_id: str) -> None:
+        """The node was deleted: drop what waits for it and its numbering (a comeback starts afresh)."""
+        self.node_left(node_id)
         self._outbox.drop_stream(node_id)
 
     def enqueue(self, node_id: str, payload: data.AskForBidRequest | data.CancelExecutionRequest) -> int:
