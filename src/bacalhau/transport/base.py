@@ -1,7 +1,9 @@
 """The two sides of the orchestrator <-> compute link, as Protocols.
 
-Today both sides live in one process (`inprocess.py`); a NATS implementation will carry the same
-messages between machines. Neither side imports the other: both only know these Protocols.
+Neither side imports the other: both only know these Protocols and the messages of `messages.py`. The
+link between them is NCL over NATS (`transport/ncl/`): the orchestrator's `NclOrchestratorLink` is its
+ComputeDirectory, and a compute node's `NclComputeLink` is its OrchestratorService; a hybrid node uses
+the same links through its own NATS server.
 """
 
 from __future__ import annotations

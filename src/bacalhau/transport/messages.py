@@ -1,7 +1,7 @@
 """Typed messages between orchestrator and compute, named as in Bacalhau's NCL protocol.
 
-Wire formats are code without I/O: these models are what an in-process call passes today and what a
-NATS envelope will carry later (`MESSAGE_TYPES` maps the type names to the classes).
+These are the facts each side hands the other through the Protocols of `base.py`; on the wire they
+travel as NCL payloads (`ncl/convert.py` maps one to the other, `ncl/registry.py` names the types).
 """
 
 from __future__ import annotations
@@ -119,16 +119,3 @@ class LogStreamRequest(WireModel):
     follow: bool = Field(False, alias="Follow")
     tail: bool = Field(False, alias="Tail")
 
-
-MESSAGE_TYPES: dict[str, type[WireModel]] = {
-    "AskForBid": AskForBid,
-    "CancelExecution": CancelExecution,
-    "BidResult": BidResult,
-    "ExecutionProgress": ExecutionProgress,
-    "RunResult": RunResult,
-    "ComputeError": ComputeError,
-    "transport.HandshakeRequest": Handshake,
-    "transport.UpdateNodeInfoRequest": NodeInfoUpdate,
-    "transport.HeartbeatRequest": Heartbeat,
-    "transport.ShutdownNoticeRequest": ShutdownNotice,
-}
