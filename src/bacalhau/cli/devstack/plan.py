@@ -6,7 +6,8 @@ be tested on its own. It follows Bacalhau's `pkg/devstack/devstack.go`:
 - nodes are named `node-0`, `node-1`, ... in this order: orchestrator-only nodes, then hybrids, then
   compute-only nodes (`isRequester := i < requesters`, `isCompute := total-i <= computes`);
 - with standard ports, node i serves its API on `API.Port + i` (1234, 1235, ...) and an orchestrator
-  node i runs NATS on `Orchestrator.Port + i` (4222, ...); with `--random-ports` both are free ports;
+  node i runs NATS on `Orchestrator.Port + i` (4222, ...); with `--random-ports` both are free ports
+  (compute-only nodes get an API port only when their `serve` has an API: `compute_serves_api`);
 - every compute node gets a free port for its local publisher, standard ports or not;
 - compute-only nodes are pointed at every orchestrator of the stack (`127.0.0.1:<nats port>`);
 - every node is labelled `id=<name> name=<name> env=devstack` and keeps its data in `<repo>/<name>`.
