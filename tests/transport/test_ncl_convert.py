@@ -70,3 +70,13 @@ def test_progress_keeps_the_state() -> None:
     message = m.ExecutionProgress(execution_id="e-1", job_id="j-1", state=ExecutionStateType.Publishing, message="Publishing")
     back = convert.progress_from_ncl(convert.progress_to_ncl(message))
     assert back.state is ExecutionStateType.Publishing and back.message == "Publishing"
+
+
+def test_an_offer_goes_out_as_a_new_execution_a_go_compute_accepts() -> None:
+    stored = execution()
+    stored.compute_state.state_type = ExecutionStateType.AskForBid  # how the planner records an offer
+    stored.revision = 3
+    wire = convert.ask_for_bid_to_ncl(m.AskForBid(execution=stored)).to_wire()
+    assert wire["Execution"]["ComputeState"]["StateType"] == int(ExecutionStateType.New)
+    assert wire["Execution"]["Revision"] <= 1
+    assert stored.compute_state.state_type is ExecutionStateType.AskForBid  # the caller's copy is untouched

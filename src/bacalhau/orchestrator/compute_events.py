@@ -148,12 +148,16 @@ class ComputeEventHandler:
     # ---- execution reports ----------------------------------------------------------------------
 
     async def on_bid_result(self, message: BidResult) -> None:
-        """Accepted: BidAccepted (never backwards from Running). Rejected: BidRejected + an evaluation."""
+        """Accepted: BidAccepted (never backwards from Running). Rejected: AskForBidRejected + an evaluation.
+
+        AskForBidRejected, as Bacalhau's OnBidComplete records a compute's refusal; BidRejected is the
+        orchestrator refusing a bid.
+        """
         if message.accepted:
             await self._transition(message.execution_id, S.BidAccepted, "Bid accepted", evaluate=False)
         else:
             await self._transition(
-                message.execution_id, S.BidRejected, message.reason or "Bid rejected",
+                message.execution_id, S.AskForBidRejected, message.reason or "Bid rejected",
                 evaluate=True, trigger=EvaluationTrigger.ExecUpdate,
             )
 

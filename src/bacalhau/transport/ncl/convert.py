@@ -12,7 +12,7 @@ from __future__ import annotations
 import time
 
 from bacalhau.models.clock import rfc3339_nano
-from bacalhau.models.execution import RunCommandResult
+from bacalhau.models.execution import ExecutionState, RunCommandResult
 from bacalhau.models.history import TOPIC_EXECUTION, TOPIC_SCHEDULING
 from bacalhau.models.state import ExecutionStateType
 from bacalhau.transport import messages as m
@@ -32,10 +32,21 @@ def _first(events: list[Event]) -> Event | None:
 
 
 def ask_for_bid_to_ncl(message: m.AskForBid) -> data.AskForBidRequest:
-    """Our offers are pre-approved: DesiredState Running, which a Go compute starts at once ("direct bid")."""
+    """Our offers are pre-approved: DesiredState Running, which a Go compute starts at once ("direct bid").
+
+    The execution goes out as a Go scheduler sends a new one: ComputeState New and Revision at most 1.
+    Ours is stored as AskForBid (the offer is recorded before it is sent), which a Go compute refuses
+    as "not a new execution" (`pkg/compute/store/utils.go` ValidateNewExecution) and never bids on.
+    """
+    execution = message.execution.model_copy(
+        update={
+            "compute_state": ExecutionState(StateType=ExecutionStateType.New),
+            "revision": min(message.execution.revision, 1),
+        }
+    )
     return data.AskForBidRequest(
-        events=[_event(f"Requested execution on {message.execution.node_id}", TOPIC_SCHEDULING)],
-        execution=message.execution,
+        events=[_event(f"Requested execution on {execution.node_id}", TOPIC_SCHEDULING)],
+        execution=execution,
     )
 
 

@@ -210,8 +210,8 @@ class NclOrchestratorLink:
             if node_id not in self._senders:
                 return handshake_required(node_id)
             await self.service.shutdown_notice(m.ShutdownNotice(node_id=node_id, reason=payload.reason))
-            sender = self._senders.pop(node_id)
-            await sender.stop()
+            # The node manager's LEAVE usually stopped the sender already (node_left).
+            await self._stop_sender(node_id)
             return control.ShutdownNoticeResponse(LastComputeSeqNum=self._outbox.checkpoint(node_id))
         raise BacalhauError(
             f"no handler found for message type: {message.type}", code=ErrorCode.NotFound,
