@@ -149,6 +149,7 @@ class NodeManager:
         self._monotonic_s = monotonic_s
         self._listeners = _Listeners()
         self._nodes: dict[str, _Tracked] = {}
+        self._order: list[str] | None = None  # node IDs sorted, rebuilt when one joins or leaves
         grace_until = monotonic_s() + (disconnect_timeout_s if restart_grace_s is None else restart_grace_s)
         now = rfc3339(clock_ns())
         for state in store.load():
@@ -159,6 +160,7 @@ class NodeManager:
                 self._set_status(state, ConnectionStatus.DISCONNECTED, AWAITING_RECONNECT, now)
                 tracked.grace_deadline_s = grace_until
             self._nodes[state.info.node_id] = tracked
+            self._order = None
 
     def on_change(self, handler: Callable[[NodeEvent], None]) -> None:
         """Call `handler` (synchronously; it must not block) on every JOIN and LEAVE."""
@@ -194,6 +196,7 @@ class NodeManager:
         )
         self._store.put(state)
         self._nodes[node_id] = _Tracked(state=state, last_seen_s=self._monotonic_s())
+        self._order = None
         self._listeners.emit(NodeEvent(node_id, NodeChange.JOIN, "node reconnected" if existing else "node registered"))
         return Admission(True, "node reconnected" if existing else "node registered")
 
@@ -293,7 +296,10 @@ class NodeManager:
 
     def list(self) -> list[NodeState]:
         """Every known node, by ID."""
-        return [self._nodes[k].state for k in sorted(self._nodes)]
+        # Sorted once per change of membership, not once per evaluation.
+        if self._order is None:
+            self._order = sorted(self._nodes)
+        return [self._nodes[k].state for k in self._order]
 
     def get(self, node_id: str) -> NodeState:
         """A node by full ID or unique prefix. NotFoundError / BadRequestError (ambiguous)."""
@@ -360,6 +366,7 @@ class NodeManager:
         full_id = tracked.state.info.node_id
         self._store.delete(full_id)
         del self._nodes[full_id]
+        self._order = None
         if self._is_live(tracked):
             self._listeners.emit(NodeEvent(full_id, NodeChange.LEAVE, "node deleted"))
 

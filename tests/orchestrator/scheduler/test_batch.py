@@ -199,3 +199,29 @@ def test_a_node_awaiting_reconnect_after_a_restart_keeps_its_execution_and_gets_
                          awaiting_reconnect=frozenset({"n-away"}))
     assert plan.stop_executions == []
     assert [(e.node_id, e.partition_index) for e in plan.new_executions] == [("n-b", 1)]
+
+
+def test_a_burst_of_jobs_spreads_over_equally_free_nodes() -> None:
+    # Between heartbeats every node looks the same; the jobs must not all go to the first node ID.
+
+
+    nodes = [make_node(f"n-{i}") for i in range(10)]
+    harness = Harness()
+    chosen = []
+    for i in range(200):
+        job = make_job()
+        job.id = f"j-{i}"
+        plan = harness.run(job, nodes)
+        chosen.append(plan.new_executions[0].node_id)
+    counts = {node: chosen.count(node) for node in set(chosen)}
+    assert len(counts) == 10, counts
+    assert max(counts.values()) < 45, counts  # roughly 20 each, never one node taking the burst
+
+
+def test_the_same_job_always_gets_the_same_node_among_equals() -> None:
+
+
+    nodes = [make_node(f"n-{i}") for i in range(10)]
+    first = Harness().run(make_job(), nodes).new_executions[0].node_id
+    again = Harness().run(make_job(), list(reversed(nodes))).new_executions[0].node_id
+    assert first == again  # the scheduler stays a pure function of its inputs

@@ -104,7 +104,7 @@ def _check_name_free(conn: sqlite3.Connection, job: Job) -> None:
     if not job.name:
         return
     row = conn.execute(
-        "SELECT id FROM jobs WHERE namespace = ? AND name = ? AND id != ?", (job.namespace, job.name, job.id)
+        "SELECT id FROM jobs WHERE namespace = ? AND name = ? AND name != '' AND id != ?", (job.namespace, job.name, job.id)
     ).fetchone()
     if row is not None:
         raise ConflictError(
@@ -130,7 +130,7 @@ def load_job(conn: sqlite3.Connection, job_id: str, version: int = 0) -> Job:
 def job_by_name(conn: sqlite3.Connection, name: str, namespace: str) -> Job | None:
     """The job with this exact Name in the namespace ("" = `default`), or None."""
     row = conn.execute(
-        "SELECT data FROM jobs WHERE namespace = ? AND name = ?", (namespace or DEFAULT_NAMESPACE, name)
+        "SELECT data FROM jobs WHERE namespace = ? AND name = ? AND name != ''", (namespace or DEFAULT_NAMESPACE, name)
     ).fetchone()
     return None if row is None else Job.model_validate_json(row[0])
 

@@ -131,7 +131,7 @@ def schedule(evaluation: Evaluation, snap: Snapshot, new_id: IdFactory = _new_id
     if len(candidates) < len(missing):
         return _not_enough_nodes(plan, snap, evaluation, wanted=len(missing), found=len(candidates), rejections=rejections)
 
-    for partition, node in zip(missing, rank_nodes(candidates), strict=False):
+    for partition, node in zip(missing, rank_nodes(candidates, spread=job_key(snap)), strict=False):
         previous = _last_attempt(current, partition)
         plan.new_executions.append(_new_execution(evaluation, snap, node, partition, previous, new_id))
     _mark_running(plan, True)
@@ -176,6 +176,7 @@ def _feasible(
 ) -> tuple[list[NodeState], list[NodeRejection]]:
     ok: list[NodeState] = []
     rejections: list[NodeRejection] = []
+    needed = task_resources(snap.job)
     for node in snap.nodes:
         node_id = node.info.node_id
         if node_id in refused:
@@ -184,7 +185,7 @@ def _feasible(
         if node_id in exclude:
             rejections.append(NodeRejection(node_id, "already runs an execution of this job (executions need distinct nodes)"))
             continue
-        reason = check_node(snap.job, node)
+        reason = check_node(snap.job, node, needed)
         if reason is None:
             ok.append(node)
         else:
@@ -227,6 +228,11 @@ def _not_enough_nodes(
     plan.job_transition = JobTransition(JobStateType.Failed, reason)
     plan.comment = reason
     return plan
+
+
+def job_key(snap: Snapshot) -> str:
+    """What spreads this job's executions among equally ranked nodes: its ID and version."""
+    return f"{snap.job.id}/{snap.job.version}"
 
 
 def _mark_running(plan: Plan, has_work: bool) -> None:
