@@ -127,6 +127,7 @@ class Node:
         self._with_orchestrator = orchestrator
         self._stop = asyncio.Event()
         self._compute_link_connected = asyncio.Event()
+        self._compute_link: NclComputeLink | None = None
         self.server: uvicorn.Server | None = None
 
     def request_stop(self) -> None:
@@ -160,7 +161,21 @@ class Node:
             nats = f"; NATS on {orchestrator_url}" if orchestrator_url else ""
             print(f"bacalhau node {self.identity.node_id} started: {where} ({roles}){nats}; data in {self.data_dir}",
                   flush=True)
-            await self._stop.wait()
+            await self._wait_for_stop()
+
+    async def _wait_for_stop(self) -> None:
+        """Until SIGTERM/SIGINT, or until the compute link gives up for good (then its error is raised)."""
+        waits = [asyncio.ensure_future(self._stop.wait())]
+        link = self._compute_link
+        if link is not None:
+            waits.append(asyncio.ensure_future(link.failed.wait()))
+        try:
+            await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for wait in waits:
+                wait.cancel()
+        if link is not None and link.fatal_error is not None and not self._stop.is_set():
+            raise link.fatal_error
 
     async def _start_orchestrator(self, stack: contextlib.AsyncExitStack) -> tuple[Orchestrator, str]:
         """The NATS server (embedded unless Orchestrator.NATS.Servers names one), the NCL link, the orchestrator."""
@@ -233,6 +248,7 @@ class Node:
             info_update_interval_s=parse_duration_s(cfg.compute.heartbeat.info_update_interval),
         )
         self._compute_link_connected = link.connected
+        self._compute_link = link
         compute_node = ComputeNode(
             node_id=node_id,
             config=cfg,

@@ -98,6 +98,9 @@ class NclComputeLink:
         self.status = LinkStatus.CREATED
         self.last_error = ""
         self.connected = asyncio.Event()
+        # Set when the link gave up for good (e.g. the orchestrator refused our token); see fatal_error.
+        self.failed = asyncio.Event()
+        self.fatal_error: BacalhauError | None = None
         self._compute: ComputeService | None = None
         self._node_info: Callable[[], NodeInfo] | None = None
         self._active: Callable[[], list[str]] = list
@@ -209,7 +212,15 @@ class NclComputeLink:
     # --- connection management ---------------------------------------------------------------------
 
     async def _run(self) -> None:
-        self._nc = await self._connection.connect()
+        try:
+            self._nc = await self._connection.connect()
+        except BacalhauError as exc:
+            # Only what retrying cannot fix ends up here (a refused token): the node must not sit
+            # silently disconnected, so the error is kept for whoever runs the node to report.
+            self.fatal_error = exc
+            self.failed.set()
+            log.error("cannot join the orchestrator: %s", exc.message)
+            return
         await self._nc.subscribe(subjects.compute_in_msgs(self.node_id), cb=self._on_msg)
         if self._compute is not None:
             self._log_server = LogStreamServer(nc=self._nc, node_id=self.node_id, stream_logs=self._stream_logs)
