@@ -287,3 +287,18 @@ async def test_a_bid_for_an_execution_that_was_stopped_is_ignored(
 async def test_reports_for_unknown_executions_are_acknowledged(handler: ComputeEventHandler) -> None:
     await handler.on_run_result(RunResult(execution_id="e-unknown", job_id="j-unknown"))
     await handler.on_compute_error(ComputeError(execution_id="e-unknown", job_id="j-unknown"))
+
+
+async def test_a_node_cannot_report_on_an_execution_placed_on_another(
+    handler: ComputeEventHandler, store: SQLiteJobStore, job: Job
+) -> None:
+    execution = await placed(store, job, "n-1", S.Running)
+    forged = done(execution).model_copy(update={"node_id": "n-2"})
+    await handler.on_run_result(forged)
+    await handler.on_compute_error(
+        ComputeError(execution_id=execution.id, job_id=job.id, message="boom", node_id="n-2")
+    )
+    assert (await store.get_execution(execution.id)).compute_state.state_type is S.Running
+    assert await history(store, execution) == []
+    await handler.on_run_result(done(execution).model_copy(update={"node_id": "n-1"}))
+    assert (await store.get_execution(execution.id)).compute_state.state_type is S.Completed

@@ -153,6 +153,8 @@ class ComputeEventHandler:
         AskForBidRejected, as Bacalhau's OnBidComplete records a compute's refusal; BidRejected is the
         orchestrator refusing a bid.
         """
+        if not await self._from_its_node(message.execution_id, message.node_id):
+            return
         if message.accepted:
             await self._transition(message.execution_id, S.BidAccepted, "Bid accepted", evaluate=False)
         else:
@@ -163,11 +165,15 @@ class ComputeEventHandler:
 
     async def on_execution_progress(self, message: ExecutionProgress) -> None:
         """Record a forward move (Running, Publishing); stale or replayed progress is ignored."""
+        if not await self._from_its_node(message.execution_id, message.node_id):
+            return
         text = message.message or message.state.name
         await self._transition(message.execution_id, message.state, text, evaluate=False)
 
     async def on_run_result(self, message: RunResult) -> None:
         """Completed + outputs + an evaluation, once; a result no longer wanted is noted and discarded."""
+        if not await self._from_its_node(message.execution_id, message.node_id):
+            return
         recorded = await self._transition(
             message.execution_id,
             S.Completed,
@@ -182,6 +188,8 @@ class ComputeEventHandler:
 
     async def on_compute_error(self, message: ComputeError) -> None:
         """Failed + an evaluation, unless the execution already ended or is no longer wanted."""
+        if not await self._from_its_node(message.execution_id, message.node_id):
+            return
         await self._transition(
             message.execution_id,
             S.Failed,
@@ -191,6 +199,23 @@ class ComputeEventHandler:
             details=message.details,
             update_fields={"run_output": message.run_output} if message.run_output else {},
         )
+
+    async def _from_its_node(self, execution_id: str, node_id: str) -> bool:
+        """False (and a warning) when a node reports on an execution placed on another node.
+
+        An empty `node_id` is a report from inside this process, where there is no one to doubt.
+        """
+        if not node_id:
+            return True
+        try:
+            execution = await self._store.get_execution(execution_id)
+        except NotFoundError:
+            return True  # _transition logs and ignores unknown executions
+        if execution.node_id == node_id:
+            return True
+        log.warning("node %s reported on execution %s, which runs on %s: ignored", node_id, execution_id,
+                    execution.node_id)
+        return False
 
     async def _transition(
         self,

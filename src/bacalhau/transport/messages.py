@@ -35,6 +35,9 @@ class BidResult(WireModel):
 
     execution_id: str = Field(alias="ExecutionID")
     job_id: str = Field(alias="JobID")
+    # The node that sent the report (set by the transport from where it came, not by the sender): the
+    # orchestrator records reports only from the node the execution was placed on.
+    node_id: str = Field("", alias="NodeID")
     accepted: bool = Field(alias="Accepted")
     reason: str = Field("", alias="Reason")
 
@@ -44,6 +47,9 @@ class ExecutionProgress(WireModel):
 
     execution_id: str = Field(alias="ExecutionID")
     job_id: str = Field(alias="JobID")
+    # The node that sent the report (set by the transport from where it came, not by the sender): the
+    # orchestrator records reports only from the node the execution was placed on.
+    node_id: str = Field("", alias="NodeID")
     state: ExecutionStateWire = Field(ExecutionStateType.Running, alias="State")
     message: str = Field("", alias="Message")
 
@@ -53,6 +59,9 @@ class RunResult(WireModel):
 
     execution_id: str = Field(alias="ExecutionID")
     job_id: str = Field(alias="JobID")
+    # The node that sent the report (set by the transport from where it came, not by the sender): the
+    # orchestrator records reports only from the node the execution was placed on.
+    node_id: str = Field("", alias="NodeID")
     run_output: RunCommandResult = Field(default_factory=RunCommandResult, alias="RunOutput")
     published_result: SpecConfig | None = Field(None, alias="PublishedResult")
     # What the executor recorded (e.g. ImageDigest, ModuleSHA256): kept in ComputeState.Details.
@@ -64,6 +73,9 @@ class ComputeError(WireModel):
 
     execution_id: str = Field(alias="ExecutionID")
     job_id: str = Field(alias="JobID")
+    # The node that sent the report (set by the transport from where it came, not by the sender): the
+    # orchestrator records reports only from the node the execution was placed on.
+    node_id: str = Field("", alias="NodeID")
     message: str = Field("", alias="Message")
     run_output: RunCommandResult | None = Field(None, alias="RunOutput")
     details: StrMap = Field(default_factory=dict, alias="Details")

@@ -282,19 +282,22 @@ class NclOrchestratorLink:
     async def _handle_data(self, node_id: str, message: Message) -> None:
         payload = message.payload
         service = self.service
+        # The sender is who the subject says (NCL.md §5 pitfall 14), whatever the payload claims.
         if isinstance(payload, data.BidResult):
-            await service.on_bid_result(convert.bid_result_from_ncl(payload))
+            await service.on_bid_result(convert.bid_result_from_ncl(payload).model_copy(update={"node_id": node_id}))
         elif isinstance(payload, data.RunResult):
-            await service.on_run_result(convert.run_result_from_ncl(payload))
+            await service.on_run_result(convert.run_result_from_ncl(payload).model_copy(update={"node_id": node_id}))
         elif isinstance(payload, data.ComputeError):
-            await service.on_compute_error(convert.compute_error_from_ncl(payload))
+            await service.on_compute_error(
+                convert.compute_error_from_ncl(payload).model_copy(update={"node_id": node_id})
+            )
         elif isinstance(payload, data.ExecutionProgress):
             try:
                 progress = convert.progress_from_ncl(payload)
             except ValueError:
                 log.warning("progress with unknown state %s from %s ignored", payload.state, node_id)
                 return
-            await service.on_execution_progress(progress)
+            await service.on_execution_progress(progress.model_copy(update={"node_id": node_id}))
         else:
             # Acknowledged and dropped: refusing would block the node's stream on a message that can
             # never be handled here.
