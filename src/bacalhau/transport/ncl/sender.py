@@ -32,6 +32,7 @@ log = logging.getLogger(__name__)
 
 DEFAULT_ACK_TIMEOUT_S = 30.0  # Go's ordered publisher AckWait
 DEFAULT_WINDOW = 64
+_STOP_WAIT_S = 5.0
 
 
 class SenderStatus(enum.StrEnum):
@@ -104,7 +105,10 @@ class OrderedSender:
         task, self._task = self._task, None
         if task is not None:
             task.cancel()
-            await asyncio.gather(task, return_exceptions=True)
+            # Bounded: a stop must never hang a reconnect, whatever the task is stuck on.
+            done, _ = await asyncio.wait({task}, timeout=_STOP_WAIT_S)
+            if not done:
+                log.warning("sender for %s did not stop within %gs; abandoning it", self.subject, _STOP_WAIT_S)
         self._fail_inflight()
         if self._sub is not None:
             with contextlib.suppress(Exception):  # the connection may already be closed
@@ -162,7 +166,10 @@ class OrderedSender:
         seq = min(self._inflight)
         future = self._inflight[seq]
         try:
-            reply = await asyncio.wait_for(asyncio.shield(future), timeout=self._ack_timeout_s)
+            # asyncio.timeout, not wait_for: Python 3.11's wait_for swallows a cancel that arrives in the
+            # same step as the ack (CPython gh-86296), and stop() then waited forever for this task.
+            async with asyncio.timeout(self._ack_timeout_s):
+                reply = await asyncio.shield(future)
         except TimeoutError:
             raise _Rewind(f"no ack for seq {seq} within {self._ack_timeout_s:g}s") from None
         del self._inflight[seq]
