@@ -19,12 +19,14 @@ from bacalhau.compute.service import RESTART_MESSAGE, STOP_MESSAGE, ComputeNode
 from bacalhau.compute.store import ExecutionStore
 from bacalhau.config.types import BacalhauConfig
 from bacalhau.models.errors import BacalhauError, NotFoundError
-from bacalhau.models.execution import ExecutionLog
+from bacalhau.models.execution import DesiredState, ExecutionLog
 from bacalhau.models.job import InputSource, SpecConfig
 from bacalhau.models.resources import Resources
+from bacalhau.models.state import ExecutionDesiredStateType
 from bacalhau.models.state import ExecutionStateType as State
 from bacalhau.transport.messages import (
     AskForBid,
+    BidAccepted,
     BidResult,
     CancelExecution,
     ComputeError,
@@ -406,3 +408,35 @@ async def test_built_in_plugins_run_a_wasm_module_end_to_end(
     assert result.run_output.stdout == "hello from wasm\narg1=x\n"
     assert result.run_output.exit_code == 0
     assert result.published_result is not None and result.published_result.type == "local"
+
+
+async def test_a_pending_bid_waits_for_the_orchestrators_acceptance(
+    node: ComputeNode, orchestrator: RecordingOrchestrator, executor: ScriptedExecutor, config: BacalhauConfig
+) -> None:
+    # A Go orchestrator asks with DesiredState Pending, then sends BidAccepted (ours offers direct bids).
+    execution = scripted_execution(Stdout="after approval\n")
+    execution.desired_state = DesiredState(StateType=ExecutionDesiredStateType.Pending)
+    await node.ask_for_bid(AskForBid(Execution=execution))
+    await orchestrator.wait_for(BidResult, execution.id)
+    await asyncio.sleep(0)  # give a wrongly queued execution the chance to start
+    assert list(executor.requests) == []
+    assert stored_state(config, execution.id) is State.BidAccepted
+
+    await node.accept_bid(BidAccepted(ExecutionID=execution.id))
+    result = await orchestrator.wait_for(RunResult, execution.id)
+    assert result.run_output.stdout == "after approval\n"
+    await node.accept_bid(BidAccepted(ExecutionID=execution.id))  # a replay changes nothing
+    assert list(executor.requests) == [execution.id]
+
+
+async def test_a_pending_bid_the_orchestrator_rejects_never_runs(
+    node: ComputeNode, orchestrator: RecordingOrchestrator, executor: ScriptedExecutor, config: BacalhauConfig
+) -> None:
+
+    execution = scripted_execution()
+    execution.desired_state = DesiredState(StateType=ExecutionDesiredStateType.Pending)
+    await node.ask_for_bid(AskForBid(Execution=execution))
+    await node.cancel_execution(CancelExecution(ExecutionID=execution.id, Reason="bid rejected"))
+    await node.accept_bid(BidAccepted(ExecutionID=execution.id))  # too late: nothing starts
+    assert stored_state(config, execution.id) is State.Cancelled
+    assert list(executor.requests) == []

@@ -76,6 +76,7 @@ class RecordingCompute:
     def __init__(self) -> None:
         self.offers: list[str] = []
         self.cancels: list[str] = []
+        self.accepted: list[str] = []
         self.link: NclComputeLink | None = None
 
     async def ask_for_bid(self, request: m.AskForBid) -> None:
@@ -83,6 +84,9 @@ class RecordingCompute:
         assert self.link is not None
         await self.link.on_bid_result(m.BidResult(execution_id=request.execution.id, job_id=request.execution.job_id,
                                                   accepted=True))
+
+    async def accept_bid(self, request: m.BidAccepted) -> None:
+        self.accepted.append(request.execution_id)
 
     async def cancel_execution(self, request: m.CancelExecution) -> None:
         self.cancels.append(request.execution_id)
@@ -231,5 +235,20 @@ async def test_logs_stream_from_the_node_through_nats(
     assert remote is not None
     lines = [log.line async for log in remote.stream_logs(m.LogStreamRequest(execution_id="e-7"))]
     assert lines == [f"line {i} of e-7\n" for i in range(3)]
+    await link.stop()
+    await orchestrator.stop()
+
+
+async def test_a_go_style_pending_bid_is_accepted_through_bid_accepted(
+    nats_servers: ServerFactory, nats_connections: ConnectionFactory, outboxes: dict[str, Outbox]
+) -> None:
+    server = await nats_servers()
+    orchestrator, _, link, compute = await make_pair(server.client_url, nats_connections, outboxes)
+    await link.start()
+    await asyncio.wait_for(link.connected.wait(), 10)
+    remote = orchestrator.compute("n-1")
+    assert remote is not None
+    await remote.accept_bid(m.BidAccepted(execution_id="e-5"))
+    await wait_until(lambda: compute.accepted == ["e-5"], what="BidAccepted delivered")
     await link.stop()
     await orchestrator.stop()

@@ -43,10 +43,12 @@ from bacalhau.models.errors import BacalhauError, ConfigurationError, ErrorCode,
 from bacalhau.models.execution import Execution, ExecutionLog
 from bacalhau.models.node import NodeInfo
 from bacalhau.models.resources import Resources
+from bacalhau.models.state import ExecutionDesiredStateType
 from bacalhau.models.state import ExecutionStateType as State
 from bacalhau.transport.base import OrchestratorService
 from bacalhau.transport.messages import (
     AskForBid,
+    BidAccepted,
     BidResult,
     CancelExecution,
     ComputeError,
@@ -110,6 +112,8 @@ class ComputeNode:
             raise ConfigurationError(str(exc), hint="fix Compute.AllocatedCapacity (e.g. 80% or 4 or 8Gb)") from exc
         self._capacity = CapacityTracker(total=total)
         self._queue: deque[_Queued] = deque()
+        # Bids a Go orchestrator has not accepted yet (AskForBid with DesiredState Pending).
+        self._awaiting_approval: dict[str, _Queued] = {}
         self._running: dict[str, asyncio.Task[None]] = {}
         # Set when an execution of this process ends; log followers wait on it.
         self._finished: dict[str, asyncio.Event] = {}
@@ -236,7 +240,23 @@ class ComputeNode:
         record = self._store.get(execution.id) if self.status is NodeStatus.RUNNING else None
         if record is None or record.state is not State.BidAccepted:
             return  # cancelled (or the node stopped) while the answer was on its way
-        self._queue.append(_Queued(execution, decision.resources))
+        queued = _Queued(execution, decision.resources)
+        if execution.desired_state.state_type is ExecutionDesiredStateType.Pending:
+            # A pending bid (a Go orchestrator asks, then accepts or rejects): hold it until BidAccepted.
+            self._awaiting_approval[execution.id] = queued
+            return
+        self._queue.append(queued)
+        self._dispatch()
+
+    async def accept_bid(self, request: BidAccepted) -> None:
+        """The orchestrator accepted a pending bid: queue it. Idempotent; unknown or started IDs are ignored."""
+        queued = self._awaiting_approval.pop(request.execution_id, None)
+        if queued is None or self.status is not NodeStatus.RUNNING:
+            return
+        record = self._store.get(request.execution_id)
+        if record is None or record.state is not State.BidAccepted:
+            return  # cancelled meanwhile
+        self._queue.append(queued)
         self._dispatch()
 
     async def cancel_execution(self, request: CancelExecution) -> None:
@@ -246,6 +266,7 @@ class ComputeNode:
         if record is None or record.state.is_terminal:
             return
         message = request.reason or "execution cancelled"
+        self._awaiting_approval.pop(execution_id, None)
         task = self._running.get(execution_id)
         if task is None:
             self._queue = deque(item for item in self._queue if item.execution.id != execution_id)

@@ -14,6 +14,7 @@ from typing import Protocol
 from bacalhau.models.execution import ExecutionLog
 from bacalhau.transport.messages import (
     AskForBid,
+    BidAccepted,
     BidResult,
     CancelExecution,
     ComputeError,
@@ -36,6 +37,10 @@ class ComputeService(Protocol):
 
         Idempotent: offering an execution the node already holds does nothing.
         """
+        ...
+
+    async def accept_bid(self, request: BidAccepted) -> None:
+        """Start an execution offered as a pending bid (DesiredState Pending). Idempotent."""
         ...
 
     async def cancel_execution(self, request: CancelExecution) -> None:

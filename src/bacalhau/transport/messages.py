@@ -23,6 +23,13 @@ class AskForBid(WireModel):
     execution: Execution = Field(alias="Execution")
 
 
+class BidAccepted(WireModel):
+    """Orchestrator -> compute: a pending bid is accepted, start the execution (Go orchestrators only:
+    ours offers executions already accepted)."""
+
+    execution_id: str = Field(alias="ExecutionID")
+
+
 class CancelExecution(WireModel):
     """Orchestrator -> compute: stop this execution promptly."""
 

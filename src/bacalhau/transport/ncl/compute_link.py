@@ -398,7 +398,8 @@ class NclComputeLink:
         elif isinstance(payload, data.CancelExecutionRequest | data.BidRejectedRequest):
             await compute.cancel_execution(convert.cancel_from_ncl(payload))
         elif isinstance(payload, data.BidAcceptedRequest):
-            return  # our bids are accepted on offer: the execution is already queued or running
+            # A pending bid accepted (a Go orchestrator); our own orchestrator offers direct bids only.
+            await compute.accept_bid(m.BidAccepted(execution_id=payload.execution_id))
         else:
             log.warning("%s has no meaning for a compute node: dropped", message.type)
 

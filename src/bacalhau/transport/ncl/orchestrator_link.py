@@ -136,7 +136,9 @@ class NclOrchestratorLink:
         self.node_left(node_id)
         self._outbox.drop_stream(node_id)
 
-    def enqueue(self, node_id: str, payload: data.AskForBidRequest | data.CancelExecutionRequest) -> int:
+    def enqueue(
+        self, node_id: str, payload: data.AskForBidRequest | data.BidAcceptedRequest | data.CancelExecutionRequest
+    ) -> int:
         """Append a message for `node_id` to its outbox stream and wake its sender; returns its seq."""
         subject = subjects.compute_in_msgs(node_id)
 
@@ -313,6 +315,9 @@ class _RemoteCompute:
 
     async def ask_for_bid(self, request: m.AskForBid) -> None:
         self._link.enqueue(self._node_id, convert.ask_for_bid_to_ncl(request))
+
+    async def accept_bid(self, request: m.BidAccepted) -> None:
+        self._link.enqueue(self._node_id, data.BidAcceptedRequest(ExecutionID=request.execution_id, Accepted=True))
 
     async def cancel_execution(self, request: m.CancelExecution) -> None:
         self._link.enqueue(self._node_id, convert.cancel_to_ncl(request))
