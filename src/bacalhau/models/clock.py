@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import functools
 
 
 def rfc3339_nano(unix_ns: int) -> str:
@@ -16,7 +17,13 @@ def rfc3339_nano(unix_ns: int) -> str:
 
 def rfc3339(unix_ns: int) -> str:
     """`2026-11-26T00:04:27Z`."""
-    return dt.datetime.fromtimestamp(unix_ns // 1_000_000_000, tz=dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return _rfc3339_seconds(unix_ns // 1_000_000_000)
+
+
+@functools.lru_cache(maxsize=64)
+def _rfc3339_seconds(seconds: int) -> str:
+    # Whole seconds only, so the many calls of one second (a heartbeat per node) share one formatting.
+    return dt.datetime.fromtimestamp(seconds, tz=dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def parse_rfc3339_ns(text: str) -> int:

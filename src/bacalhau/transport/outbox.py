@@ -72,6 +72,7 @@ class Outbox:
     def __init__(self, *, path: Path) -> None:
         self.path = path
         self._db: sqlite3.Connection | None = None
+        self._checkpoints: dict[str, int] = {}
 
     def open(self) -> None:
         """Open (creating if needed) the database. Idempotent."""
@@ -165,19 +166,28 @@ class Outbox:
             db.execute("DELETE FROM outbox WHERE stream = ?", (stream,))
             db.execute("DELETE FROM streams WHERE stream = ?", (stream,))
             db.execute("DELETE FROM checkpoints WHERE stream = ?", (stream,))
+        self._checkpoints.pop(stream, None)
 
     def checkpoint(self, stream: str) -> int:
         """The last sequence number received from the peer of `stream` and handled (0 if none)."""
-        row = self._conn.execute("SELECT processed FROM checkpoints WHERE stream = ?", (stream,)).fetchone()
-        return int(row[0]) if row else 0
+        # Read on every heartbeat of every node (8 % of the orchestrator's time at 10,000 nodes when it
+        # was a query): kept in memory, written through, this connection being the only writer.
+        cached = self._checkpoints.get(stream)
+        if cached is None:
+            row = self._conn.execute("SELECT processed FROM checkpoints WHERE stream = ?", (stream,)).fetchone()
+            cached = self._checkpoints[stream] = int(row[0]) if row else 0
+        return cached
 
     def set_checkpoint(self, stream: str, seq: int) -> None:
         """Record that everything from the peer of `stream` up to `seq` was handled (forward only)."""
+        if seq <= self.checkpoint(stream):
+            return
         self._conn.execute(
             "INSERT INTO checkpoints (stream, processed) VALUES (?, ?) "
             "ON CONFLICT (stream) DO UPDATE SET processed = excluded.processed WHERE excluded.processed > processed",
             (stream, seq),
         )
+        self._checkpoints[stream] = seq
 
     def reset_checkpoint(self, stream: str, seq: int) -> None:
         """Set the checkpoint of `stream` to `seq`, even backwards (a peer that lost its history)."""
@@ -186,6 +196,7 @@ class Outbox:
             "ON CONFLICT (stream) DO UPDATE SET processed = excluded.processed",
             (stream, seq),
         )
+        self._checkpoints[stream] = seq
 
 
 class _transaction:
