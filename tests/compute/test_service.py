@@ -418,7 +418,8 @@ async def test_a_pending_bid_waits_for_the_orchestrators_acceptance(
     execution.desired_state = DesiredState(StateType=ExecutionDesiredStateType.Pending)
     await node.ask_for_bid(AskForBid(Execution=execution))
     await orchestrator.wait_for(BidResult, execution.id)
-    await asyncio.sleep(0)  # give a wrongly queued execution the chance to start
+    info = node.node_info().compute_node_info
+    assert info is not None and (info.running_executions, info.enqueued_executions) == (0, 0)  # held, not queued
     assert list(executor.requests) == []
     assert stored_state(config, execution.id) is State.BidAccepted
 
