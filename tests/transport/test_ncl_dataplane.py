@@ -177,3 +177,26 @@ async def test_a_malformed_frame_is_nacked_and_the_receiver_keeps_working(
     assert good.data == b"{}"
     await asyncio.sleep(0)
     assert recorder.handled == ["e-ok"]
+
+
+async def test_a_message_refused_before_handling_keeps_later_ones_waiting(tmp_path: Path) -> None:
+    # As when the orchestrator's queue for a node is full: seq 2 is refused unread, seq 3 must wait.
+    inbox_state = outbox_at(tmp_path / "recv.db")
+    recorder = Recorder()
+    receiver = OrderedReceiver(outbox=inbox_state, handler=recorder, max_message_bytes=MAX)
+    answers: list[bytes] = []
+
+    async def publish(subject: str, body: bytes) -> None:
+        answers.append(body)
+
+    def frame(seq: int) -> bytes:
+        payload = data.BidResult(ExecutionID=f"e-{seq}", JobID="j-1", Accepted=True)
+        return encode_message(payload, source="n-1", metadata=data_plane_metadata(seq))[1]
+
+    await receiver.receive("n-1", frame(1), "r", publish)
+    receiver.refuse_from("n-1", 2)
+    await receiver.receive("n-1", frame(3), "r", publish)
+    assert recorder.handled == ["e-1"] and b"waiting for message 2" in answers[-1]
+    await receiver.receive("n-1", frame(2), "r", publish)
+    await receiver.receive("n-1", frame(3), "r", publish)
+    assert recorder.handled == ["e-1", "e-2", "e-3"]

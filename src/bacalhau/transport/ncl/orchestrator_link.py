@@ -28,6 +28,7 @@ from bacalhau.transport import messages as m
 from bacalhau.transport.base import ComputeService, OrchestratorService
 from bacalhau.transport.ncl import control, convert, data, subjects
 from bacalhau.transport.ncl import metadata as meta
+from bacalhau.transport.ncl.ack import encode_nack
 from bacalhau.transport.ncl.bac_error import COMPONENT_CONNECTION_MANAGER, BacError, handshake_required
 from bacalhau.transport.ncl.errors import NclError
 from bacalhau.transport.ncl.logstream import LogStreamClient
@@ -42,6 +43,8 @@ log = logging.getLogger(__name__)
 # Lanes for data-plane messages: a node always maps to the same lane (its order is kept), and nodes
 # on other lanes are not held up by one node's slow handler.
 _LANES = 8
+# Frames waiting per lane before new ones are refused (nacked): bounds memory under a flood.
+_LANE_DEPTH = 10_000
 EXTENSIONS = [control.EXTENSION_RECONCILE, control.EXTENSION_PROGRESS]
 
 
@@ -67,7 +70,9 @@ class NclOrchestratorLink:
         self._senders: dict[str, OrderedSender] = {}
         self._stopping: set[asyncio.Task[None]] = set()
         self._receiver = OrderedReceiver(outbox=outbox, handler=self._handle_data, max_message_bytes=max_message_bytes)
-        self._lanes: list[asyncio.Queue[tuple[str, bytes, str]]] = [asyncio.Queue() for _ in range(_LANES)]
+        self._lanes: list[asyncio.Queue[tuple[str, bytes, str]]] = [
+            asyncio.Queue(maxsize=_LANE_DEPTH) for _ in range(_LANES)
+        ]
         self._tasks: list[asyncio.Task[None]] = []
         self._subs: list[Any] = []
         self._logs = LogStreamClient(nc=nc)
@@ -271,6 +276,16 @@ class NclOrchestratorLink:
             log.warning("data message on %s ignored: %s", msg.subject, exc.message)
             return
         lane = self._lanes[zlib.crc32(node_id.encode()) % _LANES]
+        if lane.full():
+            # Bounded memory whatever the nodes send: refuse now, the sender keeps it and resends later.
+            # Its sequence number (mirrored in the headers) keeps the node's later messages waiting
+            # behind it, so the order holds.
+            seq = meta.seq_num(dict(msg.headers or {}))
+            if seq is not None:
+                self._receiver.refuse_from(node_id, seq)
+            if msg.reply:
+                await self._publish(msg.reply, encode_nack("orchestrator busy, resend later", delay_ns=1_000_000_000))
+            return
         lane.put_nowait((node_id, msg.data, msg.reply or ""))
 
     async def _drain(self, lane: asyncio.Queue[tuple[str, bytes, str]]) -> None:

@@ -98,6 +98,12 @@ class OrderedReceiver:
         self.handled += 1
         return encode_ack()
 
+    def refuse_from(self, stream: str, seq: int) -> None:
+        """Message `seq` of `stream` was refused before it reached `receive` (e.g. a full queue): later
+        messages of that peer wait until it comes again, as after a refusal by the handler."""
+        blocked = self._blocked.get(stream)
+        self._blocked[stream] = seq if blocked is None else min(blocked, seq)
+
     def _delay(self, stream: str) -> int:
         failures = self._failures.get(stream, 0) + 1
         self._failures[stream] = failures
