@@ -159,7 +159,3 @@ def compute_error_from_ncl(payload: data.ComputeError) -> m.ComputeError:
         details=dict(first.details) if first is not None else {},
     )
 
-
-def executed_state(state: ExecutionStateType) -> bool:
-    """True for the states a compute reports as progress (Running, Publishing)."""
-    return state in (ExecutionStateType.Running, ExecutionStateType.Publishing)
