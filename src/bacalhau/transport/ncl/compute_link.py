@@ -105,7 +105,6 @@ class NclComputeLink:
         self._node_info: Callable[[], NodeInfo] | None = None
         self._active: Callable[[], list[str]] = list
         self._job_type: Callable[[str], str] = lambda _execution_id: ""
-        self._capacity = (Resources(), Resources())
         self._extensions: set[str] = set()
         self._sent_info_key: tuple[Any, ...] | None = None
         self._nc: Any = None
@@ -171,15 +170,12 @@ class NclComputeLink:
         return m.HandshakeOutcome(accepted=True)
 
     async def heartbeat(self, request: m.Heartbeat) -> bool:
-        """Capacity for the next heartbeat (the link sends heartbeats on its own clock)."""
-        self._capacity = (request.available_capacity, request.queue_used_capacity)
+        """Nothing to do: the link beats on its own clock, reading the node's live capacity each time."""
         return True
 
     async def update_node_info(self, request: m.NodeInfoUpdate) -> None:
-        """Remember the capacity; static changes go out at the next node-info check."""
-        info = request.node_info.compute_node_info
-        if info is not None:
-            self._capacity = (info.available_capacity, info.queue_capacity)
+        """Nothing to send now: each heartbeat carries the live capacity, and static changes go out at
+        the next node-info check."""
 
     async def shutdown_notice(self, request: m.ShutdownNotice) -> None:
         """Leave the cluster (the same as `stop`)."""
@@ -328,11 +324,10 @@ class NclComputeLink:
                 return
 
     async def _beat(self) -> bool:
-        available, queued = self._capacity
-        info = self._node_info() if self._node_info is not None else None
-        if info is not None and info.compute_node_info is not None:
-            # Live numbers at every beat: the orchestrator places work by them.
-            available, queued = info.compute_node_info.available_capacity, info.compute_node_info.queue_capacity
+        # Live numbers at every beat: the orchestrator places work by them.
+        compute = self._node_info().compute_node_info if self._node_info is not None else None
+        available = compute.available_capacity if compute is not None else Resources()
+        queued = compute.queue_capacity if compute is not None else Resources()
         try:
             await self._request(
                 control.HeartbeatRequest(
