@@ -2,11 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
-from pathlib import Path
-
 import pytest
-from tests.orchestrator.node_harness import FakeMonotonic, RecordingDirectory
+from tests.orchestrator.node_harness import RecordingDirectory
 
 from bacalhau.models.execution import DesiredState, Execution, ExecutionState, RunCommandResult
 from bacalhau.models.job import Job
@@ -17,7 +14,6 @@ from bacalhau.orchestrator.broker import EvaluationBroker
 from bacalhau.orchestrator.compute_events import NOT_HELD_MESSAGE, RESTART_MESSAGE, ComputeEventHandler
 from bacalhau.orchestrator.jobstore.base import ExecutionUpdate, HistoryQuery
 from bacalhau.orchestrator.jobstore.sqlite import SQLiteJobStore
-from bacalhau.orchestrator.node_store import SQLiteNodeStore
 from bacalhau.orchestrator.nodes import NodeManager
 from bacalhau.orchestrator.planner import Planner
 from bacalhau.orchestrator.scheduler.batch import NODE_LOST_MESSAGE
@@ -35,29 +31,6 @@ from factories import make_event, make_execution, make_job, make_node_info
 
 S = ExecutionStateType
 D = ExecutionDesiredStateType
-
-
-@pytest.fixture
-async def store(tmp_path: Path) -> AsyncIterator[SQLiteJobStore]:
-    opened = SQLiteJobStore(path=tmp_path / "orchestrator" / "jobs.db")
-    try:
-        yield opened
-    finally:
-        await opened.close()
-
-
-@pytest.fixture
-def nodes(tmp_path: Path) -> Iterator[NodeManager]:
-    node_store = SQLiteNodeStore(path=tmp_path / "orchestrator" / "nodes.db")
-    try:
-        yield NodeManager(store=node_store, monotonic_s=FakeMonotonic())
-    finally:
-        node_store.close()
-
-
-@pytest.fixture
-def broker() -> EvaluationBroker:
-    return EvaluationBroker()
 
 
 @pytest.fixture

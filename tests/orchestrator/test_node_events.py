@@ -4,11 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
-from tests.orchestrator.node_harness import FakeMonotonic
 
 from bacalhau.models.errors import DatastoreError
 from bacalhau.models.evaluation import Evaluation
@@ -23,29 +21,6 @@ from bacalhau.orchestrator.nodes import NodeChange, NodeEvent, NodeManager
 from factories import make_evaluation, make_event, make_execution, make_job, make_node_info
 
 S = ExecutionStateType
-
-
-@pytest.fixture
-async def store(tmp_path: Path) -> AsyncIterator[SQLiteJobStore]:
-    opened = SQLiteJobStore(path=tmp_path / "orchestrator" / "jobs.db")
-    try:
-        yield opened
-    finally:
-        await opened.close()
-
-
-@pytest.fixture
-def nodes(tmp_path: Path) -> Iterator[NodeManager]:
-    node_store = SQLiteNodeStore(path=tmp_path / "orchestrator" / "nodes.db")
-    try:
-        yield NodeManager(store=node_store, monotonic_s=FakeMonotonic())
-    finally:
-        node_store.close()
-
-
-@pytest.fixture
-def broker() -> EvaluationBroker:
-    return EvaluationBroker()
 
 
 def reevaluator(
