@@ -1,5 +1,6 @@
-"""Fixtures shared by the orchestrator tests: a real SQLite job store, a node manager on a real node
-store with a fake monotonic clock, and an evaluation broker. A test module may define its own."""
+"""Fixtures shared by the orchestrator tests: a real SQLite job store, the node store's file, clocks
+that move only when told to, a record of membership events, a node manager on a real node store,
+and an evaluation broker. A test module may define its own."""
 
 from __future__ import annotations
 
@@ -12,7 +13,8 @@ from tests.orchestrator.node_harness import FakeMonotonic
 from bacalhau.orchestrator.broker import EvaluationBroker
 from bacalhau.orchestrator.jobstore.sqlite import SQLiteJobStore
 from bacalhau.orchestrator.node_store import SQLiteNodeStore
-from bacalhau.orchestrator.nodes import NodeManager
+from bacalhau.orchestrator.nodes import NodeEvent, NodeManager
+from factories import FakeClock
 
 
 @pytest.fixture
@@ -25,10 +27,34 @@ async def store(tmp_path: Path) -> AsyncIterator[SQLiteJobStore]:
 
 
 @pytest.fixture
-def nodes(tmp_path: Path) -> Iterator[NodeManager]:
-    node_store = SQLiteNodeStore(path=tmp_path / "orchestrator" / "nodes.db")
+def nodes_db(tmp_path: Path) -> Path:
+    """Where the node store keeps its records (not created yet)."""
+    return tmp_path / "orchestrator" / "nodes.db"
+
+
+@pytest.fixture
+def clock() -> FakeClock:
+    """Wall-clock nanoseconds that move only when a test moves them (no tick per read)."""
+    return FakeClock(tick_ns=0)
+
+
+@pytest.fixture
+def mono() -> FakeMonotonic:
+    """The monotonic clock node liveness is measured on."""
+    return FakeMonotonic()
+
+
+@pytest.fixture
+def events() -> list[NodeEvent]:
+    """Collects the membership events a test's node manager emits (subscribe it with `on_change`)."""
+    return []
+
+
+@pytest.fixture
+def nodes(nodes_db: Path, mono: FakeMonotonic) -> Iterator[NodeManager]:
+    node_store = SQLiteNodeStore(path=nodes_db)
     try:
-        yield NodeManager(store=node_store, monotonic_s=FakeMonotonic())
+        yield NodeManager(store=node_store, monotonic_s=mono)
     finally:
         node_store.close()
 

@@ -94,3 +94,30 @@ async def test_waking_delayed_queue_retries_makes_only_those_ready_now() -> None
     broker.ack(woken)
     assert broker.pending_count() == 1  # the other one still waits for its time
     assert broker.wake_delayed(EvaluationTrigger.JobQueue) == 0
+
+
+async def test_a_batch_takes_ready_evaluations_in_order_one_per_job_and_leaves_delayed_ones() -> None:
+    clock = FakeClock()
+    broker = EvaluationBroker(clock_ns=clock)
+    broker.enqueue(_eval("a1", "j1", created=1))
+    broker.enqueue(_eval("a2", "j1", created=2))  # same job: must wait for a1
+    broker.enqueue(_eval("b", "j2", created=3, priority=1))
+    broker.enqueue(_eval("c", "j3", created=4))
+    broker.enqueue(_eval("later", "j4", wait_until=clock.now + 10))
+    first = await broker.dequeue()
+    assert first is not None and first.id == "b"
+    batch = broker.dequeue_ready(10)
+    assert [e.id for e in batch] == ["a1", "c"]
+    assert broker.dequeue_ready(10) == []  # a2 is blocked behind a1, `later` not due
+    broker.ack(batch[0])
+    assert [e.id for e in broker.dequeue_ready(1)] == ["a2"]
+    clock.now += 10
+    assert [e.id for e in broker.dequeue_ready(10)] == ["later"]
+
+
+async def test_a_batch_is_bounded_by_its_limit() -> None:
+    broker = EvaluationBroker(clock_ns=FakeClock())
+    for i in range(5):
+        broker.enqueue(_eval(f"e{i}", f"j{i}", created=i))
+    assert [e.id for e in broker.dequeue_ready(3)] == ["e0", "e1", "e2"]
+    assert [e.id for e in broker.dequeue_ready(3)] == ["e3", "e4"]

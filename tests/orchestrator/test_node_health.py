@@ -23,32 +23,13 @@ CAPACITY = Resources(CPU=2.0, Memory=4_000_000_000)
 
 
 @pytest.fixture
-def path(tmp_path: Path) -> Path:
-    return tmp_path / "orchestrator" / "nodes.db"
-
-
-@pytest.fixture
-def store(path: Path) -> Iterator[SQLiteNodeStore]:
-    opened = SQLiteNodeStore(path=path)
+def store(nodes_db: Path) -> Iterator[SQLiteNodeStore]:
+    """This module's store is the node store (the conftest's `store` is the job store)."""
+    opened = SQLiteNodeStore(path=nodes_db)
     try:
         yield opened
     finally:
         opened.close()
-
-
-@pytest.fixture
-def clock() -> FakeClock:
-    return FakeClock(tick_ns=0)
-
-
-@pytest.fixture
-def mono() -> FakeMonotonic:
-    return FakeMonotonic()
-
-
-@pytest.fixture
-def events() -> list[NodeEvent]:
-    return []
 
 
 @pytest.fixture
@@ -173,14 +154,14 @@ async def test_the_check_loop_notices_a_pause_of_the_process(tmp_path: Path) -> 
         store.close()
 
 
-async def test_stop_writes_the_heartbeat_times(store: SQLiteNodeStore, path: Path, nodes: NodeManager, clock: FakeClock) -> None:
+async def test_stop_writes_the_heartbeat_times(store: SQLiteNodeStore, nodes_db: Path, nodes: NodeManager, clock: FakeClock) -> None:
     monitor = NodeHealthMonitor(nodes=nodes)
     node_id = join(nodes)
     clock.advance(120)
     nodes.heartbeat(node_id, CAPACITY, Resources())
     monitor.start()
     await monitor.stop()
-    reader = SQLiteNodeStore(path=path)
+    reader = SQLiteNodeStore(path=nodes_db)
     try:
         assert reader.load()[0].connection_state.last_heartbeat == rfc3339(clock.now_ns)
     finally:
@@ -198,12 +179,12 @@ def restart(path: Path, clock: FakeClock, mono: FakeMonotonic, events: list[Node
 
 
 def test_after_a_restart_connected_nodes_wait_for_their_grace_before_they_count_as_lost(
-    nodes: NodeManager, store: SQLiteNodeStore, path: Path, clock: FakeClock, mono: FakeMonotonic
+    nodes: NodeManager, store: SQLiteNodeStore, nodes_db: Path, clock: FakeClock, mono: FakeMonotonic
 ) -> None:
     back, silent = join(nodes), join(nodes)
     store.close()
     events: list[NodeEvent] = []
-    restarted, reopened = restart(path, clock, mono, events)
+    restarted, reopened = restart(nodes_db, clock, mono, events)
     try:
         monitor = NodeHealthMonitor(nodes=restarted, monotonic_s=mono)
         assert restarted.awaiting_reconnect() == {back, silent}
@@ -226,14 +207,14 @@ def test_after_a_restart_connected_nodes_wait_for_their_grace_before_they_count_
 
 
 def test_a_second_restart_within_the_grace_still_knows_who_was_connected(
-    nodes: NodeManager, store: SQLiteNodeStore, path: Path, clock: FakeClock, mono: FakeMonotonic
+    nodes: NodeManager, store: SQLiteNodeStore, nodes_db: Path, clock: FakeClock, mono: FakeMonotonic
 ) -> None:
     node_id = join(nodes)
     store.close()
-    first, first_store = restart(path, clock, mono, [])
+    first, first_store = restart(nodes_db, clock, mono, [])
     assert first.awaiting_reconnect() == {node_id}
     first_store.close()  # stopped again before the node came back
-    second, second_store = restart(path, clock, mono, [])
+    second, second_store = restart(nodes_db, clock, mono, [])
     try:
         assert second.awaiting_reconnect() == {node_id}
     finally:
@@ -241,12 +222,12 @@ def test_a_second_restart_within_the_grace_still_knows_who_was_connected(
 
 
 def test_rejecting_a_node_awaiting_reconnect_places_its_work_again(
-    nodes: NodeManager, store: SQLiteNodeStore, path: Path, clock: FakeClock, mono: FakeMonotonic
+    nodes: NodeManager, store: SQLiteNodeStore, nodes_db: Path, clock: FakeClock, mono: FakeMonotonic
 ) -> None:
     node_id = join(nodes)
     store.close()
     events: list[NodeEvent] = []
-    restarted, reopened = restart(path, clock, mono, events)
+    restarted, reopened = restart(nodes_db, clock, mono, events)
     try:
         restarted.reject(node_id)
         assert leaves(events) == [(node_id, "node rejected")]
@@ -256,11 +237,11 @@ def test_rejecting_a_node_awaiting_reconnect_places_its_work_again(
 
 
 def test_a_stall_also_extends_the_restart_grace(
-    nodes: NodeManager, store: SQLiteNodeStore, path: Path, clock: FakeClock, mono: FakeMonotonic
+    nodes: NodeManager, store: SQLiteNodeStore, nodes_db: Path, clock: FakeClock, mono: FakeMonotonic
 ) -> None:
     node_id = join(nodes)
     store.close()
-    restarted, reopened = restart(path, clock, mono, [])
+    restarted, reopened = restart(nodes_db, clock, mono, [])
     try:
         monitor = NodeHealthMonitor(nodes=restarted, monotonic_s=mono)
         mono.advance(100)

@@ -39,11 +39,6 @@ S = ExecutionStateType
 
 
 @pytest.fixture
-def mono() -> FakeMonotonic:
-    return FakeMonotonic()
-
-
-@pytest.fixture
 async def orchestrator(tmp_path: Path, mono: FakeMonotonic) -> AsyncIterator[Orchestrator]:
     started = make_orchestrator(tmp_path, monotonic=mono)
     started.start_workers()

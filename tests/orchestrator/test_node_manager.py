@@ -35,32 +35,13 @@ class CountingStore(SQLiteNodeStore):
 
 
 @pytest.fixture
-def path(tmp_path: Path) -> Path:
-    return tmp_path / "orchestrator" / "nodes.db"
-
-
-@pytest.fixture
-def store(path: Path) -> Iterator[CountingStore]:
-    opened = CountingStore(path=path)
+def store(nodes_db: Path) -> Iterator[CountingStore]:
+    """This module's store is the node store (the conftest's `store` is the job store)."""
+    opened = CountingStore(path=nodes_db)
     try:
         yield opened
     finally:
         opened.close()
-
-
-@pytest.fixture
-def clock() -> FakeClock:
-    return FakeClock(tick_ns=0)
-
-
-@pytest.fixture
-def mono() -> FakeMonotonic:
-    return FakeMonotonic()
-
-
-@pytest.fixture
-def events() -> list[NodeEvent]:
-    return []
 
 
 def manager(
@@ -160,7 +141,7 @@ def test_a_deleted_node_that_handshakes_again_is_registered_as_new(
 
 
 def test_membership_and_known_nodes_survive_a_restart(
-    store: CountingStore, path: Path, clock: FakeClock, mono: FakeMonotonic, events: list[NodeEvent]
+    store: CountingStore, nodes_db: Path, clock: FakeClock, mono: FakeMonotonic, events: list[NodeEvent]
 ) -> None:
     nodes = manager(store, clock, mono, events, manual=True)
     approved, pending, rejected, gone = (make_node_info() for _ in range(4))
@@ -171,7 +152,7 @@ def test_membership_and_known_nodes_survive_a_restart(
     nodes.shutdown(gone.node_id)
     store.close()
 
-    reopened = SQLiteNodeStore(path=path)
+    reopened = SQLiteNodeStore(path=nodes_db)
     try:
         check_restarted(manager(reopened, clock, mono, [], manual=True), approved, pending, rejected, gone)
     finally:
@@ -201,7 +182,7 @@ def check_restarted(restarted: NodeManager, approved: NodeInfo, pending: NodeInf
 
 
 def test_heartbeats_are_written_in_batches_not_one_write_each(
-    store: CountingStore, path: Path, clock: FakeClock, mono: FakeMonotonic, events: list[NodeEvent]
+    store: CountingStore, nodes_db: Path, clock: FakeClock, mono: FakeMonotonic, events: list[NodeEvent]
 ) -> None:
     nodes = manager(store, clock, mono, events)
     ids = [join(nodes) for _ in range(3)]
@@ -214,7 +195,7 @@ def test_heartbeats_are_written_in_batches_not_one_write_each(
 
 
 async def test_flush_writes_the_latest_heartbeat_times(
-    store: CountingStore, path: Path, clock: FakeClock, mono: FakeMonotonic, events: list[NodeEvent]
+    store: CountingStore, nodes_db: Path, clock: FakeClock, mono: FakeMonotonic, events: list[NodeEvent]
 ) -> None:
     nodes = manager(store, clock, mono, events)
     ids = [join(nodes) for _ in range(3)]
@@ -226,7 +207,7 @@ async def test_flush_writes_the_latest_heartbeat_times(
     assert store.writes == writes + 2  # 3 nodes in chunks of 2
     await nodes.flush()
     assert store.writes == writes + 2  # nothing new to write
-    assert {s.connection_state.last_heartbeat for s in stored(path)} == {rfc3339(clock.now_ns)}
+    assert {s.connection_state.last_heartbeat for s in stored(nodes_db)} == {rfc3339(clock.now_ns)}
 
 
 def test_node_info_updates_are_ignored_for_unknown_and_rejected_nodes(nodes: NodeManager) -> None:

@@ -21,6 +21,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
+from bacalhau import sqlite
 from bacalhau.models.errors import DatastoreError
 from bacalhau.models.execution import Execution
 from bacalhau.models.state import ExecutionStateType
@@ -68,11 +69,7 @@ class ExecutionStore:
         if self._db is not None:
             return existed
         try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            db = sqlite3.connect(self.path, isolation_level=None)
-            db.execute("PRAGMA journal_mode=WAL")
-            # NORMAL in WAL mode loses at most the last commits on power loss, never consistency.
-            db.execute("PRAGMA synchronous=NORMAL")
+            db = sqlite.connect(self.path)
             db.executescript(_SCHEMA)
         except sqlite3.Error as exc:
             raise DatastoreError(

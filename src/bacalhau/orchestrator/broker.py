@@ -3,6 +3,7 @@
     enqueue(eval) ──> ready heap (priority desc, create time asc)
                   └─> delayed heap while WaitUntil is in the future
     dequeue() ──> eval, marked in flight for its job; later evals of that job wait ("blocked")
+    dequeue_ready(n) ──> up to n more that are ready now, each marked in flight (a worker's batch)
     ack(eval)  ──> next blocked eval of that job (if any) becomes ready
 
 One in-flight evaluation per job (as in Nomad) keeps two workers from planning the same job at once.
@@ -79,6 +80,21 @@ class EvaluationBroker:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._changed.wait(), timeout)
         return None
+
+    def dequeue_ready(self, limit: int) -> list[Evaluation]:
+        """Up to `limit` more evaluations that are ready now, without waiting (a worker's batch)."""
+        taken: list[Evaluation] = []
+        if self._closed:
+            return taken
+        self._promote_delayed()
+        while self._ready and len(taken) < limit:
+            _, _, _, evaluation = heapq.heappop(self._ready)
+            if evaluation.job_id in self._inflight:
+                self._blocked[evaluation.job_id].append(evaluation)
+                continue
+            self._inflight[evaluation.job_id] = evaluation.id
+            taken.append(evaluation)
+        return taken
 
     def wake_delayed(self, triggered_by: EvaluationTrigger) -> int:
         """Make the delayed evaluations with this trigger ready now; returns how many.

@@ -153,29 +153,32 @@ class ComputeEventHandler:
         AskForBidRejected, as Bacalhau's OnBidComplete records a compute's refusal; BidRejected is the
         orchestrator refusing a bid.
         """
-        if not await self._from_its_node(message.execution_id, message.node_id):
+        execution = await self._reported(message.execution_id, message.node_id)
+        if execution is None:
             return
         if message.accepted:
-            await self._transition(message.execution_id, S.BidAccepted, "Bid accepted", evaluate=False)
+            await self._transition(execution, S.BidAccepted, "Bid accepted", evaluate=False)
         else:
             await self._transition(
-                message.execution_id, S.AskForBidRejected, message.reason or "Bid rejected",
+                execution, S.AskForBidRejected, message.reason or "Bid rejected",
                 evaluate=True, trigger=EvaluationTrigger.ExecUpdate,
             )
 
     async def on_execution_progress(self, message: ExecutionProgress) -> None:
         """Record a forward move (Running, Publishing); stale or replayed progress is ignored."""
-        if not await self._from_its_node(message.execution_id, message.node_id):
+        execution = await self._reported(message.execution_id, message.node_id)
+        if execution is None:
             return
         text = message.message or message.state.name
-        await self._transition(message.execution_id, message.state, text, evaluate=False)
+        await self._transition(execution, message.state, text, evaluate=False)
 
     async def on_run_result(self, message: RunResult) -> None:
         """Completed + outputs + an evaluation, once; a result no longer wanted is noted and discarded."""
-        if not await self._from_its_node(message.execution_id, message.node_id):
+        execution = await self._reported(message.execution_id, message.node_id)
+        if execution is None:
             return
         recorded = await self._transition(
-            message.execution_id,
+            execution,
             S.Completed,
             "Completed successfully",
             evaluate=True,
@@ -188,10 +191,11 @@ class ComputeEventHandler:
 
     async def on_compute_error(self, message: ComputeError) -> None:
         """Failed + an evaluation, unless the execution already ended or is no longer wanted."""
-        if not await self._from_its_node(message.execution_id, message.node_id):
+        execution = await self._reported(message.execution_id, message.node_id)
+        if execution is None:
             return
         await self._transition(
-            message.execution_id,
+            execution,
             S.Failed,
             message.message or "execution failed",
             evaluate=True,
@@ -200,26 +204,25 @@ class ComputeEventHandler:
             update_fields={"run_output": message.run_output} if message.run_output else {},
         )
 
-    async def _from_its_node(self, execution_id: str, node_id: str) -> bool:
-        """False (and a warning) when a node reports on an execution placed on another node.
+    async def _reported(self, execution_id: str, node_id: str) -> Execution | None:
+        """The execution a report is about, or None (logged) when it is unknown or on another node.
 
         An empty `node_id` is a report from inside this process, where there is no one to doubt.
         """
-        if not node_id:
-            return True
         try:
             execution = await self._store.get_execution(execution_id)
         except NotFoundError:
-            return True  # _transition logs and ignores unknown executions
-        if execution.node_id == node_id:
-            return True
+            log.warning("report for unknown execution %s ignored", execution_id)
+            return None
+        if not node_id or execution.node_id == node_id:
+            return execution
         log.warning("node %s reported on execution %s, which runs on %s: ignored", node_id, execution_id,
                     execution.node_id)
-        return False
+        return None
 
     async def _transition(
         self,
-        execution_id: str,
+        execution: Execution,
         new_state: ExecutionStateType,
         message: str,
         *,
@@ -228,12 +231,12 @@ class ComputeEventHandler:
         details: dict[str, str] | None = None,
         update_fields: dict[str, object] | None = None,
     ) -> bool:
-        """Record the report if the execution is still wanted and it moves forward; True if recorded."""
-        try:
-            execution = await self._store.get_execution(execution_id)
-        except NotFoundError:
-            log.warning("report for unknown execution %s ignored", execution_id)
-            return False
+        """Record the report if the execution is still wanted and it moves forward; True if recorded.
+
+        `execution` is as read when the report arrived; the store checks the same conditions again
+        inside the transaction, so a change since that read is a ConflictError, never a double record.
+        """
+        execution_id = execution.id
         previous = execution.compute_state.state_type
         sources = _forward_sources(new_state)
         if previous not in sources or execution.desired_state.state_type not in _WANTED:

@@ -17,6 +17,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Final, Protocol
 
+from bacalhau import sqlite
 from bacalhau.models.errors import DatastoreError
 from bacalhau.models.node import NodeState
 
@@ -76,8 +77,7 @@ class SQLiteNodeStore:
         """Open (creating if needed) the store at `path`. DatastoreError if it cannot be used."""
         self.path = path
         try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            self._conn: sqlite3.Connection | None = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+            self._conn: sqlite3.Connection | None = sqlite.connect(path, check_same_thread=False)
         except (OSError, sqlite3.Error) as exc:
             raise DatastoreError(f"cannot open the node store {path}: {exc}", component=COMPONENT, hint=_HINT) from exc
         try:
@@ -89,8 +89,6 @@ class SQLiteNodeStore:
 
     @staticmethod
     def _migrate(conn: sqlite3.Connection) -> None:
-        for pragma in ("journal_mode=WAL", "synchronous=NORMAL", "busy_timeout=5000"):
-            conn.execute(f"PRAGMA {pragma}")
         conn.execute("BEGIN IMMEDIATE")
         try:
             found = int(conn.execute("PRAGMA user_version").fetchone()[0])

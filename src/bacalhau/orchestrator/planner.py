@@ -12,7 +12,7 @@ from collections.abc import Callable
 
 from bacalhau.models.errors import BacalhauError, ConflictError
 from bacalhau.models.evaluation import Evaluation
-from bacalhau.models.execution import DesiredState, ExecutionState
+from bacalhau.models.execution import DesiredState, Execution, ExecutionState
 from bacalhau.models.history import TOPIC_SCHEDULING
 from bacalhau.models.state import (
     EvaluationTrigger,
@@ -47,69 +47,80 @@ class Planner:
 
     async def apply(self, plan: Plan) -> bool:
         """Apply the plan. Returns False if the job changed under us (the plan is then dropped)."""
-        job = plan.job
         try:
             async with self._store.transaction():
-                if plan.job_transition is not None:
-                    t = plan.job_transition
-                    previous = job.state.state_type
-                    await self._store.update_job_state(
-                        job.id,
-                        t.new_state,
-                        t.message,
-                        expected=frozenset({previous}),
-                        events=[job_state_event(job, previous, t.new_state, t.message, t.details)],
-                        details=t.details,
-                    )
-                for execution in plan.new_executions:
-                    execution.compute_state = ExecutionState(StateType=ExecutionStateType.AskForBid)
-                    event = execution_event(
-                        execution,
-                        ExecutionStateType.New,
-                        ExecutionStateType.AskForBid,
-                        f"Requested execution on {short_id(execution.node_id)}",
-                        topic=TOPIC_SCHEDULING,
-                    )
-                    await self._store.create_execution(execution, [event])
-                for stop in plan.stop_executions:
-                    current = await self._store.get_execution(stop.execution_id)
-                    if current.compute_state.state_type.is_terminal:
-                        continue
-                    await self._store.update_execution(
-                        ExecutionUpdate(
-                            execution_id=stop.execution_id,
-                            expected_states=_NON_TERMINAL,
-                            compute_state=ExecutionState(
-                                StateType=stop.new_state, Message=stop.reason, Details=stop.details
-                            ),
-                            desired_state=DesiredState(StateType=ExecutionDesiredStateType.Stopped, Message=stop.reason),
-                            events=[
-                                execution_event(
-                                    current, current.compute_state.state_type, stop.new_state, stop.reason,
-                                    details=stop.details or None,
-                                )
-                            ],
-                        )
-                    )
-                for evaluation in plan.new_evaluations:
-                    await self._store.create_evaluation(evaluation)
+                created = await self.store(plan)
         except ConflictError as exc:
-            log.info("plan for job %s dropped: %s", job.id, exc)
+            log.info("plan for job %s dropped: %s", plan.job.id, exc)
             return False
+        await self.dispatch(plan, created)
+        return True
 
+    async def store(self, plan: Plan) -> list[Execution]:
+        """Write the plan; the caller holds the transaction. Returns the new executions as stored.
+
+        ConflictError when the job's state moved since the plan was made: the caller rolls back.
+        """
+        job = plan.job
+        if plan.job_transition is not None:
+            t = plan.job_transition
+            previous = job.state.state_type
+            await self._store.update_job_state(
+                job.id,
+                t.new_state,
+                t.message,
+                expected=frozenset({previous}),
+                events=[job_state_event(job, previous, t.new_state, t.message, t.details)],
+                details=t.details,
+            )
+        created: list[Execution] = []
+        for execution in plan.new_executions:
+            execution.compute_state = ExecutionState(StateType=ExecutionStateType.AskForBid)
+            event = execution_event(
+                execution,
+                ExecutionStateType.New,
+                ExecutionStateType.AskForBid,
+                f"Requested execution on {short_id(execution.node_id)}",
+                topic=TOPIC_SCHEDULING,
+            )
+            created.append(await self._store.create_execution(execution, [event]))
+        for stop in plan.stop_executions:
+            current = await self._store.get_execution(stop.execution_id)
+            if current.compute_state.state_type.is_terminal:
+                continue
+            await self._store.update_execution(
+                ExecutionUpdate(
+                    execution_id=stop.execution_id,
+                    expected_states=_NON_TERMINAL,
+                    compute_state=ExecutionState(
+                        StateType=stop.new_state, Message=stop.reason, Details=stop.details
+                    ),
+                    desired_state=DesiredState(StateType=ExecutionDesiredStateType.Stopped, Message=stop.reason),
+                    events=[
+                        execution_event(
+                            current, current.compute_state.state_type, stop.new_state, stop.reason,
+                            details=stop.details or None,
+                        )
+                    ],
+                )
+            )
+        for evaluation in plan.new_evaluations:
+            await self._store.create_evaluation(evaluation)
+        return created
+
+    async def dispatch(self, plan: Plan, created: list[Execution]) -> None:
+        """After the commit: tell the nodes (cancels, then offers) and queue the follow-up evaluations."""
         for stop in plan.stop_executions:
             execution = await self._store.get_execution(stop.execution_id)
             service = self._directory.compute(execution.node_id)
             if service is not None:
                 await service.cancel_execution(CancelExecution(execution_id=stop.execution_id, reason=stop.reason))
-        for execution in plan.new_executions:
-            await self._offer(execution.id)
+        for execution in created:
+            await self._offer(execution)
         for evaluation in plan.new_evaluations:
             self._enqueue(evaluation)
-        return True
 
-    async def _offer(self, execution_id: str) -> None:
-        execution = await self._store.get_execution(execution_id)
+    async def _offer(self, execution: Execution) -> None:
         service = self._directory.compute(execution.node_id)
         error = "" if service is not None else f"compute node {execution.node_id} is not connected"
         if service is not None:
@@ -118,7 +129,7 @@ class Planner:
                 return
             except BacalhauError as exc:
                 error = f"could not reach compute node {execution.node_id}: {exc.message}"
-        await self.fail_execution(execution_id, error, retryable=True)
+        await self.fail_execution(execution.id, error, retryable=True)
 
     async def fail_execution(self, execution_id: str, message: str, *, retryable: bool) -> None:
         """Record an execution failure the orchestrator itself detected, and re-evaluate its job."""

@@ -1,22 +1,42 @@
-"""Workers: evaluation -> snapshot -> scheduler -> plan -> planner, one evaluation at a time each."""
+"""Workers: evaluations -> snapshots -> scheduler -> plans -> one transaction -> the nodes, a batch at a time."""
 
 from __future__ import annotations
 
 import logging
 import time
 from collections.abc import Callable
+from dataclasses import dataclass, field
 
-from bacalhau.models.errors import BacalhauError, NotFoundError
+from bacalhau.models.errors import BacalhauError, ConflictError, NotFoundError
 from bacalhau.models.evaluation import Evaluation
+from bacalhau.models.execution import Execution
 from bacalhau.models.state import EvaluationStatus
 from bacalhau.orchestrator.broker import EvaluationBroker
 from bacalhau.orchestrator.jobstore.base import JobStore
 from bacalhau.orchestrator.nodes import NodeManager
 from bacalhau.orchestrator.planner import Planner
 from bacalhau.orchestrator.scheduler.batch import schedule
-from bacalhau.orchestrator.scheduler.plan import Snapshot
+from bacalhau.orchestrator.scheduler.plan import Plan, Snapshot
 
 log = logging.getLogger(__name__)
+
+
+# Evaluations a worker takes from the broker at once. Their plans are written in one transaction
+# (each in its own savepoint) with their evaluations' statuses: one commit per batch instead of two
+# per evaluation, which was the largest single cost of a placement. Small enough that a batch's
+# transaction holds the store for a few milliseconds at most.
+BATCH_SIZE = 32
+
+
+@dataclass
+class _Outcome:
+    """What became of one evaluation of a batch."""
+
+    evaluation: Evaluation
+    plan: Plan | None = None
+    status: EvaluationStatus = EvaluationStatus.Complete
+    comment: str = ""
+    created: list[Execution] = field(default_factory=list)
 
 
 class Worker:
@@ -29,6 +49,7 @@ class Worker:
         planner: Planner,
         queue_backoff_ns: int,
         clock_ns: Callable[[], int] = time.time_ns,
+        batch_size: int = BATCH_SIZE,
     ) -> None:
         self._broker = broker
         self._store = store
@@ -36,49 +57,100 @@ class Worker:
         self._planner = planner
         self._queue_backoff_ns = queue_backoff_ns
         self._clock_ns = clock_ns
+        self._batch_size = max(1, batch_size)
 
     async def run(self) -> None:
-        """Process evaluations until the broker closes."""
+        """Process evaluations, a ready batch at a time, until the broker closes."""
         while True:
-            evaluation = await self._broker.dequeue()
-            if evaluation is None:
+            first = await self._broker.dequeue()
+            if first is None:
                 return
+            batch = [first, *self._broker.dequeue_ready(self._batch_size - 1)]
             try:
-                await self.process(evaluation)
+                await self.process_batch(batch)
             except Exception:
-                # One bad evaluation must never stop the worker: record it and go on.
-                log.exception("evaluation %s of job %s failed", evaluation.id, evaluation.job_id)
-                await self._set_status(evaluation, EvaluationStatus.Failed, "internal error while scheduling")
+                # One bad batch must never stop the worker: record it and go on.
+                log.exception("a batch of %d evaluation(s) failed", len(batch))
+                for evaluation in batch:
+                    await self._set_status(evaluation, EvaluationStatus.Failed, "internal error while scheduling")
             finally:
-                for dropped in self._broker.ack(evaluation):
-                    await self._set_status(dropped, EvaluationStatus.Canceled, "superseded by a newer evaluation")
+                for evaluation in batch:
+                    for dropped in self._broker.ack(evaluation):
+                        await self._set_status(dropped, EvaluationStatus.Canceled, "superseded by a newer evaluation")
 
     async def process(self, evaluation: Evaluation) -> None:
+        """One evaluation (a batch of one)."""
+        await self.process_batch([evaluation])
+
+    async def process_batch(self, evaluations: list[Evaluation]) -> None:
+        """Plan each evaluation (pure), store every plan in one transaction, then tell the nodes.
+
+        The evaluations are of distinct jobs (the broker keeps one in flight per job). A plan whose job
+        changed since it was read fails its own savepoint (ConflictError) and is dropped, its evaluation
+        Canceled; an evaluation that breaks the scheduler is Failed; the others of the batch go on.
+        """
+        outcomes = [await self._plan(evaluation) for evaluation in evaluations]
+        async with self._store.transaction():
+            for outcome in outcomes:
+                if outcome.plan is not None:
+                    await self._store_plan(outcome)
+                # Its own savepoint: a status that cannot be written is logged, not the batch's end.
+                await self._set_status(outcome.evaluation, outcome.status, outcome.comment)
+        for outcome in outcomes:
+            if outcome.plan is None or outcome.status is not EvaluationStatus.Complete:
+                continue
+            try:
+                await self._planner.dispatch(outcome.plan, outcome.created)
+            except Exception:
+                # Stored but not sent: the node's next handshake reconciles it (see planner).
+                log.exception("could not dispatch the plan of evaluation %s", outcome.evaluation.id)
+
+    async def _plan(self, evaluation: Evaluation) -> _Outcome:
+        outcome = _Outcome(evaluation)
         try:
             job = await self._store.get_job(evaluation.job_id)
         except NotFoundError:
-            await self._set_status(evaluation, EvaluationStatus.Canceled, "job no longer exists")
+            outcome.status, outcome.comment = EvaluationStatus.Canceled, "job no longer exists"
+            return outcome
+        try:
+            executions = await self._store.list_executions(job.id)
+            snapshot = Snapshot(
+                job=job,
+                executions=tuple(executions),
+                nodes=tuple(self._nodes.list()),
+                now_ns=self._clock_ns(),
+                queue_backoff_ns=self._queue_backoff_ns,
+                awaiting_reconnect=self._nodes.awaiting_reconnect(),
+            )
+            outcome.plan = schedule(evaluation, snapshot)
+        except Exception:
+            log.exception("evaluation %s of job %s failed", evaluation.id, evaluation.job_id)
+            outcome.status, outcome.comment = EvaluationStatus.Failed, "internal error while scheduling"
+            return outcome
+        outcome.comment = outcome.plan.comment
+        return outcome
+
+    async def _store_plan(self, outcome: _Outcome) -> None:
+        plan = outcome.plan
+        assert plan is not None
+        try:
+            async with self._store.transaction():  # a savepoint inside the batch's transaction
+                outcome.created = await self._planner.store(plan)
+        except ConflictError as exc:
+            log.info("plan for job %s dropped: %s", plan.job.id, exc)
+            outcome.status = EvaluationStatus.Canceled
             return
-        executions = await self._store.list_executions(job.id)
-        snapshot = Snapshot(
-            job=job,
-            executions=tuple(executions),
-            nodes=tuple(self._nodes.list()),
-            now_ns=self._clock_ns(),
-            queue_backoff_ns=self._queue_backoff_ns,
-            awaiting_reconnect=self._nodes.awaiting_reconnect(),
-        )
-        plan = schedule(evaluation, snapshot)
-        applied = await self._planner.apply(plan)
-        status = EvaluationStatus.Complete if applied else EvaluationStatus.Canceled
+        except BacalhauError:
+            log.exception("could not store the plan of evaluation %s", outcome.evaluation.id)
+            outcome.status, outcome.comment = EvaluationStatus.Failed, "internal error while storing the plan"
+            return
         log.debug(
-            "evaluation %s of job %s (%s): %s; %d new, %d stopped executions, job -> %s%s",
-            evaluation.id, job.id, evaluation.triggered_by.value, status.name,
+            "evaluation %s of job %s (%s): %d new, %d stopped executions, job -> %s%s",
+            outcome.evaluation.id, plan.job.id, outcome.evaluation.triggered_by.value,
             len(plan.new_executions), len(plan.stop_executions),
             plan.job_transition.new_state.name if plan.job_transition else "unchanged",
             f" ({plan.comment})" if plan.comment else "",
         )
-        await self._set_status(evaluation, status, plan.comment)
 
     async def _set_status(self, evaluation: Evaluation, status: EvaluationStatus, comment: str) -> None:
         try:

@@ -27,6 +27,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
+from bacalhau import sqlite
 from bacalhau.models.errors import DatastoreError
 
 # What a frame builder returns: the NATS headers and the body of one message.
@@ -79,10 +80,7 @@ class Outbox:
         if self._db is not None:
             return
         try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            db = sqlite3.connect(self.path, isolation_level=None)
-            db.execute("PRAGMA journal_mode=WAL")
-            db.execute("PRAGMA synchronous=NORMAL")
+            db = sqlite.connect(self.path)
             db.executescript(_SCHEMA)
         except sqlite3.Error as exc:
             raise DatastoreError(f"cannot open the message outbox {self.path}: {exc}", component="Outbox") from exc

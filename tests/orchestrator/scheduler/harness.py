@@ -71,7 +71,9 @@ class Harness:
 
     def run(self, job: Job, nodes: list[NodeState], executions: list[Execution] | None = None,
             now_ns: int = NOW, awaiting_reconnect: frozenset[str] = frozenset()) -> Plan:
-        snap = Snapshot(job=job, executions=tuple(executions or ()), nodes=tuple(nodes), now_ns=now_ns,
+        # The manager hands the scheduler its nodes in ID order; so does the harness.
+        ordered = tuple(sorted(nodes, key=lambda n: n.info.node_id))
+        snap = Snapshot(job=job, executions=tuple(executions or ()), nodes=ordered, now_ns=now_ns,
                         queue_backoff_ns=5 * SECOND, awaiting_reconnect=awaiting_reconnect)
         plan = schedule(Evaluation(ID="ev", JobID=job.id), snap)
         self.plans.append(plan)

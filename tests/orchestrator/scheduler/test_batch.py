@@ -6,6 +6,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from tests.orchestrator.scheduler.harness import NOW, SECOND, Harness, make_execution, make_job, make_node
 
+from bacalhau.models.job import LabelSelectorRequirement
 from bacalhau.models.node import Membership
 from bacalhau.models.state import ExecutionStateType, JobStateType
 
@@ -223,5 +224,59 @@ def test_the_same_job_always_gets_the_same_node_among_equals() -> None:
 
     nodes = [make_node(f"n-{i}") for i in range(10)]
     first = Harness().run(make_job(), nodes).new_executions[0].node_id
-    again = Harness().run(make_job(), list(reversed(nodes))).new_executions[0].node_id
+    again = Harness().run(make_job(), [make_node(f"n-{i}") for i in range(10)]).new_executions[0].node_id
     assert first == again  # the scheduler stays a pure function of its inputs
+
+
+# ---- bounded candidate search (a placement costs O(sample), not O(fleet)) ----------------------
+
+
+def test_rare_matching_nodes_are_found_in_a_large_fleet() -> None:
+    # Only 3 of 500 nodes match the constraint: the search goes on past the sample until it has them.
+    nodes = [make_node(f"n-{i:03d}", labels={"zone": "b" if i in (7, 250, 499) else "a"}) for i in range(500)]
+    job = make_job(count=3)
+    job.constraints = [LabelSelectorRequirement(Key="zone", Operator="=", Values=["b"])]
+    plan = Harness().run(job, nodes)
+    assert sorted(e.node_id for e in plan.new_executions) == ["n-007", "n-250", "n-499"]
+
+
+def test_not_enough_nodes_in_a_large_fleet_still_gives_every_nodes_reason() -> None:
+    nodes = [make_node(f"n-{i:03d}", engines=("docker",)) for i in range(100)]
+    nodes.append(make_node("n-wasm"))
+    plan = Harness().run(make_job(count=2), nodes)
+    assert plan.job_transition is not None and plan.job_transition.new_state is JobStateType.Failed
+    message = plan.job_transition.message
+    assert "requested: 2, available: 1" in message
+    assert message.count("does not support engine 'wasm'") == 100
+
+
+def test_many_partitions_get_distinct_nodes_from_a_large_fleet() -> None:
+    nodes = [make_node(f"n-{i:03d}") for i in range(300)]
+    plan = Harness().run(make_job(count=40), nodes)
+    placed = [e.node_id for e in plan.new_executions]
+    assert len(placed) == 40 and len(set(placed)) == 40
+
+
+def test_a_burst_over_a_large_fleet_reaches_most_nodes_and_overloads_none() -> None:
+    nodes = [make_node(f"n-{i:03d}") for i in range(100)]
+    harness = Harness()
+    chosen: list[str] = []
+    for i in range(1000):
+        job = make_job()
+        job.id = f"j-{i}"
+        chosen.append(harness.run(job, nodes).new_executions[0].node_id)
+    counts = {node: chosen.count(node) for node in set(chosen)}
+    assert len(counts) >= 90, len(counts)
+    assert max(counts.values()) <= 40, max(counts.values())  # ~10 each on average
+
+
+def test_the_sample_is_ranked_the_least_queued_node_of_it_wins() -> None:
+    # 8 nodes (no more than one sample): the one with nothing queued is chosen, whatever the job.
+    nodes = [make_node(f"n-{i}") for i in range(8)]
+    for node in nodes:
+        assert node.info.compute_node_info is not None
+        node.info.compute_node_info.enqueued_executions = 0 if node.info.node_id == "n-5" else 3
+    for i in range(20):
+        job = make_job()
+        job.id = f"j-{i}"
+        assert Harness().run(job, nodes).new_executions[0].node_id == "n-5"

@@ -119,7 +119,9 @@ class JobStore(Protocol):
         """
         ...
 
-    async def create_execution(self, execution: Execution, events: list[JobHistory]) -> None: ...
+    async def create_execution(self, execution: Execution, events: list[JobHistory]) -> Execution:
+        """Store a new execution and its events; returns it as stored (defaults filled in)."""
+        ...
 
     async def update_execution(self, update: ExecutionUpdate) -> Execution:
         """Apply a conditional execution update (see ExecutionUpdate). ConflictError if the current

@@ -13,19 +13,7 @@ from __future__ import annotations
 import sqlite3
 from typing import Final
 
-# How long a writer waits for another process's write lock before SQLITE_BUSY. Waiting blocks the
-# event loop (the store works inline), so it stays short: contention only comes from a second process.
-BUSY_TIMEOUT_MS: Final = 5_000
-
-PRAGMAS: Final = (
-    # WAL: readers never block the writer and a commit is one append, not a rewrite of pages.
-    "PRAGMA journal_mode=WAL",
-    # NORMAL is durable across application crashes in WAL mode; only an OS crash can lose the
-    # last commits, which the evaluation broker re-derives anyway.
-    "PRAGMA synchronous=NORMAL",
-    "PRAGMA foreign_keys=ON",
-    f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}",
-)
+from bacalhau import sqlite
 
 _V1: Final = (
     """
@@ -127,9 +115,9 @@ class SchemaTooNewError(Exception):
 
 
 def configure(conn: sqlite3.Connection) -> None:
-    """Apply the connection settings; raises sqlite3.Error on a file that is not a database."""
-    for pragma in PRAGMAS:
-        conn.execute(pragma)
+    """Apply the connection settings (bacalhau.sqlite's, with foreign keys: the schema declares them);
+    raises sqlite3.Error on a file that is not a database."""
+    sqlite.configure(conn, foreign_keys=True)
 
 
 def migrate(conn: sqlite3.Connection) -> int:

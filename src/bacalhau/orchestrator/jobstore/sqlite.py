@@ -227,11 +227,11 @@ class SQLiteJobStore:
 
     # ---- executions ---------------------------------------------------------------------------
 
-    async def create_execution(self, execution: Execution, events: list[JobHistory]) -> None:
+    async def create_execution(self, execution: Execution, events: list[JobHistory]) -> Execution:
         """Store a new execution of an existing job (NotFoundError otherwise) and its events.
 
         Zero times become now, Revision 0 becomes 1, JobVersion 0 the job's current version, an
-        empty Namespace the job's. ConflictError if the ID exists.
+        empty Namespace the job's. ConflictError if the ID exists. Returns the execution as stored.
         """
         if not execution.id:
             raise BadRequestError("cannot store an execution without an ID", component=COMPONENT)
@@ -251,6 +251,7 @@ class SQLiteJobStore:
             )
             sqlite_rows.insert_execution(conn, execution)
             sqlite_history.append(conn, events, now, _execution_defaults(execution))
+        return execution
 
     async def update_execution(self, update: ExecutionUpdate) -> Execution:
         """Apply a conditional update (empty expected_states = no check); returns the new execution."""

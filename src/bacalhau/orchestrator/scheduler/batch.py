@@ -19,6 +19,7 @@ Ops: one execution on every matching node. Both end when every execution has end
 from __future__ import annotations
 
 import uuid
+import zlib
 from collections.abc import Callable
 
 from bacalhau.models import constants as c
@@ -41,6 +42,13 @@ NODE_LOST_MESSAGE = "Execution stop requested because node has disappeared"
 # A partition whose executions failed for retryable reasons (node restarted or lost) is placed
 # again at most this many times; failures caused by the task itself are never retried.
 MAX_ATTEMPTS_PER_PARTITION = 3
+
+# How many feasible nodes a batch evaluation looks for before ranking (at least twice the executions
+# it places). Checking and ranking every node made one placement cost O(fleet): 1,000 nodes cut the
+# rate from ~150/s to ~64/s. Best-of-a-sample is Nomad's choice too (its limit iterator); the sample
+# is still ranked (fewest queued, most free capacity), so placement quality only drops when a few
+# nodes are far better than all others, and a job's sample differs from the next job's.
+CANDIDATES_PER_EVALUATION = 8
 
 IdFactory = Callable[[str], str]
 
@@ -69,7 +77,9 @@ def schedule(evaluation: Evaluation, snap: Snapshot, new_id: IdFactory = _new_id
         plan.comment = f"job is {job.state.state_type.name}"
         return plan
 
-    nodes_by_id = {n.info.node_id: n for n in snap.nodes}
+    # Only the nodes of active executions are looked up: no per-evaluation map of the whole fleet.
+    needed_ids = {e.node_id for e in active}
+    nodes_by_id = {n.info.node_id: n for n in snap.nodes if n.info.node_id in needed_ids} if needed_ids else {}
     # Executions on nodes that vanished cannot finish: fail them so their partition is placed again.
     # The node's fault, not the task's: retryable (bounded by MAX_ATTEMPTS_PER_PARTITION). A node still
     # within its grace to reconnect after an orchestrator restart keeps its executions meanwhile.
@@ -127,7 +137,9 @@ def schedule(evaluation: Evaluation, snap: Snapshot, new_id: IdFactory = _new_id
     # neither is a node that refused this job version.
     busy = {e.node_id for e in current if _is_active(e) or e.compute_state.state_type is ExecutionStateType.Completed}
     refused = {e.node_id: e.compute_state.message for e in current if e.compute_state.state_type in _REFUSED}
-    candidates, rejections = _feasible(snap, exclude=busy, refused=refused)
+    candidates, rejections = _feasible(
+        snap, exclude=busy, refused=refused, enough=max(CANDIDATES_PER_EVALUATION, 2 * len(missing))
+    )
     if len(candidates) < len(missing):
         return _not_enough_nodes(plan, snap, evaluation, wanted=len(missing), found=len(candidates), rejections=rejections)
 
@@ -172,12 +184,26 @@ def _schedule_ops(
 
 
 def _feasible(
-    snap: Snapshot, *, exclude: set[str], refused: dict[str, str]
+    snap: Snapshot, *, exclude: set[str], refused: dict[str, str], enough: int = 0
 ) -> tuple[list[NodeState], list[NodeRejection]]:
+    """The nodes that can run the job, and why each other node cannot.
+
+    `enough` > 0 stops the search once that many feasible nodes are found (Nomad's limit iterator):
+    a placement then costs O(enough), not O(fleet). The search starts at a point of the node list
+    that depends on the job, so different jobs sample different nodes and one job always the same.
+    Rejections are complete only when the search ran to the end, which it does whenever fewer than
+    `enough` nodes fit: exactly the case in which they are shown to the user.
+    """
     ok: list[NodeState] = []
     rejections: list[NodeRejection] = []
     needed = task_resources(snap.job)
-    for node in snap.nodes:
+    nodes = snap.nodes
+    if enough > 0 and len(nodes) > enough:
+        start = zlib.crc32(job_key(snap).encode()) % len(nodes)
+        nodes = nodes[start:] + nodes[:start]
+    for node in nodes:
+        if enough > 0 and len(ok) >= enough:
+            break
         node_id = node.info.node_id
         if node_id in refused:
             rejections.append(NodeRejection(node_id, f"refused the job: {refused[node_id]}"))

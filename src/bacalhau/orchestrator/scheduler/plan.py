@@ -17,6 +17,7 @@ class Snapshot:
 
     job: Job
     executions: tuple[Execution, ...]
+    # In node-ID order (NodeManager.list's order): where a job's candidate search starts depends on it.
     nodes: tuple[NodeState, ...]
     now_ns: int
     # Retry delay for queued jobs (Orchestrator.Scheduler.QueueBackoff), in nanoseconds.
