@@ -140,7 +140,8 @@ class ServeProcess:
         self.orchestrator = orchestrator
         self.compute = compute
         self.name = name
-        self.api_port, self.nats_port = free_ports(2) if orchestrator else (0, 0)
+        # Every node serves its API (compute-only ones too): each needs a port of its own.
+        self.api_port, self.nats_port = free_ports(2)
         self.url = f"http://127.0.0.1:{self.api_port}"
         self.nats_url = f"nats://127.0.0.1:{self.nats_port}" if orchestrator else ""
         self._orchestrators = list(orchestrators)
@@ -179,8 +180,8 @@ class ServeProcess:
         cmd += ["--orchestrator"] if self.orchestrator else []
         cmd += ["--compute"] if self.compute else []
         cmd += ["--name", self.name] if self.name else []
+        cmd += ["-c", "API.Host=127.0.0.1", "-c", f"API.Port={self.api_port}"]
         if self.orchestrator:
-            cmd += ["-c", "API.Host=127.0.0.1", "-c", f"API.Port={self.api_port}"]
             cmd += ["-c", "Orchestrator.Host=127.0.0.1", "-c", f"Orchestrator.Port={self.nats_port}"]
         else:
             cmd += ["-c", f"Compute.Orchestrators={','.join(self._orchestrators)}"]

@@ -4,17 +4,20 @@ process with its own data dir, log file and ports, joined over the orchestrator'
     Cluster.start() ─> serve --orchestrator   API on 127.0.0.1:<api>, NATS on <nats host>:<nats port>
                          ready: GET /api/v1/agent/alive
     add_compute(name, labels, netns=None) ─> [ip netns exec NS] serve --compute --name NAME
-                         -c Compute.Orchestrators=nats://<nats host>:<nats port>
+                         -c Compute.Orchestrators=nats://<nats host>:<nats port>, its own API on
+                         127.0.0.1:<api> (agent routes only; inside NS when it has one)
                          ready: its "bacalhau node NAME started" line; joined: the orchestrator's
                          GET /api/v1/orchestrator/nodes lists it CONNECTED (wait_node)
     per node: stop() SIGTERM | kill9() | restart() on the same data dir and ports
               freeze() SIGSTOP | thaw() SIGCONT
     close(): SIGCONT + stop every node (finally)
 
-Ports are picked up front (not 0) so that a restarted orchestrator listens where its compute nodes
-look for it. Short liveness settings (heartbeat every 0.5 s, disconnect after 3 s) keep node-loss
-scenarios in seconds; every wait polls against a deadline. While a cluster is alive its nodes sit in
-`NodePool.live`, so tests/conftest.py attaches every node's log to a failing test's report.
+Ports are picked up front (free ports, not 0) so that a restarted orchestrator listens where its
+compute nodes look for it, and so that every node, compute-only ones too, serves its API on a port of
+its own: nodes of parallel tests (pytest-xdist) never meet on Bacalhau's default 1234. Short liveness
+settings (heartbeat every 0.5 s, disconnect after 3 s) keep node-loss scenarios in seconds; every wait
+polls against a deadline. While a cluster is alive its nodes sit in `NodePool.live`, so
+tests/conftest.py attaches every node's log to a failing test's report.
 
 Network namespaces (`NetnsLink`) cut a compute node off for real: the orchestrator listens on the
 root-namespace end of a veth pair (10.200.<n>.1/30) and the compute node runs inside a namespace that
@@ -88,6 +91,8 @@ class ClusterNode(BacalhauNode):
         else:
             cmd = [str(self.binary), "serve", "--compute", "--name", self.name]
             settings = [
+                "API.Host=127.0.0.1",
+                f"API.Port={self.api_port}",
                 f"Compute.Orchestrators={self.nats_url}",
                 f"Compute.Heartbeat.Interval={HEARTBEAT_INTERVAL}",
                 "Publishers.Types.Local.Port=0",
@@ -103,7 +108,8 @@ class ClusterNode(BacalhauNode):
         return self
 
     def wait_ready(self, timeout_s: float = READY_TIMEOUT_S) -> None:
-        """Orchestrator: /api/v1/agent/alive. Compute (no API): the `bacalhau node NAME started` line."""
+        """Orchestrator: /api/v1/agent/alive. Compute: the `bacalhau node NAME started` line (its API
+        may sit inside a network namespace the test cannot reach)."""
         if self.role == "orchestrator":
             super().wait_ready(timeout_s)
             return
@@ -147,12 +153,10 @@ class Cluster:
         self.root = root
         self.nats_host = nats_host
         self.nats_port = find_free_port()
-        self.orchestrator = self._node(
-            "orchestrator", "orchestrator", api_port=find_free_port(), extra_config=orchestrator_config
-        )
+        self.orchestrator = self._node("orchestrator", "orchestrator", extra_config=orchestrator_config)
         self.computes: dict[str, ClusterNode] = {}
 
-    def _node(self, role: str, name: str, *, api_port: int = 0, extra_config: Sequence[str] = (),
+    def _node(self, role: str, name: str, *, extra_config: Sequence[str] = (),
               netns: str | None = None, env: Mapping[str, str] | None = None) -> ClusterNode:
         base = self.root / name
         base.mkdir(parents=True, exist_ok=True)
@@ -165,8 +169,9 @@ class Cluster:
             binary=self.binary,
             data_dir=base / "bacalhau",
             log_path=base / "serve.log",
-            # A compute-only node serves no API; its CLI environment still points at the orchestrator.
-            api_port=api_port or self.orchestrator.api_port,
+            # Every node's own API (a compute-only node's: agent routes only); cluster.cli() uses the
+            # orchestrator's, node.cli() the node's own.
+            api_port=find_free_port(),
             extra_config=extra_config,
             extra_env=env,
         )

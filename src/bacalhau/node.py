@@ -7,7 +7,8 @@ compute joins its own orchestrator's server), so there is one code path for one 
                   ─> Orchestrator (recover evaluations) ─> NCL orchestrator link ─┐
     compute:      NATS client (Compute.Orchestrators, retried until it answers) ─> NCL compute link
                   ─> ComputeNode (fail what a previous run left, start plugins) ─> handshake, heartbeats
-    then: workers ─> API server (orchestrator only) ─> wait for SIGTERM/SIGINT ─> stop in reverse
+    then: workers ─> API server (every node: agent routes; orchestrator routes on orchestrators)
+          ─> wait for SIGTERM/SIGINT ─> stop in reverse
 """
 
 from __future__ import annotations
@@ -153,11 +154,12 @@ class Node:
                         await asyncio.wait_for(self._compute_link_connected.wait(), _LOCAL_JOIN_WAIT_S)
             if orchestrator is not None:
                 orchestrator.start_workers()
-                await self._serve_api(stack, orchestrator, compute_node)
+            # Every node serves its API, a compute-only one too (agent routes only), as in Bacalhau.
+            api_port = await self._serve_api(stack, orchestrator, compute_node)
             roles = ", ".join(r for r, on in (("orchestrator", orchestrator), ("compute", compute_node)) if on)
-            where = f"API on http://{self.config.api.host}:{self.config.api.port}" if orchestrator else (
-                f"joining {', '.join(self._compute_servers(orchestrator_url))}"
-            )
+            where = f"API on http://{self.config.api.host}:{api_port}"
+            if orchestrator is None:
+                where += f"; joining {', '.join(self._compute_servers(orchestrator_url))}"
             nats = f"; NATS on {orchestrator_url}" if orchestrator_url else ""
             print(f"bacalhau node {self.identity.node_id} started: {where} ({roles}){nats}; data in {self.data_dir}",
                   flush=True)
@@ -275,8 +277,13 @@ class Node:
         return info
 
     async def _serve_api(
-        self, stack: contextlib.AsyncExitStack, orchestrator: Orchestrator, compute_node: ComputeNode | None
-    ) -> None:
+        self, stack: contextlib.AsyncExitStack, orchestrator: Orchestrator | None, compute_node: ComputeNode | None
+    ) -> int:
+        """Serve the node's API on API.Host/API.Port until the stack closes; return the port it listens on.
+
+        Agent routes always; orchestrator routes only with an orchestrator (create_app). API.Port=0
+        means a free port, which the caller prints.
+        """
         cfg = self.config
 
         def node_info() -> NodeInfo:
@@ -286,7 +293,13 @@ class Node:
                 NodeInfo(NodeID=self.identity.node_id, NodeType=NODE_TYPE_REQUESTER, Labels=dict(cfg.labels))
             )
 
-        ctx = ApiContext(orchestrator=orchestrator, version=build_version(), node_info=node_info, config=cfg.redacted)
+        ctx = ApiContext(
+            version=build_version(),
+            node_info=node_info,
+            config=cfg.redacted,
+            orchestrator=orchestrator,
+            debug_info=compute_node.debug_info if compute_node is not None else dict,
+        )
         self.server = uvicorn.Server(
             uvicorn.Config(
                 create_app(ctx),
@@ -318,3 +331,14 @@ class Node:
                 )
             await asyncio.sleep(0.01)
         stack.push_async_callback(stop_api)
+        return _bound_port(self.server, default=cfg.api.port)
+
+
+def _bound_port(server: uvicorn.Server, *, default: int) -> int:
+    """The port `server` listens on (the one the OS chose for port 0), `default` if it cannot tell."""
+    for listener in server.servers:
+        for sock in listener.sockets:
+            port = sock.getsockname()[1]
+            if isinstance(port, int):
+                return port
+    return default

@@ -38,12 +38,11 @@ def free_ports(start: int = 50000) -> itertools.count[int]:
     return itertools.count(start)
 
 
-def plan(counts: StackCounts, *, random_ports: bool = False, compute_serves_api: bool = False,
+def plan(counts: StackCounts, *, random_ports: bool = False,
          api_base_port: int = 1234, nats_base_port: int = 4222) -> list[NodePlan]:
     ports = free_ports()
     return plan_stack(counts, repo=REPO, free_port=lambda: next(ports), random_ports=random_ports,
-                      api_base_port=api_base_port, nats_base_port=nats_base_port,
-                      compute_serves_api=compute_serves_api)
+                      api_base_port=api_base_port, nats_base_port=nats_base_port)
 
 
 def effective_config(node: NodePlan, user_config: list[str] | None = None) -> BacalhauConfig:
@@ -94,25 +93,26 @@ def test_stacks_bacalhau_refuses_are_refused_with_its_message(counts: StackCount
 
 # -- ports ----------------------------------------------------------------------------------------------------
 def test_standard_ports_count_up_from_1234_and_4222_by_node_index() -> None:
-    nodes = plan(StackCounts(orchestrators=2, hybrids=1, computes=2), compute_serves_api=True)
+    nodes = plan(StackCounts(orchestrators=2, hybrids=1, computes=2))
     assert [n.api_port for n in nodes] == [1234, 1235, 1236, 1237, 1238]
     assert [n.nats_port for n in nodes] == [4222, 4223, 4224, None, None]
 
 
 def test_standard_ports_start_from_the_configured_api_and_orchestrator_ports() -> None:
-    nodes = plan(StackCounts(orchestrators=1, computes=1), api_base_port=2000, nats_base_port=5000,
-                 compute_serves_api=True)
+    nodes = plan(StackCounts(orchestrators=1, computes=1), api_base_port=2000, nats_base_port=5000)
     assert [(n.api_port, n.nats_port) for n in nodes] == [(2000, 5000), (2001, None)]
 
 
-def test_compute_only_nodes_get_no_api_port_when_their_serve_has_no_api() -> None:
-    nodes = plan(StackCounts(orchestrators=1, hybrids=1, computes=2), compute_serves_api=False)
-    assert [n.api_port for n in nodes] == [1234, 1235, None, None]
-    assert "API.Port" not in " ".join(nodes[2].own_settings())
+def test_compute_only_nodes_serve_their_api_on_their_own_port() -> None:
+    nodes = plan(StackCounts(orchestrators=1, hybrids=1, computes=2))
+    assert [n.role for n in nodes[2:]] == [NodeRole.COMPUTE, NodeRole.COMPUTE]
+    assert [n.api_port for n in nodes] == [1234, 1235, 1236, 1237]
+    assert "API.Port=1236" in nodes[2].own_settings() and "API.Port=1237" in nodes[3].own_settings()
+    assert effective_config(nodes[3], ["API.Port=9999"]).api.port == 1237
 
 
 def test_random_ports_are_all_free_ports_and_all_different() -> None:
-    nodes = plan(StackCounts(orchestrators=1, hybrids=1, computes=2), random_ports=True, compute_serves_api=True)
+    nodes = plan(StackCounts(orchestrators=1, hybrids=1, computes=2), random_ports=True)
     used = [p for n in nodes for p in (n.api_port, n.nats_port, n.publisher_port) if p is not None]
     assert all(p >= 50000 for p in used)
     assert len(used) == len(set(used)) == 4 + 2 + 3
@@ -221,7 +221,7 @@ def test_node_table_lists_every_node_with_ports_and_files() -> None:
     table = node_table(plan(StackCounts(orchestrators=1, computes=1))).splitlines()
     assert table[0].split() == ["NAME", "ROLE", "API", "PORT", "NATS", "PORT", "DATA", "DIR", "LOG", "FILE"]
     assert table[1].split() == ["node-0", "orchestrator", "1234", "4222", "/stack/node-0", "/stack/node-0/serve.log"]
-    assert table[2].split() == ["node-1", "compute", "-", "-", "/stack/node-1", "/stack/node-1/serve.log"]
+    assert table[2].split() == ["node-1", "compute", "1235", "-", "/stack/node-1", "/stack/node-1/serve.log"]
 
 
 # -- run files ----------------------------------------------------------------------------------------------------

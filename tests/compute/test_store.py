@@ -53,6 +53,16 @@ def test_state_changes_only_from_the_expected_states(store: ExecutionStore) -> N
     assert (record.state, record.message) == (State.Cancelled, "stop")
 
 
+def test_count_is_the_number_of_executions_in_a_state_now(store: ExecutionStore) -> None:
+    first, second, third = (make_execution(make_job()) for _ in range(3))
+    for execution in (first, second, third):
+        store.create(execution, State.Running)
+    store.update_state(first.id, State.Completed, expected=[State.Running])
+    store.update_state(second.id, State.Completed, expected=[State.Running])
+
+    assert (store.count(State.Completed), store.count(State.Running), store.count(State.Failed)) == (2, 1, 0)
+
+
 def test_update_can_replace_the_execution_document(store: ExecutionStore) -> None:
     execution = make_execution(make_job())
     store.create(execution, State.Running)

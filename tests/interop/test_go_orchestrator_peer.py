@@ -131,6 +131,9 @@ def cluster(bacalhau_bin: Path, tmp_path_factory: pytest.TempPathFactory) -> Ite
         cmd = [str(bacalhau_bin), "serve", "--compute", "--name", NODE_ID]
         for setting in (
             f"Compute.Orchestrators=nats://127.0.0.1:{nats_port}",
+            # Its own API (agent routes) on a free loopback port, not 1234: tests run in parallel.
+            "API.Host=127.0.0.1",
+            f"API.Port={find_free_port()}",
             "Publishers.Types.Local.Port=0",
             f"Compute.Heartbeat.Interval={HEARTBEAT_INTERVAL_S:g}s",
         ):

@@ -52,8 +52,10 @@ def orchestrator(bacalhau_bin: Path, tmp_path: Path) -> Iterator[OrchestratorOnl
 
 
 def compute_command(bacalhau_bin: Path, name: str, nats_port: int, token: str) -> list[str]:
+    # A compute-only node serves its own API too: on a free loopback port, not 1234 (parallel tests).
     return [
         str(bacalhau_bin), "serve", "--compute", "--name", name,
+        "-c", "API.Host=127.0.0.1", "-c", f"API.Port={find_free_port()}",
         "-c", f"Compute.Orchestrators=nats://127.0.0.1:{nats_port}", "-c", f"Compute.Auth.Token={token}",
         "-c", "Publishers.Types.Local.Port=0", "-c", "Compute.Heartbeat.Interval=1s",
     ]
@@ -98,7 +100,8 @@ def test_a_compute_node_with_the_token_joins(orchestrator: OrchestratorOnly, bac
 
 def test_a_node_name_nats_cannot_carry_is_refused(bacalhau_bin: Path, tmp_path: Path) -> None:
     result = subprocess.run(
-        [str(bacalhau_bin), "serve", "--compute", "--name", "rack.1", "-c", "Compute.Orchestrators=nats://127.0.0.1:1"],
+        [str(bacalhau_bin), "serve", "--compute", "--name", "rack.1", "-c", "Compute.Orchestrators=nats://127.0.0.1:1",
+         "-c", "API.Host=127.0.0.1", "-c", f"API.Port={find_free_port()}"],
         env=_clean_env({"BACALHAU_DIR": str(tmp_path / "bad")}),
         capture_output=True, text=True, timeout=60, check=False, stdin=subprocess.DEVNULL,
     )

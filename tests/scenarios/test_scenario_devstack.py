@@ -147,6 +147,12 @@ def devstack_run(bacalhau_bin: Path, tmp_path: Path) -> Iterator[list[DevstackRu
             run.kill_everything(tmp_path)
 
 
+def printed_api_ports(output: str) -> dict[str, int]:
+    """{node name: API port} from the node table the devstack prints (Name, Role, API Port, ...)."""
+    rows = (line.split() for line in output.splitlines())
+    return {row[0]: int(row[2]) for row in rows if len(row) >= 3 and row[0].startswith("node-") and row[2].isdigit()}
+
+
 def node_states(run: DevstackRun) -> dict[str, dict[str, str]]:
     """{node id: {type, status}} from `bacalhau node list --output json`."""
     nodes = items_of(parse_output(run.cli("node", "list", "--output", "json").stdout))
@@ -179,6 +185,14 @@ def test_devstack_runs_a_count_2_job_on_two_compute_nodes_and_leaves_nothing_beh
     computes = {name: s for name, s in states.items() if s["type"] == "Compute"}
     assert computes == {name: {"type": "Compute", "status": "CONNECTED"} for name in ("node-1", "node-2")}, states
     assert set(states) - set(computes) <= {"node-0"}, states  # the orchestrator, if it lists itself
+
+    # Every node serves its API on its own printed port; a compute node's answers for itself.
+    ports = printed_api_ports(output)
+    assert set(ports) == {"node-0", "node-1", "node-2"} and len(set(ports.values())) == 3, output
+    assert ports["node-0"] == api_port, output
+    for name in ("node-1", "node-2"):
+        info = parse_output(run.cli("agent", "node", "--output", "json", "--api-port", str(ports[name])).stdout)
+        assert (info["NodeID"], info["NodeType"], info["Labels"]["env"]) == (name, "Compute", "devstack"), info
 
     job_file = write_job_file(tmp_path, wasm_job(wasm_modules["hello"], count=2, name="devstack-count-2"))
     job_id = one_job_id(run.cli("job", "run", str(job_file), "--wait=false", "--id-only").stdout)

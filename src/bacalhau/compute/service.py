@@ -29,6 +29,7 @@ from collections import deque
 from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from bacalhau.compute.bidding import decide_bid
 from bacalhau.compute.capacity import CapacityTracker, machine_resources, scale
@@ -208,6 +209,24 @@ class ComputeNode:
             running=len(self._running),
             enqueued=len(self._queue),
         )
+
+    def debug_info(self) -> dict[str, Any]:
+        """`/api/v1/agent/debug` sections, named as Bacalhau's compute sensors: ActiveJobs, jobsCompleted."""
+        if self.status is not NodeStatus.RUNNING:
+            return {}
+        active = []
+        for execution_id in self._running:
+            record = self._store.get(execution_id)
+            if record is not None:
+                active.append(
+                    {
+                        "ExecutionID": record.execution_id,
+                        "JobID": record.job_id,
+                        "State": record.state.name,
+                        "AllocatedResources": record.execution.allocated_resources.to_wire(),
+                    }
+                )
+        return {"ActiveJobs": active, "jobsCompleted": self._store.count(State.Completed)}
 
     # --- ComputeService -------------------------------------------------------------------------------
 

@@ -108,6 +108,11 @@ class ExecutionStore:
         )
         return [_record(row) for row in rows.fetchall()]
 
+    def count(self, state: ExecutionStateType) -> int:
+        """How many executions are in `state` now."""
+        row = self._run("SELECT COUNT(*) FROM executions WHERE state = ?", (int(state),)).fetchone()
+        return int(row[0])
+
     def update_state(
         self,
         execution_id: str,

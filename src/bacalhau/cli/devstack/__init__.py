@@ -36,10 +36,6 @@ from bacalhau.models.errors import ErrorCode
 
 F = TypeVar("F", bound=Callable[..., Any])
 
-# Our compute-only `serve` serves no API (node.py starts the API server with the orchestrator only), so
-# compute-only nodes get no API port. Bacalhau's do serve one (agent endpoints): set True when ours do.
-COMPUTE_SERVES_API = False
-
 SHORT_HELP = "Start a cluster of bacalhau nodes for testing and development"
 LONG_HELP = "Start a cluster of nodes and run a job on them."
 # Bacalhau's examples, word for word; click rewraps paragraphs unless each starts with \b.
@@ -98,7 +94,7 @@ def node_table(nodes: list[NodePlan]) -> str:
         [
             n.name,
             str(n.role),
-            "-" if n.api_port is None else str(n.api_port),
+            str(n.api_port),
             "-" if n.nats_port is None else str(n.nats_port),
             str(n.data_dir),
             str(n.log_path),
@@ -116,8 +112,7 @@ def _say(text: str) -> None:
 def _fixed_ports(nodes: list[NodePlan]) -> dict[int, str]:
     ports: dict[int, str] = {}
     for n in nodes:
-        if n.api_port is not None:
-            ports[n.api_port] = f"the API of {n.name}"
+        ports[n.api_port] = f"the API of {n.name}"
         if n.nats_port is not None:
             ports[n.nats_port] = f"the NATS server of {n.name}"
     return ports
@@ -179,7 +174,6 @@ def devstack(
             nodes = plan_stack(
                 counts, repo=repo, free_port=ports.take, random_ports=random_ports,
                 api_base_port=config.api.port, nats_base_port=config.orchestrator.port,
-                compute_serves_api=COMPUTE_SERVES_API,
             )
         taken = None if random_ports else first_unavailable(_fixed_ports(nodes))
         if taken is not None:
@@ -201,9 +195,8 @@ def devstack(
         stack.wait_ready()
         _say("\n" + node_table(nodes).rstrip("\n"))
         _say(stack_info(nodes, api_host=config.api.host))
-        first_api_port = nodes[0].api_port
-        assert first_api_port is not None  # node-0 is an orchestrator or a hybrid (StackCounts.validate)
-        run_files.write(api_port=first_api_port, pid=os.getpid())
+        # node-0 is an orchestrator or a hybrid (StackCounts.validate): the API the CLI is pointed at.
+        run_files.write(api_port=nodes[0].api_port, pid=os.getpid())
         while not stop.wait(POLL_INTERVAL_S):
             for ended in stack.newly_exited():
                 _say(f"Warning: {ended.plan.name} ({ended.plan.role}) exited with code {ended.exit_code};"

@@ -5,9 +5,9 @@ be tested on its own. It follows Bacalhau's `pkg/devstack/devstack.go`:
 
 - nodes are named `node-0`, `node-1`, ... in this order: orchestrator-only nodes, then hybrids, then
   compute-only nodes (`isRequester := i < requesters`, `isCompute := total-i <= computes`);
-- with standard ports, node i serves its API on `API.Port + i` (1234, 1235, ...) and an orchestrator
-  node i runs NATS on `Orchestrator.Port + i` (4222, ...); with `--random-ports` both are free ports
-  (compute-only nodes get an API port only when their `serve` has an API: `compute_serves_api`);
+- with standard ports, node i serves its API on `API.Port + i` (1234, 1235, ...), compute-only nodes
+  too, and an orchestrator node i runs NATS on `Orchestrator.Port + i` (4222, ...); with
+  `--random-ports` both are free ports;
 - every compute node gets a free port for its local publisher, standard ports or not;
 - compute-only nodes are pointed at every orchestrator of the stack (`127.0.0.1:<nats port>`);
 - every node is labelled `id=<name> name=<name> env=devstack` and keeps its data in `<repo>/<name>`.
@@ -106,7 +106,7 @@ class NodePlan:
     name: str
     role: NodeRole
     data_dir: Path
-    api_port: int | None  # None: this node serves no API
+    api_port: int  # every node serves its API (a compute-only node: the agent routes)
     nats_port: int | None  # orchestrators only
     publisher_port: int | None  # compute nodes only
     orchestrators: tuple[str, ...] = ()  # NATS URLs a compute-only node joins
@@ -139,9 +139,7 @@ class NodePlan:
     def own_settings(self) -> list[str]:
         """`Key=value` settings that make this node itself (data dir, ports, labels, orchestrators)."""
         # DataDir again here: a config file among the user's settings may set one, and it must not win.
-        out = [f"DataDir={self.data_dir}"]
-        if self.api_port is not None:
-            out.append(f"API.Port={self.api_port}")
+        out = [f"DataDir={self.data_dir}", f"API.Port={self.api_port}"]
         if self.nats_port is not None:
             out.append(f"Orchestrator.Port={self.nats_port}")
         if self.publisher_port is not None:
@@ -165,13 +163,8 @@ def plan_stack(
     random_ports: bool,
     api_base_port: int = 1234,
     nats_base_port: int = 4222,
-    compute_serves_api: bool = True,
 ) -> list[NodePlan]:
-    """Every node of the stack, in start order. `free_port()` hands out a fresh free port on each call.
-
-    `compute_serves_api=False` gives compute-only nodes no API port (for a `serve` whose compute-only
-    nodes serve no API); Bacalhau's compute nodes all serve one.
-    """
+    """Every node of the stack, in start order. `free_port()` hands out a fresh free port on each call."""
     counts.validate()
     nodes: list[NodePlan] = []
     orchestrator_urls: list[str] = []
@@ -181,9 +174,7 @@ def plan_stack(
         if role.is_orchestrator:
             nats_port = free_port() if random_ports else nats_base_port + index
             orchestrator_urls.append(f"nats://127.0.0.1:{nats_port}")
-        api_port = None
-        if role.is_orchestrator or compute_serves_api:
-            api_port = free_port() if random_ports else api_base_port + index
+        api_port = free_port() if random_ports else api_base_port + index
         nodes.append(
             NodePlan(
                 index=index,

@@ -5,7 +5,7 @@ our own CLI, so that a devstack node is exactly what `bacalhau serve` runs (and 
 the devstack's). This lives in `cli/` because it only starts our CLI and talks to the nodes through the
 API client: it never imports the node itself, so the devstack process stays small and starts fast.
 
-    start() ──> starting ──(every API alive, every compute CONNECTED on an orchestrator)──> ready
+    start() ──> starting ──(every node's API alive, every compute CONNECTED on an orchestrator)──> ready
                   │ a node exits, the deadline passes, or a stop is requested      wait_ready() returns
                   └──> DevstackError naming the node, with its log tail
     stop(): SIGTERM to compute-only nodes, wait; then orchestrators and hybrids, wait;
@@ -186,7 +186,6 @@ class Devstack:
         clients = {
             plan.name: Client(base_url=f"http://127.0.0.1:{plan.api_port}", timeout_s=PROBE_TIMEOUT_S)
             for plan in self.nodes
-            if plan.api_port is not None
         }
         try:
             while pending:
@@ -267,21 +266,19 @@ def _answers(client: Client) -> bool:
 
 
 def _is_ready(plan: NodePlan, alive: set[str], connected: set[str]) -> bool:
-    if plan.api_port is not None and plan.name not in alive:
+    if plan.name not in alive:
         return False
     return not plan.role.is_compute or plan.name in connected
 
 
 def _waiting_for(plan: NodePlan, alive: set[str]) -> str:
-    if plan.api_port is not None and plan.name not in alive:
+    if plan.name not in alive:
         return f"its API on port {plan.api_port}"
     return "it to be CONNECTED to an orchestrator"
 
 
 def _ready_line(plan: NodePlan) -> str:
-    parts = []
-    if plan.api_port is not None:
-        parts.append(f"API on port {plan.api_port}")
+    parts = [f"API on port {plan.api_port}"]
     if plan.nats_port is not None:
         parts.append(f"NATS on port {plan.nats_port}")
     if plan.role.is_compute:

@@ -1,6 +1,8 @@
-"""/api/v1/agent routes: is the node alive, what version, what node, what config."""
+"""/api/v1/agent routes, served by every node: is it alive, what version, what node, what config."""
 
 from __future__ import annotations
+
+from typing import Any
 
 from fastapi import APIRouter, Depends
 from fastapi.responses import JSONResponse, RedirectResponse
@@ -34,13 +36,14 @@ async def config(ctx: ApiContext = Depends(context)) -> JSONResponse:
 
 @router.get("/api/v1/agent/debug")
 async def debug(ctx: ApiContext = Depends(context)) -> JSONResponse:
+    """{component: info} of what the node is doing, as Bacalhau's DebugInfoProviders report it."""
+    info: dict[str, Any] = {}
     o = ctx.orchestrator
-    return JSONResponse(
-        {
-            "EvaluationBroker": {"Pending": o.broker.pending_count()},
-            "NodeManager": {"Nodes": len(o.nodes.list())},
-        }
-    )
+    if o is not None:
+        info["EvaluationBroker"] = {"Pending": o.broker.pending_count()}
+        info["NodeManager"] = {"Nodes": len(o.nodes.list())}
+    info.update(ctx.debug_info())
+    return JSONResponse(info)
 
 
 # Bacalhau's legacy paths answer 301 Moved Permanently (pkg/publicapi/server.go registerRedirects).

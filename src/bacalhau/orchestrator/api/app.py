@@ -1,4 +1,9 @@
-"""The FastAPI application serving Bacalhau's /api/v1 (OpenAPI document at /api/v1/openapi.json)."""
+"""The FastAPI application serving Bacalhau's /api/v1 (OpenAPI document at /api/v1/openapi.json).
+
+One factory for every node, as in Bacalhau (pkg/node/node.go): the agent routes are always mounted;
+the orchestrator routes (jobs, nodes) only when the node runs an orchestrator, so that on a
+compute-only node they answer Bacalhau's 404 error body like any unknown path.
+"""
 
 from __future__ import annotations
 
@@ -10,6 +15,7 @@ from bacalhau.orchestrator.api.errors import install_error_handlers
 
 
 def create_app(ctx: ApiContext) -> FastAPI:
+    """The API of the node described by `ctx`: agent routes, plus orchestrator routes if `ctx.orchestrator`."""
     app = FastAPI(
         title="bacalhau-py",
         version=ctx.version.git_version,
@@ -20,7 +26,8 @@ def create_app(ctx: ApiContext) -> FastAPI:
     )
     app.state.bacalhau = ctx
     install_error_handlers(app)
-    app.include_router(jobs.router)
-    app.include_router(nodes.router)
+    if ctx.orchestrator is not None:
+        app.include_router(jobs.router)
+        app.include_router(nodes.router)
     app.include_router(agent.router)
     return app

@@ -1,25 +1,52 @@
-"""What the routes need, handed in by the composition root (no module-level singletons)."""
+"""What the routes need, handed in by the composition root (no module-level singletons).
+
+Every node serves the agent routes (`/api/v1/agent/*`), a compute-only node too; only an orchestrator
+node has an `orchestrator`, and only then are the `/api/v1/orchestrator/*` routes mounted (app.py).
+"""
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
-from fastapi import Request
+from starlette.requests import HTTPConnection
 
+from bacalhau.models.errors import BacalhauError, ErrorCode
 from bacalhau.models.node import BuildVersionInfo, NodeInfo
 from bacalhau.orchestrator.service import Orchestrator
 
 
+def _no_debug_info() -> dict[str, Any]:
+    return {}
+
+
 @dataclass(frozen=True)
 class ApiContext:
-    orchestrator: Orchestrator
+    """The node behind the API: its version, NodeInfo, redacted config and, on orchestrators, the orchestrator.
+
+    `debug_info` returns `/api/v1/agent/debug` sections ({component: info}) of the node's parts other
+    than the orchestrator (e.g. its compute node's running executions).
+    """
+
     version: BuildVersionInfo
     node_info: Callable[[], NodeInfo]
     config: Callable[[], dict[str, Any]]
+    orchestrator: Orchestrator | None = None
+    debug_info: Callable[[], dict[str, Any]] = field(default=_no_debug_info)
 
 
-def context(request: Request) -> ApiContext:
+def context(request: HTTPConnection) -> ApiContext:
+    """The ApiContext of the app serving `request` (a FastAPI dependency)."""
     ctx: ApiContext = request.app.state.bacalhau
     return ctx
+
+
+def orchestrator(request: HTTPConnection) -> Orchestrator:
+    """The orchestrator behind the orchestrator routes (a FastAPI dependency; they are mounted only with one)."""
+    found = context(request).orchestrator
+    if found is None:
+        # Unreachable through create_app, which mounts these routes only when there is an orchestrator.
+        raise BacalhauError("this node runs no orchestrator", code=ErrorCode.InternalError, component="APIServer")
+    return found
+

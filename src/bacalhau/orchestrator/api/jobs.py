@@ -26,7 +26,7 @@ from bacalhau.models.api import (
 )
 from bacalhau.models.errors import BacalhauError, BadRequestError
 from bacalhau.models.selector import parse_selector
-from bacalhau.orchestrator.api.context import ApiContext, context
+from bacalhau.orchestrator.api.context import orchestrator
 from bacalhau.orchestrator.api.errors import dumps, error_frame
 from bacalhau.orchestrator.api.params import (
     json_body,
@@ -39,6 +39,7 @@ from bacalhau.orchestrator.api.params import (
     query_str,
 )
 from bacalhau.orchestrator.jobstore.base import ExecutionQuery, HistoryQuery, JobQuery
+from bacalhau.orchestrator.service import Orchestrator
 
 log = logging.getLogger(__name__)
 router = APIRouter(prefix="/api/v1/orchestrator", tags=["orchestrator"])
@@ -50,7 +51,7 @@ def _ok(model: Any) -> JSONResponse:
 
 @router.put("/jobs", responses={200: {"model": PutJobResponse}})
 @router.post("/jobs", include_in_schema=False)
-async def put_job(request: Request, ctx: ApiContext = Depends(context)) -> JSONResponse:
+async def put_job(request: Request, orch: Orchestrator = Depends(orchestrator)) -> JSONResponse:
     """Submit a job (or a new version of a job with the same Name)."""
     body = parse_model(PutJobRequest, await json_body(request), "request")
     if body.job is None:
@@ -63,20 +64,20 @@ async def put_job(request: Request, ctx: ApiContext = Depends(context)) -> JSONR
         )
         if (value := request.headers.get(header, ""))
     }
-    return _ok(await ctx.orchestrator.endpoint.submit(body.job, force=body.force, client_meta=client_meta))
+    return _ok(await orch.endpoint.submit(body.job, force=body.force, client_meta=client_meta))
 
 
 @router.put("/jobs/diff", responses={200: {"model": DiffJobResponse}})
-async def diff_job(request: Request, ctx: ApiContext = Depends(context)) -> JSONResponse:
+async def diff_job(request: Request, orch: Orchestrator = Depends(orchestrator)) -> JSONResponse:
     """Diff a job spec against the stored job of the same Name (`bacalhau job run --dry-run`)."""
     body = parse_model(DiffJobRequest, await json_body(request), "request")
     if body.job is None:
         raise BadRequestError("missing Job in request body", hint='send {"Job": {...}}')
-    return _ok(await ctx.orchestrator.endpoint.diff(body.job))
+    return _ok(await orch.endpoint.diff(body.job))
 
 
 @router.get("/jobs", responses={200: {"model": ListJobsResponse}})
-async def list_jobs(request: Request, ctx: ApiContext = Depends(context)) -> JSONResponse:
+async def list_jobs(request: Request, orch: Orchestrator = Depends(orchestrator)) -> JSONResponse:
     p = page(request, default_order="created_at")
     if p.order_by not in ("created_at", "modified_at", "create_time", "modify_time"):
         raise BadRequestError(f"invalid order_by {p.order_by!r}; valid: created_at, modified_at")
@@ -95,17 +96,17 @@ async def list_jobs(request: Request, ctx: ApiContext = Depends(context)) -> JSO
         reverse=p.reverse,
         labels=tuple(labels),
     )
-    jobs, more = await ctx.orchestrator.store.list_jobs(query)
+    jobs, more = await orch.store.list_jobs(query)
     return _ok(ListJobsResponse(Items=jobs, NextToken=next_token(p, more)))
 
 
 @router.get("/jobs/{job_id}", responses={200: {"model": GetJobResponse}})
-async def get_job(job_id: str, request: Request, ctx: ApiContext = Depends(context)) -> JSONResponse:
+async def get_job(job_id: str, request: Request, orch: Orchestrator = Depends(orchestrator)) -> JSONResponse:
     include = {part.strip().lower() for part in query_str(request, "include").split(",") if part.strip()}
-    response = await ctx.orchestrator.endpoint.describe(job_id, namespace=namespace(request), include=include)
+    response = await orch.endpoint.describe(job_id, namespace=namespace(request), include=include)
     version = query_int(request, "job_version")
     if version and version != response.job.version:
-        response.job = await ctx.orchestrator.store.get_job(response.job.id, version)
+        response.job = await orch.store.get_job(response.job.id, version)
     data = response.to_wire()
     for key in ("History", "Executions"):
         if data.get(key) is None:
@@ -114,24 +115,24 @@ async def get_job(job_id: str, request: Request, ctx: ApiContext = Depends(conte
 
 
 @router.delete("/jobs/{job_id}", responses={200: {"model": StopJobResponse}})
-async def stop_job(job_id: str, request: Request, ctx: ApiContext = Depends(context)) -> JSONResponse:
+async def stop_job(job_id: str, request: Request, orch: Orchestrator = Depends(orchestrator)) -> JSONResponse:
     body = await json_body(request)
     reason = query_str(request, "reason") or str(body.get("reason") or body.get("Reason") or "")
-    return _ok(await ctx.orchestrator.endpoint.stop(job_id, reason, namespace=namespace(request)))
+    return _ok(await orch.endpoint.stop(job_id, reason, namespace=namespace(request)))
 
 
 @router.put("/jobs/{job_id}/rerun", responses={200: {"model": RerunJobResponse}})
-async def rerun_job(job_id: str, request: Request, ctx: ApiContext = Depends(context)) -> JSONResponse:
+async def rerun_job(job_id: str, request: Request, orch: Orchestrator = Depends(orchestrator)) -> JSONResponse:
     body = parse_model(RerunJobRequest, await json_body(request), "request")
-    response = await ctx.orchestrator.endpoint.rerun(
+    response = await orch.endpoint.rerun(
         job_id, version=body.job_version, reason=body.reason, namespace=namespace(request)
     )
     return _ok(response)
 
 
 @router.get("/jobs/{job_id}/history", responses={200: {"model": ListHistoryResponse}})
-async def job_history(job_id: str, request: Request, ctx: ApiContext = Depends(context)) -> JSONResponse:
-    job = await ctx.orchestrator.endpoint.resolve(job_id, namespace(request))
+async def job_history(job_id: str, request: Request, orch: Orchestrator = Depends(orchestrator)) -> JSONResponse:
+    job = await orch.endpoint.resolve(job_id, namespace(request))
     event_type = (query_str(request, "event_type") or "all").lower()
     if event_type not in ("all", "job", "execution"):
         raise BadRequestError(f"invalid event_type {event_type!r}; valid: all, job, execution")
@@ -147,14 +148,14 @@ async def job_history(job_id: str, request: Request, ctx: ApiContext = Depends(c
         limit=p.limit + 1 if p.limit else 0,
         offset=p.offset,
     )
-    items = await ctx.orchestrator.store.list_history(job.id, query)
+    items = await orch.store.list_history(job.id, query)
     more = bool(p.limit) and len(items) > p.limit
     return _ok(ListHistoryResponse(Items=items[: p.limit] if p.limit else items, NextToken=next_token(p, more)))
 
 
 @router.get("/jobs/{job_id}/executions", responses={200: {"model": ListExecutionsResponse}})
-async def job_executions(job_id: str, request: Request, ctx: ApiContext = Depends(context)) -> JSONResponse:
-    job = await ctx.orchestrator.endpoint.resolve(job_id, namespace(request))
+async def job_executions(job_id: str, request: Request, orch: Orchestrator = Depends(orchestrator)) -> JSONResponse:
+    job = await orch.endpoint.resolve(job_id, namespace(request))
     p = page(request, default_order="created_at")
     version = query_int(request, "job_version")
     # As in Bacalhau: the current version's executions unless a version or all versions are asked for.
@@ -166,20 +167,20 @@ async def job_executions(job_id: str, request: Request, ctx: ApiContext = Depend
         limit=p.limit + 1 if p.limit else 0,
         offset=p.offset,
     )
-    items = await ctx.orchestrator.store.list_executions(job.id, query)
+    items = await orch.store.list_executions(job.id, query)
     more = bool(p.limit) and len(items) > p.limit
     return _ok(ListExecutionsResponse(Items=items[: p.limit] if p.limit else items, NextToken=next_token(p, more)))
 
 
 @router.get("/jobs/{job_id}/versions", responses={200: {"model": ListJobsResponse}})
-async def job_versions(job_id: str, request: Request, ctx: ApiContext = Depends(context)) -> JSONResponse:
-    job = await ctx.orchestrator.endpoint.resolve(job_id, namespace(request))
-    return _ok(ListJobsResponse(Items=await ctx.orchestrator.store.list_job_versions(job.id), NextToken=""))
+async def job_versions(job_id: str, request: Request, orch: Orchestrator = Depends(orchestrator)) -> JSONResponse:
+    job = await orch.endpoint.resolve(job_id, namespace(request))
+    return _ok(ListJobsResponse(Items=await orch.store.list_job_versions(job.id), NextToken=""))
 
 
 @router.get("/jobs/{job_id}/results", responses={200: {"model": ListResultsResponse}})
-async def job_results(job_id: str, request: Request, ctx: ApiContext = Depends(context)) -> JSONResponse:
-    items = await ctx.orchestrator.endpoint.results(job_id, namespace=namespace(request))
+async def job_results(job_id: str, request: Request, orch: Orchestrator = Depends(orchestrator)) -> JSONResponse:
+    items = await orch.endpoint.results(job_id, namespace=namespace(request))
     return _ok(ListResultsResponse(Items=items, NextToken=""))
 
 
@@ -194,13 +195,13 @@ async def job_logs_without_websocket(job_id: str) -> JSONResponse:
 @router.websocket("/jobs/{job_id}/logs")
 async def job_logs(websocket: WebSocket, job_id: str) -> None:
     """Stream log lines as `{"value": {"Type": 1|2, "Line": ...}}` frames, then close with 1000."""
-    ctx: ApiContext = websocket.app.state.bacalhau
+    orch = orchestrator(websocket)
     await websocket.accept()
     params = websocket.query_params
     follow = params.get("follow", "").lower() in ("1", "t", "true", "yes")
     tail = params.get("tail", "").lower() in ("1", "t", "true", "yes")
     try:
-        stream = ctx.orchestrator.endpoint.stream_logs(
+        stream = orch.endpoint.stream_logs(
             job_id,
             execution_id=params.get("execution_id", ""),
             follow=follow,

@@ -9,8 +9,9 @@ from bacalhau.models.api import GetNodeResponse, ListNodesResponse
 from bacalhau.models.errors import BadRequestError
 from bacalhau.models.node import ConnectionStatus, Membership, NodeState
 from bacalhau.models.selector import matches_requirement, parse_selector
-from bacalhau.orchestrator.api.context import ApiContext, context
+from bacalhau.orchestrator.api.context import orchestrator
 from bacalhau.orchestrator.api.params import json_body, next_token, page, query_str
+from bacalhau.orchestrator.service import Orchestrator
 
 router = APIRouter(prefix="/api/v1/orchestrator", tags=["nodes"])
 
@@ -30,11 +31,11 @@ _ORDERS = {
 
 
 @router.get("/nodes", responses={200: {"model": ListNodesResponse}})
-async def list_nodes(request: Request, ctx: ApiContext = Depends(context)) -> JSONResponse:
+async def list_nodes(request: Request, orch: Orchestrator = Depends(orchestrator)) -> JSONResponse:
     p = page(request, default_order="id")
     if p.order_by not in _ORDERS:
         raise BadRequestError(f"invalid order_by {p.order_by!r}; valid: {', '.join(_ORDERS)}")
-    nodes: list[NodeState] = ctx.orchestrator.nodes.list()
+    nodes: list[NodeState] = orch.nodes.list()
     approval = query_str(request, "filter-approval").upper()
     if approval:
         if approval not in Membership.__members__:
@@ -59,28 +60,28 @@ async def list_nodes(request: Request, ctx: ApiContext = Depends(context)) -> JS
 
 
 @router.get("/nodes/{node_id}", responses={200: {"model": GetNodeResponse}})
-async def get_node(node_id: str, ctx: ApiContext = Depends(context)) -> JSONResponse:
-    return JSONResponse(GetNodeResponse(Node=ctx.orchestrator.nodes.get(node_id)).to_wire())
+async def get_node(node_id: str, orch: Orchestrator = Depends(orchestrator)) -> JSONResponse:
+    return JSONResponse(GetNodeResponse(Node=orch.nodes.get(node_id)).to_wire())
 
 
 @router.post("/nodes")
-async def update_node_by_body(request: Request, ctx: ApiContext = Depends(context)) -> JSONResponse:
+async def update_node_by_body(request: Request, orch: Orchestrator = Depends(orchestrator)) -> JSONResponse:
     """The official Python client's form: POST /nodes with {action, nodeID, message}."""
     body = await json_body(request)
     node_id = str(body.get("NodeID") or body.get("nodeID") or body.get("nodeId") or "")
     if not node_id:
         raise BadRequestError("missing NodeID in request body")
-    return _apply_node_action(ctx, node_id, body)
+    return _apply_node_action(orch, node_id, body)
 
 
 @router.put("/nodes/{node_id}")
-async def update_node(node_id: str, request: Request, ctx: ApiContext = Depends(context)) -> JSONResponse:
-    return _apply_node_action(ctx, node_id, await json_body(request))
+async def update_node(node_id: str, request: Request, orch: Orchestrator = Depends(orchestrator)) -> JSONResponse:
+    return _apply_node_action(orch, node_id, await json_body(request))
 
 
-def _apply_node_action(ctx: ApiContext, node_id: str, body: dict[str, object]) -> JSONResponse:
+def _apply_node_action(orch: Orchestrator, node_id: str, body: dict[str, object]) -> JSONResponse:
     action = str(body.get("Action") or body.get("action") or "").lower()
-    nodes = ctx.orchestrator.nodes
+    nodes = orch.nodes
     if action == "approve":
         nodes.approve(node_id)
     elif action == "reject":
