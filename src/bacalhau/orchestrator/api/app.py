@@ -12,6 +12,7 @@ from fastapi import FastAPI
 from bacalhau.orchestrator.api import agent, jobs, nodes
 from bacalhau.orchestrator.api.context import ApiContext
 from bacalhau.orchestrator.api.errors import install_error_handlers
+from bacalhau.orchestrator.api.openapi import install as describe_inputs
 
 
 def create_app(ctx: ApiContext) -> FastAPI:
@@ -30,4 +31,5 @@ def create_app(ctx: ApiContext) -> FastAPI:
         app.include_router(jobs.router)
         app.include_router(nodes.router)
     app.include_router(agent.router)
+    describe_inputs(app)
     return app

@@ -22,22 +22,28 @@ from bacalhau.models.api import (
     PutJobResponse,
     RerunJobRequest,
     RerunJobResponse,
+    StopJobRequest,
     StopJobResponse,
 )
 from bacalhau.models.errors import BacalhauError, BadRequestError
 from bacalhau.models.selector import parse_selector
+from bacalhau.orchestrator.api.body import json_body, parse_model
 from bacalhau.orchestrator.api.context import orchestrator
 from bacalhau.orchestrator.api.errors import dumps, error_frame
-from bacalhau.orchestrator.api.params import (
-    json_body,
-    namespace,
-    next_token,
-    page,
-    parse_model,
-    query_bool,
-    query_int,
-    query_str,
+from bacalhau.orchestrator.api.openapi import (
+    ALL_JOB_VERSIONS,
+    JOB_VERSION,
+    LABELS,
+    LIMIT,
+    NAMESPACE,
+    NEXT_TOKEN,
+    REVERSE,
+    errors,
+    inputs,
+    order_by,
+    query,
 )
+from bacalhau.orchestrator.api.params import namespace, next_token, page, query_bool, query_int, query_str
 from bacalhau.orchestrator.jobstore.base import ExecutionQuery, HistoryQuery, JobQuery
 from bacalhau.orchestrator.service import Orchestrator
 
@@ -49,7 +55,11 @@ def _ok(model: Any) -> JSONResponse:
     return JSONResponse(model.to_wire())
 
 
-@router.put("/jobs", responses={200: {"model": PutJobResponse}})
+@router.put(
+    "/jobs",
+    responses={200: {"model": PutJobResponse}, **errors(400, 409, 413)},
+    openapi_extra=inputs(body=PutJobRequest),
+)
 @router.post("/jobs", include_in_schema=False)
 async def put_job(request: Request, orch: Orchestrator = Depends(orchestrator)) -> JSONResponse:
     """Submit a job (or a new version of a job with the same Name)."""
@@ -67,7 +77,11 @@ async def put_job(request: Request, orch: Orchestrator = Depends(orchestrator)) 
     return _ok(await orch.endpoint.submit(body.job, force=body.force, client_meta=client_meta))
 
 
-@router.put("/jobs/diff", responses={200: {"model": DiffJobResponse}})
+@router.put(
+    "/jobs/diff",
+    responses={200: {"model": DiffJobResponse}, **errors(400, 404, 413)},
+    openapi_extra=inputs(body=DiffJobRequest),
+)
 async def diff_job(request: Request, orch: Orchestrator = Depends(orchestrator)) -> JSONResponse:
     """Diff a job spec against the stored job of the same Name (`bacalhau job run --dry-run`)."""
     body = parse_model(DiffJobRequest, await json_body(request), "request")
@@ -76,7 +90,11 @@ async def diff_job(request: Request, orch: Orchestrator = Depends(orchestrator))
     return _ok(await orch.endpoint.diff(body.job))
 
 
-@router.get("/jobs", responses={200: {"model": ListJobsResponse}})
+@router.get(
+    "/jobs",
+    responses={200: {"model": ListJobsResponse}, **errors(400)},
+    openapi_extra=inputs(NAMESPACE, LIMIT, NEXT_TOKEN, order_by("created_at", "modified_at"), REVERSE, LABELS),
+)
 async def list_jobs(request: Request, orch: Orchestrator = Depends(orchestrator)) -> JSONResponse:
     p = page(request, default_order="created_at")
     if p.order_by not in ("created_at", "modified_at", "create_time", "modify_time"):
@@ -100,7 +118,15 @@ async def list_jobs(request: Request, orch: Orchestrator = Depends(orchestrator)
     return _ok(ListJobsResponse(Items=jobs, NextToken=next_token(p, more)))
 
 
-@router.get("/jobs/{job_id}", responses={200: {"model": GetJobResponse}})
+@router.get(
+    "/jobs/{job_id}",
+    responses={200: {"model": GetJobResponse}, **errors(400, 404)},
+    openapi_extra=inputs(
+        NAMESPACE,
+        query("include", "also return `history` and/or `executions` (comma-separated)"),
+        JOB_VERSION,
+    ),
+)
 async def get_job(job_id: str, request: Request, orch: Orchestrator = Depends(orchestrator)) -> JSONResponse:
     include = {part.strip().lower() for part in query_str(request, "include").split(",") if part.strip()}
     response = await orch.endpoint.describe(job_id, namespace=namespace(request), include=include)
@@ -114,14 +140,24 @@ async def get_job(job_id: str, request: Request, orch: Orchestrator = Depends(or
     return JSONResponse(data)
 
 
-@router.delete("/jobs/{job_id}", responses={200: {"model": StopJobResponse}})
+@router.delete(
+    "/jobs/{job_id}",
+    responses={200: {"model": StopJobResponse}, **errors(400, 404, 409, 413)},
+    openapi_extra=inputs(
+        NAMESPACE, query("reason", "why the job is stopped (also accepted in the body)"), body=StopJobRequest
+    ),
+)
 async def stop_job(job_id: str, request: Request, orch: Orchestrator = Depends(orchestrator)) -> JSONResponse:
     body = await json_body(request)
     reason = query_str(request, "reason") or str(body.get("reason") or body.get("Reason") or "")
     return _ok(await orch.endpoint.stop(job_id, reason, namespace=namespace(request)))
 
 
-@router.put("/jobs/{job_id}/rerun", responses={200: {"model": RerunJobResponse}})
+@router.put(
+    "/jobs/{job_id}/rerun",
+    responses={200: {"model": RerunJobResponse}, **errors(400, 404, 409, 413)},
+    openapi_extra=inputs(NAMESPACE, body=RerunJobRequest),
+)
 async def rerun_job(job_id: str, request: Request, orch: Orchestrator = Depends(orchestrator)) -> JSONResponse:
     body = parse_model(RerunJobRequest, await json_body(request), "request")
     response = await orch.endpoint.rerun(
@@ -130,7 +166,22 @@ async def rerun_job(job_id: str, request: Request, orch: Orchestrator = Depends(
     return _ok(response)
 
 
-@router.get("/jobs/{job_id}/history", responses={200: {"model": ListHistoryResponse}})
+@router.get(
+    "/jobs/{job_id}/history",
+    responses={200: {"model": ListHistoryResponse}, **errors(400, 404)},
+    openapi_extra=inputs(
+        NAMESPACE,
+        LIMIT,
+        NEXT_TOKEN,
+        REVERSE,
+        JOB_VERSION,
+        ALL_JOB_VERSIONS,
+        query("since", "only events at or after this time (unix seconds)", {"type": "integer", "minimum": 0}),
+        query("event_type", "which events (default all)", {"type": "string", "enum": ["all", "job", "execution"]}),
+        query("execution_id", "only the events of this execution"),
+        query("node_id", "only the events of executions on this node"),
+    ),
+)
 async def job_history(job_id: str, request: Request, orch: Orchestrator = Depends(orchestrator)) -> JSONResponse:
     job = await orch.endpoint.resolve(job_id, namespace(request))
     event_type = (query_str(request, "event_type") or "all").lower()
@@ -153,7 +204,13 @@ async def job_history(job_id: str, request: Request, orch: Orchestrator = Depend
     return _ok(ListHistoryResponse(Items=items[: p.limit] if p.limit else items, NextToken=next_token(p, more)))
 
 
-@router.get("/jobs/{job_id}/executions", responses={200: {"model": ListExecutionsResponse}})
+@router.get(
+    "/jobs/{job_id}/executions",
+    responses={200: {"model": ListExecutionsResponse}, **errors(400, 404)},
+    openapi_extra=inputs(
+        NAMESPACE, LIMIT, NEXT_TOKEN, order_by("created_at", "modified_at"), REVERSE, JOB_VERSION, ALL_JOB_VERSIONS
+    ),
+)
 async def job_executions(job_id: str, request: Request, orch: Orchestrator = Depends(orchestrator)) -> JSONResponse:
     job = await orch.endpoint.resolve(job_id, namespace(request))
     p = page(request, default_order="created_at")
@@ -172,13 +229,21 @@ async def job_executions(job_id: str, request: Request, orch: Orchestrator = Dep
     return _ok(ListExecutionsResponse(Items=items[: p.limit] if p.limit else items, NextToken=next_token(p, more)))
 
 
-@router.get("/jobs/{job_id}/versions", responses={200: {"model": ListJobsResponse}})
+@router.get(
+    "/jobs/{job_id}/versions",
+    responses={200: {"model": ListJobsResponse}, **errors(404)},
+    openapi_extra=inputs(NAMESPACE),
+)
 async def job_versions(job_id: str, request: Request, orch: Orchestrator = Depends(orchestrator)) -> JSONResponse:
     job = await orch.endpoint.resolve(job_id, namespace(request))
     return _ok(ListJobsResponse(Items=await orch.store.list_job_versions(job.id), NextToken=""))
 
 
-@router.get("/jobs/{job_id}/results", responses={200: {"model": ListResultsResponse}})
+@router.get(
+    "/jobs/{job_id}/results",
+    responses={200: {"model": ListResultsResponse}, **errors(400, 404)},
+    openapi_extra=inputs(NAMESPACE),
+)
 async def job_results(job_id: str, request: Request, orch: Orchestrator = Depends(orchestrator)) -> JSONResponse:
     items = await orch.endpoint.results(job_id, namespace=namespace(request))
     return _ok(ListResultsResponse(Items=items, NextToken=""))

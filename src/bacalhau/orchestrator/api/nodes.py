@@ -5,12 +5,14 @@ from __future__ import annotations
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse
 
-from bacalhau.models.api import GetNodeResponse, ListNodesResponse
+from bacalhau.models.api import GetNodeResponse, ListNodesResponse, PutNodeRequest, PutNodeResponse
 from bacalhau.models.errors import BadRequestError
 from bacalhau.models.node import ConnectionStatus, Membership, NodeState
 from bacalhau.models.selector import matches_requirement, parse_selector
+from bacalhau.orchestrator.api.body import json_body
 from bacalhau.orchestrator.api.context import orchestrator
-from bacalhau.orchestrator.api.params import json_body, next_token, page, query_str
+from bacalhau.orchestrator.api.openapi import LABELS, LIMIT, NEXT_TOKEN, REVERSE, errors, inputs, order_by, query
+from bacalhau.orchestrator.api.params import next_token, page, query_str
 from bacalhau.orchestrator.service import Orchestrator
 
 router = APIRouter(prefix="/api/v1/orchestrator", tags=["nodes"])
@@ -30,7 +32,21 @@ _ORDERS = {
 }
 
 
-@router.get("/nodes", responses={200: {"model": ListNodesResponse}})
+@router.get(
+    "/nodes",
+    responses={200: {"model": ListNodesResponse}, **errors(400)},
+    openapi_extra=inputs(
+        LIMIT,
+        NEXT_TOKEN,
+        order_by(*_ORDERS),
+        REVERSE,
+        LABELS,
+        query("filter-approval", "only nodes in this membership", {"type": "string", "enum": [m.value for m in Membership]}),
+        query(
+            "filter-status", "only nodes in this connection state", {"type": "string", "enum": [s.value for s in ConnectionStatus]}
+        ),
+    ),
+)
 async def list_nodes(request: Request, orch: Orchestrator = Depends(orchestrator)) -> JSONResponse:
     p = page(request, default_order="id")
     if p.order_by not in _ORDERS:
@@ -59,12 +75,16 @@ async def list_nodes(request: Request, orch: Orchestrator = Depends(orchestrator
     return JSONResponse(ListNodesResponse(Nodes=window, NextToken=next_token(p, more)).to_wire())
 
 
-@router.get("/nodes/{node_id}", responses={200: {"model": GetNodeResponse}})
+@router.get("/nodes/{node_id}", responses={200: {"model": GetNodeResponse}, **errors(404)})
 async def get_node(node_id: str, orch: Orchestrator = Depends(orchestrator)) -> JSONResponse:
     return JSONResponse(GetNodeResponse(Node=orch.nodes.get(node_id)).to_wire())
 
 
-@router.post("/nodes")
+@router.post(
+    "/nodes",
+    responses={200: {"model": PutNodeResponse}, **errors(400, 404, 413)},
+    openapi_extra=inputs(body=PutNodeRequest),
+)
 async def update_node_by_body(request: Request, orch: Orchestrator = Depends(orchestrator)) -> JSONResponse:
     """The official Python client's form: POST /nodes with {action, nodeID, message}."""
     body = await json_body(request)
@@ -74,7 +94,11 @@ async def update_node_by_body(request: Request, orch: Orchestrator = Depends(orc
     return _apply_node_action(orch, node_id, body)
 
 
-@router.put("/nodes/{node_id}")
+@router.put(
+    "/nodes/{node_id}",
+    responses={200: {"model": PutNodeResponse}, **errors(400, 404, 413)},
+    openapi_extra=inputs(body=PutNodeRequest),
+)
 async def update_node(node_id: str, request: Request, orch: Orchestrator = Depends(orchestrator)) -> JSONResponse:
     return _apply_node_action(orch, node_id, await json_body(request))
 

@@ -3,18 +3,11 @@
 from __future__ import annotations
 
 import base64
-import json
 from dataclasses import dataclass
-from typing import Any, TypeVar
 
 from fastapi import Request
-from pydantic import ValidationError
 
-from bacalhau.models import constants as c
-from bacalhau.models.errors import BadRequestError, RequestTooLarge
-from bacalhau.models.wire import WireModel
-
-M = TypeVar("M", bound=WireModel)
+from bacalhau.models.errors import BadRequestError
 
 # No page is bigger than this; a larger limit means "everything" in practice.
 _MAX_LIMIT = 1_000_000
@@ -100,39 +93,3 @@ def next_token(p: Page, has_more: bool) -> str:
         return ""
     raw = f"{p.order_by}:{'Y' if p.reverse else 'N'}:{p.limit}:{p.offset + p.limit}"
     return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
-
-
-async def json_body(request: Request) -> dict[str, Any]:
-    """The request body as a JSON object, with a size cap and a clear message for malformed JSON."""
-    declared = request.headers.get("content-length")
-    if declared and declared.isdigit() and int(declared) > c.MAX_REQUEST_BYTES:
-        raise RequestTooLarge(
-            f"request body too large: {int(declared)} bytes (limit {c.MAX_REQUEST_BYTES})",
-            hint="job specs are limited to 10 MB; put large data in an input source instead",
-        )
-    body = b""
-    async for chunk in request.stream():
-        body += chunk
-        if len(body) > c.MAX_REQUEST_BYTES:
-            raise RequestTooLarge(f"request body too large: over {c.MAX_REQUEST_BYTES} bytes")
-    if not body.strip():
-        return {}
-    try:
-        data = json.loads(body)
-    except json.JSONDecodeError as exc:
-        raise BadRequestError(
-            f"malformed JSON body: {exc.msg} at line {exc.lineno} column {exc.colno}", component="APIServer"
-        ) from None
-    if not isinstance(data, dict):
-        raise BadRequestError("request body must be a JSON object", component="APIServer")
-    return data
-
-
-def parse_model(model: type[M], data: Any, what: str) -> M:
-    try:
-        return model.from_user(data)
-    except ValidationError as exc:
-        problems = "; ".join(
-            f"{'.'.join(str(p) for p in e['loc']) or what}: {e['msg']}" for e in exc.errors(include_url=False)
-        )
-        raise BadRequestError(f"invalid {what}: {problems}", component="APIServer") from None
