@@ -4,16 +4,19 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
 from tests.orchestrator.node_harness import RecordingDirectory
 
 from bacalhau.models.evaluation import Evaluation
 from bacalhau.models.job import Job
 from bacalhau.models.state import EvaluationStatus, ExecutionStateType, JobStateType
+from bacalhau.orchestrator import worker as worker_module
 from bacalhau.orchestrator.broker import EvaluationBroker
 from bacalhau.orchestrator.jobstore.base import ExecutionQuery
 from bacalhau.orchestrator.jobstore.sqlite import SQLiteJobStore
 from bacalhau.orchestrator.nodes import NodeManager
 from bacalhau.orchestrator.planner import Planner
+from bacalhau.orchestrator.scheduler.plan import Plan, Snapshot
 from bacalhau.orchestrator.worker import Worker
 from factories import make_evaluation, make_event, make_job, make_node_info
 
@@ -114,3 +117,27 @@ async def test_without_nodes_each_job_of_the_batch_fails_with_its_reason(store: 
         state = (await store.get_job(job.id)).state
         assert state.state_type is JobStateType.Failed
         assert "No compute nodes are connected" in state.message
+
+
+async def test_an_evaluation_that_breaks_the_scheduler_fails_its_job_with_the_reason(
+    store: SQLiteJobStore, nodes: NodeManager, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    [(broken_job, broken), (fine_job, fine)] = await submitted(store, 2)
+    real = worker_module.schedule
+
+    def breaks_on_one_job(evaluation: Evaluation, snapshot: Snapshot) -> Plan:
+        if snapshot.job.id == broken_job.id:
+            raise ZeroDivisionError("division by zero in the placement")
+        return real(evaluation, snapshot)
+
+    monkeypatch.setattr(worker_module, "schedule", breaks_on_one_job)
+    await worker(store, nodes, RecordingDirectory()).process_batch([broken, fine])
+
+    evaluation = await store.get_evaluation(broken.id)
+    assert evaluation.status is EvaluationStatus.Failed
+    state = (await store.get_job(broken_job.id)).state
+    assert state.state_type is JobStateType.Failed
+    assert state.message == "internal error while scheduling: ZeroDivisionError: division by zero in the placement"
+    # The rest of the batch is planned as usual (no nodes: failed with its own reason).
+    assert await status_of(store, fine) is EvaluationStatus.Complete
+    assert "No compute nodes are connected" in (await store.get_job(fine_job.id)).state.message

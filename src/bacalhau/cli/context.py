@@ -19,6 +19,7 @@ if TYPE_CHECKING:
     from bacalhau.cli.profile.loader import ApiTarget
     from bacalhau.client import Client
     from bacalhau.config.types import BacalhauConfig
+    from bacalhau.models.limits import JobLimits
 
 
 @dataclass
@@ -90,6 +91,21 @@ class CliContext:
     def data_path(self) -> str:
         """The data directory: --data-dir, else BACALHAU_DIR, else ~/.bacalhau."""
         return self.data_dir or os.environ.get("BACALHAU_DIR") or os.path.expanduser("~/.bacalhau")
+
+    def job_limits(self) -> JobLimits:
+        """The job spec bounds checked before sending (`JobAdmissionControl.Limits` of the CLI's config).
+
+        The config is read only when something could set them (a config file, `-c`, a
+        BACALHAU_JOBADMISSIONCONTROL_* variable); otherwise the defaults, which are the server's too.
+        """
+        from bacalhau.models.limits import DEFAULT_LIMITS
+
+        configured = (
+            any(arg.lower().startswith("jobadmissioncontrol.") or "=" not in arg for arg in self.config_args)
+            or any(name.upper().startswith("BACALHAU_JOBADMISSIONCONTROL_") for name in os.environ)
+            or os.path.exists(os.path.join(self.data_path(), "config.yaml"))
+        )
+        return self.config().job_admission_control.limits.to_limits() if configured else DEFAULT_LIMITS
 
     def _config_matters(self) -> bool:
         if any(arg.lower().startswith("api.") or "=" not in arg for arg in self.config_args):

@@ -19,6 +19,7 @@ from bacalhau.cli import template
 from bacalhau.models.constants import MAX_REQUEST_BYTES
 from bacalhau.models.errors import BadRequestError, FieldError, ValidationFailed
 from bacalhau.models.job import Job
+from bacalhau.models.limits import DEFAULT_LIMITS, JobLimits
 from bacalhau.models.normalize import normalize_job
 from bacalhau.models.validation import validate_job
 
@@ -114,14 +115,15 @@ def load_job(
     return to_job(check_top_level(parse_document(text, source), source))
 
 
-def problems(job: Job) -> list[FieldError]:
-    """Client-side validation: the job as the server will normalise it, checked field by field."""
-    return validate_job(normalize_job(job).job)
+def problems(job: Job, limits: JobLimits = DEFAULT_LIMITS) -> list[FieldError]:
+    """Client-side validation: the job as the server will normalise it, checked field by field and
+    against `limits` (the server's own check, so both give the same answer for the same limits)."""
+    return validate_job(normalize_job(job).job, limits)
 
 
-def ensure_submittable(job: Job) -> None:
+def ensure_submittable(job: Job, limits: JobLimits = DEFAULT_LIMITS) -> None:
     """Raise ValidationFailed listing every problem, or return quietly."""
-    errs = problems(job)
+    errs = problems(job, limits)
     if errs:
         raise ValidationFailed(errs, hint="fix the fields listed above; 'bacalhau job validate FILE' checks a file")
 

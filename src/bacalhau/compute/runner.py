@@ -44,6 +44,7 @@ from bacalhau.models.errors import (
 )
 from bacalhau.models.execution import Execution, RunCommandResult
 from bacalhau.models.job import InputSource, Job, ResultPath, SpecConfig
+from bacalhau.models.limits import TIMER_CEILING_S
 
 logger = logging.getLogger(__name__)
 
@@ -91,7 +92,11 @@ def effective_timeout_s(job: Job) -> float | None:
         return None
     timeouts = job.task.timeouts
     seconds = timeouts.execution_timeout or timeouts.total_timeout
-    return float(seconds) if seconds > 0 else None
+    if seconds <= 0:
+        return None
+    # Orchestrators validate timeouts (models/limits.py), but this node runs what any peer sends: a
+    # longer one is no timeout at all, and would overflow thread and socket timers (OverflowError).
+    return float(min(seconds, TIMER_CEILING_S))
 
 
 def timeout_error(timeout_s: float) -> ExecutionError:

@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from typing import Any
 
-from pydantic import Field, field_validator
+from pydantic import Field, field_validator, model_validator
 
+from bacalhau.config.duration import parse_duration_s
 from bacalhau.models.job import SpecConfig
+from bacalhau.models.limits import DEFAULT_LIMITS, JobLimits
+from bacalhau.models.resources import parse_bytes, parse_cpu
 from bacalhau.models.wire import WireModel
 
 
@@ -224,12 +228,74 @@ class EnginesConfig(WireModel):
     types: EngineTypes = Field(default_factory=EngineTypes, alias="Types")
 
 
+class JobLimitsConfig(WireModel):
+    """`JobAdmissionControl.Limits`: the largest numbers a job spec may hold (ours, not a Bacalhau v1.9 key).
+
+    Checked by the orchestrator on submit (HTTP 400 naming the field, the value and the key), by the CLI
+    before sending (`job run`, `job validate`, from the CLI's own config), and on every evaluation and
+    restart for jobs already stored. Each has a ceiling it may not exceed (see models/limits.py).
+    """
+
+    max_count: int = Field(DEFAULT_LIMITS.max_count, alias="MaxCount")
+    max_priority: int = Field(DEFAULT_LIMITS.max_priority, alias="MaxPriority")
+    # Go durations (`87600h` is 10 years of 365 days); at most 100 years, so that no timer overflows.
+    max_execution_timeout: str = Field("87600h", alias="MaxExecutionTimeout")
+    max_queue_timeout: str = Field("87600h", alias="MaxQueueTimeout")
+    max_total_timeout: str = Field("87600h", alias="MaxTotalTimeout")
+    # Resource strings as in a task's Resources (`500m`, `512Mb`, `1PiB`).
+    max_cpu: str = Field("10000", alias="MaxCPU")
+    max_memory: str = Field("1PiB", alias="MaxMemory")
+    max_disk: str = Field("1PiB", alias="MaxDisk")
+    max_gpu: int = Field(DEFAULT_LIMITS.max_gpus, alias="MaxGPU")
+
+    @model_validator(mode="after")
+    def _usable(self) -> JobLimitsConfig:
+        # Checked when the config loads: a bad limit stops `serve` naming the key, not the first submit.
+        self.to_limits()
+        return self
+
+    def to_limits(self) -> JobLimits:
+        """The limits as numbers. ValueError naming the key when one does not parse or is out of range."""
+        prefix = "JobAdmissionControl.Limits."
+        numbers: dict[str, float] = {}
+        parsed: tuple[tuple[str, str, str, Callable[[str], float]], ...] = (
+            ("max_execution_timeout_s", "MaxExecutionTimeout", self.max_execution_timeout, parse_duration_s),
+            ("max_queue_timeout_s", "MaxQueueTimeout", self.max_queue_timeout, parse_duration_s),
+            ("max_total_timeout_s", "MaxTotalTimeout", self.max_total_timeout, parse_duration_s),
+            ("max_cpu_cores", "MaxCPU", self.max_cpu, parse_cpu),
+            ("max_memory_bytes", "MaxMemory", self.max_memory, parse_bytes),
+            ("max_disk_bytes", "MaxDisk", self.max_disk, parse_bytes),
+        )
+        for name, key, raw, parse in parsed:
+            try:
+                numbers[name] = parse(raw)
+            except ValueError as exc:
+                raise ValueError(f"{prefix}{key}: {exc}") from None
+        limits = JobLimits(
+            max_count=self.max_count,
+            max_priority=self.max_priority,
+            max_execution_timeout_s=int(numbers["max_execution_timeout_s"]),
+            max_queue_timeout_s=int(numbers["max_queue_timeout_s"]),
+            max_total_timeout_s=int(numbers["max_total_timeout_s"]),
+            max_cpu_cores=numbers["max_cpu_cores"],
+            max_memory_bytes=int(numbers["max_memory_bytes"]),
+            max_disk_bytes=int(numbers["max_disk_bytes"]),
+            max_gpus=self.max_gpu,
+        )
+        problems = limits.problems()
+        if problems:
+            raise ValueError("; ".join(problems))
+        return limits
+
+
 class JobAdmissionControlConfig(WireModel):
-    """Which jobs a compute node takes at all (Bacalhau's `JobAdmissionControl`)."""
+    """Which jobs a compute node takes at all (Bacalhau's `JobAdmissionControl`), and the bounds every
+    job spec must keep (`Limits`, ours)."""
 
     locality: str = Field("anywhere", alias="Locality")
     # False: a job asking for any network (Host, Full, HTTP, Bridge) is refused with the reason.
     accept_networked_jobs: bool = Field(False, alias="AcceptNetworkedJobs")
+    limits: JobLimitsConfig = Field(default_factory=JobLimitsConfig, alias="Limits")
 
 
 class InputSourceTypes(WireModel):

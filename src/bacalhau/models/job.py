@@ -6,7 +6,7 @@ from typing import Any
 
 from pydantic import Field, field_validator
 
-from bacalhau.models.fields import AnyMap, NoneList, StrMap
+from bacalhau.models.fields import AnyMap, NoneList, StrMap, WholeNumber
 from bacalhau.models.state import JobStateType, JobStateWire
 from bacalhau.models.wire import WireModel
 
@@ -81,11 +81,11 @@ class NetworkConfig(WireModel):
 
 
 class TimeoutConfig(WireModel):
-    """Timeouts in whole seconds; 0 means none."""
+    """Timeouts in whole seconds; 0 means none. Bounded by validation (models/limits.py)."""
 
-    execution_timeout: int = Field(0, alias="ExecutionTimeout")
-    queue_timeout: int = Field(0, alias="QueueTimeout")
-    total_timeout: int = Field(0, alias="TotalTimeout")
+    execution_timeout: WholeNumber = Field(0, alias="ExecutionTimeout")
+    queue_timeout: WholeNumber = Field(0, alias="QueueTimeout")
+    total_timeout: WholeNumber = Field(0, alias="TotalTimeout")
 
 
 class LabelSelectorRequirement(WireModel):
@@ -126,9 +126,9 @@ class Job(WireModel):
     name: str = Field("", alias="Name")
     namespace: str = Field("", alias="Namespace")
     type: str = Field("", alias="Type")
-    priority: int = Field(0, alias="Priority")
+    priority: WholeNumber = Field(0, alias="Priority")
     # None means "absent": normalisation turns it into 1 for batch/service (Bacalhau's UnmarshalJSON rule).
-    count: int | None = Field(None, alias="Count")
+    count: WholeNumber | None = Field(None, alias="Count")
     constraints: NoneList[LabelSelectorRequirement] = Field(default_factory=list, alias="Constraints")
     meta: StrMap = Field(default_factory=dict, alias="Meta")
     labels: StrMap = Field(default_factory=dict, alias="Labels")

@@ -6,6 +6,7 @@ so `mb` is 10^6 and `mib` is 2^20, exactly as Bacalhau reads them.
 
 from __future__ import annotations
 
+import math
 import re
 from typing import Any
 
@@ -95,6 +96,8 @@ def parse_cpu(value: str) -> float:
     if match is None:
         raise ValueError(f"invalid CPU value {value!r}: expected cores like '1', '0.5' or millicores like '500m'")
     number = float(match.group(1))
+    if not math.isfinite(number):
+        raise ValueError(f"invalid CPU value {value!r}: too large")
     suffix = match.group(2)
     if suffix == "m":
         return number / 1000
@@ -111,7 +114,10 @@ def parse_bytes(value: str) -> int:
     match = _BYTES_RE.match(text)
     if match is None or match.group(2) not in _BYTE_UNITS:
         raise ValueError(f"invalid size {value!r}: expected a number with an optional unit like 512Mb, 1GiB")
-    return int(float(match.group(1)) * _BYTE_UNITS[match.group(2)])
+    amount = float(match.group(1)) * _BYTE_UNITS[match.group(2)]
+    if not math.isfinite(amount):
+        raise ValueError(f"invalid size {value!r}: too large")
+    return int(amount)
 
 
 def parse_gpu(value: str) -> int:

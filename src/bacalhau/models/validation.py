@@ -1,6 +1,8 @@
 """Validation of a job spec: every problem reported at once, each with its field path.
 
-Pure functions over models. The same checks run in `bacalhau job validate` (no server) and on submit.
+Pure functions over models. The same checks run in `bacalhau job validate` (no server), in `job run`
+before sending, and on submit; the numeric bounds (`limit_problems`, see models/limits.py) also run when
+the orchestrator evaluates or recovers a stored job, so a spec stored before the bounds is failed, not run.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ from collections.abc import Callable, Iterable
 from bacalhau.models import constants as c
 from bacalhau.models.errors import FieldError, ValidationFailed
 from bacalhau.models.job import InputSource, Job, NetworkConfig, SpecConfig, Task
+from bacalhau.models.limits import CONFIG_PREFIX, DEFAULT_LIMITS, LIMIT_KEYS, MAX_PORT, JobLimits, show_number
 from bacalhau.models.resources import parse_bytes, parse_cpu, parse_gpu
 from bacalhau.models.task_path import resolve_task_path
 
@@ -27,11 +30,6 @@ KNOWN_STORAGES = (
 )
 NETWORK_TYPES = ("Default", "None", "Host", "Full", "HTTP", "Bridge")
 CONSTRAINT_OPERATORS = ("=", "==", "!=", "in", "notin", "exists", "!", "gt", "lt")
-
-# Beyond these a request is a typo, not a plan: refuse it instead of queueing it forever.
-MAX_CPU_CORES = 10_000.0
-MAX_BYTES = 1024**5  # 1 PiB
-MAX_GPUS = 1024
 
 _ENV_NAME_RE = re.compile(r"^[A-Z][A-Z0-9_]*$")
 _DOMAIN_RE = re.compile(r"^\.?[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*$")
@@ -68,8 +66,8 @@ def unsafe_path_reason(path: str) -> str | None:
     return None
 
 
-def validate_job(job: Job) -> list[FieldError]:
-    """Return every problem with a (normalised) job; an empty list means it is valid."""
+def validate_job(job: Job, limits: JobLimits = DEFAULT_LIMITS) -> list[FieldError]:
+    """Return every problem with a (normalised) job, bounds included; an empty list means it is valid."""
     errs: list[FieldError] = []
 
     def add(path: str, msg: str) -> None:
@@ -109,14 +107,75 @@ def validate_job(job: Job) -> list[FieldError]:
         add("Tasks", "missing job tasks; a job needs exactly one task")
     for i, task in enumerate(job.tasks[:1]):
         errs.extend(_validate_task(task, f"Tasks[{i}]"))
+    errs.extend(limit_problems(job, limits))
+    return sorted(errs, key=lambda e: _field_order(e.path))
+
+
+def ensure_valid(job: Job, limits: JobLimits = DEFAULT_LIMITS) -> None:
+    """Raise ValidationFailed listing every problem, or return quietly."""
+    errs = validate_job(job, limits)
+    if errs:
+        raise ValidationFailed(errs, hint="fix the fields listed above and submit again")
+
+
+def limit_problems(job: Job, limits: JobLimits = DEFAULT_LIMITS) -> list[FieldError]:
+    """Every number of `job` above its bound (models/limits.py), each naming the value, the limit and the
+    config key that sets it. Never raises, whatever the job holds: it also guards jobs read back from a
+    store, which no validation may have seen. Values that do not parse are `validate_job`'s to report."""
+    errs: list[FieldError] = []
+
+    def over(path: str, value: float, limit: float, field: str, unit: str = "") -> None:
+        if value > limit:
+            errs.append(
+                FieldError(
+                    path,
+                    f"{show_number(value)}{unit} exceeds the limit of {show_number(limit)}{unit}"
+                    f" ({CONFIG_PREFIX}{LIMIT_KEYS[field]})",
+                )
+            )
+
+    over("Priority", job.priority, limits.max_priority, "max_priority")
+    if job.type not in (c.JOB_TYPE_OPS, c.JOB_TYPE_DAEMON):  # those run once per node: Count is not work
+        over("Count", job.effective_count, limits.max_count, "max_count")
+    for i, task in enumerate(job.tasks[:1]):
+        path = f"Tasks[{i}]"
+        t = task.timeouts
+        over(f"{path}.Timeouts.ExecutionTimeout", t.execution_timeout, limits.max_execution_timeout_s,
+             "max_execution_timeout_s", "s")
+        over(f"{path}.Timeouts.QueueTimeout", t.queue_timeout, limits.max_queue_timeout_s, "max_queue_timeout_s", "s")
+        over(f"{path}.Timeouts.TotalTimeout", t.total_timeout, limits.max_total_timeout_s, "max_total_timeout_s", "s")
+        resources: tuple[tuple[str, Callable[[str], float], float, str, str], ...] = (
+            ("CPU", parse_cpu, limits.max_cpu_cores, "max_cpu_cores", " cores"),
+            ("Memory", parse_bytes, limits.max_memory_bytes, "max_memory_bytes", " bytes"),
+            ("Disk", parse_bytes, limits.max_disk_bytes, "max_disk_bytes", " bytes"),
+            ("GPU", parse_gpu, limits.max_gpus, "max_gpus", " GPUs"),
+        )
+        for name, parser, limit, field, unit in resources:
+            try:
+                amount = parser(getattr(task.resources, name.lower()))
+            except ValueError:
+                continue
+            over(f"{path}.Resources.{name}", amount, limit, field, unit)
+        for j, port in enumerate(task.network.ports):
+            for attr, value in (("Static", port.static), ("Target", port.target)):
+                if not 0 <= value <= MAX_PORT:
+                    errs.append(FieldError(f"{path}.Network.Ports[{j}].{attr}",
+                                           f"{show_number(value)} is not a port number (0 to {MAX_PORT})"))
     return errs
 
 
-def ensure_valid(job: Job) -> None:
-    """Raise ValidationFailed listing every problem, or return quietly."""
-    errs = validate_job(job)
-    if errs:
-        raise ValidationFailed(errs, hint="fix the fields listed above and submit again")
+def over_limits_message(problems: list[FieldError]) -> str:
+    """Why a stored job beyond JobAdmissionControl.Limits is failed instead of run."""
+    return "Job failed because it exceeds this orchestrator's job limits: " + "; ".join(str(p) for p in problems)
+
+
+# Problems are listed in the order of the spec's fields, so bounds sit beside the other checks of a field.
+_TOP_ORDER = ("Type", "Name", "Priority", "Count", "Constraints", "Tasks")
+
+
+def _field_order(path: str) -> int:
+    head = path.split(".", 1)[0].split("[", 1)[0]
+    return _TOP_ORDER.index(head) if head in _TOP_ORDER else len(_TOP_ORDER)
 
 
 def _validate_task(task: Task, path: str) -> list[FieldError]:
@@ -186,21 +245,17 @@ def _validate_task(task: Task, path: str) -> list[FieldError]:
         paths.add(rp.path)
 
     res = task.resources
-    parsers: tuple[tuple[str, Callable[[str], float], float], ...] = (
-        ("CPU", parse_cpu, MAX_CPU_CORES),
-        ("Memory", parse_bytes, MAX_BYTES),
-        ("Disk", parse_bytes, MAX_BYTES),
-        ("GPU", parse_gpu, MAX_GPUS),
+    parsers: tuple[tuple[str, Callable[[str], float]], ...] = (
+        ("CPU", parse_cpu),
+        ("Memory", parse_bytes),
+        ("Disk", parse_bytes),
+        ("GPU", parse_gpu),
     )
-    for field, parser, limit in parsers:
-        raw: str = getattr(res, field.lower())
+    for field, parser in parsers:  # bounds: limit_problems
         try:
-            amount = parser(raw)
+            parser(getattr(res, field.lower()))
         except ValueError as exc:
             add(f"Resources.{field}", str(exc))
-            continue
-        if amount > limit:
-            add(f"Resources.{field}", f"{raw!r} is beyond any node this system can run (limit {limit:g})")
 
     errs.extend(_validate_network(task.network, f"{path}.Network"))
 

@@ -25,6 +25,7 @@ from bacalhau.models.evaluation import Evaluation
 from bacalhau.models.execution import Execution, ExecutionLog
 from bacalhau.models.history import TOPIC_SUBMISSION
 from bacalhau.models.job import Job, SpecConfig
+from bacalhau.models.limits import DEFAULT_LIMITS, JobLimits
 from bacalhau.models.normalize import JobDefaults, normalize_job
 from bacalhau.models.state import EvaluationTrigger, ExecutionStateType, JobStateType
 from bacalhau.models.validation import ensure_valid
@@ -52,7 +53,10 @@ class Endpoint:
         instance_id: str = "",
         clock_ns: Callable[[], int] = time.time_ns,
         results: ResultTransformer | None = None,
+        limits: JobLimits = DEFAULT_LIMITS,
     ) -> None:
+        """`limits`: JobAdmissionControl.Limits, the bounds a spec's numbers must keep (models/limits.py)."""
+        self._limits = limits
         self._installation_id = installation_id
         self._results = results or LocalResultTransformer()
         self._instance_id = instance_id
@@ -68,7 +72,7 @@ class Endpoint:
         normalized = normalize_job(job, self._defaults(job.type.strip().lower()))
         job = normalized.job
         warnings = list(normalized.warnings)
-        ensure_valid(job)
+        ensure_valid(job, self._limits)
         now = self._clock_ns()
         job.meta[c.META_ORCHESTRATOR_ID] = self._orchestrator_id
         job.meta[c.META_REQUESTER_ID] = self._orchestrator_id
@@ -116,7 +120,7 @@ class Endpoint:
             )
         normalized = normalize_job(job, self._defaults(job.type.strip().lower()))
         proposed = normalized.job
-        ensure_valid(proposed)
+        ensure_valid(proposed, self._limits)
         existing = await self._store.get_job_by_name(proposed.name, proposed.namespace)
         if existing is None:
             raise NotFoundError(

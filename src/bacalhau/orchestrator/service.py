@@ -18,11 +18,13 @@ from collections.abc import Callable
 from pathlib import Path
 
 from bacalhau.models.evaluation import Evaluation
+from bacalhau.models.limits import DEFAULT_LIMITS, JobLimits
 from bacalhau.models.normalize import JobDefaults
 from bacalhau.models.state import EvaluationStatus, EvaluationTrigger
 from bacalhau.orchestrator.broker import EvaluationBroker
 from bacalhau.orchestrator.compute_events import ComputeEventHandler
 from bacalhau.orchestrator.endpoint import Endpoint
+from bacalhau.orchestrator.job_limits import fail_if_over_limits
 from bacalhau.orchestrator.jobstore.base import JobQuery, JobStore
 from bacalhau.orchestrator.node_events import NodeReEvaluator
 from bacalhau.orchestrator.node_health import NodeHealthMonitor
@@ -55,16 +57,20 @@ class Orchestrator:
         clock_ns: Callable[[], int] = time.time_ns,
         monotonic_s: Callable[[], float] = time.monotonic,
         result_transformer: ResultTransformer | None = None,
+        limits: JobLimits = DEFAULT_LIMITS,
     ) -> None:
         """Assemble the orchestrator; nothing runs until `start_workers()`.
 
         `nodes_path`: the SQLite file of the node records (`<DataDir>/orchestrator/nodes.db`), opened here
         and closed by `stop()`. `disconnect_timeout_s` is Orchestrator.NodeManager.DisconnectTimeout: a
         CONNECTED node not heard from for that long is DISCONNECTED, and a node that was connected before
-        a restart has as long to come back. DatastoreError if the node store cannot be opened,
-        ConfigurationError if the timeout is not positive.
+        a restart has as long to come back. `limits` is JobAdmissionControl.Limits: submit refuses specs
+        beyond them, and stored jobs beyond them are failed at recovery and at evaluation. DatastoreError if
+        the node store cannot be opened, ConfigurationError if the timeout is not positive.
         """
         self.node_id = node_id
+        self.limits = limits
+        self._clock_ns = clock_ns
         self.store = store
         self.broker = EvaluationBroker(clock_ns=clock_ns)
         self._node_store = SQLiteNodeStore(path=nodes_path)
@@ -100,6 +106,7 @@ class Orchestrator:
             instance_id=instance_id,
             clock_ns=clock_ns,
             results=result_transformer,
+            limits=limits,
         )
         self.compute_events = ComputeEventHandler(
             store=store, nodes=self.nodes, planner=self.planner, enqueue=self.broker.enqueue, clock_ns=clock_ns
@@ -112,6 +119,7 @@ class Orchestrator:
                 planner=self.planner,
                 queue_backoff_ns=int(queue_backoff_s * 1e9),
                 clock_ns=clock_ns,
+                limits=limits,
             )
             for _ in range(max(1, worker_count))
         ]
@@ -127,13 +135,20 @@ class Orchestrator:
         self.timeouts.arm(await self.store.get_job(job_id))
 
     async def recover(self) -> None:
-        """After a restart: re-enqueue pending evaluations and re-arm job timeouts."""
+        """After a restart: re-enqueue pending evaluations, fail stored jobs beyond the limits (see
+        job_limits.py) and re-arm the others' timeouts."""
         for evaluation in await self.store.list_evaluations(statuses=frozenset({EvaluationStatus.Pending})):
             self.broker.enqueue(evaluation)
         jobs, _ = await self.store.list_jobs(JobQuery())
         for job in jobs:
-            if not job.state.state_type.is_terminal:
-                self.timeouts.arm(job)
+            if job.state.state_type.is_terminal:
+                continue
+            stopping = await fail_if_over_limits(self.store, job, self.limits, self._clock_ns())
+            if stopping is not None:
+                log.warning("job %s failed at start-up: beyond JobAdmissionControl.Limits", job.id)
+                self.broker.enqueue(stopping)
+                continue
+            self.timeouts.arm(job)
 
     def start_workers(self) -> None:
         """Start processing evaluations (after compute nodes in this process have reconnected), watching

@@ -15,6 +15,7 @@ from bacalhau.models.errors import ConflictError, NotFoundError
 from bacalhau.models.evaluation import Evaluation
 from bacalhau.models.history import TOPIC_JOB_TIMEOUT
 from bacalhau.models.job import Job
+from bacalhau.models.limits import TIMER_CEILING_S, show_number
 from bacalhau.models.state import EvaluationTrigger, JobStateType
 from bacalhau.orchestrator.evaluations import new_evaluation
 from bacalhau.orchestrator.events import job_state_event
@@ -45,7 +46,12 @@ class JobTimeouts:
         if total_s <= 0 or job.state.state_type.is_terminal:
             return
         self.disarm(job.id)
-        remaining_s = max(0.0, (job.create_time + total_s * 1_000_000_000 - self._clock_ns()) / 1e9)
+        if total_s > TIMER_CEILING_S:
+            # Validation refuses it and the scheduler fails such a stored job; a timer this long would
+            # only overflow (int -> float) and never fire in this process's life anyway.
+            log.warning("job %s: TotalTimeout %ss is beyond any timer; not armed", job.id, show_number(total_s))
+            return
+        remaining_s = max(0, job.create_time + total_s * 1_000_000_000 - self._clock_ns()) / 1e9
         loop = asyncio.get_running_loop()
         self._timers[job.id] = loop.call_later(remaining_s, self._fire, job.id, total_s)
 

@@ -10,13 +10,15 @@ from dataclasses import dataclass, field
 from bacalhau.models.errors import BacalhauError, ConflictError, NotFoundError
 from bacalhau.models.evaluation import Evaluation
 from bacalhau.models.execution import Execution
-from bacalhau.models.state import EvaluationStatus
+from bacalhau.models.job import Job
+from bacalhau.models.limits import DEFAULT_LIMITS, JobLimits
+from bacalhau.models.state import EvaluationStatus, ExecutionDesiredStateType, JobStateType
 from bacalhau.orchestrator.broker import EvaluationBroker
 from bacalhau.orchestrator.jobstore.base import JobStore
 from bacalhau.orchestrator.nodes import NodeManager
 from bacalhau.orchestrator.planner import Planner
 from bacalhau.orchestrator.scheduler.batch import schedule
-from bacalhau.orchestrator.scheduler.plan import Plan, Snapshot
+from bacalhau.orchestrator.scheduler.plan import JobTransition, Plan, Snapshot, StopExecution
 
 log = logging.getLogger(__name__)
 
@@ -37,6 +39,7 @@ class _Outcome:
     status: EvaluationStatus = EvaluationStatus.Complete
     comment: str = ""
     created: list[Execution] = field(default_factory=list)
+    stored: bool = False  # the plan is in the store: tell the nodes
 
 
 class Worker:
@@ -50,7 +53,10 @@ class Worker:
         queue_backoff_ns: int,
         clock_ns: Callable[[], int] = time.time_ns,
         batch_size: int = BATCH_SIZE,
+        limits: JobLimits = DEFAULT_LIMITS,
     ) -> None:
+        """`limits`: JobAdmissionControl.Limits; the scheduler fails a stored job beyond them."""
+        self._limits = limits
         self._broker = broker
         self._store = store
         self._nodes = nodes
@@ -97,7 +103,7 @@ class Worker:
                 # Its own savepoint: a status that cannot be written is logged, not the batch's end.
                 await self._set_status(outcome.evaluation, outcome.status, outcome.comment)
         for outcome in outcomes:
-            if outcome.plan is None or outcome.status is not EvaluationStatus.Complete:
+            if outcome.plan is None or not outcome.stored:
                 continue
             try:
                 await self._planner.dispatch(outcome.plan, outcome.created)
@@ -112,6 +118,7 @@ class Worker:
         except NotFoundError:
             outcome.status, outcome.comment = EvaluationStatus.Canceled, "job no longer exists"
             return outcome
+        executions: list[Execution] = []
         try:
             executions = await self._store.list_executions(job.id)
             snapshot = Snapshot(
@@ -121,11 +128,16 @@ class Worker:
                 now_ns=self._clock_ns(),
                 queue_backoff_ns=self._queue_backoff_ns,
                 awaiting_reconnect=self._nodes.awaiting_reconnect(),
+                limits=self._limits,
             )
             outcome.plan = schedule(evaluation, snapshot)
-        except Exception:
+        except Exception as exc:
+            # The job's next evaluation would break the scheduler the same way: fail the job, with the
+            # reason, instead of leaving it Pending (or retried) forever.
             log.exception("evaluation %s of job %s failed", evaluation.id, evaluation.job_id)
-            outcome.status, outcome.comment = EvaluationStatus.Failed, "internal error while scheduling"
+            reason = f"internal error while scheduling: {_summary(exc)}"
+            outcome.plan = _failure_plan(evaluation, job, executions, reason)
+            outcome.status, outcome.comment = EvaluationStatus.Failed, reason
             return outcome
         outcome.comment = outcome.plan.comment
         return outcome
@@ -136,6 +148,7 @@ class Worker:
         try:
             async with self._store.transaction():  # a savepoint inside the batch's transaction
                 outcome.created = await self._planner.store(plan)
+            outcome.stored = True
         except ConflictError as exc:
             log.info("plan for job %s dropped: %s", plan.job.id, exc)
             outcome.status = EvaluationStatus.Canceled
@@ -157,3 +170,27 @@ class Worker:
             await self._store.update_evaluation_status(evaluation.id, status, comment)
         except BacalhauError:
             log.exception("could not record status of evaluation %s", evaluation.id)
+
+
+# Long enough to say what broke, short enough for a job state message.
+_SUMMARY_CHARS = 300
+
+
+def _summary(exc: BaseException) -> str:
+    text = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+    return text if len(text) <= _SUMMARY_CHARS else text[: _SUMMARY_CHARS - 3] + "..."
+
+
+def _failure_plan(evaluation: Evaluation, job: Job, executions: list[Execution], reason: str) -> Plan:
+    """The plan for a job whose evaluation broke the scheduler: the job Failed, its executions stopped."""
+    plan = Plan(evaluation=evaluation, job=job, comment=reason)
+    if job.state.state_type.is_terminal:
+        return plan
+    plan.job_transition = JobTransition(JobStateType.Failed, reason, {"IsError": "true"})
+    plan.stop_executions = [
+        StopExecution(e.id, "Execution stopped due to job failure")
+        for e in executions
+        if not e.compute_state.state_type.is_terminal
+        and e.desired_state.state_type is not ExecutionDesiredStateType.Stopped
+    ]
+    return plan

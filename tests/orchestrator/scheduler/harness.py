@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from bacalhau.models.evaluation import Evaluation
 from bacalhau.models.execution import DesiredState, Execution, ExecutionState
 from bacalhau.models.job import Job, JobState, SpecConfig, Task, TimeoutConfig
+from bacalhau.models.limits import DEFAULT_LIMITS, JobLimits
 from bacalhau.models.node import ComputeNodeInfo, ConnectionStatus, Membership, NodeInfo, NodeState
 from bacalhau.models.resources import Resources
 from bacalhau.models.state import ExecutionDesiredStateType, ExecutionStateType, JobStateType
@@ -70,11 +71,12 @@ class Harness:
     plans: list[Plan] = field(default_factory=list)
 
     def run(self, job: Job, nodes: list[NodeState], executions: list[Execution] | None = None,
-            now_ns: int = NOW, awaiting_reconnect: frozenset[str] = frozenset()) -> Plan:
+            now_ns: int = NOW, awaiting_reconnect: frozenset[str] = frozenset(),
+            limits: JobLimits = DEFAULT_LIMITS) -> Plan:
         # The manager hands the scheduler its nodes in ID order; so does the harness.
         ordered = tuple(sorted(nodes, key=lambda n: n.info.node_id))
         snap = Snapshot(job=job, executions=tuple(executions or ()), nodes=ordered, now_ns=now_ns,
-                        queue_backoff_ns=5 * SECOND, awaiting_reconnect=awaiting_reconnect)
+                        queue_backoff_ns=5 * SECOND, awaiting_reconnect=awaiting_reconnect, limits=limits)
         plan = schedule(Evaluation(ID="ev", JobID=job.id), snap)
         self.plans.append(plan)
         return plan

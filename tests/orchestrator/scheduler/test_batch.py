@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+import tracemalloc
+from collections.abc import Callable
+
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from tests.orchestrator.scheduler.harness import NOW, SECOND, Harness, make_execution, make_job, make_node
 
 from bacalhau.models.job import LabelSelectorRequirement
+from bacalhau.models.limits import INT64_MAX, JobLimits
 from bacalhau.models.node import Membership
 from bacalhau.models.state import ExecutionStateType, JobStateType
+from bacalhau.orchestrator.scheduler.plan import Plan
 
 
 def test_new_job_is_placed_on_a_feasible_node_and_becomes_running() -> None:
@@ -280,3 +285,72 @@ def test_the_sample_is_ranked_the_least_queued_node_of_it_wins() -> None:
         job = make_job()
         job.id = f"j-{i}"
         assert Harness().run(job, nodes).new_executions[0].node_id == "n-5"
+
+
+# -- work bounded by nodes and executions, never by Count -------------------------------------------------
+HUGE_COUNT = 10**12
+# Generous enough that the scheduler's own limit check lets the job through: what is measured is placement.
+NO_COUNT_LIMIT = JobLimits(max_count=INT64_MAX)
+
+
+def _peak_bytes(run: Callable[[], Plan]) -> tuple[Plan, int]:
+    tracemalloc.start()
+    try:
+        plan = run()
+        return plan, tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+
+
+def test_a_huge_count_plans_in_bounded_memory_and_fails_for_lack_of_nodes() -> None:
+    nodes = [make_node(f"n-{i}") for i in range(3)]
+    plan, peak = _peak_bytes(lambda: Harness().run(make_job(count=HUGE_COUNT), nodes, limits=NO_COUNT_LIMIT))
+    assert not plan.new_executions
+    assert plan.job_transition is not None and plan.job_transition.new_state is JobStateType.Failed
+    assert f"not enough nodes to run job. requested: {HUGE_COUNT}, available: 3" in plan.job_transition.message
+    # range(10**12) as a list would be terabytes; the plan costs what three nodes cost.
+    assert peak < 2_000_000, peak
+
+
+def test_a_huge_count_with_a_queue_timeout_queues_without_enumerating_partitions() -> None:
+    job = make_job(count=HUGE_COUNT, queue_timeout_s=30)
+    done = [make_execution(job, f"n-{i}", ExecutionStateType.Completed, partition=i) for i in range(2)]
+    nodes = [make_node(f"n-{i}") for i in range(4)]
+    plan, peak = _peak_bytes(lambda: Harness().run(job, nodes, done, limits=NO_COUNT_LIMIT))
+    assert plan.job_transition is not None and plan.job_transition.new_state is JobStateType.Queued
+    assert f"requested: {HUGE_COUNT - 2}, available: 2" in plan.job_transition.message
+    assert len(plan.new_evaluations) == 1
+    assert peak < 2_000_000, peak
+
+
+def test_missing_partitions_are_the_lowest_not_placed_ones() -> None:
+    job = make_job(count=4)
+    executions = [
+        make_execution(job, "n-a", ExecutionStateType.Completed, partition=0),
+        make_execution(job, "n-b", ExecutionStateType.Running, partition=2),
+    ]
+    plan = Harness().run(job, [make_node(n) for n in ("n-a", "n-b", "n-c", "n-d")], executions)
+    assert sorted(e.partition_index for e in plan.new_executions) == [1, 3]
+    assert {e.node_id for e in plan.new_executions} == {"n-c", "n-d"}
+
+
+def test_a_stored_job_beyond_the_limits_is_failed_with_each_reason_and_its_executions_stopped() -> None:
+    job = make_job(count=10**30, state=JobStateType.Running)
+    job.task.timeouts.execution_timeout = 10**20
+    job.priority = 10**30
+    running = make_execution(job, "n-a", ExecutionStateType.Running)
+    plan = Harness().run(job, [make_node("n-a")], [running])
+    assert plan.job_transition is not None and plan.job_transition.new_state is JobStateType.Failed
+    message = plan.job_transition.message
+    assert message.startswith("Job failed because it exceeds this orchestrator's job limits: ")
+    assert f"Count: {10**30} exceeds the limit of 1000 (JobAdmissionControl.Limits.MaxCount)" in message
+    assert "Tasks[0].Timeouts.ExecutionTimeout: 100000000000000000000s exceeds the limit of 315360000s" in message
+    assert "Priority: " in message
+    assert [s.execution_id for s in plan.stop_executions] == [running.id]
+    assert not plan.new_executions
+
+
+def test_configured_limits_apply_to_stored_jobs() -> None:
+    plan = Harness().run(make_job(count=3), [make_node(n) for n in ("n-a", "n-b", "n-c")], limits=JobLimits(max_count=2))
+    assert plan.job_transition is not None and plan.job_transition.new_state is JobStateType.Failed
+    assert "Count: 3 exceeds the limit of 2 (JobAdmissionControl.Limits.MaxCount)" in plan.job_transition.message

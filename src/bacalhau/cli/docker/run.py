@@ -35,7 +35,7 @@ def run(cli: CliContext, /, image: str, command: tuple[str, ...], entrypoint: tu
     job = build_job(SpecConfig(Type=c.ENGINE_DOCKER, Params=params), kwargs)
     from bacalhau.cli.jobfile import ensure_submittable, submittable_yaml
 
-    ensure_submittable(job)
+    ensure_submittable(job, cli.job_limits())
     if flags.dry_run:
         click.echo(submittable_yaml(job), nl=False)
         return

@@ -70,7 +70,7 @@ def run(cli: CliContext, /, file: str | None, file_option: str | None, force: bo
     data, source = read_input(file, file_option)
     values = {} if no_template else template_values(template_vars, template_envs)
     job = load_job(data, source, use_template=not no_template, template_vars=values)
-    ensure_submittable(job)
+    ensure_submittable(job, cli.job_limits())
     if flags.dry_run:
         dry_run(cli, job)
         return

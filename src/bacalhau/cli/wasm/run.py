@@ -60,7 +60,7 @@ def run(cli: CliContext, /, module: str, args: tuple[str, ...], entry_point: str
     job = build_job(engine, kwargs, inputs=[entry, *imports])
     from bacalhau.cli.jobfile import ensure_submittable, submittable_yaml
 
-    ensure_submittable(job)
+    ensure_submittable(job, cli.job_limits())
     if flags.dry_run:
         click.echo(submittable_yaml(job), nl=False)
         return

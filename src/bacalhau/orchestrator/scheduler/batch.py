@@ -2,8 +2,12 @@
 
 Batch: `Count` partitions, each run once on its own node (distinct nodes, as Bacalhau does).
 Ops: one execution on every matching node. Both end when every execution has ended.
+The work of an evaluation is bounded by the job's executions and the nodes, never by a field's value:
+Count only enters as a number, and missing partitions are enumerated only up to what the nodes can take.
 
     evaluation ─> job terminal? ─yes─> stop what still runs
+                      │no
+          beyond JobAdmissionControl.Limits? ─yes─> Failed (stored before the limits held)
                       │no
                       v
           failed executions? ─ not retryable / too many ─> Failed
@@ -18,8 +22,10 @@ Ops: one execution on every matching node. Both end when every execution has end
 
 from __future__ import annotations
 
+import itertools
 import uuid
 import zlib
+from collections import Counter
 from collections.abc import Callable
 
 from bacalhau.models import constants as c
@@ -33,6 +39,7 @@ from bacalhau.models.state import (
     ExecutionStateType,
     JobStateType,
 )
+from bacalhau.models.validation import limit_problems, over_limits_message
 from bacalhau.orchestrator.scheduler.plan import JobTransition, Plan, Snapshot, StopExecution
 from bacalhau.orchestrator.selection.feasibility import NodeRejection, check_node, task_resources
 from bacalhau.orchestrator.selection.ranking import rank_nodes
@@ -75,6 +82,15 @@ def schedule(evaluation: Evaluation, snap: Snapshot, new_id: IdFactory = _new_id
         }.get(job.state.state_type, "Execution stopped because job is complete")
         plan.stop_executions.extend(StopExecution(e.id, reason) for e in active)
         plan.comment = f"job is {job.state.state_type.name}"
+        return plan
+
+    # Submit refuses such specs; one stored before the limits held (or written around the API) ends here.
+    over = limit_problems(job, snap.limits)
+    if over:
+        message = over_limits_message(over)
+        plan.job_transition = JobTransition(JobStateType.Failed, message, {"IsError": "true"})
+        plan.stop_executions.extend(StopExecution(e.id, "Execution stopped due to job failure") for e in active)
+        plan.comment = message
         return plan
 
     # Only the nodes of active executions are looked up: no per-evaluation map of the whole fleet.
@@ -122,27 +138,33 @@ def schedule(evaluation: Evaluation, snap: Snapshot, new_id: IdFactory = _new_id
         plan.stop_executions.extend(StopExecution(e.id, "Execution stop requested because there are more executions than needed") for e in active)
         return plan
 
-    missing = [p for p in range(wanted) if p not in completed and p not in running]
-    for p in missing:
-        attempts = sum(1 for e in current if e.partition_index == p and _counts_as_attempt(e))
-        if attempts >= MAX_ATTEMPTS_PER_PARTITION:
-            plan.job_transition = JobTransition(JobStateType.Failed, "Job failed because it has been retried too many times")
-            plan.stop_executions.extend(StopExecution(e.id, "Execution stopped due to job failure") for e in active)
-            return plan
-    if not missing:
+    # Every partition still to place is one without a running or completed execution. Only partitions
+    # that were tried can have used up their attempts: looked up among the executions, not range(Count).
+    placed = {p for p in completed | running if 0 <= p < wanted}
+    missing_count = wanted - len(placed)
+    failed_attempts = Counter(e.partition_index for e in current if _counts_as_attempt(e) and e.partition_index not in placed)
+    if any(n >= MAX_ATTEMPTS_PER_PARTITION for p, n in failed_attempts.items() if 0 <= p < wanted):
+        plan.job_transition = JobTransition(JobStateType.Failed, "Job failed because it has been retried too many times")
+        plan.stop_executions.extend(StopExecution(e.id, "Execution stopped due to job failure") for e in active)
+        return plan
+    if missing_count <= 0:
         _mark_running(plan, bool(active))
         return plan
 
     # Distinct nodes: a node already holding (or having completed) a partition is not reused;
-    # neither is a node that refused this job version.
+    # neither is a node that refused this job version. More partitions than nodes can never be placed:
+    # the search is bounded by the fleet, whatever Count says.
     busy = {e.node_id for e in current if _is_active(e) or e.compute_state.state_type is ExecutionStateType.Completed}
     refused = {e.node_id: e.compute_state.message for e in current if e.compute_state.state_type in _REFUSED}
+    placeable = min(missing_count, len(snap.nodes))
     candidates, rejections = _feasible(
-        snap, exclude=busy, refused=refused, enough=max(CANDIDATES_PER_EVALUATION, 2 * len(missing))
+        snap, exclude=busy, refused=refused, enough=max(CANDIDATES_PER_EVALUATION, 2 * placeable)
     )
-    if len(candidates) < len(missing):
-        return _not_enough_nodes(plan, snap, evaluation, wanted=len(missing), found=len(candidates), rejections=rejections)
+    if len(candidates) < missing_count:
+        return _not_enough_nodes(plan, snap, evaluation, wanted=missing_count, found=len(candidates), rejections=rejections)
 
+    # Here missing_count <= len(candidates) <= len(nodes): enumerating the missing partitions is bounded.
+    missing = itertools.islice((p for p in itertools.count() if p not in placed), missing_count)
     for partition, node in zip(missing, rank_nodes(candidates, spread=job_key(snap)), strict=False):
         previous = _last_attempt(current, partition)
         plan.new_executions.append(_new_execution(evaluation, snap, node, partition, previous, new_id))

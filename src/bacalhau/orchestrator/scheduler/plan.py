@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from bacalhau.models.evaluation import Evaluation
 from bacalhau.models.execution import Execution
 from bacalhau.models.job import Job
+from bacalhau.models.limits import DEFAULT_LIMITS, JobLimits
 from bacalhau.models.node import NodeState
 from bacalhau.models.state import ExecutionStateType, JobStateType
 
@@ -25,6 +26,8 @@ class Snapshot:
     # Nodes not connected since the orchestrator restarted but still within their grace to reconnect:
     # their executions are not lost yet, and nothing new is placed on them.
     awaiting_reconnect: frozenset[str] = frozenset()
+    # JobAdmissionControl.Limits: a job beyond them (stored before they applied) is failed, not placed.
+    limits: JobLimits = DEFAULT_LIMITS
 
 
 @dataclass(frozen=True)
