@@ -54,8 +54,10 @@ BAD_BODIES = [
     ("infinity-in-object", b'{"Job": {"Count": Infinity}}', "Infinity is not a JSON number"),
     ("minus-infinity", b'{"Job": {"Count": -Infinity}}', "-Infinity is not a JSON number"),
     ("huge-float", b'{"Job": {"Count": 1e400}}', "request body has a number out of range: 1e400"),
-    ("huge-int", b'{"Job": {"Count": 1' + b"0" * 5_000 + b"}}", "request body has an integer out of range: 1000"),
-    ("int-over-64-bits", b'{"Job": {"Count": 18446744073709551616}}', "integer out of range: 18446744073709551616"),
+    ("huge-int", b'{"Job": {"Count": 1' + b"0" * 5_000 + b"}}", "request body has an integer out of range in Count: 1000"),
+    ("int-over-64-bits", b'{"Job": {"Count": 18446744073709551616}}', "integer out of range in Count: 18446744073709551616"),
+    # The example: the field is named, so the user knows which one to fix.
+    ("count-10-to-30", b'{"Job": {"Count": ' + str(10**30).encode() + b"}}", "integer out of range in Count: 1" + "0" * 30),
     ("duplicate-key", b'{"Job": {"Name": "a", "Name": "b"}}', 'request body has duplicate key "Name"'),
     ("malformed", b'{"Job": {"Type": "batch",', "malformed JSON body"),
 ]

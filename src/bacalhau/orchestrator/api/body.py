@@ -92,14 +92,30 @@ def _finite_float(text: str) -> float:
     return value
 
 
+class _IntegerOutOfRange(Exception):
+    def __init__(self, literal: str) -> None:
+        self.literal = literal
+
+
 def _int64(text: str) -> int:
     value = int(text) if len(text) <= _MAX_INT_DIGITS else None
     if value is None or not _MIN_INT <= value <= _MAX_INT:
-        _bad(
-            f"request body has an integer out of range: {_quote(text)}",
-            hint="integers must fit in 64 bits (from -2^63 to 2^64-1)",
-        )
+        raise _IntegerOutOfRange(text)
     return value
+
+
+def _key_of(text: str, literal: str) -> str:
+    """The object key right before the first occurrence of `literal` in `text`, or "" (best effort).
+
+    The JSON parser's number hook does not know where it is; naming the field (e.g. `Count`) tells the
+    user far more than the digits alone. Only the text up to the literal is scanned.
+    """
+    at = text.find(literal)
+    match = _KEY_BEFORE.search(text, max(0, at - 200), at) if at > 0 else None
+    return match.group(1) if match else ""
+
+
+_KEY_BEFORE = re.compile(r'"([^"\\]{1,100})"\s*:\s*-?$')
 
 
 def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
@@ -141,6 +157,13 @@ def decode_object(raw: bytes) -> dict[str, Any]:
         )
     except json.JSONDecodeError as exc:
         _bad(f"malformed JSON body: {exc.msg} at line {exc.lineno} column {exc.colno}")
+    except _IntegerOutOfRange as exc:
+        key = _key_of(text, exc.literal)
+        _bad(
+            f"request body has an integer out of range{f' in {key}' if key else ''}: {_quote(exc.literal)}",
+            hint="integers must fit in 64 bits (from -2^63 to 2^64-1); job fields have lower limits still "
+            "(JobAdmissionControl.Limits.*)",
+        )
     if not isinstance(data, dict):
         kind = "null" if data is None else next((name for t, name in _KINDS if isinstance(data, t)), "a number")
         _bad(f"request body must be a JSON object, not {kind}", hint='send an object, e.g. {"Job": {...}}')
