@@ -96,6 +96,9 @@ class ClusterNode(BacalhauNode):
                 f"Compute.Orchestrators={self.nats_url}",
                 f"Compute.Heartbeat.Interval={HEARTBEAT_INTERVAL}",
                 "Publishers.Types.Local.Port=0",
+                # A SIGTERM drains for this long before handing work back (default 10s): the tests stop
+                # nodes that run long sleeps, and their stop waits at most STOP_TIMEOUT_S.
+                "Compute.ShutdownGracePeriod=2s",
             ]
         for setting in [*settings, *self.extra_config]:
             cmd += ["-c", setting]

@@ -196,8 +196,15 @@ def managed_containers(client: docker.DockerClient, **labels: str) -> list[Any]:
     """
     names = {"node_id": NODE_ID_LABEL, "execution_id": EXECUTION_ID_LABEL, "job_id": JOB_ID_LABEL}
     wanted = [f"{MANAGED_LABEL}=true"] + [f"{names.get(k, k)}={v}" for k, v in labels.items()]
-    containers: list[Any] = client.containers.list(all=True, filters={"label": wanted})
-    return containers
+    import docker.errors
+
+    for _ in range(10):  # bounded: the SDK lists, then inspects each; one removed in between is NotFound
+        try:
+            containers: list[Any] = client.containers.list(all=True, filters={"label": wanted})
+            return containers
+        except docker.errors.NotFound:
+            time.sleep(0.05)
+    return list(client.containers.list(all=True, filters={"label": wanted}))
 
 
 def describe_containers(containers: list[Any]) -> str:

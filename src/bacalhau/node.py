@@ -127,11 +127,15 @@ class Node:
         self._with_compute = compute
         self._with_orchestrator = orchestrator
         self._stop = asyncio.Event()
+        self._stop_now = asyncio.Event()
         self._compute_link_connected = asyncio.Event()
         self._compute_link: NclComputeLink | None = None
         self.server: uvicorn.Server | None = None
 
     def request_stop(self) -> None:
+        # The first signal stops gently (drain); a second one while draining stops now.
+        if self._stop.is_set():
+            self._stop_now.set()
         self._stop.set()
 
     async def run(self) -> None:
@@ -164,6 +168,7 @@ class Node:
             print(f"bacalhau node {self.identity.node_id} started: {where} ({roles}){nats}; data in {self.data_dir}",
                   flush=True)
             await self._wait_for_stop()
+            await self._drain(orchestrator, compute_node)
 
     async def _wait_for_stop(self) -> None:
         """Until SIGTERM/SIGINT, or until the compute link gives up for good (then its error is raised)."""
@@ -178,6 +183,34 @@ class Node:
                 wait.cancel()
         if link is not None and link.fatal_error is not None and not self._stop.is_set():
             raise link.fatal_error
+
+    async def _drain(self, orchestrator: Orchestrator | None, compute_node: ComputeNode | None) -> None:
+        """A requested stop, before anything closes: place nothing more, let running work finish.
+
+        1. The orchestrator stops placing (pending evaluations stay stored for the next start), so no
+           retry goes to a node that is stopping: in a hybrid node, that is its own compute.
+        2. The compute tells its orchestrator it drains (no new work for it; what it runs stays), hands
+           back what has not started, and gives running executions Compute.ShutdownGracePeriod.
+        3. The exit stack then stops the rest; what still runs is handed back, not failed, so after a
+           restart (or on another node) every job goes on without using up its retries.
+        """
+        if not self._stop.is_set():
+            return  # the compute link gave up: no orchestrator to drain towards
+        if orchestrator is not None:
+            await orchestrator.pause()
+        if compute_node is None:
+            return
+        grace_s = parse_duration_s(self.config.compute.shutdown_grace_period)
+        if self._compute_link is not None:
+            await self._compute_link.announce_drain()
+        running = compute_node.running_count()
+        if running and grace_s > 0 and not self._stop_now.is_set():
+            print(f"draining: up to {grace_s:g}s for {running} running execution(s) to finish "
+                  "(Compute.ShutdownGracePeriod); signal again to stop now", flush=True)
+        finished, handed_back = await compute_node.drain(grace_s, abort=self._stop_now)
+        left = compute_node.running_count()
+        log.info("drained: %d execution(s) finished, %d handed back before starting, %d to hand back now",
+                 finished, handed_back, left)
 
     async def _start_orchestrator(self, stack: contextlib.AsyncExitStack) -> tuple[Orchestrator, str]:
         """The NATS server (embedded unless Orchestrator.NATS.Servers names one), the NCL link, the orchestrator."""

@@ -5,12 +5,15 @@ from __future__ import annotations
 import json
 from datetime import datetime
 
+import pytest
 import yaml
 
+from bacalhau.cli.errors import CliError
 from bacalhau.cli.output import (
     Column,
     OutputOptions,
     format_time,
+    log_text,
     parse_rfc3339,
     render_object,
     render_rows,
@@ -75,3 +78,43 @@ def test_times_show_the_date_unless_today() -> None:
     now = datetime.now().astimezone()
     assert format_time(now) == now.strftime("%H:%M:%S")
     assert format_time(now, wide=True) == now.strftime("%Y-%m-%d %H:%M:%S")
+
+
+# -- untrusted text ---------------------------------------------------------------------------------------
+OSC_TITLE = "\x1b]0;pwned\x07"
+
+
+def test_table_cells_show_control_characters_escaped_and_stay_aligned() -> None:
+    cols: list[Column[dict[str, str]]] = [Column("Name", lambda r: r["name"]), Column("State", lambda r: r["state"])]
+    text = render_rows(cols, [{"name": f"a{OSC_TITLE}", "state": "Running"}, {"name": "b", "state": "x"}],
+                       OutputOptions(wide=True))
+    assert "\x1b" not in text and "\x07" not in text
+    lines = text.splitlines()
+    assert lines[1] == " a\\x1b]0;pwned\\x07  Running"
+    assert lines[2].index("x") == lines[1].index("Running")
+
+
+def test_csv_cells_are_escaped_too() -> None:
+    text = render_rows(COLUMNS, [{"id": "j-1", "note": f"n{OSC_TITLE}"}], OutputOptions(format="csv"))
+    assert "\x1b" not in text and "n\\x1b]0;pwned\\x07" in text
+
+
+@pytest.mark.parametrize("value", [f"x{OSC_TITLE}", "c1\x9b2J", "del\x7f", "nel\x85end", "multi\nline\x1b[2J"])
+@pytest.mark.parametrize("fmt", ["json", "yaml"])
+def test_json_and_yaml_are_exact_yet_hold_no_raw_control_character(value: str, fmt: str) -> None:
+    opts = OutputOptions(format=fmt, pretty=True)
+    text = render_object({"Name": value, "Labels": {"k": value}}, opts)
+    assert not any(ch in text for ch in ("\x1b", "\x07", "\x9b", "\x7f", "\x85")), repr(text)
+    parsed = json.loads(text) if fmt == "json" else yaml.safe_load(text)
+    assert parsed == {"Name": value, "Labels": {"k": value}}
+
+
+def test_log_text_is_raw_off_a_terminal_and_when_asked(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("sys.stdout.isatty", lambda: False, raising=False)
+    assert log_text(f"out{OSC_TITLE}\n", err=False, raw=False) == f"out{OSC_TITLE}\n"
+
+
+def test_errors_show_server_messages_escaped(capsys: pytest.CaptureFixture[str]) -> None:
+    CliError(f"job failed: {OSC_TITLE}", hint=f"see {OSC_TITLE}").show()
+    err = capsys.readouterr().err
+    assert "\x1b" not in err and "job failed: \\x1b]0;pwned\\x07" in err

@@ -444,3 +444,5 @@ def test_graceful_stop_sends_a_shutdown_notice(cluster: Cluster) -> None:
     payload = notices[0].payload
     assert payload.get("NodeID") == NODE_ID, payload
     assert "LastOrchestratorSeqNum" in payload, f"Go interop (NCL.md §1.5): {payload}"
+    # A Go orchestrator announced no "drain" extension: it gets exactly Bacalhau's one notice, no drain notice.
+    assert "Draining" not in payload and len(cluster.peer.ctrl_of("transport.ShutdownNoticeRequest")) == 1, notices

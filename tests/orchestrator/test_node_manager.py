@@ -249,3 +249,48 @@ def test_joins_and_leaves_are_announced(
 def test_a_non_positive_disconnect_timeout_is_refused(store: CountingStore) -> None:
     with pytest.raises(ConfigurationError, match="DisconnectTimeout must be positive"):
         NodeManager(store=store, disconnect_timeout_s=0)
+
+
+# ---- drain: a node stopping on purpose ------------------------------------------------------------
+
+
+def test_a_draining_node_stays_connected_but_takes_no_new_work(nodes: NodeManager, events: list[NodeEvent]) -> None:
+    node_id = join(nodes)
+    events.clear()
+    nodes.drain(node_id)
+    assert nodes.get(node_id).connection_state.status is ConnectionStatus.CONNECTED
+    assert not nodes.is_schedulable(node_id)
+    assert nodes.draining() == frozenset({node_id})
+    assert events == []  # not a LEAVE: its executions stay where they are
+    assert nodes.heartbeat(node_id, AVAILABLE, QUEUED) is True
+
+
+def test_a_node_that_drained_then_left_is_awaited_for_the_disconnect_timeout(
+    nodes: NodeManager, mono: FakeMonotonic
+) -> None:
+    node_id = join(nodes)
+    nodes.drain(node_id)
+    nodes.shutdown(node_id)
+    state = nodes.get(node_id)
+    assert state.connection_state.status is ConnectionStatus.DISCONNECTED
+    assert nodes.awaiting_reconnect() == frozenset({node_id}) and nodes.draining() == frozenset()
+    mono.advance(nodes.disconnect_timeout_s + 1)
+    assert nodes.check_health() == [node_id]
+    assert nodes.awaiting_reconnect() == frozenset()
+
+
+def test_a_drained_node_that_comes_back_is_schedulable_again(nodes: NodeManager) -> None:
+    info = make_node_info()
+    join(nodes, info)
+    nodes.drain(info.node_id)
+    nodes.shutdown(info.node_id)
+    join(nodes, info)
+    assert nodes.is_schedulable(info.node_id)
+    assert nodes.awaiting_reconnect() == frozenset() and nodes.draining() == frozenset()
+
+
+def test_a_plain_shutdown_notice_is_not_awaited(nodes: NodeManager) -> None:
+    # Bacalhau's own notice (a Go node, no drain first): gone at once, as in Bacalhau.
+    node_id = join(nodes)
+    nodes.shutdown(node_id)
+    assert nodes.awaiting_reconnect() == frozenset()

@@ -567,3 +567,31 @@ def test_a_job_needing_two_nodes_fails_without_queue_timeout_and_waits_with_one(
         ("node-1", EXEC_COMPLETED),
     ], summary(executions)
 
+
+
+# -- node delete -----------------------------------------------------------------------------------------
+def test_a_deleted_live_node_registers_again_and_takes_new_work(
+    make_cluster: ClusterFactory, busybox_image: str
+) -> None:
+    """`node delete` of the only connected node: its next heartbeat is answered HandshakeRequired, it
+    handshakes again as a new registration, and the next job runs on it (no restart needed). A job
+    before the delete makes both sides' message numbering non-zero, which the new registration resets."""
+    cluster = make_cluster().start()
+    watch = watch_of(cluster)
+    cluster.add_compute("node-0")
+    before = submit(cluster, busybox_image, "--", "echo", "before delete")
+    watch.wait_state(before, "Completed", timeout_s=JOB_TIMEOUT_S)
+    first = cluster.nodes()["node-0"]["ConnectionState"]["ConnectedSince"]
+
+    assert cluster.ok("node", "delete", "node-0").stdout.strip() == "Ok"
+    # Back within a few heartbeat intervals (0.5 s each), as a new registration.
+    state = cluster.wait_node("node-0", "CONNECTED", timeout_s=10)
+    assert state["ConnectionState"]["ConnectedSince"] != first, state["ConnectionState"]
+    assert state["Membership"] == "APPROVED", state
+    assert "CONNECTED" in node_rows(cluster.ok("node", "list").stdout)["node-0"]
+
+    for text in ("after delete", "and again"):
+        job_id = submit(cluster, busybox_image, "--", "echo", text)
+        watch.wait_state(job_id, "Completed", timeout_s=JOB_TIMEOUT_S)
+        assert [e["NodeID"] for e in cli_executions(cluster, job_id)] == ["node-0"]
+        assert text in cluster.ok("job", "logs", job_id).stdout

@@ -127,3 +127,91 @@ def test_a_pinned_digest_runs_that_exact_image(
     execution = watch.wait_execution(one_job_id(result.stdout), EXEC_COMPLETED)
     details = execution["ComputeState"].get("Details") or {}
     assert details.get("ImageDigest") == pushed.digest, json.dumps(execution, indent=1)[:4000]
+
+
+# -- a "registry" that is any HTTP server ----------------------------------------------------------------
+HOSTILE_BODY_CHARS = 200_000
+HOSTILE_MARK = "\x1b]0;pwned\x07INTERNAL-SECRET-PAGE\x1b[2J"
+
+
+class _HostileServer:
+    """An HTTP server on 127.0.0.1 that passes the engine's registry probe (`/v2/`) and answers every
+    other request 404 with a large body full of escape sequences (what an internal service may send
+    back; the engine quotes such a body whole in its error), and records the paths it was asked for."""
+
+    def __init__(self) -> None:
+        import http.server
+        import threading
+
+        requests: list[str] = []
+        body = (HOSTILE_MARK + "\n") * (HOSTILE_BODY_CHARS // (len(HOSTILE_MARK) + 1))
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_GET(self) -> None:
+                requests.append(self.path)
+                if self.path == "/v2/":
+                    data = b"{}"
+                    self.send_response(200)
+                    self.send_header("Content-Type", "application/json")
+                else:
+                    data = body.encode()
+                    self.send_response(404)
+                    self.send_header("Content-Type", "text/plain")
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+            do_HEAD = do_GET
+
+            def log_message(self, format: str, *args: Any) -> None:
+                return None
+
+        self.requests = requests
+        self._server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.port = self._server.server_address[1]
+        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+        self._thread.start()
+
+    def close(self) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+
+
+@pytest.fixture
+def hostile_server() -> Iterator[_HostileServer]:
+    server = _HostileServer()
+    try:
+        yield server
+    finally:
+        server.close()
+
+
+def test_a_registry_answering_a_large_body_with_escapes_fails_the_job_with_a_short_clean_message(
+    image_node: tuple[BacalhauNode, JobWatch], docker_engine: docker.DockerClient, hostile_server: _HostileServer
+) -> None:
+    node, watch = image_node
+    image = f"127.0.0.1:{hostile_server.port}/bacalhau-test/x:latest"
+    result = node.fails("docker", "run", image, "--", "echo", "unreachable", timeout=120)
+    job_id = one_job_id(result.stdout + result.stderr)
+    job = watch.wait_state(job_id, "Failed")
+    assert hostile_server.requests, "the engine never asked the server: the test proves nothing"
+    messages = [job["State"].get("Message", "")] + [e["ComputeState"].get("Message", "") for e in watch.executions(job_id)]
+    for message in messages:
+        assert len(message) < 1000, f"{len(message)} characters: {message[:300]!r}..."
+        assert "\n" not in message and "\x1b" not in message and "\x07" not in message, repr(message)
+    assert any(image in m and "could not be pulled from" in m and "INTERNAL-SECRET-PAGE" in m for m in messages), (
+        messages  # the registry's words are quoted, a few hundred characters of them
+    )
+    assert "\x1b" not in result.stdout + result.stderr and "\x07" not in result.stdout + result.stderr
+
+
+def test_an_image_from_a_registry_outside_allowed_registries_is_refused_before_any_pull(
+    serve: Any, docker_engine: docker.DockerClient, hostile_server: _HostileServer
+) -> None:
+    node = serve(extra_config=["Engines.Types.Docker.AllowedRegistries=docker.io,localhost:5000"])
+    image = f"127.0.0.1:{hostile_server.port}/bacalhau-test/x:latest"
+    result = node.fails("docker", "run", image, "--", "echo", "unreachable", timeout=120)
+    out = result.stdout + result.stderr
+    assert f"registry 127.0.0.1:{hostile_server.port}" in out, node.describe_result(result)
+    assert "Engines.Types.Docker.AllowedRegistries" in out, node.describe_result(result)
+    assert hostile_server.requests == [], hostile_server.requests

@@ -201,6 +201,12 @@ GOLDEN: list[tuple[str, NclPayload, dict[str, Any]]] = [
         ShutdownNoticeRequest(NodeID="n-1", LastOrchestratorSeqNum=5),
         {"NodeID": "n-1", "LastOrchestratorSeqNum": 5},
     ),
+    (
+        # Our drain extension: only sent to an orchestrator that announced "drain"; absent otherwise (above).
+        "transport.ShutdownNoticeRequest",
+        ShutdownNoticeRequest(NodeID="n-1", Reason="node draining", LastOrchestratorSeqNum=5, Draining=True),
+        {"NodeID": "n-1", "Reason": "node draining", "LastOrchestratorSeqNum": 5, "Draining": True},
+    ),
     ("transport.ShutdownNoticeResponse", ShutdownNoticeResponse(LastComputeSeqNum=4), {"LastComputeSeqNum": 4}),
     (
         "BidAccepted",

@@ -15,6 +15,8 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
+from bacalhau.cli.output import echo
+
 if TYPE_CHECKING:
     from bacalhau.cli.profile.loader import ApiTarget
     from bacalhau.client import Client
@@ -82,7 +84,7 @@ class CliContext:
             selected = load_selected(store, flag=self.profile or "", env=os.environ.get(ENV_PROFILE, ""))
         except BacalhauError as exc:
             # Bacalhau carries on with the defaults here; say so rather than silently reaching elsewhere.
-            click.echo(f"Warning: {exc.message}; using the default API address", err=True)
+            echo(f"Warning: {exc.message}; using the default API address", err=True)
             selected = None
         if selected is None:
             return ApiTarget(host=host, port=port)

@@ -10,6 +10,8 @@ from typing import IO, Any
 
 import click
 
+from bacalhau.models.printable import escape_controls
+
 
 class CliError(click.ClickException):
     """A failure rendered the Bacalhau way; built from a BacalhauError or from a message and hint."""
@@ -27,7 +29,8 @@ class CliError(click.ClickException):
         return cls(message, hint=getattr(exc, "hint", "") or "")
 
     def show(self, file: IO[Any] | None = None) -> None:
-        text = f"\nError: {self.message}\n"
+        # Messages quote servers, nodes and registries: their control characters are shown, not obeyed.
+        text = f"\nError: {escape_controls(self.message)}\n"
         if self.hint:
-            text += f"Hint:  {self.hint}\n"
+            text += f"Hint:  {escape_controls(self.hint)}\n"
         click.echo(text, file=file, err=file is None, nl=False)

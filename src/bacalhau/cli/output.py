@@ -3,6 +3,14 @@
 Tables are drawn by hand rather than with rich: read verbs like `bacalhau job list` must start fast,
 and Bacalhau's tables are plain aligned columns anyway. Styling (a bold header) only applies on a
 terminal and never with `--no-style`. JSON/YAML print the raw API objects with their wire names.
+
+Untrusted text (job names, labels, node names, messages, job output) never reaches the terminal raw:
+`terminal_safe` writes its control characters out visibly (`\\x1b]0;pwned\\x07`), and it is applied
+here, where text is rendered, so that every verb gets it: table and csv cells (`render_rows`), the
+lines verbs print (`echo`), descriptions (which build on both). JSON and YAML stay exact and are safe
+as they are: JSON escapes C0 itself and C1/DEL are escaped here as `\\u00XX` (the same string to any
+parser); YAML double-quotes and escapes any string holding a control character. Our own styling (a
+bold header) is added after cells are escaped. `job logs` follows its own rule (see cli/job/logs.py).
 """
 
 from __future__ import annotations
@@ -10,6 +18,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import re
 import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -17,6 +26,8 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 import click
+
+from bacalhau.models.printable import escape_controls
 
 if TYPE_CHECKING:
     # Only for typing: importing the models (pydantic) here would slow every command's start.
@@ -29,6 +40,7 @@ LIST_FORMATS = (TABLE, CSV, JSON, YAML)
 OBJECT_FORMATS = (JSON, YAML)
 MAX_CELL_WIDTH = 40
 SHORT_ID_CHARS = 8
+_JSON_RAW_CONTROLS = re.compile(r"[\x7f-\x9f]")
 
 
 @dataclass(frozen=True)
@@ -59,7 +71,7 @@ def render_rows(columns: Sequence[Column[T]], items: Sequence[T], opts: OutputOp
     for item in items:
         row = []
         for col in columns:
-            text = col.value(item).replace("\n", " ")
+            text = terminal_safe(col.value(item).replace("\n", " "), keep="")
             if not opts.wide and opts.format == TABLE:
                 if col.is_id:
                     text = short_id(text)
@@ -102,9 +114,10 @@ def render_object(data: Any, opts: OutputOptions) -> str:
     """JSON (compact, or indented with --pretty) or YAML of a wire object."""
     if opts.format == YAML:
         return to_yaml(data)
-    if opts.pretty:
-        return json.dumps(data, indent=2, ensure_ascii=False) + "\n"
-    return json.dumps(data, ensure_ascii=False) + "\n"
+    text = json.dumps(data, indent=2 if opts.pretty else None, ensure_ascii=False)
+    # json escapes C0 but passes DEL and C1 through with ensure_ascii=False; outside strings JSON has
+    # none of them, so escaping every occurrence keeps the document (and each string) exactly the same.
+    return _JSON_RAW_CONTROLS.sub(lambda m: f"\\u{ord(m.group()):04x}", text) + "\n"
 
 
 def to_yaml(data: Any) -> str:
@@ -115,7 +128,9 @@ def to_yaml(data: Any) -> str:
         pass
 
     def _str(dumper: yaml.SafeDumper, value: str) -> yaml.ScalarNode:
-        style = "|" if "\n" in value else None
+        # The emitter double-quotes (and escapes) strings with controls by itself, except NEL (U+0085),
+        # which it counts as a line break and would write raw in a block or single-quoted scalar.
+        style = '"' if "\x85" in value else "|" if "\n" in value else None
         return dumper.represent_scalar("tag:yaml.org,2002:str", value, style=style)
 
     _Dumper.add_representer(str, _str)
@@ -123,8 +138,32 @@ def to_yaml(data: Any) -> str:
 
 
 def emit(text: str) -> None:
-    """Write rendered output to stdout as is."""
+    """Write output a renderer made (already safe: see the module docstring) to stdout as is."""
     click.echo(text, nl=False)
+
+
+def terminal_safe(text: str, *, keep: str = "\n\t") -> str:
+    """Untrusted text as it may be shown on a terminal: control characters but `keep` written out
+    visibly (`\\x1b`, `\\x07`, `\\x9b`), printable text of any script unchanged."""
+    return escape_controls(text, keep=keep)
+
+
+def log_text(text: str, *, err: bool, raw: bool) -> str:
+    """A job's own output, for stdout (or stderr with `err`): as it is when `raw` or when that stream is
+    not a terminal (a pipe or file gets the job's exact bytes), else with controls escaped.
+
+    Bacalhau prints job output raw everywhere; on a terminal that lets any job retitle it or rewrite
+    the screen, so ours escapes there and `job logs --raw` restores Bacalhau's behaviour.
+    """
+    stream = sys.stderr if err else sys.stdout
+    if raw or not stream.isatty():
+        return text
+    return terminal_safe(text)
+
+
+def echo(text: str = "", *, err: bool = False, nl: bool = True) -> None:
+    """`click.echo` for a line that may hold someone else's text (a name, a server message)."""
+    click.echo(terminal_safe(text), err=err, nl=nl)
 
 
 def styled(opts: OutputOptions) -> bool:

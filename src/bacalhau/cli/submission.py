@@ -13,7 +13,7 @@ import click
 
 from bacalhau.cli.errors import CliError
 from bacalhau.cli.flags import RunFlags
-from bacalhau.cli.output import short_id
+from bacalhau.cli.output import echo, log_text, short_id
 from bacalhau.cli.waiting import JobWatcher, watch
 from bacalhau.client import Client
 from bacalhau.models import constants as c
@@ -32,7 +32,7 @@ def submit(client: Client, job: Job, run: RunFlags, *, force: bool = False, hide
     response = client.put_job(job, force=force)
     if not hide_warnings and not run.id_only:
         for warning in response.warnings:
-            click.echo(f"Warning: {warning}", err=True)
+            echo(f"Warning: {warning}", err=True)
     report(client, response.job_id, run, show_output=show_output, namespace=job.namespace)
 
 
@@ -40,11 +40,11 @@ def report(client: Client, job_id: str, run: RunFlags, *, job_version: int = 0, 
            show_output: bool = False, headline: str = "") -> None:
     """Everything after the job was accepted: wait, stream, print hints, fail when the job failed."""
     if run.id_only or not run.wait:
-        click.echo(job_id)
+        echo(job_id)
         if not run.wait:
             return
     else:
-        click.echo(headline or f"Job successfully submitted. Job ID: {job_id}")
+        echo(headline or f"Job successfully submitted. Job ID: {job_id}")
     watcher = JobWatcher(client, job_id, job_version=job_version, namespace=namespace)
     try:
         if run.follow and not run.id_only:
@@ -82,7 +82,8 @@ def _follow(client: Client, watcher: JobWatcher, run: RunFlags) -> Job | None:
         time.sleep(0.2)
     for line in client.job_logs(watcher.job_id, follow=True, namespace=watcher.namespace):
         text = line.line if line.line.endswith("\n") else line.line + "\n"
-        click.echo(text, nl=False, err=line.type == 2)
+        err = line.type == 2
+        click.echo(log_text(text, err=err, raw=False), nl=False, err=err)
     return watch(watcher, run.wait_timeout_s, quiet=True)
 
 
@@ -98,9 +99,9 @@ def print_task_output(executions: list[Execution]) -> None:
         assert output is not None
         click.echo("")
         if output.stdout:
-            click.echo(output.stdout, nl=not output.stdout.endswith("\n"))
+            click.echo(log_text(output.stdout, err=False, raw=False), nl=not output.stdout.endswith("\n"))
         if output.stderr:
-            click.echo(output.stderr, nl=not output.stderr.endswith("\n"), err=True)
+            click.echo(log_text(output.stderr, err=True, raw=False), nl=not output.stderr.endswith("\n"), err=True)
         if output.stdout_truncated or output.stderr_truncated:
             click.echo(f"(output truncated; see: bacalhau job logs {execution.job_id})", err=True)
 
@@ -129,4 +130,4 @@ def _print_nodes(executions: list[Execution]) -> None:
     click.echo("\nNodes:")
     for execution in executions:
         state = execution.compute_state.state_type.name
-        click.echo(f"\t{execution.node_id}  {short_id(execution.id)}  {state}")
+        echo(f"\t{execution.node_id}  {short_id(execution.id)}  {state}")

@@ -18,7 +18,7 @@ from typing import Any
 
 import click
 
-from bacalhau.cli.output import parse_rfc3339, short_id
+from bacalhau.cli.output import parse_rfc3339, short_id, terminal_safe
 from bacalhau.client import Client
 from bacalhau.models import constants as c
 from bacalhau.models.history import JobHistory
@@ -40,7 +40,8 @@ def event_line(item: JobHistory) -> str:
     message = item.event.message or _state_text(item)
     if item.event.details.get("Hint"):
         message += f" ({item.event.details['Hint']})"
-    return f"{stamp}  {exec_id:<10}  {item.event.topic:<{_TOPIC_WIDTH}}  {message}".rstrip()
+    line = f"{stamp}  {exec_id:<10}  {item.event.topic:<{_TOPIC_WIDTH}}  {message}".rstrip()
+    return terminal_safe(line, keep="")
 
 
 def _state_text(item: JobHistory) -> str:

@@ -224,6 +224,7 @@ def _docker_executor(config: BacalhauConfig, node_id: str) -> DockerExecutor:
     return DockerExecutor(
         node_id=node_id,
         allowed_images=list(docker_cfg.allowed_images),
+        allowed_registries=list(docker_cfg.allowed_registries),
         accept_networked_jobs=config.job_admission_control.accept_networked_jobs,
         default_memory_bytes=default_memory,
         default_cpu=default_cpu,

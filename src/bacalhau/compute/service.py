@@ -64,6 +64,8 @@ logger = logging.getLogger(__name__)
 
 RESTART_MESSAGE = "execution interrupted: the compute node restarted before it finished"
 STOP_MESSAGE = "execution interrupted: the compute node stopped while it was running"
+HANDED_BACK_MESSAGE = "execution handed back: the compute node is shutting down"
+# Serving executions it already holds (reports, cancels, logs, reconciliation).
 _ACTIVE = (State.BidAccepted, State.Running, State.Publishing)
 # Reports made while shutting down must not hold the shutdown hostage to a dead link.
 _SHUTDOWN_REPORT_TIMEOUT_S = 2.0
@@ -75,8 +77,14 @@ class NodeStatus(enum.Enum):
 
     CREATED = "created"
     RUNNING = "running"
+    # Stopping on purpose: nothing new starts, running executions may finish (see drain).
+    DRAINING = "draining"
     STOPPING = "stopping"
     STOPPED = "stopped"
+
+
+# The states in which the node still serves the executions it holds (reports, cancels, reconciliation).
+_SERVING = frozenset({NodeStatus.RUNNING, NodeStatus.DRAINING})
 
 
 @dataclass(frozen=True)
@@ -126,6 +134,8 @@ class ComputeNode:
         # the orchestrator to record its progress, and Running always arrives before Completed.
         self._outbox: asyncio.Queue[Awaitable[None]] = asyncio.Queue()
         self._outbox_task: asyncio.Task[None] | None = None
+        # Set by stop() after a drain: what it still has to stop is handed back (see drain).
+        self._drained = False
 
     @property
     def max_capacity(self) -> Resources:
@@ -159,6 +169,7 @@ class ComputeNode:
         """Cancel queued and running executions (each reported as interrupted), stop plugins, close the store."""
         if self.status in (NodeStatus.STOPPING, NodeStatus.STOPPED):
             return
+        self._drained = self.status is NodeStatus.DRAINING
         self.status = NodeStatus.STOPPING
         queued, self._queue = list(self._queue), deque()
         for item in queued:
@@ -180,15 +191,57 @@ class ComputeNode:
             self._store.close()
             self.status = NodeStatus.STOPPED
 
+    async def drain(self, grace_s: float, *, abort: asyncio.Event | None = None) -> tuple[int, int]:
+        """Stop on purpose, gently: start nothing new, hand back what has not started, give running
+        executions up to `grace_s` to finish (their results are reported as usual).
+
+        Handed back = reported failed, retryable and marked DETAIL_HANDED_BACK, so the orchestrator
+        places it again elsewhere (or here after a restart) without counting it against the job. What
+        still runs when the grace ends (or `abort` is set: a second signal) is handed back by `stop`.
+        Returns (finished within the grace, handed back so far).
+        """
+        if self.status is not NodeStatus.RUNNING:
+            return 0, 0
+        self.status = NodeStatus.DRAINING
+        waiting = [*self._queue, *self._awaiting_approval.values()]
+        self._queue, self._awaiting_approval = deque(), {}
+        for item in waiting:
+            await self._hand_back(item.execution.id, item.execution.job_id)
+        self._info_changed.set()
+        running = list(self._running.values())
+        if running and grace_s > 0:
+            waits: set[asyncio.Future[Any]] = {asyncio.ensure_future(asyncio.wait(running, timeout=grace_s))}
+            if abort is not None:
+                waits.add(asyncio.ensure_future(abort.wait()))
+            try:
+                await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
+            finally:
+                for wait in waits:
+                    wait.cancel()
+        finished = sum(1 for task in running if task.done())
+        return finished, len(waiting)
+
+    async def _hand_back(self, execution_id: str, job_id: str) -> None:
+        if not self._store.update_state(execution_id, State.Failed, expected=_ACTIVE, message=HANDED_BACK_MESSAGE):
+            return
+        self._mark_finished(execution_id)
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(_SHUTDOWN_REPORT_TIMEOUT_S):
+                await self._report(self._interrupted(execution_id, job_id, HANDED_BACK_MESSAGE, handed_back=True))
+
+    def running_count(self) -> int:
+        """Executions running now (started, not ended)."""
+        return len(self._running)
+
     def active_execution_ids(self) -> list[str]:
         """Executions this node holds that have not ended (queued, running, publishing): for reconciliation."""
-        if self.status is not NodeStatus.RUNNING:
+        if self.status not in _SERVING:
             return []
         return [record.execution_id for record in self._store.list_active()]
 
     def job_type(self, execution_id: str) -> str:
         """The job type of an execution this node holds ("" if unknown), for the reports that name it."""
-        record = self._store.get(execution_id) if self.status is NodeStatus.RUNNING else None
+        record = self._store.get(execution_id) if self.status in _SERVING else None
         job = record.execution.job if record is not None else None
         return job.type if job is not None else ""
 
@@ -232,6 +285,9 @@ class ComputeNode:
 
     async def ask_for_bid(self, request: AskForBid) -> None:
         """Accept (queue) or reject the execution and report the BidResult. Idempotent per execution ID."""
+        if self.status is NodeStatus.DRAINING:
+            await self._refuse_while_draining(request.execution)
+            return
         self._require_running()
         execution = request.execution
         if self._store.get(execution.id) is not None:
@@ -256,6 +312,9 @@ class ComputeNode:
                 BidResult(execution_id=execution.id, job_id=execution.job_id, accepted=True)
             )
         )
+        if self._draining():
+            await self._hand_back(execution.id, execution.job_id)  # the drain began meanwhile
+            return
         record = self._store.get(execution.id) if self.status is NodeStatus.RUNNING else None
         if record is None or record.state is not State.BidAccepted:
             return  # cancelled (or the node stopped) while the answer was on its way
@@ -270,7 +329,10 @@ class ComputeNode:
     async def accept_bid(self, request: BidAccepted) -> None:
         """The orchestrator accepted a pending bid: queue it. Idempotent; unknown or started IDs are ignored."""
         queued = self._awaiting_approval.pop(request.execution_id, None)
-        if queued is None or self.status is not NodeStatus.RUNNING:
+        if queued is None or self.status not in _SERVING:
+            return
+        if self.status is NodeStatus.DRAINING:
+            await self._hand_back(request.execution_id, queued.execution.job_id)
             return
         record = self._store.get(request.execution_id)
         if record is None or record.state is not State.BidAccepted:
@@ -281,7 +343,7 @@ class ComputeNode:
     async def cancel_execution(self, request: CancelExecution) -> None:
         """Drop a queued execution or stop a running one; nothing is reported for it afterwards. Idempotent."""
         execution_id = request.execution_id
-        record = self._store.get(execution_id) if self.status is NodeStatus.RUNNING else None
+        record = self._store.get(execution_id) if self.status in _SERVING else None
         if record is None or record.state.is_terminal:
             return
         message = request.reason or "execution cancelled"
@@ -435,25 +497,36 @@ class ComputeNode:
         )
 
     async def _fail_on_stop(self, execution_id: str, job_id: str) -> None:
+        if self._drained:
+            # Stopped on purpose at the end of a drain: handed back, not the job's failure.
+            await self._hand_back(execution_id, job_id)
+            return
         if not self._store.update_state(execution_id, State.Failed, expected=_ACTIVE, message=STOP_MESSAGE):
             return
         with contextlib.suppress(TimeoutError):
             async with asyncio.timeout(_SHUTDOWN_REPORT_TIMEOUT_S):
                 await self._report(self._interrupted(execution_id, job_id, STOP_MESSAGE))
 
-    def _interrupted(self, execution_id: str, job_id: str, message: str) -> Awaitable[None]:
+    async def _refuse_while_draining(self, execution: Execution) -> None:
+        """An offer that reached a draining node: recorded and handed straight back (idempotent)."""
+        if self._store.get(execution.id) is not None:
+            return
+        if self._store.create(execution, State.BidAccepted):
+            await self._hand_back(execution.id, execution.job_id)
+
+    def _interrupted(
+        self, execution_id: str, job_id: str, message: str, *, handed_back: bool = False
+    ) -> Awaitable[None]:
+        details = {
+            "ErrorCode": str(ErrorCode.ExecutionError),
+            "Hint": "the execution can be retried on this or another node",
+            "Retryable": "true",
+            "FailsExecution": "true",
+        }
+        if handed_back:
+            details[c.DETAIL_HANDED_BACK] = "true"
         return self._orchestrator.on_compute_error(
-            ComputeError(
-                execution_id=execution_id,
-                job_id=job_id,
-                message=message,
-                details={
-                    "ErrorCode": str(ErrorCode.ExecutionError),
-                    "Hint": "the execution can be retried on this or another node",
-                    "Retryable": "true",
-                    "FailsExecution": "true",
-                },
-            )
+            ComputeError(execution_id=execution_id, job_id=job_id, message=message, details=details)
         )
 
     # --- reporting ------------------------------------------------------------------------------------
@@ -503,6 +576,10 @@ class ComputeNode:
             await self._info_changed.wait()
             self._info_changed.clear()
             await self._send(self._orchestrator.update_node_info(NodeInfoUpdate(node_info=self.node_info())))
+
+    def _draining(self) -> bool:
+        # A method, not an inline check: the status changes across awaits, which type narrowing ignores.
+        return self.status is NodeStatus.DRAINING
 
     def _require_running(self) -> None:
         if self.status is not NodeStatus.RUNNING:

@@ -145,6 +145,9 @@ class ComputeConfig(WireModel):
     allow_listed_local_paths: list[str] = Field(default_factory=list, alias="AllowListedLocalPaths")
     env: EnvConfig = Field(default_factory=EnvConfig, alias="Env")
     heartbeat: HeartbeatConfig = Field(default_factory=HeartbeatConfig, alias="Heartbeat")
+    # Ours (Bacalhau has none): on SIGTERM, how long running executions may take to finish before the
+    # node hands them back; a second signal ends the wait at once.
+    shutdown_grace_period: str = Field("10s", alias="ShutdownGracePeriod")
 
 
 class TaskTimeouts(WireModel):
@@ -215,6 +218,9 @@ class DockerEngineConfig(WireModel):
 
     # Glob patterns over image references (`bacalhau-test/*`, `127.0.0.1:*/*`); empty allows every image.
     allowed_images: list[str] = Field(default_factory=list, alias="AllowedImages")
+    # Glob patterns over registry hosts (`docker.io`, `ghcr.io`, `localhost:5000`); empty allows every
+    # registry. Ours, not a Bacalhau v1.9 key: an image reference makes the engine fetch any host:port.
+    allowed_registries: list[str] = Field(default_factory=list, alias="AllowedRegistries")
     # Most processes one container may hold (fork bombs); 0 or less means no limit.
     pids_limit: int = Field(1024, alias="PidsLimit")
 

@@ -56,3 +56,8 @@ RESULT_EXIT_CODE: Final = "exitCode"
 RUN_OUTPUT_MAX_BYTES: Final = 2048
 
 MAX_REQUEST_BYTES: Final = 10 * 1024 * 1024
+
+# ComputeState.Details key a stopping compute node sets ("true") on each execution it hands back
+# unfinished (never started, or stopped on purpose at the end of its drain): the node's doing, not the
+# job's, so it does not count against the job's retries.
+DETAIL_HANDED_BACK: Final = "HandedBack"

@@ -141,8 +141,14 @@ class ComputeEventHandler:
         self._nodes.update_info(request.node_info)
 
     async def shutdown_notice(self, request: ShutdownNotice) -> None:
-        """DISCONNECTED now ("graceful shutdown"); its executions are placed again."""
-        log.info("node %s is shutting down%s", request.node_id, f": {request.reason}" if request.reason else "")
+        """Draining: no new work for the node, its executions stay (they finish or come back handed
+        back). Otherwise DISCONNECTED now ("graceful shutdown"); its executions are placed again."""
+        why = f": {request.reason}" if request.reason else ""
+        if request.draining:
+            log.info("node %s is draining%s: no new work is placed there", request.node_id, why)
+            self._nodes.drain(request.node_id)
+            return
+        log.info("node %s is shutting down%s", request.node_id, why)
         self._nodes.shutdown(request.node_id)
 
     # ---- execution reports ----------------------------------------------------------------------

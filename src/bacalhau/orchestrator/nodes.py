@@ -150,6 +150,9 @@ class NodeManager:
         self._listeners = _Listeners()
         self._nodes: dict[str, _Tracked] = {}
         self._order: list[str] | None = None  # node IDs sorted, rebuilt when one joins or leaves
+        # CONNECTED nodes that announced they are stopping: no new work, their executions stay. In
+        # memory only: a restart of either side ends the drain (the node re-handshakes or is gone).
+        self._draining: set[str] = set()
         grace_until = monotonic_s() + (disconnect_timeout_s if restart_grace_s is None else restart_grace_s)
         now = rfc3339(clock_ns())
         for state in store.load():
@@ -197,6 +200,7 @@ class NodeManager:
         self._store.put(state)
         self._nodes[node_id] = _Tracked(state=state, last_seen_s=self._monotonic_s())
         self._order = None
+        self._draining.discard(node_id)  # a node that handshakes again is back for good
         self._listeners.emit(NodeEvent(node_id, NodeChange.JOIN, "node reconnected" if existing else "node registered"))
         return Admission(True, "node reconnected" if existing else "node registered")
 
@@ -233,11 +237,30 @@ class NodeManager:
             _clear_capacity(tracked.state)
         tracked.record_dirty = True
 
-    def shutdown(self, node_id: str) -> None:
-        """The node said it is stopping: DISCONNECTED at once ("graceful shutdown"). Ignored unless CONNECTED."""
+    def drain(self, node_id: str) -> None:
+        """The node is stopping but finishes (or hands back) what it runs: no new work for it, nothing
+        of its own is failed. Ignored unless CONNECTED; ends when it leaves or handshakes again."""
         tracked = self._nodes.get(node_id)
         if tracked is not None and tracked.state.connection_state.status is ConnectionStatus.CONNECTED:
+            self._draining.add(node_id)
+
+    def draining(self) -> frozenset[str]:
+        """The nodes draining now (see drain)."""
+        return frozenset(self._draining)
+
+    def shutdown(self, node_id: str) -> None:
+        """The node said it is stopping: DISCONNECTED at once ("graceful shutdown"). Ignored unless CONNECTED.
+
+        A node that drained first stopped on purpose and is likely restarting: like the nodes after an
+        orchestrator restart, it is awaited for the disconnect timeout (its executions are not lost
+        meanwhile, and jobs with nowhere else to go wait for it instead of failing).
+        """
+        tracked = self._nodes.get(node_id)
+        if tracked is not None and tracked.state.connection_state.status is ConnectionStatus.CONNECTED:
+            drained = node_id in self._draining
             self._disconnect(tracked, GRACEFUL_SHUTDOWN)
+            if drained:
+                tracked.grace_deadline_s = self._monotonic_s() + self.disconnect_timeout_s
 
     # ---- liveness (driven by node_health.NodeHealthMonitor) -------------------------------------
 
@@ -311,9 +334,14 @@ class NodeManager:
         return tracked is not None and tracked.state.connection_state.status is ConnectionStatus.CONNECTED
 
     def is_schedulable(self, node_id: str) -> bool:
-        """CONNECTED and APPROVED: new executions may be placed there."""
+        """CONNECTED, APPROVED and not draining: new executions may be placed there."""
         tracked = self._nodes.get(node_id)
-        return self.is_connected(node_id) and tracked is not None and tracked.state.membership is Membership.APPROVED
+        return (
+            self.is_connected(node_id)
+            and tracked is not None
+            and tracked.state.membership is Membership.APPROVED
+            and node_id not in self._draining
+        )
 
     def is_awaiting_reconnect(self, node_id: str) -> bool:
         """In its restart grace: not CONNECTED, but its executions are not lost (yet)."""
@@ -406,6 +434,7 @@ class NodeManager:
 
     def _disconnect(self, tracked: _Tracked, reason: str) -> None:
         state = tracked.state
+        self._draining.discard(state.info.node_id)
         self._set_status(state, ConnectionStatus.DISCONNECTED, reason, rfc3339(self._clock_ns()))
         _clear_capacity(state)
         try:

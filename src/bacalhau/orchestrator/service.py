@@ -158,6 +158,15 @@ class Orchestrator:
         for worker in self._workers:
             self._tasks.append(asyncio.get_running_loop().create_task(worker.run()))
 
+    async def pause(self) -> None:
+        """Place nothing more (the node is stopping): the workers finish the batch in hand and end.
+
+        Reports are still recorded and their evaluations stored; evaluations left pending run at the
+        next start. Idempotent; `stop` follows.
+        """
+        self.broker.close()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+
     async def stop(self) -> None:
         """Stop watching nodes (pending node events become stored evaluations, node states are written),
         then stop the workers. Evaluations left pending are recovered at the next start."""

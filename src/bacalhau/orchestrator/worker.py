@@ -128,6 +128,7 @@ class Worker:
                 now_ns=self._clock_ns(),
                 queue_backoff_ns=self._queue_backoff_ns,
                 awaiting_reconnect=self._nodes.awaiting_reconnect(),
+                draining=self._nodes.draining(),
                 limits=self._limits,
             )
             outcome.plan = schedule(evaluation, snapshot)

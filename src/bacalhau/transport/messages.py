@@ -121,10 +121,15 @@ class Heartbeat(WireModel):
 
 
 class ShutdownNotice(WireModel):
-    """Compute -> orchestrator: the node is stopping on purpose."""
+    """Compute -> orchestrator: the node is stopping on purpose.
+
+    `draining`: it has only started to stop: no new work, but what it runs may still finish (or be
+    handed back); a second notice without it follows when it leaves.
+    """
 
     node_id: str = Field(alias="NodeID")
     reason: str = Field("", alias="Reason")
+    draining: bool = Field(False, alias="Draining")
 
 
 class NodeInfoUpdate(WireModel):

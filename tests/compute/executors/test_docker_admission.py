@@ -123,6 +123,42 @@ def test_an_image_outside_the_allow_list_is_refused_with_the_reason() -> None:
     }
 
 
+@pytest.mark.parametrize(
+    "image",
+    ["busybox", "library/busybox:1.36", "docker.io/library/busybox", "index.docker.io/library/busybox",
+     "GHCR.io/team/app:1", "registry.example.com/x", "localhost:5000/x"],
+)
+def test_allowed_registries_match_the_registry_host(image: str) -> None:
+    executor = DockerExecutor(
+        node_id="n-1", allowed_registries=["docker.io", "ghcr.io", "*.example.com", "localhost:5000"]
+    )
+    executor.validate(engine(Image=image))
+
+
+@pytest.mark.parametrize("image", ["127.0.0.1:8080/x", "localhost:6000/x", "169.254.169.254/latest", "quay.io/a/b"])
+def test_an_image_from_a_registry_outside_allowed_registries_is_refused_naming_registry_and_key(image: str) -> None:
+    executor = DockerExecutor(node_id="n-1", allowed_registries=["docker.io", "localhost:5000"])
+    with pytest.raises(ValidationFailed) as caught:
+        executor.validate(engine(Image=image))
+    registry = image.split("/")[0]
+    assert problems(caught.value) == {
+        "Engine.Params.Image": f"image {image} comes from registry {registry}, which this node does not pull "
+        "from (Engines.Types.Docker.AllowedRegistries: docker.io, localhost:5000)"
+    }
+
+
+def test_allowed_registries_and_allowed_images_both_apply() -> None:
+    executor = DockerExecutor(node_id="n-1", allowed_registries=["docker.io"], allowed_images=["busybox*"])
+    executor.validate(engine(Image="busybox:1.36"))
+    with pytest.raises(ValidationFailed, match="AllowedImages"):
+        executor.validate(engine(Image="alpine"))
+
+
+def test_an_image_reference_with_a_control_character_is_invalid() -> None:
+    with pytest.raises(ValidationFailed, match="is not an image reference"):
+        DockerExecutor(node_id="n-1").validate(engine(Image="busybox\x1b]0;x\x07"))
+
+
 @pytest.mark.parametrize("network", ["Host", "Full", "HTTP", "Bridge", "full"])
 def test_a_networked_job_is_refused_by_a_node_that_does_not_accept_them(network: str) -> None:
     with pytest.raises(ValidationFailed) as caught:
@@ -273,8 +309,9 @@ def test_config_defaults_lock_docker_down() -> None:
     assert config.engines.types.docker.allowed_images == []
     assert config.engines.types.docker.pids_limit == 1024
     wire = config.to_wire()
-    assert wire["JobAdmissionControl"] == {"Locality": "anywhere", "AcceptNetworkedJobs": False}
-    assert wire["Engines"]["Types"]["Docker"] == {"AllowedImages": [], "PidsLimit": 1024}
+    admission = wire["JobAdmissionControl"]
+    assert (admission["Locality"], admission["AcceptNetworkedJobs"]) == ("anywhere", False)
+    assert wire["Engines"]["Types"]["Docker"] == {"AllowedImages": [], "AllowedRegistries": [], "PidsLimit": 1024}
 
 
 async def test_a_container_of_another_node_with_the_same_name_is_left_alone(

@@ -72,11 +72,12 @@ class Harness:
 
     def run(self, job: Job, nodes: list[NodeState], executions: list[Execution] | None = None,
             now_ns: int = NOW, awaiting_reconnect: frozenset[str] = frozenset(),
-            limits: JobLimits = DEFAULT_LIMITS) -> Plan:
+            limits: JobLimits = DEFAULT_LIMITS, draining: frozenset[str] = frozenset()) -> Plan:
         # The manager hands the scheduler its nodes in ID order; so does the harness.
         ordered = tuple(sorted(nodes, key=lambda n: n.info.node_id))
         snap = Snapshot(job=job, executions=tuple(executions or ()), nodes=ordered, now_ns=now_ns,
-                        queue_backoff_ns=5 * SECOND, awaiting_reconnect=awaiting_reconnect, limits=limits)
+                        queue_backoff_ns=5 * SECOND, awaiting_reconnect=awaiting_reconnect, limits=limits,
+                        draining=draining)
         plan = schedule(Evaluation(ID="ev", JobID=job.id), snap)
         self.plans.append(plan)
         return plan

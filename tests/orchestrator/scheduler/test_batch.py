@@ -9,6 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from tests.orchestrator.scheduler.harness import NOW, SECOND, Harness, make_execution, make_job, make_node
 
+from bacalhau.models.constants import DETAIL_HANDED_BACK
 from bacalhau.models.job import LabelSelectorRequirement
 from bacalhau.models.limits import INT64_MAX, JobLimits
 from bacalhau.models.node import Membership
@@ -131,8 +132,6 @@ def test_ops_job_runs_on_every_matching_node() -> None:
 
 
 def test_constraints_filter_nodes() -> None:
-    from bacalhau.models.job import LabelSelectorRequirement
-
     job = make_job()
     job.constraints = [LabelSelectorRequirement(Key="zone", Operator="=", Values=["eu"])]
     plan = Harness().run(job, [make_node("n-a", labels={"zone": "us"}), make_node("n-b", labels={"zone": "eu"})])
@@ -354,3 +353,40 @@ def test_configured_limits_apply_to_stored_jobs() -> None:
     plan = Harness().run(make_job(count=3), [make_node(n) for n in ("n-a", "n-b", "n-c")], limits=JobLimits(max_count=2))
     assert plan.job_transition is not None and plan.job_transition.new_state is JobStateType.Failed
     assert "Count: 3 exceeds the limit of 2 (JobAdmissionControl.Limits.MaxCount)" in plan.job_transition.message
+
+
+# ---- draining and restarting nodes -------------------------------------------------------------
+
+
+def test_a_draining_node_gets_no_new_execution_and_says_why() -> None:
+    plan = Harness().run(make_job(), [make_node("n-a")], draining=frozenset({"n-a"}))
+    assert plan.new_executions == []
+    # It is stopping on purpose, most likely to come back: the job waits for it (bounded) instead of failing.
+    assert plan.job_transition is not None and plan.job_transition.new_state is JobStateType.Queued
+    assert "node n-a: node is shutting down; waiting for node(s) n-a to reconnect" in plan.job_transition.message
+    plan = Harness().run(make_job(), [make_node("n-a"), make_node("n-b")], draining=frozenset({"n-a"}))
+    assert [e.node_id for e in plan.new_executions] == ["n-b"]
+
+
+def test_handed_back_executions_do_not_use_up_the_jobs_retries() -> None:
+    job = make_job(state=JobStateType.Running)
+    handed = [make_execution(job, "n-a", ExecutionStateType.Failed, retryable=True) for _ in range(5)]
+    for e in handed:
+        e.compute_state.details[DETAIL_HANDED_BACK] = "true"
+    plan = Harness().run(job, [make_node("n-a")], handed)
+    assert [e.node_id for e in plan.new_executions] == ["n-a"]
+    # Real failures still count.
+    failed = [make_execution(job, "n-a", ExecutionStateType.Failed, retryable=True) for _ in range(3)]
+    plan = Harness().run(job, [make_node("n-a")], [*handed, *failed])
+    assert plan.job_transition is not None and "retried too many times" in plan.job_transition.message
+
+
+def test_with_nowhere_to_go_a_job_waits_for_a_node_expected_back() -> None:
+    plan = Harness().run(make_job(), [make_node("n-away", connected=False)], awaiting_reconnect=frozenset({"n-away"}))
+    assert plan.job_transition is not None and plan.job_transition.new_state is JobStateType.Queued
+    assert "waiting for node(s) n-away to reconnect" in plan.job_transition.message
+    [retry] = plan.new_evaluations
+    assert retry.wait_until == NOW + 5 * SECOND
+    # Once it is no longer expected, the job fails with the reason as before.
+    plan = Harness().run(make_job(), [make_node("n-away", connected=False)])
+    assert plan.job_transition is not None and plan.job_transition.new_state is JobStateType.Failed

@@ -18,6 +18,7 @@ from bacalhau.cli.output import (
     ns_to_datetime,
     render_object,
     render_rows,
+    terminal_safe,
 )
 from bacalhau.models import constants as c
 from bacalhau.models.api import GetJobResponse
@@ -44,7 +45,7 @@ def render_description(resp: GetJobResponse, opts: OutputOptions) -> str:
         ("Version", str(job.version)),
     ]
     width = max(len(k) for k, _ in pairs)
-    parts = ["\n".join(f"{k.ljust(width)} = {v}" for k, v in pairs) + "\n"]
+    parts = ["\n".join(f"{k.ljust(width)} = {terminal_safe(v, keep='')}" for k, v in pairs) + "\n"]
 
     executions = resp.executions.items if resp.executions else []
     history = resp.history.items if resp.history else []
@@ -62,7 +63,7 @@ def render_description(resp: GetJobResponse, opts: OutputOptions) -> str:
         if item.execution_id:
             by_exec.setdefault(item.execution_id, []).append(item)
     for exec_id, items in by_exec.items():
-        label = exec_id if opts.wide else exec_id[:10]
+        label = terminal_safe(exec_id if opts.wide else exec_id[:10], keep="")
         parts.append(f"Execution {label} History\n" + render_rows(DESCRIBE_HISTORY_COLUMNS, items, opts))
     published = [
         (e.id if opts.wide else e.id[:10], e.published_result.type, result_location(e.published_result))
@@ -71,15 +72,15 @@ def render_description(resp: GetJobResponse, opts: OutputOptions) -> str:
         and not e.published_result.is_type(c.PUBLISHER_NOOP)
     ]
     if published:
-        lines = [f"{exec_id}  {kind}  {where}" for exec_id, kind, where in published]
+        lines = [terminal_safe(f"{exec_id}  {kind}  {where}", keep="") for exec_id, kind, where in published]
         parts.append("Published Results\n" + "\n".join(lines) + "\n")
     outputs = [e for e in executions if e.run_output is not None and (e.run_output.stdout or e.run_output.stderr)]
     for execution in outputs:
         assert execution.run_output is not None
         if execution.run_output.stdout:
-            parts.append("Standard Output\n" + _ensure_nl(execution.run_output.stdout))
+            parts.append("Standard Output\n" + _ensure_nl(terminal_safe(execution.run_output.stdout)))
         if execution.run_output.stderr:
-            parts.append("Standard Error\n" + _ensure_nl(execution.run_output.stderr))
+            parts.append("Standard Error\n" + _ensure_nl(terminal_safe(execution.run_output.stderr)))
     return "\n".join(parts)
 
 

@@ -11,7 +11,7 @@ import click
 from bacalhau.cli.command import BacalhauCommand
 from bacalhau.cli.context import CliContext, pass_cli
 from bacalhau.cli.flags import namespace_option
-from bacalhau.cli.output import short_id
+from bacalhau.cli.output import echo, short_id
 from bacalhau.client.download import IpfsAccess
 
 DEFAULT_DOWNLOAD_TIMEOUT_S = 300
@@ -79,6 +79,6 @@ def get(cli: CliContext, /, job_id: str, output_dir: str, raw: bool, overwrite: 
         client.download_results(
             job.id or job_id, folder, raw=raw, overwrite=overwrite, namespace=namespace,
             timeout_s=float(download_timeout_secs), progress=_ByteProgress(),
-            status=lambda message: click.echo(message, err=True), ipfs=_ipfs_access(cli, ipfs_connect),
+            status=lambda message: echo(message, err=True), ipfs=_ipfs_access(cli, ipfs_connect),
         )
-    click.echo(f"Results for job '{job.id or job_id}' have been written to...\n{folder}")
+    echo(f"Results for job '{job.id or job_id}' have been written to...\n{folder}")

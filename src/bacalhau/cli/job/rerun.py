@@ -9,6 +9,7 @@ import click
 from bacalhau.cli.command import BacalhauCommand
 from bacalhau.cli.context import CliContext, pass_cli
 from bacalhau.cli.flags import namespace_option, pop_run, run_options
+from bacalhau.cli.output import echo
 
 
 @click.command("rerun", cls=BacalhauCommand)
@@ -28,6 +29,6 @@ def rerun(cli: CliContext, /, job_id: str, job_version: int, reason: str, namesp
         resp = client.rerun_job(job_id, version=job_version, reason=reason, namespace=namespace)
         if not flags.id_only:
             for warning in resp.warnings:
-                click.echo(f"Warning: {warning}", err=True)
+                echo(f"Warning: {warning}", err=True)
         headline = f"Job successfully rerun. Job ID: {resp.job_id}, new version: {resp.job_version}"
         report(client, resp.job_id, flags, job_version=resp.job_version, namespace=namespace, headline=headline)

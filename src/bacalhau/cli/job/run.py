@@ -18,6 +18,7 @@ from bacalhau.cli.command import BacalhauCommand
 from bacalhau.cli.context import CliContext, pass_cli
 from bacalhau.cli.flags import pop_run, run_options, string_to_string_option
 from bacalhau.cli.jobfile import MAX_FILE_BYTES, ensure_submittable, load_job, submittable_yaml
+from bacalhau.cli.output import echo, terminal_safe
 from bacalhau.cli.selectors import parse_pairs
 from bacalhau.cli.template import env_values
 from bacalhau.models.errors import BacalhauError
@@ -83,13 +84,13 @@ def run(cli: CliContext, /, file: str | None, file_option: str | None, force: bo
 def dry_run(cli: CliContext, job: Job) -> None:
     """Print the server's diff for `job` (stdout) or "No diff detected." (stderr); never submit."""
     for warning in normalize_job(job).warnings:
-        click.echo(f"Warning: {warning}", err=True)
+        echo(f"Warning: {warning}", err=True)
     with cli.client() as client:
         try:
             diff = client.diff_job(job).diff
         except BacalhauError as exc:
             # Bacalhau's fallback: say why, then show the spec as it would be submitted.
-            click.echo(f"Error: failed to fetch Job spec: {exc.message}", err=True)
+            echo(f"Error: failed to fetch Job spec: {exc.message}", err=True)
             click.echo("Warning: falling back to offline mode...", err=True)
             click.echo(submittable_yaml(job), nl=False)
             return
@@ -99,4 +100,5 @@ def dry_run(cli: CliContext, job: Job) -> None:
     for line in diff.splitlines():
         colour = "green" if line.startswith("+") else "red" if line.startswith("-") else None
         # click.echo drops the colour when stdout is not a terminal.
+        line = terminal_safe(line)
         click.echo(click.style(line, fg=colour) if colour else line)

@@ -7,6 +7,7 @@ import click
 from bacalhau.cli.command import BacalhauCommand
 from bacalhau.cli.context import CliContext, pass_cli
 from bacalhau.cli.flags import namespace_option
+from bacalhau.cli.output import echo
 
 DEFAULT_REASON = "Stopped by user via the CLI"
 
@@ -26,6 +27,6 @@ def stop(cli: CliContext, /, job_id: str, quiet: bool, reason: str, namespace: s
     if quiet:
         return
     if resp.evaluation_id:
-        click.echo(f"\nJob stop successfully submitted with evaluation ID: {resp.evaluation_id}")
+        echo(f"\nJob stop successfully submitted with evaluation ID: {resp.evaluation_id}")
     else:
         click.echo("\nJob is already in a terminal state; nothing to stop.")

@@ -77,6 +77,7 @@ class DockerExecutor:
         node_id: str,
         client_factory: ClientFactory = docker.from_env,
         allowed_images: Sequence[str] = (),
+        allowed_registries: Sequence[str] = (),
         accept_networked_jobs: bool = False,
         default_memory_bytes: int = 0,
         default_cpu: float = 0.0,
@@ -85,7 +86,7 @@ class DockerExecutor:
     ) -> None:
         self._node_id = node_id
         self._client_factory = client_factory
-        self._policy = DockerPolicy(tuple(allowed_images), accept_networked_jobs)
+        self._policy = DockerPolicy(tuple(allowed_images), accept_networked_jobs, tuple(allowed_registries))
         self._limits = Limits(default_memory_bytes, default_cpu, pids_limit)
         self._ping_ttl_s = ping_ttl_s
         self._client_lock = threading.Lock()

@@ -8,6 +8,11 @@
                     v
                images.get ──> ResolvedImage(id, digest)
 
+What a registry answers is quoted in the error, but only as one line of at most `MAX_REASON_CHARS`
+with control characters removed: the "registry" may be any HTTP server the reference points at (see
+docker_policy), and its body (an internal page, escape sequences) must not flow whole into the job's
+state, the CLI and the logs.
+
 The container is created from the image ID, not the tag, so a tag that moves between the look-up and
 the start cannot change what runs; the digest is recorded on the execution so a rerun is reproducible.
 Blocking calls: run these in a worker thread.
@@ -24,11 +29,14 @@ import docker.errors
 from bacalhau.compute.executors.docker_params import DEFAULT_REGISTRY, ImageRef
 from bacalhau.compute.executors.docker_stop import engine_reason
 from bacalhau.models.errors import ErrorCode, ExecutionError
+from bacalhau.models.printable import one_line
 
 _PULL_HINT = (
     "check the image name and tag, that the registry is reachable from the compute node and, for a "
     "private registry, that the node is logged in to it; or load the image on the node (docker load)"
 )
+# Enough for any real registry error ("manifest unknown", "unauthorized: ..."), not for a page.
+MAX_REASON_CHARS = 300
 
 
 @dataclass(frozen=True)
@@ -63,7 +71,8 @@ def resolve_image(client: docker.DockerClient, image: ImageRef) -> ResolvedImage
         raise pull_error(image, engine_reason(exc)) from exc
     except (docker.errors.DockerException, OSError) as exc:
         raise ExecutionError(
-            f"image {image.reference}: the Docker engine could not be reached: {exc}",
+            f"image {one_line(image.reference)}: the Docker engine could not be reached: "
+            f"{one_line(str(exc), max_chars=MAX_REASON_CHARS)}",
             code=ErrorCode.ServiceUnavailable,
             hint="check that dockerd is running on the compute node",
             retryable=True,
@@ -72,8 +81,10 @@ def resolve_image(client: docker.DockerClient, image: ImageRef) -> ResolvedImage
 
 
 def pull_error(image: ImageRef, why: str) -> ExecutionError:
-    """The error a user reads when an image cannot be had."""
+    """The error a user reads when an image cannot be had; `why` (the engine's or registry's words) is
+    cut to one clean line of at most MAX_REASON_CHARS."""
     registry = "Docker Hub (docker.io)" if image.registry == DEFAULT_REGISTRY else image.registry
+    why = one_line(why, max_chars=MAX_REASON_CHARS)
     return ExecutionError(
         f"image {image.reference} could not be pulled from {registry}: {why}",
         code=ErrorCode.NotFound if "not found" in why.lower() or "unknown" in why.lower() else ErrorCode.ExecutionError,

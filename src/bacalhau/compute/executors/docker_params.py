@@ -83,7 +83,7 @@ class DockerParams:
         image = engine.param("Image")
         if not isinstance(image, str) or not image.strip():
             errors.append(FieldError(f"{_PARAMS}.Image", "'Image' cannot be empty"))
-        elif any(ch.isspace() for ch in image.strip()) or "://" in image:
+        elif not image.strip().isprintable() or "://" in image:  # no spaces, no control characters
             errors.append(FieldError(f"{_PARAMS}.Image", f"{image!r} is not an image reference like busybox:1.36"))
         entrypoint = _string_list(engine.param("Entrypoint"), "Entrypoint", errors)
         parameters = _string_list(engine.param("Parameters"), "Parameters", errors)

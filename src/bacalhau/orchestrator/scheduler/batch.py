@@ -31,6 +31,7 @@ from collections.abc import Callable
 from bacalhau.models import constants as c
 from bacalhau.models.evaluation import Evaluation
 from bacalhau.models.execution import AllocatedResources, DesiredState, Execution, ExecutionState
+from bacalhau.models.job import Job
 from bacalhau.models.node import NodeState
 from bacalhau.models.state import (
     EvaluationStatus,
@@ -233,6 +234,9 @@ def _feasible(
         if node_id in exclude:
             rejections.append(NodeRejection(node_id, "already runs an execution of this job (executions need distinct nodes)"))
             continue
+        if node_id in snap.draining:
+            rejections.append(NodeRejection(node_id, "node is shutting down"))
+            continue
         reason = check_node(snap.job, node, needed)
         if reason is None:
             ok.append(node)
@@ -255,20 +259,20 @@ def _not_enough_nodes(
     if queue_timeout_ns > 0 and snap.now_ns < deadline:
         retry_at = min(snap.now_ns + snap.queue_backoff_ns, deadline)
         plan.job_transition = JobTransition(JobStateType.Queued, f"Job queued. {reason}")
-        plan.new_evaluations.append(
-            Evaluation(
-                ID=str(uuid.uuid4()),
-                Namespace=job.namespace,
-                JobID=job.id,
-                TriggeredBy=EvaluationTrigger.JobQueue,
-                Priority=job.priority,
-                Type=job.type,
-                Status=EvaluationStatus.Pending,
-                WaitUntil=retry_at,
-                CreateTime=snap.now_ns,
-                ModifyTime=snap.now_ns,
-            )
+        plan.new_evaluations.append(_queue_retry(job, snap, retry_at))
+        plan.comment = reason
+        return plan
+    expected_back = snap.awaiting_reconnect | snap.draining
+    if expected_back:
+        # A node stopping on purpose (draining, then awaited for the disconnect timeout), or one that was
+        # connected before the orchestrator restarted, is expected back: wait for it rather than fail.
+        # Bounded: once its grace ends it no longer counts, and the next evaluation (on its return, or
+        # after QueueBackoff) decides.
+        names = ", ".join(sorted(n[:12] for n in expected_back))
+        plan.job_transition = JobTransition(
+            JobStateType.Queued, f"Job queued. {reason}; waiting for node(s) {names} to reconnect"
         )
+        plan.new_evaluations.append(_queue_retry(job, snap, snap.now_ns + snap.queue_backoff_ns))
         plan.comment = reason
         return plan
     if queue_timeout_ns > 0:
@@ -276,6 +280,22 @@ def _not_enough_nodes(
     plan.job_transition = JobTransition(JobStateType.Failed, reason)
     plan.comment = reason
     return plan
+
+
+def _queue_retry(job: Job, snap: Snapshot, retry_at: int) -> Evaluation:
+    """The queued job's next try: due at `retry_at`, or sooner when a node joins (wake_delayed)."""
+    return Evaluation(
+        ID=str(uuid.uuid4()),
+        Namespace=job.namespace,
+        JobID=job.id,
+        TriggeredBy=EvaluationTrigger.JobQueue,
+        Priority=job.priority,
+        Type=job.type,
+        Status=EvaluationStatus.Pending,
+        WaitUntil=retry_at,
+        CreateTime=snap.now_ns,
+        ModifyTime=snap.now_ns,
+    )
 
 
 def job_key(snap: Snapshot) -> str:
@@ -297,7 +317,9 @@ def _retryable(e: Execution) -> bool:
 
 
 def _counts_as_attempt(e: Execution) -> bool:
-    return e.compute_state.state_type is ExecutionStateType.Failed
+    # An execution a stopping node handed back (it never ran, or was stopped on purpose) is not the
+    # job's failure: restarting a node must not use up a job's retries.
+    return e.compute_state.state_type is ExecutionStateType.Failed and e.compute_state.details.get(c.DETAIL_HANDED_BACK) != "true"
 
 
 def _last_attempt(executions: list[Execution], partition: int) -> Execution | None:

@@ -26,6 +26,8 @@ class Snapshot:
     # Nodes not connected since the orchestrator restarted but still within their grace to reconnect:
     # their executions are not lost yet, and nothing new is placed on them.
     awaiting_reconnect: frozenset[str] = frozenset()
+    # Nodes that announced they are stopping: they keep their executions but get nothing new.
+    draining: frozenset[str] = frozenset()
     # JobAdmissionControl.Limits: a job beyond them (stored before they applied) is failed, not placed.
     limits: JobLimits = DEFAULT_LIMITS
 

@@ -134,6 +134,31 @@ class NclComputeLink:
             self.status = LinkStatus.DISCONNECTED
             self._task = asyncio.create_task(self._run(), name=f"ncl-compute-{self.node_id}")
 
+    async def announce_drain(self, *, reason: str = "node draining") -> bool:
+        """Tell the orchestrator this node starts draining (no new work for it; what it runs stays).
+
+        Only an orchestrator that announced EXTENSION_DRAIN is told (a Go one would read the notice as
+        "gone now" and replace everything at once). Returns True when the orchestrator took it: the
+        node's hand-backs may follow, and no new work will be placed here.
+        """
+        if self.status is not LinkStatus.CONNECTED or self._nc is None:
+            return False
+        if control.EXTENSION_DRAIN not in self._extensions:
+            return False
+        try:
+            await self._request(
+                control.ShutdownNoticeRequest(
+                    NodeID=self.node_id, Reason=reason, Draining=True,
+                    LastOrchestratorSeqNum=self._outbox.checkpoint(ORCHESTRATOR_STREAM),
+                ),
+                control.ShutdownNoticeResponse,
+                timeout_s=min(2.0, self._request_timeout_s),
+            )
+        except (TimeoutError, BacalhauError) as exc:
+            log.warning("could not announce the drain to the orchestrator: %s", exc)
+            return False
+        return True
+
     async def stop(self, *, reason: str = "node stopping") -> None:
         """Flush pending reports briefly, tell the orchestrator we leave, and close the link."""
         if self.status is LinkStatus.STOPPED:

@@ -38,6 +38,8 @@ REASON_REGISTRATION_REJECTED: Final = "node registration rejected"
 # Names for HandshakeResponse.Extensions.
 EXTENSION_RECONCILE: Final = "reconcile"  # reads HandshakeRequest.ActiveExecutionIDs
 EXTENSION_PROGRESS: Final = "progress"  # accepts py.ExecutionProgress on the data plane
+# Reads ShutdownNoticeRequest.Draining: a draining node takes no new work but keeps its executions.
+EXTENSION_DRAIN: Final = "drain"
 
 
 class HandshakeRequest(NclPayload):
@@ -112,8 +114,12 @@ class ShutdownNoticeRequest(NclPayload):
     node_id: str = Field("", alias="NodeID")
     reason: str = Field("", alias="Reason")
     last_orchestrator_seq_num: Uint64 = Field(0, alias="LastOrchestratorSeqNum")
+    # Extension (EXTENSION_DRAIN): True = the node starts draining and will send a plain notice when
+    # it leaves. Only sent to an orchestrator that announced it; a Go peer never sees the field.
+    draining: bool | None = Field(None, alias="Draining")
 
     omit_if_empty: ClassVar[tuple[str, ...]] = ("Reason",)
+    omit_if_none: ClassVar[tuple[str, ...]] = ("Draining",)
 
 
 class ShutdownNoticeResponse(NclPayload):

@@ -45,7 +45,7 @@ log = logging.getLogger(__name__)
 _LANES = 8
 # Frames waiting per lane before new ones are refused (nacked): bounds memory under a flood.
 _LANE_DEPTH = 10_000
-EXTENSIONS = [control.EXTENSION_RECONCILE, control.EXTENSION_PROGRESS]
+EXTENSIONS = [control.EXTENSION_RECONCILE, control.EXTENSION_PROGRESS, control.EXTENSION_DRAIN]
 
 
 class NclOrchestratorLink:
@@ -216,9 +216,13 @@ class NclOrchestratorLink:
             _same_node(node_id, payload.node_id)
             if node_id not in self._senders:
                 return handshake_required(node_id)
-            await self.service.shutdown_notice(m.ShutdownNotice(node_id=node_id, reason=payload.reason))
-            # The node manager's LEAVE usually stopped the sender already (node_left).
-            await self._stop_sender(node_id)
+            draining = bool(payload.draining)
+            await self.service.shutdown_notice(
+                m.ShutdownNotice(node_id=node_id, reason=payload.reason, draining=draining)
+            )
+            if not draining:
+                # The node manager's LEAVE usually stopped the sender already (node_left).
+                await self._stop_sender(node_id)
             return control.ShutdownNoticeResponse(LastComputeSeqNum=self._outbox.checkpoint(node_id))
         raise BacalhauError(
             f"no handler found for message type: {message.type}", code=ErrorCode.NotFound,
