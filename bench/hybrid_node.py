@@ -70,8 +70,9 @@ def _free_port() -> int:
 class HybridNode:
     """`bacalhau serve --orchestrator --compute` in the background for the duration of a `with` block."""
 
-    def __init__(self, *, ready_timeout_s: float = 60.0) -> None:
+    def __init__(self, *, ready_timeout_s: float = 60.0, extra_config: Sequence[str] = ()) -> None:
         self.port = _free_port()
+        self.extra_config = list(extra_config)
         self.url = f"http://127.0.0.1:{self.port}"
         self._dir = Path(tempfile.mkdtemp(prefix="bacalhau-bench-"))
         self._ready_timeout_s = ready_timeout_s
@@ -92,6 +93,8 @@ class HybridNode:
         cmd = [str(bacalhau_bin()), "serve", "--orchestrator", "--compute", "-c", "API.Host=127.0.0.1"]
         cmd += ["-c", f"API.Port={self.port}", "-c", "Publishers.Types.Local.Port=0"]
         cmd += ["-c", "Orchestrator.Host=127.0.0.1", "-c", "Orchestrator.Port=0"]  # NATS on a free loopback port
+        for setting in self.extra_config:
+            cmd += ["-c", setting]
         self._proc = subprocess.Popen(
             cmd, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, env=self.env, start_new_session=True
         )
@@ -109,6 +112,17 @@ class HybridNode:
                 time.sleep(0.05)
         self.__exit__(None, None, None)
         raise SystemExit(f"bacalhau serve did not become ready; log:\n{self.log_tail()}")
+
+    @property
+    def pid(self) -> int:
+        """Process id of the `bacalhau serve` process."""
+        assert self._proc is not None, "node not started"
+        return self._proc.pid
+
+    @property
+    def data_dir(self) -> Path:
+        """The node's BACALHAU_DIR."""
+        return self._dir / "data"
 
     def log_tail(self, lines: int = 40) -> str:
         """The last lines the server printed."""

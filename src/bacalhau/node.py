@@ -333,6 +333,7 @@ class Node:
             config=cfg.redacted,
             orchestrator=orchestrator,
             debug_info=compute_node.debug_info if compute_node is not None else dict,
+            max_log_streams_per_job=cfg.orchestrator.log_stream.max_streams_per_job,
         )
         self.server = uvicorn.Server(
             uvicorn.Config(

@@ -312,7 +312,8 @@ async def test_follow_logs_streams_lines_until_the_execution_ends(
 
     assert (first.type, first.line) == (1, "first\n")
     assert (err.type, err.line) == (2, "oops\n")
-    assert [(log.type, log.line) for log in rest] == [(1, "second\n"), (1, "partial")]
+    # Items are runs of lines (as Bacalhau's are whatever the task wrote at once); the text is what counts.
+    assert {log.type for log in rest} == {1} and "".join(log.line for log in rest) == "second\npartial"
 
 
 async def test_logs_without_follow_return_what_is_written(
@@ -324,7 +325,7 @@ async def test_logs_without_follow_return_what_is_written(
 
     lines = [(log.type, log.line) async for log in node.stream_logs(LogStreamRequest(ExecutionID=execution.id))]
 
-    assert lines == [(1, "a\n"), (1, "b\n"), (2, "c")]
+    assert lines == [(1, "a\nb\n"), (2, "c")]
 
 
 async def test_logs_of_an_unknown_execution_are_not_found(node: ComputeNode) -> None:

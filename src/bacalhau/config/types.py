@@ -90,6 +90,18 @@ class OrchestratorNATSConfig(WireModel):
     max_payload: int = Field(DEFAULT_NATS_MAX_PAYLOAD_BYTES, alias="MaxPayload")
 
 
+DEFAULT_LOG_STREAMS_PER_JOB = 16
+
+
+class LogStreamConfig(WireModel):
+    """`Orchestrator.LogStream`: ours, not a Bacalhau v1.9 key. Bounds on `job logs` websocket streams."""
+
+    # Log streams (following or not) one job may have open at once on this orchestrator; one more is
+    # refused with an error frame (ResourceExhausted, HTTPStatusCode 429). Each costs the orchestrator
+    # at most a flow-control window (~1.5 MiB) and the compute node an open file.
+    max_streams_per_job: int = Field(DEFAULT_LOG_STREAMS_PER_JOB, ge=1, alias="MaxStreamsPerJob")
+
+
 class OrchestratorConfig(WireModel):
     enabled: bool = Field(False, alias="Enabled")
     host: str = Field("0.0.0.0", alias="Host")
@@ -103,6 +115,7 @@ class OrchestratorConfig(WireModel):
     scheduler: SchedulerConfig = Field(default_factory=SchedulerConfig, alias="Scheduler")
     evaluation_broker: EvaluationBrokerConfig = Field(default_factory=EvaluationBrokerConfig, alias="EvaluationBroker")
     node_manager: NodeManagerConfig = Field(default_factory=NodeManagerConfig, alias="NodeManager")
+    log_stream: LogStreamConfig = Field(default_factory=LogStreamConfig, alias="LogStream")
 
 
 class ResourceScaler(WireModel):

@@ -238,10 +238,14 @@ class Endpoint:
         return out
 
     async def stream_logs(
-        self, id_or_name: str, *, execution_id: str = "", follow: bool = False, tail: bool = False, namespace: str = ""
+        self, job: Job, *, execution_id: str = "", follow: bool = False, tail: bool = False
     ) -> AsyncIterator[ExecutionLog]:
-        """Log lines of the given execution, else of the latest execution that was not discarded."""
-        job = await self._store.resolve_job(id_or_name, namespace)
+        """The log items of the given execution of `job`, else of its latest execution not discarded.
+
+        Raises NotFoundError here (not while iterating) if there is no such execution or its node is
+        not connected. The caller iterates at its own pace (the node reads no further ahead than a
+        flow-control window) and closes the iterator (`aclose`) when it stops early.
+        """
         execution = await self._pick_execution(job, execution_id)
         service = self._directory.compute(execution.node_id)
         if service is None:
@@ -249,8 +253,7 @@ class Endpoint:
                 f"compute node {execution.node_id} holding execution {execution.id} is not connected",
                 hint="logs are read from the node that ran the execution",
             )
-        async for line in service.stream_logs(LogStreamRequest(execution_id=execution.id, follow=follow, tail=tail)):
-            yield line
+        return service.stream_logs(LogStreamRequest(execution_id=execution.id, follow=follow, tail=tail))
 
     async def _pick_execution(self, job: Job, execution_id: str) -> Execution:
         executions = await self._store.list_executions(job.id)

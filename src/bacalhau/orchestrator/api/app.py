@@ -13,6 +13,7 @@ from bacalhau.orchestrator.api import agent, jobs, nodes
 from bacalhau.orchestrator.api.context import ApiContext
 from bacalhau.orchestrator.api.errors import install_error_handlers
 from bacalhau.orchestrator.api.openapi import install as describe_inputs
+from bacalhau.orchestrator.log_streams import LogStreamGate
 
 
 def create_app(ctx: ApiContext) -> FastAPI:
@@ -26,6 +27,7 @@ def create_app(ctx: ApiContext) -> FastAPI:
         redoc_url=None,
     )
     app.state.bacalhau = ctx
+    app.state.log_streams = LogStreamGate(max_per_job=ctx.max_log_streams_per_job)
     install_error_handlers(app)
     if ctx.orchestrator is not None:
         app.include_router(jobs.router)
@@ -33,3 +35,4 @@ def create_app(ctx: ApiContext) -> FastAPI:
     app.include_router(agent.router)
     describe_inputs(app)
     return app
+

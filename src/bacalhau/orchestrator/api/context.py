@@ -12,8 +12,10 @@ from typing import Any
 
 from starlette.requests import HTTPConnection
 
+from bacalhau.config.types import DEFAULT_LOG_STREAMS_PER_JOB
 from bacalhau.models.errors import BacalhauError, ErrorCode
 from bacalhau.models.node import BuildVersionInfo, NodeInfo
+from bacalhau.orchestrator.log_streams import LogStreamGate
 from bacalhau.orchestrator.service import Orchestrator
 
 
@@ -34,6 +36,8 @@ class ApiContext:
     config: Callable[[], dict[str, Any]]
     orchestrator: Orchestrator | None = None
     debug_info: Callable[[], dict[str, Any]] = field(default=_no_debug_info)
+    # Orchestrator.LogStream.MaxStreamsPerJob: log streams one job may have open at once.
+    max_log_streams_per_job: int = DEFAULT_LOG_STREAMS_PER_JOB
 
 
 def context(request: HTTPConnection) -> ApiContext:
@@ -50,3 +54,9 @@ def orchestrator(request: HTTPConnection) -> Orchestrator:
         raise BacalhauError("this node runs no orchestrator", code=ErrorCode.InternalError, component="APIServer")
     return found
 
+
+
+def log_streams(request: HTTPConnection) -> LogStreamGate:
+    """The per-job cap on open log streams of the app serving `request` (set up by create_app)."""
+    gate: LogStreamGate = request.app.state.log_streams
+    return gate

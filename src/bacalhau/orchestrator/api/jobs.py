@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
+from collections.abc import AsyncIterator
 from typing import Any
 
 from fastapi import APIRouter, Depends, Request, WebSocket
@@ -26,9 +28,10 @@ from bacalhau.models.api import (
     StopJobResponse,
 )
 from bacalhau.models.errors import BacalhauError, BadRequestError
+from bacalhau.models.execution import ExecutionLog
 from bacalhau.models.selector import parse_selector
 from bacalhau.orchestrator.api.body import json_body, parse_model
-from bacalhau.orchestrator.api.context import orchestrator
+from bacalhau.orchestrator.api.context import log_streams, orchestrator
 from bacalhau.orchestrator.api.errors import dumps, error_frame
 from bacalhau.orchestrator.api.openapi import (
     ALL_JOB_VERSIONS,
@@ -259,24 +262,61 @@ async def job_logs_without_websocket(job_id: str) -> JSONResponse:
 
 @router.websocket("/jobs/{job_id}/logs")
 async def job_logs(websocket: WebSocket, job_id: str) -> None:
-    """Stream log lines as `{"value": {"Type": 1|2, "Line": ...}}` frames, then close with 1000."""
+    """Stream log items as `{"value": {"Type": 1|2, "Line": ...}}` frames, then close with 1000.
+
+    One frame is sent at a time, at the client's pace: while the client does not read, nothing more is
+    asked of the compute node. A client that goes away cancels the stream at once, even one following
+    a job that prints nothing. Past the per-job cap, the client gets an error frame (429).
+    """
     orch = orchestrator(websocket)
+    gate = log_streams(websocket)
     await websocket.accept()
     params = websocket.query_params
     follow = params.get("follow", "").lower() in ("1", "t", "true", "yes")
     tail = params.get("tail", "").lower() in ("1", "t", "true", "yes")
     try:
-        stream = orch.endpoint.stream_logs(
-            job_id,
-            execution_id=params.get("execution_id", ""),
-            follow=follow,
-            tail=tail,
-            namespace=params.get("namespace", ""),
-        )
-        async for line in stream:
-            await websocket.send_text(dumps({"value": line.to_wire()}))
+        job = await orch.endpoint.resolve(job_id, params.get("namespace", ""))
+        with gate.hold(job.id):
+            items = await orch.endpoint.stream_logs(
+                job, execution_id=params.get("execution_id", ""), follow=follow, tail=tail
+            )
+            await _send_until_disconnect(websocket, items)
     except BacalhauError as exc:
-        await websocket.send_text(dumps(error_frame(exc)))
+        try:
+            await websocket.send_text(dumps(error_frame(exc)))
+        except WebSocketDisconnect:
+            return
     except WebSocketDisconnect:
         return
     await websocket.close(code=1000)
+
+
+async def _send_until_disconnect(websocket: WebSocket, items: AsyncIterator[ExecutionLog]) -> None:
+    """Send every item as a frame; WebSocketDisconnect as soon as the client goes away."""
+
+    async def send_all() -> None:
+        try:
+            async for item in items:
+                await websocket.send_text(dumps({"value": item.to_wire()}))
+        finally:
+            aclose = getattr(items, "aclose", None)  # tells the compute node to stop, now
+            if aclose is not None:
+                await aclose()
+
+    async def wait_disconnect() -> None:
+        while (await websocket.receive())["type"] != "websocket.disconnect":
+            pass  # Bacalhau's clients send nothing; anything sent is ignored
+
+    sender = asyncio.create_task(send_all())
+    listener = asyncio.create_task(wait_disconnect())
+    try:
+        await asyncio.wait({sender, listener}, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for task in (sender, listener):
+            task.cancel()
+        await asyncio.gather(sender, listener, return_exceptions=True)
+    if sender.cancelled():  # the listener saw the client leave first
+        raise WebSocketDisconnect(code=1006)
+    failure = sender.exception()
+    if failure is not None:
+        raise failure
