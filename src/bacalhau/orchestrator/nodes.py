@@ -153,6 +153,9 @@ class NodeManager:
         # CONNECTED nodes that announced they are stopping: no new work, their executions stay. In
         # memory only: a restart of either side ends the drain (the node re-handshakes or is gone).
         self._draining: set[str] = set()
+        # The nodes with a grace_deadline_s, kept in step with it: read once per evaluation, so it
+        # must not cost a pass over the whole fleet.
+        self._awaiting: set[str] = set()
         grace_until = monotonic_s() + (disconnect_timeout_s if restart_grace_s is None else restart_grace_s)
         now = rfc3339(clock_ns())
         for state in store.load():
@@ -162,6 +165,7 @@ class NodeManager:
                 # another restart within the grace still knows the node was connected.
                 self._set_status(state, ConnectionStatus.DISCONNECTED, AWAITING_RECONNECT, now)
                 tracked.grace_deadline_s = grace_until
+                self._awaiting.add(state.info.node_id)
             self._nodes[state.info.node_id] = tracked
             self._order = None
 
@@ -201,6 +205,7 @@ class NodeManager:
         self._nodes[node_id] = _Tracked(state=state, last_seen_s=self._monotonic_s())
         self._order = None
         self._draining.discard(node_id)  # a node that handshakes again is back for good
+        self._awaiting.discard(node_id)
         self._listeners.emit(NodeEvent(node_id, NodeChange.JOIN, "node reconnected" if existing else "node registered"))
         return Admission(True, "node reconnected" if existing else "node registered")
 
@@ -261,6 +266,7 @@ class NodeManager:
             self._disconnect(tracked, GRACEFUL_SHUTDOWN)
             if drained:
                 tracked.grace_deadline_s = self._monotonic_s() + self.disconnect_timeout_s
+                self._awaiting.add(node_id)
 
     # ---- liveness (driven by node_health.NodeHealthMonitor) -------------------------------------
 
@@ -273,6 +279,7 @@ class NodeManager:
             if tracked.grace_deadline_s is not None:
                 if now >= tracked.grace_deadline_s:
                     tracked.grace_deadline_s = None
+                    self._awaiting.discard(node_id)
                     self._disconnect(tracked, NO_RECONNECT)
                     left.append(node_id)
                 continue
@@ -350,7 +357,7 @@ class NodeManager:
 
     def awaiting_reconnect(self) -> frozenset[str]:
         """The nodes in their restart grace."""
-        return frozenset(k for k, t in self._nodes.items() if t.grace_deadline_s is not None)
+        return frozenset(self._awaiting)
 
     # ---- membership (the `node approve|reject|delete` API) --------------------------------------
 
@@ -382,6 +389,7 @@ class NodeManager:
         _clear_capacity(updated)
         self._store.put(updated)
         tracked.state, tracked.grace_deadline_s = updated, None
+        self._awaiting.discard(updated.info.node_id)
         tracked.record_dirty = tracked.heartbeat_dirty = False
         if was_live:
             self._listeners.emit(NodeEvent(updated.info.node_id, NodeChange.LEAVE, NODE_REJECTED))
@@ -394,6 +402,8 @@ class NodeManager:
         full_id = tracked.state.info.node_id
         self._store.delete(full_id)
         del self._nodes[full_id]
+        self._awaiting.discard(full_id)
+        self._draining.discard(full_id)
         self._order = None
         if self._is_live(tracked):
             self._listeners.emit(NodeEvent(full_id, NodeChange.LEAVE, "node deleted"))
