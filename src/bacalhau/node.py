@@ -346,6 +346,10 @@ class Node:
                 log_config=None,
                 lifespan="off",
                 ws="websockets-sansio",
+                # h11, not httptools: httptools has no bound on a request's head (a 200 MB header line
+                # was read whole); h11 answers 400 past 64 KiB (Go's net/http allows 1 MB).
+                http="h11",
+                h11_max_incomplete_event_size=64 * 1024,
                 timeout_graceful_shutdown=2,
             )
         )

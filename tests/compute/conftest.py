@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import sys
-from collections import defaultdict
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import TypeVar
@@ -20,13 +19,11 @@ import pytest
 # compute_factories.py sits next to this file; make it importable whatever pytest's import mode.
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+from compute_executors import ScriptedExecutor
 from compute_factories import make_compute_config, make_registry
 
-from bacalhau.compute.executors.base import RunOutcome, RunRequest
 from bacalhau.compute.service import ComputeNode
 from bacalhau.config.types import BacalhauConfig
-from bacalhau.models.errors import ErrorCode, ExecutionError, FieldError, ValidationFailed
-from bacalhau.models.job import NetworkConfig, SpecConfig
 from bacalhau.transport.messages import (
     BidResult,
     ComputeError,
@@ -100,70 +97,6 @@ class RecordingOrchestrator:
                     if isinstance(message, RunResult | ComputeError) and message.execution_id == execution_id:
                         return message
                 await self._changed.wait()
-
-
-class ScriptedExecutor:
-    """An Executor driven by Engine.Params.
-
-    Params: `Stdout`/`Stderr` (written at start), `Block` (wait for `release()` or cancel), `After`
-    (stdout written once released), `Error` (raise ExecutionError with this message), `ExitCode`,
-    `IgnoreTimeout` (a misbehaving engine: only the runner's backstop stops it), `Invalid` (fails validate).
-    """
-
-    def __init__(self) -> None:
-        self.requests: dict[str, RunRequest] = {}
-        self.started: defaultdict[str, asyncio.Event] = defaultdict(asyncio.Event)
-        self._release: defaultdict[str, asyncio.Event] = defaultdict(asyncio.Event)
-        self.cancelled: set[str] = set()
-        self.active = 0
-        self.max_active = 0
-
-    def is_installed(self) -> bool:
-        return True
-
-    def validate(self, engine: SpecConfig, *, network: NetworkConfig | None = None) -> None:
-        if engine.param("Invalid"):
-            raise ValidationFailed([FieldError("Engine.Params.Invalid", "rejected by the scripted engine")])
-
-    async def run(self, request: RunRequest) -> RunOutcome:
-        params = request.engine
-        self.requests[request.execution_id] = request
-        self.active += 1
-        self.max_active = max(self.max_active, self.active)
-        self.started[request.execution_id].set()
-        try:
-            _append(request.stdout_path, params.param("Stdout", ""))
-            _append(request.stderr_path, params.param("Stderr", ""))
-            if params.param("Block"):
-                release = self._release[request.execution_id]
-                limit = None if params.param("IgnoreTimeout") else request.timeout_s
-                try:
-                    async with asyncio.timeout(limit):
-                        await release.wait()
-                except TimeoutError:
-                    raise ExecutionError("scripted task timed out", code=ErrorCode.TimeOut) from None
-                if request.execution_id in self.cancelled:
-                    raise ExecutionError("scripted task cancelled")
-                _append(request.stdout_path, params.param("After", ""))
-            if params.param("Error"):
-                raise ExecutionError(str(params.param("Error")), hint="scripted hint")
-            return RunOutcome(exit_code=int(params.param("ExitCode", 0)))
-        finally:
-            self.active -= 1
-
-    async def cancel(self, execution_id: str) -> None:
-        self.cancelled.add(execution_id)
-        self._release[execution_id].set()
-
-    def release(self, execution_id: str) -> None:
-        """Let a blocked task finish."""
-        self._release[execution_id].set()
-
-
-def _append(path: Path, text: str) -> None:
-    if text:
-        with path.open("a", encoding="utf-8") as f:
-            f.write(text)
 
 
 @pytest.fixture

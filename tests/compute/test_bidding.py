@@ -16,7 +16,7 @@ from bacalhau.models.resources import Resources
 from factories import make_execution, make_job
 
 if TYPE_CHECKING:
-    from conftest import ScriptedExecutor
+    from compute_executors import ScriptedExecutor
 
 CAPACITY = Resources(CPU=4, Memory=8_000_000_000, Disk=10_000_000_000)
 

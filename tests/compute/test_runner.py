@@ -24,7 +24,7 @@ from bacalhau.models.job import InputSource, ResultPath, SpecConfig, TimeoutConf
 from factories import make_job, make_task
 
 if TYPE_CHECKING:
-    from conftest import ScriptedExecutor
+    from compute_executors import ScriptedExecutor
 
 
 @pytest.fixture
@@ -304,3 +304,52 @@ async def test_real_noop_engine_runs_through_the_runner(runner: ExecutionRunner)
 
     assert isinstance(outcome, RunSucceeded)
     assert outcome.run_output.exit_code == 0
+
+
+# -- resume: taking back what an earlier process of the node started ------------------------------------
+async def test_resume_collects_the_surviving_task_keeping_what_it_wrote_and_staging_nothing(
+    config: BacalhauConfig,
+) -> None:
+    from compute_executors import ReattachingExecutor
+
+    from bacalhau.compute.executors.base import RunOutcome
+
+    executor = ReattachingExecutor()
+    plugins = make_registry(config, executor)
+    runner = ExecutionRunner(registry=plugins, data_dir=Path(config.data_dir))
+    execution = scripted_execution(
+        inputs=[inline("never staged again", "/inputs/a")], result_paths=[ResultPath(Name="outputs", Path="/outputs")]
+    )
+    results = runner.results_dir(execution.id)
+    (results / "outputs").mkdir(parents=True)
+    (results / "outputs" / "written-by-the-task").write_text("kept")
+    executor.survivors[execution.id] = RunOutcome(exit_code=2)
+    assert runner.can_resume(execution)
+
+    outcome = await runner.resume(execution)
+    await runner.cleanup(execution.id)
+
+    assert isinstance(outcome, RunSucceeded), outcome
+    assert outcome.run_output.exit_code == 2
+    assert (results / "outputs" / "written-by-the-task").read_text() == "kept"
+    assert (results / "exitCode").read_text() == "2"
+    assert not runner.work_dir(execution.id).exists()
+    request = executor.requests.get(execution.id)
+    assert request is None, "resume must not run the task again"
+
+
+async def test_resume_says_lost_when_the_task_is_gone_or_the_engine_cannot_reattach(
+    runner: ExecutionRunner, config: BacalhauConfig
+) -> None:
+    from compute_executors import ReattachingExecutor
+
+    execution = scripted_execution()
+    runner.results_dir(execution.id).mkdir(parents=True)
+    assert not runner.can_resume(execution), "the scripted engine runs tasks in-process: nothing survives"
+    assert await runner.resume(execution) is None
+
+    reattaching = ExecutionRunner(
+        registry=make_registry(config, ReattachingExecutor()), data_dir=Path(config.data_dir)
+    )
+    assert reattaching.can_resume(execution)
+    assert await reattaching.resume(execution) is None

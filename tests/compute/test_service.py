@@ -6,16 +6,18 @@ import asyncio
 import base64
 import io
 import tarfile
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import httpx
 import pytest
+from compute_executors import ReattachingExecutor, ScriptedExecutor
 from compute_factories import SCRIPTED, make_registry, scripted_execution
 
+from bacalhau.compute.executors.base import RunOutcome
 from bacalhau.compute.registry import build_registry
-from bacalhau.compute.service import HANDED_BACK_MESSAGE, RESTART_MESSAGE, STOP_MESSAGE, ComputeNode
+from bacalhau.compute.service import HANDED_BACK_MESSAGE, LOST_MESSAGE, RESTART_MESSAGE, STOP_MESSAGE, ComputeNode
 from bacalhau.compute.store import ExecutionStore
 from bacalhau.config.types import BacalhauConfig
 from bacalhau.models.constants import DETAIL_HANDED_BACK
@@ -39,7 +41,7 @@ from bacalhau.transport.messages import (
 )
 
 if TYPE_CHECKING:
-    from conftest import RecordingOrchestrator, ScriptedExecutor
+    from conftest import RecordingOrchestrator
 
 WAIT_S = 10.0
 
@@ -277,6 +279,117 @@ async def test_restart_fails_and_reports_what_a_previous_process_left_running(
     finally:
         await node.stop()
     assert stored_state(config, interrupted.id) is State.Failed
+
+
+def left_by_an_earlier_process(config: BacalhauConfig, state: State, *, exit_code: str | None = None) -> str:
+    """Record an execution as a killed (kill -9) process left it: `state` in the store, results folder made."""
+    execution = scripted_execution()
+    store = ExecutionStore(path=Path(config.data_dir) / "compute" / "executions.db")
+    store.open()
+    store.create(execution, state)
+    store.close()
+    results = Path(config.data_dir) / "compute" / "results" / execution.id
+    results.mkdir(parents=True)
+    (results / "stdout").write_text("partial\n")
+    if exit_code is not None:
+        (results / "exitCode").write_text(exit_code)
+    return execution.id
+
+
+@pytest.fixture
+async def restarted_node(
+    config: BacalhauConfig, orchestrator: RecordingOrchestrator
+) -> AsyncIterator[Callable[[ScriptedExecutor], Awaitable[ComputeNode]]]:
+    """`await restarted_node(executor)` starts a node on the config's DataDir; stopped at teardown."""
+    started: list[ComputeNode] = []
+
+    async def start(executor: ScriptedExecutor) -> ComputeNode:
+        node = ComputeNode(
+            node_id="n-test", config=config, registry=make_registry(config, executor), orchestrator=orchestrator
+        )
+        started.append(node)
+        await node.start()
+        return node
+
+    try:
+        yield start
+    finally:
+        for node in started:
+            await node.stop()
+
+
+async def test_restart_takes_back_a_running_execution_whose_task_survived_instead_of_running_it_again(
+    config: BacalhauConfig,
+    orchestrator: RecordingOrchestrator,
+    restarted_node: Callable[[ScriptedExecutor], Awaitable[ComputeNode]],
+) -> None:
+    executor = ReattachingExecutor()
+    still_running = left_by_an_earlier_process(config, State.Running)
+    finished_meanwhile = left_by_an_earlier_process(config, State.Running)
+    executor.survivors[still_running] = release = asyncio.Event()
+    executor.survivors[finished_meanwhile] = RunOutcome(exit_code=5)
+
+    node = await restarted_node(executor)
+    assert executor.kept == sorted([still_running, finished_meanwhile]), "their containers must not be removed"
+    assert still_running in node.active_execution_ids(), "the handshake must list it: the node still holds it"
+    done = await orchestrator.wait_for(RunResult, finished_meanwhile)
+    release.set()
+    resumed = await orchestrator.wait_for(RunResult, still_running)
+
+    assert done.run_output.exit_code == 5 and done.run_output.stdout == "output of the earlier process\n"
+    assert resumed.run_output.exit_code == 0
+    assert executor.requests == {}, "nothing may run a second time"
+    assert orchestrator.of(ComputeError) == []
+    assert stored_state(config, still_running) is State.Completed
+
+
+async def test_restart_fails_an_execution_whose_task_is_gone_saying_its_result_was_lost(
+    config: BacalhauConfig,
+    orchestrator: RecordingOrchestrator,
+    restarted_node: Callable[[ScriptedExecutor], Awaitable[ComputeNode]],
+) -> None:
+    executor = ReattachingExecutor()
+    gone = left_by_an_earlier_process(config, State.Running)
+
+    await restarted_node(executor)
+    error = await orchestrator.wait_for(ComputeError, gone)
+
+    assert error.message == LOST_MESSAGE and "restarted" in error.message
+    assert error.details["Retryable"] == "true", "a lost result runs again"
+    assert executor.reattached == [gone] and executor.requests == {}
+    assert stored_state(config, gone) is State.Failed
+
+
+async def test_restart_publishes_what_finished_before_the_kill_without_running_or_reattaching(
+    config: BacalhauConfig,
+    orchestrator: RecordingOrchestrator,
+    restarted_node: Callable[[ScriptedExecutor], Awaitable[ComputeNode]],
+) -> None:
+    executor = ScriptedExecutor()  # not even able to re-attach: the exit code says the run is over
+    publishing = left_by_an_earlier_process(config, State.Publishing, exit_code="4")
+
+    await restarted_node(executor)
+    result = await orchestrator.wait_for(RunResult, publishing)
+
+    assert (result.run_output.exit_code, result.run_output.stdout) == (4, "partial\n")
+    assert executor.requests == {}
+    assert stored_state(config, publishing) is State.Completed
+
+
+async def test_restart_queues_again_what_was_accepted_but_never_started(
+    config: BacalhauConfig,
+    orchestrator: RecordingOrchestrator,
+    restarted_node: Callable[[ScriptedExecutor], Awaitable[ComputeNode]],
+) -> None:
+    executor = ReattachingExecutor()
+    queued = left_by_an_earlier_process(config, State.BidAccepted)
+
+    await restarted_node(executor)
+    result = await orchestrator.wait_for(RunResult, queued)
+
+    assert result.run_output.exit_code == 0
+    assert list(executor.requests) == [queued] and executor.reattached == []
+    assert orchestrator.of(ComputeError, queued) == []
 
 
 async def test_stop_interrupts_running_executions_and_reports_them(

@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import io
 import tarfile
+import threading
 from pathlib import Path
 
 import pytest
 
-from bacalhau.compute.storage.inline import InlineStorage, parse_data_url
+from bacalhau.compute.storage import inline as inline_module
+from bacalhau.compute.storage.inline import DECODE_ON_LOOP_CHARS, InlineStorage, parse_data_url
 from bacalhau.models.errors import StorageError
 from bacalhau.models.job import InputSource, SpecConfig
 
@@ -87,3 +90,31 @@ def test_parse_data_url_reads_media_type_and_url_safe_base64() -> None:
 
     assert decoded.media_type == "application/octet-stream"
     assert decoded.data == b"\xfb\xff"
+
+
+def test_a_long_url_is_checked_without_decoding_and_staged_in_a_thread(tmp_path: Path) -> None:
+    data = b"z" * (DECODE_ON_LOOP_CHARS * 2)
+    good = InputSource.from_user({"Source": {"Type": "inline", "Params": {
+        "URL": "data:application/octet-stream;base64," + base64.b64encode(data).decode()}}, "Target": "/in/big"})
+    bad = InputSource.from_user({"Source": {"Type": "inline", "Params": {
+        "URL": "data:;base64," + "!" * (DECODE_ON_LOOP_CHARS + 1)}}, "Target": "/in/bad"})
+    storage = InlineStorage()
+    with pytest.raises(StorageError, match="invalid base64 data"):
+        storage.validate(bad)
+
+    decoded_in: list[str] = []
+    real_parse = inline_module.parse_data_url
+
+    def spy(url: str) -> inline_module.DataURL:
+        decoded_in.append(threading.current_thread().name)
+        return real_parse(url)
+
+    storage.validate(good)  # no decode on the caller's thread for a long URL
+    assert decoded_in == []
+    inline_module.parse_data_url = spy  # type: ignore[assignment]
+    try:
+        prepared = asyncio.run(storage.prepare(good, tmp_path))
+    finally:
+        inline_module.parse_data_url = real_parse  # type: ignore[assignment]
+    assert prepared.host_path.read_bytes() == data
+    assert decoded_in and decoded_in[0] != threading.main_thread().name

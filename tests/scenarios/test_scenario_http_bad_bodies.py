@@ -128,7 +128,7 @@ def openapi(http: httpx.Client) -> dict[str, Any]:
         ("put", "/api/v1/orchestrator/jobs/diff", "DiffJobRequest"),
         ("delete", "/api/v1/orchestrator/jobs/{job_id}", "StopJobRequest"),
         ("put", "/api/v1/orchestrator/jobs/{job_id}/rerun", "RerunJobRequest"),
-        ("post", "/api/v1/orchestrator/nodes", "PutNodeRequest"),
+        ("post", "/api/v1/orchestrator/nodes", "PostNodeRequest"),  # PutNodeRequest + NodeID required
         ("put", "/api/v1/orchestrator/nodes/{node_id}", "PutNodeRequest"),
     ],
 )

@@ -8,12 +8,14 @@ EqualFold) and an unknown or uninstalled name raises UnsupportedTypeError listin
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
-from collections.abc import Mapping
+import logging
+from collections.abc import Collection, Mapping
 from pathlib import Path
 from typing import Protocol, TypeVar, runtime_checkable
 
-from bacalhau.compute.executors.base import Executor
+from bacalhau.compute.executors.base import Executor, Reattachable
 from bacalhau.compute.executors.docker import DockerExecutor
 from bacalhau.compute.executors.noop import NoopExecutor
 from bacalhau.compute.executors.wasm import WasmExecutor
@@ -34,8 +36,10 @@ from bacalhau.config.types import BacalhauConfig
 from bacalhau.ipfs.base import IpfsClient
 from bacalhau.ipfs.factory import ipfs_client
 from bacalhau.models import constants as c
-from bacalhau.models.errors import ConfigurationError, UnsupportedTypeError
+from bacalhau.models.errors import ConfigurationError, ExecutionError, UnsupportedTypeError
 from bacalhau.models.resources import parse_bytes, parse_cpu
+
+logger = logging.getLogger(__name__)
 
 
 @runtime_checkable
@@ -90,6 +94,34 @@ class PluginRegistry:
         if not name.strip() and self._empty_publisher is not None:
             return self._empty_publisher
         return _lookup("publisher", name, self._publishers)
+
+    def reattachable(self, name: str) -> Reattachable | None:
+        """The executor of an engine type if it can take back tasks an earlier process of this node
+        started (see executors/base.py); None when it cannot (wasm runs tasks inside the node's process)
+        or the type is unknown or not installed now."""
+        try:
+            executor = self.executor(name)
+        except UnsupportedTypeError:
+            return None
+        return executor if isinstance(executor, Reattachable) else None
+
+    async def remove_leftovers(self, *, keep: Collection[str] = ()) -> int:
+        """Remove the tasks earlier processes of this node left behind in every executor that can
+        re-attach, except those of the execution IDs in `keep`; return how many. Never raises: an engine
+        that cannot be asked is logged and skipped (its leftovers go at the next start)."""
+        removed = 0
+        seen: set[int] = set()
+        for name, executor in self._executors.items():
+            if not isinstance(executor, Reattachable) or id(executor) in seen:
+                continue
+            seen.add(id(executor))
+            if not await asyncio.to_thread(executor.is_installed):
+                continue
+            try:
+                removed += await executor.remove_leftovers(keep=keep)
+            except ExecutionError as exc:
+                logger.warning("could not remove the %s tasks left by an earlier run: %s", name, exc.message)
+        return removed
 
     def executor_names(self) -> list[str]:
         """Installed engine types, sorted (advertised as ExecutionEngines)."""
@@ -158,8 +190,8 @@ def _enabled(plugins: dict[str, P], disabled: list[str]) -> dict[str, P]:
 def build_registry(*, config: BacalhauConfig, node_id: str = "") -> PluginRegistry:
     """Construct the built-in plugins for a compute node, honouring the config's `Disabled` lists.
 
-    `node_id` labels the node's docker containers, so that at its next start it removes only its own
-    leftovers (the docker executor's `start`, run by `PluginRegistry.start`).
+    `node_id` labels the node's docker containers, so that at its next start it takes back or removes
+    only its own (`PluginRegistry.reattachable`, `PluginRegistry.remove_leftovers`).
     """
     data_dir = Path(config.data_dir)
     local_storage = LocalStorage(allow_listed_paths=list(config.compute.allow_listed_local_paths))

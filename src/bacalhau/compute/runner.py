@@ -15,6 +15,16 @@ Every problem with this execution (bad input, unknown plugin, executor error, ti
 plugin) becomes a RunFailed carrying the error's code and hint; nothing escapes to harm the other
 executions. Cancellation (asyncio.CancelledError) is the one exception: it stops the executor, cleans
 up and propagates.
+
+`resume` takes back an execution an earlier process of this node started (killed with kill -9)::
+
+    results dir gone ─────────────────────────────────────────────> lost (None)
+    exitCode written (it was publishing) ─────────────────────────> publish
+    else executor.reattach ── task still there: wait / collect ───> exitCode -> publish
+                           └─ task gone ──────────────────────────> lost (None)
+
+Nothing is staged again and the results folder is kept: the task's result paths are bind mounts it
+wrote into. A lost execution must run again; the caller says so in its history.
 """
 
 from __future__ import annotations
@@ -28,6 +38,7 @@ import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TypeVar
 
 from bacalhau.compute.capacity import execution_resources
 from bacalhau.compute.environment import task_environment
@@ -43,7 +54,7 @@ from bacalhau.models.errors import (
     StorageError,
 )
 from bacalhau.models.execution import Execution, RunCommandResult
-from bacalhau.models.job import InputSource, Job, ResultPath, SpecConfig
+from bacalhau.models.job import InputSource, Job, ResultPath, SpecConfig, Task
 from bacalhau.models.limits import TIMER_CEILING_S
 
 logger = logging.getLogger(__name__)
@@ -74,6 +85,7 @@ class RunFailed:
 
 
 ExecutionOutcome = RunSucceeded | RunFailed
+OutcomeT = TypeVar("OutcomeT", RunOutcome, RunOutcome | None)
 
 
 def failure_details(error: BacalhauError) -> dict[str, str]:
@@ -164,21 +176,68 @@ class ExecutionRunner:
         """Delete what a run with cleanup=False staged. Idempotent."""
         await self._cleanup(execution_id, self._staged.pop(execution_id, []))
 
+    async def resume(
+        self, execution: Execution, *, on_publishing: Callable[[], Awaitable[None]] | None = None
+    ) -> ExecutionOutcome | None:
+        """Take back `execution`, which an earlier process of this node started (see the module
+        docstring), and say how it went; None when its result is lost. Only cancellation propagates.
+        What it staged stays until `cleanup(execution_id)`.
+        """
+        self._staged[execution.id] = []  # nothing staged by this process; `cleanup` removes the work dir
+        try:
+            return await self._resume(execution, on_publishing)
+        except BacalhauError as exc:
+            return RunFailed(exc.message, failure_details(exc), self._partial_output(execution.id, exc.message))
+        except Exception as exc:  # a plugin bug must fail this execution only, never the node
+            logger.exception("execution %s failed unexpectedly", execution.id)
+            error = ExecutionError(f"internal error while running the execution: {exc}")
+            return RunFailed(error.message, failure_details(error), self._partial_output(execution.id, error.message))
+
+    def can_resume(self, execution: Execution) -> bool:
+        """Whether `resume` may find something to collect: the task's exit code was written (it was
+        publishing), or its executor can re-attach to tasks that outlive the node's process."""
+        job = execution.job
+        if job is None or not job.tasks:
+            return False
+        if written_exit_code(self.results_dir(execution.id)) is not None:
+            return True
+        return self._registry.reattachable(job.task.engine.type) is not None
+
+    async def _resume(
+        self, execution: Execution, on_publishing: Callable[[], Awaitable[None]] | None
+    ) -> RunSucceeded | None:
+        job, task = _job_task(execution)
+        results = self.results_dir(execution.id)
+        if not results.is_dir():
+            return None
+        self._registry.publisher(task.publisher.type)  # an unknown type fails before any waiting
+        request = self._request(execution, job, task, results, inputs=[])
+        exit_code = written_exit_code(results)
+        if exit_code is not None:  # killed while publishing: the run is over, publish it again
+            outcome = RunOutcome(exit_code=exit_code)
+        else:
+            executor = self._registry.executor(task.engine.type)
+            reattacher = self._registry.reattachable(task.engine.type)
+            if reattacher is None:
+                return None
+            found = await self._execute(executor, request, request.timeout_s, start=reattacher.reattach)
+            if found is None:
+                return None
+            outcome = found
+            _write_exit_code(results, outcome.exit_code)
+        return await self._publish(execution, task, request, outcome, on_publishing)
+
     async def _run(
         self,
         execution: Execution,
         prepared: list[tuple[StorageProvider, PreparedInput]],
         on_publishing: Callable[[], Awaitable[None]] | None,
     ) -> RunSucceeded:
-        job = execution.job
-        if job is None or not job.tasks:
-            raise ExecutionError(f"execution {execution.id} carries no job task to run")
-        task = job.task
+        job, task = _job_task(execution)
         # Resolve every plugin before doing any work, so an unknown type fails fast and cheaply.
         executor = self._registry.executor(task.engine.type)
-        publisher = self._registry.publisher(task.publisher.type)
+        self._registry.publisher(task.publisher.type)
         results = self._fresh_results_dir(execution.id)
-        stdout_path, stderr_path = results / c.RESULT_STDOUT, results / c.RESULT_STDERR
 
         inputs = []
         for source in task.input_sources:
@@ -186,27 +245,41 @@ class ExecutionRunner:
             staged = await _stage(storage, source, index=len(prepared), work_dir=self.work_dir(execution.id) / "inputs")
             prepared.append((storage, staged))
             inputs.append(MountedInput(host_path=staged.host_path, target=source.target, read_only=staged.read_only))
-        outputs = [_mount_output(results, rp) for rp in task.result_paths]
-        env = task_environment(execution, job, task, allow_list=self._env_allow_list, host_env=os.environ)
-        timeout_s = effective_timeout_s(job)
-        request = RunRequest(
+        request = self._request(execution, job, task, results, inputs=inputs)
+        outcome = await self._execute(executor, request, request.timeout_s, start=executor.run)
+        _write_exit_code(results, outcome.exit_code)
+        return await self._publish(execution, task, request, outcome, on_publishing)
+
+    def _request(
+        self, execution: Execution, job: Job, task: Task, results: Path, *, inputs: list[MountedInput]
+    ) -> RunRequest:
+        """The executor's view of the execution, writing into `results` (its result-path folders made)."""
+        return RunRequest(
             execution_id=execution.id,
             job_id=job.id or execution.job_id,
             job_type=job.type,
             engine=task.engine,
-            env=env,
+            env=task_environment(execution, job, task, allow_list=self._env_allow_list, host_env=os.environ),
             inputs=inputs,
-            outputs=outputs,
+            outputs=[_mount_output(results, rp) for rp in task.result_paths],
             resources=execution_resources(execution),
             network=task.network,
-            stdout_path=stdout_path,
-            stderr_path=stderr_path,
-            timeout_s=timeout_s,
+            stdout_path=results / c.RESULT_STDOUT,
+            stderr_path=results / c.RESULT_STDERR,
+            timeout_s=effective_timeout_s(job),
             labels=dict(job.labels),
         )
-        outcome = await self._execute(executor, request, timeout_s)
-        (results / c.RESULT_EXIT_CODE).write_text(str(outcome.exit_code))
 
+    async def _publish(
+        self,
+        execution: Execution,
+        task: Task,
+        request: RunRequest,
+        outcome: RunOutcome,
+        on_publishing: Callable[[], Awaitable[None]] | None,
+    ) -> RunSucceeded:
+        publisher = self._registry.publisher(task.publisher.type)
+        results = request.stdout_path.parent
         if on_publishing is not None:
             await on_publishing()
         try:
@@ -223,14 +296,22 @@ class ExecutionRunner:
             details=dict(outcome.details),
         )
 
-    async def _execute(self, executor: Executor, request: RunRequest, timeout_s: float | None) -> RunOutcome:
+    async def _execute(
+        self,
+        executor: Executor,
+        request: RunRequest,
+        timeout_s: float | None,
+        *,
+        start: Callable[[RunRequest], Awaitable[OutcomeT]],
+    ) -> OutcomeT:
+        """`start(request)` (`executor.run` or its re-attach) under the timeout backstop; errors translated."""
         started = self._clock()
         # The executor enforces the timeout itself; this deadline is a backstop for one that does not.
         backstop = None if timeout_s is None else timeout_s + self._backstop_grace_s
         deadline = asyncio.timeout(backstop)
         try:
             async with deadline:
-                return await executor.run(request)
+                return await start(request)
         except asyncio.CancelledError:
             await _cancel_quietly(executor, request.execution_id)
             raise
@@ -283,6 +364,28 @@ async def _cancel_quietly(executor: Executor, execution_id: str) -> None:
         await executor.cancel(execution_id)
     except Exception:  # the task is being abandoned either way
         logger.warning("executor cancel of %s failed", execution_id, exc_info=True)
+
+
+def _job_task(execution: Execution) -> tuple[Job, Task]:
+    job = execution.job
+    if job is None or not job.tasks:
+        raise ExecutionError(f"execution {execution.id} carries no job task to run")
+    return job, job.task
+
+
+def written_exit_code(results: Path) -> int | None:
+    """The exit code a finished run wrote into its results folder; None if there is none (yet)."""
+    try:
+        return int((results / c.RESULT_EXIT_CODE).read_text().strip())
+    except (OSError, ValueError):
+        return None
+
+
+def _write_exit_code(results: Path, exit_code: int) -> None:
+    # Whole or absent, never half written: a restarted node reads it to tell "ran" from "was running".
+    partial = results / f".{c.RESULT_EXIT_CODE}.tmp"
+    partial.write_text(str(exit_code))
+    os.replace(partial, results / c.RESULT_EXIT_CODE)
 
 
 def _mount_output(results: Path, result_path: ResultPath) -> MountedOutput:

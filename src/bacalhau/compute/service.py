@@ -13,8 +13,15 @@
                  Completed -> RunResult        Failed -> ComputeError      cancel -> Cancelled (silent)
 
 Every execution runs in a task this node owns; `stop()` cancels and awaits them all. The store keeps
-each execution's state across restarts: on `start()`, one left unfinished by a previous process is
-failed and reported (retryable) before the node handshakes with the orchestrator.
+each execution's state across restarts. On `start()`, what an earlier process (killed, kill -9) left
+unfinished is taken back rather than run again, before the node handshakes with the orchestrator
+(which then keeps every execution the node lists as held)::
+
+    BidAccepted (queued, never started) ──> queued again (a pending bid waits for its acceptance again)
+    Running / Publishing ── runner.can_resume? (exitCode written, or the executor re-attaches: docker)
+        yes ──> a task like any run: resume = collect the task's outcome, publish, report RunResult;
+                the task gone meanwhile ──> Failed, LOST_MESSAGE (retryable: it runs again elsewhere)
+        no  ──> Failed, RESTART_MESSAGE, reported at once (wasm runs in this process: it died with it)
 """
 
 from __future__ import annotations
@@ -32,12 +39,13 @@ from pathlib import Path
 from typing import Any
 
 from bacalhau.compute.bidding import decide_bid
-from bacalhau.compute.capacity import CapacityTracker, machine_resources, scale
+from bacalhau.compute.capacity import CapacityTracker, execution_resources, machine_resources, scale
 from bacalhau.compute.logs import stream_log_files
 from bacalhau.compute.nodeinfo import compute_node_info
 from bacalhau.compute.registry import PluginRegistry
-from bacalhau.compute.runner import ExecutionRunner, RunFailed, RunSucceeded
-from bacalhau.compute.store import ExecutionStore
+from bacalhau.compute.retention import ResultsRetention
+from bacalhau.compute.runner import ExecutionOutcome, ExecutionRunner, RunFailed, RunSucceeded
+from bacalhau.compute.store import ExecutionRecord, ExecutionStore
 from bacalhau.config.types import BacalhauConfig
 from bacalhau.models import constants as c
 from bacalhau.models.errors import BacalhauError, ConfigurationError, ErrorCode, NotFoundError
@@ -63,6 +71,7 @@ from bacalhau.transport.messages import (
 logger = logging.getLogger(__name__)
 
 RESTART_MESSAGE = "execution interrupted: the compute node restarted before it finished"
+LOST_MESSAGE = "execution lost: the compute node restarted and its task (container) was gone, so its result is lost"
 STOP_MESSAGE = "execution interrupted: the compute node stopped while it was running"
 HANDED_BACK_MESSAGE = "execution handed back: the compute node is shutting down"
 # Serving executions it already holds (reports, cancels, logs, reconciliation).
@@ -112,6 +121,7 @@ class ComputeNode:
         self._orchestrator = orchestrator
         data_dir = Path(config.data_dir)
         self._store = ExecutionStore(path=data_dir / "compute" / "executions.db")
+        self._retention = ResultsRetention.from_config(config, store=self._store)
         self._runner = ExecutionRunner(
             registry=registry, data_dir=data_dir, env_allow_list=config.compute.env.allow_list, clock=clock
         )
@@ -143,21 +153,25 @@ class ComputeNode:
         return self._capacity.total
 
     async def start(self) -> None:
-        """Open the store, fail what a previous process left unfinished, start plugins, then handshake."""
+        """Open the store, take back what a previous process left unfinished (see the module docstring),
+        start plugins, then handshake."""
         if self.status is not NodeStatus.CREATED:
             return
         restarted = self._store.open()
+        self._retention.start()
         try:
-            for record in self._store.list_active():
-                if self._store.update_state(
-                    record.execution_id, State.Failed, expected=[record.state], message=RESTART_MESSAGE
-                ):
-                    await self._send(self._interrupted(record.execution_id, record.job_id, RESTART_MESSAGE))
+            resumed = await self._recover()
             # Start serving results before announcing the node: a node that cannot serve them must not take jobs.
             await self._registry.start()
+            removed = await self._registry.remove_leftovers(keep=[record.execution_id for record in resumed])
+            if removed:
+                logger.info("removed %d task(s) left behind by an earlier run of node %s", removed, self.node_id)
             self.status = NodeStatus.RUNNING
             self._info_task = asyncio.create_task(self._info_loop(), name=f"compute-{self.node_id}-node-info")
             self._outbox_task = asyncio.create_task(self._outbox_loop(), name=f"compute-{self.node_id}-outbox")
+            for record in resumed:
+                self._start_task(record.execution, execution_resources(record.execution), resume=True)
+            self._dispatch()
             await self._orchestrator.handshake(
                 Handshake(node_info=self.node_info(), active_execution_ids=[], restarted=restarted)
             )
@@ -165,12 +179,36 @@ class ComputeNode:
             await self.stop()
             raise
 
+    async def _recover(self) -> list[ExecutionRecord]:
+        """Sort what an earlier process left unfinished: queue the queued again, fail (and report) what
+        cannot be taken back; return the records to resume."""
+        resumed: list[ExecutionRecord] = []
+        for record in self._store.list_active():
+            execution = record.execution
+            if record.state is State.BidAccepted:
+                self._finished[execution.id] = asyncio.Event()
+                queued = _Queued(execution, execution_resources(execution))
+                if execution.desired_state.state_type is ExecutionDesiredStateType.Pending:
+                    self._awaiting_approval[execution.id] = queued  # still waits for the orchestrator's yes
+                else:
+                    self._queue.append(queued)
+            elif await asyncio.to_thread(self._runner.can_resume, execution):
+                resumed.append(record)
+            elif self._store.update_state(
+                record.execution_id, State.Failed, expected=[record.state], message=RESTART_MESSAGE
+            ):
+                await self._send(self._interrupted(record.execution_id, record.job_id, RESTART_MESSAGE))
+        if resumed:
+            logger.info("taking back %d execution(s) started by an earlier run of node %s", len(resumed), self.node_id)
+        return resumed
+
     async def stop(self) -> None:
         """Cancel queued and running executions (each reported as interrupted), stop plugins, close the store."""
         if self.status in (NodeStatus.STOPPING, NodeStatus.STOPPED):
             return
         self._drained = self.status is NodeStatus.DRAINING
         self.status = NodeStatus.STOPPING
+        await self._retention.stop()
         queued, self._queue = list(self._queue), deque()
         for item in queued:
             await self._fail_on_stop(item.execution.id, item.execution.job_id)
@@ -279,7 +317,12 @@ class ComputeNode:
                         "AllocatedResources": record.execution.allocated_resources.to_wire(),
                     }
                 )
-        return {"ActiveJobs": active, "jobsCompleted": self._store.count(State.Completed)}
+        return {
+            "ActiveJobs": active,
+            "jobsCompleted": self._store.count(State.Completed),
+            # What Compute.Results.Retention keeps on disk now (ours).
+            "Results": self._retention.kept().to_wire(),
+        }
 
     # --- ComputeService -------------------------------------------------------------------------------
 
@@ -390,11 +433,21 @@ class ComputeNode:
             if not self._capacity.try_allocate(head.execution.id, head.resources):
                 break  # strict FIFO: a small later job does not overtake a big one waiting for room
             self._queue.popleft()
-            execution_id = head.execution.id
-            task = asyncio.create_task(self._execute(head.execution), name=f"execution-{execution_id}")
-            self._running[execution_id] = task
-            task.add_done_callback(functools.partial(self._on_execution_done, execution_id))
+            self._start_task(head.execution, head.resources)
         self._info_changed.set()
+
+    def _start_task(self, execution: Execution, resources: Resources, *, resume: bool = False) -> None:
+        """Run (or, after a restart, resume) `execution` in a task of its own, holding `resources`."""
+        execution_id = execution.id
+        if resume:
+            self._finished[execution_id] = asyncio.Event()
+            if not self._capacity.try_allocate(execution_id, resources):
+                # It runs already: taking it back is not a choice. Only a smaller capacity config gets here.
+                logger.warning("execution %s taken back beyond the node's capacity", execution_id)
+        work = self._resume(execution) if resume else self._execute(execution)
+        task = asyncio.create_task(work, name=f"execution-{execution_id}")
+        self._running[execution_id] = task
+        task.add_done_callback(functools.partial(self._on_execution_done, execution_id))
 
     def _on_execution_done(self, execution_id: str, task: asyncio.Task[None]) -> None:
         self._running.pop(execution_id, None)
@@ -424,6 +477,21 @@ class ComputeNode:
             # After the report: the user should not wait for the staging area to be deleted.
             await self._runner.cleanup(execution.id)
 
+    async def _resume(self, execution: Execution) -> None:
+        try:
+            try:
+                outcome = await self._runner.resume(execution, on_publishing=lambda: self._publishing(execution))
+            except asyncio.CancelledError:
+                if await self._stopped(execution.id, execution.job_id):
+                    raise
+                return
+            if outcome is None:
+                logger.warning("execution %s: %s", execution.id, LOST_MESSAGE)
+                outcome = RunFailed(LOST_MESSAGE, _retryable_details())
+            await self._conclude(execution, outcome)
+        finally:
+            await self._runner.cleanup(execution.id)
+
     async def _execute_and_report(self, execution: Execution) -> None:
         execution_id, job_id = execution.id, execution.job_id
         try:
@@ -438,12 +506,24 @@ class ComputeNode:
                 execution, on_publishing=lambda: self._publishing(execution), cleanup=False
             )
         except asyncio.CancelledError:
-            if execution_id in self._cancel_requested:
-                message = self._cancel_requested[execution_id]
-                self._store.update_state(execution_id, State.Cancelled, expected=_ACTIVE, message=message)
-                return  # the orchestrator asked for this; it expects no further report
-            await self._fail_on_stop(execution_id, job_id)
-            raise
+            if await self._stopped(execution_id, job_id):
+                raise
+            return
+        await self._conclude(execution, outcome)
+
+    async def _stopped(self, execution_id: str, job_id: str) -> bool:
+        """An execution's task was cancelled: record why. False when the orchestrator asked for it (it
+        expects no further report, and the cancellation ends there); True when the node is stopping."""
+        if execution_id in self._cancel_requested:
+            message = self._cancel_requested[execution_id]
+            self._store.update_state(execution_id, State.Cancelled, expected=_ACTIVE, message=message)
+            return False
+        await self._fail_on_stop(execution_id, job_id)
+        return True
+
+    async def _conclude(self, execution: Execution, outcome: ExecutionOutcome) -> None:
+        """Record and report how a run ended (unless a cancel raced its end)."""
+        execution_id, job_id = execution.id, execution.job_id
         if execution_id in self._cancel_requested:
             return  # a cancel raced the finish: it must not be reported as a success
         if isinstance(outcome, RunSucceeded):
@@ -517,12 +597,7 @@ class ComputeNode:
     def _interrupted(
         self, execution_id: str, job_id: str, message: str, *, handed_back: bool = False
     ) -> Awaitable[None]:
-        details = {
-            "ErrorCode": str(ErrorCode.ExecutionError),
-            "Hint": "the execution can be retried on this or another node",
-            "Retryable": "true",
-            "FailsExecution": "true",
-        }
+        details = _retryable_details()
         if handed_back:
             details[c.DETAIL_HANDED_BACK] = "true"
         return self._orchestrator.on_compute_error(
@@ -588,3 +663,13 @@ class ComputeNode:
                 code=ErrorCode.ServiceUnavailable,
                 component="Compute",
             )
+
+
+def _retryable_details() -> dict[str, str]:
+    """Details of a failure that is not the job's fault (a restart, a hand-back): run it again."""
+    return {
+        "ErrorCode": str(ErrorCode.ExecutionError),
+        "Hint": "the execution can be retried on this or another node",
+        "Retryable": "true",
+        "FailsExecution": "true",
+    }

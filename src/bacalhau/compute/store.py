@@ -41,6 +41,8 @@ CREATE INDEX IF NOT EXISTS executions_state ON executions (state);
 
 _COLUMNS = "id, job_id, state, message, execution, create_time, update_time"
 TERMINAL_STATES = frozenset(s for s in ExecutionStateType if s.is_terminal)
+# Bound parameters per query, well under SQLite's limit on host parameters.
+_IDS_PER_QUERY = 500
 
 
 @dataclass(frozen=True)
@@ -107,6 +109,20 @@ class ExecutionStore:
             f"SELECT {_COLUMNS} FROM executions WHERE state NOT IN ({terminal}) ORDER BY create_time, id", ()
         )
         return [_record(row) for row in rows.fetchall()]
+
+    def end_times(self, execution_ids: Iterable[str]) -> dict[str, int | None]:
+        """For each of `execution_ids` the store knows: when it reached a terminal state (Unix ns), or
+        None while it is still active. IDs the store does not know are left out."""
+        ids = list(execution_ids)
+        out: dict[str, int | None] = {}
+        for start in range(0, len(ids), _IDS_PER_QUERY):
+            chunk = ids[start : start + _IDS_PER_QUERY]
+            marks = ",".join("?" for _ in chunk)
+            rows = self._run(f"SELECT id, state, update_time FROM executions WHERE id IN ({marks})", tuple(chunk))
+            for execution_id, state, update_time in rows.fetchall():
+                ended = ExecutionStateType(int(state)) in TERMINAL_STATES
+                out[str(execution_id)] = int(update_time) if ended else None
+        return out
 
     def count(self, state: ExecutionStateType) -> int:
         """How many executions are in `state` now."""

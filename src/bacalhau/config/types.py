@@ -149,6 +149,32 @@ class ComputeTLSConfig(WireModel):
     require_tls: bool = Field(False, alias="RequireTLS")
 
 
+class ComputeResultsConfig(WireModel):
+    """`Compute.Results`: ours, not a Bacalhau v1.9 key. How long a compute node keeps what executions leave."""
+
+    # Results folders (`<DataDir>/compute/results/<execution>`) and local publisher archives
+    # (`<DataDir>/compute/published/<execution>.tar.gz`) of executions that ended longer ago than this
+    # are removed by a periodic sweep; those of executions still queued or running never are. A Go
+    # duration; 0 keeps them forever.
+    retention: str = Field("168h", alias="Retention")
+
+    @field_validator("retention")
+    @classmethod
+    def _duration(cls, value: str) -> str:
+        try:
+            seconds = parse_duration_s(value)
+        except ValueError as exc:
+            raise ValueError(f"Compute.Results.Retention: {exc}") from None
+        if seconds < 0:
+            raise ValueError(f"Compute.Results.Retention must not be negative, got {value!r}")
+        return value
+
+    @property
+    def retention_s(self) -> float:
+        """The retention in seconds; 0 means forever."""
+        return parse_duration_s(self.retention)
+
+
 class ComputeConfig(WireModel):
     enabled: bool = Field(False, alias="Enabled")
     orchestrators: list[str] = Field(default_factory=lambda: ["nats://127.0.0.1:4222"], alias="Orchestrators")
@@ -161,6 +187,7 @@ class ComputeConfig(WireModel):
     # Ours (Bacalhau has none): on SIGTERM, how long running executions may take to finish before the
     # node hands them back; a second signal ends the wait at once.
     shutdown_grace_period: str = Field("10s", alias="ShutdownGracePeriod")
+    results: ComputeResultsConfig = Field(default_factory=ComputeResultsConfig, alias="Results")
 
 
 class TaskTimeouts(WireModel):
@@ -248,7 +275,7 @@ class EnginesConfig(WireModel):
 
 
 class JobLimitsConfig(WireModel):
-    """`JobAdmissionControl.Limits`: the largest numbers a job spec may hold (ours, not a Bacalhau v1.9 key).
+    """`JobAdmissionControl.Limits`: the largest numbers and sizes a job spec may hold (ours, not a Bacalhau v1.9 key).
 
     Checked by the orchestrator on submit (HTTP 400 naming the field, the value and the key), by the CLI
     before sending (`job run`, `job validate`, from the CLI's own config), and on every evaluation and
@@ -266,6 +293,17 @@ class JobLimitsConfig(WireModel):
     max_memory: str = Field("1PiB", alias="MaxMemory")
     max_disk: str = Field("1PiB", alias="MaxDisk")
     max_gpu: int = Field(DEFAULT_LIMITS.max_gpus, alias="MaxGPU")
+    # How many entries a spec's lists and maps may hold; a spec over one is refused for that alone.
+    max_input_sources: int = Field(DEFAULT_LIMITS.max_input_sources, alias="MaxInputSources")
+    max_result_paths: int = Field(DEFAULT_LIMITS.max_result_paths, alias="MaxResultPaths")
+    max_constraints: int = Field(DEFAULT_LIMITS.max_constraints, alias="MaxConstraints")
+    max_labels: int = Field(DEFAULT_LIMITS.max_labels, alias="MaxLabels")
+    # Each of the job's Meta and the task's Meta, keys under bacalhau.org/ (the system's) not counted.
+    max_meta_entries: int = Field(DEFAULT_LIMITS.max_meta_entries, alias="MaxMetaEntries")
+    # Each of the task's Env and a docker engine's EnvironmentVariables.
+    max_env_entries: int = Field(DEFAULT_LIMITS.max_env_entries, alias="MaxEnvEntries")
+    # The `data:` URLs of a task's inline inputs, summed, as they stand in the spec (base64 included).
+    max_inline_bytes: str = Field("8MiB", alias="MaxInlineBytes")
 
     @model_validator(mode="after")
     def _usable(self) -> JobLimitsConfig:
@@ -284,6 +322,7 @@ class JobLimitsConfig(WireModel):
             ("max_cpu_cores", "MaxCPU", self.max_cpu, parse_cpu),
             ("max_memory_bytes", "MaxMemory", self.max_memory, parse_bytes),
             ("max_disk_bytes", "MaxDisk", self.max_disk, parse_bytes),
+            ("max_inline_bytes", "MaxInlineBytes", self.max_inline_bytes, parse_bytes),
         )
         for name, key, raw, parse in parsed:
             try:
@@ -300,6 +339,13 @@ class JobLimitsConfig(WireModel):
             max_memory_bytes=int(numbers["max_memory_bytes"]),
             max_disk_bytes=int(numbers["max_disk_bytes"]),
             max_gpus=self.max_gpu,
+            max_input_sources=self.max_input_sources,
+            max_result_paths=self.max_result_paths,
+            max_constraints=self.max_constraints,
+            max_labels=self.max_labels,
+            max_meta_entries=self.max_meta_entries,
+            max_env_entries=self.max_env_entries,
+            max_inline_bytes=int(numbers["max_inline_bytes"]),
         )
         problems = limits.problems()
         if problems:

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
 from pydantic import Field, field_validator
 
-from bacalhau.models.fields import AnyMap, NoneList, StrMap, WholeNumber
+from bacalhau.models.fields import AnyMap, MaxItems, NoneList, StrMap, WholeNumber
+from bacalhau.models.limits import MAX_LIST_ENTRIES, MAX_TASKS
 from bacalhau.models.state import JobStateType, JobStateWire
 from bacalhau.models.wire import WireModel
 
@@ -75,8 +76,8 @@ class Port(WireModel):
 
 class NetworkConfig(WireModel):
     type: str = Field("Default", alias="Type")
-    domains: NoneList[str] = Field(default_factory=list, alias="Domains")
-    ports: NoneList[Port] = Field(default_factory=list, alias="Ports")
+    domains: Annotated[NoneList[str], MaxItems(MAX_LIST_ENTRIES)] = Field(default_factory=list, alias="Domains")
+    ports: Annotated[NoneList[Port], MaxItems(MAX_LIST_ENTRIES)] = Field(default_factory=list, alias="Ports")
 
 
 
@@ -101,8 +102,12 @@ class Task(WireModel):
     publisher: SpecConfig = Field(default_factory=SpecConfig, alias="Publisher")
     env: StrMap = Field(default_factory=dict, alias="Env")
     meta: StrMap = Field(default_factory=dict, alias="Meta")
-    input_sources: NoneList[InputSource] = Field(default_factory=list, alias="InputSources")
-    result_paths: NoneList[ResultPath] = Field(default_factory=list, alias="ResultPaths")
+    input_sources: Annotated[NoneList[InputSource], MaxItems(MAX_LIST_ENTRIES)] = Field(
+        default_factory=list, alias="InputSources"
+    )
+    result_paths: Annotated[NoneList[ResultPath], MaxItems(MAX_LIST_ENTRIES)] = Field(
+        default_factory=list, alias="ResultPaths"
+    )
     resources: ResourcesConfig = Field(default_factory=ResourcesConfig, alias="Resources")
     network: NetworkConfig = Field(default_factory=NetworkConfig, alias="Network")
     timeouts: TimeoutConfig = Field(default_factory=TimeoutConfig, alias="Timeouts")
@@ -129,10 +134,14 @@ class Job(WireModel):
     priority: WholeNumber = Field(0, alias="Priority")
     # None means "absent": normalisation turns it into 1 for batch/service (Bacalhau's UnmarshalJSON rule).
     count: WholeNumber | None = Field(None, alias="Count")
-    constraints: NoneList[LabelSelectorRequirement] = Field(default_factory=list, alias="Constraints")
+    constraints: Annotated[NoneList[LabelSelectorRequirement], MaxItems(MAX_LIST_ENTRIES)] = Field(
+        default_factory=list, alias="Constraints"
+    )
     meta: StrMap = Field(default_factory=dict, alias="Meta")
     labels: StrMap = Field(default_factory=dict, alias="Labels")
-    tasks: NoneList[Task] = Field(default_factory=list, alias="Tasks")
+    # Only the first task runs (normalisation drops the others, as Bacalhau does); more than MAX_TASKS
+    # in a request is refused before any is parsed.
+    tasks: Annotated[NoneList[Task], MaxItems(MAX_TASKS)] = Field(default_factory=list, alias="Tasks")
     state: JobState = Field(default_factory=JobState, alias="State")
     version: int = Field(0, alias="Version")
     revision: int = Field(0, alias="Revision")

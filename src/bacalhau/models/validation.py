@@ -105,6 +105,10 @@ def validate_job(job: Job, limits: JobLimits = DEFAULT_LIMITS) -> list[FieldErro
 
     if not job.tasks:
         add("Tasks", "missing job tasks; a job needs exactly one task")
+    if size_problems(job, limits):
+        # Too big to look at entry by entry: checking (and reporting on) each of 10,000 inputs is the
+        # very work the bound is there to refuse. The bounds alone say what to fix first.
+        return sorted(errs + limit_problems(job, limits), key=lambda e: _field_order(e.path))
     for i, task in enumerate(job.tasks[:1]):
         errs.extend(_validate_task(task, f"Tasks[{i}]"))
     errs.extend(limit_problems(job, limits))
@@ -134,6 +138,7 @@ def limit_problems(job: Job, limits: JobLimits = DEFAULT_LIMITS) -> list[FieldEr
                 )
             )
 
+    errs.extend(size_problems(job, limits))
     over("Priority", job.priority, limits.max_priority, "max_priority")
     if job.type not in (c.JOB_TYPE_OPS, c.JOB_TYPE_DAEMON):  # those run once per node: Count is not work
         over("Count", job.effective_count, limits.max_count, "max_count")
@@ -162,6 +167,60 @@ def limit_problems(job: Job, limits: JobLimits = DEFAULT_LIMITS) -> list[FieldEr
                     errs.append(FieldError(f"{path}.Network.Ports[{j}].{attr}",
                                            f"{show_number(value)} is not a port number (0 to {MAX_PORT})"))
     return errs
+
+
+def size_problems(job: Job, limits: JobLimits = DEFAULT_LIMITS) -> list[FieldError]:
+    """Every list or map of `job` holding more entries than its bound, and inline inputs carrying more
+    bytes than theirs (models/limits.py), each naming the count, the limit and the config key. Cheap:
+    it counts, it never looks inside an entry (but the inline URLs' lengths)."""
+    errs: list[FieldError] = []
+
+    def too_many(path: str, count: int, limit: int, field: str, what: str = "entries") -> None:
+        if count > limit:
+            errs.append(
+                FieldError(path, f"{count} {what} exceed the limit of {limit} ({CONFIG_PREFIX}{LIMIT_KEYS[field]})")
+            )
+
+    too_many("Constraints", len(job.constraints), limits.max_constraints, "max_constraints")
+    # Meta keys under bacalhau.org/ are the system's own (submit removes a user's, then adds its own).
+    too_many("Meta", _user_meta_count(job.meta), limits.max_meta_entries, "max_meta_entries")
+    too_many("Labels", len(job.labels), limits.max_labels, "max_labels")
+    for i, task in enumerate(job.tasks[:1]):
+        path = f"Tasks[{i}]"
+        too_many(f"{path}.InputSources", len(task.input_sources), limits.max_input_sources, "max_input_sources")
+        too_many(f"{path}.ResultPaths", len(task.result_paths), limits.max_result_paths, "max_result_paths")
+        too_many(f"{path}.Env", len(task.env), limits.max_env_entries, "max_env_entries")
+        docker_env = task.engine.param("EnvironmentVariables") if task.engine.is_type(c.ENGINE_DOCKER) else None
+        if isinstance(docker_env, list):
+            too_many(f"{path}.Engine.Params.EnvironmentVariables", len(docker_env), limits.max_env_entries,
+                     "max_env_entries")
+        too_many(f"{path}.Meta", _user_meta_count(task.meta), limits.max_meta_entries, "max_meta_entries")
+        inline = inline_bytes(task.input_sources)
+        if inline > limits.max_inline_bytes:
+            errs.append(
+                FieldError(
+                    f"{path}.InputSources",
+                    f"inline data of {inline} bytes exceeds the limit of {limits.max_inline_bytes} bytes"
+                    f" ({CONFIG_PREFIX}{LIMIT_KEYS['max_inline_bytes']})",
+                )
+            )
+    return errs
+
+
+def inline_bytes(sources: Iterable[InputSource]) -> int:
+    """The bytes the `inline` inputs' `data:` URLs (Source.Params.URL) take in the spec, summed."""
+    total = 0
+    for src in sources:
+        if src.source.is_type(c.STORAGE_INLINE):
+            url = src.source.param("URL")
+            if isinstance(url, str):
+                # The URL's length in UTF-8 without encoding it: data URLs are ASCII but for a mistake.
+                total += len(url) if url.isascii() else len(url.encode("utf-8", "surrogatepass"))
+    return total
+
+
+def _user_meta_count(meta: dict[str, str]) -> int:
+    return sum(1 for key in meta if not key.startswith(c.META_PREFIX))
 
 
 def over_limits_message(problems: list[FieldError]) -> str:

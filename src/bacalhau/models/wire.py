@@ -10,12 +10,16 @@ from __future__ import annotations
 
 import types
 import typing
-from typing import Any, ClassVar, Self
+from typing import Any, Self
 
 from pydantic import BaseModel, ConfigDict
 
+from bacalhau.models.fields import USER_INPUT, MaxItems
+
 # How a field holds a nested model: directly, in a list, or as the values of a mapping.
 _ONE, _LIST, _MAP = "one", "list", "map"
+# Per key: its canonical spelling, the model it holds (if any), how it holds it, and its MaxItems count.
+_KeyPlan = tuple[str, "type[WireModel] | None", str, int | None]
 
 
 class WireModel(BaseModel):
@@ -25,22 +29,22 @@ class WireModel(BaseModel):
     # but uses a few, and building them all cost ~350 ms per command.
     model_config = ConfigDict(populate_by_name=True, extra="ignore", defer_build=True)
 
-    _key_plan: ClassVar[dict[str, tuple[str, type[WireModel] | None, str]]]
-
     @classmethod
-    def _plan(cls) -> dict[str, tuple[str, type[WireModel] | None, str]]:
+    def _plan(cls) -> dict[str, _KeyPlan]:
         plan = cls.__dict__.get("_key_plan_cache")
         if plan is None:
             plan = {}
             hints = typing.get_type_hints(cls, include_extras=True)
             for name, field in cls.model_fields.items():
                 alias = field.alias or name
-                nested, kind = _nested_model(hints.get(name, field.annotation))
-                plan[alias.lower()] = (alias, nested, kind)
-                plan.setdefault(name.lower(), (alias, nested, kind))
+                annotation = hints.get(name, field.annotation)
+                nested, kind = _nested_model(annotation)
+                entry = (alias, nested, kind, _max_items(annotation))
+                plan[alias.lower()] = entry
+                plan.setdefault(name.lower(), entry)
             # Cached per class: fields never change after class creation.
             type.__setattr__(cls, "_key_plan_cache", plan)
-        return typing.cast(dict[str, tuple[str, "type[WireModel] | None", str]], plan)
+        return typing.cast(dict[str, _KeyPlan], plan)
 
     @classmethod
     def canonicalize(cls, data: Any) -> Any:
@@ -54,11 +58,13 @@ class WireModel(BaseModel):
             if entry is None:
                 out[key] = value
                 continue
-            alias, nested, kind = entry
+            alias, nested, kind, max_items = entry
             # An exact-case key wins over a differently-cased duplicate, as in Go.
             if alias in out and key != alias:
                 continue
-            if nested is not None:
+            if max_items is not None and isinstance(value, list | dict) and len(value) > max_items:
+                pass  # left as it is: validation refuses it (MaxItems) without looking at its entries
+            elif nested is not None:
                 if kind == _ONE:
                     value = nested.canonicalize(value)
                 elif kind == _LIST and isinstance(value, list):
@@ -71,11 +77,21 @@ class WireModel(BaseModel):
     @classmethod
     def from_user(cls, data: Any) -> Self:
         """Validate input written by a person or another tool: keys in any case, as Bacalhau accepts."""
-        return cls.model_validate(cls.canonicalize(data))
+        return cls.model_validate(cls.canonicalize(data), context={USER_INPUT: True})
 
     def to_wire(self) -> dict[str, Any]:
         """Return the JSON-ready dict with Bacalhau's key names and encodings."""
         return self.model_dump(by_alias=True, mode="json")
+
+
+def _max_items(annotation: Any) -> int | None:
+    """The MaxItems count an (Annotated) annotation carries, or None."""
+    if typing.get_origin(annotation) is typing.Annotated:
+        for meta in annotation.__metadata__:
+            if isinstance(meta, MaxItems):
+                return meta.count
+        return _max_items(typing.get_args(annotation)[0])
+    return None
 
 
 def _nested_model(annotation: Any) -> tuple[type[WireModel] | None, str]:

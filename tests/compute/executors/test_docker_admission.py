@@ -276,10 +276,11 @@ async def test_a_leftover_with_the_same_execution_id_does_not_block_a_rerun(
     assert read(request.stdout_path) == "second attempt\n"
 
 
-async def test_registry_start_removes_leftovers_and_wires_the_config(
+async def test_registry_removes_leftovers_but_the_kept_ones_and_wires_the_config(
     docker_engine: docker.DockerClient, tmp_path: Path, node_id: str, leftovers: Any
 ) -> None:
     leftovers(node_id, f"e-left-{node_id}")
+    kept = leftovers(node_id, f"e-kept-{node_id}")
     config = BacalhauConfig.model_validate(
         {
             "DataDir": str(tmp_path / "data"),
@@ -294,6 +295,11 @@ async def test_registry_start_removes_leftovers_and_wires_the_config(
     assert isinstance(executor, DockerExecutor)
     await registry.start()
     try:
+        assert registry.reattachable("docker") is executor
+        assert registry.reattachable("wasm") is None
+        assert await registry.remove_leftovers(keep=[f"e-kept-{node_id}"]) == 1
+        assert [c.id for c in managed_containers(docker_engine, node_id=node_id)] == [kept.id]
+        kept.remove(force=True)
         assert_no_containers(docker_engine, node_id)
         executor.validate(engine(Image="bacalhau-test/busybox"), network=NetworkConfig(type="Full"))
         with pytest.raises(ValidationFailed, match="not allowed on this node"):

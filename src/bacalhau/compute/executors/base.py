@@ -3,13 +3,26 @@
 The runner prepares inputs and the results folder, then calls `run`; the executor writes the task's
 stdout/stderr to the given files while it runs (so `job logs -f` can follow them) and returns how the
 task exited. An executor never publishes and never talks to the orchestrator.
+
+An executor whose tasks outlive the node's process (containers) may also be `Reattachable`: after a
+crash (kill -9) the restarted node takes its executions back instead of running them again::
+
+    node start ── remove_leftovers(keep=executions it holds) ── reattach(request) per held execution
+                                                                   │ task still running: wait for it
+                                                                   │ task exited meanwhile: collect it
+                                                                   │ task gone: None (the result is lost)
+                                                                   v
+                                                           RunOutcome, as `run` returns it
+
+An executor that runs tasks inside the node's process (wasm) cannot: its tasks died with the process.
 """
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 from bacalhau.models.job import NetworkConfig, SpecConfig
 from bacalhau.models.resources import Resources
@@ -86,4 +99,25 @@ class Executor(Protocol):
 
     async def cancel(self, execution_id: str) -> None:
         """Stop a running execution promptly; its `run` then raises ExecutionError. Idempotent."""
+        ...
+
+
+@runtime_checkable
+class Reattachable(Protocol):
+    """An executor whose tasks survive the node's process, so that a restarted node can take them back."""
+
+    async def reattach(self, request: RunRequest) -> RunOutcome | None:
+        """The task of `request.execution_id` may still exist from an earlier process of this node:
+        wait for it to end and return how it ended, as `run` would (its stdout/stderr files rewritten in
+        full, its timeout counted from when the task started, `cancel` stopping it).
+
+        Returns None when nothing of the task is left (it never started, or it was removed): its result
+        is lost. Raises ExecutionError as `run` does. Not idempotent: the task is removed once collected.
+        """
+        ...
+
+    async def remove_leftovers(self, *, keep: Collection[str] = ()) -> int:
+        """Remove the tasks earlier processes of this node left behind, except those of the execution
+        IDs in `keep` (the node is about to re-attach them) and those running now; return how many.
+        Raises ExecutionError when the engine cannot be asked. Idempotent."""
         ...

@@ -19,8 +19,16 @@
       RunOutcome(exit_code, {Image, ImageDigest})   (a non-zero exit code is an outcome, not an error)
     finally: remove the container with its anonymous volumes
 
-    start() (compute node start) ──> remove_leftovers(): every container labelled as managed by this
-                                     node, left behind by a crash (kill -9) of an earlier process
+    reattach(request) (node restarted after a crash, kill -9): the container bacalhau-<execution id>
+       of this node (see docker_reattach) ── gone / never started ──> None (the result is lost)
+       │ register execution_id; the timer gets what is left of the timeout since State.StartedAt
+       v
+      logs from the first line (two pumps: stdout, stderr), rewriting the files; arm; wait if running
+       v
+      the same end as run: stopped / OOMKilled / RunOutcome; ran past its timeout -> timed out; remove
+
+    remove_leftovers(keep=...) (compute node start): every container labelled as managed by this node
+                                     except those of the executions the node takes back
 
 The kill happens on `stop` rather than in the worker because the worker is blocked in the engine's
 wait call; a container that was not started yet is never started (the worker checks after create).
@@ -33,7 +41,7 @@ import logging
 import os
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from typing import Any, TypeVar
 
 import docker
@@ -49,12 +57,13 @@ from bacalhau.compute.executors.docker_container import (
     managed_filter,
     refuse_relative_targets,
 )
-from bacalhau.compute.executors.docker_images import ResolvedImage, resolve_image
-from bacalhau.compute.executors.docker_logs import LogPump
+from bacalhau.compute.executors.docker_images import ResolvedImage, image_details, resolve_image
+from bacalhau.compute.executors.docker_logs import LogPump, follow_logs
 from bacalhau.compute.executors.docker_params import DockerParams
 from bacalhau.compute.executors.docker_policy import DockerPolicy
+from bacalhau.compute.executors.docker_reattach import FoundContainer, find_container
 from bacalhau.compute.executors.docker_stop import StopSwitch, engine_reason
-from bacalhau.compute.executors.stopping import RunningExecutions
+from bacalhau.compute.executors.stopping import RunningExecutions, Stop, stop_error
 from bacalhau.models.errors import ErrorCode, ExecutionError, FieldError, ValidationFailed
 from bacalhau.models.job import NetworkConfig, SpecConfig
 from bacalhau.models.resources import format_bytes
@@ -123,14 +132,7 @@ class DockerExecutor:
 
     async def run(self, request: RunRequest) -> RunOutcome:
         """Run the task's container to its end; see the module docstring for the errors."""
-        try:
-            params = DockerParams.parse(request.engine)
-            # Checked again here: the bid may have been taken without the network being checked.
-            self._admit(params, request.network)
-        except ValidationFailed as exc:
-            raise ExecutionError(
-                f"the docker job cannot run on this node: {exc.message}", code=ErrorCode.ValidationError, hint=exc.hint
-            ) from exc
+        params = self._params(request)
         if request.resources.gpu > 0:
             raise ExecutionError("GPUs are not available to docker jobs on this node", hint="run the job without --gpu")
         refuse_relative_targets(request)
@@ -150,17 +152,10 @@ class DockerExecutor:
 
     # -- lifespan (PluginRegistry.start/stop) --------------------------------------------------------
     async def start(self) -> None:
-        """Remove the containers an earlier process of this node left behind. Never fails the node."""
+        """Say whether docker jobs are offered. Leftover containers are the compute node's call
+        (`remove_leftovers`): it knows which of them it takes back. Never fails the node."""
         if not await asyncio.to_thread(self.is_installed):
             logger.info("no Docker engine answers: docker jobs are not offered by this node")
-            return
-        try:
-            removed = await self.remove_leftovers()
-        except ExecutionError as exc:
-            logger.warning("could not remove leftover containers: %s", exc.message)
-            return
-        if removed:
-            logger.info("removed %d container(s) left behind by an earlier run of node %s", removed, self._node_id)
 
     async def stop(self) -> None:
         """Close the engine connection (runs were cancelled by the node before). Idempotent."""
@@ -170,11 +165,44 @@ class DockerExecutor:
         if client is not None:
             await asyncio.to_thread(client.close)
 
-    async def remove_leftovers(self) -> int:
-        """Remove every container labelled as managed by this node, except running ones; return how many."""
-        return await asyncio.to_thread(self._remove_leftovers_sync)
+    async def remove_leftovers(self, *, keep: Collection[str] = ()) -> int:
+        """Remove every container labelled as managed by this node, except those of running executions
+        and of the execution IDs in `keep`; return how many."""
+        return await asyncio.to_thread(self._remove_leftovers_sync, frozenset(keep))
+
+    # -- Reattachable --------------------------------------------------------------------------------
+    async def reattach(self, request: RunRequest) -> RunOutcome | None:
+        """Take back the container an earlier process of this node started for this execution; see the
+        module docstring. None when there is none to take (or it never started: removed, nothing ran)."""
+        params = self._params(request)
+        found = await asyncio.to_thread(self._engine_call, params, lambda client: self._find(client, request))
+        if found is None:
+            return None
+        if not found.running and not found.ended:  # created, never started: nothing ran
+            await asyncio.to_thread(self._engine_call, params, lambda client: _remove(client, found.container_id))
+            return None
+        switch = StopSwitch()
+        remaining_s = found.remaining_s(request.timeout_s, time.time()) if found.running else None
+        return await self._runs.run(
+            request.execution_id,
+            switch,
+            lambda: self._engine_call(params, lambda client: self._reattach_sync(client, request, params, found, switch)),
+            timeout_s=remaining_s,
+            name=f"docker-{request.execution_id}",
+        )
 
     # -- internals ----------------------------------------------------------------------------------
+    def _params(self, request: RunRequest) -> DockerParams:
+        try:
+            params = DockerParams.parse(request.engine)
+            # Checked again here: the bid may have been taken without the network being checked.
+            self._admit(params, request.network)
+        except ValidationFailed as exc:
+            raise ExecutionError(
+                f"the docker job cannot run on this node: {exc.message}", code=ErrorCode.ValidationError, hint=exc.hint
+            ) from exc
+        return params
+
     def _admit(self, params: DockerParams, network: NetworkConfig | None) -> None:
         refusals: list[FieldError | None] = [self._policy.image_refusal(params.image)]
         if network is not None:
@@ -215,16 +243,85 @@ class DockerExecutor:
         details = image.details(params.image)
         execution.raise_if_stopped(request.timeout_s, details)  # a pull cannot be interrupted: check after
         try:
-            return self._run_container(client, request, params, image, execution, details)
+            return self._engine_call(
+                params, lambda c: self._run_container(c, request, params, image, execution, details)
+            )
         except ExecutionError as exc:
             exc.details = {**details, **exc.details}
             raise
+
+    def _engine_call(self, params: DockerParams, call: Callable[[docker.DockerClient], T]) -> T:
+        """`call(client)`, with the SDK's errors translated into ExecutionError."""
+        client = self._engine()
+        try:
+            return call(client)
         except (docker.errors.DockerException, OSError) as exc:
             raise ExecutionError(
                 f"the Docker engine failed while running image {params.image.reference}: {engine_reason(exc)}",
                 hint=_ENGINE_HINT,
-                details=details,
             ) from exc
+
+    def _find(self, client: docker.DockerClient, request: RunRequest) -> FoundContainer | None:
+        return find_container(client, execution_id=request.execution_id, node_id=self._node_id)
+
+    def _reattach_sync(
+        self,
+        client: docker.DockerClient,
+        request: RunRequest,
+        params: DockerParams,
+        found: FoundContainer,
+        execution: StopSwitch,
+    ) -> RunOutcome:
+        details = image_details(client, params.image, found.image_id)
+        pumps: list[LogPump] = []
+        try:
+            try:
+                pumps = follow_logs(
+                    client, found.container_id, stdout_path=request.stdout_path, stderr_path=request.stderr_path
+                )
+            except docker.errors.APIError as exc:  # e.g. a logging driver the engine cannot read back
+                logger.warning("the output of %s cannot be read back: %s", found.container_id, engine_reason(exc))
+            execution.arm(client, found.container_id)
+            if found.running:
+                client.api.wait(found.container_id)  # the timer and `cancel` end it by killing the container
+            execution.exited()
+            if found.ended and found.overran(request.timeout_s):
+                raise stop_error(Stop.TIMEOUT, request.timeout_s, details)
+            return self._collect(client, found.container_id, request, pumps, execution, details)
+        except ExecutionError as exc:
+            exc.details = {**details, **exc.details}
+            raise
+        finally:
+            _remove(client, found.container_id)
+            for pump in pumps:
+                pump.close()
+
+    def _collect(
+        self,
+        client: docker.DockerClient,
+        container_id: str,
+        request: RunRequest,
+        pumps: list[LogPump],
+        execution: StopSwitch,
+        details: dict[str, str],
+    ) -> RunOutcome:
+        """After the container exited: its outcome, or why it is an error (stopped, out of memory, logs)."""
+        deadline = time.monotonic() + _LOG_DRAIN_S
+        drained = all(pump.join(max(deadline - time.monotonic(), 0.0)) for pump in pumps)
+        if not drained:
+            logger.warning("output of %s still streaming after exit; the log files may be cut", container_id)
+        state: dict[str, Any] = client.api.inspect_container(container_id)["State"]
+        execution.raise_if_stopped(request.timeout_s, details)
+        if state.get("OOMKilled"):
+            raise ExecutionError(
+                f"the container ran out of memory (limit {_memory_text(self._limits.memory_bytes(request))})",
+                code=ErrorCode.ResourceExhausted,
+                hint="raise Resources.Memory (--memory) for this job, or make the task use less",
+            )
+        errors = [pump.error for pump in pumps if pump.error is not None]
+        if drained and errors:
+            raise ExecutionError(f"the task's output could not be saved: {errors[0]}")
+        return RunOutcome(exit_code=int(state.get("ExitCode", -1)), details=details)
 
     def _run_container(
         self,
@@ -260,20 +357,7 @@ class DockerExecutor:
             execution.arm(client, container_id)
             client.api.wait(container_id)  # no timeout: the timer and `cancel` end it by killing the container
             execution.exited()
-            drained = pump.join(_LOG_DRAIN_S)
-            if not drained:
-                logger.warning("output of %s still streaming after exit; the log files may be cut", container_id)
-            state: dict[str, Any] = client.api.inspect_container(container_id)["State"]
-            execution.raise_if_stopped(request.timeout_s, details)
-            if state.get("OOMKilled"):
-                raise ExecutionError(
-                    f"the container ran out of memory (limit {_memory_text(self._limits.memory_bytes(request))})",
-                    code=ErrorCode.ResourceExhausted,
-                    hint="raise Resources.Memory (--memory) for this job, or make the task use less",
-                )
-            if drained and pump.error is not None:
-                raise ExecutionError(f"the task's output could not be saved: {pump.error}")
-            return RunOutcome(exit_code=int(state.get("ExitCode", -1)), details=details)
+            return self._collect(client, container_id, request, [pump], execution, details)
         finally:
             _remove(client, container_id)
             if pump is not None:
@@ -302,9 +386,9 @@ class DockerExecutor:
             return False
         return bool(labels.get(LABEL_MANAGED) == "true" and labels.get(LABEL_NODE_ID) == self._node_id)
 
-    def _remove_leftovers_sync(self) -> int:
+    def _remove_leftovers_sync(self, keep: frozenset[str]) -> int:
         client = self._engine()
-        active = {container_name(execution_id) for execution_id in self._runs.ids()}
+        active = {container_name(execution_id) for execution_id in (*self._runs.ids(), *keep)}
         try:
             found = client.api.containers(all=True, filters=managed_filter(self._node_id))
             removed = 0

@@ -120,3 +120,13 @@ def _digest(attrs: dict[str, Any], image: ImageRef) -> str:
     if repo_digests:
         return repo_digests[0].rpartition("@")[2]
     return str(attrs["Id"])
+
+
+def image_details(client: docker.DockerClient, image: ImageRef, image_id: str) -> dict[str, str]:
+    """The details `resolve_image` records, for a container created earlier from `image_id` (re-attach):
+    the digest of the image it runs, not of what the tag names now. Only the reference if it is gone."""
+    try:
+        attrs: dict[str, Any] = client.api.inspect_image(image_id)
+    except docker.errors.ImageNotFound:
+        return {"Image": image.reference}
+    return ResolvedImage(image_id=str(attrs["Id"]), digest=_digest(attrs, image)).details(image)

@@ -75,7 +75,9 @@ class LocalPublisher:
             self.published_dir.mkdir(parents=True, exist_ok=True)
             sock = self._bind()
             config = uvicorn.Config(
-                self._app(), log_level="warning", access_log=False, lifespan="off", timeout_graceful_shutdown=1
+                self._app(), log_level="warning", access_log=False, lifespan="off", timeout_graceful_shutdown=1,
+                # h11 with a header cap, as the node's API: httptools accepts headers of any size.
+                http="h11", h11_max_incomplete_event_size=64 * 1024,
             )
             server = _EmbeddedServer(config)
             task = asyncio.create_task(server.serve(sockets=[sock]), name="local-publisher-server")

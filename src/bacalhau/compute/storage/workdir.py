@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import shutil
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -12,7 +13,8 @@ from pathlib import Path
 def fresh_numbered_dir(work_dir: Path) -> Path:
     """Create and return `work_dir/<n>` for the smallest unused n (mkdir is the atomic claim)."""
     work_dir.mkdir(parents=True, exist_ok=True)
-    n = 0
+    # Start past the folders already there (one listing), not at 0: n inputs must not cost n^2 mkdirs.
+    n = len(os.listdir(work_dir))
     while True:
         candidate = work_dir / str(n)
         try:

@@ -12,6 +12,7 @@ from fastapi import FastAPI
 from bacalhau.orchestrator.api import agent, jobs, nodes
 from bacalhau.orchestrator.api.context import ApiContext
 from bacalhau.orchestrator.api.errors import install_error_handlers
+from bacalhau.orchestrator.api.methods import AllowedMethods
 from bacalhau.orchestrator.api.openapi import install as describe_inputs
 from bacalhau.orchestrator.log_streams import LogStreamGate
 
@@ -29,10 +30,11 @@ def create_app(ctx: ApiContext) -> FastAPI:
     app.state.bacalhau = ctx
     app.state.log_streams = LogStreamGate(max_per_job=ctx.max_log_streams_per_job)
     install_error_handlers(app)
-    if ctx.orchestrator is not None:
-        app.include_router(jobs.router)
-        app.include_router(nodes.router)
-    app.include_router(agent.router)
+    routers = [jobs.router, nodes.router] if ctx.orchestrator is not None else []
+    routers.append(agent.router)
+    for router in routers:
+        app.include_router(router)
+    app.state.allowed_methods = AllowedMethods.of([*app.router.routes, *(r for rt in routers for r in rt.routes)])
     describe_inputs(app)
     return app
 

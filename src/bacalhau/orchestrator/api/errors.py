@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import uuid
+from collections.abc import Mapping
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -14,12 +15,20 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from bacalhau.models.api import ErrorResponse
 from bacalhau.models.errors import BacalhauError, ErrorCode, ValidationFailed
+from bacalhau.orchestrator.api.methods import AllowedMethods
 
 log = logging.getLogger(__name__)
 
 
 def error_response(
-    status: int, message: str, *, code: str, component: str, hint: str = "", details: dict[str, str] | None = None
+    status: int,
+    message: str,
+    *,
+    code: str,
+    component: str,
+    hint: str = "",
+    details: dict[str, str] | None = None,
+    headers: Mapping[str, str] | None = None,
 ) -> JSONResponse:
     body = ErrorResponse(
         Status=status,
@@ -34,7 +43,13 @@ def error_response(
         body.pop("Hint")
     if not details:
         body.pop("Details")
-    return JSONResponse(body, status_code=status)
+    return JSONResponse(body, status_code=status, headers=headers)
+
+
+def allowed_methods(request: Request) -> list[str]:
+    """Every method some route serves at `request`'s path (see methods.py; set up by create_app)."""
+    table: AllowedMethods | None = getattr(request.app.state, "allowed_methods", None)
+    return [] if table is None else table.at(request.url.path)
 
 
 def from_error(exc: BacalhauError) -> JSONResponse:
@@ -52,7 +67,7 @@ def install_error_handlers(app: FastAPI) -> None:
         return from_error(exc)
 
     @app.exception_handler(StarletteHTTPException)
-    async def _http_error(_: Request, exc: StarletteHTTPException) -> JSONResponse:
+    async def _http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
         if exc.status_code == 404:
             return error_response(
                 404,
@@ -62,8 +77,17 @@ def install_error_handlers(app: FastAPI) -> None:
                 hint="The server version may be older than this CLI version and does not support the endpoint yet.",
             )
         if exc.status_code == 405:
-            return error_response(405, "Method not allowed for this route", code="BadRequest", component="APIServer")
-        return error_response(exc.status_code, str(exc.detail), code="BadRequest", component="APIServer")
+            allow = ", ".join(allowed_methods(request)) or (exc.headers or {}).get("Allow", "")
+            return error_response(
+                405,
+                f"Method {request.method} not allowed for this route (allowed: {allow})",
+                code="BadRequest",
+                component="APIServer",
+                headers={"Allow": allow},
+            )
+        return error_response(
+            exc.status_code, str(exc.detail), code="BadRequest", component="APIServer", headers=exc.headers
+        )
 
     @app.exception_handler(RequestValidationError)
     async def _bind_error(_: Request, exc: RequestValidationError) -> JSONResponse:

@@ -38,11 +38,14 @@ from bacalhau.orchestrator.api.openapi import (
     JOB_VERSION,
     LABELS,
     LIMIT,
+    MAX_INT64,
     NAMESPACE,
     NEXT_TOKEN,
     REVERSE,
     errors,
     inputs,
+    integer,
+    one_of,
     order_by,
     query,
 )
@@ -51,6 +54,8 @@ from bacalhau.orchestrator.jobstore.base import ExecutionQuery, HistoryQuery, Jo
 from bacalhau.orchestrator.service import Orchestrator
 
 log = logging.getLogger(__name__)
+# Latest `since` a history query takes: later ones overflow int64 nanoseconds, as in Go.
+SINCE_MAX_S = (2**63 - 1) // 1_000_000_000
 router = APIRouter(prefix="/api/v1/orchestrator", tags=["orchestrator"])
 
 
@@ -58,12 +63,26 @@ def _ok(model: Any) -> JSONResponse:
     return JSONResponse(model.to_wire())
 
 
+# Sort keys of jobs and executions (Bacalhau's names, then our older aliases).
+JOB_ORDERS = ("created_at", "modified_at", "create_time", "modify_time")
+
+
+def _check_order(order_by: str) -> None:
+    if order_by not in JOB_ORDERS:
+        raise BadRequestError(f"invalid order_by {order_by!r}; valid: created_at, modified_at")
+
+
 @router.put(
     "/jobs",
     responses={200: {"model": PutJobResponse}, **errors(400, 409, 413)},
-    openapi_extra=inputs(body=PutJobRequest),
+    openapi_extra=inputs(body=PutJobRequest, body_required=True),
 )
-@router.post("/jobs", include_in_schema=False)
+@router.post(
+    "/jobs",
+    responses={200: {"model": PutJobResponse}, **errors(400, 409, 413)},
+    openapi_extra=inputs(body=PutJobRequest, body_required=True),
+    description="Same as PUT /jobs (older clients POST).",
+)
 async def put_job(request: Request, orch: Orchestrator = Depends(orchestrator)) -> JSONResponse:
     """Submit a job (or a new version of a job with the same Name)."""
     body = parse_model(PutJobRequest, await json_body(request), "request")
@@ -83,7 +102,7 @@ async def put_job(request: Request, orch: Orchestrator = Depends(orchestrator)) 
 @router.put(
     "/jobs/diff",
     responses={200: {"model": DiffJobResponse}, **errors(400, 404, 413)},
-    openapi_extra=inputs(body=DiffJobRequest),
+    openapi_extra=inputs(body=DiffJobRequest, body_required=True),
 )
 async def diff_job(request: Request, orch: Orchestrator = Depends(orchestrator)) -> JSONResponse:
     """Diff a job spec against the stored job of the same Name (`bacalhau job run --dry-run`)."""
@@ -96,12 +115,13 @@ async def diff_job(request: Request, orch: Orchestrator = Depends(orchestrator))
 @router.get(
     "/jobs",
     responses={200: {"model": ListJobsResponse}, **errors(400)},
-    openapi_extra=inputs(NAMESPACE, LIMIT, NEXT_TOKEN, order_by("created_at", "modified_at"), REVERSE, LABELS),
+    openapi_extra=inputs(
+        NAMESPACE, LIMIT, NEXT_TOKEN, order_by(*JOB_ORDERS), REVERSE, LABELS
+    ),
 )
 async def list_jobs(request: Request, orch: Orchestrator = Depends(orchestrator)) -> JSONResponse:
     p = page(request, default_order="created_at")
-    if p.order_by not in ("created_at", "modified_at", "create_time", "modify_time"):
-        raise BadRequestError(f"invalid order_by {p.order_by!r}; valid: created_at, modified_at")
+    _check_order(p.order_by)
     order = "modified_at" if p.order_by in ("modified_at", "modify_time") else "created_at"
     labels: list[tuple[str, str, tuple[str, ...]]] = []
     for raw in request.query_params.getlist("labels"):
@@ -163,6 +183,13 @@ async def stop_job(job_id: str, request: Request, orch: Orchestrator = Depends(o
 )
 async def rerun_job(job_id: str, request: Request, orch: Orchestrator = Depends(orchestrator)) -> JSONResponse:
     body = parse_model(RerunJobRequest, await json_body(request), "request")
+    if not 0 <= body.job_version <= MAX_INT64:
+        # Versions are stored as SQLite (64-bit signed) integers: a wider one would reach the store and
+        # overflow there (a 500 the API fuzz found with JobVersion 18446744073709551615).
+        raise BadRequestError(
+            f"invalid JobVersion {body.job_version}: must be from 0 (the current version) to {MAX_INT64}",
+            component="APIServer",
+        )
     response = await orch.endpoint.rerun(
         job_id, version=body.job_version, reason=body.reason, namespace=namespace(request)
     )
@@ -179,8 +206,8 @@ async def rerun_job(job_id: str, request: Request, orch: Orchestrator = Depends(
         REVERSE,
         JOB_VERSION,
         ALL_JOB_VERSIONS,
-        query("since", "only events at or after this time (unix seconds)", {"type": "integer", "minimum": 0}),
-        query("event_type", "which events (default all)", {"type": "string", "enum": ["all", "job", "execution"]}),
+        query("since", "only events at or after this time (unix seconds)", integer("unix seconds", SINCE_MAX_S)),
+        query("event_type", "which events (default all; case-insensitive)", one_of("all", "job", "execution")),
         query("execution_id", "only the events of this execution"),
         query("node_id", "only the events of executions on this node"),
     ),
@@ -194,7 +221,7 @@ async def job_history(job_id: str, request: Request, orch: Orchestrator = Depend
     query = HistoryQuery(
         job_version=query_int(request, "job_version"),
         all_versions=query_bool(request, "all_job_versions"),
-        since_unix_s=query_int(request, "since", maximum=(2**63 - 1) // 1_000_000_000),
+        since_unix_s=query_int(request, "since", maximum=SINCE_MAX_S),
         event_type=event_type,
         execution_id=query_str(request, "execution_id"),
         node_id=query_str(request, "node_id"),
@@ -211,12 +238,19 @@ async def job_history(job_id: str, request: Request, orch: Orchestrator = Depend
     "/jobs/{job_id}/executions",
     responses={200: {"model": ListExecutionsResponse}, **errors(400, 404)},
     openapi_extra=inputs(
-        NAMESPACE, LIMIT, NEXT_TOKEN, order_by("created_at", "modified_at"), REVERSE, JOB_VERSION, ALL_JOB_VERSIONS
+        NAMESPACE,
+        LIMIT,
+        NEXT_TOKEN,
+        order_by(*JOB_ORDERS),
+        REVERSE,
+        JOB_VERSION,
+        ALL_JOB_VERSIONS,
     ),
 )
 async def job_executions(job_id: str, request: Request, orch: Orchestrator = Depends(orchestrator)) -> JSONResponse:
     job = await orch.endpoint.resolve(job_id, namespace(request))
     p = page(request, default_order="created_at")
+    _check_order(p.order_by)
     version = query_int(request, "job_version")
     # As in Bacalhau: the current version's executions unless a version or all versions are asked for.
     query = ExecutionQuery(

@@ -11,7 +11,18 @@ from bacalhau.models.node import ConnectionStatus, Membership, NodeState
 from bacalhau.models.selector import matches_requirement, parse_selector
 from bacalhau.orchestrator.api.body import json_body
 from bacalhau.orchestrator.api.context import orchestrator
-from bacalhau.orchestrator.api.openapi import LABELS, LIMIT, NEXT_TOKEN, REVERSE, errors, inputs, order_by, query
+from bacalhau.orchestrator.api.openapi import (
+    LABELS,
+    LIMIT,
+    NEXT_TOKEN,
+    NODE_ACTION_BY_BODY,
+    REVERSE,
+    errors,
+    inputs,
+    one_of,
+    order_by,
+    query,
+)
 from bacalhau.orchestrator.api.params import next_token, page, query_str
 from bacalhau.orchestrator.service import Orchestrator
 
@@ -41,9 +52,11 @@ _ORDERS = {
         order_by(*_ORDERS),
         REVERSE,
         LABELS,
-        query("filter-approval", "only nodes in this membership", {"type": "string", "enum": [m.value for m in Membership]}),
+        query("filter-approval", "only nodes in this membership (case-insensitive)", one_of(*(m.value for m in Membership))),
         query(
-            "filter-status", "only nodes in this connection state", {"type": "string", "enum": [s.value for s in ConnectionStatus]}
+            "filter-status",
+            "only nodes in this connection state (case-insensitive)",
+            one_of(*(s.value for s in ConnectionStatus)),
         ),
     ),
 )
@@ -82,8 +95,8 @@ async def get_node(node_id: str, orch: Orchestrator = Depends(orchestrator)) -> 
 
 @router.post(
     "/nodes",
-    responses={200: {"model": PutNodeResponse}, **errors(400, 404, 413)},
-    openapi_extra=inputs(body=PutNodeRequest),
+    responses={200: {"model": PutNodeResponse}, **errors(400, 404, 409, 413)},
+    openapi_extra=inputs(body=NODE_ACTION_BY_BODY, body_required=True),
 )
 async def update_node_by_body(request: Request, orch: Orchestrator = Depends(orchestrator)) -> JSONResponse:
     """The official Python client's form: POST /nodes with {action, nodeID, message}."""
@@ -96,8 +109,8 @@ async def update_node_by_body(request: Request, orch: Orchestrator = Depends(orc
 
 @router.put(
     "/nodes/{node_id}",
-    responses={200: {"model": PutNodeResponse}, **errors(400, 404, 413)},
-    openapi_extra=inputs(body=PutNodeRequest),
+    responses={200: {"model": PutNodeResponse}, **errors(400, 404, 409, 413)},
+    openapi_extra=inputs(body=PutNodeRequest, body_required=True),
 )
 async def update_node(node_id: str, request: Request, orch: Orchestrator = Depends(orchestrator)) -> JSONResponse:
     return _apply_node_action(orch, node_id, await json_body(request))

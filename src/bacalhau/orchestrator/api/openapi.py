@@ -34,11 +34,60 @@ REQUEST_BODIES: tuple[type[WireModel], ...] = (
     PutNodeRequest,
 )
 
+# What params.py accepts: Go parses these as int64; a page is at most MAX_LIMIT items.
+MAX_INT64 = 2**63 - 1
+MAX_LIMIT = 1_000_000
+# What body.py accepts for any integer in a body: Go's int64 and uint64 fields, nothing wider.
+BODY_INT_MIN = -(2**63)
+BODY_INT_MAX = 2**64 - 1
+
 _ERROR_MEANINGS = {
     400: "Bad request: malformed or invalid body or query parameter (Message says which)",
     404: "No such job or node",
-    409: "Conflicts with the current state (e.g. a concurrent update)",
+    409: "Conflicts with the current state (e.g. a concurrent update, a node already approved)",
     413: "Request body over 10 MB",
+}
+# What the routes require of a body beyond its model's schema (the models stay lenient, as Go's decoder
+# is: `Job` may be absent from the model, but PUT /jobs answers 400 without it). Merged into the published
+# component of the same name.
+NODE_ACTIONS = ("approve", "reject", "delete")
+_REQUEST_OVERLAYS: dict[str, dict[str, Any]] = {
+    "PutJobRequest": {"required": ["Job"], "properties": {"Job": {"$ref": "#/components/schemas/Job"}}},
+    "DiffJobRequest": {"required": ["Job"], "properties": {"Job": {"$ref": "#/components/schemas/Job"}}},
+    "RerunJobRequest": {
+        "required": [],
+        "properties": {
+            "JobVersion": {"type": "integer", "minimum": 0, "maximum": MAX_INT64, "description": "0: the current version"},
+        },
+    },
+    "PutNodeRequest": {
+        "required": ["Action"],
+        "properties": {"Action": {"type": "string", "enum": list(NODE_ACTIONS), "description": "case-insensitive"}},
+    },
+}
+# POST /nodes (the official Python client's form) names the node in the body instead of the path.
+NODE_ACTION_BY_BODY = "PostNodeRequest"
+_DERIVED_BODIES: dict[str, dict[str, Any]] = {
+    NODE_ACTION_BY_BODY: {
+        "allOf": [{"$ref": "#/components/schemas/PutNodeRequest"}],
+        "required": ["Action", "NodeID"],
+        "properties": {"NodeID": {"type": "string", "minLength": 1}},
+    },
+}
+# Any JSON value body.py decodes: integers within 64 bits, finite numbers (JSON has no others).
+ANY_JSON = "AnyJson"
+_ANY_JSON_SCHEMA: dict[str, Any] = {
+    # JSON Schema cannot tell 2e19 (a float, accepted) from 20000000000000000000 (an integer literal beyond
+    # 64 bits, refused), so numbers are documented within the integer range: less than is accepted.
+    "description": "any JSON value; integers within 64 bits (-2^63 to 2^64-1), nesting at most 64 levels deep",
+    "anyOf": [
+        {"type": "number", "minimum": BODY_INT_MIN, "maximum": BODY_INT_MAX},
+        {"type": "string"},
+        {"type": "boolean"},
+        {"type": "null"},
+        {"type": "array", "items": {"$ref": f"#/components/schemas/{ANY_JSON}"}},
+        {"type": "object", "additionalProperties": {"$ref": f"#/components/schemas/{ANY_JSON}"}},
+    ],
 }
 # FastAPI's own validation schemas, only referenced by the 422 answers `install` removes.
 _FASTAPI_422_SCHEMAS = ("HTTPValidationError", "ValidationError")
@@ -55,39 +104,67 @@ def query(name: str, description: str, schema: dict[str, Any] | None = None) -> 
     }
 
 
-def _integer(description: str) -> dict[str, Any]:
-    return {"type": "integer", "minimum": 0, "description": description}
+
+
+# An empty query value means "not given" (the official Python SDK sends `limit=`, `order_by=`).
+_EMPTY = {"type": "string", "maxLength": 0}
+
+
+def integer(description: str, maximum: int = MAX_INT64) -> dict[str, Any]:
+    """A non-negative integer query value, at most `maximum`, or empty."""
+    return {
+        "anyOf": [{"type": "integer", "minimum": 0, "maximum": maximum}, _EMPTY],
+        "description": description,
+    }
+
+
+# params.query_bool's spellings, any case, blanks around: Go's strconv.ParseBool's and yes/no (the SDK
+# sends `True`/`False`); empty means the default.
+BOOLEAN = {
+    "type": "string",
+    "pattern": r"^\s*(1|0|[Tt]([Rr][Uu][Ee])?|[Ff]([Aa][Ll][Ss][Ee])?|[Yy][Ee][Ss]|[Nn][Oo])?\s*$",
+    "description": "true: 1, t, true, yes; false: 0, f, false, no (any case); empty: the default",
+}
+
+
+def one_of(*values: str) -> dict[str, Any]:
+    """A string among `values`, or empty (an empty query value means "not given")."""
+    return {"type": "string", "enum": ["", *values]}
 
 
 def order_by(*values: str) -> dict[str, Any]:
-    """The `order_by` parameter, accepting `values` (the first is the default)."""
-    return query("order_by", f"sort key (default {values[0]})", {"type": "string", "enum": list(values)})
+    """The `order_by` parameter, accepting `values` (the first is the default; empty means the default)."""
+    return query("order_by", f"sort key (default {values[0]})", one_of(*values))
 
 
 NAMESPACE = query("namespace", "namespace of the job (`*`, or empty when listing, for every namespace)")
-LIMIT = query("limit", "page size; 0 or absent for everything", _integer("page size"))
+LIMIT = query("limit", "page size; 0 or absent for everything", integer("page size", MAX_LIMIT))
 NEXT_TOKEN = query("next_token", "the NextToken of the previous page; overrides order_by, reverse and limit")
-REVERSE = query("reverse", "reverse the sort order", {"type": "boolean"})
+REVERSE = query("reverse", "reverse the sort order", BOOLEAN)
 LABELS = query(
     "labels",
     "label selector (k8s syntax, e.g. `env in (prod),tier!=db`); repeatable, ANDed",
     {"type": "array", "items": {"type": "string"}},
 )
-JOB_VERSION = query("job_version", "a job version other than the latest", _integer("job version"))
-ALL_JOB_VERSIONS = query("all_job_versions", "include every job version", {"type": "boolean"})
+JOB_VERSION = query("job_version", "a job version other than the latest", integer("job version"))
+ALL_JOB_VERSIONS = query("all_job_versions", "include every job version", BOOLEAN)
 
 
-def inputs(*parameters: dict[str, Any], body: type[WireModel] | None = None) -> dict[str, Any]:
-    """A route's `openapi_extra`: its query `parameters` and, if any, its JSON `body` (one of REQUEST_BODIES)."""
+def inputs(
+    *parameters: dict[str, Any], body: type[WireModel] | str | None = None, body_required: bool = False
+) -> dict[str, Any]:
+    """A route's `openapi_extra`: its query `parameters` and, if any, its JSON `body` (one of REQUEST_BODIES,
+    or the name of one of the bodies derived from them), `body_required` when an empty body is a 400."""
     extra: dict[str, Any] = {}
     if parameters:
         extra["parameters"] = [dict(p) for p in parameters]
     if body is not None:
-        if body not in REQUEST_BODIES:
-            raise ValueError(f"{body.__name__} is not in REQUEST_BODIES; add it there so its schema is published")
+        name = body if isinstance(body, str) else body.__name__
+        if name not in _DERIVED_BODIES and body not in REQUEST_BODIES:
+            raise ValueError(f"{name} is not in REQUEST_BODIES; add it there so its schema is published")
         extra["requestBody"] = {
-            "required": False,
-            "content": {"application/json": {"schema": {"$ref": f"#/components/schemas/{body.__name__}"}}},
+            "required": body_required,
+            "content": {"application/json": {"schema": {"$ref": f"#/components/schemas/{name}"}}},
         }
     return extra
 
@@ -123,6 +200,19 @@ def _complete(doc: dict[str, Any]) -> dict[str, Any]:
     for name, schema in defs.get("$defs", {}).items():
         # The response side may have published a model already (Job); the two agree on every key.
         schemas.setdefault(name, schema)
+    for name, overlay in _REQUEST_OVERLAYS.items():
+        schemas[name] = {
+            **schemas[name],
+            "required": sorted({*schemas[name].get("required", []), *overlay["required"]}),
+            "properties": {**schemas[name].get("properties", {}), **overlay["properties"]},
+        }
+    schemas.update(_DERIVED_BODIES)
+    schemas[ANY_JSON] = _ANY_JSON_SCHEMA
+    for model in REQUEST_BODIES:
+        # Unknown keys are ignored, as by Go's decoder, but their values still go through body.py.
+        schemas[model.__name__].setdefault("additionalProperties", {"$ref": f"#/components/schemas/{ANY_JSON}"})
+    for schema in schemas.values():
+        _bound_integers(schema)
     for operations in doc.get("paths", {}).values():
         for operation in operations.values():
             if operation.get("responses", {}).pop("422", None) is not None and "400" not in operation["responses"]:
@@ -133,3 +223,16 @@ def _complete(doc: dict[str, Any]) -> dict[str, Any]:
     for name in _FASTAPI_422_SCHEMAS:
         schemas.pop(name, None)
     return doc
+
+
+def _bound_integers(schema: Any) -> None:
+    """Give every unbounded integer of `schema` the range body.py accepts (Go's int64/uint64)."""
+    if isinstance(schema, dict):
+        if schema.get("type") == "integer":
+            schema.setdefault("minimum", BODY_INT_MIN)
+            schema.setdefault("maximum", BODY_INT_MAX)
+        for value in schema.values():
+            _bound_integers(value)
+    elif isinstance(schema, list):
+        for item in schema:
+            _bound_integers(item)

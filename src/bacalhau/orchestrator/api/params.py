@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import re
 from dataclasses import dataclass
 
 from fastapi import Request
@@ -30,16 +31,17 @@ def query_bool(request: Request, name: str, default: bool = False) -> bool:
 
 # Go parses these as int64/uint64; anything larger is a bad request, not a server error.
 _MAX_INT64 = 2**63 - 1
+_DECIMAL = re.compile(r"[+-]?[0-9]+")
 
 
 def query_int(request: Request, name: str, default: int = 0, *, maximum: int = _MAX_INT64) -> int:
-    raw = request.query_params.get(name, "").strip()
+    raw = request.query_params.get(name, "")
     if not raw:
         return default
-    try:
-        value = int(raw)
-    except ValueError:
-        raise BadRequestError(f"invalid integer for query parameter {name!r}: {raw!r}") from None
+    # ASCII digits only and no blanks, as Go's strconv.ParseInt: Python's int() also takes " 1", "1_000", "٣".
+    if not _DECIMAL.fullmatch(raw):
+        raise BadRequestError(f"invalid integer for query parameter {name!r}: {raw!r}")
+    value = int(raw)
     if value < 0:
         raise BadRequestError(f"query parameter {name!r} must not be negative")
     if value > maximum:
