@@ -116,3 +116,28 @@ def test_memory_limit_is_enforced_and_reported_as_oom(
     # within the limit completes normally.
     fits = node.ok("docker", "run", "--memory", "64mb", busybox_image, "--", "sh", "-c", "head -c 8m /dev/zero | wc -c")
     assert str(8 * 1024 * 1024) in fits.stdout, node.describe_result(fits)
+
+
+def test_disk_limit_stops_a_task_that_writes_too_much_to_its_outputs(
+    limits_node: tuple[BacalhauNode, JobWatch], docker_engine: docker.DockerClient, busybox_image: str
+) -> None:
+    # Found: 2 GiB written to /outputs under --disk 100mb ended Completed. The sleep keeps the task alive
+    # after the write: only the disk limit can end it early.
+    node, watch = limits_node
+    script = "dd if=/dev/zero of=/outputs/big bs=1M count=40 2>/dev/null; sleep 60"
+    started = time.monotonic()
+    result = node.cli("docker", "run", "--disk", "10mb", "-p", "local", "-o", "outputs:/outputs", busybox_image, "--", "sh", "-c",
+                      script, timeout=120)
+    job_id = one_job_id(result.stdout + result.stderr)
+    watch.wait_state(job_id, "Failed", timeout_s=60)
+    assert time.monotonic() - started < 45, "the task ran on past its disk limit"
+    execution = watch.executions(job_id)[0]
+    message = execution["ComputeState"].get("Message", "")
+    assert "over its disk limit of 10.0 MB (Resources.Disk)" in message or "disk limit" in message, execution
+    wait_containers_gone(docker_engine, timeout_s=30, job_id=job_id)
+    # Within the limit: completes, and its output is kept.
+    fits = node.ok("docker", "run", "--disk", "10mb", "-p", "local", "-o", "outputs:/outputs", busybox_image, "--",
+                   "sh", "-c", "dd if=/dev/zero of=/outputs/small bs=1M count=2 2>/dev/null; echo wrote")
+    fits_id = one_job_id(fits.stdout)
+    watch.wait_state(fits_id, "Completed", timeout_s=60)
+    assert "wrote" in node.ok("job", "logs", fits_id).stdout

@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import asyncio
 import codecs
+import contextlib
 import logging
 import os
 import shutil
@@ -40,6 +41,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TypeVar
 
+from bacalhau.compute import disk_usage
 from bacalhau.compute.capacity import execution_resources
 from bacalhau.compute.environment import task_environment
 from bacalhau.compute.executors.base import Executor, MountedInput, MountedOutput, RunOutcome, RunRequest
@@ -56,6 +58,7 @@ from bacalhau.models.errors import (
 from bacalhau.models.execution import Execution, RunCommandResult
 from bacalhau.models.job import InputSource, Job, ResultPath, SpecConfig, Task
 from bacalhau.models.limits import TIMER_CEILING_S
+from bacalhau.models.resources import format_bytes
 
 logger = logging.getLogger(__name__)
 
@@ -296,6 +299,35 @@ class ExecutionRunner:
             details=dict(outcome.details),
         )
 
+    async def _within_disk_limit(
+        self, executor: Executor, request: RunRequest, start: Callable[[RunRequest], Awaitable[OutcomeT]]
+    ) -> OutcomeT:
+        """`start(request)`, stopped with a clear error if the result paths outgrow Resources.Disk."""
+        limit = int(request.resources.disk)
+        if limit <= 0 or not request.outputs:
+            return await start(request)
+        run = asyncio.ensure_future(start(request))
+        watch = asyncio.ensure_future(disk_usage.first_excess([o.host_path for o in request.outputs], limit))
+        try:
+            await asyncio.wait({run, watch}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            if not run.done() and not watch.done():  # we were cancelled: stop both
+                run.cancel()
+                watch.cancel()
+        if run.done():
+            watch.cancel()
+            return run.result()
+        used = watch.result()
+        await _cancel_quietly(executor, request.execution_id)
+        with contextlib.suppress(Exception, asyncio.CancelledError):
+            await run
+        raise ExecutionError(
+            f"the task wrote {format_bytes(used)} to its result paths, over its disk limit of "
+            f"{format_bytes(limit)} (Resources.Disk): stopped",
+            code=ErrorCode.ResourceExhausted,
+            hint="raise the job's disk (--disk) or make the task write less to its outputs",
+        )
+
     async def _execute(
         self,
         executor: Executor,
@@ -311,7 +343,7 @@ class ExecutionRunner:
         deadline = asyncio.timeout(backstop)
         try:
             async with deadline:
-                return await start(request)
+                return await self._within_disk_limit(executor, request, start)
         except asyncio.CancelledError:
             await _cancel_quietly(executor, request.execution_id)
             raise

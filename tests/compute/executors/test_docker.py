@@ -399,3 +399,25 @@ async def test_pull_from_a_local_registry_records_the_digest(
         for ref in (pushed.ref, f"{pushed.repository}@{pushed.digest}"):
             with contextlib.suppress(docker_errors.ImageNotFound):
                 docker_engine.images.remove(ref)
+
+
+async def test_the_engines_own_copy_of_the_output_is_capped(
+    docker_engine: docker.DockerClient, docker_executor: DockerExecutor, docker_tasks: DockerTasks
+) -> None:
+    # json-file is uncapped by default: the engine would keep every byte a task prints, again.
+    request = docker_tasks.request("sh", "-c", "echo started; sleep 30")
+    run = asyncio.create_task(docker_executor.run(request))
+    try:
+        deadline = time.monotonic() + 30
+        containers = []
+        while not containers and time.monotonic() < deadline:
+            containers = managed_containers(docker_engine, execution_id=request.execution_id)
+            await asyncio.sleep(0.1)
+        assert containers, "the container never appeared"
+        log_config = containers[0].attrs["HostConfig"]["LogConfig"]
+        assert log_config["Type"] == "json-file", log_config
+        assert log_config["Config"] == {"max-size": str(512 * 1024 * 1024), "max-file": "2"}, log_config
+    finally:
+        await docker_executor.cancel(request.execution_id)
+        with contextlib.suppress(ExecutionError):
+            await run

@@ -19,7 +19,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from docker.types import Mount
+from docker.types import LogConfig, Mount
 
 from bacalhau.compute.executors.base import RunRequest
 from bacalhau.compute.executors.docker_params import DockerParams
@@ -60,6 +60,10 @@ def managed_filter(node_id: str) -> dict[str, list[str]]:
     return {"label": [f"{LABEL_MANAGED}=true", f"{LABEL_NODE_ID}={node_id}"]}
 
 
+CONTAINER_LOG_FILE_BYTES = 512 * 1024 * 1024
+CONTAINER_LOG_FILES = 2
+
+
 def container_spec(
     request: RunRequest,
     params: DockerParams,
@@ -93,6 +97,14 @@ def container_spec(
         "read_only": False,
         "stdin_open": False,
         "tty": False,
+        # The engine keeps its own copy of the output (json-file, uncapped by default: 2 GB of stdout took
+        # 3.2 GB under /var/lib/docker). Two files of at most CONTAINER_LOG_FILE_BYTES: the engine holds
+        # at most about what the node keeps of each stream (docker_logs.MAX_LOG_BYTES), and re-attaching
+        # after a crash still finds the output's last part.
+        "log_config": LogConfig(
+            type=LogConfig.types.JSON,
+            config={"max-size": str(CONTAINER_LOG_FILE_BYTES), "max-file": str(CONTAINER_LOG_FILES)},
+        ),
     }
     memory = limits.memory_bytes(request)
     if memory > 0:

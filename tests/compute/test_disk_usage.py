@@ -1,0 +1,32 @@
+"""Resources.Disk on result paths: what counts, and when the watch fires."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from pathlib import Path
+
+from bacalhau.compute.disk_usage import first_excess, tree_size
+
+
+def test_tree_size_counts_files_in_subfolders_but_not_through_symlinks(tmp_path: Path) -> None:
+    (tmp_path / "a" / "b").mkdir(parents=True)
+    (tmp_path / "a" / "one").write_bytes(b"x" * 1000)
+    (tmp_path / "a" / "b" / "two").write_bytes(b"y" * 500)
+    outside = tmp_path / "outside"
+    outside.write_bytes(b"z" * 10_000)
+    os.symlink(outside, tmp_path / "a" / "link")
+    assert tree_size([tmp_path / "a"]) == 1500
+    assert tree_size([tmp_path / "missing"]) == 0
+
+
+async def test_the_watch_fires_once_the_folders_outgrow_the_limit(tmp_path: Path) -> None:
+    out = tmp_path / "outputs"
+    out.mkdir()
+    watch = asyncio.create_task(first_excess([out], 4096, interval_s=0.01))
+    (out / "small").write_bytes(b"x" * 4096)  # at the limit: still fine
+    await asyncio.sleep(0.05)
+    assert not watch.done()
+    (out / "more").write_bytes(b"x")
+    async with asyncio.timeout(5):
+        assert await watch == 4097
