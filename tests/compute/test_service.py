@@ -562,42 +562,32 @@ async def test_a_pending_bid_the_orchestrator_rejects_never_runs(
 
 
 async def test_drain_lets_running_work_finish_and_hands_back_what_had_not_started(
-    config: BacalhauConfig, executor: ScriptedExecutor, orchestrator: RecordingOrchestrator
+    node: ComputeNode, executor: ScriptedExecutor, orchestrator: RecordingOrchestrator, config: BacalhauConfig
 ) -> None:
-    node = ComputeNode(
-        node_id="n-test", config=config, registry=make_registry(config, executor), orchestrator=orchestrator
-    )
-    await node.start()
-    try:
-        running = scripted_execution(cpu="3", Block=True)
-        waiting = scripted_execution(cpu="3")  # does not fit next to `running`: queued on the node
-        for execution in (running, waiting):
-            await node.ask_for_bid(AskForBid(Execution=execution))
-        await wait_started(executor, running.id)
+    running = scripted_execution(cpu="3", Block=True)
+    waiting = scripted_execution(cpu="3")  # does not fit next to `running`: queued on the node
+    for execution in (running, waiting):
+        await node.ask_for_bid(AskForBid(Execution=execution))
+    await wait_started(executor, running.id)
 
-        drain = asyncio.create_task(node.drain(grace_s=WAIT_S))
-        await orchestrator.wait_for(ComputeError, waiting.id)
-        (handed,) = orchestrator.of(ComputeError, waiting.id)
-        assert handed.message == HANDED_BACK_MESSAGE
-        assert handed.details["Retryable"] == "true" and handed.details[DETAIL_HANDED_BACK] == "true"
-        assert not drain.done()  # still waiting for the running one
-        executor.release(running.id)
-        assert await drain == (1, 1)
-        await orchestrator.wait_for(RunResult, running.id)
-        assert waiting.id not in executor.requests  # never started
-        assert stored_state(config, waiting.id) is State.Failed
-    finally:
-        await node.stop()
+    drain = asyncio.create_task(node.drain(grace_s=WAIT_S))
+    await orchestrator.wait_for(ComputeError, waiting.id)
+    (handed,) = orchestrator.of(ComputeError, waiting.id)
+    assert handed.message == HANDED_BACK_MESSAGE
+    assert handed.details["Retryable"] == "true" and handed.details[DETAIL_HANDED_BACK] == "true"
+    assert not drain.done()  # still waiting for the running one
+    executor.release(running.id)
+    assert await drain == (1, 1)
+    await orchestrator.wait_for(RunResult, running.id)
+    assert waiting.id not in executor.requests  # never started
+    assert stored_state(config, waiting.id) is State.Failed
+    await node.stop()
     assert orchestrator.of(ComputeError, running.id) == []
 
 
 async def test_what_outlives_the_grace_is_handed_back_not_failed(
-    config: BacalhauConfig, executor: ScriptedExecutor, orchestrator: RecordingOrchestrator
+    node: ComputeNode, executor: ScriptedExecutor, orchestrator: RecordingOrchestrator
 ) -> None:
-    node = ComputeNode(
-        node_id="n-test", config=config, registry=make_registry(config, executor), orchestrator=orchestrator
-    )
-    await node.start()
     execution = scripted_execution(Block=True)
     await node.ask_for_bid(AskForBid(Execution=execution))
     await wait_started(executor, execution.id)
@@ -610,43 +600,27 @@ async def test_what_outlives_the_grace_is_handed_back_not_failed(
     assert execution.id in executor.cancelled
 
 
-async def test_a_second_signal_ends_the_grace_at_once(
-    config: BacalhauConfig, executor: ScriptedExecutor, orchestrator: RecordingOrchestrator
-) -> None:
-    node = ComputeNode(
-        node_id="n-test", config=config, registry=make_registry(config, executor), orchestrator=orchestrator
-    )
-    await node.start()
-    try:
-        execution = scripted_execution(Block=True)
-        await node.ask_for_bid(AskForBid(Execution=execution))
-        await wait_started(executor, execution.id)
-        abort = asyncio.Event()
-        drain = asyncio.create_task(node.drain(grace_s=3600, abort=abort))
-        await asyncio.sleep(0.05)
-        abort.set()
-        async with asyncio.timeout(WAIT_S):
-            assert await drain == (0, 0)
-    finally:
-        await node.stop()
+async def test_a_second_signal_ends_the_grace_at_once(node: ComputeNode, executor: ScriptedExecutor) -> None:
+    execution = scripted_execution(Block=True)
+    await node.ask_for_bid(AskForBid(Execution=execution))
+    await wait_started(executor, execution.id)
+    abort = asyncio.Event()
+    drain = asyncio.create_task(node.drain(grace_s=3600, abort=abort))
+    await asyncio.sleep(0.05)
+    abort.set()
+    async with asyncio.timeout(WAIT_S):
+        assert await drain == (0, 0)
 
 
 async def test_an_offer_reaching_a_draining_node_is_handed_straight_back(
-    config: BacalhauConfig, executor: ScriptedExecutor, orchestrator: RecordingOrchestrator
+    node: ComputeNode, executor: ScriptedExecutor, orchestrator: RecordingOrchestrator
 ) -> None:
-    node = ComputeNode(
-        node_id="n-test", config=config, registry=make_registry(config, executor), orchestrator=orchestrator
-    )
-    await node.start()
-    try:
-        await node.drain(grace_s=0)
-        late = scripted_execution()
-        for _ in range(2):  # a redelivered offer is answered once
-            await node.ask_for_bid(AskForBid(Execution=late))
-        await orchestrator.wait_for(ComputeError, late.id)
-        (error,) = orchestrator.of(ComputeError, late.id)
-        assert error.details[DETAIL_HANDED_BACK] == "true"
-        assert orchestrator.of(BidResult, late.id) == []
-        assert late.id not in executor.requests
-    finally:
-        await node.stop()
+    await node.drain(grace_s=0)
+    late = scripted_execution()
+    for _ in range(2):  # a redelivered offer is answered once
+        await node.ask_for_bid(AskForBid(Execution=late))
+    await orchestrator.wait_for(ComputeError, late.id)
+    (error,) = orchestrator.of(ComputeError, late.id)
+    assert error.details[DETAIL_HANDED_BACK] == "true"
+    assert orchestrator.of(BidResult, late.id) == []
+    assert late.id not in executor.requests
