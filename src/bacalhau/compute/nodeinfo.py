@@ -7,8 +7,10 @@ written for Bacalhau match. A label set in the config wins over an automatic one
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
+from typing import Any
 
+from bacalhau.compute.store import ExecutionRecord
 from bacalhau.models.node import NODE_TYPE_COMPUTE, PROTOCOL_NCL_V1, ComputeNodeInfo, NodeInfo
 from bacalhau.models.resources import Resources
 from bacalhau.version import build_version
@@ -56,3 +58,16 @@ def compute_node_info(
         ),
         bacalhau_version=build_version(),
     )
+
+
+def active_jobs(running: Iterable[ExecutionRecord]) -> list[dict[str, Any]]:
+    """The `ActiveJobs` section of `agent debug`: one entry per running execution, as Bacalhau names it."""
+    return [
+        {
+            "ExecutionID": record.execution_id,
+            "JobID": record.job_id,
+            "State": record.state.name,
+            "AllocatedResources": record.execution.allocated_resources.to_wire(),
+        }
+        for record in running
+    ]

@@ -13,15 +13,8 @@
                  Completed -> RunResult        Failed -> ComputeError      cancel -> Cancelled (silent)
 
 Every execution runs in a task this node owns; `stop()` cancels and awaits them all. The store keeps
-each execution's state across restarts. On `start()`, what an earlier process (killed, kill -9) left
-unfinished is taken back rather than run again, before the node handshakes with the orchestrator
-(which then keeps every execution the node lists as held)::
-
-    BidAccepted (queued, never started) ──> queued again (a pending bid waits for its acceptance again)
-    Running / Publishing ── runner.can_resume? (exitCode written, or the executor re-attaches: docker)
-        yes ──> a task like any run: resume = collect the task's outcome, publish, report RunResult;
-                the task gone meanwhile ──> Failed, LOST_MESSAGE (retryable: it runs again elsewhere)
-        no  ──> Failed, RESTART_MESSAGE, reported at once (wasm runs in this process: it died with it)
+each execution's state across restarts; on `start()` what an earlier process left unfinished is taken
+back rather than run again (recovery.py), and `drain()` stops the node gently (SIGTERM).
 """
 
 from __future__ import annotations
@@ -33,16 +26,26 @@ import functools
 import logging
 import time
 from collections import deque
-from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from bacalhau.compute.bidding import decide_bid
 from bacalhau.compute.capacity import CapacityTracker, execution_resources, machine_resources, scale
+from bacalhau.compute.interruptions import (
+    HANDED_BACK_MESSAGE,
+    LOST_MESSAGE,
+    RESTART_MESSAGE,
+    STOP_MESSAGE,
+    interruption,
+    retryable_details,
+)
 from bacalhau.compute.logs import stream_log_files
-from bacalhau.compute.nodeinfo import compute_node_info
+from bacalhau.compute.nodeinfo import active_jobs, compute_node_info
+from bacalhau.compute.recovery import sort_leftovers
 from bacalhau.compute.registry import PluginRegistry
+from bacalhau.compute.reports import ReportQueue
 from bacalhau.compute.retention import ResultsRetention
 from bacalhau.compute.runner import ExecutionOutcome, ExecutionRunner, RunFailed, RunSucceeded
 from bacalhau.compute.store import ExecutionRecord, ExecutionStore
@@ -70,11 +73,6 @@ from bacalhau.transport.messages import (
 
 logger = logging.getLogger(__name__)
 
-RESTART_MESSAGE = "execution interrupted: the compute node restarted before it finished"
-LOST_MESSAGE = "execution lost: the compute node restarted and its task (container) was gone, so its result is lost"
-STOP_MESSAGE = "execution interrupted: the compute node stopped while it was running"
-HANDED_BACK_MESSAGE = "execution handed back: the compute node is shutting down"
-# Serving executions it already holds (reports, cancels, logs, reconciliation).
 _ACTIVE = (State.BidAccepted, State.Running, State.Publishing)
 # Reports made while shutting down must not hold the shutdown hostage to a dead link.
 _SHUTDOWN_REPORT_TIMEOUT_S = 2.0
@@ -140,10 +138,7 @@ class ComputeNode:
         self._cancel_requested: dict[str, str] = {}
         self._info_changed = asyncio.Event()
         self._info_task: asyncio.Task[None] | None = None
-        # Reports to the orchestrator leave through one ordered outbox: an execution never waits for
-        # the orchestrator to record its progress, and Running always arrives before Completed.
-        self._outbox: asyncio.Queue[Awaitable[None]] = asyncio.Queue()
-        self._outbox_task: asyncio.Task[None] | None = None
+        self._reports = ReportQueue(node_id=node_id)  # in order, never waited for (reports.py)
         # Set by stop() after a drain: what it still has to stop is handed back (see drain).
         self._drained = False
 
@@ -168,7 +163,7 @@ class ComputeNode:
                 logger.info("removed %d task(s) left behind by an earlier run of node %s", removed, self.node_id)
             self.status = NodeStatus.RUNNING
             self._info_task = asyncio.create_task(self._info_loop(), name=f"compute-{self.node_id}-node-info")
-            self._outbox_task = asyncio.create_task(self._outbox_loop(), name=f"compute-{self.node_id}-outbox")
+            self._reports.start()
             for record in resumed:
                 self._start_task(record.execution, execution_resources(record.execution), resume=True)
             self._dispatch()
@@ -180,27 +175,23 @@ class ComputeNode:
             raise
 
     async def _recover(self) -> list[ExecutionRecord]:
-        """Sort what an earlier process left unfinished: queue the queued again, fail (and report) what
-        cannot be taken back; return the records to resume."""
-        resumed: list[ExecutionRecord] = []
-        for record in self._store.list_active():
+        """Take back what an earlier process left (see recovery.py); return the records to resume."""
+        leftovers = await sort_leftovers(self._store, self._runner)
+        for record in leftovers.queued:
             execution = record.execution
-            if record.state is State.BidAccepted:
-                self._finished[execution.id] = asyncio.Event()
-                queued = _Queued(execution, execution_resources(execution))
-                if execution.desired_state.state_type is ExecutionDesiredStateType.Pending:
-                    self._awaiting_approval[execution.id] = queued  # still waits for the orchestrator's yes
-                else:
-                    self._queue.append(queued)
-            elif await asyncio.to_thread(self._runner.can_resume, execution):
-                resumed.append(record)
-            elif self._store.update_state(
-                record.execution_id, State.Failed, expected=[record.state], message=RESTART_MESSAGE
-            ):
-                await self._send(self._interrupted(record.execution_id, record.job_id, RESTART_MESSAGE))
-        if resumed:
-            logger.info("taking back %d execution(s) started by an earlier run of node %s", len(resumed), self.node_id)
-        return resumed
+            self._finished[execution.id] = asyncio.Event()
+            queued = _Queued(execution, execution_resources(execution))
+            if execution.desired_state.state_type is ExecutionDesiredStateType.Pending:
+                self._awaiting_approval[execution.id] = queued  # still waits for the orchestrator's yes
+            else:
+                self._queue.append(queued)
+        for record in leftovers.lost:
+            if self._store.update_state(record.execution_id, State.Failed, expected=[record.state], message=RESTART_MESSAGE):
+                await self._reports.send(self._interrupted(record.execution_id, record.job_id, RESTART_MESSAGE))
+        if leftovers.resumable:
+            logger.info("taking back %d execution(s) started by an earlier run of node %s",
+                        len(leftovers.resumable), self.node_id)
+        return leftovers.resumable
 
     async def stop(self) -> None:
         """Cancel queued and running executions (each reported as interrupted), stop plugins, close the store."""
@@ -220,7 +211,7 @@ class ComputeNode:
             self._info_task.cancel()
             await asyncio.gather(self._info_task, return_exceptions=True)
             self._info_task = None
-        await self._flush_outbox()
+        await self._reports.stop()
         for execution_id in list(self._finished):
             self._mark_finished(execution_id)  # release log followers
         try:
@@ -265,7 +256,7 @@ class ComputeNode:
         self._mark_finished(execution_id)
         with contextlib.suppress(TimeoutError):
             async with asyncio.timeout(_SHUTDOWN_REPORT_TIMEOUT_S):
-                await self._report(self._interrupted(execution_id, job_id, HANDED_BACK_MESSAGE, handed_back=True))
+                await self._reports.report(self._interrupted(execution_id, job_id, HANDED_BACK_MESSAGE, handed_back=True))
 
     def running_count(self) -> int:
         """Executions running now (started, not ended)."""
@@ -305,20 +296,9 @@ class ComputeNode:
         """`/api/v1/agent/debug` sections, named as Bacalhau's compute sensors: ActiveJobs, jobsCompleted."""
         if self.status is not NodeStatus.RUNNING:
             return {}
-        active = []
-        for execution_id in self._running:
-            record = self._store.get(execution_id)
-            if record is not None:
-                active.append(
-                    {
-                        "ExecutionID": record.execution_id,
-                        "JobID": record.job_id,
-                        "State": record.state.name,
-                        "AllocatedResources": record.execution.allocated_resources.to_wire(),
-                    }
-                )
+        running = [record for record in map(self._store.get, self._running) if record is not None]
         return {
-            "ActiveJobs": active,
+            "ActiveJobs": active_jobs(running),
             "jobsCompleted": self._store.count(State.Completed),
             # What Compute.Results.Retention keeps on disk now (ours).
             "Results": self._retention.kept().to_wire(),
@@ -338,7 +318,7 @@ class ComputeNode:
         decision = decide_bid(execution, registry=self._registry, max_capacity=self._capacity.total)
         if not decision.accepted or decision.resources is None:
             self._store.create(execution, State.BidRejected, decision.reason)
-            await self._report(
+            await self._reports.report(
                 self._orchestrator.on_bid_result(
                     BidResult(
                         execution_id=execution.id, job_id=execution.job_id, accepted=False, reason=decision.reason
@@ -350,7 +330,7 @@ class ComputeNode:
             return
         self._finished[execution.id] = asyncio.Event()
         # Report the bid before queueing, so the orchestrator never hears "Running" before "accepted".
-        await self._report(
+        await self._reports.report(
             self._orchestrator.on_bid_result(
                 BidResult(execution_id=execution.id, job_id=execution.job_id, accepted=True)
             )
@@ -487,7 +467,7 @@ class ComputeNode:
                 return
             if outcome is None:
                 logger.warning("execution %s: %s", execution.id, LOST_MESSAGE)
-                outcome = RunFailed(LOST_MESSAGE, _retryable_details())
+                outcome = RunFailed(LOST_MESSAGE, retryable_details())
             await self._conclude(execution, outcome)
         finally:
             await self._runner.cleanup(execution.id)
@@ -497,7 +477,7 @@ class ComputeNode:
         try:
             if not self._store.update_state(execution_id, State.Running, expected=[State.BidAccepted]):
                 return
-            await self._report(
+            await self._reports.report(
                 self._orchestrator.on_execution_progress(
                     ExecutionProgress(execution_id=execution_id, job_id=job_id, state=State.Running)
                 )
@@ -533,7 +513,7 @@ class ComputeNode:
             if self._store.update_state(
                 execution_id, State.Completed, expected=[State.Running, State.Publishing], execution=done
             ):
-                await self._report(
+                await self._reports.report(
                     self._orchestrator.on_run_result(
                         RunResult(
                             execution_id=execution_id,
@@ -556,7 +536,7 @@ class ComputeNode:
             message=outcome.message,
             execution=failed,
         ):
-            await self._report(
+            await self._reports.report(
                 self._orchestrator.on_compute_error(
                     ComputeError(
                         execution_id=execution.id,
@@ -570,7 +550,7 @@ class ComputeNode:
 
     async def _publishing(self, execution: Execution) -> None:
         self._store.update_state(execution.id, State.Publishing, expected=[State.Running])
-        await self._report(
+        await self._reports.report(
             self._orchestrator.on_execution_progress(
                 ExecutionProgress(execution_id=execution.id, job_id=execution.job_id, state=State.Publishing)
             )
@@ -585,7 +565,7 @@ class ComputeNode:
             return
         with contextlib.suppress(TimeoutError):
             async with asyncio.timeout(_SHUTDOWN_REPORT_TIMEOUT_S):
-                await self._report(self._interrupted(execution_id, job_id, STOP_MESSAGE))
+                await self._reports.report(self._interrupted(execution_id, job_id, STOP_MESSAGE))
 
     async def _refuse_while_draining(self, execution: Execution) -> None:
         """An offer that reached a draining node: recorded and handed straight back (idempotent)."""
@@ -597,60 +577,14 @@ class ComputeNode:
     def _interrupted(
         self, execution_id: str, job_id: str, message: str, *, handed_back: bool = False
     ) -> Awaitable[None]:
-        details = _retryable_details()
-        if handed_back:
-            details[c.DETAIL_HANDED_BACK] = "true"
-        return self._orchestrator.on_compute_error(
-            ComputeError(execution_id=execution_id, job_id=job_id, message=message, details=details)
-        )
-
-    # --- reporting ------------------------------------------------------------------------------------
-
-    async def _report(self, call: Awaitable[None]) -> None:
-        """Queue one message for the orchestrator, in order; sent by the outbox task."""
-        if self._outbox_task is None or self._outbox_task.done():
-            await self._send(call)  # not started (or already stopped): deliver inline
-            return
-        self._outbox.put_nowait(call)
-
-    async def _send(self, call: Awaitable[None]) -> None:
-        """Send one message now; a broken link is logged, never fatal to the node."""
-        try:
-            await call
-        except Exception:
-            logger.warning("compute node %s could not reach the orchestrator", self.node_id, exc_info=True)
-
-    async def _outbox_loop(self) -> None:
-        while True:
-            call = await self._outbox.get()
-            try:
-                await self._send(call)
-            finally:
-                self._outbox.task_done()
-
-    async def _flush_outbox(self, timeout_s: float = 10.0) -> None:
-        """Deliver what is queued (bounded), then stop the outbox task."""
-        if self._outbox_task is None:
-            return
-        try:
-            async with asyncio.timeout(timeout_s):
-                await self._outbox.join()
-        except TimeoutError:
-            logger.warning("compute node %s: %d reports not delivered at stop", self.node_id, self._outbox.qsize())
-        self._outbox_task.cancel()
-        await asyncio.gather(self._outbox_task, return_exceptions=True)
-        self._outbox_task = None
-        while not self._outbox.empty():
-            leftover = self._outbox.get_nowait()
-            if isinstance(leftover, Coroutine):
-                leftover.close()  # never sent: close it so it is not reported as never awaited
+        return self._orchestrator.on_compute_error(interruption(execution_id, job_id, message, handed_back=handed_back))
 
     async def _info_loop(self) -> None:
         """Send node info when the queue or running set changed; changes during a send coalesce."""
         while True:
             await self._info_changed.wait()
             self._info_changed.clear()
-            await self._send(self._orchestrator.update_node_info(NodeInfoUpdate(node_info=self.node_info())))
+            await self._reports.send(self._orchestrator.update_node_info(NodeInfoUpdate(node_info=self.node_info())))
 
     def _draining(self) -> bool:
         # A method, not an inline check: the status changes across awaits, which type narrowing ignores.
@@ -664,12 +598,3 @@ class ComputeNode:
                 component="Compute",
             )
 
-
-def _retryable_details() -> dict[str, str]:
-    """Details of a failure that is not the job's fault (a restart, a hand-back): run it again."""
-    return {
-        "ErrorCode": str(ErrorCode.ExecutionError),
-        "Hint": "the execution can be retried on this or another node",
-        "Retryable": "true",
-        "FailsExecution": "true",
-    }
