@@ -1,6 +1,12 @@
-"""kill -9 of a node while docker jobs run: how many workloads run twice after the restart.
+"""kill -9 (or SIGTERM) of a node while docker jobs run: how many workloads run twice, how many jobs fail.
 
     .venv/bin/python bench/docker_restart.py [--jobs 50] [--sleep-s 4]
+    .venv/bin/python bench/docker_restart.py --sigterm [--jobs 30] [--running 3] [--sleep-s 3]
+
+--sigterm (the issue's second finding: SIGTERM with 3 running and 27 queued docker jobs failed every job
+"retried too many times"): the node has room for `--running` jobs at once, the rest wait in its queue;
+once they run, the node gets SIGTERM (a graceful stop, default grace 10s), exits, and is started again;
+baseline = commit 807ad31, the last one before the graceful drain.
 
 The issue's finding: of 200 docker workloads that finished while the node was down, 15 were run again
 after the restart (and the records showed one success, so the duplicate side effects were invisible).
@@ -43,6 +49,8 @@ from bacalhau.models.state import ExecutionStateType as S
 from docker_env import BUSYBOX_IMAGE, EngineUnavailable, connect_engine, ensure_busybox_image
 
 BEFORE_REATTACH_COMMIT = "6fd2302"
+BEFORE_DRAIN_COMMIT = "807ad31"
+JOB_CPU = 0.05
 # Every execution here started its workload before it ended (nothing is queued: the node has room for all).
 REACHED_RUNNING = {int(s) for s in (S.Running, S.Publishing, S.Completed, S.Failed, S.Cancelled)}
 
@@ -62,8 +70,9 @@ class Figures:
 class Node:
     """`bacalhau serve` (hybrid) on a fixed data dir and port; start, kill -9, start again."""
 
-    def __init__(self, data_dir: Path, *, python_path: str | None) -> None:
+    def __init__(self, data_dir: Path, *, python_path: str | None, capacity_cpu: float) -> None:
         self.data_dir = data_dir
+        self._capacity_cpu = capacity_cpu
         self.port = _free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self._python_path = python_path
@@ -76,8 +85,8 @@ class Node:
             env["PYTHONPATH"] = self._python_path
         cmd = [str(bacalhau_bin()), "serve", "--orchestrator", "--compute", "-c", "API.Host=127.0.0.1", "-c", f"API.Port={self.port}",
                "-c", "Orchestrator.Port=0", "-c", "Publishers.Types.Local.Port=0",
-               # Room for every job at once: each asks for 0.05 CPU.
-               "-c", "Compute.AllocatedCapacity.CPU=100", "-c", "Orchestrator.Scheduler.QueueBackoff=1s"]
+               # Each job asks for JOB_CPU: the capacity decides how many run at once.
+               "-c", f"Compute.AllocatedCapacity.CPU={self._capacity_cpu:g}", "-c", "Orchestrator.Scheduler.QueueBackoff=1s"]
         log = (self.data_dir.parent / "serve.log").open("ab")
         self.proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, env=env,
                                      start_new_session=True)
@@ -114,7 +123,7 @@ def job_spec(image: str, sleep_s: float) -> dict[str, Any]:
         "Tasks": [{
             "Name": "main",
             "Engine": {"Type": "docker", "Params": {"Image": image, "Entrypoint": ["sh", "-c", f"sleep {sleep_s}; echo done"]}},
-            "Resources": {"CPU": "0.05", "Memory": "16mb"},
+            "Resources": {"CPU": str(JOB_CPU), "Memory": "16mb"},
         }],
     }
 
@@ -159,11 +168,14 @@ def running_containers() -> int:
     return len(found)
 
 
-def run(image: str, *, jobs: int, sleep_s: float, python_path: str | None) -> Figures:
+def run(image: str, *, jobs: int, sleep_s: float, python_path: str | None, sigterm: bool = False,
+        running_at_once: int = 0) -> Figures:
+    """One variant; `sigterm`: a graceful stop with `running_at_once` running, else kill -9 with all running."""
     figures = Figures(jobs=jobs)
     starts = StartCounter()
+    at_once = running_at_once if sigterm else jobs
     with tempfile.TemporaryDirectory(prefix="bacalhau-bench-restart-") as tmp:
-        node = Node(Path(tmp) / "data", python_path=python_path)
+        node = Node(Path(tmp) / "data", python_path=python_path, capacity_cpu=JOB_CPU * at_once + 0.001)
         node.data_dir.mkdir()
         try:
             node.start()
@@ -175,13 +187,16 @@ def run(image: str, *, jobs: int, sleep_s: float, python_path: str | None) -> Fi
                 running = 0
                 while time.monotonic() < deadline:
                     running = running_containers()
-                    if running >= jobs:
+                    if running >= at_once:
                         break
                     time.sleep(0.1)
                 else:
-                    figures.notes.append(f"only {running} of {jobs} containers running before the kill")
-            node.kill9()
-            time.sleep(sleep_s + 2)  # every container ends while the node is down
+                    figures.notes.append(f"only {running} of {at_once} containers running before the stop")
+            if sigterm:
+                node.stop()
+            else:
+                node.kill9()
+                time.sleep(sleep_s + 2)  # every container ends while the node is down
             t0 = time.monotonic()
             node.start()
             with httpx.Client(base_url=node.url, timeout=60.0) as http:
@@ -211,17 +226,24 @@ def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--jobs", type=int, default=50, help="docker jobs running at the kill (default 50)")
     parser.add_argument("--sleep-s", type=float, default=4.0, help="how long each workload sleeps (default 4)")
+    parser.add_argument("--sigterm", action="store_true", help="a graceful stop instead of kill -9")
+    parser.add_argument("--running", type=int, default=3, help="with --sigterm: jobs running at once (default 3)")
     args = parser.parse_args(argv)
     try:
         image = ensure_busybox_image(connect_engine(), BUSYBOX_IMAGE)
     except EngineUnavailable as exc:
         raise SystemExit(f"no Docker engine: {exc}") from exc
     rows: list[tuple[str, Figures]] = []
-    with worktree(BEFORE_REATTACH_COMMIT) as src:
-        rows.append((f"baseline {BEFORE_REATTACH_COMMIT}", run(image, jobs=args.jobs, sleep_s=args.sleep_s,
-                                                               python_path=str(src))))
-    rows.append(("measured (this checkout)", run(image, jobs=args.jobs, sleep_s=args.sleep_s, python_path=None)))
-    print(f"\nkill -9 while {args.jobs} docker jobs run (`sleep {args.sleep_s:g}; echo done`), restart after they ended")
+    baseline = BEFORE_DRAIN_COMMIT if args.sigterm else BEFORE_REATTACH_COMMIT
+    common = {"jobs": args.jobs, "sleep_s": args.sleep_s, "sigterm": args.sigterm, "running_at_once": args.running}
+    with worktree(baseline) as src:
+        rows.append((f"baseline {baseline}", run(image, python_path=str(src), **common)))
+    rows.append(("measured (this checkout)", run(image, python_path=None, **common)))
+    if args.sigterm:
+        print(f"\nSIGTERM with {args.running} of {args.jobs} docker jobs running (`sleep {args.sleep_s:g}; echo done`),"
+              " the rest queued on the node; then a restart")
+    else:
+        print(f"\nkill -9 while {args.jobs} docker jobs run (`sleep {args.sleep_s:g}; echo done`), restart after they ended")
     print(f"  {'variant':<26} {'ran twice':>10} {'2nd execution':>14} {'Completed':>10} {'Failed':>7} {'executions':>11}"
           f" {'restart->all ended':>19}")
     for name, f in rows:
