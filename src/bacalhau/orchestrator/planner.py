@@ -1,4 +1,4 @@
-"""The planner applies a scheduler's Plan: store first (one transaction), then transport.
+"""The planner applies a scheduler's Plan: store it (inside the worker's transaction), then transport.
 
 Storing first means a crash between the two leaves executions recorded but not yet offered; the
 compute node's handshake after a restart reconciles them, so nothing runs unrecorded.
@@ -44,17 +44,6 @@ class Planner:
         self._directory = directory
         self._enqueue = enqueue
         self._clock_ns = clock_ns
-
-    async def apply(self, plan: Plan) -> bool:
-        """Apply the plan. Returns False if the job changed under us (the plan is then dropped)."""
-        try:
-            async with self._store.transaction():
-                created = await self.store(plan)
-        except ConflictError as exc:
-            log.info("plan for job %s dropped: %s", plan.job.id, exc)
-            return False
-        await self.dispatch(plan, created)
-        return True
 
     async def store(self, plan: Plan) -> list[Execution]:
         """Write the plan; the caller holds the transaction. Returns the new executions as stored.
