@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import sys
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 from typing import TypeVar
 
@@ -23,6 +23,7 @@ from compute_executors import ScriptedExecutor
 from compute_factories import make_compute_config, make_registry
 
 from bacalhau.compute.service import ComputeNode
+from bacalhau.compute.store import ExecutionStore
 from bacalhau.config.types import BacalhauConfig
 from bacalhau.transport.messages import (
     BidResult,
@@ -127,3 +128,14 @@ async def node(
         yield compute
     finally:
         await compute.stop()
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> Iterator[ExecutionStore]:
+    """The compute node's execution store on a fresh SQLite file, open; closed at teardown."""
+    s = ExecutionStore(path=tmp_path / "compute" / "executions.db")
+    s.open()
+    try:
+        yield s
+    finally:
+        s.close()

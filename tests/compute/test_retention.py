@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import os
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -26,16 +25,6 @@ class Clock:
 
     def __call__(self) -> float:
         return self.now_s
-
-
-@pytest.fixture
-def store(tmp_path: Path) -> Iterator[ExecutionStore]:
-    s = ExecutionStore(path=tmp_path / "compute" / "executions.db")
-    s.open()
-    try:
-        yield s
-    finally:
-        s.close()
 
 
 @pytest.fixture

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -13,16 +12,6 @@ from bacalhau.models.errors import DatastoreError
 from bacalhau.models.execution import RunCommandResult
 from bacalhau.models.state import ExecutionStateType as State
 from factories import make_execution, make_job
-
-
-@pytest.fixture
-def store(tmp_path: Path) -> Iterator[ExecutionStore]:
-    s = ExecutionStore(path=tmp_path / "compute" / "executions.db")
-    s.open()
-    try:
-        yield s
-    finally:
-        s.close()
 
 
 def test_create_is_idempotent_per_execution_id(store: ExecutionStore) -> None:
