@@ -2,7 +2,8 @@
 
 `ScriptedExecutor` is an Executor whose tasks do what their `Engine.Params` say (print, block until
 released, fail, exit with a code), so queueing, cancellation, timeouts and log following can be driven
-step by step; `ReattachingExecutor` adds tasks that outlive the node's process, as containers do.
+step by step; `ReattachingExecutor` adds tasks that outlive the node's process, as containers do, and
+`ScratchWritingExecutor` tasks that write outside their mounts.
 """
 
 from __future__ import annotations
@@ -99,6 +100,18 @@ class ReattachingExecutor(ScriptedExecutor):
     async def remove_leftovers(self, *, keep: Collection[str] = ()) -> int:
         self.kept = sorted(keep)
         return 0
+
+
+class ScratchWritingExecutor(ScriptedExecutor):
+    """A ScriptedExecutor whose tasks also write outside their mounts, as containers do (executors/base.py
+    MeasuresScratch): `scratch[execution_id]` is what the engine would report."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.scratch: dict[str, int] = {}
+
+    async def scratch_bytes(self, execution_id: str) -> int:
+        return self.scratch.get(execution_id, 0)
 
 
 def _append(path: Path, text: str) -> None:

@@ -57,6 +57,7 @@ def scripted_execution(
     *,
     cpu: str = "1",
     memory: str = "1Gb",
+    disk: str = "",
     publisher: str = "",
     inputs: list[InputSource] | None = None,
     result_paths: list[ResultPath] | None = None,
@@ -70,7 +71,7 @@ def scripted_execution(
     task = make_task(
         engine=SpecConfig(Type=engine_type, Params=params),
         publisher=SpecConfig(Type=publisher),
-        resources=ResourcesConfig(CPU=cpu, Memory=memory),
+        resources=ResourcesConfig(CPU=cpu, Memory=memory, Disk=disk),
         input_sources=inputs or [],
         result_paths=result_paths or [],
         env=env or {},

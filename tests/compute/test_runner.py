@@ -353,3 +353,28 @@ async def test_resume_says_lost_when_the_task_is_gone_or_the_engine_cannot_reatt
     )
     assert reattaching.can_resume(execution)
     assert await reattaching.resume(execution) is None
+
+
+async def test_what_a_task_writes_outside_its_mounts_counts_towards_its_disk_limit(config: BacalhauConfig) -> None:
+    """An engine that measures a task's own filesystem (a container's writable layer) has it counted
+    with the result paths: over Resources.Disk, the task is stopped and the execution fails saying where."""
+    from compute_executors import ScratchWritingExecutor
+
+    engine = ScratchWritingExecutor()
+    plugins = make_registry(config, engine)
+    runner = ExecutionRunner(registry=plugins, data_dir=Path(config.data_dir), backstop_grace_s=0.2)
+    try:
+        execution = scripted_execution(disk="10mb", Block="yes")
+        engine.scratch[execution.id] = 50 * 1000 * 1000
+        async with asyncio.timeout(10):
+            outcome = await runner.run(execution)
+        assert isinstance(outcome, RunFailed), outcome
+        assert "50.0 MB inside its container" in outcome.message, outcome.message
+        assert "over its disk limit of 10.0 MB (Resources.Disk)" in outcome.message
+        assert outcome.details["ScratchBytes"] == str(50 * 1000 * 1000)
+        assert execution.id in engine.cancelled, "the task was not stopped"
+        within = scripted_execution(disk="10mb", Stdout="fine\n")
+        engine.scratch[within.id] = 1000
+        assert isinstance(await runner.run(within), RunSucceeded)
+    finally:
+        await plugins.stop()

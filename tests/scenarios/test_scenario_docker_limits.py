@@ -141,3 +141,20 @@ def test_disk_limit_stops_a_task_that_writes_too_much_to_its_outputs(
     fits_id = one_job_id(fits.stdout)
     watch.wait_state(fits_id, "Completed", timeout_s=60)
     assert "wrote" in node.ok("job", "logs", fits_id).stdout
+
+
+def test_disk_limit_counts_what_a_task_writes_inside_its_container(
+    limits_node: tuple[BacalhauNode, JobWatch], docker_engine: docker.DockerClient, busybox_image: str
+) -> None:
+    # The writable layer of the container is disk too: 40 MB written to /tmp (no result paths at all)
+    # under --disk 10mb is stopped, whatever the storage driver (the engine's SizeRw is measured).
+    node, watch = limits_node
+    script = "dd if=/dev/zero of=/tmp/big bs=1M count=40 2>/dev/null; sleep 60"
+    started = time.monotonic()
+    result = node.cli("docker", "run", "--disk", "10mb", busybox_image, "--", "sh", "-c", script, timeout=120)
+    job_id = one_job_id(result.stdout + result.stderr)
+    watch.wait_state(job_id, "Failed", timeout_s=60)
+    assert time.monotonic() - started < 45, "the task ran on past its disk limit"
+    message = watch.executions(job_id)[0]["ComputeState"].get("Message", "")
+    assert "inside its container" in message and "over its disk limit of 10.0 MB" in message, message
+    wait_containers_gone(docker_engine, timeout_s=30, job_id=job_id)

@@ -32,6 +32,7 @@ from __future__ import annotations
 import asyncio
 import codecs
 import contextlib
+import functools
 import logging
 import os
 import shutil
@@ -44,7 +45,14 @@ from typing import TypeVar
 from bacalhau.compute import disk_usage
 from bacalhau.compute.capacity import execution_resources
 from bacalhau.compute.environment import task_environment
-from bacalhau.compute.executors.base import Executor, MountedInput, MountedOutput, RunOutcome, RunRequest
+from bacalhau.compute.executors.base import (
+    Executor,
+    MeasuresScratch,
+    MountedInput,
+    MountedOutput,
+    RunOutcome,
+    RunRequest,
+)
 from bacalhau.compute.registry import PluginRegistry
 from bacalhau.compute.storage.base import PreparedInput, StorageProvider, input_name
 from bacalhau.models import constants as c
@@ -92,8 +100,10 @@ OutcomeT = TypeVar("OutcomeT", RunOutcome, RunOutcome | None)
 
 
 def failure_details(error: BacalhauError) -> dict[str, str]:
-    """The Details map of a ComputeError, in Bacalhau's well-known keys."""
+    """The Details map of a ComputeError: the error's own facts (image, sizes), then Bacalhau's
+    well-known keys (which win)."""
     return {
+        **error.details,
         "ErrorCode": str(error.code),
         "Hint": error.hint,
         "Retryable": "true" if error.retryable else "false",
@@ -302,12 +312,18 @@ class ExecutionRunner:
     async def _within_disk_limit(
         self, executor: Executor, request: RunRequest, start: Callable[[RunRequest], Awaitable[OutcomeT]]
     ) -> OutcomeT:
-        """`start(request)`, stopped with a clear error if the result paths outgrow Resources.Disk."""
+        """`start(request)`, stopped with a clear error once what the task wrote (its result paths, and
+        a container's writable layer) outgrows Resources.Disk."""
         limit = int(request.resources.disk)
-        if limit <= 0 or not request.outputs:
+        scratch = None
+        if isinstance(executor, MeasuresScratch):
+            measures = executor
+            scratch = functools.partial(measures.scratch_bytes, request.execution_id)
+        if limit <= 0 or (not request.outputs and scratch is None):
             return await start(request)
         run = asyncio.ensure_future(start(request))
-        watch = asyncio.ensure_future(disk_usage.first_excess([o.host_path for o in request.outputs], limit))
+        paths = [o.host_path for o in request.outputs]
+        watch = asyncio.ensure_future(disk_usage.first_excess(paths, limit, scratch=scratch))
         try:
             await asyncio.wait({run, watch}, return_when=asyncio.FIRST_COMPLETED)
         finally:
@@ -322,10 +338,11 @@ class ExecutionRunner:
         with contextlib.suppress(Exception, asyncio.CancelledError):
             await run
         raise ExecutionError(
-            f"the task wrote {format_bytes(used)} to its result paths, over its disk limit of "
-            f"{format_bytes(limit)} (Resources.Disk): stopped",
+            f"the task wrote {_where_written(used)}, over its disk limit of {format_bytes(limit)} "
+            "(Resources.Disk): stopped",
             code=ErrorCode.ResourceExhausted,
-            hint="raise the job's disk (--disk) or make the task write less to its outputs",
+            hint="raise the job's disk (--disk) or make the task write less",
+            details={"ResultsBytes": str(used.results_bytes), "ScratchBytes": str(used.scratch_bytes)},
         )
 
     async def _execute(
@@ -389,6 +406,16 @@ async def _stage(storage: StorageProvider, source: InputSource, *, index: int, w
         raise
     except Exception as exc:
         raise StorageError(f"input {input_name(source)!r} (#{index}) could not be staged: {exc}") from exc
+
+
+def _where_written(used: disk_usage.DiskUse) -> str:
+    """'1.2 GB to its result paths and 300 MB inside its container', leaving out a part that is empty."""
+    parts = []
+    if used.results_bytes or not used.scratch_bytes:
+        parts.append(f"{format_bytes(used.results_bytes)} to its result paths")
+    if used.scratch_bytes:
+        parts.append(f"{format_bytes(used.scratch_bytes)} inside its container (outside its mounts)")
+    return " and ".join(parts)
 
 
 async def _cancel_quietly(executor: Executor, execution_id: str) -> None:

@@ -421,3 +421,24 @@ async def test_the_engines_own_copy_of_the_output_is_capped(
         await docker_executor.cancel(request.execution_id)
         with contextlib.suppress(ExecutionError):
             await run
+
+
+# -- the disk limit's measure ------------------------------------------------------------------------------
+async def test_scratch_bytes_is_what_the_container_wrote_outside_its_mounts(
+    docker_executor: DockerExecutor, docker_tasks: DockerTasks
+) -> None:
+    """The runner's disk limit counts a container's writable layer: the engine's SizeRw of this
+    execution's container only, 0 before it exists and after it is gone."""
+    request = docker_tasks.request("sh", "-c", "head -c 3145728 /dev/zero > /tmp/scratch; echo wrote; sleep 300")
+    assert await docker_executor.scratch_bytes(request.execution_id) == 0
+    run = asyncio.create_task(docker_executor.run(request))
+    try:
+        await wait_until(lambda: "wrote" in read(request.stdout_path), what="the container to write")
+        written = await docker_executor.scratch_bytes(request.execution_id)
+        assert 3 * MiB <= written < 4 * MiB
+        assert await docker_executor.scratch_bytes("some-other-execution") == 0
+    finally:
+        await docker_executor.cancel(request.execution_id)
+        with contextlib.suppress(ExecutionError):
+            await run
+    assert await docker_executor.scratch_bytes(request.execution_id) == 0

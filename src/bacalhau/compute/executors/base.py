@@ -15,6 +15,9 @@ crash (kill -9) the restarted node takes its executions back instead of running 
                                                            RunOutcome, as `run` returns it
 
 An executor that runs tasks inside the node's process (wasm) cannot: its tasks died with the process.
+
+An executor that gives a task a filesystem of its own besides the mounted folders (a container's
+writable layer) `MeasuresScratch`, so that the task's disk limit counts what it writes there too.
 """
 
 from __future__ import annotations
@@ -120,4 +123,14 @@ class Reattachable(Protocol):
         """Remove the tasks earlier processes of this node left behind, except those of the execution
         IDs in `keep` (the node is about to re-attach them) and those running now; return how many.
         Raises ExecutionError when the engine cannot be asked. Idempotent."""
+        ...
+
+
+@runtime_checkable
+class MeasuresScratch(Protocol):
+    """An executor whose tasks can write outside their mounted folders (a container's writable layer)."""
+
+    async def scratch_bytes(self, execution_id: str) -> int:
+        """Bytes the task of `execution_id` wrote outside its mounts so far; 0 when it has no task (yet).
+        Never raises for an engine hiccup: the disk limit is checked again at the next measure."""
         ...

@@ -30,6 +30,9 @@
     remove_leftovers(keep=...) (compute node start): every container labelled as managed by this node
                                      except those of the executions the node takes back
 
+    scratch_bytes(id) (the runner's disk-limit watch): the container's writable layer size (SizeRw),
+       which the engine measures for the one container its label matches
+
 The kill happens on `stop` rather than in the worker because the worker is blocked in the engine's
 wait call; a container that was not started yet is never started (the worker checks after create).
 """
@@ -49,6 +52,7 @@ import docker.errors
 
 from bacalhau.compute.executors.base import RunOutcome, RunRequest
 from bacalhau.compute.executors.docker_container import (
+    LABEL_EXECUTION_ID,
     LABEL_MANAGED,
     LABEL_NODE_ID,
     Limits,
@@ -190,6 +194,24 @@ class DockerExecutor:
             timeout_s=remaining_s,
             name=f"docker-{request.execution_id}",
         )
+
+    # -- MeasuresScratch -----------------------------------------------------------------------------
+    async def scratch_bytes(self, execution_id: str) -> int:
+        """What the execution's container wrote to its writable layer (not to its mounts); 0 when there
+        is no container (yet) or the engine does not answer (the next measure tries again)."""
+        return await asyncio.to_thread(self._scratch_bytes_sync, execution_id)
+
+    def _scratch_bytes_sync(self, execution_id: str) -> int:
+        # The list call with size=True: the engine sizes only the containers the filters match, and
+        # unlike inspect it is public API of the SDK.
+        filters = managed_filter(self._node_id)
+        filters["label"].append(f"{LABEL_EXECUTION_ID}={execution_id}")
+        try:
+            found = self._client().api.containers(all=True, size=True, filters=filters)
+        except (docker.errors.DockerException, OSError) as exc:
+            logger.debug("cannot measure the writable layer of %s: %s", execution_id, exc)
+            return 0
+        return sum(int(container.get("SizeRw") or 0) for container in found)
 
     # -- internals ----------------------------------------------------------------------------------
     def _params(self, request: RunRequest) -> DockerParams:
