@@ -16,7 +16,7 @@ from bacalhau.orchestrator.jobstore.base import ExecutionUpdate, HistoryQuery
 from bacalhau.orchestrator.jobstore.sqlite import SQLiteJobStore
 from bacalhau.orchestrator.nodes import NodeManager
 from bacalhau.orchestrator.planner import Planner
-from bacalhau.orchestrator.scheduler.batch import NODE_LOST_MESSAGE
+from bacalhau.orchestrator.scheduler.executions import NODE_LOST_MESSAGE
 from bacalhau.transport.messages import (
     BidResult,
     ComputeError,

@@ -23,7 +23,7 @@ from bacalhau.models.node import ConnectionStatus, NodeInfo
 from bacalhau.models.state import EvaluationStatus, EvaluationTrigger, ExecutionStateType, JobStateType
 from bacalhau.orchestrator.evaluations import new_evaluation
 from bacalhau.orchestrator.jobstore.base import HistoryQuery
-from bacalhau.orchestrator.scheduler.batch import NODE_LOST_MESSAGE
+from bacalhau.orchestrator.scheduler.executions import NODE_LOST_MESSAGE
 from bacalhau.orchestrator.service import Orchestrator
 from bacalhau.transport.messages import (
     BidResult,

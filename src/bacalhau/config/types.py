@@ -12,6 +12,14 @@ from bacalhau.config.duration import parse_duration_s
 from bacalhau.models.job import SpecConfig
 from bacalhau.models.limits import DEFAULT_LIMITS, JobLimits
 from bacalhau.models.resources import parse_bytes, parse_cpu
+from bacalhau.models.retry import (
+    DEFAULT_RETRY,
+    META_ATTEMPTS,
+    META_BACKOFF,
+    META_MAX_BACKOFF,
+    META_STRATEGY,
+    RetryPolicy,
+)
 from bacalhau.models.wire import WireModel
 
 
@@ -33,11 +41,46 @@ class APIConfig(WireModel):
     tls: TLSConfig = Field(default_factory=TLSConfig, alias="TLS")
 
 
+class RetryConfig(WireModel):
+    """`Orchestrator.Scheduler.Retry` (ours): the node's default retry policy (models/retry.py); a job's
+    `retry.*` Meta keys override it. `Strategy: always` is Bacalhau's behaviour (retry every failure)."""
+
+    strategy: str = Field("classified", alias="Strategy")
+    attempts: int = Field(3, alias="Attempts")
+    backoff: str = Field("1s", alias="Backoff")
+    max_backoff: str = Field("1m", alias="MaxBackoff")
+
+    @model_validator(mode="after")
+    def _usable(self) -> RetryConfig:
+        # Checked when the config loads: a bad value stops `serve` naming the key.
+        self.to_policy()
+        return self
+
+    def to_policy(self) -> RetryPolicy:
+        """The policy as numbers. ValueError naming the key when a value does not parse or is out of range."""
+        meta = {
+            META_STRATEGY: self.strategy,
+            META_ATTEMPTS: str(self.attempts),
+            META_BACKOFF: self.backoff,
+            META_MAX_BACKOFF: self.max_backoff,
+        }
+        keys = dict(zip(meta, ("Strategy", "Attempts", "Backoff", "MaxBackoff"), strict=True))
+        policy = DEFAULT_RETRY
+        for key, value in meta.items():
+            try:
+                policy = policy.for_job({key: value})
+            except ValueError as exc:
+                reason = str(exc).split(": ", 1)[-1]
+                raise ValueError(f"Orchestrator.Scheduler.Retry.{keys[key]}: {reason}") from None
+        return policy
+
+
 class SchedulerConfig(WireModel):
     worker_count: int = Field(default_factory=lambda: os.cpu_count() or 1, alias="WorkerCount")
     queue_backoff: str = Field("1m", alias="QueueBackoff")
     housekeeping_interval: str = Field("30s", alias="HousekeepingInterval")
     housekeeping_timeout: str = Field("2m", alias="HousekeepingTimeout")
+    retry: RetryConfig = Field(default_factory=RetryConfig, alias="Retry")
 
 
 class EvaluationBrokerConfig(WireModel):

@@ -15,6 +15,8 @@ from bacalhau.models.errors import FieldError, ValidationFailed
 from bacalhau.models.job import InputSource, Job, NetworkConfig, SpecConfig, Task
 from bacalhau.models.limits import CONFIG_PREFIX, DEFAULT_LIMITS, LIMIT_KEYS, MAX_PORT, JobLimits, show_number
 from bacalhau.models.resources import parse_bytes, parse_cpu, parse_gpu
+from bacalhau.models.retry import DEFAULT_RETRY
+from bacalhau.models.retry import META_KEYS as RETRY_META_KEYS
 from bacalhau.models.task_path import resolve_task_path
 
 KNOWN_ENGINES = (c.ENGINE_DOCKER, c.ENGINE_WASM, c.ENGINE_NOOP)
@@ -102,6 +104,12 @@ def validate_job(job: Job, limits: JobLimits = DEFAULT_LIMITS) -> list[FieldErro
             add(f"{path}.Values", f"operator {op!r} takes no values")
         elif op not in ("in", "notin", "exists", "!") and len(req.values) != 1:
             add(f"{path}.Values", f"operator {op!r} needs exactly one value")
+
+    for key in (k for k in RETRY_META_KEYS if k in job.meta):  # the job's retry policy (models/retry.py)
+        try:
+            DEFAULT_RETRY.for_job({key: job.meta[key]})
+        except ValueError as exc:
+            add(f"Meta[{key}]", str(exc).split(": ", 1)[-1])
 
     if not job.tasks:
         add("Tasks", "missing job tasks; a job needs exactly one task")

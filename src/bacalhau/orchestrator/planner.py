@@ -10,6 +10,7 @@ import logging
 import time
 from collections.abc import Callable
 
+from bacalhau.models.constants import DETAIL_NODE_LOST
 from bacalhau.models.errors import BacalhauError, ConflictError
 from bacalhau.models.evaluation import Evaluation
 from bacalhau.models.execution import DesiredState, Execution, ExecutionState
@@ -69,7 +70,7 @@ class Planner:
                 execution,
                 ExecutionStateType.New,
                 ExecutionStateType.AskForBid,
-                f"Requested execution on {short_id(execution.node_id)}",
+                _requested(execution, plan.notes.get(execution.id, "")),
                 topic=TOPIC_SCHEDULING,
             )
             created.append(await self._store.create_execution(execution, [event]))
@@ -125,7 +126,8 @@ class Planner:
         execution = await self._store.get_execution(execution_id)
         if execution.compute_state.state_type.is_terminal:
             return
-        details = {"Retryable": str(retryable).lower()}
+        # Detected here, not by the node: the node lost (or never got) it; it did not fail the task.
+        details = {"Retryable": str(retryable).lower(), DETAIL_NODE_LOST: "true"}
         job = await self._store.get_job(execution.job_id)
         evaluation = new_evaluation(job, EvaluationTrigger.ExecFailure, self._clock_ns())
         try:
@@ -147,3 +149,9 @@ class Planner:
         except ConflictError:
             return
         self._enqueue(evaluation)
+
+
+def _requested(execution: Execution, note: str) -> str:
+    """The history line of a new execution; a retry or replacement says why, and what it replaces."""
+    text = f"Requested execution on {short_id(execution.node_id)}"
+    return f"{text} ({note})" if note else text

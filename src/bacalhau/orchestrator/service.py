@@ -20,6 +20,7 @@ from pathlib import Path
 from bacalhau.models.evaluation import Evaluation
 from bacalhau.models.limits import DEFAULT_LIMITS, JobLimits
 from bacalhau.models.normalize import JobDefaults
+from bacalhau.models.retry import DEFAULT_RETRY, RetryPolicy
 from bacalhau.models.state import EvaluationStatus, EvaluationTrigger
 from bacalhau.orchestrator.broker import EvaluationBroker
 from bacalhau.orchestrator.compute_events import ComputeEventHandler
@@ -58,6 +59,7 @@ class Orchestrator:
         monotonic_s: Callable[[], float] = time.monotonic,
         result_transformer: ResultTransformer | None = None,
         limits: JobLimits = DEFAULT_LIMITS,
+        retry: RetryPolicy = DEFAULT_RETRY,
     ) -> None:
         """Assemble the orchestrator; nothing runs until `start_workers()`.
 
@@ -66,7 +68,8 @@ class Orchestrator:
         CONNECTED node not heard from for that long is DISCONNECTED, and a node that was connected before
         a restart has as long to come back. `limits` is JobAdmissionControl.Limits: submit refuses specs
         beyond them, and stored jobs beyond them are failed at recovery and at evaluation. DatastoreError if
-        the node store cannot be opened, ConfigurationError if the timeout is not positive.
+        the node store cannot be opened, ConfigurationError if the timeout is not positive. `retry` is
+        Orchestrator.Scheduler.Retry (models/retry.py).
         """
         self.node_id = node_id
         self.limits = limits
@@ -120,6 +123,7 @@ class Orchestrator:
                 queue_backoff_ns=int(queue_backoff_s * 1e9),
                 clock_ns=clock_ns,
                 limits=limits,
+                retry=retry,
             )
             for _ in range(max(1, worker_count))
         ]

@@ -12,13 +12,14 @@ from bacalhau.models.evaluation import Evaluation
 from bacalhau.models.execution import Execution
 from bacalhau.models.job import Job
 from bacalhau.models.limits import DEFAULT_LIMITS, JobLimits
+from bacalhau.models.retry import DEFAULT_RETRY, RetryPolicy
 from bacalhau.models.state import EvaluationStatus, ExecutionDesiredStateType, JobStateType
 from bacalhau.orchestrator.broker import EvaluationBroker
 from bacalhau.orchestrator.jobstore.base import JobStore
 from bacalhau.orchestrator.nodes import NodeManager
 from bacalhau.orchestrator.planner import Planner
-from bacalhau.orchestrator.scheduler.batch import schedule
 from bacalhau.orchestrator.scheduler.plan import JobTransition, Plan, Snapshot, StopExecution
+from bacalhau.orchestrator.scheduler.schedule import schedule
 
 log = logging.getLogger(__name__)
 
@@ -54,9 +55,12 @@ class Worker:
         clock_ns: Callable[[], int] = time.time_ns,
         batch_size: int = BATCH_SIZE,
         limits: JobLimits = DEFAULT_LIMITS,
+        retry: RetryPolicy = DEFAULT_RETRY,
     ) -> None:
-        """`limits`: JobAdmissionControl.Limits; the scheduler fails a stored job beyond them."""
+        """`limits`: JobAdmissionControl.Limits; the scheduler fails a stored job beyond them. `retry`:
+        Orchestrator.Scheduler.Retry, the policy of jobs that set no retry.* Meta keys."""
         self._limits = limits
+        self._retry = retry
         self._broker = broker
         self._store = store
         self._nodes = nodes
@@ -130,6 +134,7 @@ class Worker:
                 awaiting_reconnect=self._nodes.awaiting_reconnect(),
                 draining=self._nodes.draining(),
                 limits=self._limits,
+                retry=self._retry,
             )
             outcome.plan = schedule(evaluation, snapshot)
         except Exception as exc:

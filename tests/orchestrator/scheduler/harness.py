@@ -11,8 +11,9 @@ from bacalhau.models.job import Job, JobState, SpecConfig, Task, TimeoutConfig
 from bacalhau.models.limits import DEFAULT_LIMITS, JobLimits
 from bacalhau.models.node import ComputeNodeInfo, ConnectionStatus, Membership, NodeInfo, NodeState
 from bacalhau.models.resources import Resources
+from bacalhau.models.retry import DEFAULT_RETRY, RetryPolicy
 from bacalhau.models.state import ExecutionDesiredStateType, ExecutionStateType, JobStateType
-from bacalhau.orchestrator.scheduler.batch import schedule
+from bacalhau.orchestrator.scheduler.schedule import schedule
 from bacalhau.orchestrator.scheduler.plan import Plan, Snapshot
 
 NOW = 1_800_000_000 * 1_000_000_000
@@ -55,12 +56,22 @@ _ids = itertools.count(1)
 
 def make_execution(job: Job, node_id: str, state: ExecutionStateType, *, partition: int = 0,
                    retryable: bool = False, desired: ExecutionDesiredStateType = ExecutionDesiredStateType.Running,
-                   message: str = "") -> Execution:
-    details = {"Retryable": "true"} if retryable else {}
+                   message: str = "", lost: bool = False, handed_back: bool = False,
+                   ended_ns: int | None = None) -> Execution:
+    """`lost`: failed by the orchestrator for a lost node; `ended_ns`: when it ended (default: a minute ago,
+    past any default backoff)."""
+    details = {"Retryable": "true"} if retryable or lost else {}
+    if lost:
+        details["NodeLost"] = "true"
+    if handed_back:
+        details["HandedBack"] = "true"
+    seq = next(_ids)
+    ended = NOW - 60 * SECOND if ended_ns is None else ended_ns
     return Execution(
-        ID=f"e-{next(_ids)}", JobID=job.id, NodeID=node_id, JobVersion=job.version, PartitionIndex=partition,
+        ID=f"e-{seq}", JobID=job.id, NodeID=node_id, JobVersion=job.version, PartitionIndex=partition,
         ComputeState=ExecutionState(StateType=state, Message=message, Details=details),
-        DesiredState=DesiredState(StateType=desired), CreateTime=NOW - SECOND,
+        DesiredState=DesiredState(StateType=desired), CreateTime=NOW - 120 * SECOND + seq,
+        ModifyTime=ended if state.is_terminal else NOW - 120 * SECOND + seq,
     )
 
 
@@ -72,12 +83,13 @@ class Harness:
 
     def run(self, job: Job, nodes: list[NodeState], executions: list[Execution] | None = None,
             now_ns: int = NOW, awaiting_reconnect: frozenset[str] = frozenset(),
-            limits: JobLimits = DEFAULT_LIMITS, draining: frozenset[str] = frozenset()) -> Plan:
+            limits: JobLimits = DEFAULT_LIMITS, draining: frozenset[str] = frozenset(),
+            cordoned: dict[str, int | None] | None = None, retry: RetryPolicy = DEFAULT_RETRY) -> Plan:
         # The manager hands the scheduler its nodes in ID order; so does the harness.
         ordered = tuple(sorted(nodes, key=lambda n: n.info.node_id))
         snap = Snapshot(job=job, executions=tuple(executions or ()), nodes=ordered, now_ns=now_ns,
                         queue_backoff_ns=5 * SECOND, awaiting_reconnect=awaiting_reconnect, limits=limits,
-                        draining=draining)
+                        draining=draining, cordoned=cordoned or {}, retry=retry)
         plan = schedule(Evaluation(ID="ev", JobID=job.id), snap)
         self.plans.append(plan)
         return plan

@@ -86,20 +86,36 @@ def test_task_failure_fails_the_job_with_the_execution_reason() -> None:
     assert plan.job_transition.message.endswith("wasm trap: unreachable")
 
 
-def test_retryable_failure_is_placed_again_on_the_same_single_node() -> None:
+def test_an_execution_lost_with_its_node_is_placed_again_on_that_node_once_it_is_back() -> None:
     job = make_job(state=JobStateType.Running)
-    failed = make_execution(job, "n-a", ExecutionStateType.Failed, retryable=True)
-    plan = Harness().run(job, [make_node("n-a")], [failed])
+    lost = make_execution(job, "n-a", ExecutionStateType.Failed, lost=True)
+    plan = Harness().run(job, [make_node("n-a")], [lost])
     [again] = plan.new_executions
-    assert again.node_id == "n-a" and again.previous_execution == failed.id
+    assert again.node_id == "n-a" and again.previous_execution == lost.id
+    assert "retry 2 of 3 of partition 0" in plan.notes[again.id]
+
+
+def test_a_failure_the_node_reported_is_never_retried_on_that_node() -> None:
+    job = make_job(state=JobStateType.Running)
+    failed = make_execution(job, "n-a", ExecutionStateType.Failed, retryable=True, message="registry unreachable")
+    plan = Harness().run(job, [make_node("n-a"), make_node("n-b")], [failed])
+    [again] = plan.new_executions
+    assert again.node_id == "n-b" and again.partition_index == 0
+    alone = Harness().run(job, [make_node("n-a")], [failed])
+    assert not alone.new_executions
+    assert alone.job_transition is not None and alone.job_transition.new_state is JobStateType.Failed
+    assert "node n-a: already failed partition 0 of this job" in alone.job_transition.message
 
 
 def test_retryable_failures_stop_after_max_attempts() -> None:
     job = make_job(state=JobStateType.Running)
-    failures = [make_execution(job, "n-a", ExecutionStateType.Failed, retryable=True) for _ in range(3)]
-    plan = Harness().run(job, [make_node("n-a")], failures)
+    failures = [make_execution(job, f"n-{i}", ExecutionStateType.Failed, retryable=True, message=f"boom {i}")
+                for i in range(3)]
+    plan = Harness().run(job, [make_node("n-9")], failures)
     assert plan.job_transition is not None
-    assert plan.job_transition.message == "Job failed because it has been retried too many times"
+    message = plan.job_transition.message
+    assert message.startswith("Job failed because it has been retried too many times: partition 0 failed 3 times")
+    assert message.endswith("failed on n-2: boom 2"), message
 
 
 def test_stopped_job_stops_active_executions() -> None:
@@ -158,9 +174,12 @@ def test_terminal_job_never_gets_new_executions_or_a_state_change(
     assert stopped == {e.id for e in executions if not e.compute_state.state_type.is_terminal}
 
 
+_REFUSED = (ExecutionStateType.BidRejected, ExecutionStateType.AskForBidRejected)
+
+
 @settings(max_examples=200, deadline=None)
 @given(count=st.integers(1, 6), node_count=st.integers(0, 6), exec_states=st.lists(_states, max_size=6))
-def test_batch_never_places_two_live_executions_of_a_job_on_one_node(
+def test_batch_places_on_distinct_nodes_when_possible(
     count: int, node_count: int, exec_states: list[ExecutionStateType]
 ) -> None:
     job = make_job(state=JobStateType.Running, count=count)
@@ -171,7 +190,13 @@ def test_batch_never_places_two_live_executions_of_a_job_on_one_node(
                   and e.id not in {s.execution_id for s in plan.stop_executions}]
     new_nodes = [e.node_id for e in plan.new_executions]
     assert len(new_nodes) == len(set(new_nodes))
-    assert not set(new_nodes) & set(live_nodes)
+    # Distinct "when possible": only a retry no other node can take shares a node with a live execution.
+    tried = {e.partition_index for e in executions}
+    shared = [e for e in plan.new_executions if e.node_id in set(live_nodes)]
+    assert all(e.partition_index in tried for e in shared)
+    refused = {e.node_id for e in executions if e.compute_state.state_type in _REFUSED}
+    free = {f"n-{i}" for i in range(node_count)} - set(live_nodes) - refused - set(new_nodes)
+    assert not shared or not free, (shared, free)
     partitions = [e.partition_index for e in plan.new_executions]
     assert all(0 <= p < count for p in partitions) and len(partitions) == len(set(partitions))
 
@@ -183,7 +208,7 @@ def test_an_execution_on_a_lost_node_fails_retryably_and_its_partition_moves() -
     [stop] = plan.stop_executions
     assert (stop.execution_id, stop.new_state) == (running.id, ExecutionStateType.Failed)
     assert stop.reason == "Execution stop requested because node has disappeared"
-    assert stop.details == {"Retryable": "true"}
+    assert stop.details == {"Retryable": "true", "NodeLost": "true"}
     assert [e.node_id for e in plan.new_executions] == ["n-b"]
     assert plan.new_executions[0].previous_execution == running.id
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from bacalhau.models.evaluation import Evaluation
@@ -9,6 +10,7 @@ from bacalhau.models.execution import Execution
 from bacalhau.models.job import Job
 from bacalhau.models.limits import DEFAULT_LIMITS, JobLimits
 from bacalhau.models.node import NodeState
+from bacalhau.models.retry import DEFAULT_RETRY, RetryPolicy
 from bacalhau.models.state import ExecutionStateType, JobStateType
 
 
@@ -30,6 +32,11 @@ class Snapshot:
     draining: frozenset[str] = frozenset()
     # JobAdmissionControl.Limits: a job beyond them (stored before they applied) is failed, not placed.
     limits: JobLimits = DEFAULT_LIMITS
+    # Nodes an operator drained (`node drain`): no new work; node ID -> when the work still running
+    # there is moved (Unix ns; None: it may finish there). Daemon executions there stop at once.
+    cordoned: Mapping[str, int | None] = field(default_factory=dict)
+    # Orchestrator.Scheduler.Retry; the job's retry.* Meta keys override it.
+    retry: RetryPolicy = DEFAULT_RETRY
 
 
 @dataclass(frozen=True)
@@ -62,6 +69,8 @@ class Plan:
     new_evaluations: list[Evaluation] = field(default_factory=list)
     # Why the scheduler decided what it did, for the evaluation comment and logs.
     comment: str = ""
+    # Why a new execution was created (a retry, a replacement), by execution ID: its history says so.
+    notes: dict[str, str] = field(default_factory=dict)
 
     def is_empty(self) -> bool:
         return not (self.new_executions or self.stop_executions or self.job_transition or self.new_evaluations)

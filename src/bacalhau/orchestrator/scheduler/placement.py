@@ -1,0 +1,183 @@
+"""Placement pieces every scheduler shares: which nodes fit, what to say when too few do, new executions.
+
+The search for feasible nodes is bounded (`enough`, Nomad's limit iterator) for the partitioned
+schedulers, and runs over the whole fleet for the per-node ones (ops, daemon: every node is the point).
+"""
+
+from __future__ import annotations
+
+import uuid
+import zlib
+from collections.abc import Callable
+
+from bacalhau.models.evaluation import Evaluation
+from bacalhau.models.execution import AllocatedResources, DesiredState, Execution, ExecutionState
+from bacalhau.models.job import Job
+from bacalhau.models.node import ConnectionStatus, Membership, NodeState
+from bacalhau.models.state import (
+    EvaluationStatus,
+    EvaluationTrigger,
+    ExecutionDesiredStateType,
+    ExecutionStateType,
+    JobStateType,
+)
+from bacalhau.orchestrator.scheduler.plan import JobTransition, Plan, Snapshot
+from bacalhau.orchestrator.selection.feasibility import NodeRejection, check_node, task_resources
+
+IdFactory = Callable[[str], str]
+
+
+def new_id(prefix: str) -> str:
+    return f"{prefix}{uuid.uuid4()}"
+
+
+def check_node_alive(node: NodeState) -> str | None:
+    """Why executions on this node can no longer finish, or None."""
+    if node.membership is Membership.REJECTED:
+        return "node has been rejected"
+    if node.connection_state.status is not ConnectionStatus.CONNECTED:
+        return "node has disappeared"
+    return None
+
+
+def feasible(
+    snap: Snapshot, *, exclude: set[str], refused: dict[str, str], enough: int = 0
+) -> tuple[list[NodeState], list[NodeRejection]]:
+    """The nodes that can run the job, and why each other node cannot.
+
+    `enough` > 0 stops the search once that many feasible nodes are found (Nomad's limit iterator):
+    a placement then costs O(enough), not O(fleet). The search starts at a point of the node list
+    that depends on the job, so different jobs sample different nodes and one job always the same.
+    Rejections are complete only when the search ran to the end, which it does whenever fewer than
+    `enough` nodes fit: exactly the case in which they are shown to the user.
+    """
+    ok: list[NodeState] = []
+    rejections: list[NodeRejection] = []
+    needed = task_resources(snap.job)
+    nodes = snap.nodes
+    if enough > 0 and len(nodes) > enough:
+        start = zlib.crc32(job_key(snap).encode()) % len(nodes)
+        nodes = nodes[start:] + nodes[:start]
+    for node in nodes:
+        if enough > 0 and len(ok) >= enough:
+            break
+        node_id = node.info.node_id
+        if node_id in refused:
+            rejections.append(NodeRejection(node_id, f"refused the job: {refused[node_id]}"))
+            continue
+        if node_id in exclude:
+            rejections.append(NodeRejection(node_id, "already runs an execution of this job (executions need distinct nodes)"))
+            continue
+        if node_id in snap.draining:
+            rejections.append(NodeRejection(node_id, "node is shutting down"))
+            continue
+        if node_id in snap.cordoned:
+            rejections.append(NodeRejection(node_id, "node is drained (cordoned by an operator: no new work)"))
+            continue
+        reason = check_node(snap.job, node, needed)
+        if reason is None:
+            ok.append(node)
+        else:
+            rejections.append(NodeRejection(node_id, reason))
+    return ok, rejections
+
+
+def not_enough_nodes(plan: Plan, snap: Snapshot, *, wanted: int, found: int, rejections: list[NodeRejection]) -> Plan:
+    """Too few nodes fit: queue the job while its QueueTimeout lasts (or a node is expected back), else fail."""
+    job = snap.job
+    reason = f"not enough nodes to run job. requested: {wanted}, available: {found}"
+    if not snap.nodes:
+        reason += ". No compute nodes are connected"
+    elif rejections:
+        reason += ". " + "; ".join(str(r) for r in rejections)
+    queue_timeout_ns = job.task.timeouts.queue_timeout * 1_000_000_000
+    deadline = job.create_time + queue_timeout_ns
+    if queue_timeout_ns > 0 and snap.now_ns < deadline:
+        retry_at = min(snap.now_ns + snap.queue_backoff_ns, deadline)
+        plan.job_transition = JobTransition(JobStateType.Queued, f"Job queued. {reason}")
+        plan.new_evaluations.append(delayed_evaluation(job, snap, retry_at, EvaluationTrigger.JobQueue))
+        plan.comment = reason
+        return plan
+    expected_back = snap.awaiting_reconnect | snap.draining
+    if expected_back:
+        # A node stopping on purpose (draining, then awaited for the disconnect timeout), or one that was
+        # connected before the orchestrator restarted, is expected back: wait for it rather than fail.
+        # Bounded: once its grace ends it no longer counts, and the next evaluation (on its return, or
+        # after QueueBackoff) decides.
+        names = ", ".join(sorted(n[:12] for n in expected_back))
+        plan.job_transition = JobTransition(
+            JobStateType.Queued, f"Job queued. {reason}; waiting for node(s) {names} to reconnect"
+        )
+        plan.new_evaluations.append(
+            delayed_evaluation(job, snap, snap.now_ns + snap.queue_backoff_ns, EvaluationTrigger.JobQueue)
+        )
+        plan.comment = reason
+        return plan
+    if queue_timeout_ns > 0:
+        reason += f" (still not enough after the queue timeout of {job.task.timeouts.queue_timeout}s)"
+    plan.job_transition = JobTransition(JobStateType.Failed, reason)
+    plan.comment = reason
+    return plan
+
+
+def delayed_evaluation(job: Job, snap: Snapshot, due_ns: int, trigger: EvaluationTrigger) -> Evaluation:
+    """The job's next evaluation, due at `due_ns`.
+
+    JobQueue: a queued job's retry, run sooner when a node joins (broker.wake_delayed). ExecFailure: a
+    retry's backoff, which a joining node does not shorten. NodeLeave: a drain deadline."""
+    return Evaluation(
+        ID=str(uuid.uuid4()),
+        Namespace=job.namespace,
+        JobID=job.id,
+        TriggeredBy=trigger,
+        Priority=job.priority,
+        Type=job.type,
+        Status=EvaluationStatus.Pending,
+        WaitUntil=due_ns,
+        CreateTime=snap.now_ns,
+        ModifyTime=snap.now_ns,
+    )
+
+
+def job_key(snap: Snapshot) -> str:
+    """What spreads this job's executions among equally ranked nodes: its ID and version."""
+    return f"{snap.job.id}/{snap.job.version}"
+
+
+def mark_running(plan: Plan, has_work: bool, message: str = "") -> None:
+    if has_work and plan.job.state.state_type is not JobStateType.Running:
+        plan.job_transition = JobTransition(JobStateType.Running, message)
+
+
+def new_execution(
+    plan: Plan,
+    snap: Snapshot,
+    node: NodeState,
+    partition: int,
+    previous: Execution | None,
+    make_id: IdFactory,
+    note: str = "",
+) -> Execution:
+    """Add a new execution of the job on `node` to the plan; `note` says why (a retry) in its history."""
+    job = snap.job
+    execution = Execution(
+        ID=make_id("e-"),
+        Namespace=job.namespace,
+        EvalID=plan.evaluation.id,
+        Name=job.name,
+        NodeID=node.info.node_id,
+        JobID=job.id,
+        Job=job,
+        JobVersion=job.version,
+        AllocatedResources=AllocatedResources(Tasks={job.task.name: task_resources(job)}),
+        DesiredState=DesiredState(StateType=ExecutionDesiredStateType.Running),
+        ComputeState=ExecutionState(StateType=ExecutionStateType.New),
+        PreviousExecution=previous.id if previous else "",
+        PartitionIndex=partition,
+        CreateTime=snap.now_ns,
+        ModifyTime=snap.now_ns,
+    )
+    plan.new_executions.append(execution)
+    if note:
+        plan.notes[execution.id] = note
+    return execution
