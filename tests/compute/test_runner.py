@@ -378,3 +378,27 @@ async def test_what_a_task_writes_outside_its_mounts_counts_towards_its_disk_lim
         assert isinstance(await runner.run(within), RunSucceeded)
     finally:
         await plugins.stop()
+
+
+async def test_an_engine_that_crashes_fails_the_execution_as_the_nodes_fault(config: BacalhauConfig) -> None:
+    """A plugin bug is no reason to fail the job for good: the failure is retryable (another node may
+    run it), unlike an error the engine raises about the task itself."""
+    from compute_executors import ScriptedExecutor
+
+    class Crashing(ScriptedExecutor):
+        async def run(self, request):  # type: ignore[no-untyped-def]
+            if request.engine.param("Error"):
+                return await super().run(request)
+            raise RuntimeError("segfault in the engine binding")
+
+    plugins = make_registry(config, Crashing())
+    runner = ExecutionRunner(registry=plugins, data_dir=Path(config.data_dir), backstop_grace_s=0.2)
+    try:
+        outcome = await runner.run(scripted_execution())
+        assert isinstance(outcome, RunFailed)
+        assert "segfault in the engine binding" in outcome.message
+        assert outcome.details["Retryable"] == "true"
+        own_fault = await runner.run(scripted_execution(Error="no such entrypoint"))
+        assert isinstance(own_fault, RunFailed) and own_fault.details["Retryable"] == "false"
+    finally:
+        await plugins.stop()

@@ -177,7 +177,8 @@ class ExecutionRunner:
             return RunFailed(exc.message, failure_details(exc), self._partial_output(execution.id, exc.message))
         except Exception as exc:  # a plugin bug must fail this execution only, never the node
             logger.exception("execution %s failed unexpectedly", execution.id)
-            error = ExecutionError(f"internal error while running the execution: {exc}")
+            # The node's fault (a crashed plugin, a full disk), not the job's: another node may do better.
+            error = ExecutionError(f"internal error while running the execution: {exc}", retryable=True)
             return RunFailed(error.message, failure_details(error), self._partial_output(execution.id, error.message))
         finally:
             if cleanup:
@@ -203,7 +204,8 @@ class ExecutionRunner:
             return RunFailed(exc.message, failure_details(exc), self._partial_output(execution.id, exc.message))
         except Exception as exc:  # a plugin bug must fail this execution only, never the node
             logger.exception("execution %s failed unexpectedly", execution.id)
-            error = ExecutionError(f"internal error while running the execution: {exc}")
+            # The node's fault (a crashed plugin, a full disk), not the job's: another node may do better.
+            error = ExecutionError(f"internal error while running the execution: {exc}", retryable=True)
             return RunFailed(error.message, failure_details(error), self._partial_output(execution.id, error.message))
 
     def can_resume(self, execution: Execution) -> bool:
@@ -371,7 +373,7 @@ class ExecutionRunner:
                 raise timeout_error(timeout_s) from exc
             if isinstance(exc, BacalhauError):
                 raise
-            raise ExecutionError(f"the {request.engine.type} executor failed: {exc}") from exc
+            raise ExecutionError(f"the {request.engine.type} executor failed: {exc}", retryable=True) from exc
 
     def _fresh_results_dir(self, execution_id: str) -> Path:
         results = self.results_dir(execution_id)

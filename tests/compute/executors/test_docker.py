@@ -362,6 +362,7 @@ async def test_missing_image_error_names_the_image_and_the_registry(
     assert message.startswith(f"image {image} could not be pulled from {host}: ")
     assert "unknown" in message or "not found" in message
     assert caught.value.hint
+    assert not caught.value.retryable, "a missing image is the job's fault: another node would fail the same way"
 
 
 async def test_unreachable_registry_error_names_the_registry(
@@ -373,6 +374,7 @@ async def test_unreachable_registry_error_names_the_registry(
         await docker_executor.run(docker_tasks.request("true", image=image))
     assert caught.value.message.startswith(f"image {image} could not be pulled from {host}: ")
     assert "connection refused" in caught.value.message
+    assert caught.value.retryable, "an unreachable registry may be this node's network: another node may pull it"
 
 
 async def test_pull_from_a_local_registry_records_the_digest(

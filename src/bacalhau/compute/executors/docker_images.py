@@ -35,6 +35,9 @@ _PULL_HINT = (
     "check the image name and tag, that the registry is reachable from the compute node and, for a "
     "private registry, that the node is logged in to it; or load the image on the node (docker load)"
 )
+# Registry answers that name the image itself as the problem (access denied is how Docker Hub answers
+# for a repository that does not exist).
+_REFUSALS = ("denied", "unauthorized", "invalid reference", "forbidden")
 # Enough for any real registry error ("manifest unknown", "unauthorized: ..."), not for a page.
 MAX_REASON_CHARS = 300
 
@@ -85,10 +88,16 @@ def pull_error(image: ImageRef, why: str) -> ExecutionError:
     cut to one clean line of at most MAX_REASON_CHARS."""
     registry = "Docker Hub (docker.io)" if image.registry == DEFAULT_REGISTRY else image.registry
     why = one_line(why, max_chars=MAX_REASON_CHARS)
+    lowered = why.lower()
+    # The registry answered that the image is not there (or not for us): the job's fault, not retried.
+    # Anything else (refused connection, timeout, 5xx) may be this node's network: another node may pull it.
+    missing = "not found" in lowered or "unknown" in lowered
+    refused = any(word in lowered for word in _REFUSALS)
     return ExecutionError(
         f"image {image.reference} could not be pulled from {registry}: {why}",
-        code=ErrorCode.NotFound if "not found" in why.lower() or "unknown" in why.lower() else ErrorCode.ExecutionError,
+        code=ErrorCode.NotFound if missing else ErrorCode.ExecutionError,
         hint=_PULL_HINT,
+        retryable=not (missing or refused),
     )
 
 

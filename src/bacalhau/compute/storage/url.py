@@ -132,9 +132,12 @@ class UrlStorage:
                     return await self._attempt(client, source, url, folder)
                 except _Retryable as exc:
                     if attempt >= self._max_retries:
+                        # Unreachable or failing server (5xx): maybe this node's network, not the job's
+                        # URL: retryable, so the orchestrator may try another node.
                         raise StorageError(
                             f"urlDownload input {input_name(source)!r} could not download {redact(url)} "
-                            f"after {attempt + 1} attempts: {exc}"
+                            f"after {attempt + 1} attempts: {exc}",
+                            retryable=True,
                         ) from exc
                     await asyncio.sleep(min(self._retry_backoff_s * (2**attempt), _MAX_BACKOFF_S))
                     attempt += 1
