@@ -126,7 +126,7 @@ def test_a_node_without_a_storage_type_refuses_jobs_needing_it(
     out = refused.stdout + refused.stderr
     job_id = one_job_id(out)
     failed = JobWatch(node.url, node.log_excerpt).wait_state(job_id, "Failed")
-    assert "does not support input source 's3'" in failed["State"]["Message"], failed["State"]
+    assert "cannot read s3 inputs" in failed["State"]["Message"], failed["State"]
 
     described = node.ok("agent", "node", "--output", "json")
     assert '"urlDownload"' not in described.stdout and '"s3"' not in described.stdout.split("StorageSources")[1][:200]

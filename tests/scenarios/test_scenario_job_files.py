@@ -279,7 +279,7 @@ def test_constraints_unmatched_example_fails_naming_the_constraint(files_node: F
     job_id, out = run_file(files_node, JOBS / "constraints-unmatched.yaml", succeed=False)
     message = describe(files_node, job_id)["Job"]["State"]["Message"]
     for text in (out, message):
-        assert "not enough nodes" in text and re.search(r"constraint zone ?= ?us", text), f"{text}\n{out}"
+        assert "not enough nodes" in text and re.search(r"lacks? label zone=us", text), f"{text}\n{out}"
 
 
 def test_wasm_timeout_example_fails_with_a_timeout(files_node: FilesNode) -> None:

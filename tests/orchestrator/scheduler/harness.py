@@ -13,8 +13,8 @@ from bacalhau.models.node import ComputeNodeInfo, ConnectionStatus, Membership, 
 from bacalhau.models.resources import Resources
 from bacalhau.models.retry import DEFAULT_RETRY, RetryPolicy
 from bacalhau.models.state import ExecutionDesiredStateType, ExecutionStateType, JobStateType
-from bacalhau.orchestrator.scheduler.schedule import schedule
 from bacalhau.orchestrator.scheduler.plan import Plan, Snapshot
+from bacalhau.orchestrator.scheduler.schedule import schedule
 
 NOW = 1_800_000_000 * 1_000_000_000
 SECOND = 1_000_000_000

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import tracemalloc
 from collections.abc import Callable
 
@@ -51,11 +53,13 @@ def test_rejection_reasons_name_each_node() -> None:
     nodes = [make_node("n-a", engines=("noop",)), make_node("n-b", cpu=0.1), make_node("n-c", connected=False),
              make_node("n-d", membership=Membership.PENDING)]
     plan = Harness().run(make_job(), nodes)
-    message = plan.job_transition.message if plan.job_transition else ""
-    assert "node n-a: does not support engine 'wasm'" in message
-    assert "node n-b: not enough capacity: job requires cpu=0.5" in message
-    assert "node n-c: node is disconnected" in message
-    assert "node n-d: node is pending, not approved" in message
+    assert plan.job_transition is not None
+    message = plan.job_transition.message
+    for reason in ("has no wasm engine", "too little CPU", "is disconnected", "not approved"):
+        assert reason in message, message
+    # Every node, by reason, for `job describe` and tools.
+    groups = json.loads(plan.job_transition.details["NodeRejections"])
+    assert sorted(n for g in groups for n in g["Nodes"]) == ["n-a", "n-b", "n-c", "n-d"]
 
 
 def test_no_nodes_at_all_says_so() -> None:
@@ -104,7 +108,7 @@ def test_a_failure_the_node_reported_is_never_retried_on_that_node() -> None:
     alone = Harness().run(job, [make_node("n-a")], [failed])
     assert not alone.new_executions
     assert alone.job_transition is not None and alone.job_transition.new_state is JobStateType.Failed
-    assert "node n-a: already failed partition 0 of this job" in alone.job_transition.message
+    assert "1 node already failed partition 0 of this job" in alone.job_transition.message
 
 
 def test_retryable_failures_stop_after_max_attempts() -> None:
@@ -276,7 +280,9 @@ def test_not_enough_nodes_in_a_large_fleet_still_gives_every_nodes_reason() -> N
     assert plan.job_transition is not None and plan.job_transition.new_state is JobStateType.Failed
     message = plan.job_transition.message
     assert "requested: 2, available: 1" in message
-    assert message.count("does not support engine 'wasm'") == 100
+    assert "100 nodes have no wasm engine" in message
+    [group] = json.loads(plan.job_transition.details["NodeRejections"])
+    assert (group["Kind"], group["Count"], len(group["Nodes"])) == ("EngineUnsupported", 100, 10)
 
 
 def test_many_partitions_get_distinct_nodes_from_a_large_fleet() -> None:
@@ -388,7 +394,9 @@ def test_a_draining_node_gets_no_new_execution_and_says_why() -> None:
     assert plan.new_executions == []
     # It is stopping on purpose, most likely to come back: the job waits for it (bounded) instead of failing.
     assert plan.job_transition is not None and plan.job_transition.new_state is JobStateType.Queued
-    assert "node n-a: node is shutting down; waiting for node(s) n-a to reconnect" in plan.job_transition.message
+    assert "1 node is shutting down; waiting for node(s) n-a to reconnect" in plan.job_transition.message, (
+        plan.job_transition.message
+    )
     plan = Harness().run(make_job(), [make_node("n-a"), make_node("n-b")], draining=frozenset({"n-a"}))
     assert [e.node_id for e in plan.new_executions] == ["n-b"]
 

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+from tests.orchestrator.scheduler.harness import NOW, SECOND, Harness, make_execution, make_job, make_node
+
 from bacalhau.models.retry import DEFAULT_RETRY, RetryPolicy, RetryStrategy
 from bacalhau.models.state import EvaluationTrigger, ExecutionStateType, JobStateType
-from tests.orchestrator.scheduler.harness import NOW, SECOND, Harness, make_execution, make_job, make_node
 
 Completed, Failed, Running = ExecutionStateType.Completed, ExecutionStateType.Failed, ExecutionStateType.Running
 
@@ -89,7 +90,9 @@ def test_a_daemon_with_no_matching_node_waits_running_and_says_why() -> None:
     plan = Harness().run(job, [make_node("n-a", engines=("docker",))])
     assert not plan.new_executions
     assert plan.job_transition is not None and plan.job_transition.new_state is JobStateType.Running
-    assert "no node matches yet" in plan.job_transition.message and "n-a" in plan.job_transition.message
+    assert "no node matches yet" in plan.job_transition.message
+    assert "1 node has no wasm engine" in plan.job_transition.message
+    assert "n-a" in plan.job_transition.details["NodeRejections"]
 
 
 def test_a_daemon_never_completes_its_exited_execution_restarts_on_its_node() -> None:

@@ -1,4 +1,4 @@
-"""`bacalhau job describe ID|NAME`: a job's details, executions and history."""
+"""`bacalhau job describe ID|NAME`: a job's details, why it is not scheduled (if so), executions and history."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ import click
 from bacalhau.cli.command import BacalhauCommand
 from bacalhau.cli.context import CliContext, pass_cli
 from bacalhau.cli.flags import namespace_option
+from bacalhau.cli.job.not_scheduled import add_not_scheduled, not_scheduled, render_not_scheduled
 from bacalhau.cli.job.tables import DESCRIBE_HISTORY_COLUMNS, EXECUTION_COLUMNS, engine_summary, result_location
 from bacalhau.cli.output import (
     OBJECT_FORMATS,
@@ -46,6 +47,10 @@ def render_description(resp: GetJobResponse, opts: OutputOptions) -> str:
     ]
     width = max(len(k) for k, _ in pairs)
     parts = ["\n".join(f"{k.ljust(width)} = {terminal_safe(v, keep='')}" for k, v in pairs) + "\n"]
+    # Right under the message it details: for a waiting job, the first thing to read.
+    why_not = render_not_scheduled(not_scheduled(job), opts)
+    if why_not:
+        parts.append(why_not)
 
     executions = resp.executions.items if resp.executions else []
     history = resp.history.items if resp.history else []
@@ -105,6 +110,7 @@ def describe(cli: CliContext, /, job_id: str, output_format: str | None, pretty:
     with cli.client() as client:
         resp = client.get_job(job_id, include=("executions", "history"), namespace=namespace, job_version=job_version)
     if output_format:
-        emit(render_object(resp.to_wire(), OutputOptions(format=output_format.lower(), pretty=pretty)))
+        document = add_not_scheduled(resp.to_wire(), resp.job)
+        emit(render_object(document, OutputOptions(format=output_format.lower(), pretty=pretty)))
         return
     emit(render_description(resp, OutputOptions(wide=wide, no_style=no_style)))

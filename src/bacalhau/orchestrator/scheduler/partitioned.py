@@ -53,8 +53,9 @@ from bacalhau.orchestrator.scheduler.placement import (
     not_enough_nodes,
 )
 from bacalhau.orchestrator.scheduler.plan import JobTransition, Plan, Snapshot, StopExecution
-from bacalhau.orchestrator.selection.feasibility import NodeRejection, check_node, task_resources
+from bacalhau.orchestrator.selection.feasibility import rejection, task_resources
 from bacalhau.orchestrator.selection.ranking import rank_nodes
+from bacalhau.orchestrator.selection.rejections import NodeRejection, RejectionKind
 
 # How many feasible nodes an evaluation looks for before ranking (at least twice the executions it
 # places). Checking and ranking every node made one placement cost O(fleet): 1,000 nodes cut the rate
@@ -154,7 +155,7 @@ def schedule_partitioned(plan: Plan, snap: Snapshot, view: JobView, make_id: IdF
     if unplaced:
         for p in unplaced:
             for node_id in sorted(avoid.get(p, ())):
-                rejections.append(NodeRejection(node_id, f"already failed partition {p} of this job"))
+                rejections.append(NodeRejection(node_id, kind=RejectionKind.ALREADY_FAILED, detail=str(p)))
         found = len(to_place) - len(unplaced)
         return not_enough_nodes(plan, snap, wanted=to_place_count, found=found, rejections=rejections)
 
@@ -214,7 +215,7 @@ def _fall_back_to_busy(
         n for n in snap.nodes
         if n.info.node_id in busy and n.info.node_id not in used and n.info.node_id not in refused
         and n.info.node_id not in snap.draining and n.info.node_id not in snap.cordoned
-        and check_node(snap.job, n, needed) is None
+        and rejection(snap.job, n, needed) is None
     ]
     for p in [p for p in unplaced if p in retried]:
         node = next((n for n in rank_nodes(spare, spread=job_key(snap)) if n.info.node_id not in avoid.get(p, ())), None)

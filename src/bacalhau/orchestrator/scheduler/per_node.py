@@ -43,6 +43,7 @@ from bacalhau.orchestrator.scheduler.placement import (
     not_enough_nodes,
 )
 from bacalhau.orchestrator.scheduler.plan import JobTransition, Plan, Snapshot
+from bacalhau.orchestrator.selection.rejections import summarize, to_details
 
 
 def schedule_per_node(plan: Plan, snap: Snapshot, view: JobView, make_id: IdFactory) -> Plan:
@@ -79,9 +80,9 @@ def schedule_per_node(plan: Plan, snap: Snapshot, view: JobView, make_id: IdFact
             # A daemon waits for its nodes, however long: it runs on each matching node that joins.
             message = "no node matches yet; the job starts on every matching node that joins"
             if rejections:
-                message += ": " + "; ".join(str(r) for r in rejections[:10])
+                message += ": " + summarize(rejections)
             if job.state.state_type is JobStateType.Pending:
-                plan.job_transition = JobTransition(JobStateType.Running, message)
+                plan.job_transition = JobTransition(JobStateType.Running, message, to_details(rejections))
             plan.comment = message
             return plan
         return not_enough_nodes(plan, snap, wanted=1, found=0, rejections=rejections)

@@ -22,7 +22,8 @@ from bacalhau.models.state import (
     JobStateType,
 )
 from bacalhau.orchestrator.scheduler.plan import JobTransition, Plan, Snapshot
-from bacalhau.orchestrator.selection.feasibility import NodeRejection, check_node, task_resources
+from bacalhau.orchestrator.selection.feasibility import rejection, task_resources
+from bacalhau.orchestrator.selection.rejections import NodeRejection, RejectionKind, summarize, to_details
 
 IdFactory = Callable[[str], str]
 
@@ -63,22 +64,22 @@ def feasible(
             break
         node_id = node.info.node_id
         if node_id in refused:
-            rejections.append(NodeRejection(node_id, f"refused the job: {refused[node_id]}"))
+            rejections.append(NodeRejection(node_id, kind=RejectionKind.BID_REJECTED, detail=refused[node_id]))
             continue
         if node_id in exclude:
-            rejections.append(NodeRejection(node_id, "already runs an execution of this job (executions need distinct nodes)"))
+            rejections.append(NodeRejection(node_id, kind=RejectionKind.ALREADY_RUNS_JOB))
             continue
         if node_id in snap.draining:
-            rejections.append(NodeRejection(node_id, "node is shutting down"))
+            rejections.append(NodeRejection(node_id, kind=RejectionKind.SHUTTING_DOWN))
             continue
         if node_id in snap.cordoned:
-            rejections.append(NodeRejection(node_id, "node is drained (cordoned by an operator: no new work)"))
+            rejections.append(NodeRejection(node_id, kind=RejectionKind.CORDONED))
             continue
-        reason = check_node(snap.job, node, needed)
-        if reason is None:
+        found = rejection(snap.job, node, needed)
+        if found is None:
             ok.append(node)
         else:
-            rejections.append(NodeRejection(node_id, reason))
+            rejections.append(found)
     return ok, rejections
 
 
@@ -89,12 +90,14 @@ def not_enough_nodes(plan: Plan, snap: Snapshot, *, wanted: int, found: int, rej
     if not snap.nodes:
         reason += ". No compute nodes are connected"
     elif rejections:
-        reason += ". " + "; ".join(str(r) for r in rejections)
+        reason += ". " + summarize(rejections)
+    # Every node's reason, grouped, for `job describe` and tools (the message says the first few).
+    details = to_details(rejections)
     queue_timeout_ns = job.task.timeouts.queue_timeout * 1_000_000_000
     deadline = job.create_time + queue_timeout_ns
     if queue_timeout_ns > 0 and snap.now_ns < deadline:
         retry_at = min(snap.now_ns + snap.queue_backoff_ns, deadline)
-        plan.job_transition = JobTransition(JobStateType.Queued, f"Job queued. {reason}")
+        plan.job_transition = JobTransition(JobStateType.Queued, f"Job queued. {reason}", details)
         plan.new_evaluations.append(delayed_evaluation(job, snap, retry_at, EvaluationTrigger.JobQueue))
         plan.comment = reason
         return plan
@@ -106,7 +109,7 @@ def not_enough_nodes(plan: Plan, snap: Snapshot, *, wanted: int, found: int, rej
         # after QueueBackoff) decides.
         names = ", ".join(sorted(n[:12] for n in expected_back))
         plan.job_transition = JobTransition(
-            JobStateType.Queued, f"Job queued. {reason}; waiting for node(s) {names} to reconnect"
+            JobStateType.Queued, f"Job queued. {reason}; waiting for node(s) {names} to reconnect", details
         )
         plan.new_evaluations.append(
             delayed_evaluation(job, snap, snap.now_ns + snap.queue_backoff_ns, EvaluationTrigger.JobQueue)
@@ -115,7 +118,7 @@ def not_enough_nodes(plan: Plan, snap: Snapshot, *, wanted: int, found: int, rej
         return plan
     if queue_timeout_ns > 0:
         reason += f" (still not enough after the queue timeout of {job.task.timeouts.queue_timeout}s)"
-    plan.job_transition = JobTransition(JobStateType.Failed, reason)
+    plan.job_transition = JobTransition(JobStateType.Failed, reason, details)
     plan.comment = reason
     return plan
 
