@@ -6,6 +6,7 @@ to it, the way Kubo's own command layer does:
     POST /api/v0/add            multipart body parsed like boxo/files (below) -> JSON line {Name, Hash, Size}
     POST /api/v0/cat?arg=       the file's bytes                POST /api/v0/get?arg=   tar, root named <cid>
     POST /api/v0/pin/add?arg=   {"Pins": [cid]}                 POST /api/v0/swarm/connect?arg=   {"Strings"}
+    POST /api/v0/pin/rm?arg=    {"Pins": [cid]}, or Kubo's "not pinned or pinned indirectly" error
     POST /api/v0/id             {"ID", "Addresses": [.../p2p/<ID>], ...}
     any other method            405, as Kubo                    errors   500 {"Message", "Code": 0, "Type": "error"}
 
@@ -13,7 +14,8 @@ to it, the way Kubo's own command layer does:
 The multipart parser is written independently of src/bacalhau/ipfs/multipart.py (a shared one would
 hide symmetric bugs): one part per entry, its path in the `filename` parameter (url.QueryUnescape'd),
 `application/x-directory` for folders, `application/symlink` for links (body = target), anything else
-a file; parents of an entry are implied. Unlike Kubo, `add` reports the top-level entries only.
+a file; parents of an entry are implied. Unlike Kubo, `add` reports the top-level entries only, and
+`pin/rm` also deletes the blocks no pin holds any more (the core's unpin; Kubo waits for its GC).
 """
 
 from __future__ import annotations
@@ -138,6 +140,7 @@ class KuboRpcStandIn:
             "cat": self._cat,
             "get": self._get,
             "pin/add": self._pin,
+            "pin/rm": self._unpin,
             "swarm/connect": self._connect,
             "id": self._id,
         }
@@ -234,6 +237,15 @@ class KuboRpcStandIn:
     async def _pin(self, request: Request) -> Response:
         cid, timeout_s = self._fetch_args(request)
         await self.node.pin(cid, timeout_s=timeout_s)
+        return JSONResponse({"Pins": [cid]})
+
+    async def _unpin(self, request: Request) -> Response:
+        cid = request.query_params.get("arg", "")
+        if not cid:
+            raise ValueError('argument "ipfs-path" is required')
+        if cid not in await self.node.pinned():
+            return kubo_error(f"{cid}: not pinned or pinned indirectly")
+        await self.node.unpin([cid])
         return JSONResponse({"Pins": [cid]})
 
     async def _connect(self, request: Request) -> Response:

@@ -122,11 +122,23 @@ def test_the_ipfs_storage_and_publisher_share_one_client_unless_their_endpoints_
     assert storage._client is publisher.inner._client
     assert isinstance(storage._client, EmbeddedIpfsNode)
 
-    split = build_registry(config=config_for(tmp_path, Publishers={"Types": {"IPFS": {"Endpoint": "/ip4/127.0.0.1/tcp/5001"}}}))
+    split = build_registry(
+        config=config_for(tmp_path, Publishers={"Types": {"IPFS": {"Endpoint": "/ip4/127.0.0.1/tcp/5001"}}})
+    )
     storage, publisher = split.storage("ipfs"), split.publisher("ipfs")
     assert isinstance(storage, IpfsStorage) and isinstance(publisher, RetryingPublisher)
     assert isinstance(publisher.inner, IpfsPublisher)
     assert isinstance(publisher.inner._client, KuboRpcClient) and isinstance(storage._client, EmbeddedIpfsNode)
+
+
+def test_retention_releases_pins_through_the_ipfs_publisher_unless_it_is_disabled(tmp_path: Path) -> None:
+    registry = build_registry(config=config_for(tmp_path))
+    wrapper = registry.publisher("ipfs")
+    assert isinstance(wrapper, RetryingPublisher)
+    assert registry.pinning_publishers() == [wrapper.inner]  # unwrapped from its retries
+
+    disabled = build_registry(config=config_for(tmp_path, Publishers={"Disabled": ["ipfs"]}))
+    assert disabled.pinning_publishers() == []
 
 
 def test_ipfs_connect_is_the_fallback_endpoint(tmp_path: Path) -> None:

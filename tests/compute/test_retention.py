@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from bacalhau.compute import expired_records
 from bacalhau.compute.retention import ResultsRetention
 from bacalhau.compute.store import ExecutionStore
 from bacalhau.config.types import BacalhauConfig
@@ -149,9 +150,7 @@ async def test_zero_retention_keeps_everything_and_starts_no_task(
     await keep_all.stop()
 
 
-async def test_the_sweeper_runs_until_stopped(
-    tmp_path: Path, store: ExecutionStore, clock: Clock
-) -> None:
+async def test_the_sweeper_runs_until_stopped(tmp_path: Path, store: ExecutionStore, clock: Clock) -> None:
     done = execution_in(store, State.Completed)
     results, archive = leave_results(tmp_path, done)
     clock.now_s += 2 * RETENTION_S
@@ -179,6 +178,63 @@ async def test_the_sweeper_runs_until_stopped(
     finally:
         await sweeper.stop()
     await sweeper.stop()  # idempotent
+
+
+async def test_records_of_executions_ended_longer_ago_than_the_retention_are_pruned(
+    store: ExecutionStore, retention: ResultsRetention, clock: Clock
+) -> None:
+    done = execution_in(store, State.Completed)
+    failed = execution_in(store, State.Failed)
+    running = execution_in(store, State.Running)
+
+    clock.now_s += RETENTION_S - HOUR_S
+    report = await retention.sweep()
+    assert report.records.pruned == 0
+    assert retention.kept().records_count == 3
+
+    clock.now_s += 2 * HOUR_S
+    report = await retention.sweep()
+
+    assert report.records.pruned == 2
+    assert store.get(done) is None and store.get(failed) is None
+    assert store.get(running) is not None  # active: kept whatever its age
+    assert (retention.kept().records_count, retention.kept().records_pruned) == (1, 2)
+    assert store.count(State.Completed) == 1  # jobsCompleted counts pruned records too
+
+
+async def test_a_sweep_prunes_a_bounded_number_of_records_and_the_next_one_goes_on(
+    store: ExecutionStore, retention: ResultsRetention, clock: Clock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(expired_records, "BATCH", 2)
+    monkeypatch.setattr(expired_records, "MAX_BATCHES", 2)
+    ended = [execution_in(store, State.Completed) for _ in range(7)]
+    clock.now_s += 2 * RETENTION_S
+
+    first = await retention.sweep()
+    second = await retention.sweep()
+
+    assert (first.records.pruned, second.records.pruned) == (4, 3)
+    assert all(store.get(execution_id) is None for execution_id in ended)
+    assert (await retention.sweep()).records.pruned == 0
+
+
+async def test_the_kept_view_names_what_agent_debug_shows(
+    tmp_path: Path, store: ExecutionStore, retention: ResultsRetention, clock: Clock
+) -> None:
+    leave_results(tmp_path, execution_in(store, State.Completed))
+    execution_in(store, State.Failed)
+
+    await retention.sweep()
+
+    assert retention.kept().to_wire() == {
+        "ResultsCount": 1,
+        "ResultsBytes": 200,
+        "PublishedCount": 1,
+        "PublishedBytes": 100,
+        "IpfsPinsCount": 0,
+        "RecordsCount": 2,
+        "RecordsPruned": 0,
+    }
 
 
 def test_from_config_uses_the_data_dir_and_compute_results_retention(tmp_path: Path, store: ExecutionStore) -> None:

@@ -122,10 +122,24 @@ async def test_pin_is_idempotent(ipfs: IpfsClient, tmp_path: Path) -> None:
     await ipfs.pin(cid)
 
 
+async def test_unpin_is_idempotent_and_the_content_can_be_added_again(ipfs: IpfsClient, tmp_path: Path) -> None:
+    source = tmp_path / "hello.txt"
+    source.write_bytes(HELLO_BYTES)
+    cid = await ipfs.add(source)
+
+    assert await ipfs.unpin([cid]) >= 0
+    assert await ipfs.unpin([cid]) == 0  # not pinned any more: skipped
+    assert await ipfs.unpin([unreachable_cid()]) == 0  # never pinned here
+    assert await ipfs.unpin([]) == 0
+
+    assert await ipfs.add(source) == cid
+    assert await ipfs.cat(cid) == HELLO_BYTES
+
+
 @pytest.mark.parametrize("cid", INVALID_CIDS)
 async def test_an_invalid_cid_is_rejected_naming_it(ipfs: IpfsClient, tmp_path: Path, cid: str) -> None:
     dest = tmp_path / "out" / "dest"
-    for call in (ipfs.get(cid, dest), ipfs.cat(cid), ipfs.pin(cid)):
+    for call in (ipfs.get(cid, dest), ipfs.cat(cid), ipfs.pin(cid), ipfs.unpin([cid])):
         with pytest.raises(StorageError) as caught:
             await call
         assert cid in caught.value.message

@@ -6,7 +6,7 @@ import base64
 
 import pytest
 
-from bacalhau.ipfs.cid import is_valid_cid, require_valid_cid
+from bacalhau.ipfs.cid import is_valid_cid, multihash, require_valid_cid
 from bacalhau.models.errors import ErrorCode, StorageError
 
 VALID = [
@@ -62,3 +62,18 @@ def test_invalid_cids_are_rejected_naming_them(cid: str) -> None:
 def test_non_strings_are_not_cids() -> None:
     assert not is_valid_cid(None)  # type: ignore[arg-type]
     assert not is_valid_cid(b"QmT78zSuBmuS4z925WZfrqQ1qHaJ56DQaTfyMUF7F8ff5o")  # type: ignore[arg-type]
+
+
+def test_multihash_is_the_same_for_a_cidv0_and_the_cidv1s_of_the_same_bytes() -> None:
+    v0 = "QmT78zSuBmuS4z925WZfrqQ1qHaJ56DQaTfyMUF7F8ff5o"
+    digest = multihash(v0)
+    assert digest is not None and digest[:2] == bytes([0x12, 0x20]) and len(digest) == 34
+    v1 = "b" + base64.b32encode(bytes([1, 0x70]) + digest).decode().lower().rstrip("=")  # dag-pb, base32
+    raw_v1 = "B" + base64.b32encode(bytes([1, 0x55]) + digest).decode().rstrip("=")  # raw, base32 upper
+    assert multihash(v1) == digest
+    assert multihash(raw_v1) == digest
+
+
+@pytest.mark.parametrize("value", INVALID)
+def test_multihash_of_an_invalid_cid_is_none(value: str) -> None:
+    assert multihash(value) is None

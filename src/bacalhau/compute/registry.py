@@ -19,7 +19,7 @@ from bacalhau.compute.executors.base import Executor, Reattachable
 from bacalhau.compute.executors.docker import DockerExecutor
 from bacalhau.compute.executors.noop import NoopExecutor
 from bacalhau.compute.executors.wasm import WasmExecutor
-from bacalhau.compute.publishers.base import Publisher
+from bacalhau.compute.publishers.base import PinningPublisher, Publisher
 from bacalhau.compute.publishers.ipfs import IpfsPublisher
 from bacalhau.compute.publishers.local import LocalPublisher
 from bacalhau.compute.publishers.noop import NoopPublisher
@@ -104,6 +104,16 @@ class PluginRegistry:
         except UnsupportedTypeError:
             return None
         return executor if isinstance(executor, Reattachable) else None
+
+    def pinning_publishers(self) -> list[PinningPublisher]:
+        """The publishers that keep what they published pinned on this node until released (ipfs), each
+        once, unwrapped from their retries: results retention releases what expired."""
+        found: dict[int, PinningPublisher] = {}
+        for publisher in self._publishers.values():
+            inner = publisher.inner if isinstance(publisher, RetryingPublisher) else publisher
+            if isinstance(inner, PinningPublisher):
+                found.setdefault(id(inner), inner)
+        return list(found.values())
 
     async def remove_leftovers(self, *, keep: Collection[str] = ()) -> int:
         """Remove the tasks earlier processes of this node left behind in every executor that can

@@ -5,6 +5,9 @@ What it removes, per execution ID (the execution store says whether and when eac
 
     <DataDir>/compute/results/<id>/            stdout, stderr, exitCode, result folders (runner)
     <DataDir>/compute/published/<id>.tar.gz    the local publisher's archive of those results
+    the IPFS pin of its published CID          unless an execution still kept published the same CID
+                                               (embedded repo: the blocks go too; publishers/ipfs.py)
+    its record in <DataDir>/compute/executions.db   after its pin is released (expired_records.py)
 
     every sweep_interval_s:
       list both folders (a worker thread) -> ask the store about the IDs found
@@ -12,7 +15,10 @@ What it removes, per execution ID (the execution store says whether and when eac
         ended at T, T <= now - retention                -> removed
         ended more recently                             -> kept
         unknown to the store (a store deleted by hand)  -> removed once its mtime is older than retention
-      -> remember what is kept (count, bytes): `kept()`
+      then the execution store: records of executions ended at T <= now - retention, oldest first,
+        a bounded number per sweep -> release their pins -> delete the records
+      -> remember what is kept (count, bytes, IPFS pins, records; records pruned so far): `kept()`,
+         shown by `bacalhau agent debug` (Results)
 
 An execution's folder is written only while it is active, and every active execution is in the store
 before its folder exists, so a sweep never removes results something is still writing. A `job get` of a
@@ -26,10 +32,12 @@ import logging
 import os
 import shutil
 import time
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 
+from bacalhau.compute.expired_records import PruneReport, prune_expired_records
+from bacalhau.compute.publishers.base import PinningPublisher
 from bacalhau.compute.store import ExecutionStore
 from bacalhau.config.types import BacalhauConfig
 
@@ -44,12 +52,17 @@ MIN_SWEEP_INTERVAL_S = 1.0
 
 @dataclass(frozen=True)
 class KeptResults:
-    """What the node keeps: executions with results folders or archives, and their size on disk."""
+    """What the node keeps: executions with results folders or archives, and their size on disk; the
+    distinct CIDs its records say it published to IPFS (pinned while kept); its execution records, and
+    how many records retention has pruned so far (ever: the store counts them)."""
 
     results_count: int = 0
     results_bytes: int = 0
     published_count: int = 0
     published_bytes: int = 0
+    ipfs_pins_count: int = 0
+    records_count: int = 0
+    records_pruned: int = 0
 
     def to_wire(self) -> dict[str, int]:
         """As an `agent debug` section would show it."""
@@ -58,16 +71,21 @@ class KeptResults:
             "ResultsBytes": self.results_bytes,
             "PublishedCount": self.published_count,
             "PublishedBytes": self.published_bytes,
+            "IpfsPinsCount": self.ipfs_pins_count,
+            "RecordsCount": self.records_count,
+            "RecordsPruned": self.records_pruned,
         }
 
 
 @dataclass(frozen=True)
 class SweepReport:
-    """One sweep: how many entries and bytes it removed, and what it kept."""
+    """One sweep: how many folder entries and bytes it removed, what it did to the execution store (and
+    IPFS pins), and what it kept."""
 
     removed_count: int
     removed_bytes: int
     kept: KeptResults
+    records: PruneReport = field(default_factory=PruneReport)
 
 
 @dataclass(frozen=True)
@@ -88,11 +106,14 @@ class ResultsRetention:
         results_dir: Path,
         published_dir: Path,
         retention_s: float,
+        pins: Sequence[PinningPublisher] = (),
         sweep_interval_s: float | None = None,
         clock: Callable[[], float] = time.time,
     ) -> None:
-        """`clock` gives wall-clock seconds, as the store's times are (Unix ns). retention_s 0: keep all."""
+        """`clock` gives wall-clock seconds, as the store's times are (Unix ns). retention_s 0: keep all.
+        `pins`: the publishers whose pins of expired results are released (the registry's)."""
         self._store = store
+        self._pins = list(pins)
         self._results_dir = results_dir
         self._published_dir = published_dir
         self.retention_s = retention_s
@@ -104,7 +125,9 @@ class ResultsRetention:
         self._task: asyncio.Task[None] | None = None
 
     @classmethod
-    def from_config(cls, config: BacalhauConfig, *, store: ExecutionStore) -> ResultsRetention:
+    def from_config(
+        cls, config: BacalhauConfig, *, store: ExecutionStore, pins: Sequence[PinningPublisher] = ()
+    ) -> ResultsRetention:
         """The sweeper of a compute node: its DataDir's folders and Compute.Results.Retention."""
         compute_dir = Path(config.data_dir) / "compute"
         return cls(
@@ -112,6 +135,7 @@ class ResultsRetention:
             results_dir=compute_dir / "results",
             published_dir=compute_dir / "published",
             retention_s=config.compute.results.retention_s,
+            pins=pins,
         )
 
     def kept(self) -> KeptResults:
@@ -146,6 +170,7 @@ class ResultsRetention:
                 gone = entry.mtime_s <= cutoff_s
             (expired if gone else kept).append(entry)
         await asyncio.to_thread(_remove, expired)
+        records = await prune_expired_records(self._store, self._pins, cutoff_ns=int(cutoff_s * 1e9))
         results = [e for e in kept if e.path.parent == self._results_dir]
         published = [e for e in kept if e.path.parent == self._published_dir]
         self._kept = KeptResults(
@@ -153,9 +178,15 @@ class ResultsRetention:
             results_bytes=sum(e.size_bytes for e in results),
             published_count=len(published),
             published_bytes=sum(e.size_bytes for e in published),
+            ipfs_pins_count=self._store.published_cid_count(),
+            records_count=self._store.record_count(),
+            records_pruned=self._store.pruned_count(),
         )
         return SweepReport(
-            removed_count=len(expired), removed_bytes=sum(e.size_bytes for e in expired), kept=self._kept
+            removed_count=len(expired),
+            removed_bytes=sum(e.size_bytes for e in expired),
+            kept=self._kept,
+            records=records,
         )
 
     async def _loop(self) -> None:
@@ -167,15 +198,25 @@ class ResultsRetention:
             except Exception:  # a full disk or a closed store must not end retention for good
                 logger.warning("results retention: the sweep failed; trying again later", exc_info=True)
             else:
-                if report.removed_count:
+                records = report.records
+                if report.removed_count or records.pruned or records.unpinned:
                     logger.info(
-                        "results retention: removed %d entries (%d bytes) older than %gs; kept %d results"
-                        " folders and %d archives",
+                        "results retention: removed %d entries (%d bytes), %d IPFS pins (%d bytes) and %d"
+                        " execution records older than %gs; kept %d results folders and %d archives",
                         report.removed_count,
                         report.removed_bytes,
+                        records.unpinned,
+                        records.freed_bytes,
+                        records.pruned,
                         self.retention_s,
                         report.kept.results_count,
                         report.kept.published_count,
+                    )
+                if records.pending:
+                    logger.warning(
+                        "results retention: kept %d expired execution records whose IPFS pins could not be"
+                        " released; trying again at the next sweep",
+                        records.pending,
                     )
             await asyncio.sleep(self.sweep_interval_s)
 

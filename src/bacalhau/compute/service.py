@@ -119,7 +119,7 @@ class ComputeNode:
         self._orchestrator = orchestrator
         data_dir = Path(config.data_dir)
         self._store = ExecutionStore(path=data_dir / "compute" / "executions.db")
-        self._retention = ResultsRetention.from_config(config, store=self._store)
+        self._retention = ResultsRetention.from_config(config, store=self._store, pins=registry.pinning_publishers())
         self._runner = ExecutionRunner(
             registry=registry, data_dir=data_dir, env_allow_list=config.compute.env.allow_list, clock=clock
         )

@@ -11,19 +11,26 @@ writer (a finishing task racing a cancel) cannot overwrite a terminal state::
 
 Calls are synchronous: each is a sub-millisecond local write in WAL mode, and keeping the single
 connection on the event loop's thread avoids sharing it across threads.
+
+Results retention (retention.py) prunes the records of executions that ended long ago, a batch per
+call (`ended_before`, `delete_ended`), and counts them per state in `pruned`, so that `count` of a
+terminal state never goes down. Schema changes are additive (`IF NOT EXISTS`), applied at every open:
+a store written by an earlier version gains the indexes and the table on its first open.
 """
 
 from __future__ import annotations
 
+import contextlib
 import sqlite3
 import time
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 from bacalhau import sqlite
 from bacalhau.models.errors import DatastoreError
 from bacalhau.models.execution import Execution
+from bacalhau.models.job import SpecConfig
 from bacalhau.models.state import ExecutionStateType
 
 _SCHEMA = """
@@ -37,10 +44,20 @@ CREATE TABLE IF NOT EXISTS executions (
     update_time INTEGER NOT NULL
 );
 CREATE INDEX IF NOT EXISTS executions_state ON executions (state);
+CREATE INDEX IF NOT EXISTS executions_update_time ON executions (update_time, id);
+CREATE INDEX IF NOT EXISTS executions_published_cid ON executions (json_extract(execution, '$.PublishedResult.Params.CID'));
+CREATE TABLE IF NOT EXISTS pruned (
+    state INTEGER PRIMARY KEY,
+    count INTEGER NOT NULL
+);
 """
 
 _COLUMNS = "id, job_id, state, message, execution, create_time, update_time"
+# The CID an ipfs PublishedResult names (Bacalhau's one param); written exactly as the index above, so
+# that queries use the index.
+_PUBLISHED_CID = "json_extract(execution, '$.PublishedResult.Params.CID')"
 TERMINAL_STATES = frozenset(s for s in ExecutionStateType if s.is_terminal)
+_TERMINAL = ",".join(str(int(s)) for s in sorted(TERMINAL_STATES))
 # Bound parameters per query, well under SQLite's limit on host parameters.
 _IDS_PER_QUERY = 500
 
@@ -56,6 +73,17 @@ class ExecutionRecord:
     execution: Execution
     create_time_ns: int
     update_time_ns: int
+
+
+@dataclass(frozen=True)
+class EndedRecord:
+    """An execution in a terminal state, as retention needs it: when it ended (Unix ns) and where its
+    results were published (None when they were not)."""
+
+    execution_id: str
+    state: ExecutionStateType
+    end_time_ns: int
+    published_result: SpecConfig | None
 
 
 class ExecutionStore:
@@ -104,9 +132,8 @@ class ExecutionStore:
 
     def list_active(self) -> list[ExecutionRecord]:
         """Every execution not yet in a terminal state, oldest first."""
-        terminal = ",".join(str(int(s)) for s in TERMINAL_STATES)
         rows = self._run(
-            f"SELECT {_COLUMNS} FROM executions WHERE state NOT IN ({terminal}) ORDER BY create_time, id", ()
+            f"SELECT {_COLUMNS} FROM executions WHERE state NOT IN ({_TERMINAL}) ORDER BY create_time, id", ()
         )
         return [_record(row) for row in rows.fetchall()]
 
@@ -125,9 +152,82 @@ class ExecutionStore:
         return out
 
     def count(self, state: ExecutionStateType) -> int:
-        """How many executions are in `state` now."""
-        row = self._run("SELECT COUNT(*) FROM executions WHERE state = ?", (int(state),)).fetchone()
+        """How many executions are in `state` now, those of it pruned included (a terminal state is final,
+        so that `jobsCompleted` does not go down as records expire)."""
+        row = self._run(
+            "SELECT (SELECT COUNT(*) FROM executions WHERE state = ?)"
+            " + COALESCE((SELECT count FROM pruned WHERE state = ?), 0)",
+            (int(state), int(state)),
+        ).fetchone()
         return int(row[0])
+
+    def record_count(self) -> int:
+        """How many execution records the store holds now."""
+        return int(self._run("SELECT COUNT(*) FROM executions", ()).fetchone()[0])
+
+    def pruned_count(self) -> int:
+        """How many records `delete_ended` has deleted, ever."""
+        return int(self._run("SELECT COALESCE(SUM(count), 0) FROM pruned", ()).fetchone()[0])
+
+    def ended_before(
+        self, cutoff_ns: int, *, after: tuple[int, str] | None = None, limit: int = _IDS_PER_QUERY
+    ) -> list[EndedRecord]:
+        """Up to `limit` executions that reached a terminal state at or before `cutoff_ns`, in the order
+        they ended, starting after `after` (the end time and ID of the last one a previous call gave)."""
+        since_ns, since_id = after or (-1, "")
+        rows = self._run(
+            "SELECT id, state, update_time, json_extract(execution, '$.PublishedResult') FROM executions"
+            f" WHERE state IN ({_TERMINAL}) AND update_time <= ? AND (update_time, id) > (?, ?)"
+            " ORDER BY update_time, id LIMIT ?",
+            (cutoff_ns, since_ns, since_id, limit),
+        )
+        return [
+            EndedRecord(
+                execution_id=str(execution_id),
+                state=ExecutionStateType(int(state)),
+                end_time_ns=int(update_time),
+                published_result=SpecConfig.model_validate_json(published) if published else None,
+            )
+            for execution_id, state, update_time, published in rows.fetchall()
+        ]
+
+    def delete_ended(self, execution_ids: Collection[str], *, cutoff_ns: int) -> int:
+        """Delete the records of `execution_ids` that reached a terminal state at or before `cutoff_ns`
+        (an active record is never deleted) and count them in `pruned`; return how many went.
+
+        One short write transaction per _IDS_PER_QUERY IDs, so that a large prune never holds the
+        write lock for long.
+        """
+        ids = list(dict.fromkeys(execution_ids))
+        deleted = 0
+        for start in range(0, len(ids), _IDS_PER_QUERY):
+            chunk = ids[start : start + _IDS_PER_QUERY]
+            where = f"id IN ({','.join('?' for _ in chunk)}) AND state IN ({_TERMINAL}) AND update_time <= ?"
+            params = (*chunk, cutoff_ns)
+            with self._transaction():
+                counts = self._run(f"SELECT state, COUNT(*) FROM executions WHERE {where} GROUP BY state", params)
+                by_state = [(int(state), int(n)) for state, n in counts.fetchall()]
+                self._run(f"DELETE FROM executions WHERE {where}", params)
+                for state, n in by_state:
+                    self._run(
+                        "INSERT INTO pruned (state, count) VALUES (?, ?)"
+                        " ON CONFLICT (state) DO UPDATE SET count = count + excluded.count",
+                        (state, n),
+                    )
+            deleted += sum(n for _, n in by_state)
+        return deleted
+
+    def published_cids_in_use(self, cids: Collection[str], *, excluding: Collection[str]) -> set[str]:
+        """Of `cids`, those named as the published CID of an execution whose ID is not in `excluding`."""
+        named = self._published_cid_counts("WHERE " + _PUBLISHED_CID + " IN ({marks})", cids)
+        among_excluded = self._published_cid_counts("WHERE id IN ({marks})", excluding)
+        wanted = set(cids)
+        return {cid for cid, n in named.items() if cid in wanted and n > among_excluded.get(cid, 0)}
+
+    def published_cid_count(self) -> int:
+        """How many distinct CIDs the executions on record published (what their IPFS pins hold)."""
+        sql = f"SELECT COUNT(DISTINCT {_PUBLISHED_CID}) FROM executions WHERE {_PUBLISHED_CID} IS NOT NULL"
+        return int(self._run(sql, ()).fetchone()[0])
 
     def update_state(
         self,
@@ -152,6 +252,32 @@ class ExecutionStore:
             params.append(execution.model_dump_json(by_alias=True))
         cursor = self._run(f"{sql} WHERE id = ? AND state IN ({marks})", (*params, execution_id, *states))
         return cursor.rowcount == 1
+
+    def _published_cid_counts(self, where: str, values: Collection[str]) -> dict[str, int]:
+        """{CID: how many executions name it} over the rows `where` selects, `{marks}` bound to `values`."""
+        items = list(dict.fromkeys(values))
+        counts: dict[str, int] = {}
+        for start in range(0, len(items), _IDS_PER_QUERY):
+            chunk = items[start : start + _IDS_PER_QUERY]
+            clause = where.format(marks=",".join("?" for _ in chunk))
+            rows = self._run(
+                f"SELECT {_PUBLISHED_CID}, COUNT(*) FROM executions {clause} AND {_PUBLISHED_CID} IS NOT NULL"
+                f" GROUP BY {_PUBLISHED_CID}",
+                tuple(chunk),
+            )
+            for cid, n in rows.fetchall():
+                counts[str(cid)] = counts.get(str(cid), 0) + int(n)
+        return counts
+
+    @contextlib.contextmanager
+    def _transaction(self) -> Iterator[None]:
+        self._run("BEGIN IMMEDIATE", ())
+        try:
+            yield
+        except BaseException:
+            self._run("ROLLBACK", ())
+            raise
+        self._run("COMMIT", ())
 
     def _run(self, sql: str, params: tuple[object, ...]) -> sqlite3.Cursor:
         if self._db is None:

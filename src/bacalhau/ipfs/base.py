@@ -14,6 +14,7 @@ CID (or path, or address) and the cause; a fetch that runs out of time carries `
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from pathlib import Path
 from typing import Protocol
 
@@ -23,7 +24,7 @@ DEFAULT_FETCH_TIMEOUT_S = 300.0
 
 
 class IpfsClient(Protocol):
-    """Add, fetch, pin and peer with IPFS content."""
+    """Add, fetch, pin, unpin and peer with IPFS content."""
 
     def is_available(self) -> bool:
         """True when this client can work on this machine (Kubo's library found, or an endpoint set).
@@ -69,6 +70,18 @@ class IpfsClient(Protocol):
         """Pin `cid` recursively, fetching what is missing. Idempotent.
 
         Raises StorageError for an invalid CID or when the content cannot be fetched within `timeout_s`.
+        """
+        ...
+
+    async def unpin(self, cids: Collection[str]) -> int:
+        """Remove the recursive pins of `cids`; return the bytes of blocks this frees on disk. Idempotent:
+        a CID that is not pinned is skipped.
+
+        Embedded node (its repo is this node's own): every block no pin holds any more is deleted, so the
+        disk space comes back (calls in flight are aborted and run again, as after a restart). Kubo RPC:
+        only the pins go; the daemon's own garbage collection frees their blocks (returns 0).
+        Raises StorageError for an invalid CID (before anything is unpinned) or when the node cannot
+        unpin; some of `cids` may be unpinned by then, and calling again finishes the job.
         """
         ...
 

