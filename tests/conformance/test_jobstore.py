@@ -675,3 +675,14 @@ async def test_conditional_updates_never_leave_a_terminal_state_unexpectedly(
             # A terminal state changes only when the caller expected exactly that terminal state.
             assert current.state.state_type is before
     assert len(await store.list_history(job.id)) == history
+
+
+async def test_active_job_ids_lists_the_unfinished_jobs_of_one_type(store: JobStore) -> None:
+    running = await stored_job(store, type="daemon")
+    await store.update_job_state(running.id, S.Running, "", expected=frozenset({S.Pending}), events=[])
+    pending = await stored_job(store, type="daemon")
+    done = await stored_job(store, type="daemon")
+    await store.update_job_state(done.id, S.Stopped, "stopped", expected=frozenset({S.Pending}), events=[])
+    await stored_job(store, type="batch")
+    assert await store.active_job_ids("daemon") == sorted([running.id, pending.id])
+    assert await store.active_job_ids("service") == []

@@ -189,3 +189,18 @@ async def test_a_version_1_file_is_migrated_and_keeps_its_data(db_path: Path) ->
         assert conn.execute("SELECT version FROM schema_version").fetchall() == [(schema.SCHEMA_VERSION,)]
         rows = conn.execute(f"SELECT node_id, job_id FROM executions WHERE {schema.ACTIVE_EXECUTION}").fetchall()
         assert rows == [("n-1", "j-1")]
+
+
+def test_the_active_job_condition_matches_the_terminal_states() -> None:
+    terminal = ", ".join(str(int(s)) for s in sorted(JobStateType) if s.is_terminal)
+    assert f"state NOT IN ({terminal})" == schema.ACTIVE_JOB
+
+
+async def test_the_daemon_jobs_of_a_joining_node_are_read_from_the_partial_index(
+    store: SQLiteJobStore, db_path: Path
+) -> None:
+    with raw(db_path) as conn:
+        plan = conn.execute(
+            f"EXPLAIN QUERY PLAN SELECT id FROM jobs WHERE {schema.JOB_TYPE} = 'daemon' AND {schema.ACTIVE_JOB}"
+        ).fetchall()
+    assert any("INDEX jobs_active_by_type" in row[-1] for row in plan), plan

@@ -139,6 +139,10 @@ class JobStore(Protocol):
         """Executions placed on a node; with active_only, only those not in a terminal compute state."""
         ...
 
+    async def active_job_ids(self, job_type: str) -> list[str]:
+        """IDs of the jobs of `job_type` not in a terminal state (e.g. the daemon jobs a joining node runs)."""
+        ...
+
     async def active_jobs_by_node(self) -> dict[str, set[str]]:
         """Node ID -> IDs of the jobs with an execution in a non-terminal compute state on that node.
 

@@ -101,8 +101,18 @@ _V2: Final = (
     f"CREATE INDEX executions_active_by_node ON executions (node_id, job_id) WHERE {ACTIVE_EXECUTION}",
 )
 
+# Jobs not in a terminal state (Completed 4, Failed 5, Stopped 6), as literals for the same reason.
+ACTIVE_JOB: Final = "state NOT IN (4, 5, 6)"
+JOB_TYPE: Final = "json_extract(data, '$.Type')"
+
+_V3: Final = (
+    # The active jobs by type: a node that joins finds the daemon jobs it should run without reading
+    # every job ever submitted.
+    f"CREATE INDEX jobs_active_by_type ON jobs ({JOB_TYPE}) WHERE {ACTIVE_JOB}",
+)
+
 # Migration N (1-based) brings the schema from version N-1 to N. Append; never edit a released one.
-MIGRATIONS: Final[tuple[tuple[str, ...], ...]] = (_V1, _V2)
+MIGRATIONS: Final[tuple[tuple[str, ...], ...]] = (_V1, _V2, _V3)
 SCHEMA_VERSION: Final = len(MIGRATIONS)
 
 

@@ -315,6 +315,12 @@ class SQLiteJobStore:
             )
             return [Execution.model_validate_json(row[0]) for row in rows]
 
+    async def active_job_ids(self, job_type: str) -> list[str]:
+        """IDs of the jobs of `job_type` not in a terminal state, from the partial index on type."""
+        sql = f"SELECT id FROM jobs WHERE {schema.JOB_TYPE} = ? AND {schema.ACTIVE_JOB} ORDER BY id"
+        async with self._db.reading() as conn:
+            return [str(row[0]) for row in conn.execute(sql, (job_type,))]
+
     async def active_jobs_by_node(self) -> dict[str, set[str]]:
         """Node ID -> IDs of jobs with a non-terminal execution there (read from a partial index)."""
         # The condition is the index's own text, so SQLite answers from the small partial index alone.
