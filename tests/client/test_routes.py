@@ -50,3 +50,11 @@ def test_job_ids_and_names_are_one_path_segment() -> None:
 def test_get_job_joins_includes_with_commas() -> None:
     call = routes.get_job("j-1", include=("executions", "history"), namespace="", job_version=0, limit=0)
     assert call.params == [("include", "executions,history")]
+
+
+def test_node_actions_send_bacalhaus_body_and_a_deadline_only_when_given() -> None:
+    approve = routes.update_node("n-1", action="approve", message="ok")
+    assert approve.method == "PUT" and approve.path == "/api/v1/orchestrator/nodes/n-1"
+    assert approve.body == {"Action": "approve", "Message": "ok", "NodeID": "n-1"}
+    drain = routes.update_node("n-1", action="drain", message="", deadline="10m")
+    assert drain.body == {"Action": "drain", "Message": "", "NodeID": "n-1", "Deadline": "10m"}

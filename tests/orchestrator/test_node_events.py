@@ -214,3 +214,130 @@ async def test_the_sweep_finds_executions_on_nodes_that_are_not_connected(
     assert sorted(e.job_id for e in created) == sorted([on_disconnected.id, on_unknown.id])
     assert {e.triggered_by for e in created} == {EvaluationTrigger.NodeLeave}
     assert on_connected.id not in {e.job_id for e in created} and finished.id not in {e.job_id for e in created}
+
+
+async def test_a_cordoned_node_gets_one_evaluation_per_job_with_work_on_it(
+    store: SQLiteJobStore, nodes: NodeManager, broker: EvaluationBroker
+) -> None:
+    info = make_node_info()
+    nodes.handshake(info)
+    running_there, _ = await job_with(store, (info.node_id, S.Running), (info.node_id, S.BidAccepted))
+    await job_with(store, (info.node_id, S.Completed))
+    await job_with(store, ("n-other", S.Running))
+    events = reevaluator(store, nodes, broker)
+    nodes.on_change(events.handle)
+    nodes.cordon(info.node_id, deadline_ns=None)
+    created = await events.flush()
+    assert [e.job_id for e in created] == [running_there.id]
+    assert {e.triggered_by for e in created} == {EvaluationTrigger.NodeLeave}
+    assert [e.job_id for e in await drain(broker)] == [running_there.id]  # not finished_there, not elsewhere
+
+
+async def test_a_cordon_is_not_displaced_by_a_later_join_of_the_same_node(
+    store: SQLiteJobStore, nodes: NodeManager, broker: EvaluationBroker
+) -> None:
+    job, _ = await job_with(store, ("n-a", S.Running))
+    events = reevaluator(store, nodes, broker)
+    events.handle(NodeEvent("n-a", NodeChange.CORDONED))
+    events.handle(NodeEvent("n-a", NodeChange.JOIN))
+    [evaluation] = await events.flush()
+    assert evaluation.job_id == job.id
+
+
+async def test_an_uncordon_does_not_displace_a_pending_leave(
+    store: SQLiteJobStore, nodes: NodeManager, broker: EvaluationBroker
+) -> None:
+    job, _ = await job_with(store, ("n-a", S.Running))
+    events = reevaluator(store, nodes, broker)
+    events.handle(leave("n-a"))
+    events.handle(NodeEvent("n-a", NodeChange.UNCORDONED))
+    [evaluation] = await events.flush()
+    assert evaluation.job_id == job.id
+
+
+async def test_uncordoning_a_schedulable_node_runs_queued_jobs_retries_now(
+    store: SQLiteJobStore, nodes: NodeManager, broker: EvaluationBroker
+) -> None:
+    retry = make_evaluation(make_job(), triggered_by=EvaluationTrigger.JobQueue, wait_until=time.time_ns() + 3600 * 10**9)
+    broker.enqueue(retry)
+    info = make_node_info()
+    nodes.handshake(info)
+    nodes.cordon(info.node_id, deadline_ns=None)
+    events = reevaluator(store, nodes, broker)
+    nodes.on_change(events.handle)
+    nodes.handshake(info)  # a cordoned node joining is no reason to retry anything
+    assert await events.flush() == []
+    assert await drain(broker) == []
+    nodes.uncordon(info.node_id)
+    assert await events.flush() == []  # nothing to evaluate, but the queued job is retried now
+    assert [e.id for e in await drain(broker)] == [retry.id]
+
+
+async def test_uncordoning_a_disconnected_node_does_not_wake_queued_jobs(
+    store: SQLiteJobStore, nodes: NodeManager, broker: EvaluationBroker
+) -> None:
+    broker.enqueue(
+        make_evaluation(make_job(), triggered_by=EvaluationTrigger.JobQueue, wait_until=time.time_ns() + 3600 * 10**9)
+    )
+    info = make_node_info()
+    nodes.handshake(info)
+    nodes.cordon(info.node_id, deadline_ns=None)
+    nodes.shutdown(info.node_id)
+    events = reevaluator(store, nodes, broker)
+    nodes.on_change(events.handle)
+    nodes.uncordon(info.node_id)
+    await events.flush()
+    assert await drain(broker) == []
+
+
+async def test_start_evaluates_the_jobs_on_every_cordoned_node(
+    store: SQLiteJobStore, nodes: NodeManager, broker: EvaluationBroker
+) -> None:
+    # After a restart: the evaluation a crash lost between the cordon and its flush is made again.
+    cordoned, free = make_node_info(), make_node_info()
+    for info in (cordoned, free):
+        nodes.handshake(info)
+    nodes.cordon(cordoned.node_id, deadline_ns=None)
+    on_cordoned, _ = await job_with(store, (cordoned.node_id, S.Running))
+    await job_with(store, (free.node_id, S.Running))
+    events = reevaluator(store, nodes, broker, quiet_s=3600, max_delay_s=3600, sweep_interval_s=3600)
+    events.start()
+    await events.stop()
+    [evaluation] = await store.list_evaluations(statuses=frozenset({EvaluationStatus.Pending}))
+    assert evaluation.job_id == on_cordoned.id
+
+
+async def test_a_schedulable_node_joining_evaluates_every_active_daemon_job_once(
+    store: SQLiteJobStore, nodes: NodeManager, broker: EvaluationBroker
+) -> None:
+    daemon = make_job(type="daemon", count=0)
+    await store.create_job(daemon, [make_event(daemon)])
+    batch, _ = await job_with(store, ("n-a", S.Running))
+    first, second = make_node_info(), make_node_info()
+    assert nodes.handshake(first).accepted and nodes.handshake(second).accepted
+    events = reevaluator(store, nodes, broker)
+    events.handle(NodeEvent(first.node_id, NodeChange.JOIN))
+    events.handle(NodeEvent(second.node_id, NodeChange.JOIN))
+    created = await events.flush()
+    assert [(e.job_id, e.triggered_by) for e in created] == [(daemon.id, EvaluationTrigger.NodeJoin)]
+    assert batch.id not in {e.job_id for e in created}
+
+
+async def test_changed_labels_evaluate_the_jobs_there_and_the_daemon_jobs(
+    store: SQLiteJobStore, nodes: NodeManager, broker: EvaluationBroker
+) -> None:
+    daemon = make_job(type="daemon", count=0)
+    await store.create_job(daemon, [make_event(daemon)])
+    info = make_node_info()
+    assert nodes.handshake(info).accepted
+    there, _ = await job_with(store, (info.node_id, S.Running))
+    seen: list[NodeEvent] = []
+    nodes.on_change(seen.append)
+    nodes.update_info(info.model_copy(update={"labels": {"zone": "eu"}}))
+    nodes.update_info(info.model_copy(update={"labels": {"zone": "eu"}}))  # no change: no event
+    assert [e.change for e in seen] == [NodeChange.UPDATED]
+    events = reevaluator(store, nodes, broker)
+    events.handle(seen[0])
+    created = await events.flush()
+    assert sorted(e.job_id for e in created) == sorted([daemon.id, there.id])
+    assert {e.triggered_by for e in created} == {EvaluationTrigger.NodeJoin}

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import sqlite3
 from collections.abc import Iterator
 from contextlib import closing
@@ -10,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from bacalhau.models.errors import DatastoreError
-from bacalhau.models.node import ConnectionStatus, Membership, NodeState
+from bacalhau.models.node import ConnectionStatus, Membership, NodeCordon, NodeState
 from bacalhau.orchestrator.node_store import SQLiteNodeStore
 from factories import make_node
 
@@ -44,6 +45,22 @@ def test_records_survive_reopening(store: SQLiteNodeStore, path: Path) -> None:
     finally:
         again.close()
     assert loaded == {rejected.info.node_id: rejected, pending.info.node_id: pending}
+
+
+def test_a_cordon_is_kept_and_a_record_written_before_cordons_existed_loads_uncordoned(
+    store: SQLiteNodeStore, path: Path
+) -> None:
+    cordoned = make_node()
+    cordoned.cordon = NodeCordon(Since="2030-01-01T00:00:00Z", Deadline="2030-01-01T00:10:00.000000001Z", Message="m")
+    older = make_node()
+    store.put_many([cordoned, older])
+    record = older.to_wire()
+    del record["Cordon"]
+    with closing(sqlite3.connect(path)) as conn, conn:
+        conn.execute("UPDATE nodes SET data = ? WHERE node_id = ?", (json.dumps(record), older.info.node_id))
+    loaded = {s.info.node_id: s for s in store.load()}
+    assert loaded[cordoned.info.node_id].cordon == cordoned.cordon
+    assert loaded[older.info.node_id].cordon is None and loaded[older.info.node_id] == older
 
 
 def test_put_replaces_and_delete_forgets(store: SQLiteNodeStore) -> None:

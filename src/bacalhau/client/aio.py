@@ -254,9 +254,11 @@ class AsyncClient:
         """One node by ID (or unique prefix)."""
         return cast(api.GetNodeResponse, await self.call(routes.get_node(node_id)))
 
-    async def update_node(self, node_id: str, action: str, message: str = "") -> api.PutNodeResponse:
-        """Approve, reject or delete a node (`action` is approve|reject|delete)."""
-        return cast(api.PutNodeResponse, await self.call(routes.update_node(node_id, action=action, message=message)))
+    async def update_node(self, node_id: str, action: str, message: str = "", deadline: str = "") -> api.PutNodeResponse:
+        """Approve, reject, delete, drain or uncordon a node (`action`: approve|reject|delete|drain|uncordon);
+        `deadline` (drain only): a duration such as `10m` after which its work is moved off it."""
+        call = routes.update_node(node_id, action=action, message=message, deadline=deadline)
+        return cast(api.PutNodeResponse, await self.call(call))
 
     async def alive(self) -> api.AliveResponse:
         """`{Status: OK}` when the node answers."""

@@ -163,8 +163,10 @@ def get_node(node_id: str) -> Call:
     return Call("GET", f"{ORCHESTRATOR}/nodes/{quote(node_id, safe='')}", api.GetNodeResponse)
 
 
-def update_node(node_id: str, *, action: str, message: str) -> Call:
-    body = api.PutNodeRequest(Action=action, Message=message, NodeID=node_id).to_wire()
+def update_node(node_id: str, *, action: str, message: str, deadline: str = "") -> Call:
+    body = api.PutNodeRequest(Action=action, Message=message, NodeID=node_id, Deadline=deadline).to_wire()
+    if not deadline:
+        del body["Deadline"]  # ours: the other actions send exactly Bacalhau's body
     return Call("PUT", f"{ORCHESTRATOR}/nodes/{quote(node_id, safe='')}", api.PutNodeResponse, body=body)
 
 

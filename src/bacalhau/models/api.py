@@ -122,11 +122,14 @@ class ErrorResponse(WireModel):
 
 
 class PutNodeRequest(WireModel):
-    """`PUT /nodes/:id`: approve, reject or delete a node."""
+    """`PUT /nodes/:id`: approve, reject or delete a node; ours: drain (cordon) or uncordon it."""
 
     action: str = Field("", alias="Action")
     message: str = Field("", alias="Message")
     node_id: str = Field("", alias="NodeID")
+    # Ours, drain only: a Go duration (`10m`) after which work still on the node is moved off it; empty:
+    # never. Omitted from the body when empty, so the other actions send exactly what Bacalhau's CLI does.
+    deadline: str = Field("", alias="Deadline")
 
 
 class PutNodeResponse(WireModel):

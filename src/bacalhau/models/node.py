@@ -70,9 +70,28 @@ class ConnectionState(WireModel):
     last_error: str = Field("", alias="LastError")
 
 
+class NodeCordon(WireModel):
+    """Why, since when and until when a node takes no new work (`bacalhau node drain`; ours, not Bacalhau's).
+
+    Present on a NodeState while the node is cordoned, null once `node uncordon` lets it take work again.
+    Orthogonal to Membership and ConnectionState: a cordon outlives disconnections, re-handshakes,
+    rejection and re-approval, and orchestrator restarts; only uncordon (or deleting the node) ends it.
+    """
+
+    # RFC3339, when the node was first cordoned (a later drain that changes the deadline keeps it).
+    since: str = Field(GO_ZERO_TIME, alias="Since")
+    # RFC3339Nano, when work still running on the node is moved off it (daemon executions stop at
+    # once); null: never moved, it finishes there. Nanoseconds, so that the stored value is exact.
+    deadline: str | None = Field(None, alias="Deadline")
+    message: str = Field("", alias="Message")
+
+
 class NodeState(WireModel):
     info: NodeInfo = Field(default_factory=NodeInfo, alias="Info")
     membership: Membership = Field(Membership.APPROVED, alias="Membership")
     # Legacy flat connection field, kept because older clients read it.
     connection: ConnectionStatus = Field(ConnectionStatus.CONNECTED, alias="Connection")
     connection_state: ConnectionState = Field(default_factory=ConnectionState, alias="ConnectionState")
+    # Ours: null unless an operator cordoned the node (see NodeCordon). Clients that do not know the key
+    # ignore it (Go's decoder, and the official Python clients, which read only their declared keys).
+    cordon: NodeCordon | None = Field(None, alias="Cordon")

@@ -1,21 +1,35 @@
-"""Node events -> evaluations: the jobs a joining or leaving node affects are scheduled again.
+"""Node events -> evaluations: the jobs a joining, leaving, changed or cordoned node affects are
+scheduled again.
 
-    NodeManager ──JOIN / LEAVE──> handle() ──> pending {node: latest change}   (a dict: nothing dropped)
+    NodeManager ──JOIN / LEAVE / CORDONED──> handle() ──> pending {node: latest change}  (nothing dropped)
+                ──UNCORDONED / UPDATED────>          ──> uncordoned {node}, updated {node}
                                                    │ flushed when quiet for `quiet_s`,
                                                    │ and at the latest `max_delay_s` after the first event
                                                    v
-        LEAVE: jobs with non-terminal executions on those nodes ──> one node-leave evaluation per job
-        JOIN of a schedulable node ──> queued jobs' delayed retries run now (broker.wake_delayed)
+        LEAVE, CORDONED: jobs with non-terminal executions on those nodes ──> one node-leave evaluation per job
+        UPDATED (labels, engines, capacity changed): jobs with executions there ──> node-join evaluations
+        JOIN, UNCORDONED or UPDATED of a schedulable node ──> every active daemon job: a node-join evaluation
+                                                          ──> queued jobs' delayed retries run now
+                                                              (broker.wake_delayed)
+
+    at start: a CORDONED event for every cordoned node (an evaluation lost to a crash is made again)
 
     every `sweep_interval_s` (backstop, level-triggered):
         non-terminal executions on nodes neither CONNECTED nor awaiting reconnect ──> node-leave evaluations
 
+A cordoned node's jobs are evaluated when it is cordoned (or its deadline changed): the scheduler, reading
+NodeManager.cordoned(), stops daemon executions there and, for the others, plans a delayed evaluation at
+the drain deadline (stored, so it outlives a restart) that moves them. A CORDONED event is therefore never
+displaced by a later JOIN of the same node (a node that reconnects stays cordoned), and UNCORDONED and
+UPDATED events never displace anything: they are kept apart.
+
 Bacalhau's ReEvaluator waits 15 s after the *last* event (so churn can postpone it forever) and drops
 events when its channel is full; here the wait is bounded and nothing is dropped, and the sweep catches
 anything an event could not (a crash between a state change and its evaluation, a restart). Bacalhau
-also evaluates every in-progress job of a *joining* node (for daemon jobs, which we do not have): a
-joining node's executions are reconciled by its handshake instead, so the reconnect storm after an
-orchestrator restart (thousands of handshakes) costs no evaluations.
+evaluates every in-progress job of a *joining* node; here a joining node's executions are reconciled by
+its handshake instead, and only the active daemon jobs (read from a partial index) are evaluated, once
+per batch of joins, so the reconnect storm after an orchestrator restart (thousands of handshakes) costs
+one evaluation per daemon job.
 """
 
 from __future__ import annotations
@@ -25,6 +39,7 @@ import logging
 import time
 from collections.abc import Callable
 
+from bacalhau.models.constants import JOB_TYPE_DAEMON
 from bacalhau.models.errors import NotFoundError
 from bacalhau.models.evaluation import Evaluation
 from bacalhau.models.state import EvaluationTrigger
@@ -40,6 +55,7 @@ DEFAULT_SWEEP_INTERVAL_S = 60.0
 # Evaluations created per store transaction: bounds how long one flush holds the store (and the loop).
 _CHUNK = 200
 _RETRY_S = 1.0
+_EVALUATED = (NodeChange.LEAVE, NodeChange.CORDONED)
 
 
 class NodeReEvaluator:
@@ -66,24 +82,36 @@ class NodeReEvaluator:
         self._max_delay_s = max_delay_s
         self._sweep_interval_s = sweep_interval_s
         self._pending: dict[str, NodeChange] = {}
+        self._uncordoned: set[str] = set()
         self._first_event_s = 0.0
         self._last_event_s = 0.0
+        self._updated: set[str] = set()
         self._has_events = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
 
     def handle(self, event: NodeEvent) -> None:
-        """Take a node event (synchronous, never blocks, never drops; the latest change per node wins)."""
+        """Take a node event (synchronous, never blocks, never drops; the latest change per node wins,
+        except that a JOIN does not displace a CORDONED, and an UNCORDONED is kept apart)."""
         now = time.monotonic()
-        if not self._pending:
+        if not self._pending and not self._uncordoned and not self._updated:
             self._first_event_s = now
         self._last_event_s = now
-        self._pending[event.node_id] = event.change
+        node_id, change = event.node_id, event.change
+        if change is NodeChange.UNCORDONED:
+            self._uncordoned.add(node_id)
+        elif change is NodeChange.UPDATED:
+            self._updated.add(node_id)
+        elif not (change is NodeChange.JOIN and self._pending.get(node_id) is NodeChange.CORDONED):
+            self._pending[node_id] = change
         self._has_events.set()
 
     def start(self) -> None:
-        """Start the batching and sweeping tasks on the running loop. Idempotent."""
+        """Start the batching and sweeping tasks on the running loop, and evaluate the jobs of every
+        cordoned node once. Idempotent."""
         if self._tasks:
             return
+        for node_id in self._nodes.cordoned():
+            self.handle(NodeEvent(node_id, NodeChange.CORDONED, "orchestrator started"))
         self._tasks = [
             asyncio.create_task(self._batch_loop(), name="node-events-batcher"),
             asyncio.create_task(self._sweep_loop(), name="node-events-sweep"),
@@ -106,22 +134,37 @@ class NodeReEvaluator:
         On a store failure the events are kept (events that arrived meanwhile win) and the error raised.
         """
         batch, self._pending = self._pending, {}
-        if not batch:
+        uncordoned, self._uncordoned = self._uncordoned, set()
+        updated, self._updated = self._updated, set()
+        if not batch and not uncordoned and not updated:
             return []
+        opened = [n for n, change in batch.items() if change is NodeChange.JOIN] + sorted(uncordoned | updated)
+        joined = [n for n in opened if self._nodes.is_schedulable(n)]
         try:
             triggers: dict[str, EvaluationTrigger] = {}
-            for node_id in (n for n, change in batch.items() if change is NodeChange.LEAVE):
+            if joined:
+                # Daemon jobs run on every matching node: a node that can take work now may be one more.
+                for job_id in await self._store.active_job_ids(JOB_TYPE_DAEMON):
+                    triggers[job_id] = EvaluationTrigger.NodeJoin
+            for node_id in sorted(updated):
+                # Its labels or engines changed: a job running there may no longer fit it (a daemon stops).
                 for execution in await self._store.list_executions_on_node(node_id, active_only=True):
+                    triggers.setdefault(execution.job_id, EvaluationTrigger.NodeJoin)
+            for node_id in (n for n, change in batch.items() if change in _EVALUATED):
+                for execution in await self._store.list_executions_on_node(node_id, active_only=True):
+                    # Bacalhau has no trigger for a drain; node-leave says the same to the scheduler: the
+                    # executions on that node may have to go elsewhere.
                     triggers[execution.job_id] = EvaluationTrigger.NodeLeave
             created = await self._create(triggers)
         except BaseException:
             self._pending = {**batch, **self._pending}
+            self._uncordoned |= uncordoned
+            self._updated |= updated
             raise
-        joined = [n for n, change in batch.items() if change is NodeChange.JOIN and self._nodes.is_schedulable(n)]
         if joined:
             woken = self._wake_queued()
             if woken:
-                log.info("node(s) %s joined: %d queued job(s) retried now", ", ".join(sorted(joined)), woken)
+                log.info("node(s) %s can take work: %d queued job(s) retried now", ", ".join(sorted(joined)), woken)
         return created
 
     async def sweep(self) -> list[Evaluation]:

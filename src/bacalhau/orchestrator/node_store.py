@@ -1,9 +1,11 @@
-"""Where the orchestrator keeps its node records (Info, Membership, ConnectionState) across restarts.
+"""Where the orchestrator keeps its node records (Info, Membership, ConnectionState, Cordon) across restarts.
 
-Membership decisions (APPROVED / PENDING / REJECTED) and the list of known nodes must survive an
-orchestrator restart; live details (capacity, the exact last heartbeat) need not, because every node
-re-handshakes. So handshakes, approvals, rejections, deletions and disconnections are written at once,
-and heartbeat times lazily, in batches (`put_heartbeats`).
+Membership decisions (APPROVED / PENDING / REJECTED), operators' cordons (`node drain`) and the list of
+known nodes must survive an orchestrator restart; live details (capacity, the exact last heartbeat) need
+not, because every node re-handshakes. So handshakes, approvals, rejections, cordons, deletions and
+disconnections are written at once, and heartbeat times lazily, in batches (`put_heartbeats`). A record
+is the NodeState as the API serves it, so a field added to NodeState (Cordon) needs no migration: older
+records load with its default.
 
 The calls are synchronous: each is one small SQLite statement in WAL mode (well under a millisecond),
 which costs less inline on the event loop than a hop to a thread, as in the job store.

@@ -14,14 +14,25 @@ Connection state of one node (membership is a separate dimension: PENDING / APPR
        re-handshake within the grace ──> CONNECTED, its executions kept
        grace over ──> DISCONNECTED for good, node-leave emitted
 
-Every CONNECTED -> DISCONNECTED change (and the end of a restart grace) emits a LEAVE event, every
-handshake and every approval of a connected node a JOIN event; `node_events.NodeReEvaluator` turns
-them into evaluations. Liveness uses only the orchestrator's monotonic clock (a compute's clock, or a
-step of the wall clock, must never disconnect anyone); wall-clock times are for display.
+Cordon, a third dimension set only by operators (`bacalhau node drain|uncordon`), stored with the node::
 
-Membership and connection changes are written to the NodeStore at once; heartbeat times and node-info
-updates are kept in memory and written in batches by `flush()` (a write per heartbeat would be 667
-writes/s at 10,000 nodes). Not thread-safe: used from the event loop only.
+     takes work ──drain [deadline]──> CORDONED ──uncordon──> takes work
+                                        │  ^
+                                        └──┘ drain again: new deadline and message, `Since` kept
+
+A cordoned node gets no new work; what runs there is moved off at its deadline (never, without one).
+It survives disconnections, re-handshakes, rejection, re-approval and orchestrator restarts; deleting
+the node ends it. (Not to be confused with `drain()`: a compute node announcing its own shutdown.)
+
+Every CONNECTED -> DISCONNECTED change (and the end of a restart grace) emits a LEAVE event, every
+handshake and every approval of a connected node a JOIN event, every drain a CORDONED event and every
+uncordon an UNCORDONED event; `node_events.NodeReEvaluator` turns them into evaluations. Liveness uses
+only the orchestrator's monotonic clock (a compute's clock, or a step of the wall clock, must never
+disconnect anyone); wall-clock times are for display and for drain deadlines (which must outlive a restart).
+
+Membership, connection and cordon changes are written to the NodeStore at once; heartbeat times and
+node-info updates are kept in memory and written in batches by `flush()` (a write per heartbeat would be
+667 writes/s at 10,000 nodes). Not thread-safe: used from the event loop only.
 """
 
 from __future__ import annotations
@@ -33,7 +44,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from bacalhau.models.clock import rfc3339
+from bacalhau.models.clock import parse_rfc3339_ns, rfc3339, rfc3339_nano
 from bacalhau.models.errors import (
     BacalhauError,
     BadRequestError,
@@ -48,6 +59,7 @@ from bacalhau.models.node import (
     ConnectionState,
     ConnectionStatus,
     Membership,
+    NodeCordon,
     NodeInfo,
     NodeState,
 )
@@ -63,11 +75,15 @@ GRACEFUL_SHUTDOWN = "graceful shutdown"
 NODE_REJECTED = "node rejected"
 AWAITING_RECONNECT = "orchestrator restarted: waiting for the node to reconnect"
 NO_RECONNECT = "did not reconnect after the orchestrator restarted"
+CORDONED_MESSAGE = "node drain requested"
 
 
 class NodeChange(enum.Enum):
     JOIN = "join"  # handshake, or approval of a connected node: it may take (or keep) work
     LEAVE = "leave"  # it will not finish what it holds: its executions must be placed again
+    CORDONED = "cordoned"  # an operator drained it (or changed its deadline): no new work, its own to move
+    UNCORDONED = "uncordoned"  # an operator let it take work again
+    UPDATED = "updated"  # what decides where jobs fit changed (labels, engines, capacity): re-evaluate
 
 
 @dataclass(frozen=True)
@@ -99,6 +115,25 @@ class _Tracked:
 def _conflict(message: str) -> ConflictError:
     # Bacalhau's NewErrNodeAlreadyApproved/Rejected: code ConflictNodeState, HTTP 409, the ID as given.
     return ConflictError(message, code=ErrorCode.ConflictNodeState, component=_COMPONENT)
+
+
+def _deadline_ns(cordon: NodeCordon) -> int | None:
+    return None if cordon.deadline is None else parse_rfc3339_ns(cordon.deadline)
+
+
+def _placement_facts(info: NodeInfo) -> tuple[object, ...]:
+    """What decides whether a job fits a node, apart from its free capacity (which heartbeats move)."""
+    compute = info.compute_node_info
+    if compute is None:
+        return (sorted(info.labels.items()),)
+    return (
+        sorted(info.labels.items()),
+        sorted(compute.execution_engines),
+        sorted(compute.publishers),
+        sorted(compute.storage_sources),
+        compute.max_capacity,
+        compute.max_job_requirements,
+    )
 
 
 def _clear_capacity(state: NodeState) -> None:
@@ -156,6 +191,9 @@ class NodeManager:
         # The nodes with a grace_deadline_s, kept in step with it: read once per evaluation, so it
         # must not cost a pass over the whole fleet.
         self._awaiting: set[str] = set()
+        # Cordoned node -> its drain deadline (Unix ns, None: none), kept in step with NodeState.cordon
+        # for the same reason.
+        self._cordoned: dict[str, int | None] = {}
         grace_until = monotonic_s() + (disconnect_timeout_s if restart_grace_s is None else restart_grace_s)
         now = rfc3339(clock_ns())
         for state in store.load():
@@ -166,11 +204,13 @@ class NodeManager:
                 self._set_status(state, ConnectionStatus.DISCONNECTED, AWAITING_RECONNECT, now)
                 tracked.grace_deadline_s = grace_until
                 self._awaiting.add(state.info.node_id)
+            if state.cordon is not None:
+                self._cordoned[state.info.node_id] = _deadline_ns(state.cordon)
             self._nodes[state.info.node_id] = tracked
             self._order = None
 
     def on_change(self, handler: Callable[[NodeEvent], None]) -> None:
-        """Call `handler` (synchronously; it must not block) on every JOIN and LEAVE."""
+        """Call `handler` (synchronously; it must not block) on every NodeEvent."""
         self._listeners.handlers.append(handler)
 
     # ---- what compute nodes report --------------------------------------------------------------
@@ -200,6 +240,8 @@ class NodeManager:
             ConnectionState=ConnectionState(
                 Status=ConnectionStatus.CONNECTED, ConnectedSince=now, LastHeartbeat=now
             ),
+            # An operator's cordon outlasts the node's restarts (unlike its own drain() notice).
+            Cordon=existing.state.cordon if existing is not None else None,
         )
         self._store.put(state)
         self._nodes[node_id] = _Tracked(state=state, last_seen_s=self._monotonic_s())
@@ -237,10 +279,14 @@ class NodeManager:
         tracked = self._nodes.get(info.node_id)
         if tracked is None or tracked.state.membership is Membership.REJECTED:
             return
+        changed = _placement_facts(tracked.state.info) != _placement_facts(info)
         tracked.state.info = info.model_copy(deep=True)
         if tracked.state.connection_state.status is not ConnectionStatus.CONNECTED:
             _clear_capacity(tracked.state)
         tracked.record_dirty = True
+        if changed and tracked.state.connection_state.status is ConnectionStatus.CONNECTED:
+            # Queued jobs may fit now, daemon jobs may now cover it (or no longer).
+            self._listeners.emit(NodeEvent(info.node_id, NodeChange.UPDATED, "node info changed"))
 
     def drain(self, node_id: str) -> None:
         """The node is stopping but finishes (or hands back) what it runs: no new work for it, nothing
@@ -341,13 +387,14 @@ class NodeManager:
         return tracked is not None and tracked.state.connection_state.status is ConnectionStatus.CONNECTED
 
     def is_schedulable(self, node_id: str) -> bool:
-        """CONNECTED, APPROVED and not draining: new executions may be placed there."""
+        """CONNECTED, APPROVED, not draining and not cordoned: new executions may be placed there."""
         tracked = self._nodes.get(node_id)
         return (
             self.is_connected(node_id)
             and tracked is not None
             and tracked.state.membership is Membership.APPROVED
             and node_id not in self._draining
+            and node_id not in self._cordoned
         )
 
     def is_awaiting_reconnect(self, node_id: str) -> bool:
@@ -404,9 +451,62 @@ class NodeManager:
         del self._nodes[full_id]
         self._awaiting.discard(full_id)
         self._draining.discard(full_id)
+        self._cordoned.pop(full_id, None)
         self._order = None
         if self._is_live(tracked):
             self._listeners.emit(NodeEvent(full_id, NodeChange.LEAVE, "node deleted"))
+
+    # ---- cordon (the `node drain|uncordon` API) --------------------------------------------------
+
+    def cordon(self, node_id: str, *, deadline_ns: int | None, message: str = "") -> NodeState:
+        """Give the node (full ID or unique prefix) no new work; at `deadline_ns` (Unix ns, wall clock;
+        None: never) what still runs there is moved off. Stored before it takes effect; emits CORDONED.
+
+        Any membership and connection state may be cordoned. On a cordoned node: a new deadline and
+        message, `Since` kept. NotFoundError / BadRequestError (ambiguous prefix) / DatastoreError.
+        """
+        tracked = self._resolve(node_id)
+        state = tracked.state
+        full_id = state.info.node_id
+        cordon = NodeCordon(
+            Since=state.cordon.since if state.cordon is not None else rfc3339(self._clock_ns()),
+            Deadline=None if deadline_ns is None else rfc3339_nano(deadline_ns),
+            Message=message or CORDONED_MESSAGE,
+        )
+        updated = state.model_copy(deep=True)
+        updated.cordon = cordon
+        self._store.put(self._stored_form(tracked, updated))
+        state.cordon = cordon
+        self._cordoned[full_id] = deadline_ns
+        log.info("node %s cordoned (drain deadline %s): %s", full_id, cordon.deadline or "none", cordon.message)
+        self._listeners.emit(NodeEvent(full_id, NodeChange.CORDONED, cordon.message))
+        return state
+
+    def uncordon(self, node_id: str) -> NodeState:
+        """Let a cordoned node (full ID or unique prefix) take work again; emits UNCORDONED.
+        ConflictError (409) when it is not cordoned; NotFoundError / BadRequestError / DatastoreError."""
+        tracked = self._resolve(node_id)
+        state = tracked.state
+        if state.cordon is None:
+            raise _conflict(f"node {node_id} is not cordoned")
+        full_id = state.info.node_id
+        updated = state.model_copy(deep=True)
+        updated.cordon = None
+        self._store.put(self._stored_form(tracked, updated))
+        state.cordon = None
+        del self._cordoned[full_id]
+        log.info("node %s uncordoned", full_id)
+        self._listeners.emit(NodeEvent(full_id, NodeChange.UNCORDONED, "node uncordoned"))
+        return state
+
+    def now_ns(self) -> int:
+        """The wall clock (Unix ns) of the node records: drain deadlines given as durations count from it."""
+        return self._clock_ns()
+
+    def cordoned(self) -> dict[str, int | None]:
+        """Every cordoned node's ID -> its drain deadline (Unix ns; None: no deadline). A copy: as cheap
+        as the (few) cordoned nodes, whatever the size of the fleet."""
+        return dict(self._cordoned)
 
     # ---- internals ------------------------------------------------------------------------------
 

@@ -133,6 +133,7 @@ class Worker:
                 queue_backoff_ns=self._queue_backoff_ns,
                 awaiting_reconnect=self._nodes.awaiting_reconnect(),
                 draining=self._nodes.draining(),
+                cordoned=self._nodes.cordoned(),
                 limits=self._limits,
                 retry=self._retry,
             )

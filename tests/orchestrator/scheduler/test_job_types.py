@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from tests.orchestrator.scheduler.harness import NOW, SECOND, Harness, make_execution, make_job, make_node
 
+from bacalhau.models.job import LabelSelectorRequirement
 from bacalhau.models.retry import DEFAULT_RETRY, RetryPolicy, RetryStrategy
 from bacalhau.models.state import EvaluationTrigger, ExecutionStateType, JobStateType
 
@@ -201,3 +202,18 @@ def test_daemon_executions_on_a_drained_node_stop_at_once() -> None:
     plan = Harness().run(job, [make_node("n-a")], [on_a], cordoned={"n-a": None})
     assert [s.execution_id for s in plan.stop_executions] == [on_a.id]
     assert not plan.new_executions
+
+
+def test_a_daemon_follows_its_nodes_labels() -> None:
+    """A node whose labels no longer match stops its daemon execution; one that now matches gets one."""
+    job = make_job(job_type="daemon", count=None, state=JobStateType.Running)
+    job.constraints = [LabelSelectorRequirement(Key="role", Operator="=", Values=["edge"])]
+    on_a = make_execution(job, "n-a", Running)
+    nodes = [make_node("n-a", labels={"role": "core"}), make_node("n-b", labels={"role": "edge"})]
+    plan = Harness().run(job, nodes, [on_a])
+    [stop] = plan.stop_executions
+    assert stop.execution_id == on_a.id and "no longer matches the job" in stop.reason
+    assert [e.node_id for e in plan.new_executions] == ["n-b"]
+    # A node only waited for (restarting, or shutting down) keeps its execution.
+    waiting = Harness().run(job, [make_node("n-a", connected=False)], [on_a], awaiting_reconnect=frozenset({"n-a"}))
+    assert not waiting.stop_executions

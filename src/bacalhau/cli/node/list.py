@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import datetime
 from typing import Any
 
 import click
@@ -10,7 +11,7 @@ import click
 from bacalhau.cli.command import BacalhauCommand
 from bacalhau.cli.context import CliContext, pass_cli
 from bacalhau.cli.flags import output_options, pop_output, string_slice_option
-from bacalhau.cli.output import Column, emit_list
+from bacalhau.cli.output import Column, emit_list, format_time, parse_rfc3339
 from bacalhau.models.node import NodeState
 
 
@@ -42,11 +43,26 @@ def _features(attr: str) -> Callable[[NodeState], str]:
     return value
 
 
+def cordon(node: NodeState, *, now: datetime | None = None) -> str:
+    """Empty while the node takes work; else `cordoned` (no deadline), `draining until <time>`, or
+    `drained at <time>` once the deadline has passed (its work was then moved off it)."""
+    if node.cordon is None:
+        return ""
+    deadline = parse_rfc3339(node.cordon.deadline or "")
+    if deadline is None:
+        return "cordoned"
+    if deadline > (now or datetime.now().astimezone()):
+        return f"draining until {format_time(deadline)}"
+    return f"drained at {format_time(deadline)}"
+
+
 BASE_COLUMNS: list[Column[NodeState]] = [
     Column("ID", lambda n: n.info.node_id),
     Column("Type", lambda n: n.info.node_type),
     Column("Approval", lambda n: n.membership.value),
     Column("Status", lambda n: n.connection_state.status.value),
+    # Ours (`node drain`): a column of its own, so that STATUS keeps Bacalhau's values for scripts.
+    Column("Cordon", cordon),
 ]
 COLUMN_GROUPS: dict[str, list[Column[NodeState]]] = {
     "labels": [Column("Labels", lambda n: " ".join(f"{k}={v}" for k, v in sorted(n.info.labels.items())),

@@ -1,21 +1,31 @@
-"""/api/v1/orchestrator/nodes routes (responses carry both `Nodes` and the client's `nodes`)."""
+"""/api/v1/orchestrator/nodes routes (responses carry both `Nodes` and the client's `nodes`).
+
+Node actions: Bacalhau's approve, reject and delete, and ours, drain (cordon, with an optional `Deadline`
+duration) and uncordon; see NodeManager for what each does and openapi.py for what the document says.
+"""
 
 from __future__ import annotations
+
+import re
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse
 
+from bacalhau.config.duration import parse_duration_s
 from bacalhau.models.api import GetNodeResponse, ListNodesResponse, PutNodeRequest, PutNodeResponse
 from bacalhau.models.errors import BadRequestError
 from bacalhau.models.node import ConnectionStatus, Membership, NodeState
 from bacalhau.models.selector import matches_requirement, parse_selector
-from bacalhau.orchestrator.api.body import json_body
+from bacalhau.orchestrator.api.body import json_body, parse_model
 from bacalhau.orchestrator.api.context import orchestrator
 from bacalhau.orchestrator.api.openapi import (
+    DRAIN_DEADLINE_PATTERN,
     LABELS,
     LIMIT,
+    MAX_INT64,
     NEXT_TOKEN,
     NODE_ACTION_BY_BODY,
+    NODE_ACTIONS,
     REVERSE,
     errors,
     inputs,
@@ -27,6 +37,7 @@ from bacalhau.orchestrator.api.params import next_token, page, query_str
 from bacalhau.orchestrator.service import Orchestrator
 
 router = APIRouter(prefix="/api/v1/orchestrator", tags=["nodes"])
+_DRAIN_DEADLINE = re.compile(DRAIN_DEADLINE_PATTERN)
 
 _ORDERS = {
     "id": (lambda n: n.info.node_id, False),
@@ -100,11 +111,10 @@ async def get_node(node_id: str, orch: Orchestrator = Depends(orchestrator)) -> 
 )
 async def update_node_by_body(request: Request, orch: Orchestrator = Depends(orchestrator)) -> JSONResponse:
     """The official Python client's form: POST /nodes with {action, nodeID, message}."""
-    body = await json_body(request)
-    node_id = str(body.get("NodeID") or body.get("nodeID") or body.get("nodeId") or "")
-    if not node_id:
+    body = _node_action(await json_body(request))
+    if not body.node_id:
         raise BadRequestError("missing NodeID in request body")
-    return _apply_node_action(orch, node_id, body)
+    return _apply_node_action(orch, body.node_id, body)
 
 
 @router.put(
@@ -113,11 +123,31 @@ async def update_node_by_body(request: Request, orch: Orchestrator = Depends(orc
     openapi_extra=inputs(body=PutNodeRequest, body_required=True),
 )
 async def update_node(node_id: str, request: Request, orch: Orchestrator = Depends(orchestrator)) -> JSONResponse:
-    return _apply_node_action(orch, node_id, await json_body(request))
+    return _apply_node_action(orch, node_id, _node_action(await json_body(request)))
 
 
-def _apply_node_action(orch: Orchestrator, node_id: str, body: dict[str, object]) -> JSONResponse:
-    action = str(body.get("Action") or body.get("action") or "").lower()
+def _node_action(body: dict[str, object]) -> PutNodeRequest:
+    # Keys in any case (the official client sends `action`, `nodeID`); values of the wrong type are a 400.
+    request = parse_model(PutNodeRequest, body, "node action")
+    # Checked whatever the action: the document says what a Deadline is, not when it is read.
+    if _DRAIN_DEADLINE.search(request.deadline) is None:
+        raise BadRequestError(
+            f"invalid drain deadline {request.deadline!r}",
+            hint="give a duration from now such as 10m or 1h30m, 0 for at once, or none to never move its work",
+        )
+    return request
+
+
+def _drain_deadline_ns(deadline: str, now_ns: int) -> int | None:
+    """The Unix ns at which a drain moves work off the node, None for never (an empty Deadline)."""
+    if not deadline.strip():
+        return None
+    # Beyond what the clock can hold is as good as never, but kept a deadline: clamped, not refused.
+    return min(now_ns + round(parse_duration_s(deadline) * 1e9), MAX_INT64)
+
+
+def _apply_node_action(orch: Orchestrator, node_id: str, request: PutNodeRequest) -> JSONResponse:
+    action = request.action.lower()
     nodes = orch.nodes
     if action == "approve":
         nodes.approve(node_id)
@@ -125,6 +155,10 @@ def _apply_node_action(orch: Orchestrator, node_id: str, body: dict[str, object]
         nodes.reject(node_id)
     elif action == "delete":
         nodes.delete(node_id)
+    elif action == "drain":
+        nodes.cordon(node_id, deadline_ns=_drain_deadline_ns(request.deadline, nodes.now_ns()), message=request.message)
+    elif action == "uncordon":
+        nodes.uncordon(node_id)
     else:
-        raise BadRequestError(f"invalid node action {action!r}; valid: approve, reject, delete")
+        raise BadRequestError(f"invalid node action {action!r}; valid: {', '.join(NODE_ACTIONS)}")
     return JSONResponse({"Success": True, "success": True})

@@ -50,7 +50,11 @@ _ERROR_MEANINGS = {
 # What the routes require of a body beyond its model's schema (the models stay lenient, as Go's decoder
 # is: `Job` may be absent from the model, but PUT /jobs answers 400 without it). Merged into the published
 # component of the same name.
-NODE_ACTIONS = ("approve", "reject", "delete")
+NODE_ACTIONS = ("approve", "reject", "delete", "drain", "uncordon")
+# A node drain's `Deadline`: a Go duration with units (up to 8 parts of up to 9+9 digits, so that no value
+# the pattern allows overflows), `0` for at once, or empty for never. The route accepts exactly what this
+# pattern matches with Python's re.search, as the document's readers test it (a trailing newline included).
+DRAIN_DEADLINE_PATTERN = r"^(0|([0-9]{1,9}(\.[0-9]{1,9})?(ns|us|ms|s|m|h)){1,8})?$"
 _REQUEST_OVERLAYS: dict[str, dict[str, Any]] = {
     "PutJobRequest": {"required": ["Job"], "properties": {"Job": {"$ref": "#/components/schemas/Job"}}},
     "DiffJobRequest": {"required": ["Job"], "properties": {"Job": {"$ref": "#/components/schemas/Job"}}},
@@ -62,7 +66,23 @@ _REQUEST_OVERLAYS: dict[str, dict[str, Any]] = {
     },
     "PutNodeRequest": {
         "required": ["Action"],
-        "properties": {"Action": {"type": "string", "enum": list(NODE_ACTIONS), "description": "case-insensitive"}},
+        "properties": {
+            "Action": {
+                "type": "string",
+                "enum": list(NODE_ACTIONS),
+                "description": "case-insensitive. Ours, beyond Bacalhau: `drain` cordons the node (no new work; its "
+                "daemon executions stop; the rest is moved off it at the Deadline, or finishes there without one; "
+                "drain again to change the deadline) and `uncordon` lets it take work again (409 if not cordoned). "
+                "The node's `Cordon` shows it (null when it takes work)",
+            },
+            "Message": {"type": "string", "description": "why; kept as the node's Cordon.Message by drain"},
+            "Deadline": {
+                "type": "string",
+                "pattern": DRAIN_DEADLINE_PATTERN,
+                "description": "drain only (ignored by the other actions): a Go duration from now, e.g. `10m` or "
+                "`1h30m`, after which work still on the node is moved off it; `0`: at once; empty or absent: never",
+            },
+        },
     },
 }
 # POST /nodes (the official Python client's form) names the node in the body instead of the path.

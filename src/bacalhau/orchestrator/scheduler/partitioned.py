@@ -28,6 +28,7 @@ from collections import defaultdict
 from bacalhau.models import constants as c
 from bacalhau.models.execution import Execution
 from bacalhau.models.node import NodeState
+from bacalhau.models.node_rejections import RejectionKind
 from bacalhau.models.retry import RetryStrategy
 from bacalhau.models.state import EvaluationTrigger, JobStateType
 from bacalhau.orchestrator.scheduler.executions import (
@@ -55,7 +56,7 @@ from bacalhau.orchestrator.scheduler.placement import (
 from bacalhau.orchestrator.scheduler.plan import JobTransition, Plan, Snapshot, StopExecution
 from bacalhau.orchestrator.selection.feasibility import rejection, task_resources
 from bacalhau.orchestrator.selection.ranking import rank_nodes
-from bacalhau.orchestrator.selection.rejections import NodeRejection, RejectionKind
+from bacalhau.orchestrator.selection.rejections import NodeRejection
 
 # How many feasible nodes an evaluation looks for before ranking (at least twice the executions it
 # places). Checking and ranking every node made one placement cost O(fleet): 1,000 nodes cut the rate

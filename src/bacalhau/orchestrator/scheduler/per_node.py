@@ -23,6 +23,7 @@ from collections import defaultdict
 from bacalhau.models import constants as c
 from bacalhau.models.execution import Execution
 from bacalhau.models.state import EvaluationTrigger, JobStateType
+from bacalhau.orchestrator.events import short_id
 from bacalhau.orchestrator.scheduler.executions import (
     REFUSED,
     counts_as_attempt,
@@ -42,7 +43,8 @@ from bacalhau.orchestrator.scheduler.placement import (
     new_execution,
     not_enough_nodes,
 )
-from bacalhau.orchestrator.scheduler.plan import JobTransition, Plan, Snapshot
+from bacalhau.orchestrator.scheduler.plan import JobTransition, Plan, Snapshot, StopExecution
+from bacalhau.orchestrator.selection.feasibility import rejection, task_resources
 from bacalhau.orchestrator.selection.rejections import summarize, to_details
 
 
@@ -73,6 +75,8 @@ def schedule_per_node(plan: Plan, snap: Snapshot, view: JobView, make_id: IdFact
             )
             return plan
 
+    if daemon and view.active:
+        running_on = _stop_where_no_longer_matching(plan, snap, view)
     refused = {e.node_id: e.compute_state.message for e in view.current if e.compute_state.state_type in REFUSED}
     candidates, rejections = feasible(snap, exclude=running_on, refused=refused)
     if not view.current and not candidates:
@@ -130,3 +134,22 @@ def schedule_per_node(plan: Plan, snap: Snapshot, view: JobView, make_id: IdFact
     elif any(is_completed(e) for e in view.current):
         plan.job_transition = JobTransition(JobStateType.Completed, "")
     return plan
+
+
+def _stop_where_no_longer_matching(plan: Plan, snap: Snapshot, view: JobView) -> set[str]:
+    """A daemon follows its nodes: where a node's labels, engines or capacity changed so that the job no
+    longer fits it, the execution there stops. Returns the nodes it keeps running on."""
+    needed = task_resources(snap.job)
+    nodes = {n.info.node_id: n for n in snap.nodes if n.info.node_id in {e.node_id for e in view.active}}
+    keep: list[Execution] = []
+    for e in view.active:
+        node = nodes.get(e.node_id)
+        expected_back = e.node_id in snap.awaiting_reconnect or e.node_id in snap.draining  # not a mismatch
+        why = rejection(snap.job, node, needed) if node is not None and not expected_back else None
+        if why is None:
+            keep.append(e)
+            continue
+        reason = f"Execution stopped because node {short_id(e.node_id)} no longer matches the job: {why.reason}"
+        plan.stop_executions.append(StopExecution(e.id, reason, details={c.DETAIL_HANDED_BACK: "true"}))
+    view.active = keep
+    return {e.node_id for e in keep}

@@ -14,6 +14,7 @@ from bacalhau.models.evaluation import Evaluation
 from bacalhau.models.execution import AllocatedResources, DesiredState, Execution, ExecutionState
 from bacalhau.models.job import Job
 from bacalhau.models.node import ConnectionStatus, Membership, NodeState
+from bacalhau.models.node_rejections import RejectionKind
 from bacalhau.models.state import (
     EvaluationStatus,
     EvaluationTrigger,
@@ -23,7 +24,7 @@ from bacalhau.models.state import (
 )
 from bacalhau.orchestrator.scheduler.plan import JobTransition, Plan, Snapshot
 from bacalhau.orchestrator.selection.feasibility import rejection, task_resources
-from bacalhau.orchestrator.selection.rejections import NodeRejection, RejectionKind, summarize, to_details
+from bacalhau.orchestrator.selection.rejections import NodeRejection, summarize, to_details
 
 IdFactory = Callable[[str], str]
 
