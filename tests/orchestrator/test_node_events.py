@@ -341,3 +341,13 @@ async def test_changed_labels_evaluate_the_jobs_there_and_the_daemon_jobs(
     created = await events.flush()
     assert sorted(e.job_id for e in created) == sorted([daemon.id, there.id])
     assert {e.triggered_by for e in created} == {EvaluationTrigger.NodeJoin}
+
+
+async def test_a_node_back_with_other_labels_is_reported_as_updated(nodes: NodeManager) -> None:
+    info = make_node_info()
+    assert nodes.handshake(info).accepted
+    seen: list[NodeChange] = []
+    nodes.on_change(lambda event: seen.append(event.change))
+    assert nodes.handshake(info).accepted
+    assert nodes.handshake(info.model_copy(update={"labels": {"zone": "us"}})).accepted
+    assert seen == [NodeChange.JOIN, NodeChange.JOIN, NodeChange.UPDATED]

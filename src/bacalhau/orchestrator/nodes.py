@@ -249,6 +249,9 @@ class NodeManager:
         self._draining.discard(node_id)  # a node that handshakes again is back for good
         self._awaiting.discard(node_id)
         self._listeners.emit(NodeEvent(node_id, NodeChange.JOIN, "node reconnected" if existing else "node registered"))
+        if existing is not None and _placement_facts(existing.state.info) != _placement_facts(info):
+            # Restarted with other labels or engines: the jobs it runs may no longer fit it.
+            self._listeners.emit(NodeEvent(node_id, NodeChange.UPDATED, "node info changed"))
         return Admission(True, "node reconnected" if existing else "node registered")
 
     def heartbeat(self, node_id: str, available: Resources, queued: Resources) -> bool:
