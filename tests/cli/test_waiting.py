@@ -34,3 +34,19 @@ def test_batch_jobs_settle_when_terminal_and_services_once_running() -> None:
     assert settled(Job(Type="batch", State={"StateType": "Completed"}))
     assert not settled(Job(Type="batch", State={"StateType": "Running"}))
     assert settled(Job(Type="service", State={"StateType": "Running"}))
+
+
+def test_a_failed_jobs_error_leads_with_the_schedulers_hint() -> None:
+    """Why the failure was not retried is what the user can act on: it comes before the describe pointer."""
+    from bacalhau.cli.submission import failure
+    from bacalhau.models.job import JobState
+    from bacalhau.models.state import JobStateType
+
+    job = Job(ID="j-1", Type="batch", State=JobState(
+        StateType=JobStateType.Failed, Message="Job failed because one or more executions failed: HTTP 404",
+        Details={"Hint": "not retried: the failure is the job's own"},
+    ))
+    error = failure(job, [])
+    assert error.hint == "not retried: the failure is the job's own; run 'bacalhau job describe j-1' for the full history"
+    plain = failure(Job(ID="j-2", Type="batch", State=JobState(StateType=JobStateType.Failed)), [])
+    assert plain.hint == "run 'bacalhau job describe j-2' for the full history"

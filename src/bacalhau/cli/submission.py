@@ -123,7 +123,10 @@ def failure(job: Job, executions: list[Execution]) -> CliError:
         reason = execution.compute_state.message or (execution.run_output.error_msg if execution.run_output else "")
         node = f" on {execution.node_id}" if execution.node_id else ""
         lines.append(f"  execution {short_id(execution.id)}{node}: {reason or 'failed'}")
-    return CliError("\n".join(lines), hint=f"run 'bacalhau job describe {job.id}' for the full history")
+    describe = f"run 'bacalhau job describe {job.id}' for the full history"
+    # The scheduler's hint (e.g. why the failure was not retried) first: it says what to do about it.
+    own = job.state.details.get("Hint", "")
+    return CliError("\n".join(lines), hint=f"{own}; {describe}" if own else describe)
 
 
 def _print_nodes(executions: list[Execution]) -> None:
