@@ -5,7 +5,7 @@
        v                                                          v                   v
     worker thread: Engine(epoch_interruption) + Store        stop(reason): remember why, then
        │  epoch deadline 1, memory limit, WASI config        engine.increment_epoch() (thread-safe)
-       │  (argv, env, stdout/stderr files, preopens)                  │
+       │  (argv, env, stdout/stderr files, preopens)         and set `woken` (ends a WASI sleep)
        v                                                              │ traps the running code at
     load entry module via ModuleCache (hit: deserialize, miss: compile)   its next loop back-edge
        │  check the Entrypoint export                                 │ or function entry
@@ -20,13 +20,16 @@
 
 A separate Engine per execution is what makes `cancel` precise: the epoch is per Engine, so
 incrementing it interrupts that execution only. Compiled code is shared through ModuleCache.
-Epoch checks happen in wasm code only: a host call that blocks (a WASI sleep) ends before the trap.
+Epoch checks happen in wasm code only, so the one WASI call that can block for long, `poll_oneoff`
+(sleep, nanosleep, poll), is wasm_poll's: it waits on the execution's `woken` Event and returns as soon
+as `stop` sets it, and the epoch traps the guest right after.
 """
 
 from __future__ import annotations
 
 import posixpath
 import threading
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
@@ -38,6 +41,7 @@ from bacalhau.compute.executors.stopping import RunningExecutions, Stop, stop_er
 from bacalhau.compute.executors.wasm_cache import ModuleCache
 from bacalhau.compute.executors.wasm_fs import TaskFilesystem, guest_path
 from bacalhau.compute.executors.wasm_link import ModuleLinker, summarize
+from bacalhau.compute.executors.wasm_poll import SleepControl
 from bacalhau.models.errors import ExecutionError, FieldError, ValidationFailed
 from bacalhau.models.job import NetworkConfig, SpecConfig
 
@@ -98,12 +102,15 @@ class _Execution:
         self._lock = threading.Lock()
         self._engine: wasmtime.Engine | None = None
         self.stop_reason: Stop | None = None
+        # Set once by a stop, never cleared: a sleep that starts after the stop returns at once.
+        self.woken = threading.Event()
 
     def attach(self, engine: wasmtime.Engine) -> None:
         """Arm the switch. Call after `set_epoch_deadline`: an earlier increment would be absorbed."""
         with self._lock:
             self._engine = engine
-            if self.stop_reason is not None:
+            if self.stop_reason is not None:  # also a cancel that RunningExecutions recorded directly
+                self.woken.set()
                 engine.increment_epoch()
 
     def stop(self, reason: Stop) -> None:
@@ -111,8 +118,10 @@ class _Execution:
         with self._lock:
             if self.stop_reason is None:
                 self.stop_reason = reason
+            # Epoch first: when the sleeper wakes and returns to wasm, the trap must already be armed.
             if self._engine is not None:
                 self._engine.increment_epoch()
+            self.woken.set()
 
     def error(self, timeout_s: float | None, details: dict[str, str]) -> ExecutionError:
         return stop_error(self.stop_reason, timeout_s, details)
@@ -176,13 +185,16 @@ class WasmExecutor:
         if request.resources.memory > 0:
             # memory.grow beyond this returns -1: C's malloc returns NULL rather than trapping.
             store.set_limits(memory_size=request.resources.memory)
+        wasi = wasmtime.WasiConfig()
+        # wasmtime's guest monotonic clock starts with the WasiConfig: read ours just after, never before.
+        sleep = SleepControl(woken=execution.woken, monotonic_origin_ns=time.monotonic_ns())
         try:
-            store.set_wasi(_wasi_config(request, params, fs))
+            store.set_wasi(_configure_wasi(wasi, request, params, fs))
         except wasmtime.WasmtimeError as exc:
             raise ExecutionError(f"could not set up WASI for the task: {summarize(exc)}") from exc
         execution.attach(engine)
 
-        linker = ModuleLinker(engine=engine, store=store, fs=fs, cache=self._cache)
+        linker = ModuleLinker(engine=engine, store=store, fs=fs, cache=self._cache, sleep=sleep)
         label = f"EntryModule {params.entry_module}"
         entry = linker.load(entry_path, label)
         details = {"ModuleSHA256": entry.sha256, "CompileCache": "hit" if entry.cache_hit else "miss"}
@@ -211,8 +223,9 @@ class WasmExecutor:
         return RunOutcome(exit_code=exit_code, details=details)
 
 
-def _wasi_config(request: RunRequest, params: WasmParams, fs: TaskFilesystem) -> wasmtime.WasiConfig:
-    wasi = wasmtime.WasiConfig()
+def _configure_wasi(
+    wasi: wasmtime.WasiConfig, request: RunRequest, params: WasmParams, fs: TaskFilesystem
+) -> wasmtime.WasiConfig:
     wasi.argv = [posixpath.basename(guest_path(params.entry_module)), *params.parameters]
     wasi.env = sorted(request.env.items())
     wasi.stdout_file = str(request.stdout_path)
@@ -220,4 +233,3 @@ def _wasi_config(request: RunRequest, params: WasmParams, fs: TaskFilesystem) ->
     for preopen in fs.preopens:
         wasi.preopen_dir(str(preopen.host_path), preopen.guest_path, preopen.writable)
     return wasi
-

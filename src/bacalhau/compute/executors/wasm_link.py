@@ -6,6 +6,7 @@ exports of the module found at `lib.wasm` in the task's filesystem (an input who
 module may itself import others; WASI (`wasi_snapshot_preview1`) is built in. `ImportModules` are
 instantiated first and shared with every module that imports them by any name resolving to the same
 file. A library built as a WASI reactor gets its `_initialize` export called once, as WASI requires.
+WASI's `poll_oneoff` is replaced by the interruptible one of wasm_poll, so a stop ends a long sleep.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import wasmtime
 
 from bacalhau.compute.executors.wasm_cache import LoadedModule, ModuleCache
 from bacalhau.compute.executors.wasm_fs import TaskFilesystem
+from bacalhau.compute.executors.wasm_poll import SleepControl, define_poll_oneoff
 from bacalhau.models.errors import ExecutionError
 
 WASI_MODULES = frozenset({"wasi_snapshot_preview1", "wasi_unstable"})
@@ -38,7 +40,13 @@ class ModuleLinker:
     """Loads modules through the cache and links them into one Store; used by one worker thread."""
 
     def __init__(
-        self, *, engine: wasmtime.Engine, store: wasmtime.Store, fs: TaskFilesystem, cache: ModuleCache
+        self,
+        *,
+        engine: wasmtime.Engine,
+        store: wasmtime.Store,
+        fs: TaskFilesystem,
+        cache: ModuleCache,
+        sleep: SleepControl,
     ) -> None:
         self._engine = engine
         self._store = store
@@ -46,6 +54,7 @@ class ModuleLinker:
         self._cache = cache
         self._linker = wasmtime.Linker(engine)
         self._linker.define_wasi()
+        define_poll_oneoff(self._linker, sleep)
         self._instances: dict[Path, wasmtime.Instance] = {}
         self._in_progress: set[Path] = set()
         self._defined: set[str] = set()
