@@ -98,9 +98,7 @@ def fail(plan: Plan, active: list[Execution], message: str, details: dict[str, s
 def _stop_lost(snap: Snapshot, plan: Plan, view: JobView) -> None:
     """Executions on nodes that vanished cannot finish: failed, retryable (the node's fault). A node still
     within its grace to reconnect after an orchestrator restart keeps its executions meanwhile."""
-    needed_ids = {e.node_id for e in view.active}
-    # Only the nodes of active executions are looked up: no per-evaluation map of the whole fleet.
-    nodes_by_id = {n.info.node_id: n for n in snap.nodes if n.info.node_id in needed_ids} if needed_ids else {}
+    nodes_by_id = snap.node_by_id if view.active else {}  # a fresh job never builds the map
     for e in view.active:
         if e.node_id in snap.awaiting_reconnect:
             continue

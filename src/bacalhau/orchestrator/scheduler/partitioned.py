@@ -54,7 +54,7 @@ from bacalhau.orchestrator.scheduler.placement import (
     not_enough_nodes,
 )
 from bacalhau.orchestrator.scheduler.plan import JobTransition, Plan, Snapshot, StopExecution
-from bacalhau.orchestrator.selection.feasibility import rejection, task_resources
+from bacalhau.orchestrator.selection.feasibility import rejection
 from bacalhau.orchestrator.selection.ranking import rank_nodes
 from bacalhau.orchestrator.selection.rejections import NodeRejection
 
@@ -208,21 +208,24 @@ def _fall_back_to_busy(
     refused: dict[str, str],
     retried: set[int],
 ) -> None:
-    """Distinct nodes "when possible": a retry no fresh node can take may go to a node that already runs
-    another partition of the job (never one that failed this partition, refused the job or is drained)."""
+    """Distinct nodes "when possible": a retry no fresh node can take may go to a node that already ran
+    (first) or runs (then) another partition of the job, never one that failed this partition, refused
+    the job or is drained. Looks only at those nodes, not at the fleet."""
     used = {node.info.node_id for _, node in chosen}
-    needed = task_resources(snap.job)
+    running = {e.node_id for e in view.active}
     spare = [
-        n for n in snap.nodes
-        if n.info.node_id in busy and n.info.node_id not in used and n.info.node_id not in refused
-        and n.info.node_id not in snap.draining and n.info.node_id not in snap.cordoned
-        and rejection(snap.job, n, needed) is None
+        snap.node_by_id[node_id] for node_id in sorted(busy)
+        if node_id in snap.node_by_id and node_id not in used and node_id not in refused
+        and node_id not in snap.draining and node_id not in snap.cordoned
+        and rejection(snap.job, snap.node_by_id[node_id], snap.task_resources) is None
     ]
+    # A node whose partition is done is idle for this job: better than one still running one of it.
+    ranked = sorted(rank_nodes(spare, spread=job_key(snap)), key=lambda n: n.info.node_id in running)
     for p in [p for p in unplaced if p in retried]:
-        node = next((n for n in rank_nodes(spare, spread=job_key(snap)) if n.info.node_id not in avoid.get(p, ())), None)
+        node = next((n for n in ranked if n.info.node_id not in avoid.get(p, ())), None)
         if node is None:
             continue
-        spare.remove(node)
+        ranked.remove(node)
         chosen.append((p, node))
         unplaced.remove(p)
 

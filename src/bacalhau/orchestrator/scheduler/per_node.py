@@ -44,7 +44,7 @@ from bacalhau.orchestrator.scheduler.placement import (
     not_enough_nodes,
 )
 from bacalhau.orchestrator.scheduler.plan import JobTransition, Plan, Snapshot, StopExecution
-from bacalhau.orchestrator.selection.feasibility import rejection, task_resources
+from bacalhau.orchestrator.selection.feasibility import rejection
 from bacalhau.orchestrator.selection.rejections import summarize, to_details
 
 
@@ -139,8 +139,8 @@ def schedule_per_node(plan: Plan, snap: Snapshot, view: JobView, make_id: IdFact
 def _stop_where_no_longer_matching(plan: Plan, snap: Snapshot, view: JobView) -> set[str]:
     """A daemon follows its nodes: where a node's labels, engines or capacity changed so that the job no
     longer fits it, the execution there stops. Returns the nodes it keeps running on."""
-    needed = task_resources(snap.job)
-    nodes = {n.info.node_id: n for n in snap.nodes if n.info.node_id in {e.node_id for e in view.active}}
+    needed = snap.task_resources
+    nodes = snap.node_by_id
     keep: list[Execution] = []
     for e in view.active:
         node = nodes.get(e.node_id)

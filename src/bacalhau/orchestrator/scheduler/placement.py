@@ -23,7 +23,7 @@ from bacalhau.models.state import (
     JobStateType,
 )
 from bacalhau.orchestrator.scheduler.plan import JobTransition, Plan, Snapshot
-from bacalhau.orchestrator.selection.feasibility import rejection, task_resources
+from bacalhau.orchestrator.selection.feasibility import rejection
 from bacalhau.orchestrator.selection.rejections import NodeRejection, summarize, to_details
 
 IdFactory = Callable[[str], str]
@@ -55,7 +55,7 @@ def feasible(
     """
     ok: list[NodeState] = []
     rejections: list[NodeRejection] = []
-    needed = task_resources(snap.job)
+    needed = snap.task_resources
     nodes = snap.nodes
     if enough > 0 and len(nodes) > enough:
         start = zlib.crc32(job_key(snap).encode()) % len(nodes)
@@ -173,7 +173,7 @@ def new_execution(
         JobID=job.id,
         Job=job,
         JobVersion=job.version,
-        AllocatedResources=AllocatedResources(Tasks={job.task.name: task_resources(job)}),
+        AllocatedResources=AllocatedResources(Tasks={job.task.name: snap.task_resources.model_copy()}),
         DesiredState=DesiredState(StateType=ExecutionDesiredStateType.Running),
         ComputeState=ExecutionState(StateType=ExecutionStateType.New),
         PreviousExecution=previous.id if previous else "",

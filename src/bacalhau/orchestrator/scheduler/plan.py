@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
@@ -10,8 +11,10 @@ from bacalhau.models.execution import Execution
 from bacalhau.models.job import Job
 from bacalhau.models.limits import DEFAULT_LIMITS, JobLimits
 from bacalhau.models.node import NodeState
+from bacalhau.models.resources import Resources
 from bacalhau.models.retry import DEFAULT_RETRY, RetryPolicy
 from bacalhau.models.state import ExecutionStateType, JobStateType
+from bacalhau.orchestrator.selection.feasibility import task_resources
 
 
 @dataclass(frozen=True)
@@ -37,6 +40,16 @@ class Snapshot:
     cordoned: Mapping[str, int | None] = field(default_factory=dict)
     # Orchestrator.Scheduler.Retry; the job's retry.* Meta keys override it.
     retry: RetryPolicy = DEFAULT_RETRY
+
+    @functools.cached_property
+    def node_by_id(self) -> Mapping[str, NodeState]:
+        """The nodes by ID, built once per evaluation (on first use: a fresh job never needs it)."""
+        return {n.info.node_id: n for n in self.nodes}
+
+    @functools.cached_property
+    def task_resources(self) -> Resources:
+        """The job's task resources as numbers, parsed once per evaluation."""
+        return task_resources(self.job)
 
 
 @dataclass(frozen=True)
