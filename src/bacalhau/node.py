@@ -19,6 +19,7 @@ import logging
 import os
 import signal
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -111,7 +112,17 @@ def job_defaults(config: BacalhauConfig, job_type: str) -> JobDefaults:
 class Node:
     """A running bacalhau node: orchestrator, compute, or both."""
 
-    def __init__(self, *, config: BacalhauConfig, orchestrator: bool, compute: bool, name: str | None = None) -> None:
+    def __init__(
+        self,
+        *,
+        config: BacalhauConfig,
+        orchestrator: bool,
+        compute: bool,
+        name: str | None = None,
+        reload_config: Callable[[], BacalhauConfig] | None = None,
+    ) -> None:
+        """`reload_config` reads the config again as `serve` did (SIGHUP: the node takes its new Labels)."""
+        self._reload_config = reload_config
         # Flags win; without them the config's Orchestrator.Enabled / Compute.Enabled decide.
         orchestrator = orchestrator or config.orchestrator.enabled
         compute = compute or config.compute.enabled
@@ -130,7 +141,25 @@ class Node:
         self._stop_now = asyncio.Event()
         self._compute_link_connected = asyncio.Event()
         self._compute_link: NclComputeLink | None = None
+        self._compute_node: ComputeNode | None = None
         self.server: uvicorn.Server | None = None
+
+    def reload(self) -> None:
+        """SIGHUP: read the config again and advertise its Labels (the orchestrator re-evaluates queued and
+        daemon jobs); other settings take effect at the next start. A config that no longer loads is
+        logged and ignored: the node goes on as it was."""
+        if self._reload_config is None or self._compute_node is None:
+            log.info("SIGHUP: nothing to reload (no compute node, or no config source)")
+            return
+        try:
+            labels = dict(self._reload_config().labels)
+        except Exception as exc:  # a broken file must not take a running node down
+            log.error("SIGHUP: the config does not load (%s); keeping the current labels", exc)
+            return
+        self.config.labels = labels
+        self._compute_node.relabel(labels)
+        log.info("SIGHUP: labels reloaded: %s (other settings take effect at the next start)",
+                 ", ".join(f"{k}={v}" for k, v in sorted(labels.items())) or "none")
 
     def request_stop(self) -> None:
         # The first signal stops gently (drain); a second one while draining stops now.
@@ -143,6 +172,7 @@ class Node:
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, self.request_stop)
+        loop.add_signal_handler(signal.SIGHUP, self.reload)
         async with contextlib.AsyncExitStack() as stack:
             orchestrator_url = ""
             orchestrator = None
@@ -150,7 +180,7 @@ class Node:
                 orchestrator, orchestrator_url = await self._start_orchestrator(stack)
             compute_node = None
             if self._with_compute:
-                compute_node = await self._start_compute(stack, orchestrator_url)
+                compute_node = self._compute_node = await self._start_compute(stack, orchestrator_url)
                 if orchestrator is not None:
                     # A hybrid node schedules only once its own compute has joined (bounded): jobs left
                     # from before a restart would otherwise find no node and fail.

@@ -27,7 +27,11 @@ def serve(cli: CliContext, /, orchestrator: bool, compute: bool, name: str | Non
         config = load_config((*cli.config_args, *config_args), data_dir=cli.data_dir)
         # `--log-level` / LOG_LEVEL (Bacalhau's deprecated spelling of Logging.Level) beats the config.
         configure_logging(level=cli.log_level or config.logging.level, mode=config.logging.mode)
-        node = Node(config=config, orchestrator=orchestrator, compute=compute, name=name)
+        sources = (*cli.config_args, *config_args)
+        node = Node(
+            config=config, orchestrator=orchestrator, compute=compute, name=name,
+            reload_config=lambda: load_config(sources, data_dir=cli.data_dir),
+        )
         asyncio.run(node.run())
     except BacalhauError as exc:
         click.echo(f"\nError: {exc.message}", err=True)

@@ -276,9 +276,7 @@ class ComputeNode:
 
     def node_info(self) -> NodeInfo:
         """What this node advertises: plugins, capacity, queue and running counts, labels."""
-        queued = Resources()
-        for item in self._queue:
-            queued = queued.add(item.resources)
+        queued = functools.reduce(Resources.add, (item.resources for item in self._queue), Resources())
         return compute_node_info(
             node_id=self.node_id,
             labels=self._config.labels,
@@ -291,6 +289,11 @@ class ComputeNode:
             running=len(self._running),
             enqueued=len(self._queue),
         )
+
+    def relabel(self, labels: dict[str, str]) -> None:
+        """New labels (a config reload): sent with the next node info; the orchestrator re-evaluates."""
+        self._config = self._config.model_copy(update={"labels": dict(labels)})
+        self._info_changed.set()
 
     def debug_info(self) -> dict[str, Any]:
         """`/api/v1/agent/debug` sections, named as Bacalhau's compute sensors: ActiveJobs, jobsCompleted."""
@@ -318,13 +321,8 @@ class ComputeNode:
         decision = decide_bid(execution, registry=self._registry, max_capacity=self._capacity.total)
         if not decision.accepted or decision.resources is None:
             self._store.create(execution, State.BidRejected, decision.reason)
-            await self._reports.report(
-                self._orchestrator.on_bid_result(
-                    BidResult(
-                        execution_id=execution.id, job_id=execution.job_id, accepted=False, reason=decision.reason
-                    )
-                )
-            )
+            refusal = BidResult(execution_id=execution.id, job_id=execution.job_id, accepted=False, reason=decision.reason)
+            await self._reports.report(self._orchestrator.on_bid_result(refusal))
             return
         if not self._store.create(execution, State.BidAccepted):
             return

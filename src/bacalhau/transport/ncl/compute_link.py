@@ -98,6 +98,7 @@ class NclComputeLink:
         self.status = LinkStatus.CREATED
         self.last_error = ""
         self.connected = asyncio.Event()
+        self._info_due = asyncio.Event()  # a static node-info change to send before the next check
         # Set when the link gave up for good (e.g. the orchestrator refused our token); see fatal_error.
         self.failed = asyncio.Event()
         self.fatal_error: BacalhauError | None = None
@@ -199,8 +200,10 @@ class NclComputeLink:
         return True
 
     async def update_node_info(self, request: m.NodeInfoUpdate) -> None:
-        """Nothing to send now: each heartbeat carries the live capacity, and static changes go out at
-        the next node-info check."""
+        """Live capacity goes with each heartbeat; a static change (new labels after a config reload)
+        is sent at once instead of at the next node-info check (InfoUpdateInterval, 1m)."""
+        if _static_key(request.node_info) != self._sent_info_key:
+            self._info_due.set()
 
     async def shutdown_notice(self, request: m.ShutdownNotice) -> None:
         """Leave the cluster (the same as `stop`)."""
@@ -328,14 +331,16 @@ class NclComputeLink:
         next_beat = now + self._rng.uniform(0.1, 1.0) * self._heartbeat_s
         next_info = now + self._info_s
         while True:
-            await asyncio.sleep(max(0.0, min(next_beat, next_info) - self._clock()))
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._info_due.wait(), max(0.0, min(next_beat, next_info) - self._clock()))
             now = self._clock()
             try:
                 if now >= next_beat:
                     next_beat = now + self._heartbeat_s
                     if await self._beat():
                         last_ok = self._clock()
-                if now >= next_info:
+                if now >= next_info or self._info_due.is_set():
+                    self._info_due.clear()
                     next_info = now + self._info_s
                     await self._send_info_if_changed()
             except RemoteError as exc:
