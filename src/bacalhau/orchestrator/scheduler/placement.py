@@ -16,12 +16,12 @@ from bacalhau.models.job import Job
 from bacalhau.models.node import ConnectionStatus, Membership, NodeState
 from bacalhau.models.node_rejections import RejectionKind
 from bacalhau.models.state import (
-    EvaluationStatus,
     EvaluationTrigger,
     ExecutionDesiredStateType,
     ExecutionStateType,
     JobStateType,
 )
+from bacalhau.orchestrator.evaluations import new_evaluation
 from bacalhau.orchestrator.scheduler.plan import JobTransition, Plan, Snapshot
 from bacalhau.orchestrator.selection.feasibility import rejection
 from bacalhau.orchestrator.selection.rejections import NodeRejection, summarize, to_details
@@ -129,18 +129,7 @@ def delayed_evaluation(job: Job, snap: Snapshot, due_ns: int, trigger: Evaluatio
 
     JobQueue: a queued job's retry, run sooner when a node joins (broker.wake_delayed). ExecFailure: a
     retry's backoff, which a joining node does not shorten. NodeLeave: a drain deadline."""
-    return Evaluation(
-        ID=str(uuid.uuid4()),
-        Namespace=job.namespace,
-        JobID=job.id,
-        TriggeredBy=trigger,
-        Priority=job.priority,
-        Type=job.type,
-        Status=EvaluationStatus.Pending,
-        WaitUntil=due_ns,
-        CreateTime=snap.now_ns,
-        ModifyTime=snap.now_ns,
-    )
+    return new_evaluation(job, trigger, snap.now_ns, wait_until_ns=due_ns)
 
 
 def job_key(snap: Snapshot) -> str:
