@@ -83,3 +83,9 @@ def recent_ends(tried: Iterable[Execution], now_ns: int) -> int:
         1 for e in tried
         if e.compute_state.details.get(c.DETAIL_HANDED_BACK) != "true" and now_ns - ended_at(e) < BACKOFF_RESET_NS
     )
+
+
+def refusals(executions: Iterable[Execution]) -> dict[str, str]:
+    """Node ID -> why it refused this job version: its latest refusal, whatever order they come in."""
+    refused = sorted((e for e in executions if e.compute_state.state_type in REFUSED), key=lambda e: (e.create_time, e.id))
+    return {e.node_id: e.compute_state.message for e in refused}

@@ -32,16 +32,15 @@ from bacalhau.models.node_rejections import RejectionKind
 from bacalhau.models.retry import RetryStrategy
 from bacalhau.models.state import EvaluationTrigger, JobStateType
 from bacalhau.orchestrator.scheduler.executions import (
-    REFUSED,
     counts_as_attempt,
     describe_end,
     ended,
     ended_at,
     failed_on_node,
-    is_active,
     is_completed,
     last_of,
     recent_ends,
+    refusals,
 )
 from bacalhau.orchestrator.scheduler.job_state import JobView, fail
 from bacalhau.orchestrator.scheduler.placement import (
@@ -140,17 +139,20 @@ def schedule_partitioned(plan: Plan, snap: Snapshot, view: JobView, make_id: IdF
             if failed_on:
                 avoid[p] = failed_on
 
-    busy = {e.node_id for e in view.current if is_active(e) and e.id not in lost_ids}
+    # Nodes running a partition now (not those this plan stops: lost, or moved off a drained node).
+    busy = {e.node_id for e in view.active}
     if not service:
         busy |= {e.node_id for e in view.current if is_completed(e)}
-    refused = {e.node_id: e.compute_state.message for e in view.current if e.compute_state.state_type in REFUSED}
+    refused = refusals(view.current)
     avoided = set().union(*avoid.values()) if avoid else set()
     enough = max(CANDIDATES_PER_EVALUATION, 2 * placeable) + len(avoided)
     candidates, rejections = feasible(snap, exclude=busy, refused=refused, enough=enough)
     ranked = rank_nodes(candidates, spread=job_key(snap))
     chosen, unplaced = _assign(to_place, ranked, avoid)
     if len(to_place) < to_place_count:
-        return not_enough_nodes(plan, snap, wanted=to_place_count, found=len(candidates), rejections=rejections)
+        return not_enough_nodes(
+            plan, snap, wanted=to_place_count, found=len(candidates), rejections=rejections, active=view.active
+        )
     if unplaced and any(p in history for p in unplaced):
         _fall_back_to_busy(snap, view, chosen, unplaced, avoid, busy, refused, set(history))
     if unplaced:
@@ -158,7 +160,7 @@ def schedule_partitioned(plan: Plan, snap: Snapshot, view: JobView, make_id: IdF
             for node_id in sorted(avoid.get(p, ())):
                 rejections.append(NodeRejection(node_id, kind=RejectionKind.ALREADY_FAILED, detail=str(p)))
         found = len(to_place) - len(unplaced)
-        return not_enough_nodes(plan, snap, wanted=to_place_count, found=found, rejections=rejections)
+        return not_enough_nodes(plan, snap, wanted=to_place_count, found=found, rejections=rejections, active=view.active)
 
     for p, node in chosen:
         previous = last_of(history[p]) if p in history else None

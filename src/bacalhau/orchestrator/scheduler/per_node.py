@@ -25,7 +25,6 @@ from bacalhau.models.execution import Execution
 from bacalhau.models.state import EvaluationTrigger, JobStateType
 from bacalhau.orchestrator.events import short_id
 from bacalhau.orchestrator.scheduler.executions import (
-    REFUSED,
     counts_as_attempt,
     describe_end,
     ended,
@@ -33,6 +32,7 @@ from bacalhau.orchestrator.scheduler.executions import (
     is_completed,
     last_of,
     recent_ends,
+    refusals,
 )
 from bacalhau.orchestrator.scheduler.job_state import JobView, fail
 from bacalhau.orchestrator.scheduler.placement import (
@@ -77,7 +77,7 @@ def schedule_per_node(plan: Plan, snap: Snapshot, view: JobView, make_id: IdFact
 
     if daemon and view.active:
         running_on = _stop_where_no_longer_matching(plan, snap, view)
-    refused = {e.node_id: e.compute_state.message for e in view.current if e.compute_state.state_type in REFUSED}
+    refused = refusals(view.current)
     candidates, rejections = feasible(snap, exclude=running_on, refused=refused)
     if not view.current and not candidates:
         if daemon:

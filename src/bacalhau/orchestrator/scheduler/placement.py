@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import uuid
 import zlib
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 from bacalhau.models.evaluation import Evaluation
 from bacalhau.models.execution import AllocatedResources, DesiredState, Execution, ExecutionState
@@ -22,7 +22,7 @@ from bacalhau.models.state import (
     JobStateType,
 )
 from bacalhau.orchestrator.evaluations import new_evaluation
-from bacalhau.orchestrator.scheduler.plan import JobTransition, Plan, Snapshot
+from bacalhau.orchestrator.scheduler.plan import JobTransition, Plan, Snapshot, StopExecution
 from bacalhau.orchestrator.selection.feasibility import rejection
 from bacalhau.orchestrator.selection.rejections import NodeRejection, summarize, to_details
 
@@ -84,8 +84,17 @@ def feasible(
     return ok, rejections
 
 
-def not_enough_nodes(plan: Plan, snap: Snapshot, *, wanted: int, found: int, rejections: list[NodeRejection]) -> Plan:
-    """Too few nodes fit: queue the job while its QueueTimeout lasts (or a node is expected back), else fail."""
+def not_enough_nodes(
+    plan: Plan,
+    snap: Snapshot,
+    *,
+    wanted: int,
+    found: int,
+    rejections: list[NodeRejection],
+    active: Sequence[Execution] = (),
+) -> Plan:
+    """Too few nodes fit: queue the job while its QueueTimeout lasts (or a node is expected back), else
+    fail it and stop its `active` executions (a failed job runs nothing)."""
     job = snap.job
     reason = f"not enough nodes to run job. requested: {wanted}, available: {found}"
     if not snap.nodes:
@@ -120,6 +129,7 @@ def not_enough_nodes(plan: Plan, snap: Snapshot, *, wanted: int, found: int, rej
     if queue_timeout_ns > 0:
         reason += f" (still not enough after the queue timeout of {job.task.timeouts.queue_timeout}s)"
     plan.job_transition = JobTransition(JobStateType.Failed, reason, details)
+    plan.stop_executions.extend(StopExecution(e.id, "Execution stopped due to job failure") for e in active)
     plan.comment = reason
     return plan
 
