@@ -217,3 +217,23 @@ def test_a_daemon_follows_its_nodes_labels() -> None:
     # A node only waited for (restarting, or shutting down) keeps its execution.
     waiting = Harness().run(job, [make_node("n-a", connected=False)], [on_a], awaiting_reconnect=frozenset({"n-a"}))
     assert not waiting.stop_executions
+
+
+def test_a_running_service_waits_for_a_node_instead_of_failing() -> None:
+    """A replica with nowhere to go (its node drained or lost, no other fits) does not fail a service
+    that is under way: it stays Running, says why once, and tries again after QueueBackoff."""
+    job = make_job(job_type="service", count=1, state=JobStateType.Running)
+    moved = make_execution(job, "n-a", ExecutionStateType.Cancelled, handed_back=True)
+    plan = Harness().run(job, [make_node("n-a")], [moved], cordoned={"n-a": None})
+    assert not plan.new_executions
+    assert plan.job_transition is not None and plan.job_transition.new_state is JobStateType.Running
+    assert plan.job_transition.message.startswith("waiting for a node: not enough nodes")
+    assert "1 node is cordoned" in plan.job_transition.message
+    [retry] = plan.new_evaluations
+    assert retry.triggered_by is EvaluationTrigger.JobQueue and retry.wait_until > NOW
+    job.state.message = plan.job_transition.message
+    again = Harness().run(job, [make_node("n-a")], [moved], cordoned={"n-a": None})
+    assert again.job_transition is None and len(again.new_evaluations) == 1  # no new event for the same reason
+    # A service that never ran is queued or failed as any job is.
+    fresh = make_job(job_type="service", count=1)
+    assert Harness().run(fresh, [make_node("n-a")], cordoned={"n-a": None}).job_transition.new_state is JobStateType.Failed

@@ -126,6 +126,9 @@ def schedule_partitioned(plan: Plan, snap: Snapshot, view: JobView, make_id: IdF
         mark_running(plan, bool(view.active))
         return plan
 
+    # A service that ran is not failed for a replica with nowhere to go now (a drained or lost node): it
+    # waits for one, Running, as Bacalhau's queue would not (it fails the job after QueueTimeout).
+    under_way = service and job.state.state_type is JobStateType.Running
     # Retries first (they waited), then untried partitions in order; enumerated only as far as the nodes
     # could take them (more than the fleet can never all be placed: Count is only a number here).
     retries = sorted(p for p in history if p not in due_later)
@@ -151,7 +154,8 @@ def schedule_partitioned(plan: Plan, snap: Snapshot, view: JobView, make_id: IdF
     chosen, unplaced = _assign(to_place, ranked, avoid)
     if len(to_place) < to_place_count:
         return not_enough_nodes(
-            plan, snap, wanted=to_place_count, found=len(candidates), rejections=rejections, active=view.active
+            plan, snap, wanted=to_place_count, found=len(candidates), rejections=rejections, active=view.active,
+            keep_running=under_way,
         )
     if unplaced and any(p in history for p in unplaced):
         _fall_back_to_busy(snap, view, chosen, unplaced, avoid, busy, refused, set(history))
@@ -160,7 +164,10 @@ def schedule_partitioned(plan: Plan, snap: Snapshot, view: JobView, make_id: IdF
             for node_id in sorted(avoid.get(p, ())):
                 rejections.append(NodeRejection(node_id, kind=RejectionKind.ALREADY_FAILED, detail=str(p)))
         found = len(to_place) - len(unplaced)
-        return not_enough_nodes(plan, snap, wanted=to_place_count, found=found, rejections=rejections, active=view.active)
+        return not_enough_nodes(
+            plan, snap, wanted=to_place_count, found=found, rejections=rejections, active=view.active,
+            keep_running=under_way,
+        )
 
     for p, node in chosen:
         previous = last_of(history[p]) if p in history else None

@@ -92,9 +92,11 @@ def not_enough_nodes(
     found: int,
     rejections: list[NodeRejection],
     active: Sequence[Execution] = (),
+    keep_running: bool = False,
 ) -> Plan:
     """Too few nodes fit: queue the job while its QueueTimeout lasts (or a node is expected back), else
-    fail it and stop its `active` executions (a failed job runs nothing)."""
+    fail it and stop its `active` executions (a failed job runs nothing). `keep_running`: a long-running
+    job under way is never failed for a replica with nowhere to go now; it waits, Running, saying why."""
     job = snap.job
     reason = f"not enough nodes to run job. requested: {wanted}, available: {found}"
     if not snap.nodes:
@@ -103,6 +105,15 @@ def not_enough_nodes(
         reason += ". " + summarize(rejections)
     # Every node's reason, grouped, for `job describe` and tools (the message says the first few).
     details = to_details(rejections)
+    if keep_running:
+        message = f"waiting for a node: {reason}"
+        if job.state.message != message:  # one history event per change of reason, not one per retry
+            plan.job_transition = JobTransition(JobStateType.Running, message, details)
+        plan.new_evaluations.append(
+            delayed_evaluation(job, snap, snap.now_ns + snap.queue_backoff_ns, EvaluationTrigger.JobQueue)
+        )
+        plan.comment = reason
+        return plan
     queue_timeout_ns = job.task.timeouts.queue_timeout * 1_000_000_000
     deadline = job.create_time + queue_timeout_ns
     if queue_timeout_ns > 0 and snap.now_ns < deadline:
