@@ -13,7 +13,7 @@ import re
 import time
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import httpx
 import yaml
@@ -199,3 +199,23 @@ def items_of(parsed: Any) -> list[Any]:
                 return list(parsed[key] or [])
     assert isinstance(parsed, list), f"expected a list, got {type(parsed).__name__}: {parsed!r}"[:2000]
     return parsed
+
+
+class RunsCli(Protocol):
+    """A node or cluster that runs the real CLI against itself and fails the test on a non-zero exit."""
+
+    def ok(self, *args: str, **kwargs: Any) -> Any: ...
+
+
+def submit_file(node: RunsCli, directory: Path, job: dict[str, Any], stem: str) -> str:
+    """`bacalhau job run FILE --wait=false --id-only` on a job file written into `directory`; the job ID."""
+    path = write_job_file(directory, job, stem=stem)
+    job_id = str(node.ok("job", "run", str(path), "--wait=false", "--id-only").stdout).strip()
+    assert job_id.startswith("j-"), job_id
+    return job_id
+
+
+def job_executions(node: RunsCli, job_id: str) -> list[dict[str, Any]]:
+    """`bacalhau job executions JOB --output json`, oldest first."""
+    items = items_of(parse_output(node.ok("job", "executions", job_id, "--output", "json").stdout))
+    return sorted(items, key=lambda e: (e["CreateTime"], e["ID"]))

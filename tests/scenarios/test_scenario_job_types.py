@@ -34,10 +34,11 @@ from scenario_jobs import (
     EXEC_FAILED,
     EXEC_RUNNING,
     JobWatch,
+    job_executions,
     one_job_id,
     parse_output,
+    submit_file,
     wasm_job,
-    write_job_file,
 )
 
 from cluster_env import Cluster
@@ -114,13 +115,6 @@ def watch(cluster: Cluster) -> JobWatch:
 
 
 # -- helpers --------------------------------------------------------------------------------------------------
-def executions(cluster: Cluster, job_id: str) -> list[dict[str, Any]]:
-    """`bacalhau job executions JOB --output json`, oldest first."""
-    parsed = parse_output(cluster.ok("job", "executions", job_id, "--output", "json").stdout)
-    items = parsed.get("Items", parsed) if isinstance(parsed, dict) else parsed
-    return sorted(items or [], key=lambda e: (e["CreateTime"], e["ID"]))
-
-
 def described(cluster: Cluster, job_id: str) -> dict[str, Any]:
     """`bacalhau job describe JOB --output json` (a GetJobResponse, plus NotScheduled when any)."""
     document: dict[str, Any] = parse_output(cluster.ok("job", "describe", job_id, "--output", "json").stdout)
@@ -162,14 +156,6 @@ def summary(items: list[dict[str, Any]]) -> str:
     ) or "  (no executions)"
 
 
-def submit_file(cluster: Cluster, directory: Path, job: dict[str, Any], stem: str) -> str:
-    """`bacalhau job run FILE --wait=false --id-only` on a job file written into `directory`; the job ID."""
-    path = write_job_file(directory, job, stem=stem)
-    job_id = cluster.ok("job", "run", str(path), "--wait=false", "--id-only").stdout.strip()
-    assert job_id.startswith("j-"), job_id
-    return job_id
-
-
 def long_running(wasm_modules: dict[str, Path], job_type: str, *, sleep_ms: str, count: int | None = None) -> dict[str, Any]:
     """A service or daemon job whose task sleeps `sleep_ms` milliseconds, then exits 0."""
     job = wasm_job(wasm_modules["sleep"], args=[sleep_ms], count=count, publisher="noop")
@@ -188,7 +174,7 @@ def wait_executions(
     """Poll the job's executions (CLI) until `done(executions)`; return them."""
 
     def probe() -> list[dict[str, Any]] | None:
-        items = executions(cluster, job_id)
+        items = job_executions(cluster, job_id)
         return items if done(items) else None
 
     found: list[dict[str, Any]] = watch.wait_for(
@@ -196,7 +182,7 @@ def wait_executions(
         probe,
         timeout_s=timeout_s,
         interval_s=0.25,
-        explain=lambda: f"job state: {job_of(cluster, job_id)['State']}\n{summary(executions(cluster, job_id))}",
+        explain=lambda: f"job state: {job_of(cluster, job_id)['State']}\n{summary(job_executions(cluster, job_id))}",
     )
     return found
 
@@ -223,7 +209,7 @@ def test_an_ops_job_runs_once_on_every_node_and_completes(cluster: Cluster, wasm
     job_id = one_job_id(result.stdout)
     job = job_of(cluster, job_id)
     assert job["Type"] == "ops" and job["State"]["StateType"] == "Completed", job["State"]
-    items = executions(cluster, job_id)
+    items = job_executions(cluster, job_id)
     assert sorted(e["NodeID"] for e in items) == sorted(ZONES), f"not once per node:\n{summary(items)}"
     assert all(state(e) == EXEC_COMPLETED for e in items), summary(items)
     assert "arg1=everywhere" in cluster.ok("job", "logs", job_id).stdout
@@ -239,7 +225,7 @@ def test_a_job_no_node_matches_fails_and_describe_says_why_for_every_node(
     message = failed["State"]["Message"]
     assert "not enough nodes to run job. requested: 1, available: 0" in message, message
     assert "3 nodes lack label zone=mars" in message, message
-    assert executions(cluster, job_id) == [], "a job no node matches must not have executions"
+    assert job_executions(cluster, job_id) == [], "a job no node matches must not have executions"
 
     text = cluster.ok("job", "describe", job_id).stdout
     assert "Why Not Scheduled" in text, text
@@ -264,7 +250,7 @@ def test_a_node_side_input_failure_is_retried_on_another_node_and_the_retry_says
     assert "sagres,19" in result.stdout, cluster.orchestrator.describe_result(result)
     assert job_of(cluster, job_id)["State"]["StateType"] == "Completed"
 
-    items = executions(cluster, job_id)
+    items = job_executions(cluster, job_id)
     assert [state(e) for e in items] == [EXEC_FAILED, EXEC_COMPLETED], summary(items)
     first, retry = items
     assert first["NodeID"] != retry["NodeID"], f"the retry must run on another node:\n{summary(items)}"
@@ -294,7 +280,7 @@ def test_a_job_side_input_failure_fails_the_job_at_once_without_a_retry(
     job = watch.wait_state(job_id, "Failed", timeout_s=WAIT_S)
     assert "HTTP 404" in job["State"]["Message"], job["State"]
     assert "not retried" in job["State"]["Details"].get("Hint", ""), job["State"]
-    items = executions(cluster, job_id)
+    items = job_executions(cluster, job_id)
     assert len(items) == 1 and state(items[0]) == EXEC_FAILED, f"expected ONE failed execution:\n{summary(items)}"
     assert items[0]["ComputeState"]["Details"].get("Retryable") != "true", items[0]["ComputeState"]
 

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from scenario_jobs import EXEC_RUNNING, JobWatch, parse_output, wasm_job, write_job_file
+from scenario_jobs import EXEC_RUNNING, JobWatch, job_executions, submit_file, wasm_job
 
 from cluster_env import Cluster
 
@@ -37,23 +37,10 @@ def cluster(bacalhau_bin: Path, tmp_path_factory: pytest.TempPathFactory) -> Ite
         made.close()
 
 
-def submit(cluster: Cluster, directory: Path, job: dict[str, Any], stem: str) -> str:
-    path = write_job_file(directory, job, stem=stem)
-    job_id = cluster.ok("job", "run", str(path), "--wait=false", "--id-only").stdout.strip()
-    assert job_id.startswith("j-"), job_id
-    return job_id
-
-
-def executions(cluster: Cluster, job_id: str) -> list[dict[str, Any]]:
-    parsed = parse_output(cluster.ok("job", "executions", job_id, "--output", "json").stdout)
-    items = parsed.get("Items", parsed) if isinstance(parsed, dict) else parsed
-    return sorted(items or [], key=lambda e: (e["CreateTime"], e["ID"]))
-
-
 def running_on(cluster: Cluster, job_id: str) -> list[str]:
     """The nodes where the job runs now (observed Running and still wanted)."""
     return sorted(
-        e["NodeID"] for e in executions(cluster, job_id)
+        e["NodeID"] for e in job_executions(cluster, job_id)
         if int(e["ComputeState"]["StateType"]) == EXEC_RUNNING and int(e["DesiredState"]["StateType"]) != DESIRED_STOPPED
     )
 
@@ -68,7 +55,7 @@ def test_a_drained_node_stops_its_daemons_and_takes_nothing_new_until_uncordoned
     cluster: Cluster, wasm_modules: dict[str, Path], tmp_path: Path
 ) -> None:
     watch = JobWatch(cluster.orchestrator.url, cluster.describe)
-    daemon_id = submit(cluster, tmp_path, sleeper(wasm_modules, "daemon"), "daemon")
+    daemon_id = submit_file(cluster, tmp_path, sleeper(wasm_modules, "daemon"), "daemon")
     watch.wait_for("the daemon on both nodes", lambda: running_on(cluster, daemon_id) == ["node-a", "node-b"] or None,
                    WAIT_S)
 
@@ -77,12 +64,12 @@ def test_a_drained_node_stops_its_daemons_and_takes_nothing_new_until_uncordoned
     assert "cordoned" in listed, listed
     watch.wait_for("the daemon's execution on node-a to stop", lambda: running_on(cluster, daemon_id) == ["node-b"] or None,
                    WAIT_S)
-    stopped = [e for e in executions(cluster, daemon_id) if e["NodeID"] == "node-a"]
+    stopped = [e for e in job_executions(cluster, daemon_id) if e["NodeID"] == "node-a"]
     assert all("drained" in e["ComputeState"]["Message"] for e in stopped), stopped
 
     queued = wasm_job(wasm_modules["hello"], args=["after-uncordon"], publisher="noop", timeouts={"QueueTimeout": 120})
     queued["Constraints"] = [{"Key": "disk", "Operator": "=", "Values": ["ssd"]}]  # only node-a has it
-    queued_id = submit(cluster, tmp_path, queued, "queued")
+    queued_id = submit_file(cluster, tmp_path, queued, "queued")
     job = watch.wait_state(queued_id, "Queued", timeout_s=WAIT_S)
     assert "cordoned" in job["State"]["Message"], job["State"]
 
@@ -98,7 +85,7 @@ def test_batch_and_service_work_moves_to_another_node_at_the_drain_deadline(
     cluster: Cluster, wasm_modules: dict[str, Path], tmp_path: Path
 ) -> None:
     watch = JobWatch(cluster.orchestrator.url, cluster.describe)
-    service_id = submit(cluster, tmp_path, sleeper(wasm_modules, "service"), "free-service")
+    service_id = submit_file(cluster, tmp_path, sleeper(wasm_modules, "service"), "free-service")
     first = watch.wait_for("the replica to run", lambda: running_on(cluster, service_id) or None, WAIT_S)
     [source] = first
     target = "node-b" if source == "node-a" else "node-a"
@@ -106,7 +93,7 @@ def test_batch_and_service_work_moves_to_another_node_at_the_drain_deadline(
     try:
         watch.wait_for(f"the replica to move to {target}", lambda: running_on(cluster, service_id) == [target] or None,
                        WAIT_S)
-        history = executions(cluster, service_id)
+        history = job_executions(cluster, service_id)
         assert len(history) == 2, history
         assert history[0]["ComputeState"]["Details"].get("HandedBack") == "true", history[0]["ComputeState"]
         assert watch.job(service_id)["State"]["StateType"] == "Running"

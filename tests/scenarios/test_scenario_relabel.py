@@ -12,11 +12,10 @@ from __future__ import annotations
 import signal
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 import yaml
-from scenario_jobs import EXEC_RUNNING, JobWatch, parse_output, wasm_job, write_job_file
+from scenario_jobs import EXEC_RUNNING, JobWatch, job_executions, submit_file, wasm_job
 
 from cluster_env import Cluster
 
@@ -43,36 +42,23 @@ def cluster(bacalhau_bin: Path, tmp_path_factory: pytest.TempPathFactory, labels
         made.close()
 
 
-def submit(cluster: Cluster, directory: Path, job: dict[str, Any], stem: str) -> str:
-    path = write_job_file(directory, job, stem=stem)
-    job_id = cluster.ok("job", "run", str(path), "--wait=false", "--id-only").stdout.strip()
-    assert job_id.startswith("j-"), job_id
-    return job_id
-
-
-def executions(cluster: Cluster, job_id: str) -> list[dict[str, Any]]:
-    parsed = parse_output(cluster.ok("job", "executions", job_id, "--output", "json").stdout)
-    items = parsed.get("Items", parsed) if isinstance(parsed, dict) else parsed
-    return list(items or [])
-
-
 def test_labels_reloaded_on_sighup_place_a_queued_job_and_move_a_daemon(
     cluster: Cluster, labels_file: Path, wasm_modules: dict[str, Path], tmp_path: Path
 ) -> None:
     watch = JobWatch(cluster.orchestrator.url, cluster.describe)
     queued = wasm_job(wasm_modules["hello"], args=["relabelled"], publisher="noop", timeouts={"QueueTimeout": 120})
     queued["Constraints"] = [{"Key": "zone", "Operator": "=", "Values": ["us"]}]
-    queued_id = submit(cluster, tmp_path, queued, "queued")
+    queued_id = submit_file(cluster, tmp_path, queued, "queued")
     job = watch.wait_state(queued_id, "Queued", timeout_s=WAIT_S)
     assert "1 node lacks label zone=us" in job["State"]["Message"], job["State"]
 
     daemon = wasm_job(wasm_modules["sleep"], args=["600000"], publisher="noop")
     daemon["Type"] = "daemon"
     daemon["Constraints"] = [{"Key": "zone", "Operator": "=", "Values": ["eu"]}]
-    daemon_id = submit(cluster, tmp_path, daemon, "daemon")
+    daemon_id = submit_file(cluster, tmp_path, daemon, "daemon")
     watch.wait_for(
         "the daemon to run on node-0",
-        lambda: any(int(e["ComputeState"]["StateType"]) == EXEC_RUNNING for e in executions(cluster, daemon_id)) or None,
+        lambda: any(int(e["ComputeState"]["StateType"]) == EXEC_RUNNING for e in job_executions(cluster, daemon_id)) or None,
         timeout_s=WAIT_S,
     )
 
@@ -86,10 +72,10 @@ def test_labels_reloaded_on_sighup_place_a_queued_job_and_move_a_daemon(
     assert "relabelled" in cluster.ok("job", "logs", queued_id).stdout
     watch.wait_for(
         "the daemon's execution on node-0 to stop (it no longer matches)",
-        lambda: all(int(e["ComputeState"]["StateType"]) != EXEC_RUNNING for e in executions(cluster, daemon_id)) or None,
+        lambda: all(int(e["ComputeState"]["StateType"]) != EXEC_RUNNING for e in job_executions(cluster, daemon_id)) or None,
         timeout_s=WAIT_S,
     )
-    stopped = executions(cluster, daemon_id)
+    stopped = job_executions(cluster, daemon_id)
     assert any("no longer matches the job" in (e["ComputeState"].get("Message") or "") for e in stopped), stopped
     assert watch.job(daemon_id)["State"]["StateType"] == "Running"  # a daemon waits for matching nodes
     described = cluster.ok("node", "describe", "node-0", "--output", "json").stdout
