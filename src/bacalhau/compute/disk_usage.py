@@ -38,6 +38,7 @@ class DiskUse:
 
     @property
     def total(self) -> int:
+        """Everything the task wrote, the figure compared with its limit."""
         return self.results_bytes + self.scratch_bytes
 
 

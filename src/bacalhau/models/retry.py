@@ -39,12 +39,16 @@ MAX_BACKOFF_S = 24 * 3600.0
 
 
 class RetryStrategy(enum.StrEnum):
+    """Which failures are retried: the node's only (classified), or all (always, Bacalhau's)."""
+
     CLASSIFIED = "classified"
     ALWAYS = "always"
 
 
 @dataclass(frozen=True)
 class RetryPolicy:
+    """How a job's failed executions are tried again (the module docstring says when)."""
+
     strategy: RetryStrategy = RetryStrategy.CLASSIFIED
     # Executions per partition (per node for ops), the first one included.
     attempts: int = 3

@@ -26,18 +26,22 @@ REFUSED = (ExecutionStateType.BidRejected, ExecutionStateType.AskForBidRejected)
 
 
 def is_active(e: Execution) -> bool:
+    """Not terminal and still wanted: it holds its partition (or its node, for ops and daemon)."""
     return not e.compute_state.state_type.is_terminal and e.desired_state.state_type is not ExecutionDesiredStateType.Stopped
 
 
 def is_completed(e: Execution) -> bool:
+    """Ended with a result (whatever its exit code)."""
     return e.compute_state.state_type is ExecutionStateType.Completed
 
 
 def is_retryable(e: Execution) -> bool:
+    """Its failure was the node's fault, not the job's."""
     return e.compute_state.details.get("Retryable", "").lower() == "true"
 
 
 def counts_as_attempt(e: Execution) -> bool:
+    """A failure that uses up one of the partition's attempts (a hand-back does not)."""
     return e.compute_state.state_type is ExecutionStateType.Failed and e.compute_state.details.get(c.DETAIL_HANDED_BACK) != "true"
 
 

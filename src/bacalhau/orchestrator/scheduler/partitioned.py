@@ -66,6 +66,7 @@ CANDIDATES_PER_EVALUATION = 8
 
 
 def schedule_partitioned(plan: Plan, snap: Snapshot, view: JobView, make_id: IdFactory) -> Plan:
+    """Batch and service jobs (see the module docstring), after job_state.begin."""
     job = snap.job
     service = job.type == c.JOB_TYPE_SERVICE
     wanted = job.effective_count

@@ -49,6 +49,7 @@ from bacalhau.orchestrator.selection.rejections import summarize, to_details
 
 
 def schedule_per_node(plan: Plan, snap: Snapshot, view: JobView, make_id: IdFactory) -> Plan:
+    """Ops and daemon jobs (see the module docstring), after job_state.begin."""
     job = snap.job
     daemon = job.type == c.JOB_TYPE_DAEMON
     policy = view.policy

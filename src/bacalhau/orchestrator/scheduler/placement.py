@@ -30,6 +30,7 @@ IdFactory = Callable[[str], str]
 
 
 def new_id(prefix: str) -> str:
+    """`e-<uuid4>`: an execution ID as Bacalhau makes them."""
     return f"{prefix}{uuid.uuid4()}"
 
 
@@ -159,6 +160,7 @@ def job_key(snap: Snapshot) -> str:
 
 
 def mark_running(plan: Plan, has_work: bool, message: str = "") -> None:
+    """Move the job to Running when it has work and is not Running yet."""
     if has_work and plan.job.state.state_type is not JobStateType.Running:
         plan.job_transition = JobTransition(JobStateType.Running, message)
 
