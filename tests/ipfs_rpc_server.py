@@ -8,6 +8,7 @@ to it, the way Kubo's own command layer does:
     POST /api/v0/pin/add?arg=   {"Pins": [cid]}                 POST /api/v0/swarm/connect?arg=   {"Strings"}
     POST /api/v0/pin/rm?arg=    {"Pins": [cid]}, or Kubo's "not pinned or pinned indirectly" error
     POST /api/v0/id             {"ID", "Addresses": [.../p2p/<ID>], ...}
+    POST /api/v0/block/stat?arg=&offline=true   {"Key", "Size"}, or Kubo's "block was not found locally"
     any other method            405, as Kubo                    errors   500 {"Message", "Code": 0, "Type": "error"}
 
 `timeout=<Go duration>` bounds fetches; running out answers "context deadline exceeded", Kubo's words.
@@ -141,6 +142,7 @@ class KuboRpcStandIn:
             "get": self._get,
             "pin/add": self._pin,
             "pin/rm": self._unpin,
+            "block/stat": self._block_stat,
             "swarm/connect": self._connect,
             "id": self._id,
         }
@@ -247,6 +249,16 @@ class KuboRpcStandIn:
             return kubo_error(f"{cid}: not pinned or pinned indirectly")
         await self.node.unpin([cid])
         return JSONResponse({"Pins": [cid]})
+
+    async def _block_stat(self, request: Request) -> Response:
+        cid = request.query_params.get("arg", "")
+        if not cid:
+            raise ValueError('argument "cid" is required')
+        if request.query_params.get("offline") != "true":
+            raise ValueError("the stand-in answers block/stat offline only")
+        if not await self.node.has(cid):
+            return kubo_error(f"block was not found locally (offline): ipld: could not find {cid}")
+        return JSONResponse({"Key": cid, "Size": 0})
 
     async def _connect(self, request: Request) -> Response:
         address = request.query_params.get("arg", "")

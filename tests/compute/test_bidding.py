@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pytest
@@ -95,3 +96,55 @@ def test_execution_without_a_task_is_rejected(registry: PluginRegistry) -> None:
     execution = make_execution(make_job(tasks=[]))
 
     assert not decide_bid(execution, registry=registry, max_capacity=CAPACITY).accepted
+
+
+# -- JobAdmissionControl.Locality ---------------------------------------------------------------------------
+def _locality_registry(executor: ScriptedExecutor, allowed: Path) -> PluginRegistry:
+    """The scripted engine with inline, an allow-listed local folder and URL inputs."""
+    from bacalhau.compute.publishers.noop import NoopPublisher
+    from bacalhau.compute.storage.inline import InlineStorage
+    from bacalhau.compute.storage.local import LocalStorage
+    from bacalhau.compute.storage.url import UrlStorage
+
+    noop = NoopPublisher()
+    return PluginRegistry(
+        executors={SCRIPTED: executor},
+        storages={
+            "inline": InlineStorage(),
+            "localDirectory": LocalStorage(allow_listed_paths=[f"{allowed}:rw"]),
+            "urlDownload": UrlStorage(read_timeout_s=1, max_retries=0, max_bytes=1 << 20),
+        },
+        publishers={"noop": noop},
+        empty_publisher=noop,
+    )
+
+
+def _local_input(path: Path, **params: object) -> InputSource:
+    return InputSource(
+        Source=SpecConfig(Type="localDirectory", Params={"SourcePath": str(path), **params}), Target="/data"
+    )
+
+
+async def test_a_local_locality_node_bids_only_when_every_input_is_here(executor: ScriptedExecutor, tmp_path: Path) -> None:
+    """Bacalhau's InputLocalityStrategy: inline data and an existing allow-listed folder are here; a URL
+    (fetched per execution) or a folder that does not exist here is not, and the reason says how many."""
+    from bacalhau.compute.bidding import decide
+
+    (tmp_path / "present").mkdir()
+    registry = _locality_registry(executor, tmp_path)
+    inline = InputSource(Source=SpecConfig(Type="inline", Params={"URL": "data:,x"}), Target="/x")
+    here = scripted_execution(inputs=[inline, _local_input(tmp_path / "present")])
+    decision = await decide(here, registry=registry, max_capacity=CAPACITY, locality="local")
+    assert decision.accepted, decision.reason
+
+    url = InputSource(Source=SpecConfig(Type="urlDownload", Params={"URL": "https://example.com/a.csv"}), Target="/u")
+    # A folder the task may create (so the bid's checks pass) is not here yet: it is not local data.
+    absent = _local_input(tmp_path / "absent", ReadWrite=True, CreateAs="dir")
+    elsewhere = scripted_execution(inputs=[inline, url, absent])
+    refused = await decide(elsewhere, registry=registry, max_capacity=CAPACITY, locality="local")
+    assert not refused.accepted
+    assert refused.reason.startswith("this node does not have all input data locally (2 of 3 inputs require downloading")
+    assert "urlDownload https://example.com/a.csv" in refused.reason and str(tmp_path / "absent") in refused.reason
+    # Anywhere (the default) takes the same job.
+    anywhere = await decide(elsewhere, registry=registry, max_capacity=CAPACITY, locality="anywhere")
+    assert anywhere.accepted

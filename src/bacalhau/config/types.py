@@ -396,14 +396,30 @@ class JobLimitsConfig(WireModel):
         return limits
 
 
+LOCALITY_ANYWHERE = "anywhere"
+LOCALITY_LOCAL = "local"
+LOCALITIES = (LOCALITY_ANYWHERE, LOCALITY_LOCAL)
+
+
 class JobAdmissionControlConfig(WireModel):
     """Which jobs a compute node takes at all (Bacalhau's `JobAdmissionControl`), and the bounds every
     job spec must keep (`Limits`, ours)."""
 
+    # anywhere: take jobs whatever their inputs; local: only jobs whose every input is on this node
+    # already (an allow-listed local path that exists, an IPFS CID in the node's own repo, inline data).
     locality: str = Field("anywhere", alias="Locality")
     # False: a job asking for any network (Host, Full, HTTP, Bridge) is refused with the reason.
     accept_networked_jobs: bool = Field(False, alias="AcceptNetworkedJobs")
     limits: JobLimitsConfig = Field(default_factory=JobLimitsConfig, alias="Limits")
+
+    @field_validator("locality")
+    @classmethod
+    def _known_locality(cls, value: str) -> str:
+        # Checked when the config loads: a typo must not silently mean "anywhere".
+        lowered = value.strip().lower()
+        if lowered not in LOCALITIES:
+            raise ValueError(f"JobAdmissionControl.Locality: {value!r} is not one of {', '.join(LOCALITIES)}")
+        return lowered
 
 
 class InputSourceTypes(WireModel):

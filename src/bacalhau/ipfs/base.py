@@ -66,6 +66,11 @@ class IpfsClient(Protocol):
         """
         ...
 
+    async def has(self, cid: str) -> bool:
+        """True when the root block of `cid` is in this node's own repo, asking no peer (Bacalhau's
+        HasCID: its input is local). StorageError for an invalid CID or an unreachable daemon."""
+        ...
+
     async def pin(self, cid: str, *, timeout_s: float = DEFAULT_FETCH_TIMEOUT_S) -> None:
         """Pin `cid` recursively, fetching what is missing. Idempotent.
 

@@ -40,7 +40,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from bacalhau.ipfs.base import DEFAULT_FETCH_TIMEOUT_S
-from bacalhau.ipfs.blockstore import remove_unpinned_blocks
+from bacalhau.ipfs.blockstore import block_path, remove_unpinned_blocks
 from bacalhau.ipfs.cid import require_valid_cid
 from bacalhau.ipfs.daemon_thread import in_daemon_thread
 from bacalhau.ipfs.libkubo import (
@@ -168,6 +168,11 @@ class EmbeddedIpfsNode:
             return await asyncio.to_thread(fetched.read_bytes)
         finally:
             await asyncio.to_thread(shutil.rmtree, scratch, True)
+
+    async def has(self, cid: str) -> bool:
+        """The root block's file is in the repo (read from disk: works before the node is started)."""
+        path = block_path(self._repo, require_valid_cid(cid))
+        return path is not None and await asyncio.to_thread(path.is_file)
 
     async def pin(self, cid: str, *, timeout_s: float = DEFAULT_FETCH_TIMEOUT_S) -> None:
         """Pin `cid` recursively, fetching missing blocks from peers."""

@@ -41,6 +41,8 @@ log = logging.getLogger(__name__)
 REQUEST_TIMEOUT_S = 30.0  # calls that fetch nothing (id, swarm/connect) and the connect phase of all
 REPLY_GRACE_S = 5.0  # past Kubo's own `timeout`, for its error reply to reach us
 _DEADLINE_MESSAGES = ("context deadline exceeded", "timeout")
+# Kubo's answer to an offline lookup of a block it does not hold ("block was not found locally (offline)").
+_NOT_LOCAL_MESSAGE = "not found"
 _NOT_PINNED_MESSAGE = "not pinned"  # Kubo's pin/rm of a CID without a recursive pin: "not pinned or pinned indirectly"
 
 
@@ -157,6 +159,18 @@ class KuboRpcClient:
             self._request(http, "cat", self._fetch_params(cid, timeout_s), what=what, timeout_s=timeout_s) as reply,
         ):
             return await reply.aread()
+
+    async def has(self, cid: str) -> bool:
+        """`block/stat` with `offline=true`: the daemon answers from its own blockstore, fetching nothing."""
+        cid = require_valid_cid(cid)
+        await self.start()
+        try:
+            await self._json(self._require_started(), "block/stat", {"arg": cid, "offline": "true"}, what=f"looking up {cid}")
+        except StorageError as exc:
+            if _NOT_LOCAL_MESSAGE in exc.message.lower():
+                return False
+            raise
+        return True
 
     async def pin(self, cid: str, *, timeout_s: float = DEFAULT_FETCH_TIMEOUT_S) -> None:
         """Pin `cid` recursively on the daemon (it fetches what it lacks)."""

@@ -43,3 +43,9 @@ class StorageProvider(Protocol):
     async def cleanup(self, prepared: PreparedInput) -> None:
         """Remove what `prepare` created (never a user's own folder). Idempotent."""
         ...
+
+    async def has_locally(self, source: InputSource) -> bool:
+        """True when the input is on this node already, so staging it downloads nothing (Bacalhau's
+        HasStorageLocally; JobAdmissionControl.Locality=local takes only such jobs). Never downloads
+        and never raises for an input it cannot tell about: False."""
+        ...

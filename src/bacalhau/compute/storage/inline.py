@@ -101,6 +101,10 @@ class InlineStorage:
         if prepared.owned:
             await asyncio.to_thread(shutil.rmtree, prepared.host_path.parent, True)
 
+    async def has_locally(self, source: InputSource) -> bool:
+        """Always: the data travels inside the job itself."""
+        return True
+
     def _url(self, source: InputSource) -> str:
         url = source.source.param("URL")
         if not isinstance(url, str) or not url.strip():

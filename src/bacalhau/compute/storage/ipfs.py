@@ -64,6 +64,14 @@ class IpfsStorage:
         if prepared.owned:
             await asyncio.to_thread(shutil.rmtree, prepared.host_path.parent, True)
 
+    async def has_locally(self, source: InputSource) -> bool:
+        """When the CID's root block is in the node's own IPFS repo (no network asked), as Bacalhau's
+        HasCID decides it."""
+        try:
+            return await self._client.has(self._cid(source))
+        except BacalhauError:
+            return False
+
     def _cid(self, source: InputSource) -> str:
         cid = source.source.param("CID")
         if not isinstance(cid, str) or not cid.strip():

@@ -15,7 +15,7 @@ from pathlib import Path
 
 from bacalhau.compute.storage.allowlist import AllowList
 from bacalhau.compute.storage.base import PreparedInput, input_name
-from bacalhau.models.errors import ConfigurationError, StorageError
+from bacalhau.models.errors import BacalhauError, ConfigurationError, StorageError
 from bacalhau.models.job import InputSource
 
 CREATE_DIR = "dir"
@@ -76,6 +76,15 @@ class LocalStorage:
 
     async def cleanup(self, prepared: PreparedInput) -> None:
         """Nothing to do: the folder belongs to the user and is never deleted."""
+
+    async def has_locally(self, source: InputSource) -> bool:
+        """When the path is allow-listed and exists here: it is bound in place, nothing is copied."""
+        try:
+            params = decode_params(source)
+            self._check_access(params)
+        except BacalhauError:
+            return False
+        return await asyncio.to_thread(os.path.exists, params.source_path)
 
     def _prepare(self, source: InputSource) -> PreparedInput:
         params = decode_params(source)

@@ -99,6 +99,10 @@ class S3Storage:
         if prepared.owned:
             await asyncio.to_thread(shutil.rmtree, prepared.host_path, True)
 
+    async def has_locally(self, source: InputSource) -> bool:
+        """Never: an object is downloaded for every execution."""
+        return False
+
     async def _download(self, location: S3Location, region: str, subject: str, folder: Path) -> None:
         budget = ByteBudget(self._max_bytes, subject=subject, uri=location.uri)
         endpoint_url = endpoint_label(location.endpoint, region)

@@ -103,6 +103,10 @@ class UrlStorage:
         if prepared.owned:
             await asyncio.to_thread(shutil.rmtree, prepared.host_path, True)
 
+    async def has_locally(self, source: InputSource) -> bool:
+        """Never: a URL is fetched for every execution."""
+        return False
+
     def _url(self, source: InputSource) -> str:
         url = source.source.param("URL")
         if not isinstance(url, str) or not url.strip():
