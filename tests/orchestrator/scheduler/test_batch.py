@@ -108,6 +108,9 @@ def test_a_failure_the_node_reported_is_never_retried_on_that_node() -> None:
     assert not alone.new_executions
     assert alone.job_transition is not None and alone.job_transition.new_state is JobStateType.Failed
     assert "1 node already failed partition 0 of this job" in alone.job_transition.message
+    # What the user can act on is the failure itself: it ends the message.
+    assert alone.job_transition.message.endswith(f"The last attempt at partition 0: {failed.id[:10]} failed on n-a: "
+                                                 "registry unreachable"), alone.job_transition.message
 
 
 def test_retryable_failures_stop_after_max_attempts() -> None:

@@ -167,7 +167,7 @@ def schedule_partitioned(plan: Plan, snap: Snapshot, view: JobView, make_id: IdF
         found = len(to_place) - len(unplaced)
         return not_enough_nodes(
             plan, snap, wanted=to_place_count, found=found, rejections=rejections, active=view.active,
-            keep_running=under_way,
+            keep_running=under_way, cause=_what_failed([last_of(history[p]) for p in unplaced if p in history]),
         )
 
     for p, node in chosen:
@@ -238,6 +238,16 @@ def _fall_back_to_busy(
         ranked.remove(node)
         chosen.append((p, node))
         unplaced.remove(p)
+
+
+def _what_failed(failed: list[Execution | None]) -> str:
+    """For a retry with nowhere to go: what its last attempt failed on, which is what the user can act
+    on ("1 node already failed partition 0" alone hides it). Empty when nothing was tried."""
+    tried = [e for e in failed if e is not None]
+    if not tried:
+        return ""
+    last = max(tried, key=lambda e: (e.create_time, e.id))
+    return f"last attempt at partition {last.partition_index}: {describe_end(last)}"
 
 
 def _wait_for(plan: Plan, snap: Snapshot, due_later: dict[int, int]) -> None:

@@ -94,6 +94,7 @@ def not_enough_nodes(
     rejections: list[NodeRejection],
     active: Sequence[Execution] = (),
     keep_running: bool = False,
+    cause: str = "",
 ) -> Plan:
     """Too few nodes fit: queue the job while its QueueTimeout lasts (or a node is expected back), else
     fail it and stop its `active` executions (a failed job runs nothing). `keep_running`: a long-running
@@ -104,6 +105,8 @@ def not_enough_nodes(
         reason += ". No compute nodes are connected"
     elif rejections:
         reason += ". " + summarize(rejections)
+    if cause:
+        reason += f". The {cause}"
     # Every node's reason, grouped, for `job describe` and tools (the message says the first few).
     details = to_details(rejections)
     if keep_running:
