@@ -1,7 +1,9 @@
 """Executions this node ends for its own reasons, not the task's: what it tells the orchestrator.
 
-Each is a failure the orchestrator may retry (here after a restart, or on another node). A hand-back
-(the node stopped on purpose) is also marked DETAIL_HANDED_BACK, so it does not use up the job's retries.
+Each is a failure the orchestrator may retry (here after a restart, or on another node), marked
+DETAIL_NODE_LOST: the node lost the execution, it did not fail the task, so a retry may come back here.
+A hand-back (the node stopped on purpose) is also marked DETAIL_HANDED_BACK, so it does not use up the
+job's retries.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ def retryable_details() -> dict[str, str]:
         "Hint": "the execution can be retried on this or another node",
         "Retryable": "true",
         "FailsExecution": "true",
+        c.DETAIL_NODE_LOST: "true",
     }
 
 

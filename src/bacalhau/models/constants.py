@@ -61,7 +61,8 @@ MAX_REQUEST_BYTES: Final = 10 * 1024 * 1024
 # unfinished (never started, or stopped on purpose at the end of its drain): the node's doing, not the
 # job's, so it does not count against the job's retries.
 DETAIL_HANDED_BACK: Final = "HandedBack"
-# ComputeState.Details key the orchestrator sets ("true") on an execution it failed because it lost the
-# node (gone, disconnected, or no longer holding it after a restart): an attempt, but the node did not
-# fail the task itself, so a retry may go back to that node once it is healthy again.
+# ComputeState.Details key set ("true") on an execution lost rather than failed: by the orchestrator when
+# it lost the node (gone, disconnected, no longer holding it after a restart), by a compute node that
+# lost it to its own restart. An attempt, but the node did not fail the task itself, so a retry may go
+# back to that node once it is healthy again.
 DETAIL_NODE_LOST: Final = "NodeLost"

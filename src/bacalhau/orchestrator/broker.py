@@ -77,8 +77,11 @@ class EvaluationBroker:
             timeout = None
             if self._delayed:
                 timeout = max(0.0, (self._delayed[0][0] - self._clock_ns()) / 1e9)
+            # asyncio.timeout, not wait_for: 3.11's wait_for can turn a worker's cancel that arrives as
+            # the timeout fires into a TimeoutError, and the worker would loop on instead of stopping.
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._changed.wait(), timeout)
+                async with asyncio.timeout(timeout):
+                    await self._changed.wait()
         return None
 
     def dequeue_ready(self, limit: int) -> list[Evaluation]:

@@ -331,8 +331,11 @@ class NclComputeLink:
         next_beat = now + self._rng.uniform(0.1, 1.0) * self._heartbeat_s
         next_info = now + self._info_s
         while True:
+            # asyncio.timeout, not wait_for: 3.11's wait_for can turn a cancel (stop()) arriving as it
+            # times out into a TimeoutError, which would keep this loop, and stop(), waiting forever.
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._info_due.wait(), max(0.0, min(next_beat, next_info) - self._clock()))
+                async with asyncio.timeout(max(0.0, min(next_beat, next_info) - self._clock())):
+                    await self._info_due.wait()
             now = self._clock()
             try:
                 if now >= next_beat:
