@@ -92,7 +92,7 @@ def test_agent_debug_on_a_compute_only_node_counts_the_executions_it_completed(
 ) -> None:
     north, south = cluster.computes["edge-1"], cluster.computes["edge-2"]
     before = {node.name: debug_of(node) for node in (north, south)}
-    assert all(set(d) == {"ActiveJobs", "jobsCompleted", "Results"} for d in before.values()), before
+    assert all(set(d) == {"ActiveJobs", "jobsCompleted", "Results", "InputCache"} for d in before.values()), before
     # What Compute.Results.Retention keeps on disk (ours).
     assert all(set(d["Results"]) >= {"ResultsCount", "ResultsBytes"} for d in before.values()), before
 

@@ -13,7 +13,7 @@ import contextlib
 import logging
 from collections.abc import Collection, Mapping
 from pathlib import Path
-from typing import Protocol, TypeVar, runtime_checkable
+from typing import Any, Protocol, TypeVar, runtime_checkable
 
 from bacalhau.compute.executors.base import Executor, Reattachable
 from bacalhau.compute.executors.docker import DockerExecutor
@@ -27,6 +27,7 @@ from bacalhau.compute.publishers.retrying import RetryingPublisher
 from bacalhau.compute.publishers.s3 import S3Publisher
 from bacalhau.compute.storage.base import StorageProvider
 from bacalhau.compute.storage.inline import InlineStorage
+from bacalhau.compute.storage.input_cache import InputCache
 from bacalhau.compute.storage.ipfs import IpfsStorage
 from bacalhau.compute.storage.local import LocalStorage
 from bacalhau.compute.storage.s3 import S3Storage
@@ -74,7 +75,11 @@ class PluginRegistry:
         storages: Mapping[str, StorageProvider],
         publishers: Mapping[str, Publisher],
         empty_publisher: Publisher | None = None,
+        input_cache: InputCache | None = None,
     ) -> None:
+        """`input_cache` is the one the url and s3 storages share (None: disabled); the registry reports
+        it in `debug_sections` and closes it at `stop`."""
+        self._input_cache = input_cache
         self._executors = dict(executors)
         self._storages = dict(storages)
         self._publishers = dict(publishers)
@@ -133,6 +138,12 @@ class PluginRegistry:
                 logger.warning("could not remove the %s tasks left by an earlier run: %s", name, exc.message)
         return removed
 
+    def debug_sections(self) -> dict[str, Any]:
+        """`agent debug` sections about the plugins: InputCache (ours), its size, entries and hit rate."""
+        if self._input_cache is None:
+            return {"InputCache": {"Enabled": False}}
+        return {"InputCache": {"Enabled": True, **self._input_cache.stats().to_wire()}}
+
     def executor_names(self) -> list[str]:
         """Installed engine types, sorted (advertised as ExecutionEngines)."""
         return _installed(self._executors)
@@ -166,6 +177,8 @@ class PluginRegistry:
                 await plugin.stop()
             except Exception as exc:  # keep stopping the others; report the first afterwards
                 errors.append(exc)
+        if self._input_cache is not None:
+            self._input_cache.close()
         if errors:
             raise errors[0]
 
@@ -209,6 +222,7 @@ def build_registry(*, config: BacalhauConfig, node_id: str = "") -> PluginRegist
     noop_publisher = NoopPublisher()
     ipfs_for = _IpfsClients(config)
     read_timeout_s = _read_timeout_s(config)
+    input_cache = _input_cache(config)
     executors: dict[str, Executor] = {
         c.ENGINE_DOCKER: _docker_executor(config, node_id),
         c.ENGINE_WASM: WasmExecutor(cache_dir=data_dir / "compute" / "cache" / "wasm"),
@@ -222,8 +236,9 @@ def build_registry(*, config: BacalhauConfig, node_id: str = "") -> PluginRegist
             read_timeout_s=read_timeout_s,
             max_retries=config.input_sources.max_retry_count,
             max_bytes=config.input_sources.max_download_bytes,
+            cache=input_cache,
         ),
-        c.STORAGE_S3: S3Storage(max_bytes=config.input_sources.max_download_bytes),
+        c.STORAGE_S3: S3Storage(max_bytes=config.input_sources.max_download_bytes, cache=input_cache),
         c.STORAGE_IPFS: IpfsStorage(
             client=ipfs_for.endpoint(config.input_sources.types.ipfs.endpoint),
             # 0 means "no timeout" for Bacalhau's ReadTimeout; an IPFS fetch still needs a bound.
@@ -243,7 +258,18 @@ def build_registry(*, config: BacalhauConfig, node_id: str = "") -> PluginRegist
         storages=_enabled(storages, config.input_sources.disabled),
         publishers=_with_retries(_enabled(publishers, config.publishers.disabled)),
         empty_publisher=noop_publisher,
+        input_cache=input_cache,
     )
+
+
+def _input_cache(config: BacalhauConfig) -> InputCache | None:
+    """The node's input cache from `InputSources.Cache` (None when disabled or MaxSize is 0). Nothing is
+    created on disk until the first staging."""
+    cache_cfg = config.input_sources.cache
+    if not cache_cfg.enabled or cache_cfg.max_bytes <= 0:
+        return None
+    root = Path(cache_cfg.path) if cache_cfg.path else Path(config.data_dir) / "compute" / "input-cache"
+    return InputCache(root=root, max_bytes=cache_cfg.max_bytes)
 
 
 def _with_retries(publishers: dict[str, Publisher]) -> dict[str, Publisher]:

@@ -303,8 +303,8 @@ class ComputeNode:
         return {
             "ActiveJobs": active_jobs(running),
             "jobsCompleted": self._store.count(State.Completed),
-            # What Compute.Results.Retention keeps on disk now (ours).
-            "Results": self._retention.kept().to_wire(),
+            "Results": self._retention.kept().to_wire(),  # what Compute.Results.Retention keeps (ours)
+            **self._registry.debug_sections(),  # InputCache (ours)
         }
 
     # --- ComputeService -------------------------------------------------------------------------------

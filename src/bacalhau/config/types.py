@@ -426,6 +426,33 @@ class InputSourceTypes(WireModel):
     ipfs: IpfsEndpointConfig = Field(default_factory=IpfsEndpointConfig, alias="IPFS")
 
 
+class InputCacheConfig(WireModel):
+    """`InputSources.Cache`: ours, not a Bacalhau key. What a compute node keeps of the `urlDownload` and
+    `s3` inputs it fetched, so that the next execution staging the same content downloads nothing
+    (compute/storage/input_cache.py)."""
+
+    enabled: bool = Field(True, alias="Enabled")
+    # Where the cache lives; empty means `<DataDir>/compute/input-cache`. On the same filesystem as the
+    # data dir, a hit is a hard link; elsewhere it is a copy.
+    path: str = Field("", alias="Path")
+    # Total size the cached inputs may take (least recently used go first); 0 disables the cache.
+    max_size: str = Field("10GB", alias="MaxSize")
+
+    @field_validator("max_size")
+    @classmethod
+    def _size(cls, value: str) -> str:
+        try:
+            parse_bytes(value)
+        except ValueError as exc:
+            raise ValueError(f"InputSources.Cache.MaxSize: {exc}") from None
+        return value
+
+    @property
+    def max_bytes(self) -> int:
+        """MaxSize in bytes (0: no caching)."""
+        return parse_bytes(self.max_size)
+
+
 class InputSourcesConfig(WireModel):
     disabled: list[str] = Field(default_factory=list, alias="Disabled")
     types: InputSourceTypes = Field(default_factory=InputSourceTypes, alias="Types")
@@ -433,6 +460,7 @@ class InputSourcesConfig(WireModel):
     max_retry_count: int = Field(3, alias="MaxRetryCount")
     # Largest body a `urlDownload` input may have, in bytes (10 GB); bigger downloads fail.
     max_download_bytes: int = Field(10 * 10**9, alias="MaxDownloadBytes")
+    cache: InputCacheConfig = Field(default_factory=InputCacheConfig, alias="Cache")
 
 
 class ResultDownloaderTypes(WireModel):

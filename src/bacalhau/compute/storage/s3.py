@@ -13,6 +13,13 @@ streaming (base64 SHA-256, S3's format); `VersionID` fetches that version of one
 the node's own (environment / profile / instance role), never the job's. Whatever fails, or if the
 staging is cancelled, the folder is removed: nothing partial is left behind.
 
+With the node's input cache (input_cache.py), an entry is kept per source identity (endpoint, bucket,
+key, VersionID, Filter, ChecksumSHA256) with the ETag(s) it was fetched under, and each later staging
+revalidates it: a HEAD of the object (ListObjectsV2 of a prefix: the keys, ETags and sizes) that
+matches stages the cached files without a GET of any body; anything else downloads again and replaces
+the entry. A prefix is listed twice on a miss (here and by the download): an object changing between
+the two only means the entry is refetched at the next staging.
+
 Clients stay open between stagings (s3/pool.py: warm connections, no per-input set-up); `stop()` closes
 them, which the registry does for plugins with a lifespan when the node stops.
 """
@@ -21,10 +28,15 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import hashlib
 import shutil
 from pathlib import Path
+from typing import Any
+
+from botocore.exceptions import ClientError
 
 from bacalhau.compute.storage.base import PreparedInput, input_name
+from bacalhau.compute.storage.input_cache import CacheClaim, InputCache, cache_key
 from bacalhau.compute.storage.workdir import staging_folder
 from bacalhau.models.errors import FieldError, StorageError, ValidationFailed
 from bacalhau.models.job import InputSource
@@ -36,10 +48,14 @@ from bacalhau.s3.transfer import (
     CHUNK_BYTES,
     DEFAULT_CONCURRENCY,
     ByteBudget,
+    ObjectEntry,
     download_object,
     download_prefix,
     object_filename,
 )
+
+# How S3 consoles mark a "folder" object (transfer.py skips such objects the same way).
+_DIRECTORY_CONTENT_TYPE = "application/x-directory"
 
 
 class S3Storage:
@@ -54,10 +70,13 @@ class S3Storage:
         max_clients: int = DEFAULT_MAX_CLIENTS,
         concurrency: int = DEFAULT_CONCURRENCY,
         chunk_bytes: int = CHUNK_BYTES,
+        cache: InputCache | None = None,
     ) -> None:
         """`max_bytes` caps one input (all its objects together); `default_region` is used when the input
         names none (then AWS_REGION, then us-east-1); at most `max_clients` (endpoint, region) clients stay
-        open; `concurrency` objects of a prefix download at once, in `chunk_bytes` reads."""
+        open; `concurrency` objects of a prefix download at once, in `chunk_bytes` reads; `cache`, when
+        given, keeps what was downloaded for the next staging of the same objects."""
+        self._cache = cache
         self._max_bytes = max_bytes
         self._default_region = default_region
         self._clients = ClientPool(settings=client_settings or ClientSettings(), max_clients=max_clients)
@@ -89,7 +108,11 @@ class S3Storage:
         region = resolve_region(location.region, self._default_region)
         async with staging_folder(work_dir) as folder:
             try:
-                await self._download(location, region, subject, folder)
+                if self._cache is None:
+                    await self._download(location, region, subject, folder)
+                else:
+                    async with self._cache.claim(s3_cache_key(location), label=location.uri) as claim:
+                        await self._stage_through(claim, location, region, subject, folder)
             except OSError as exc:
                 raise StorageError(f"{subject}: could not save {location.uri} on the node: {exc}") from exc
         return PreparedInput(source=source, host_path=folder, read_only=True, owned=True)
@@ -100,8 +123,30 @@ class S3Storage:
             await asyncio.to_thread(shutil.rmtree, prepared.host_path, True)
 
     async def has_locally(self, source: InputSource) -> bool:
-        """Never: an object is downloaded for every execution."""
-        return False
+        """True when the input cache holds an entry for the source's bucket/key (and version, filter);
+        asks S3 nothing, so the entry is only believed fresh: staging revalidates it by ETag."""
+        if self._cache is None:
+            return False
+        try:
+            location = self._location(source)
+        except ValidationFailed:
+            return False
+        return self._cache.contains(s3_cache_key(location))
+
+    async def _stage_through(
+        self, claim: CacheClaim, location: S3Location, region: str, subject: str, folder: Path
+    ) -> None:
+        """Stage via the cache: a hit when S3 reports the ETags the entry was fetched under."""
+        endpoint_url = endpoint_label(location.endpoint, region)
+        with translated(StorageError, subject=subject, location=location, endpoint_url=endpoint_url):
+            async with self._clients.lease(location.endpoint, region) as client:
+                location, validator = await _current_validator(client, location)
+        if claim.entry is not None and validator and claim.entry.validator == validator:
+            await claim.hit(folder)
+            return
+        scratch = await claim.scratch(fallback=folder)
+        await self._download(location, region, subject, scratch)
+        await claim.store(scratch, folder, validator=validator)
 
     async def _download(self, location: S3Location, region: str, subject: str, folder: Path) -> None:
         budget = ByteBudget(self._max_bytes, subject=subject, uri=location.uri)
@@ -127,6 +172,7 @@ class S3Storage:
                 )
 
     def _location(self, source: InputSource) -> S3Location:
+        """The source's S3Location; ValidationFailed naming the input."""
         try:
             return source_location(source.source)
         except ValidationFailed as exc:
@@ -135,3 +181,58 @@ class S3Storage:
                 [FieldError(f"InputSources[{input_name(source)}].{e.path}", e.message) for e in exc.errors],
                 hint=exc.hint,
             ) from exc
+
+
+def s3_cache_key(location: S3Location) -> str:
+    """The input cache key of an s3 source: what names the objects, and the checksum they were verified
+    against (an entry fetched without checking it must not satisfy a job asking for it). Not the region:
+    the endpoint and bucket already say where the objects are."""
+    return cache_key(
+        "s3",
+        location.endpoint,
+        location.bucket,
+        location.key,
+        location.version_id,
+        location.filter,
+        location.checksum_sha256,
+    )
+
+
+async def _current_validator(client: Any, location: S3Location) -> tuple[S3Location, str]:
+    """What S3 says identifies the content now: the object's ETag (one HEAD), or a digest of the listed
+    keys, ETags and sizes of a prefix ('' when nothing is listed: the download reports it). A folder
+    placeholder object is listed as the prefix it stands for, as the download does; the location returned
+    is the one to download."""
+    if not location.is_prefix:
+        params: dict[str, str] = {"Bucket": location.bucket, "Key": location.key}
+        if location.version_id:
+            params["VersionId"] = location.version_id
+        try:
+            head = await client.head_object(**params)
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") not in ("404", "NoSuchKey", "NoSuchBucket", "NotFound"):
+                raise
+            # A HEAD's 404 has no body to say whether the bucket or the key is missing: let the download
+            # fail with the precise error, as it would without the cache.
+            return location, ""
+        if not (head.get("ContentType", "") == _DIRECTORY_CONTENT_TYPE and not head.get("ContentLength")):
+            etag = str(head.get("ETag") or "")
+            return location, (f"etag:{etag}" if etag else "")
+        location = dataclasses.replace(location, key=location.key + "/", version_id="")
+    listed = await _list_with_etags(client, location)
+    if not listed:
+        return location, ""
+    digest = hashlib.sha256("".join(f"{entry.key}\t{etag}\t{entry.size}\n" for entry, etag in listed).encode())
+    return location, f"list:{digest.hexdigest()}"
+
+
+async def _list_with_etags(client: Any, location: S3Location) -> list[tuple[ObjectEntry, str]]:
+    """Every object under the prefix passing the Filter, in key order, with its ETag."""
+    listed: list[tuple[ObjectEntry, str]] = []
+    pages = client.get_paginator("list_objects_v2").paginate(Bucket=location.bucket, Prefix=location.prefix)
+    async for page in pages:
+        for item in page.get("Contents", []) or []:
+            key = str(item["Key"])
+            if location.matches(key):
+                listed.append((ObjectEntry(key=key, size=int(item.get("Size", 0))), str(item.get("ETag", ""))))
+    return listed

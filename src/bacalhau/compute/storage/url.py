@@ -11,6 +11,12 @@ a read timeout and a body over the node's size cap are not. Whatever fails, the 
 An optional `Checksum` param (`sha256:<hex>`, or 64 hex digits) is checked against the bytes as they
 stream in; a mismatch fails the input before the file is renamed into place (Bacalhau has no such
 param; we add it because a URL says where data is, not what it is).
+
+With the node's input cache (input_cache.py), an entry is kept per URL when the server names a
+validator (ETag, else Last-Modified), and every later staging revalidates it with a conditional GET:
+304 stages the cached file (no body transferred), 200 downloads again and replaces the entry. A URL whose
+server gives neither validator is not cached. A job's `Checksum` matching the cached file's SHA-256 is
+a hit with no request at all: the job named the bytes it wants, and those are them.
 """
 
 from __future__ import annotations
@@ -18,10 +24,12 @@ from __future__ import annotations
 import asyncio
 import email.message
 import hashlib
+import logging
 import os
 import posixpath
 import shutil
 import tempfile
+from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
 from urllib.parse import unquote, urlsplit, urlunsplit
@@ -29,6 +37,7 @@ from urllib.parse import unquote, urlsplit, urlunsplit
 import httpx
 
 from bacalhau.compute.storage.base import PreparedInput, input_name
+from bacalhau.compute.storage.input_cache import CacheClaim, InputCache, cache_key
 from bacalhau.compute.storage.workdir import staging_folder
 from bacalhau.models.errors import StorageError
 from bacalhau.models.job import InputSource
@@ -37,10 +46,24 @@ SUPPORTED_SCHEMES = ("http", "https")
 DEFAULT_FILENAME = "download"
 _CHUNK_BYTES = 1 << 20
 _MAX_BACKOFF_S = 30.0
+# How a cache entry's validator is stored: the header it came from, then its value.
+_ETAG, _LAST_MODIFIED = "etag:", "last-modified:"
+
+logger = logging.getLogger(__name__)
 
 
 class _Retryable(Exception):
     """An attempt failed in a way worth trying again (5xx, connection trouble)."""
+
+
+@dataclass(frozen=True)
+class _Fetched:
+    """How a download ended: `not_modified` (a conditional GET answered 304: nothing saved), or saved with
+    the response's validator ('' when it had none) and the body's SHA-256."""
+
+    not_modified: bool = False
+    validator: str = ""
+    sha256: str = ""
 
 
 def expected_sha256(source: InputSource) -> str | None:
@@ -74,7 +97,10 @@ class UrlStorage:
         max_bytes: int,
         max_redirects: int = 10,
         retry_backoff_s: float = 1.0,
+        cache: InputCache | None = None,
     ) -> None:
+        """`cache`, when given, keeps what was downloaded for the next staging of the same URL."""
+        self._cache = cache
         self._read_timeout_s = read_timeout_s
         self._max_retries = max(0, max_retries)
         self._max_bytes = max_bytes
@@ -94,7 +120,11 @@ class UrlStorage:
         """Download the URL into a fresh numbered folder of `work_dir`; return that folder."""
         url = self._url(source)
         async with staging_folder(work_dir) as folder:
-            await self._download_with_retries(source, url, folder)
+            if self._cache is None:
+                await self._download_with_retries(source, url, folder)
+            else:
+                async with self._cache.claim(url_cache_key(url), label=redact(url)) as claim:
+                    await self._stage_through(claim, source, url, folder)
         # The folder is what is mounted: the file appears at <Target>/<name>, as in Bacalhau.
         return PreparedInput(source=source, host_path=folder, read_only=True, owned=True)
 
@@ -104,8 +134,32 @@ class UrlStorage:
             await asyncio.to_thread(shutil.rmtree, prepared.host_path, True)
 
     async def has_locally(self, source: InputSource) -> bool:
-        """Never: a URL is fetched for every execution."""
-        return False
+        """True when the input cache holds an entry for the URL; asks the server nothing, so the entry is
+        only believed fresh: staging revalidates it (and downloads again if the content changed)."""
+        if self._cache is None:
+            return False
+        try:
+            url = self._url(source)
+        except StorageError:
+            return False
+        return self._cache.contains(url_cache_key(url))
+
+    async def _stage_through(self, claim: CacheClaim, source: InputSource, url: str, folder: Path) -> None:
+        """Stage via the cache: revalidate the claimed entry, stage it on a hit, else download and store."""
+        entry, wanted = claim.entry, expected_sha256(source)
+        if entry is not None and wanted is not None and entry.sha256 == wanted:
+            await claim.hit(folder)
+            return
+        scratch = await claim.scratch(fallback=folder)
+        fetched = await self._download_with_retries(source, url, scratch, validator=entry.validator if entry else "")
+        if fetched.not_modified and entry is not None:
+            if wanted is not None and entry.sha256 != wanted:
+                raise _mismatch(input_name(source), url, wanted, entry.sha256)
+            await claim.hit(folder)
+            return
+        if not fetched.validator:
+            logger.debug("not caching %s: the server sent neither an ETag nor a Last-Modified header", redact(url))
+        await claim.store(scratch, folder, validator=fetched.validator, sha256=fetched.sha256)
 
     def _url(self, source: InputSource) -> str:
         url = source.source.param("URL")
@@ -126,14 +180,17 @@ class UrlStorage:
             raise StorageError(f"urlDownload input {input_name(source)!r} has a URL without a host: {redact(url)}")
         return url
 
-    async def _download_with_retries(self, source: InputSource, url: str, folder: Path) -> None:
+    async def _download_with_retries(
+        self, source: InputSource, url: str, folder: Path, *, validator: str = ""
+    ) -> _Fetched:
+        """Download into `folder`, conditionally on `validator` (an entry's) when given."""
         # A ReadTimeout of 0 (or less) means no timeout, as for Go's http.Client.
         timeout = httpx.Timeout(self._read_timeout_s if self._read_timeout_s > 0 else None)
         async with httpx.AsyncClient(timeout=timeout, follow_redirects=False, trust_env=True) as client:
             attempt = 0
             while True:
                 try:
-                    return await self._attempt(client, source, url, folder)
+                    return await self._attempt(client, source, url, folder, _conditional_headers(validator))
                 except _Retryable as exc:
                     if attempt >= self._max_retries:
                         # Unreachable or failing server (5xx): maybe this node's network, not the job's
@@ -146,14 +203,19 @@ class UrlStorage:
                     await asyncio.sleep(min(self._retry_backoff_s * (2**attempt), _MAX_BACKOFF_S))
                     attempt += 1
 
-    async def _attempt(self, client: httpx.AsyncClient, source: InputSource, url: str, folder: Path) -> None:
+    async def _attempt(
+        self, client: httpx.AsyncClient, source: InputSource, url: str, folder: Path, headers: dict[str, str]
+    ) -> _Fetched:
         name = input_name(source)
         seen: set[str] = set()
         current = url
         for _hop in range(self._max_redirects + 1):
             seen.add(current)
             try:
-                async with client.stream("GET", current) as response:
+                async with client.stream("GET", current, headers=headers) as response:
+                    # Before the redirect check: httpx counts every 3xx, 304 included, as a redirect.
+                    if response.status_code == 304 and headers:
+                        return _Fetched(not_modified=True)
                     if response.is_redirect:
                         location = response.headers.get("location", "")
                         next_url = str(response.url.join(location))
@@ -181,7 +243,8 @@ class UrlStorage:
                             f"urlDownload input {name!r}: {redact(current)} returned unexpected "
                             f"HTTP {response.status_code}"
                         )
-                    return await self._save(response, name, current, folder, expected_sha256(source))
+                    sha256 = await self._save(response, name, current, folder, expected_sha256(source))
+                    return _Fetched(validator=_validator(response.headers), sha256=sha256)
             except httpx.ReadTimeout as exc:
                 raise StorageError(
                     f"urlDownload input {name!r}: reading {redact(current)} timed out after "
@@ -198,15 +261,15 @@ class UrlStorage:
             f"(more than {self._max_redirects})"
         )
 
-    async def _save(
-        self, response: httpx.Response, name: str, url: str, folder: Path, sha256_hex: str | None
-    ) -> None:
+    async def _save(self, response: httpx.Response, name: str, url: str, folder: Path, sha256_hex: str | None) -> str:
+        """Save the body under its file name in `folder`; return its SHA-256 (hex)."""
         declared = response.headers.get("content-length", "")
         if declared.isdigit() and int(declared) > self._max_bytes:
             raise self._too_large(name, url, int(declared))
         filename = filename_for(response.headers.get("content-disposition", ""), str(response.url))
         out, tmp = await asyncio.to_thread(_open_temp, folder)
-        digest = hashlib.sha256() if sha256_hex is not None else None
+        # Hashed always (in the writing thread, off the event loop): the cache keys Checksum hits by it.
+        digest = hashlib.sha256()
         try:
             size = 0
             try:
@@ -214,21 +277,16 @@ class UrlStorage:
                     size += len(chunk)
                     if size > self._max_bytes:
                         raise self._too_large(name, url, None)
-                    if digest is not None:
-                        digest.update(chunk)
-                    await asyncio.to_thread(out.write, chunk)
+                    await asyncio.to_thread(_write_hashed, out, digest, chunk)
             finally:
                 await asyncio.to_thread(out.close)
-            if digest is not None and digest.hexdigest() != sha256_hex:
-                raise StorageError(
-                    f"urlDownload input {name!r}: checksum mismatch for {redact(url)}: expected sha256 "
-                    f"{sha256_hex}, got {digest.hexdigest()}",
-                    hint="the data at the URL changed, or the Checksum param is wrong",
-                )
+            if sha256_hex is not None and digest.hexdigest() != sha256_hex:
+                raise _mismatch(name, url, sha256_hex, digest.hexdigest())
             await asyncio.to_thread(tmp.replace, folder / filename)
         except BaseException:
             await asyncio.to_thread(tmp.unlink, True)
             raise
+        return digest.hexdigest()
 
     def _too_large(self, name: str, url: str, declared: int | None) -> StorageError:
         size = f"{declared} bytes" if declared is not None else f"more than {self._max_bytes} bytes"
@@ -237,6 +295,40 @@ class UrlStorage:
             f"({size} > {self._max_bytes} bytes)",
             hint="raise InputSources.MaxDownloadBytes in the compute node's config",
         )
+
+
+def url_cache_key(url: str) -> str:
+    """The input cache key of a URL: the URL itself (credentials included: they may change the content)."""
+    return cache_key("url", url)
+
+
+def _conditional_headers(validator: str) -> dict[str, str]:
+    """The request headers revalidating an entry fetched under `validator` (none for '')."""
+    if validator.startswith(_ETAG):
+        return {"If-None-Match": validator.removeprefix(_ETAG)}
+    if validator.startswith(_LAST_MODIFIED):
+        return {"If-Modified-Since": validator.removeprefix(_LAST_MODIFIED)}
+    return {}
+
+
+def _validator(headers: httpx.Headers) -> str:
+    """What identifies this version of the content: the ETag, else Last-Modified, else ''."""
+    etag, modified = str(headers.get("etag", "")).strip(), str(headers.get("last-modified", "")).strip()
+    if etag:
+        return _ETAG + etag
+    return _LAST_MODIFIED + modified if modified else ""
+
+
+def _mismatch(name: str, url: str, expected: str, actual: str) -> StorageError:
+    return StorageError(
+        f"urlDownload input {name!r}: checksum mismatch for {redact(url)}: expected sha256 {expected}, got {actual}",
+        hint="the data at the URL changed, or the Checksum param is wrong",
+    )
+
+
+def _write_hashed(out: BinaryIO, digest: hashlib._Hash, chunk: bytes) -> None:
+    digest.update(chunk)  # hashlib releases the GIL on large buffers: this overlaps the network read
+    out.write(chunk)
 
 
 def _open_temp(folder: Path) -> tuple[BinaryIO, Path]:
