@@ -6,13 +6,12 @@ refusing jobs that need it with the reason."""
 from __future__ import annotations
 
 import hashlib
-import threading
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 
 import pytest
-from scenario_jobs import JobWatch, one_job_id
+from scenario_jobs import JobWatch, http_server, one_job_id
 
 from serve_node import BacalhauNode
 
@@ -39,16 +38,8 @@ class _Files(BaseHTTPRequestHandler):
 @pytest.fixture(scope="module")
 def files() -> Iterator[str]:
     """A real HTTP server on 127.0.0.1 serving /data/weather.csv; yields its base URL."""
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _Files)
-    server.daemon_threads = True
-    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}"
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join(5)
+    with http_server(_Files) as base:
+        yield base
 
 
 def test_a_url_input_with_its_checksum_reaches_the_job_and_get_downloads_the_results(

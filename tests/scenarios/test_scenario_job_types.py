@@ -23,7 +23,7 @@ from __future__ import annotations
 import threading
 from collections import Counter
 from collections.abc import Callable, Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any
 
@@ -34,6 +34,7 @@ from scenario_jobs import (
     EXEC_FAILED,
     EXEC_RUNNING,
     JobWatch,
+    http_server,
     job_executions,
     one_job_id,
     parse_output,
@@ -82,16 +83,8 @@ class _Inputs(BaseHTTPRequestHandler):
 @pytest.fixture(scope="module")
 def inputs() -> Iterator[str]:
     """A real HTTP server on 127.0.0.1 (see _Inputs); yields its base URL."""
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _Inputs)
-    server.daemon_threads = True
-    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}"
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join(5)
+    with http_server(_Inputs) as base:
+        yield base
 
 
 # -- the cluster ----------------------------------------------------------------------------------------------

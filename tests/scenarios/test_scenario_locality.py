@@ -10,14 +10,13 @@ a node set to `local` takes only jobs whose every input it holds, and says so wh
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any
 
 import pytest
-from scenario_jobs import EXEC_COMPLETED, JobWatch, job_executions, submit_file, wasm_job
+from scenario_jobs import EXEC_COMPLETED, JobWatch, http_server, job_executions, submit_file, wasm_job
 
 from cluster_env import Cluster
 
@@ -40,16 +39,8 @@ class _Payload(BaseHTTPRequestHandler):
 
 @pytest.fixture(scope="module")
 def url() -> Iterator[str]:
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _Payload)
-    server.daemon_threads = True
-    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}/weather.csv"
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join(5)
+    with http_server(_Payload) as base:
+        yield base + "/weather.csv"
 
 
 @pytest.fixture(scope="module")
