@@ -279,6 +279,7 @@ class Node:
             instance_id=self.identity.instance_id,
             limits=cfg.job_admission_control.limits.to_limits(),
             retry=cfg.orchestrator.scheduler.retry.to_policy(),
+            locality_ranking=cfg.orchestrator.scheduler.locality_ranking,
             result_transformer=result_transformer(
                 presign_s3=not cfg.publishers.types.s3.pre_signed_url_disabled,
                 presign_expires_s=int(parse_duration_s(cfg.publishers.types.s3.pre_signed_url_expiration)),

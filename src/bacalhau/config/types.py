@@ -81,6 +81,9 @@ class SchedulerConfig(WireModel):
     housekeeping_interval: str = Field("30s", alias="HousekeepingInterval")
     housekeeping_timeout: str = Field("2m", alias="HousekeepingTimeout")
     retry: RetryConfig = Field(default_factory=RetryConfig, alias="Retry")
+    # Ours: rank the nodes that fit a job by the bytes of its inputs they hold (reported by the nodes,
+    # or just given to them), before their queue and free capacity. False: data is ignored in placement.
+    locality_ranking: bool = Field(True, alias="LocalityRanking")
 
 
 class EvaluationBrokerConfig(WireModel):

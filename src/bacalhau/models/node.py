@@ -6,6 +6,7 @@ import enum
 
 from pydantic import Field
 
+from bacalhau.models.data_holdings import DataHoldings
 from bacalhau.models.fields import NoneList, StrMap
 from bacalhau.models.resources import Resources
 from bacalhau.models.wire import WireModel
@@ -51,6 +52,8 @@ class ComputeNodeInfo(WireModel):
     running_executions: int = Field(0, alias="RunningExecutions")
     enqueued_executions: int = Field(0, alias="EnqueuedExecutions")
     address: str = Field("", alias="address")
+    # Ours: what input data the node holds (a Go orchestrator ignores it; None from a Go node).
+    data_holdings: DataHoldings | None = Field(None, alias="DataHoldings")
 
 
 class NodeInfo(WireModel):

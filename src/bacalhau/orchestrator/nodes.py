@@ -44,7 +44,9 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from bacalhau.locality.index import HoldingsIndex
 from bacalhau.models.clock import parse_rfc3339_ns, rfc3339, rfc3339_nano
+from bacalhau.models.data_holdings import DataHoldings
 from bacalhau.models.errors import (
     BacalhauError,
     BadRequestError,
@@ -136,6 +138,10 @@ def _placement_facts(info: NodeInfo) -> tuple[object, ...]:
     )
 
 
+def _holdings(info: NodeInfo) -> DataHoldings | None:
+    return info.compute_node_info.data_holdings if info.compute_node_info is not None else None
+
+
 def _clear_capacity(state: NodeState) -> None:
     # A node that is not connected offers nothing (Bacalhau clears its live capacity too).
     if state.info.compute_node_info is not None:
@@ -194,6 +200,8 @@ class NodeManager:
         # Cordoned node -> its drain deadline (Unix ns, None: none), kept in step with NodeState.cordon
         # for the same reason.
         self._cordoned: dict[str, int | None] = {}
+        # What input data each node reports holding (and was just given): placement ranks by it.
+        self.holdings = HoldingsIndex()
         grace_until = monotonic_s() + (disconnect_timeout_s if restart_grace_s is None else restart_grace_s)
         now = rfc3339(clock_ns())
         for state in store.load():
@@ -245,6 +253,7 @@ class NodeManager:
         )
         self._store.put(state)
         self._nodes[node_id] = _Tracked(state=state, last_seen_s=self._monotonic_s())
+        self.holdings.report(node_id, _holdings(info))
         self._order = None
         self._draining.discard(node_id)  # a node that handshakes again is back for good
         self._awaiting.discard(node_id)
@@ -284,6 +293,7 @@ class NodeManager:
             return
         changed = _placement_facts(tracked.state.info) != _placement_facts(info)
         tracked.state.info = info.model_copy(deep=True)
+        self.holdings.report(info.node_id, _holdings(info))
         if tracked.state.connection_state.status is not ConnectionStatus.CONNECTED:
             _clear_capacity(tracked.state)
         tracked.record_dirty = True
@@ -455,6 +465,7 @@ class NodeManager:
         self._awaiting.discard(full_id)
         self._draining.discard(full_id)
         self._cordoned.pop(full_id, None)
+        self.holdings.forget(full_id)
         self._order = None
         if self._is_live(tracked):
             self._listeners.emit(NodeEvent(full_id, NodeChange.LEAVE, "node deleted"))

@@ -60,6 +60,7 @@ class Orchestrator:
         result_transformer: ResultTransformer | None = None,
         limits: JobLimits = DEFAULT_LIMITS,
         retry: RetryPolicy = DEFAULT_RETRY,
+        locality_ranking: bool = True,
     ) -> None:
         """Assemble the orchestrator; nothing runs until `start_workers()`.
 
@@ -69,7 +70,8 @@ class Orchestrator:
         a restart has as long to come back. `limits` is JobAdmissionControl.Limits: submit refuses specs
         beyond them, and stored jobs beyond them are failed at recovery and at evaluation. DatastoreError if
         the node store cannot be opened, ConfigurationError if the timeout is not positive. `retry` is
-        Orchestrator.Scheduler.Retry (models/retry.py).
+        Orchestrator.Scheduler.Retry (models/retry.py); `locality_ranking` Orchestrator.Scheduler.
+        LocalityRanking (place a job on the nodes holding its input data first).
         """
         self.node_id = node_id
         self.limits = limits
@@ -124,6 +126,7 @@ class Orchestrator:
                 clock_ns=clock_ns,
                 limits=limits,
                 retry=retry,
+                locality_ranking=locality_ranking,
             )
             for _ in range(max(1, worker_count))
         ]

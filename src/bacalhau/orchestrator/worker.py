@@ -7,6 +7,8 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from bacalhau.locality.held import NO_HOLDINGS
+from bacalhau.locality.index import job_input_keys
 from bacalhau.models.errors import BacalhauError, ConflictError, NotFoundError
 from bacalhau.models.evaluation import Evaluation
 from bacalhau.models.execution import Execution
@@ -56,9 +58,12 @@ class Worker:
         batch_size: int = BATCH_SIZE,
         limits: JobLimits = DEFAULT_LIMITS,
         retry: RetryPolicy = DEFAULT_RETRY,
+        locality_ranking: bool = True,
     ) -> None:
         """`limits`: JobAdmissionControl.Limits; the scheduler fails a stored job beyond them. `retry`:
-        Orchestrator.Scheduler.Retry, the policy of jobs that set no retry.* Meta keys."""
+        Orchestrator.Scheduler.Retry, the policy of jobs that set no retry.* Meta keys. `locality_ranking`:
+        tell the scheduler which nodes hold the job's input data (NodeManager.holdings)."""
+        self._locality = locality_ranking
         self._limits = limits
         self._retry = retry
         self._broker = broker
@@ -109,6 +114,11 @@ class Worker:
         for outcome in outcomes:
             if outcome.plan is None or not outcome.stored:
                 continue
+            if self._locality and outcome.created:
+                # Those nodes are staging the inputs now: the job's next sibling may go where they will be.
+                keys = job_input_keys(outcome.plan.job)
+                for execution in outcome.created:
+                    self._nodes.holdings.expect(execution.node_id, keys)
             try:
                 await self._planner.dispatch(outcome.plan, outcome.created)
             except Exception:
@@ -136,6 +146,7 @@ class Worker:
                 cordoned=self._nodes.cordoned(),
                 limits=self._limits,
                 retry=self._retry,
+                holdings=self._nodes.holdings.for_job(job) if self._locality else NO_HOLDINGS,
             )
             outcome.plan = schedule(evaluation, snapshot)
         except Exception as exc:

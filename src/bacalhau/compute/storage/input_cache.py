@@ -41,8 +41,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import hashlib
-import json
 import logging
 import os
 import shutil
@@ -63,12 +61,6 @@ logger = logging.getLogger(__name__)
 # Read-only for everyone: neither the task nor the node can change an entry through one of its links.
 _ENTRY_FILE_MODE = 0o444
 _HINT = "the input cache can be deleted safely (it is rebuilt as inputs are fetched), or disabled with InputSources.Cache.Enabled=false"
-
-
-def cache_key(kind: str, *parts: str) -> str:
-    """The identity key of a source: its `kind` and a SHA-256 of the parts identifying it, so that a
-    password or a token in a URL is never written to the index."""
-    return f"{kind}:{hashlib.sha256(json.dumps(parts).encode()).hexdigest()}"
 
 
 @dataclass(frozen=True)

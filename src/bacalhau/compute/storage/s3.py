@@ -36,8 +36,9 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from bacalhau.compute.storage.base import PreparedInput, input_name
-from bacalhau.compute.storage.input_cache import CacheClaim, InputCache, cache_key
+from bacalhau.compute.storage.input_cache import CacheClaim, InputCache
 from bacalhau.compute.storage.workdir import staging_folder
+from bacalhau.locality.keys import s3_key
 from bacalhau.models.errors import FieldError, StorageError, ValidationFailed
 from bacalhau.models.job import InputSource
 from bacalhau.s3.client import ClientSettings, endpoint_label, resolve_region
@@ -111,7 +112,7 @@ class S3Storage:
                 if self._cache is None:
                     await self._download(location, region, subject, folder)
                 else:
-                    async with self._cache.claim(s3_cache_key(location), label=location.uri) as claim:
+                    async with self._cache.claim(s3_key(location), label=location.uri) as claim:
                         await self._stage_through(claim, location, region, subject, folder)
             except OSError as exc:
                 raise StorageError(f"{subject}: could not save {location.uri} on the node: {exc}") from exc
@@ -131,7 +132,7 @@ class S3Storage:
             location = self._location(source)
         except ValidationFailed:
             return False
-        return self._cache.contains(s3_cache_key(location))
+        return self._cache.contains(s3_key(location))
 
     async def _stage_through(
         self, claim: CacheClaim, location: S3Location, region: str, subject: str, folder: Path
@@ -181,21 +182,6 @@ class S3Storage:
                 [FieldError(f"InputSources[{input_name(source)}].{e.path}", e.message) for e in exc.errors],
                 hint=exc.hint,
             ) from exc
-
-
-def s3_cache_key(location: S3Location) -> str:
-    """The input cache key of an s3 source: what names the objects, and the checksum they were verified
-    against (an entry fetched without checking it must not satisfy a job asking for it). Not the region:
-    the endpoint and bucket already say where the objects are."""
-    return cache_key(
-        "s3",
-        location.endpoint,
-        location.bucket,
-        location.key,
-        location.version_id,
-        location.filter,
-        location.checksum_sha256,
-    )
 
 
 async def _current_validator(client: Any, location: S3Location) -> tuple[S3Location, str]:

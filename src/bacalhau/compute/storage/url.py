@@ -37,8 +37,9 @@ from urllib.parse import unquote, urlsplit, urlunsplit
 import httpx
 
 from bacalhau.compute.storage.base import PreparedInput, input_name
-from bacalhau.compute.storage.input_cache import CacheClaim, InputCache, cache_key
+from bacalhau.compute.storage.input_cache import CacheClaim, InputCache
 from bacalhau.compute.storage.workdir import staging_folder
+from bacalhau.locality.keys import url_key
 from bacalhau.models.errors import StorageError
 from bacalhau.models.job import InputSource
 
@@ -123,7 +124,7 @@ class UrlStorage:
             if self._cache is None:
                 await self._download_with_retries(source, url, folder)
             else:
-                async with self._cache.claim(url_cache_key(url), label=redact(url)) as claim:
+                async with self._cache.claim(url_key(url), label=redact(url)) as claim:
                     await self._stage_through(claim, source, url, folder)
         # The folder is what is mounted: the file appears at <Target>/<name>, as in Bacalhau.
         return PreparedInput(source=source, host_path=folder, read_only=True, owned=True)
@@ -142,7 +143,7 @@ class UrlStorage:
             url = self._url(source)
         except StorageError:
             return False
-        return self._cache.contains(url_cache_key(url))
+        return self._cache.contains(url_key(url))
 
     async def _stage_through(self, claim: CacheClaim, source: InputSource, url: str, folder: Path) -> None:
         """Stage via the cache: revalidate the claimed entry, stage it on a hit, else download and store."""
@@ -295,11 +296,6 @@ class UrlStorage:
             f"({size} > {self._max_bytes} bytes)",
             hint="raise InputSources.MaxDownloadBytes in the compute node's config",
         )
-
-
-def url_cache_key(url: str) -> str:
-    """The input cache key of a URL: the URL itself (credentials included: they may change the content)."""
-    return cache_key("url", url)
 
 
 def _conditional_headers(validator: str) -> dict[str, str]:

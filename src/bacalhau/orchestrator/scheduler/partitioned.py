@@ -151,7 +151,7 @@ def schedule_partitioned(plan: Plan, snap: Snapshot, view: JobView, make_id: IdF
     avoided = set().union(*avoid.values()) if avoid else set()
     enough = max(CANDIDATES_PER_EVALUATION, 2 * placeable) + len(avoided)
     candidates, rejections = feasible(snap, exclude=busy, refused=refused, enough=enough)
-    ranked = rank_nodes(candidates, spread=job_key(snap))
+    ranked = rank_nodes(candidates, spread=job_key(snap), held=snap.holdings.by_node)
     chosen, unplaced = _assign(to_place, ranked, avoid)
     if len(to_place) < to_place_count:
         return not_enough_nodes(
@@ -230,7 +230,9 @@ def _fall_back_to_busy(
         and rejection(snap.job, snap.node_by_id[node_id], snap.task_resources) is None
     ]
     # A node whose partition is done is idle for this job: better than one still running one of it.
-    ranked = sorted(rank_nodes(spare, spread=job_key(snap)), key=lambda n: n.info.node_id in running)
+    ranked = sorted(
+        rank_nodes(spare, spread=job_key(snap), held=snap.holdings.by_node), key=lambda n: n.info.node_id in running
+    )
     for p in [p for p in unplaced if p in retried]:
         node = next((n for n in ranked if n.info.node_id not in avoid.get(p, ())), None)
         if node is None:

@@ -61,6 +61,12 @@ def feasible(
     if enough > 0 and len(nodes) > enough:
         start = zlib.crc32(job_key(snap).encode()) % len(nodes)
         nodes = nodes[start:] + nodes[:start]
+        holders = snap.holdings.by_node
+        if holders:
+            # The nodes holding the job's data are looked at first, whatever the sample: the best
+            # placement is among them whenever one fits (and they are few: a sample stays bounded).
+            first = tuple(snap.node_by_id[n] for n in sorted(holders) if n in snap.node_by_id)
+            nodes = first + tuple(n for n in nodes if n.info.node_id not in holders)
     for node in nodes:
         if enough > 0 and len(ok) >= enough:
             break
@@ -197,6 +203,8 @@ def new_execution(
         ModifyTime=snap.now_ns,
     )
     plan.new_executions.append(execution)
+    held = snap.holdings.describe(node.info.node_id)
+    note = "; ".join(part for part in (note, held) if part)
     if note:
         plan.notes[execution.id] = note
     return execution

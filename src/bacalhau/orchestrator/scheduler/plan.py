@@ -6,6 +6,7 @@ import functools
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
+from bacalhau.locality.held import NO_HOLDINGS, JobHoldings
 from bacalhau.models.evaluation import Evaluation
 from bacalhau.models.execution import Execution
 from bacalhau.models.job import Job
@@ -40,6 +41,8 @@ class Snapshot:
     cordoned: Mapping[str, int | None] = field(default_factory=dict)
     # Orchestrator.Scheduler.Retry; the job's retry.* Meta keys override it.
     retry: RetryPolicy = DEFAULT_RETRY
+    # Which nodes hold the job's input data (locality/index.py); empty when ranking by data is off.
+    holdings: JobHoldings = NO_HOLDINGS
 
     @functools.cached_property
     def node_by_id(self) -> Mapping[str, NodeState]:

@@ -438,7 +438,8 @@ class NclComputeLink:
 
 
 def _static_key(info: NodeInfo) -> tuple[Any, ...]:
-    """What Bacalhau's `HasStaticConfigChanged` compares: everything but live capacity and counts."""
+    """What Bacalhau's `HasStaticConfigChanged` compares (everything but live capacity and counts), and
+    the data the node holds."""
     compute = info.compute_node_info
     return (
         tuple(sorted(info.labels.items())),
@@ -447,5 +448,7 @@ def _static_key(info: NodeInfo) -> tuple[Any, ...]:
         None if compute is None else (
             tuple(compute.execution_engines), tuple(compute.publishers), tuple(compute.storage_sources),
             compute.max_capacity.to_wire(), compute.max_job_requirements.to_wire(), compute.address,
+            # Ours: the data the node holds (placement ranks by it), sent as soon as it changes.
+            compute.data_holdings.content_key() if compute.data_holdings is not None else None,
         ),
     )

@@ -113,6 +113,8 @@ def _go_node_info(value: Any, handler: SerializerFunctionWrapHandler) -> Any:
         # Go's ComputeNodeInfo is a struct value: always an object. A Go orchestrator reads the node's
         # engines and capacities from it, so `null` would make a Go peer see an empty node.
         compute = data["ComputeNodeInfo"] = ComputeNodeInfo().to_wire()
+    if compute.get("DataHoldings") is None:
+        compute.pop("DataHoldings", None)  # ours: absent rather than null when a node reports none
     for key in _COMPUTE_RESOURCE_KEYS:
         if isinstance(compute.get(key), dict):
             _go_resource_dict(compute[key])
