@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import stat
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -43,9 +44,19 @@ class DiskUse:
 
 
 def tree_size(paths: Iterable[Path]) -> int:
-    """Bytes of the regular files under `paths` (symlinks not followed; vanished entries skipped)."""
+    """Bytes of the regular files under `paths`, or of a path that is itself a regular file (symlinks not
+    followed; vanished entries skipped)."""
     total = 0
-    stack = [str(p) for p in paths]
+    stack: list[str] = []
+    for path in paths:
+        try:
+            info = path.lstat()
+        except OSError:
+            continue
+        if stat.S_ISREG(info.st_mode):
+            total += info.st_size
+        elif stat.S_ISDIR(info.st_mode):
+            stack.append(str(path))
     while stack:
         try:
             with os.scandir(stack.pop()) as entries:

@@ -11,6 +11,7 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from bacalhau.compute.store import ExecutionRecord
+from bacalhau.models.data_holdings import DataHoldings
 from bacalhau.models.node import NODE_TYPE_COMPUTE, PROTOCOL_NCL_V1, ComputeNodeInfo, NodeInfo
 from bacalhau.models.resources import Resources
 from bacalhau.version import build_version
@@ -37,6 +38,7 @@ def compute_node_info(
     queued_capacity: Resources,
     running: int,
     enqueued: int,
+    data_holdings: DataHoldings | None = None,
 ) -> NodeInfo:
     """Assemble the NodeInfo of a compute node."""
     return NodeInfo(
@@ -55,6 +57,7 @@ def compute_node_info(
             max_job_requirements=max_capacity,
             running_executions=running,
             enqueued_executions=enqueued,
+            data_holdings=data_holdings,
         ),
         bacalhau_version=build_version(),
     )

@@ -19,6 +19,7 @@ from bacalhau.compute.executors.base import Executor, Reattachable
 from bacalhau.compute.executors.docker import DockerExecutor
 from bacalhau.compute.executors.noop import NoopExecutor
 from bacalhau.compute.executors.wasm import WasmExecutor
+from bacalhau.compute.holdings import HoldingsReporter
 from bacalhau.compute.publishers.base import PinningPublisher, Publisher
 from bacalhau.compute.publishers.ipfs import IpfsPublisher
 from bacalhau.compute.publishers.local import LocalPublisher
@@ -80,6 +81,8 @@ class PluginRegistry:
         """`input_cache` is the one the url and s3 storages share (None: disabled); the registry reports
         it in `debug_sections` and closes it at `stop`."""
         self._input_cache = input_cache
+        # What input data the storages (and the cache) hold, for placement by data: started with them.
+        self.holdings = HoldingsReporter([*storages.values(), *([input_cache] if input_cache else [])])
         self._executors = dict(executors)
         self._storages = dict(storages)
         self._publishers = dict(publishers)
@@ -163,6 +166,7 @@ class PluginRegistry:
             for plugin in self._managed():
                 await plugin.start()
                 started.append(plugin)
+            await self.holdings.start()
         except BaseException:
             for plugin in reversed(started):
                 with contextlib.suppress(Exception):
@@ -172,6 +176,7 @@ class PluginRegistry:
     async def stop(self) -> None:
         """Stop every plugin that has a lifespan (each once, even if registered under two names)."""
         errors: list[Exception] = []
+        await self.holdings.stop()
         for plugin in reversed(self._managed()):
             try:
                 await plugin.stop()

@@ -137,15 +137,11 @@ class ComputeNode:
         # Running executions the orchestrator cancelled, with its reason: they must report nothing more.
         self._cancel_requested: dict[str, str] = {}
         self._info_changed = asyncio.Event()
+        registry.holdings.on_change(self._info_changed.set)  # placement follows the data at once
         self._info_task: asyncio.Task[None] | None = None
         self._reports = ReportQueue(node_id=node_id)  # in order, never waited for (reports.py)
         # Set by stop() after a drain: what it still has to stop is handed back (see drain).
         self._drained = False
-
-    @property
-    def max_capacity(self) -> Resources:
-        """The most this node runs at once (Compute.AllocatedCapacity applied to the machine)."""
-        return self._capacity.total
 
     async def start(self) -> None:
         """Open the store, take back what a previous process left unfinished (see the module docstring),
@@ -288,6 +284,7 @@ class ComputeNode:
             queued_capacity=queued,
             running=len(self._running),
             enqueued=len(self._queue),
+            data_holdings=self._registry.holdings.report(),
         )
 
     def relabel(self, labels: dict[str, str]) -> None:
@@ -318,8 +315,8 @@ class ComputeNode:
         execution = request.execution
         if self._store.get(execution.id) is not None:
             return
-        admission = self._config.job_admission_control
-        decision = await decide(execution, registry=self._registry, max_capacity=self._capacity.total, locality=admission.locality)
+        locality = self._config.job_admission_control.locality
+        decision = await decide(execution, registry=self._registry, max_capacity=self._capacity.total, locality=locality)
         if not decision.accepted or decision.resources is None:
             self._store.create(execution, State.BidRejected, decision.reason)
             refusal = BidResult(execution_id=execution.id, job_id=execution.job_id, accepted=False, reason=decision.reason)

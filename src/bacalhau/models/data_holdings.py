@@ -32,11 +32,8 @@ class InputCacheSummary(WireModel):
     entries: int = Field(0, alias="Entries")
     hits: int = Field(0, alias="Hits")
     misses: int = Field(0, alias="Misses")
-
-    @property
-    def hit_rate(self) -> float:
-        stagings = self.hits + self.misses
-        return self.hits / stagings if stagings else 0.0
+    # hits / (hits + misses), 0 before any staging.
+    hit_rate: float = Field(0.0, alias="HitRate")
 
 
 class DataHoldings(WireModel):
@@ -47,8 +44,18 @@ class DataHoldings(WireModel):
     keeps: NoneList[str] = Field(default_factory=list, alias="Keeps")
     entries: NoneList[HeldData] = Field(default_factory=list, alias="Entries")
     truncated: bool = Field(False, alias="Truncated")
+    # What all entries add up to (the orchestrator keeps only these once it has indexed the entries:
+    # node list/describe and the node store carry the summary, not 512 keys per node).
+    held_entries: int = Field(0, alias="HeldEntries")
+    held_bytes: int = Field(0, alias="HeldBytes")
     input_cache: InputCacheSummary | None = Field(None, alias="InputCache")
 
     def content_key(self) -> tuple[object, ...]:
         """What changes the orchestrator's placements (not the cache's counters): a change is sent at once."""
-        return (tuple(self.keeps), tuple((e.key, e.size) for e in self.entries), self.truncated)
+        # Order-insensitive: a cache hit reorders the entries (by last use) without changing what is held.
+        return (tuple(sorted(self.keeps)), tuple(sorted((e.key, e.size) for e in self.entries)), self.truncated)
+
+
+def summarised(holdings: DataHoldings) -> DataHoldings:
+    """`holdings` without its entries (their count and bytes stay): what is shown and stored of a node."""
+    return holdings.model_copy(update={"entries": []})

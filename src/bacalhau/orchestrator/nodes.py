@@ -46,7 +46,7 @@ from dataclasses import dataclass, field
 
 from bacalhau.locality.index import HoldingsIndex
 from bacalhau.models.clock import parse_rfc3339_ns, rfc3339, rfc3339_nano
-from bacalhau.models.data_holdings import DataHoldings
+from bacalhau.models.data_holdings import summarised
 from bacalhau.models.errors import (
     BacalhauError,
     BadRequestError,
@@ -138,8 +138,15 @@ def _placement_facts(info: NodeInfo) -> tuple[object, ...]:
     )
 
 
-def _holdings(info: NodeInfo) -> DataHoldings | None:
-    return info.compute_node_info.data_holdings if info.compute_node_info is not None else None
+def _index_holdings(index: HoldingsIndex, info: NodeInfo) -> NodeInfo:
+    """Index what the node reports holding; return its info with only the summary of it (the entries
+    live in the index: node list and the node store would otherwise carry 512 keys per node)."""
+    compute = info.compute_node_info
+    holdings = compute.data_holdings if compute is not None else None
+    index.report(info.node_id, holdings)
+    if compute is None or holdings is None:
+        return info
+    return info.model_copy(update={"compute_node_info": compute.model_copy(update={"data_holdings": summarised(holdings)})})
 
 
 def _clear_capacity(state: NodeState) -> None:
@@ -240,6 +247,7 @@ class NodeManager:
             membership = existing.state.membership
         else:
             membership = Membership.PENDING if self._manual_approval else Membership.APPROVED
+        info = _index_holdings(self.holdings, info)
         state = NodeState(
             # A copy: heartbeats update the capacities in place, and the message is the sender's.
             Info=info.model_copy(deep=True),
@@ -253,7 +261,6 @@ class NodeManager:
         )
         self._store.put(state)
         self._nodes[node_id] = _Tracked(state=state, last_seen_s=self._monotonic_s())
-        self.holdings.report(node_id, _holdings(info))
         self._order = None
         self._draining.discard(node_id)  # a node that handshakes again is back for good
         self._awaiting.discard(node_id)
@@ -292,8 +299,7 @@ class NodeManager:
         if tracked is None or tracked.state.membership is Membership.REJECTED:
             return
         changed = _placement_facts(tracked.state.info) != _placement_facts(info)
-        tracked.state.info = info.model_copy(deep=True)
-        self.holdings.report(info.node_id, _holdings(info))
+        tracked.state.info = _index_holdings(self.holdings, info).model_copy(deep=True)
         if tracked.state.connection_state.status is not ConnectionStatus.CONNECTED:
             _clear_capacity(tracked.state)
         tracked.record_dirty = True

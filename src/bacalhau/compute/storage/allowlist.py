@@ -66,6 +66,14 @@ class AllowList:
             except ValueError:
                 self.invalid.append(entry)
 
+    def roots(self) -> list[str]:
+        """The folders the entries allow, up to their first glob (`/data/*/raw` -> `/data`), each once."""
+        found: dict[str, None] = {}
+        for entry in self.entries:
+            literal = _literal_prefix([s for s in entry.segments if s != "**"])
+            found.setdefault("/" + "/".join(literal), None)
+        return list(found)
+
     def lookup(self, path: str) -> tuple[bool, bool]:
         """Return (allowed, writable) for a path, resolving symlinks and `..` first."""
         real = os.path.realpath(path)

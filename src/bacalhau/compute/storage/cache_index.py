@@ -64,6 +64,13 @@ class CacheIndex:
         rows = self._conn.execute(f"SELECT {_COLUMNS} FROM entries ORDER BY last_used, rowid").fetchall()
         return [_entry(row) for row in rows]
 
+    def newest(self, limit: int) -> list[CacheEntry]:
+        """The `limit` most recently used entries, newest first (what the node reports holding)."""
+        rows = self._conn.execute(
+            f"SELECT {_COLUMNS} FROM entries ORDER BY last_used DESC, rowid DESC LIMIT ?", (limit,)
+        ).fetchall()
+        return [_entry(row) for row in rows]
+
     def totals(self) -> tuple[int, int]:
         """(number of entries, their total size in bytes)."""
         count, size = self._conn.execute("SELECT COUNT(*), COALESCE(SUM(size_bytes), 0) FROM entries").fetchone()

@@ -53,7 +53,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from bacalhau.compute.disk_usage import tree_size
+from bacalhau.compute.holdings import HeldItem
 from bacalhau.compute.storage.cache_index import CacheEntry, CacheIndex
+from bacalhau.locality.keys import KIND_S3, KIND_URL
+from bacalhau.models.data_holdings import MAX_REPORTED_ENTRIES, InputCacheSummary
 from bacalhau.models.errors import StorageError
 
 logger = logging.getLogger(__name__)
@@ -155,6 +159,30 @@ class InputCache:
             misses=self.misses,
         )
 
+    def summary(self) -> InputCacheSummary:
+        """The stats as node info carries them (`bacalhau node describe`)."""
+        stats = self.stats()
+        return InputCacheSummary(
+            SizeBytes=stats.size_bytes, MaxSizeBytes=stats.max_bytes, Entries=stats.entries,
+            Hits=stats.hits, Misses=stats.misses, HitRate=stats.to_wire()["HitRate"],
+        )
+
+    def kept_kinds(self) -> list[str]:
+        """url and s3 inputs are kept (HoldsData), unless MaxSize leaves no room for any."""
+        return [KIND_URL, KIND_S3] if self.max_bytes > 0 else []
+
+    async def held(self) -> list[HeldItem]:
+        """The newest entries (HoldsData): a read of the index, or nothing before the first staging made it."""
+        if self._index is None and not (self.root / "index.db").exists():
+            return []  # nothing was ever cached here: do not create the cache just to say so
+        try:
+            with self._translated():
+                entries = self._open().newest(MAX_REPORTED_ENTRIES)
+        except StorageError as exc:
+            logger.warning("%s; reporting no cached inputs", exc.message)
+            return []
+        return [HeldItem(key=e.key, size=e.size_bytes, last_used=e.last_used) for e in entries]
+
     def close(self) -> None:
         """Close the index (reopened on next use). Idempotent."""
         if self._index is not None:
@@ -185,7 +213,7 @@ class InputCache:
         """Make `folder` the entry of `key` if it fits (evicting least recently used entries of unclaimed
         keys); None, leaving `folder` alone, if it does not or if the cache fails (logged: a broken cache
         costs the hits, never the staging). The entry it replaces is deleted."""
-        size = await asyncio.to_thread(_tree_size, folder)
+        size = await asyncio.to_thread(tree_size, [folder])
         if self.max_bytes <= 0 or size > self.max_bytes:
             logger.debug(
                 "not caching %s: %d bytes do not fit InputSources.Cache.MaxSize (%d)", label, size, self.max_bytes
@@ -358,10 +386,6 @@ def _reconcile(index: CacheIndex, root: Path) -> None:
 def _make_scratch(scratch: Path) -> Path:
     scratch.mkdir(parents=True, exist_ok=True)
     return Path(tempfile.mkdtemp(prefix="fetch-", dir=scratch))
-
-
-def _tree_size(folder: Path) -> int:
-    return sum(os.path.getsize(os.path.join(top, name)) for top, _, files in os.walk(folder) for name in files)
 
 
 def _seal(folder: Path, target: Path) -> None:

@@ -10,11 +10,14 @@ from __future__ import annotations
 
 import asyncio
 import os
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from bacalhau.compute.holdings import HeldItem
 from bacalhau.compute.storage.allowlist import AllowList
 from bacalhau.compute.storage.base import PreparedInput, input_name
+from bacalhau.compute.storage.local_holdings import scan_roots
 from bacalhau.models.errors import BacalhauError, ConfigurationError, StorageError
 from bacalhau.models.job import InputSource
 
@@ -22,6 +25,8 @@ CREATE_DIR = "dir"
 CREATE_FILE = "file"
 NO_CREATE = "noCreate"
 _CREATE_AS = {v.lower(): v for v in (CREATE_DIR, CREATE_FILE, NO_CREATE)}
+# How often the allow-listed folders are sized again for the node's data holdings.
+RESCAN_S = 60.0
 _ALLOW_LIST_HINT = "check Compute.AllowListedLocalPaths on the compute node"
 
 
@@ -58,6 +63,8 @@ class LocalStorage:
 
     def __init__(self, *, allow_listed_paths: list[str]) -> None:
         self._allow_list = AllowList(allow_listed_paths)
+        self._scanned: list[HeldItem] = []
+        self._scanned_at: float | None = None
 
     def is_installed(self) -> bool:
         """Always usable; with an empty allow-list every source is simply refused."""
@@ -85,6 +92,19 @@ class LocalStorage:
         except BacalhauError:
             return False
         return await asyncio.to_thread(os.path.exists, params.source_path)
+
+    def kept_kinds(self) -> list[str]:
+        """None (HoldsData): a local input is bound in place, staging it adds nothing to the node."""
+        return []
+
+    async def held(self) -> list[HeldItem]:
+        """The allow-listed folders and their largest children, sized (HoldsData); rescanned at most
+        every RESCAN_S seconds, in a thread."""
+        now = time.monotonic()
+        if self._scanned_at is None or now - self._scanned_at >= RESCAN_S:
+            self._scanned_at = now
+            self._scanned = await asyncio.to_thread(scan_roots, self._allow_list.roots())
+        return self._scanned
 
     def _prepare(self, source: InputSource) -> PreparedInput:
         params = decode_params(source)

@@ -35,3 +35,4 @@ async def staging_folder(work_dir: Path) -> AsyncIterator[Path]:
     except BaseException:
         await asyncio.to_thread(shutil.rmtree, folder, True)
         raise
+
