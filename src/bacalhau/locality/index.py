@@ -72,8 +72,10 @@ class HoldingsIndex:
         """The node is gone (deleted): nothing of it is ranked any more."""
         self._drop_reported(node_id)
         self._keeps.pop(node_id, None)
-        for nodes in self._expected.values():
-            nodes.pop(node_id, None)
+        for key in [k for k, nodes in self._expected.items() if node_id in nodes]:
+            del self._expected[key][node_id]
+            if not self._expected[key]:
+                del self._expected[key]
 
     def expect(self, node_id: str, keys: Iterable[str]) -> None:
         """`node_id` was just given these inputs: count it as holding those it keeps (see the module doc)."""

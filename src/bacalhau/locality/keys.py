@@ -63,7 +63,8 @@ def ipfs_key(cid: str) -> str:
 def local_key(path: str) -> str:
     """The key of a local path: normalised (`/data/./a/` and `/data/a` are one key), symlinks not resolved
     (the orchestrator cannot resolve them; a node reports its allow-listed paths as configured)."""
-    return f"{KIND_LOCAL}:{posixpath.normpath(path)}"
+    # normpath keeps a leading `//` (POSIX leaves its meaning to the system; Linux reads it as `/`).
+    return f"{KIND_LOCAL}:/{posixpath.normpath(path).lstrip('/')}"
 
 
 def kind_of(key: str) -> str:
@@ -98,7 +99,9 @@ def ancestors(key: str) -> list[str]:
         return [key]
     path = key.split(":", 1)[1]
     found = [key]
-    while path not in ("/", ""):
-        path = posixpath.dirname(path)
+    while True:
+        parent = posixpath.dirname(path)
+        if parent == path or not parent:  # bounded whatever the path: dirname("/") is "/"
+            return found
+        path = parent
         found.append(local_key(path))
-    return found

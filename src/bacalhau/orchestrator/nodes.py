@@ -456,6 +456,7 @@ class NodeManager:
         self._store.put(updated)
         tracked.state, tracked.grace_deadline_s = updated, None
         self._awaiting.discard(updated.info.node_id)
+        self.holdings.forget(updated.info.node_id)  # it takes no work: its data attracts none
         tracked.record_dirty = tracked.heartbeat_dirty = False
         if was_live:
             self._listeners.emit(NodeEvent(updated.info.node_id, NodeChange.LEAVE, NODE_REJECTED))

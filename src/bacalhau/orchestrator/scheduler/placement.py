@@ -61,12 +61,10 @@ def feasible(
     if enough > 0 and len(nodes) > enough:
         start = zlib.crc32(job_key(snap).encode()) % len(nodes)
         nodes = nodes[start:] + nodes[:start]
-        holders = snap.holdings.by_node
-        if holders:
-            # The nodes holding the job's data are looked at first, whatever the sample: the best
-            # placement is among them whenever one fits (and they are few: a sample stays bounded).
-            first = tuple(snap.node_by_id[n] for n in sorted(holders) if n in snap.node_by_id)
-            nodes = first + tuple(n for n in nodes if n.info.node_id not in holders)
+        first = _holders_first(snap, max(1, enough // 2))
+        if first:
+            chosen = {n.info.node_id for n in first}
+            nodes = first + tuple(n for n in nodes if n.info.node_id not in chosen)
     for node in nodes:
         if enough > 0 and len(ok) >= enough:
             break
@@ -89,6 +87,26 @@ def feasible(
         else:
             rejections.append(found)
     return ok, rejections
+
+
+def _holders_first(snap: Snapshot, most: int) -> tuple[NodeState, ...]:
+    """The nodes holding the job's data, to look at before the sample: those with a free slot first, then
+    the most bytes held, then an order that differs from job to job; at most `most` of them, so that the
+    sample always has room for nodes that hold nothing (a burst that made every holder busy spills over
+    to them instead of waiting behind the same few)."""
+    holders = snap.holdings.by_node
+    if not holders:
+        return ()
+    salt = job_key(snap).encode()
+
+    def key(node: NodeState) -> tuple[bool, int, int]:
+        info = node.info.compute_node_info
+        busy = info is None or info.enqueued_executions > 0 or not info.queue_capacity.is_zero()
+        node_id = node.info.node_id
+        return (busy, -holders[node_id].size, zlib.crc32(salt + node_id.encode()))
+
+    present = [snap.node_by_id[n] for n in holders if n in snap.node_by_id]
+    return tuple(sorted(present, key=key)[:most])
 
 
 def not_enough_nodes(

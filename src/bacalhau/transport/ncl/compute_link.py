@@ -108,6 +108,7 @@ class NclComputeLink:
         self._job_type: Callable[[str], str] = lambda _execution_id: ""
         self._extensions: set[str] = set()
         self._sent_info_key: tuple[Any, ...] | None = None
+        self._sent_counters_key: object = None
         self._nc: Any = None
         self._sender: OrderedSender | None = None
         self._task: asyncio.Task[None] | None = None
@@ -289,7 +290,7 @@ class NclComputeLink:
         # "Always trust the orchestrator" (Go): it says from where it sends, and that is our checkpoint.
         self._outbox.reset_checkpoint(ORCHESTRATOR_STREAM, response.starting_orchestrator_seq_num)
         self._extensions = set(response.extensions or [])
-        self._sent_info_key = _static_key(info)
+        self._sent_info_key, self._sent_counters_key = _static_key(info), _counters_key(info)
         self._sender = OrderedSender(
             nc=self._nc, outbox=self._outbox, stream=ORCHESTRATOR_STREAM,
             subject=subjects.compute_out_msgs(self.node_id), ack_timeout_s=self._ack_timeout_s,
@@ -343,9 +344,10 @@ class NclComputeLink:
                     if await self._beat():
                         last_ok = self._clock()
                 if now >= next_info or self._info_due.is_set():
+                    periodic = now >= next_info
                     self._info_due.clear()
                     next_info = now + self._info_s
-                    await self._send_info_if_changed()
+                    await self._send_info_if_changed(periodic=periodic)
             except RemoteError as exc:
                 if exc.handshake_required:
                     log.info("the orchestrator asks for a new handshake")
@@ -376,16 +378,18 @@ class NclComputeLink:
             return False
         return True
 
-    async def _send_info_if_changed(self) -> None:
+    async def _send_info_if_changed(self, *, periodic: bool = False) -> None:
+        """Send the node info when its static part changed; at the periodic check (InfoUpdateInterval)
+        also when only its counters did (the input cache's hits: `node describe` shows them)."""
         if self._node_info is None:
             return
         info = self._node_info()
-        key = _static_key(info)
-        if key == self._sent_info_key:
+        key, counters = _static_key(info), _counters_key(info)
+        if key == self._sent_info_key and (not periodic or counters == self._sent_counters_key):
             return
         response = await self._request(control.UpdateNodeInfoRequest(NodeInfo=info), control.UpdateNodeInfoResponse)
         if response.accepted:
-            self._sent_info_key = key
+            self._sent_info_key, self._sent_counters_key = key, counters
 
     async def _request(self, payload: NclPayload, expected: type[Any], *, timeout_s: float | None = None) -> Any:
         headers, body = encode_message(payload, source=self.node_id, max_bytes=self._max_bytes)
@@ -452,3 +456,11 @@ def _static_key(info: NodeInfo) -> tuple[Any, ...]:
             compute.data_holdings.content_key() if compute.data_holdings is not None else None,
         ),
     )
+
+
+def _counters_key(info: NodeInfo) -> object:
+    """What changes without changing placements: the input cache's size and hit counts (ours)."""
+    compute = info.compute_node_info
+    holdings = compute.data_holdings if compute is not None else None
+    cache = holdings.input_cache if holdings is not None else None
+    return cache.to_wire() if cache is not None else None
