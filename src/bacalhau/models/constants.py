@@ -66,3 +66,8 @@ DETAIL_HANDED_BACK: Final = "HandedBack"
 # lost it to its own restart. An attempt, but the node did not fail the task itself, so a retry may go
 # back to that node once it is healthy again.
 DETAIL_NODE_LOST: Final = "NodeLost"
+
+# Ours: Meta key asking for the result of an identical completed job instead of a run (orchestrator/result_reuse.py).
+META_RESULTS_REUSE: Final = "results.reuse"
+META_BOOLEAN_TRUE: Final = ("true", "yes", "1")
+META_BOOLEAN_FALSE: Final = ("false", "no", "0", "")

@@ -111,6 +111,10 @@ def validate_job(job: Job, limits: JobLimits = DEFAULT_LIMITS) -> list[FieldErro
         except ValueError as exc:
             add(f"Meta[{key}]", str(exc).split(": ", 1)[-1])
 
+    reuse = job.meta.get(c.META_RESULTS_REUSE)
+    if reuse is not None and reuse.strip().lower() not in c.META_BOOLEAN_TRUE + c.META_BOOLEAN_FALSE:
+        add(f"Meta[{c.META_RESULTS_REUSE}]", f"must be true or false, got {reuse!r}")
+
     if not job.tasks:
         add("Tasks", "missing job tasks; a job needs exactly one task")
     if size_problems(job, limits):

@@ -33,6 +33,7 @@ from bacalhau.orchestrator.evaluations import new_evaluation
 from bacalhau.orchestrator.events import job_event, job_state_event
 from bacalhau.orchestrator.job_diff import diff_jobs, spec_key
 from bacalhau.orchestrator.jobstore.base import ExecutionQuery, HistoryQuery, JobStore
+from bacalhau.orchestrator.result_reuse import DETAIL_REUSED_FROM
 from bacalhau.orchestrator.results import LocalResultTransformer, ResultTransformer
 from bacalhau.transport.base import ComputeDirectory
 from bacalhau.transport.messages import LogStreamRequest
@@ -247,6 +248,9 @@ class Endpoint:
         flow-control window) and closes the iterator (`aclose`) when it stops early.
         """
         execution = await self._pick_execution(job, execution_id)
+        ran = execution.compute_state.details.get(DETAIL_REUSED_FROM, "")
+        if ran:  # a reused result: the logs are those of the execution that produced it
+            execution = await self._store.get_execution(ran)
         service = self._directory.compute(execution.node_id)
         if service is None:
             raise NotFoundError(

@@ -74,6 +74,15 @@ class Planner:
                 topic=TOPIC_SCHEDULING,
             )
             created.append(await self._store.create_execution(execution, [event]))
+        for execution in plan.reused_executions:
+            # Completed as stored: nothing runs, nothing is offered to a node.
+            event = execution_event(
+                execution, ExecutionStateType.New, ExecutionStateType.Completed, plan.notes.get(execution.id, ""),
+                topic=TOPIC_SCHEDULING,
+            )
+            await self._store.create_execution(execution, [event])
+        if plan.remember_result is not None:
+            await self._store.remember_result(plan.remember_result[0], job.id, plan.remember_result[1])
         for stop in plan.stop_executions:
             current = await self._store.get_execution(stop.execution_id)
             if current.compute_state.state_type.is_terminal:

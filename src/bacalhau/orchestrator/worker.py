@@ -16,6 +16,7 @@ from bacalhau.models.job import Job
 from bacalhau.models.limits import DEFAULT_LIMITS, JobLimits
 from bacalhau.models.retry import DEFAULT_RETRY, RetryPolicy
 from bacalhau.models.state import EvaluationStatus, ExecutionDesiredStateType, JobStateType
+from bacalhau.orchestrator import result_reuse
 from bacalhau.orchestrator.broker import EvaluationBroker
 from bacalhau.orchestrator.jobstore.base import JobStore
 from bacalhau.orchestrator.nodes import NodeManager
@@ -135,6 +136,9 @@ class Worker:
         executions: list[Execution] = []
         try:
             executions = await self._store.list_executions(job.id)
+            reuse = result_reuse.check(job)
+            fresh = not executions and not job.state.state_type.is_terminal
+            reusable = await self._store.find_result(reuse.fingerprint) if reuse.fingerprint and fresh else None
             snapshot = Snapshot(
                 job=job,
                 executions=tuple(executions),
@@ -147,6 +151,8 @@ class Worker:
                 limits=self._limits,
                 retry=self._retry,
                 holdings=self._nodes.holdings.for_job(job) if self._locality else NO_HOLDINGS,
+                reuse=reuse,
+                reusable=reusable,
             )
             outcome.plan = schedule(evaluation, snapshot)
         except Exception as exc:

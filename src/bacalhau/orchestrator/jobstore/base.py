@@ -151,6 +151,15 @@ class JobStore(Protocol):
         """
         ...
 
+    async def remember_result(self, fingerprint: str, job_id: str, execution_id: str) -> None:
+        """Record that the completed `execution_id` (of `job_id`) is the result of jobs with `fingerprint`
+        (orchestrator/result_reuse.py); replaces an earlier one."""
+        ...
+
+    async def find_result(self, fingerprint: str) -> Execution | None:
+        """The completed execution remembered for `fingerprint`, if it is still stored and Completed."""
+        ...
+
     async def add_history(self, events: list[JobHistory]) -> None:
         """Append events; the store assigns SeqNum (increasing per job)."""
         ...

@@ -111,8 +111,21 @@ _V3: Final = (
     f"CREATE INDEX jobs_active_by_type ON jobs ({JOB_TYPE}) WHERE {ACTIVE_JOB}",
 )
 
+_V4: Final = (
+    # The result cache (orchestrator/result_reuse.py): a job fingerprint -> the completed execution whose
+    # result an identical job may reuse. The newest completion of a fingerprint wins.
+    """
+    CREATE TABLE result_cache (
+        fingerprint  TEXT PRIMARY KEY,
+        job_id       TEXT NOT NULL REFERENCES jobs (id),
+        execution_id TEXT NOT NULL REFERENCES executions (id),
+        time_ns      INTEGER NOT NULL
+    ) WITHOUT ROWID
+    """,
+)
+
 # Migration N (1-based) brings the schema from version N-1 to N. Append; never edit a released one.
-MIGRATIONS: Final[tuple[tuple[str, ...], ...]] = (_V1, _V2, _V3)
+MIGRATIONS: Final[tuple[tuple[str, ...], ...]] = (_V1, _V2, _V3, _V4)
 SCHEMA_VERSION: Final = len(MIGRATIONS)
 
 

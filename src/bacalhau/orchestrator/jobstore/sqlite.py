@@ -315,6 +315,22 @@ class SQLiteJobStore:
             )
             return [Execution.model_validate_json(row[0]) for row in rows]
 
+    async def remember_result(self, fingerprint: str, job_id: str, execution_id: str) -> None:
+        async with self._db.writing() as conn:
+            conn.execute(
+                "INSERT OR REPLACE INTO result_cache (fingerprint, job_id, execution_id, time_ns) VALUES (?, ?, ?, ?)",
+                (fingerprint, job_id, execution_id, self._clock()),
+            )
+
+    async def find_result(self, fingerprint: str) -> Execution | None:
+        sql = (
+            "SELECT e.data FROM result_cache r JOIN executions e ON e.id = r.execution_id "
+            "WHERE r.fingerprint = ? AND e.compute_state = ?"
+        )
+        async with self._db.reading() as conn:
+            row = conn.execute(sql, (fingerprint, int(ExecutionStateType.Completed))).fetchone()
+        return Execution.model_validate_json(row[0]) if row is not None else None
+
     async def active_job_ids(self, job_type: str) -> list[str]:
         """IDs of the jobs of `job_type` not in a terminal state, from the partial index on type."""
         sql = f"SELECT id FROM jobs WHERE {schema.JOB_TYPE} = ? AND {schema.ACTIVE_JOB} ORDER BY id"

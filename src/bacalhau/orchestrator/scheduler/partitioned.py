@@ -53,6 +53,7 @@ from bacalhau.orchestrator.scheduler.placement import (
     not_enough_nodes,
 )
 from bacalhau.orchestrator.scheduler.plan import JobTransition, Plan, Snapshot, StopExecution
+from bacalhau.orchestrator.scheduler.reuse import remember_result, reuse_result
 from bacalhau.orchestrator.selection.feasibility import rejection
 from bacalhau.orchestrator.selection.ranking import rank_nodes
 from bacalhau.orchestrator.selection.rejections import NodeRejection
@@ -70,9 +71,12 @@ def schedule_partitioned(plan: Plan, snap: Snapshot, view: JobView, make_id: IdF
     job = snap.job
     service = job.type == c.JOB_TYPE_SERVICE
     wanted = job.effective_count
+    if not service and reuse_result(plan, snap, view.current, make_id):
+        return plan
     completed = set() if service else {e.partition_index for e in view.current if is_completed(e)}
     if not service and sum(1 for p in completed if 0 <= p < wanted) >= wanted:
         plan.job_transition = JobTransition(JobStateType.Completed, "")
+        remember_result(plan, snap, [e for e in view.current if is_completed(e)])
         reason = "Execution stop requested because there are more executions than needed"
         plan.stop_executions.extend(StopExecution(e.id, reason) for e in view.active)
         return plan
@@ -179,7 +183,7 @@ def schedule_partitioned(plan: Plan, snap: Snapshot, view: JobView, make_id: IdF
         new_execution(plan, snap, node, p, previous, make_id, note)
     if due_later:
         _wait_for(plan, snap, due_later)
-    mark_running(plan, True)
+    mark_running(plan, True, snap.reuse.refusal)  # an opted-in job that may not be reused says why
     return plan
 
 

@@ -15,6 +15,7 @@ from bacalhau.models.node import NodeState
 from bacalhau.models.resources import Resources
 from bacalhau.models.retry import DEFAULT_RETRY, RetryPolicy
 from bacalhau.models.state import ExecutionStateType, JobStateType
+from bacalhau.orchestrator.result_reuse import NOT_ASKED, ReuseCheck
 from bacalhau.orchestrator.selection.feasibility import task_resources
 
 
@@ -43,6 +44,10 @@ class Snapshot:
     retry: RetryPolicy = DEFAULT_RETRY
     # Which nodes hold the job's input data (locality/index.py); empty when ranking by data is off.
     holdings: JobHoldings = NO_HOLDINGS
+    # The result cache (orchestrator/result_reuse.py): the job's fingerprint or why it has none, and the
+    # completed execution of an identical job it may reuse (looked up only for a fresh job).
+    reuse: ReuseCheck = NOT_ASKED
+    reusable: Execution | None = None
 
     @functools.cached_property
     def node_by_id(self) -> Mapping[str, NodeState]:
@@ -87,6 +92,13 @@ class Plan:
     comment: str = ""
     # Why a new execution was created (a retry, a replacement), by execution ID: its history says so.
     notes: dict[str, str] = field(default_factory=dict)
+    # Executions stored as Completed without running (a reused result), and the (fingerprint, execution
+    # ID) identical jobs will reuse from now on.
+    reused_executions: list[Execution] = field(default_factory=list)
+    remember_result: tuple[str, str] | None = None
 
     def is_empty(self) -> bool:
-        return not (self.new_executions or self.stop_executions or self.job_transition or self.new_evaluations)
+        return not (
+            self.new_executions or self.stop_executions or self.job_transition or self.new_evaluations
+            or self.reused_executions
+        )
