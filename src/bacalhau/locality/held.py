@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from bacalhau.models.resources import format_bytes
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Held:
     """On one node: how many of the job's inputs it holds, and their bytes (those of known size)."""
 
@@ -18,12 +18,17 @@ class Held:
 
 @dataclass(frozen=True)
 class JobHoldings:
-    """For one job: node ID -> what it holds (only nodes holding something), how many inputs name data,
-    and their total size as far as any node reported it (0 when no node did)."""
+    """For one job: node ID -> what it holds (only nodes holding something, at most MAX_HOLDERS_PER_INPUT
+    per input), how many inputs name data, and their total size as far as any node reported it (0 when
+    no node did)."""
 
     by_node: Mapping[str, Held] = field(default_factory=dict)
     inputs: int = 0
     total_size: int = 0
+    # The holders, most bytes held first (then most inputs): the order the scheduler tries them in.
+    ranked: tuple[str, ...] = ()
+    # The keys of the job's inputs (locality/keys.py), for the worker's expect() after a placement.
+    keys: tuple[str, ...] = ()
 
     def describe(self, node_id: str) -> str:
         """For a placement's history line: "holds 3.1 GB of 3.2 GB of inputs" ('' when nothing is held)."""

@@ -18,15 +18,21 @@ event loop is its only user. Pure data: no I/O, so the scheduler's input stays a
 from __future__ import annotations
 
 import collections
+import itertools
 import time
 from collections.abc import Callable, Iterable
 
 from bacalhau.locality.held import NO_HOLDINGS, Held, JobHoldings
-from bacalhau.locality.keys import ancestors, input_key, kind_of
+from bacalhau.locality.keys import KIND_LOCAL, ancestors, input_key, kind_of
 from bacalhau.models.data_holdings import MAX_REPORTED_ENTRIES, DataHoldings
 from bacalhau.models.job import Job
 
 DEFAULT_EXPECT_TTL_S = 300.0
+LOCAL_PREFIX = KIND_LOCAL + ":"
+# Holders of one input looked at per job (the first reported, then the expected): what a placement costs
+# stays bounded however many nodes hold a popular input; the scheduler checks at most 8 holders anyway (the
+# scheduler takes at most half its sample from them).
+MAX_HOLDERS_PER_INPUT = 8
 DEFAULT_MAX_EXPECTED = 100_000
 
 
@@ -34,6 +40,11 @@ def job_input_keys(job: Job) -> list[str]:
     """The keys of the job's inputs that name data (inline and malformed sources have none)."""
     keys = (input_key(src.source) for src in job.task.input_sources)
     return [k for k in keys if k is not None]
+
+
+# A job is evaluated several times (placed, then completed, retried...); its keys (a parse and a hash
+# per input) are computed once per version. Keyed by ID and version: a new version may change inputs.
+_KEYS_CACHED = 4096
 
 
 class HoldingsIndex:
@@ -52,6 +63,7 @@ class HoldingsIndex:
         self._keeps: dict[str, frozenset[str]] = {}  # node -> key kinds it keeps after staging
         self._expected: dict[str, dict[str, float]] = {}  # key -> node -> until (clock seconds)
         self._expiries: collections.deque[tuple[float, str, str]] = collections.deque()
+        self._keys: collections.OrderedDict[tuple[str, int], tuple[str, ...]] = collections.OrderedDict()
 
     def report(self, node_id: str, holdings: DataHoldings | None) -> None:
         """Replace what `node_id` holds with its latest report (None: it reports nothing, e.g. a Go node)."""
@@ -92,29 +104,52 @@ class HoldingsIndex:
             self._expire_one()
 
     def for_job(self, job: Job) -> JobHoldings:
-        """What each node holds of `job`'s inputs. O(inputs x (path depth + holders of each))."""
-        keys = job_input_keys(job)
-        if not keys or not (self._by_key or self._expected):
-            return NO_HOLDINGS if not keys else JobHoldings(inputs=len(keys))
+        """What each node holds of `job`'s inputs. O(inputs x (path depth + MAX_HOLDERS_PER_INPUT))."""
+        keys = self._keys_of(job)
+        if not keys:
+            return NO_HOLDINGS
+        if not (self._by_key or self._expected):
+            return JobHoldings(inputs=len(keys), keys=keys)
         self._expire(self._clock())
+        by_key, expected = self._by_key, self._expected
         inputs: dict[str, int] = {}
         sizes: dict[str, int] = {}
         total = 0
         for key in keys:
-            size = max(self._by_key.get(key, {}).values(), default=0)
-            total += size
             holders: dict[str, int] = {}
-            for container in ancestors(key):
-                for node_id, reported in self._by_key.get(container, {}).items():
+            exact = by_key.get(key)
+            if exact:
+                holders.update(itertools.islice(exact.items(), MAX_HOLDERS_PER_INPUT))
+            size = max(holders.values(), default=0)
+            total += size
+            if key.startswith(LOCAL_PREFIX):
+                for container in ancestors(key)[1:]:
                     # An enclosing folder's size is not the input's: counted as held, size unknown.
-                    holders.setdefault(node_id, reported if container == key else 0)
-            for node_id in self._expected.get(key, {}):
-                holders.setdefault(node_id, size)
+                    for node_id, _ in itertools.islice(by_key.get(container, {}).items(), MAX_HOLDERS_PER_INPUT):
+                        holders.setdefault(node_id, 0)
+            coming = expected.get(key)
+            if coming:
+                for node_id in itertools.islice(coming, MAX_HOLDERS_PER_INPUT):
+                    holders.setdefault(node_id, size)
             for node_id, held_size in holders.items():
                 inputs[node_id] = inputs.get(node_id, 0) + 1
                 sizes[node_id] = sizes.get(node_id, 0) + held_size
-        by_node = {node_id: Held(inputs=count, size=sizes[node_id]) for node_id, count in inputs.items()}
-        return JobHoldings(by_node=by_node, inputs=len(keys), total_size=total)
+        if not inputs:
+            return JobHoldings(inputs=len(keys), total_size=total, keys=keys)
+        ranked = tuple(sorted(inputs, key=lambda n: (-sizes[n], -inputs[n])))
+        by_node = {node_id: Held(count, sizes[node_id]) for node_id, count in inputs.items()}
+        return JobHoldings(by_node=by_node, inputs=len(keys), total_size=total, ranked=ranked, keys=keys)
+
+    def _keys_of(self, job: Job) -> tuple[str, ...]:
+        if not job.id:
+            return tuple(job_input_keys(job))
+        slot = (job.id, job.version)
+        keys = self._keys.get(slot)
+        if keys is None:
+            keys = self._keys[slot] = tuple(job_input_keys(job))
+            if len(self._keys) > _KEYS_CACHED:
+                self._keys.popitem(last=False)
+        return keys
 
     def entries(self) -> int:
         """How many (key, node) pairs are indexed, reported and expected (for debug output and tests)."""

@@ -13,8 +13,9 @@ from bacalhau.models.fields import NoneList
 from bacalhau.models.wire import WireModel
 
 # Entries a node reports at most (its most recently used first), and the orchestrator reads at most:
-# ~80 bytes each, so a report stays under ~40 KB, and 1,000 nodes cost the orchestrator ~40 MB at worst.
-MAX_REPORTED_ENTRIES = 512
+# ~100 bytes each on the wire (a report stays under ~26 KB); the orchestrator's index costs ~250 bytes
+# per (key, node) pair (measured, bench/scheduler_locality.py), so 1,000 full reports ~65 MB at worst.
+MAX_REPORTED_ENTRIES = 256
 
 
 class HeldData(WireModel):

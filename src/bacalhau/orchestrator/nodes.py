@@ -41,7 +41,7 @@ import asyncio
 import enum
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 
 from bacalhau.locality.index import HoldingsIndex
@@ -154,6 +154,20 @@ def _clear_capacity(state: NodeState) -> None:
     if state.info.compute_node_info is not None:
         state.info.compute_node_info.available_capacity = Resources()
         state.info.compute_node_info.queue_capacity = Resources()
+
+
+class _StatesById(Mapping[str, NodeState]):
+    def __init__(self, nodes: dict[str, _Tracked]) -> None:
+        self._nodes = nodes
+
+    def __getitem__(self, node_id: str) -> NodeState:
+        return self._nodes[node_id].state
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._nodes)
+
+    def __len__(self) -> int:
+        return len(self._nodes)
 
 
 @dataclass
@@ -395,6 +409,11 @@ class NodeManager:
         if self._order is None:
             self._order = sorted(self._nodes)
         return [self._nodes[k].state for k in self._order]
+
+    def by_id(self) -> Mapping[str, NodeState]:
+        """Every known node by full ID: a live view, O(1) to get (a scheduler's lookups by ID must not
+        cost a pass over the fleet per evaluation)."""
+        return _StatesById(self._nodes)
 
     def get(self, node_id: str) -> NodeState:
         """A node by full ID or unique prefix. NotFoundError / BadRequestError (ambiguous)."""

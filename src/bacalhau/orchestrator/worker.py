@@ -8,7 +8,6 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from bacalhau.locality.held import NO_HOLDINGS
-from bacalhau.locality.index import job_input_keys
 from bacalhau.models.errors import BacalhauError, ConflictError, NotFoundError
 from bacalhau.models.evaluation import Evaluation
 from bacalhau.models.execution import Execution
@@ -44,6 +43,7 @@ class _Outcome:
     comment: str = ""
     created: list[Execution] = field(default_factory=list)
     stored: bool = False  # the plan is in the store: tell the nodes
+    keys: tuple[str, ...] = ()  # the job's input data keys (locality), computed once per evaluation
 
 
 class Worker:
@@ -115,11 +115,10 @@ class Worker:
         for outcome in outcomes:
             if outcome.plan is None or not outcome.stored:
                 continue
-            if self._locality and outcome.created:
+            if self._locality and outcome.created and outcome.keys:
                 # Those nodes are staging the inputs now: the job's next sibling may go where they will be.
-                keys = job_input_keys(outcome.plan.job)
                 for execution in outcome.created:
-                    self._nodes.holdings.expect(execution.node_id, keys)
+                    self._nodes.holdings.expect(execution.node_id, outcome.keys)
             try:
                 await self._planner.dispatch(outcome.plan, outcome.created)
             except Exception:
@@ -143,6 +142,7 @@ class Worker:
                 job=job,
                 executions=tuple(executions),
                 nodes=tuple(self._nodes.list()),
+                nodes_by_id=self._nodes.by_id(),
                 now_ns=self._clock_ns(),
                 queue_backoff_ns=self._queue_backoff_ns,
                 awaiting_reconnect=self._nodes.awaiting_reconnect(),
@@ -155,6 +155,7 @@ class Worker:
                 reusable=reusable,
             )
             outcome.plan = schedule(evaluation, snapshot)
+            outcome.keys = snapshot.holdings.keys
         except Exception as exc:
             # The job's next evaluation would break the scheduler the same way: fail the job, with the
             # reason, instead of leaving it Pending (or retried) forever.

@@ -6,9 +6,10 @@ schedulers, and runs over the whole fleet for the per-node ones (ops, daemon: ev
 
 from __future__ import annotations
 
+import itertools
 import uuid
 import zlib
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 
 from bacalhau.models.evaluation import Evaluation
 from bacalhau.models.execution import AllocatedResources, DesiredState, Execution, ExecutionState
@@ -27,6 +28,10 @@ from bacalhau.orchestrator.selection.feasibility import rejection
 from bacalhau.orchestrator.selection.rejections import NodeRejection, summarize, to_details
 
 IdFactory = Callable[[str], str]
+# Holders of the job's data checked for a placement at most (they are ranked: the best come first). Each
+# check is a feasibility check the sample would otherwise have made: 8 keeps the total about the same
+# as without ranking (bench/scheduler_locality.py), and 8 holders that all fail to fit are rare.
+MAX_HOLDERS_CHECKED = 8
 
 
 def new_id(prefix: str) -> str:
@@ -57,14 +62,18 @@ def feasible(
     ok: list[NodeState] = []
     rejections: list[NodeRejection] = []
     needed = snap.task_resources
-    nodes = snap.nodes
-    if enough > 0 and len(nodes) > enough:
-        start = zlib.crc32(job_key(snap).encode()) % len(nodes)
-        nodes = nodes[start:] + nodes[:start]
-        first = _holders_first(snap, max(1, enough // 2))
+    nodes: Iterable[NodeState] = snap.nodes
+    if enough > 0 and len(snap.nodes) > enough:
+        start = zlib.crc32(job_key(snap).encode()) % len(snap.nodes)
+        rotated = itertools.chain(snap.nodes[start:], snap.nodes[:start])
+        first = _holders_first(snap, max(1, enough // 2), exclude, refused)
         if first:
+            ok.extend(first)  # checked already
+            # Lazily: the search stops after `enough` nodes, so the fleet is never walked whole.
             chosen = {n.info.node_id for n in first}
-            nodes = first + tuple(n for n in nodes if n.info.node_id not in chosen)
+            nodes = (n for n in rotated if n.info.node_id not in chosen)
+        else:
+            nodes = rotated
     for node in nodes:
         if enough > 0 and len(ok) >= enough:
             break
@@ -89,24 +98,29 @@ def feasible(
     return ok, rejections
 
 
-def _holders_first(snap: Snapshot, most: int) -> tuple[NodeState, ...]:
-    """The nodes holding the job's data, to look at before the sample: those with a free slot first, then
-    the most bytes held, then an order that differs from job to job; at most `most` of them, so that the
-    sample always has room for nodes that hold nothing (a burst that made every holder busy spills over
-    to them instead of waiting behind the same few)."""
-    holders = snap.holdings.by_node
-    if not holders:
-        return ()
-    salt = job_key(snap).encode()
-
-    def key(node: NodeState) -> tuple[bool, int, int]:
+def _holders_first(snap: Snapshot, most: int, exclude: set[str], refused: dict[str, str]) -> list[NodeState]:
+    """The nodes holding the job's data that can take it now, to look at before the sample: most bytes
+    held first, at most `most` of them (the sample keeps room for nodes holding nothing). Only holders
+    with a free slot: ranking puts a backlogged node after every free one anyway, so checking whether a
+    busy holder fits would be wasted (a burst that made every holder busy spills over to free nodes,
+    which then hold the data too). At most MAX_HOLDERS_CHECKED holders are looked at."""
+    ranked = snap.holdings.ranked
+    if not ranked:
+        return []
+    by_id = snap.node_by_id
+    first: list[NodeState] = []
+    for node_id in itertools.islice(ranked, MAX_HOLDERS_CHECKED):
+        node = by_id.get(node_id)
+        if node is None or node_id in exclude or node_id in refused or node_id in snap.draining or node_id in snap.cordoned:
+            continue
         info = node.info.compute_node_info
-        busy = info is None or info.enqueued_executions > 0 or not info.queue_capacity.is_zero()
-        node_id = node.info.node_id
-        return (busy, -holders[node_id].size, zlib.crc32(salt + node_id.encode()))
-
-    present = [snap.node_by_id[n] for n in holders if n in snap.node_by_id]
-    return tuple(sorted(present, key=key)[:most])
+        if info is None or info.enqueued_executions > 0 or not info.queue_capacity.is_zero():
+            continue
+        if rejection(snap.job, node, snap.task_resources) is None:
+            first.append(node)
+            if len(first) >= most:
+                break
+    return first
 
 
 def not_enough_nodes(

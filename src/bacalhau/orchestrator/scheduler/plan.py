@@ -49,9 +49,14 @@ class Snapshot:
     reuse: ReuseCheck = NOT_ASKED
     reusable: Execution | None = None
 
+    # The nodes by ID as NodeManager.by_id keeps them (a view, free to get); None: built from `nodes`.
+    nodes_by_id: Mapping[str, NodeState] | None = None
+
     @functools.cached_property
     def node_by_id(self) -> Mapping[str, NodeState]:
-        """The nodes by ID, built once per evaluation (on first use: a fresh job never needs it)."""
+        """The nodes by ID: `nodes_by_id`, else built once per evaluation on first use."""
+        if self.nodes_by_id is not None:
+            return self.nodes_by_id
         return {n.info.node_id: n for n in self.nodes}
 
     @functools.cached_property

@@ -57,5 +57,7 @@ def rejection(job: Job, node: NodeState, needed: Resources | None = None) -> Nod
 
 
 def _supports(name: str, supported: list[str]) -> bool:
+    if name in supported:  # the usual spelling: no lower-casing at all
+        return True
     lowered = name.lower()  # once, not once per supported name
     return any(candidate.lower() == lowered for candidate in supported)
