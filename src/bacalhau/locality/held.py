@@ -4,13 +4,14 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 from bacalhau.models.resources import format_bytes
 
 
-@dataclass(frozen=True, slots=True)
-class Held:
-    """On one node: how many of the job's inputs it holds, and their bytes (those of known size)."""
+class Held(NamedTuple):
+    """On one node: how many of the job's inputs it holds, and their bytes (those of known size). A named
+    tuple: one is made per holder per evaluation, and a tuple is the cheapest object to make."""
 
     inputs: int = 0
     size: int = 0

@@ -29,6 +29,7 @@ from bacalhau.models.job import Job
 
 DEFAULT_EXPECT_TTL_S = 300.0
 LOCAL_PREFIX = KIND_LOCAL + ":"
+_new_held = tuple.__new__  # Held((inputs, size)) without NamedTuple's Python-level __new__
 # Holders of one input looked at per job (the first reported, then the expected): what a placement costs
 # stays bounded however many nodes hold a popular input; the scheduler checks at most 8 holders anyway (the
 # scheduler takes at most half its sample from them).
@@ -112,8 +113,7 @@ class HoldingsIndex:
             return JobHoldings(inputs=len(keys), keys=keys)
         self._expire(self._clock())
         by_key, expected = self._by_key, self._expected
-        inputs: dict[str, int] = {}
-        sizes: dict[str, int] = {}
+        held: dict[str, Held] = {}
         total = 0
         for key in keys:
             holders: dict[str, int] = {}
@@ -132,13 +132,15 @@ class HoldingsIndex:
                 for node_id in itertools.islice(coming, MAX_HOLDERS_PER_INPUT):
                     holders.setdefault(node_id, size)
             for node_id, held_size in holders.items():
-                inputs[node_id] = inputs.get(node_id, 0) + 1
-                sizes[node_id] = sizes.get(node_id, 0) + held_size
-        if not inputs:
+                before = held.get(node_id)
+                if before is None:
+                    held[node_id] = _new_held(Held, (1, held_size))
+                else:
+                    held[node_id] = _new_held(Held, (before.inputs + 1, before.size + held_size))
+        if not held:
             return JobHoldings(inputs=len(keys), total_size=total, keys=keys)
-        ranked = tuple(sorted(inputs, key=lambda n: (-sizes[n], -inputs[n])))
-        by_node = {node_id: Held(count, sizes[node_id]) for node_id, count in inputs.items()}
-        return JobHoldings(by_node=by_node, inputs=len(keys), total_size=total, ranked=ranked, keys=keys)
+        ranked = tuple(sorted(held, key=lambda n: (-held[n].size, -held[n].inputs)))
+        return JobHoldings(by_node=held, inputs=len(keys), total_size=total, ranked=ranked, keys=keys)
 
     def _keys_of(self, job: Job) -> tuple[str, ...]:
         if not job.id:

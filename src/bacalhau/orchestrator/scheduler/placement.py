@@ -66,7 +66,7 @@ def feasible(
     if enough > 0 and len(snap.nodes) > enough:
         start = zlib.crc32(job_key(snap).encode()) % len(snap.nodes)
         rotated = itertools.chain(snap.nodes[start:], snap.nodes[:start])
-        first = _holders_first(snap, max(1, enough // 2), exclude, refused)
+        first = _holders_first(snap, max(1, enough // 4), exclude, refused)
         if first:
             ok.extend(first)  # checked already
             # Lazily: the search stops after `enough` nodes, so the fleet is never walked whole.
@@ -109,14 +109,16 @@ def _holders_first(snap: Snapshot, most: int, exclude: set[str], refused: dict[s
         return []
     by_id = snap.node_by_id
     first: list[NodeState] = []
-    for node_id in itertools.islice(ranked, MAX_HOLDERS_CHECKED):
+    needed = snap.task_resources
+    for node_id in ranked[:MAX_HOLDERS_CHECKED]:
         node = by_id.get(node_id)
-        if node is None or node_id in exclude or node_id in refused or node_id in snap.draining or node_id in snap.cordoned:
+        info = node.info.compute_node_info if node is not None else None
+        # Cheapest test first: most holders skipped are busy ones.
+        if node is None or info is None or info.enqueued_executions > 0 or not info.queue_capacity.is_zero():
             continue
-        info = node.info.compute_node_info
-        if info is None or info.enqueued_executions > 0 or not info.queue_capacity.is_zero():
+        if node_id in exclude or node_id in refused or node_id in snap.draining or node_id in snap.cordoned:
             continue
-        if rejection(snap.job, node, snap.task_resources) is None:
+        if rejection(snap.job, node, needed) is None:
             first.append(node)
             if len(first) >= most:
                 break
