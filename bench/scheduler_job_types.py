@@ -108,7 +108,7 @@ def build_fleet(count: int, seed: int = 7) -> Fleet:
             ComputeNodeInfo=ComputeNodeInfo(
                 ExecutionEngines=engines,
                 Publishers=["local", "noop", "s3", "ipfs"],
-                StorageSources=["inline", "local", "url", "s3", "ipfs"],
+                StorageSources=["inline", "local", "urlDownload", "s3", "ipfs"],
                 MaxCapacity=cap,
                 AvailableCapacity=free,
                 RunningExecutions=rng.randint(0, 8),
@@ -131,7 +131,7 @@ def build_job(job_type: str, *, count: int | None, state: JobStateType = JobStat
         Name="main",
         Engine=SpecConfig(Type=ENGINE, Params={"EntryModule": "/app/main.wasm"}),
         Publisher=SpecConfig(Type="local"),
-        InputSources=[InputSource(Source=SpecConfig(Type="url", Params={"URL": "https://example.com/in.csv"}),
+        InputSources=[InputSource(Source=SpecConfig(Type="urlDownload", Params={"URL": "https://example.com/in.csv"}),
                                   Target="/inputs")],
     )
     task.resources.cpu = "1"

@@ -7,8 +7,7 @@ The issue's target: ranking feasible nodes by the bytes of the job's input data 
 scheduler less than 20 % of its placements/s. The scheduler is a pure function (schedule.py: evaluation
 + Snapshot -> Plan), so, as bench/scheduler_job_types.py does, this bench calls it directly, in this
 process, with no store, broker or transport. The fleet is that bench's (build_fleet: the same seeded
-1,000 NodeStates, ~44 % of them eligible for the jobs), its nodes also reading `urlDownload` inputs as
-real nodes say (that bench's say `url`). Every job is batch Count=1, fresh, with two inputs: a
+1,000 NodeStates, ~44 % of them eligible for the jobs). Every job is batch Count=1, fresh, with two inputs: a
 urlDownload and an s3 source (each job its own, so no two jobs share an input).
 
 Ranking on means what the orchestrator's worker does per evaluation (orchestrator/worker.py):
@@ -101,14 +100,6 @@ class JobSet:
     sizes: list[list[int]]  # per job: their sizes, as every holder reports them
     holders: list[dict[str, list[int]]]  # per job: node ID -> which of its inputs (0: url, 1: s3) it holds
 
-
-def with_url_downloads(fleet: Fleet) -> Fleet:
-    """The fleet's nodes also read `urlDownload` inputs, as real nodes say (that bench's say `url` only)."""
-    for node in fleet.nodes:
-        info = node.info.compute_node_info
-        if info is not None and STORAGE_URL not in info.storage_sources:
-            info.storage_sources.append(STORAGE_URL)
-    return fleet
 
 
 def build_job(rng: random.Random, n: int) -> Job:
@@ -463,7 +454,7 @@ def main(argv: list[str]) -> int:
     evaluations = max(5, min(args.evaluations, MAX_EVALUATIONS))
     repeats = max(1, min(args.repeats, MAX_REPEATS))
     started = time.perf_counter()
-    fleet = with_url_downloads(build_fleet(max(1, min(args.nodes, MAX_NODES)), seed=args.seed))
+    fleet = build_fleet(max(1, min(args.nodes, MAX_NODES)), seed=args.seed)
     cases, fed = build_cases(fleet, evaluations, args.seed)
     if args.profile and args.profile not in {c.name for c in cases}:
         parser.error(f"--profile: unknown case {args.profile!r} (one of: {', '.join(c.name for c in cases)})")
