@@ -12,7 +12,7 @@ import json
 import tarfile
 import threading
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 
 import pytest
@@ -20,6 +20,7 @@ from websockets.sync.server import ServerConnection, serve
 
 from bacalhau.client import AsyncClient, Client
 from bacalhau.models.errors import BacalhauError
+from http_env import http_server
 
 RESULT = {"stdout": "hello\n", "stderr": "", "exitCode": "0"}
 
@@ -60,15 +61,8 @@ def result_server(tmp_path: Path) -> Iterator[str]:
         def log_message(self, format: str, *args: object) -> None:
             return None
 
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}"
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join(timeout=5)
+    with http_server(Handler) as base:
+        yield base
 
 
 def test_download_results_unpacks_into_the_folder_and_reports_progress(result_server: str, tmp_path: Path) -> None:

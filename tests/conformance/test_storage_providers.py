@@ -18,10 +18,9 @@ from __future__ import annotations
 
 import base64
 import contextlib
-import threading
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any
 
@@ -37,6 +36,7 @@ from bacalhau.compute.storage.url import UrlStorage
 from bacalhau.ipfs.embedded import EmbeddedIpfsNode
 from bacalhau.models.errors import StorageError, ValidationFailed
 from bacalhau.models.job import InputSource, SpecConfig
+from http_env import http_server
 from ipfs_env import UNREACHABLE_TIMEOUT_S, require_libkubo, unreachable_cid
 from s3_env import SeaweedS3
 
@@ -145,23 +145,14 @@ class _Handler(BaseHTTPRequestHandler):
             self.wfile.write(body)
 
 
-@contextlib.contextmanager
-def http_server() -> Iterator[str]:
+def content_server() -> contextlib.AbstractContextManager[str]:
     """A real HTTP server on a free port of 127.0.0.1 serving CONTENT at /files/data.txt; its base URL."""
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
-    thread = threading.Thread(target=server.serve_forever, args=(0.05,), name="conformance-http", daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}"
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join()
+    return http_server(_Handler)
 
 
 @contextlib.asynccontextmanager
 async def url_case(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[StorageCase]:
-    with http_server() as base:
+    with content_server() as base:
         yield StorageCase(
             provider=UrlStorage(read_timeout_s=5.0, max_retries=0, max_bytes=1 << 20),
             valid=source("urlDownload", URL=f"{base}/files/{FILENAME}"),

@@ -8,13 +8,10 @@ polling with a deadline, never by sleeping a fixed time.
 from __future__ import annotations
 
 import base64
-import contextlib
 import json
 import re
-import threading
 import time
-from collections.abc import Callable, Iterable, Iterator, Sequence
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -222,18 +219,3 @@ def job_executions(node: RunsCli, job_id: str) -> list[dict[str, Any]]:
     """`bacalhau job executions JOB --output json`, oldest first."""
     items = items_of(parse_output(node.ok("job", "executions", job_id, "--output", "json").stdout))
     return sorted(items, key=lambda e: (e["CreateTime"], e["ID"]))
-
-
-@contextlib.contextmanager
-def http_server(handler: type[BaseHTTPRequestHandler]) -> Iterator[str]:
-    """A real HTTP server on 127.0.0.1 answering with `handler`, in a thread; yields its base URL."""
-    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    server.daemon_threads = True
-    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}"
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join(5)

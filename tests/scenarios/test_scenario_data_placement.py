@@ -22,9 +22,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from scenario_jobs import JobWatch, http_server, submit_file, wasm_job
+from scenario_jobs import JobWatch, submit_file, wasm_job
 
 from cluster_env import Cluster
+from http_env import http_server
 
 pytestmark = pytest.mark.scenario
 

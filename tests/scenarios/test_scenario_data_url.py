@@ -11,8 +11,9 @@ from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 
 import pytest
-from scenario_jobs import JobWatch, http_server, one_job_id
+from scenario_jobs import JobWatch, one_job_id
 
+from http_env import http_server
 from serve_node import BacalhauNode
 
 pytestmark = pytest.mark.scenario

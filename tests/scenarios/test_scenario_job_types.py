@@ -34,7 +34,6 @@ from scenario_jobs import (
     EXEC_FAILED,
     EXEC_RUNNING,
     JobWatch,
-    http_server,
     job_executions,
     one_job_id,
     parse_output,
@@ -43,6 +42,7 @@ from scenario_jobs import (
 )
 
 from cluster_env import Cluster
+from http_env import http_server
 
 pytestmark = pytest.mark.scenario
 

@@ -16,9 +16,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from scenario_jobs import EXEC_COMPLETED, JobWatch, http_server, job_executions, submit_file, wasm_job
+from scenario_jobs import EXEC_COMPLETED, JobWatch, job_executions, submit_file, wasm_job
 
 from cluster_env import Cluster
+from http_env import http_server
 
 pytestmark = pytest.mark.scenario
 
