@@ -27,6 +27,8 @@ from typing import TYPE_CHECKING, Any
 import uvicorn
 import yaml
 
+from bacalhau.auth.authorizer import AllowAll, Authorizer, build_authorizer
+from bacalhau.auth.binding import api_binding
 from bacalhau.config.duration import parse_duration_s
 from bacalhau.config.types import BacalhauConfig, JobTypeDefaults
 from bacalhau.models.errors import ConfigurationError
@@ -143,6 +145,8 @@ class Node:
         self._compute_link: NclComputeLink | None = None
         self._compute_node: ComputeNode | None = None
         self.server: uvicorn.Server | None = None
+        self._authorizer: Authorizer = AllowAll()
+        self._api_host = config.api.host
 
     def reload(self) -> None:
         """SIGHUP: read the config again and advertise its Labels (the orchestrator re-evaluates queued and
@@ -169,6 +173,8 @@ class Node:
 
     async def run(self) -> None:
         """Start everything, serve until a stop is requested (SIGTERM/SIGINT), then shut down cleanly."""
+        # First: users that break the rules, or a security setting this node cannot honour, stop it here.
+        self._authorizer = build_authorizer(self.config.api.auth)
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, self.request_stop)
@@ -191,7 +197,7 @@ class Node:
             # Every node serves its API, a compute-only one too (agent routes only), as in Bacalhau.
             api_port = await self._serve_api(stack, orchestrator, compute_node)
             roles = ", ".join(r for r, on in (("orchestrator", orchestrator), ("compute", compute_node)) if on)
-            where = f"API on http://{self.config.api.host}:{api_port}"
+            where = f"API on http://{self._api_host}:{api_port}"
             if orchestrator is None:
                 where += f"; joining {', '.join(self._compute_servers(orchestrator_url))}"
             nats = f"; NATS on {orchestrator_url}" if orchestrator_url else ""
@@ -366,11 +372,16 @@ class Node:
             orchestrator=orchestrator,
             debug_info=compute_node.debug_info if compute_node is not None else dict,
             max_log_streams_per_job=cfg.orchestrator.log_stream.max_streams_per_job,
+            authorizer=self._authorizer,
         )
+        binding = api_binding(cfg.api.host, host_is_set=cfg.is_set("API.Host"), enforced=self._authorizer.enforced)
+        if binding.message:
+            (log.warning if binding.warning else log.info)("%s", binding.message)
+        self._api_host = binding.host
         self.server = uvicorn.Server(
             uvicorn.Config(
                 create_app(ctx),
-                host=cfg.api.host,
+                host=binding.host,
                 port=cfg.api.port,
                 log_level="warning",
                 # None: uvicorn's records go through the root handler `serve` set up, so they
@@ -397,7 +408,7 @@ class Node:
         while not self.server.started:
             if serve_task.done():
                 raise ConfigurationError(
-                    f"API server could not listen on {cfg.api.host}:{cfg.api.port}",
+                    f"API server could not listen on {binding.host}:{cfg.api.port}",
                     hint="choose another port with -c API.Port=<port>",
                 )
             await asyncio.sleep(0.01)

@@ -19,6 +19,7 @@ from bacalhau.cli.errors import CliError
 
 VERBS = {
     "agent": ("bacalhau.cli.agent:agent", "Commands to query the agent (node) answering the API."),
+    "auth": ("bacalhau.cli.auth:auth", "Commands related to authentication."),
     "completion": ("bacalhau.cli.completion:completion", "Generate the autocompletion script for the specified shell."),
     "config": ("bacalhau.cli.config:config", "Interact with the Bacalhau configuration."),
     "devstack": ("bacalhau.cli.devstack:devstack", "Start a cluster of bacalhau nodes for testing and development"),

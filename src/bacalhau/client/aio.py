@@ -18,7 +18,8 @@ import httpx
 
 from bacalhau.client import download, results, routes
 from bacalhau.client.address import resolve_base_url
-from bacalhau.client.errors import error_from_response, error_from_transport
+from bacalhau.client.credentials import with_credentials
+from bacalhau.client.errors import error_from_handshake, error_from_response, error_from_transport
 from bacalhau.client.headers import default_headers
 from bacalhau.client.lazy_tls import plain_http_async, unverified_ssl_context
 from bacalhau.client.logs import decode_frame, logs_url
@@ -46,7 +47,8 @@ class AsyncClient:
         self.base_url = resolve_base_url(base_url=base_url, host=host, port=port)
         self.timeout_s = timeout_s  # None: no timeout
         self.verify_tls = verify_tls  # False: accept any https/wss certificate
-        self._headers = {**default_headers(), **(headers or {})}
+        # BACALHAU_API_KEY / BACALHAU_API_USERNAME+PASSWORD, as Bacalhau's CLI sends them.
+        self._headers = {**default_headers(), **with_credentials(headers)}
         # Without an explicit transport: no SSL context for plain HTTP (see lazy_tls).
         mounts = None
         if transport is None:
@@ -178,7 +180,7 @@ class AsyncClient:
     ) -> AsyncIterator[ExecutionLog]:
         """Stream log lines over the websocket until the server closes it (or the job ends, with follow)."""
         from websockets.asyncio.client import connect
-        from websockets.exceptions import ConnectionClosedOK, InvalidHandshake, InvalidURI
+        from websockets.exceptions import ConnectionClosedOK, InvalidHandshake, InvalidStatus, InvalidURI
 
         url = logs_url(
             self.base_url, job_id, execution_id=execution_id, follow=follow, tail=tail, namespace=namespace
@@ -186,6 +188,9 @@ class AsyncClient:
         try:
             ws = await connect(url, open_timeout=self.timeout_s, additional_headers=self._headers, max_size=None,
                          ssl=None if self.verify_tls or not url.startswith("wss://") else unverified_ssl_context())
+        except InvalidStatus as exc:
+            # The server answered the handshake with an error (401/403 from the API's gate...): its body says why.
+            raise error_from_handshake(exc) from exc
         except (OSError, InvalidHandshake, InvalidURI, TimeoutError) as exc:
             raise error_from_transport(exc, self.base_url) from exc
         async with ws:

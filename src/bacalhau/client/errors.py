@@ -45,6 +45,9 @@ def error_from_body(status: int, body: Any, *, fallback: str = "") -> BacalhauEr
     message = lowered.get("message") or lowered.get("cause") or _detail_text(lowered.get("detail"))
     message = str(message or fallback or f"request failed with HTTP status {status}")
     details = lowered.get("details")
+    if isinstance(details, dict) and details.get("reason") and status in (401, 403):
+        # An auth refusal says what was wrong only in its reason ("invalid API key"): show it.
+        message = f"{message}: {details['reason']}"
     return _make(
         _code_for(str(lowered.get("code") or ""), status),
         message,
@@ -61,6 +64,16 @@ def error_from_response(response: httpx.Response) -> BacalhauError:
     except (json.JSONDecodeError, UnicodeDecodeError):
         body = None
     return error_from_body(response.status_code, body, fallback=response.text[:500])
+
+
+def error_from_handshake(exc: Any) -> BacalhauError:
+    """The BacalhauError for a websocket handshake the server refused (websockets' InvalidStatus)."""
+    response = exc.response
+    try:
+        body: Any = json.loads(response.body or b"")
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        body = None
+    return error_from_body(response.status_code, body, fallback=f"the server refused the websocket (HTTP {response.status_code})")
 
 
 def error_from_transport(exc: Exception, base_url: str) -> BacalhauError:

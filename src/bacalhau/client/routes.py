@@ -186,6 +186,10 @@ def agent_config() -> Call:
     return Call("GET", f"{AGENT}/config", None)
 
 
+def auth_config() -> Call:
+    return Call("GET", f"{AGENT}/authconfig", None)
+
+
 def decode(call: Call, payload: Any) -> Any:
     """Decode a 2xx JSON payload into the call's model (or return it raw when there is none)."""
     if call.model is None:

@@ -18,7 +18,8 @@ import httpx
 
 from bacalhau.client import download, results, routes
 from bacalhau.client.address import resolve_base_url
-from bacalhau.client.errors import error_from_response, error_from_transport
+from bacalhau.client.credentials import with_credentials
+from bacalhau.client.errors import error_from_handshake, error_from_response, error_from_transport
 from bacalhau.client.headers import default_headers
 from bacalhau.client.lazy_tls import plain_http_sync, unverified_ssl_context
 from bacalhau.client.logs import decode_frame, logs_url
@@ -45,7 +46,8 @@ class Client:
         self.base_url = resolve_base_url(base_url=base_url, host=host, port=port)
         self.timeout_s = timeout_s  # None: no timeout
         self.verify_tls = verify_tls  # False: accept any https/wss certificate
-        self._headers = {**default_headers(), **(headers or {})}
+        # BACALHAU_API_KEY / BACALHAU_API_USERNAME+PASSWORD, as Bacalhau's CLI sends them.
+        self._headers = {**default_headers(), **with_credentials(headers)}
         # Without an explicit transport: no SSL context for plain HTTP (see lazy_tls).
         mounts = None
         if transport is None:
@@ -174,7 +176,7 @@ class Client:
         self, job_id: str, execution_id: str = "", follow: bool = False, tail: bool = False, *, namespace: str = ""
     ) -> Iterator[ExecutionLog]:
         """Stream log lines over the websocket until the server closes it (or the job ends, with follow)."""
-        from websockets.exceptions import ConnectionClosedOK, InvalidHandshake, InvalidURI
+        from websockets.exceptions import ConnectionClosedOK, InvalidHandshake, InvalidStatus, InvalidURI
         from websockets.sync.client import connect
 
         url = logs_url(
@@ -183,6 +185,9 @@ class Client:
         try:
             ws = connect(url, open_timeout=self.timeout_s, additional_headers=self._headers, max_size=None,
                          ssl=None if self.verify_tls or not url.startswith("wss://") else unverified_ssl_context())
+        except InvalidStatus as exc:
+            # The server answered the handshake with an error (401/403 from the API's gate...): its body says why.
+            raise error_from_handshake(exc) from exc
         except (OSError, InvalidHandshake, InvalidURI, TimeoutError) as exc:
             raise error_from_transport(exc, self.base_url) from exc
         with ws:
@@ -256,6 +261,10 @@ class Client:
         `deadline` (drain only): a duration such as `10m` after which its work is moved off it."""
         call = routes.update_node(node_id, action=action, message=message, deadline=deadline)
         return cast(api.PutNodeResponse, self.call(call))
+
+    def auth_config(self) -> dict[str, Any]:
+        """`{Version, Config}`: how the node's SSO is set up (API.Auth.Oauth2; empty Config: none). Open."""
+        return cast(dict[str, Any], self.call(routes.auth_config()))
 
     def alive(self) -> api.AliveResponse:
         """`{Status: OK}` when the node answers."""

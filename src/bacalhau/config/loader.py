@@ -135,11 +135,12 @@ def load_config(
         default_file = os.path.join(tree["DataDir"], CONFIG_FILE_NAME)
         if os.path.exists(default_file):
             files = [default_file]
+    given: set[str] = set()
     for path in files:
         data = _read_file(path)
         for key in leaf_paths(data):
             try:
-                _canonical_path(key, known)
+                given.add(_canonical_path(key, known))
             except ConfigurationError:
                 # Bacalhau's config has keys we do not model yet; a typo is worth a warning, while
                 # refusing to start would break config files written for Bacalhau.
@@ -153,6 +154,7 @@ def load_config(
         match = next((p for p in known if p.replace(".", "_").upper() == key), None)
         if match is not None:
             _set_path(tree, match, _coerce(raw, known[match]))
+            given.add(match)
 
     for arg in config_args:
         if arg in files:
@@ -161,12 +163,17 @@ def load_config(
         path = _canonical_path(key, known)
         value: Any = _coerce(raw, known.get(path, "")) if sep else True
         _set_path(tree, path, value)
+        given.add(path)
 
     for path, value in (overrides or {}).items():
-        _set_path(tree, _canonical_path(path, known), value)
+        canonical = _canonical_path(path, known)
+        _set_path(tree, canonical, value)
+        given.add(canonical)
 
     try:
-        return BacalhauConfig.from_user(tree)
+        config = BacalhauConfig.from_user(tree)
     except ValidationError as exc:
         problems = "; ".join(f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors())
         raise ConfigurationError(f"invalid configuration: {problems}") from exc
+    config._set_keys = frozenset(key.lower() for key in given)
+    return config

@@ -6,8 +6,9 @@ import os
 from collections.abc import Callable
 from typing import Any
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import Field, PrivateAttr, field_validator, model_validator
 
+from bacalhau.config.api_auth import AuthConfig
 from bacalhau.config.duration import parse_duration_s
 from bacalhau.models.job import SpecConfig
 from bacalhau.models.limits import DEFAULT_LIMITS, JobLimits
@@ -39,6 +40,7 @@ class APIConfig(WireModel):
     host: str = Field("0.0.0.0", alias="Host")
     port: int = Field(1234, alias="Port")
     tls: TLSConfig = Field(default_factory=TLSConfig, alias="TLS")
+    auth: AuthConfig = Field(default_factory=AuthConfig, alias="Auth")
 
 
 class RetryConfig(WireModel):
@@ -560,12 +562,24 @@ class BacalhauConfig(WireModel):
     update_config: UpdateConfig = Field(default_factory=UpdateConfig, alias="UpdateConfig")
     strict_version_match: bool = Field(False, alias="StrictVersionMatch")
     disable_analytics: bool = Field(False, alias="DisableAnalytics")
+    # The keys a config file, an env var, a -c flag or an override set (config/loader.py), canonical
+    # and lower-cased: some defaults depend on whether the user chose a value (API.Host).
+    _set_keys: frozenset[str] = PrivateAttr(default_factory=frozenset)
+
+    def is_set(self, key: str) -> bool:
+        """Whether `key` (e.g. `API.Host`) was given by the user rather than left at its default."""
+        return key.lower() in self._set_keys
 
     def redacted(self) -> dict[str, Any]:
-        """The config as served by /api/v1/agent/config: set auth tokens masked, as Bacalhau's agent endpoint does."""
+        """The config as served by /api/v1/agent/config: NATS tokens and API users' passwords and API keys
+        masked, as Bacalhau's agent endpoint does."""
         wire = self.to_wire()
         for section in ("Orchestrator", "Compute"):
             auth = wire[section]["Auth"]
             if auth["Token"]:
                 auth["Token"] = REDACTED_MASK
+        for user in wire["API"]["Auth"]["Users"] or []:
+            for secret in ("Password", "APIKey"):
+                if user.get(secret):
+                    user[secret] = REDACTED_MASK
         return wire

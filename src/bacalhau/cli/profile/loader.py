@@ -41,8 +41,14 @@ class ApiTarget:
 
     @property
     def headers(self) -> dict[str, str]:
-        """Headers every request carries: the profile's bearer token, if any."""
-        return {"Authorization": f"Bearer {self.token}"} if self.token else {}
+        """Headers every request carries: credentials from BACALHAU_API_KEY or BACALHAU_API_USERNAME /
+        BACALHAU_API_PASSWORD, else the profile's bearer token, if any (Bacalhau's order)."""
+        from bacalhau.client.credentials import env_authorization
+
+        found = env_authorization()
+        if found is None and self.token:
+            found = f"Bearer {self.token}"
+        return {"Authorization": found} if found else {}
 
 
 def explicitly_set(host: str | None, port: int | None) -> bool:

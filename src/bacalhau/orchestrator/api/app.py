@@ -9,7 +9,8 @@ from __future__ import annotations
 
 from fastapi import FastAPI
 
-from bacalhau.orchestrator.api import agent, jobs, nodes
+from bacalhau.orchestrator.api import agent, auth, jobs, nodes
+from bacalhau.orchestrator.api.authz import AuthorizeRequests
 from bacalhau.orchestrator.api.context import ApiContext
 from bacalhau.orchestrator.api.errors import install_error_handlers
 from bacalhau.orchestrator.api.methods import AllowedMethods
@@ -34,7 +35,10 @@ def create_app(ctx: ApiContext) -> FastAPI:
     routers.append(agent.router)
     for router in routers:
         app.include_router(router)
+    app.include_router(auth.router)
     app.state.allowed_methods = AllowedMethods.of([*app.router.routes, *(r for rt in routers for r in rt.routes)])
     describe_inputs(app)
+    # Outermost: a refused request never reaches routing (an unknown path is refused too, as in Bacalhau).
+    app.add_middleware(AuthorizeRequests, authorizer=ctx.authorizer)
     return app
 

@@ -12,6 +12,7 @@ from typing import Any
 
 from starlette.requests import HTTPConnection
 
+from bacalhau.auth.authorizer import AllowAll, Authorizer
 from bacalhau.config.types import DEFAULT_LOG_STREAMS_PER_JOB
 from bacalhau.models.errors import BacalhauError, ErrorCode
 from bacalhau.models.node import BuildVersionInfo, NodeInfo
@@ -38,6 +39,10 @@ class ApiContext:
     debug_info: Callable[[], dict[str, Any]] = field(default=_no_debug_info)
     # Orchestrator.LogStream.MaxStreamsPerJob: log streams one job may have open at once.
     max_log_streams_per_job: int = DEFAULT_LOG_STREAMS_PER_JOB
+    # API.Auth: who may make which request (bacalhau/auth); AllowAll without users, as in Bacalhau.
+    authorizer: Authorizer = field(default_factory=AllowAll)
+    # API.Auth.Oauth2 as `GET /api/v1/agent/authconfig` serves it.
+    auth_config: dict[str, Any] = field(default_factory=dict)
 
 
 def context(request: HTTPConnection) -> ApiContext:

@@ -1,0 +1,138 @@
+"""A request's `Authorization` header -> a decision, as Bacalhau v1.9's users authorizer makes it
+(pkg/authz/entry_point_authorizer.go):
+
+    open path (capabilities.OPEN)           approved, whatever the header
+    no header                               401  "Missing Authorization header"
+    Basic base64(user:password)             the user, if the password matches (username case-insensitive)
+    Bearer <API key>                        the user with that key
+    Bearer <JWT> (three base64url parts)    401: OAuth2 (SSO) is not configured (not supported here yet)
+    anything else                           401  "unsupported authentication method"
+    identified, capability missing          403  "user '<name>' does not have the required capability 'write:job'"
+
+`Decision.token_valid` is what tells 401 (who are you?) from 403 (not allowed). Without users Bacalhau
+allows everything (its default policy), and so does AllowAll here.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+from dataclasses import dataclass
+from typing import Protocol
+
+from bacalhau.auth.capabilities import OPEN, grants, required_capability
+from bacalhau.auth.users import UserTable
+from bacalhau.config.api_auth import AuthConfig
+from bacalhau.models.errors import ConfigurationError
+
+
+@dataclass(frozen=True)
+class Decision:
+    approved: bool
+    token_valid: bool = False
+    reason: str = ""
+    # Who was identified ('' when nobody): for the server's log of refusals.
+    principal: str = ""
+
+
+APPROVED = Decision(approved=True, token_valid=True)
+
+
+class Authorizer(Protocol):
+    @property
+    def enforced(self) -> bool:
+        """Whether any request can be refused."""
+        ...
+
+    def authorize(self, method: str, path: str, authorization: str | None) -> Decision: ...
+
+
+class AllowAll:
+    """Bacalhau's default when no users are configured: every request is approved."""
+
+    enforced = False
+
+    def authorize(self, method: str, path: str, authorization: str | None) -> Decision:
+        return APPROVED
+
+
+class UsersAuthorizer:
+    """`API.Auth.Users` enforced (see the module docstring)."""
+
+    enforced = True
+
+    def __init__(self, config: AuthConfig) -> None:
+        self._users = UserTable(config.users)
+
+    def authorize(self, method: str, path: str, authorization: str | None) -> Decision:
+        required = required_capability(method, path)
+        if required == OPEN:
+            return APPROVED
+        if not authorization:
+            return Decision(False, reason="Missing Authorization header")
+        if authorization.startswith("Basic "):
+            credentials = _basic(authorization.removeprefix("Basic "))
+            if isinstance(credentials, str):
+                return Decision(False, reason=credentials)
+            user = self._users.by_basic(*credentials)
+            if user is None:
+                return Decision(False, reason="invalid basic auth credentials")
+        elif authorization.startswith("Bearer "):
+            token = authorization.removeprefix("Bearer ").strip()
+            if _looks_like_jwt(token):
+                return Decision(False, reason="OAuth2 authentication not configured on server")
+            if not token:
+                return Decision(False, reason="empty API key provided")
+            user = self._users.by_key(token)
+            if user is None:
+                return Decision(False, reason="invalid API key")
+        else:
+            return Decision(False, reason="unsupported authentication method")
+        if grants(user.actions, required):
+            return Decision(True, token_valid=True, principal=user.name)
+        return Decision(
+            False, token_valid=True, principal=user.name,
+            reason=f"user '{user.name}' does not have the required capability '{required}'",
+        )
+
+
+def build_authorizer(config: AuthConfig) -> Authorizer:
+    """The node's authorizer. ConfigurationError for users that break the rules, and for what this node
+    cannot enforce (SSO, Rego policies): a security setting is never silently ignored."""
+    if config.oauth2.provider_id:
+        raise ConfigurationError(
+            "API.Auth.Oauth2 (SSO) is not supported by bacalhau-py yet: the node would not check tokens",
+            hint="use API.Auth.Users with passwords or API keys, or remove API.Auth.Oauth2",
+        )
+    if config.access_policy_path:
+        raise ConfigurationError(
+            "API.Auth.AccessPolicyPath (Rego policies) is not supported by bacalhau-py: the policy would not be applied",
+            hint="use API.Auth.Users with Capabilities instead",
+        )
+    return UsersAuthorizer(config) if config.users else AllowAll()
+
+
+def _basic(encoded: str) -> tuple[str, str] | str:
+    try:
+        decoded = base64.b64decode(encoded.strip(), validate=True).decode()
+    except (binascii.Error, UnicodeDecodeError):
+        return "failed to decode basic auth credentials"
+    username, sep, password = decoded.partition(":")
+    if not sep:
+        return "invalid basic auth credentials format"
+    return username, password
+
+
+def _looks_like_jwt(token: str) -> bool:
+    parts = token.split(".")
+    if len(parts) != 3:
+        return False
+    for part in parts[:2]:
+        try:
+            decoded = json.loads(base64.urlsafe_b64decode(part + "=" * (-len(part) % 4)))
+        except (binascii.Error, ValueError, UnicodeDecodeError):
+            return False
+        if not isinstance(decoded, dict):
+            return False
+    return True

@@ -1,0 +1,15 @@
+"""`bacalhau auth ...`: credentials for a node's API (API.Auth.Users)."""
+
+from __future__ import annotations
+
+from bacalhau.cli.command import BacalhauGroup
+
+_P = "bacalhau.cli.auth."
+auth = BacalhauGroup(
+    name="auth",
+    help="Commands related to authentication.",
+    lazy={
+        "hash-password": (_P + "hash_password:hash_password", "Hash a password for API.Auth.Users."),
+        "info": (_P + "info:info", "Show the credentials the CLI would use, and the node's login methods."),
+    },
+)

@@ -1,0 +1,88 @@
+"""The API's gate: every request (HTTP and websocket, known path or not) passes the node's authorizer
+before routing, as Bacalhau's Authorize middleware does (pkg/publicapi/middleware/authz.go).
+
+Refusals carry Bacalhau's body: 401 `Request Unauthorized` when the caller is not identified, 403
+`Request Forbidden` when they are but lack the capability, `Details.reason` saying which, and
+`RequestID` echoing the request's `X-Request-Id`. Each refusal is logged (the hint says the event is
+recorded). A refused websocket handshake gets the same HTTP answer when the server can send one
+(ASGI's websocket.http.response extension), else it is closed with 1008 (policy violation).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from typing import Any
+
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from bacalhau.auth.authorizer import Authorizer, Decision
+
+log = logging.getLogger(__name__)
+
+_HOW = "authenticate with BACALHAU_API_KEY, or BACALHAU_API_USERNAME and BACALHAU_API_PASSWORD"
+UNAUTHORIZED_HINT = f"Unauthorized principal. Event has been recorded. {_HOW[0].upper()}{_HOW[1:]}"
+FORBIDDEN_HINT = "Check if user have access to this resource. Event has been recorded."
+
+
+class AuthorizeRequests:
+    """ASGI middleware applying `authorizer` to every HTTP request and websocket handshake."""
+
+    def __init__(self, app: ASGIApp, authorizer: Authorizer) -> None:
+        self.app = app
+        self.authorizer = authorizer
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] not in ("http", "websocket") or not self.authorizer.enforced:
+            await self.app(scope, receive, send)
+            return
+        headers = _headers(scope)
+        method = "GET" if scope["type"] == "websocket" else str(scope["method"])
+        decision = self.authorizer.authorize(method, str(scope["path"]), headers.get("authorization"))
+        if decision.approved:
+            await self.app(scope, receive, send)
+            return
+        client = scope.get("client") or ("?", 0)
+        log.warning(
+            "API request refused: %s %s from %s: %s", method, scope["path"], client[0], decision.reason or "denied"
+        )
+        status, body = refusal(decision, headers.get("x-request-id", ""))
+        payload = json.dumps(body).encode()
+        response_headers = [(b"content-type", b"application/json"), (b"content-length", str(len(payload)).encode())]
+        if scope["type"] == "http":
+            await send({"type": "http.response.start", "status": status, "headers": response_headers})
+            await send({"type": "http.response.body", "body": b"" if method == "HEAD" else payload})
+            return
+        await receive()  # websocket.connect
+        if "websocket.http.response" in scope.get("extensions", {}):
+            await send({"type": "websocket.http.response.start", "status": status, "headers": response_headers})
+            await send({"type": "websocket.http.response.body", "body": payload})
+        else:
+            await send({"type": "websocket.close", "code": 1008, "reason": body["Message"]})
+
+
+def refusal(decision: Decision, request_id: str) -> tuple[int, dict[str, Any]]:
+    """The status and Bacalhau's body for a refused request."""
+    if decision.token_valid:
+        status, message, code, hint = 403, "Request Forbidden", "Forbidden", FORBIDDEN_HINT
+    else:
+        status, message, code, hint = 401, "Request Unauthorized", "Unauthorized", UNAUTHORIZED_HINT
+    return status, {
+        "Status": status,
+        "Message": message,
+        "RequestID": request_id,
+        "Code": code,
+        "Component": "Authorizer",
+        "Hint": hint,
+        "Details": {"reason": decision.reason},
+    }
+
+
+def _headers(scope: Scope) -> dict[str, str]:
+    # The first value of each header, as Go's Header.Get (a second Authorization header is ignored).
+    found: dict[str, str] = {}
+    for name, value in scope.get("headers", []):
+        key = name.decode("latin-1").lower()
+        if key not in found:
+            found[key] = value.decode("latin-1")
+    return found
