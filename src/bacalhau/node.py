@@ -40,6 +40,7 @@ from bacalhau.orchestrator.jobstore.sqlite import SQLiteJobStore
 from bacalhau.orchestrator.nodes import NodeChange
 from bacalhau.orchestrator.results import result_transformer
 from bacalhau.orchestrator.service import Orchestrator
+from bacalhau.tls.api_server import ServerTLS, api_server_tls
 from bacalhau.transport.nats_connection import NatsConnection
 from bacalhau.transport.nats_server import EmbeddedNatsServer
 from bacalhau.transport.nats_settings import NatsClientSettings, NatsServerSettings
@@ -146,6 +147,7 @@ class Node:
         self._compute_node: ComputeNode | None = None
         self.server: uvicorn.Server | None = None
         self._authorizer: Authorizer = AllowAll()
+        self._api_tls: ServerTLS | None = None
         self._api_host = config.api.host
 
     def reload(self) -> None:
@@ -175,6 +177,10 @@ class Node:
         """Start everything, serve until a stop is requested (SIGTERM/SIGINT), then shut down cleanly."""
         # First: users that break the rules, or a security setting this node cannot honour, stop it here.
         self._authorizer = build_authorizer(self.config.api.auth)
+        self._api_tls = api_server_tls(self.config.api.tls, data_dir=self.data_dir, host=self.config.api.host)
+        if self._api_tls is not None and self._api_tls.self_signed:
+            log.info("API TLS: self-signed certificate %s; clients trust it with -c API.TLS.UseTLS=true "
+                     "-c API.TLS.CAFile=%s", self._api_tls.cert_file, self._api_tls.cert_file)
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, self.request_stop)
@@ -197,7 +203,7 @@ class Node:
             # Every node serves its API, a compute-only one too (agent routes only), as in Bacalhau.
             api_port = await self._serve_api(stack, orchestrator, compute_node)
             roles = ", ".join(r for r, on in (("orchestrator", orchestrator), ("compute", compute_node)) if on)
-            where = f"API on http://{self._api_host}:{api_port}"
+            where = f"API on {'https' if self._api_tls else 'http'}://{self._api_host}:{api_port}"
             if orchestrator is None:
                 where += f"; joining {', '.join(self._compute_servers(orchestrator_url))}"
             nats = f"; NATS on {orchestrator_url}" if orchestrator_url else ""
@@ -383,6 +389,8 @@ class Node:
                 create_app(ctx),
                 host=binding.host,
                 port=cfg.api.port,
+                ssl_certfile=self._api_tls.cert_file if self._api_tls else None,
+                ssl_keyfile=self._api_tls.key_file if self._api_tls else None,
                 log_level="warning",
                 # None: uvicorn's records go through the root handler `serve` set up, so they
                 # follow Logging.Mode (json lines stay json) instead of uvicorn's own format.

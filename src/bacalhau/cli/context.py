@@ -61,13 +61,23 @@ class CliContext:
         from bacalhau.client import Client
 
         target = self.api_target()
+        base_url, use_tls, insecure, ca_file = target.base_url, False, False, ""
+        if base_url is None and self._tls_matters():
+            # No profile: API.TLS.UseTLS / Insecure / CAFile (a profile says https:// and insecure itself).
+            tls = self.config().api.tls
+            use_tls, insecure, ca_file = tls.use_tls, tls.insecure, tls.ca_file
+        if use_tls:
+            from bacalhau.client.address import resolve_base_url
+
+            base_url = "https://" + resolve_base_url(host=target.host, port=target.port).split("://", 1)[1]
         return Client(
-            base_url=target.base_url,
+            base_url=base_url,
             host=target.host,
             port=target.port,
             timeout_s=target.timeout_s if timeout_s is None else timeout_s,
             headers=target.headers,
-            verify_tls=target.verify_tls,
+            verify_tls=target.verify_tls and not insecure,
+            ca_file=ca_file,
         )
 
     def api_target(self) -> ApiTarget:
@@ -108,6 +118,14 @@ class CliContext:
             or os.path.exists(os.path.join(self.data_path(), "config.yaml"))
         )
         return self.config().job_admission_control.limits.to_limits() if configured else DEFAULT_LIMITS
+
+    def _tls_matters(self) -> bool:
+        """Whether API.TLS could be set anywhere the CLI reads (else the config is not read for it)."""
+        return (
+            any(arg.lower().startswith("api.tls.") or "=" not in arg for arg in self.config_args)
+            or any(name.upper().startswith("BACALHAU_API_TLS_") for name in os.environ)
+            or os.path.exists(os.path.join(self.data_path(), "config.yaml"))
+        )
 
     def _config_matters(self) -> bool:
         if any(arg.lower().startswith("api.") or "=" not in arg for arg in self.config_args):

@@ -21,7 +21,7 @@ from bacalhau.client.address import resolve_base_url
 from bacalhau.client.credentials import with_credentials
 from bacalhau.client.errors import error_from_handshake, error_from_response, error_from_transport
 from bacalhau.client.headers import default_headers
-from bacalhau.client.lazy_tls import plain_http_async, unverified_ssl_context
+from bacalhau.client.lazy_tls import plain_http_async, websocket_ssl
 from bacalhau.client.logs import decode_frame, logs_url
 from bacalhau.client.sync import config_of
 from bacalhau.models import api
@@ -43,16 +43,18 @@ class AsyncClient:
         headers: Mapping[str, str] | None = None,
         transport: httpx.AsyncBaseTransport | None = None,
         verify_tls: bool = True,
+        ca_file: str = "",
     ) -> None:
         self.base_url = resolve_base_url(base_url=base_url, host=host, port=port)
         self.timeout_s = timeout_s  # None: no timeout
         self.verify_tls = verify_tls  # False: accept any https/wss certificate
+        self.ca_file = ca_file  # API.TLS.CAFile: trust these CA certificates (a self-signed node's)
         # BACALHAU_API_KEY / BACALHAU_API_USERNAME+PASSWORD, as Bacalhau's CLI sends them.
         self._headers = {**default_headers(), **with_credentials(headers)}
         # Without an explicit transport: no SSL context for plain HTTP (see lazy_tls).
         mounts = None
         if transport is None:
-            transport, mounts = plain_http_async(verify_tls=verify_tls)
+            transport, mounts = plain_http_async(verify_tls=verify_tls, ca_file=ca_file)
         self._http = httpx.AsyncClient(
             base_url=self.base_url, timeout=timeout_s, headers=self._headers, transport=transport, mounts=mounts
         )
@@ -187,7 +189,7 @@ class AsyncClient:
         )
         try:
             ws = await connect(url, open_timeout=self.timeout_s, additional_headers=self._headers, max_size=None,
-                         ssl=None if self.verify_tls or not url.startswith("wss://") else unverified_ssl_context())
+                         ssl=websocket_ssl(url, verify_tls=self.verify_tls, ca_file=self.ca_file))
         except InvalidStatus as exc:
             # The server answered the handshake with an error (401/403 from the API's gate...): its body says why.
             raise error_from_handshake(exc) from exc

@@ -93,8 +93,8 @@ def error_from_transport(exc: Exception, base_url: str) -> BacalhauError:
             f"failed to connect to the Bacalhau API at {base_url}: TLS certificate verification failed ({reason})",
             code=ErrorCode.NetworkFailure,
             component="Client",
-            hint="trust the server's certificate, or skip verification for this endpoint with "
-            "'bacalhau profile save <name> --insecure'",
+            hint="trust the server's certificate (-c API.TLS.CAFile=<its cert.pem>), or skip verification with "
+            "-c API.TLS.Insecure=true or 'bacalhau profile save <name> --insecure'",
         )
     if isinstance(exc, httpx.ConnectError | ConnectionRefusedError) or "refused" in reason.lower():
         reason = "connection refused"

@@ -29,11 +29,17 @@ def default_data_dir() -> str:
 
 
 class TLSConfig(WireModel):
-    use_tls: bool = Field(False, alias="UseTLS")
-    insecure: bool = Field(False, alias="Insecure")
+    """`API.TLS` (Bacalhau v1.9's `types.TLS`). Server: CertFile + KeyFile, or SelfSigned (AutoCert is
+    refused: ACME needs a public name and port 443). Client: UseTLS, Insecure, CAFile."""
+
     cert_file: str = Field("", alias="CertFile")
     key_file: str = Field("", alias="KeyFile")
-    ca_cert: str = Field("", alias="CACert")
+    ca_file: str = Field("", alias="CAFile")
+    use_tls: bool = Field(False, alias="UseTLS")
+    insecure: bool = Field(False, alias="Insecure")
+    self_signed: bool = Field(False, alias="SelfSigned")
+    auto_cert: str = Field("", alias="AutoCert")
+    auto_cert_cache_path: str = Field("", alias="AutoCertCachePath")
 
 
 class APIConfig(WireModel):
