@@ -148,6 +148,7 @@ class Node:
         self.server: uvicorn.Server | None = None
         self._authorizer: Authorizer = AllowAll()
         self._api_tls: ServerTLS | None = None
+        self._embedded_url = ""  # the NATS URL of the server this node embeds ('' : none)
         self._api_host = config.api.host
 
     def reload(self) -> None:
@@ -266,7 +267,9 @@ class Node:
             stack.push_async_callback(server.stop)
             url = server.client_url
             servers = [url]
-        connection = NatsConnection(settings=NatsClientSettings.from_config(cfg, node_id=node_id, servers=servers))
+        self._embedded_url = url if not cfg.orchestrator.nats.servers else ""
+        connection = NatsConnection(settings=NatsClientSettings.from_config(
+            cfg, node_id=node_id, servers=servers, own_server=bool(self._embedded_url)))
         stack.push_async_callback(connection.close)
         nc = await connection.connect(timeout_s=_ORCHESTRATOR_CONNECT_S)
         store = SQLiteJobStore(path=self.data_dir / "orchestrator" / "jobs.db")
@@ -315,7 +318,9 @@ class Node:
         cfg = self.config
         node_id = self.identity.node_id
         servers = self._compute_servers(orchestrator_url)
-        connection = NatsConnection(settings=NatsClientSettings.from_config(cfg, node_id=node_id, servers=servers))
+        own = bool(self._embedded_url) and servers == [self._embedded_url]
+        connection = NatsConnection(settings=NatsClientSettings.from_config(cfg, node_id=node_id, servers=servers,
+                                                                            own_server=own))
         outbox = Outbox(path=self.data_dir / "compute" / "ncl-outbox.db")
         outbox.open()
         stack.callback(outbox.close)

@@ -183,10 +183,18 @@ def test_settings_from_config_pick_the_token_by_role(tmp_path: Path) -> None:
     assert "secret" not in repr(compute_settings)
 
 
-def test_client_tls_settings_are_refused_until_implemented(tmp_path: Path) -> None:
-    config = load_config(["Compute.Enabled", "Compute.TLS.RequireTLS=true"], env={}, data_dir=str(tmp_path))
+def test_client_tls_settings_follow_bacalhau(tmp_path: Path) -> None:
+    # A compute node: RequireTLS means TLS before NATS's first message; CACert must exist.
+    required = load_config(["Compute.Enabled", "Compute.TLS.RequireTLS=true"], env={}, data_dir=str(tmp_path))
+    settings = NatsClientSettings.from_config(required, node_id="c1")
+    assert settings.tls and settings.tls_handshake_first and settings.tls_verify
+    assert settings.ssl_context() is not None
 
+    missing = load_config(["Compute.Enabled", f"Compute.TLS.CACert={tmp_path / 'nope.pem'}"], env={}, data_dir=str(tmp_path))
     with pytest.raises(ConfigurationError) as caught:
-        NatsClientSettings.from_config(config, node_id="c1")
+        NatsClientSettings.from_config(missing, node_id="c1")
+    assert "Compute.TLS.CACert" in caught.value.message
 
-    assert "Compute.TLS.RequireTLS" in caught.value.hint
+    # Nothing set: no TLS of our own (nats-py still upgrades if a server demands it).
+    plain = NatsClientSettings.from_config(load_config(["Compute.Enabled"], env={}, data_dir=str(tmp_path)), node_id="c1")
+    assert not plain.tls and plain.ssl_context() is None

@@ -111,7 +111,8 @@ class OrchestratorAuthConfig(WireModel):
 
 
 class OrchestratorTLSConfig(WireModel):
-    """`Orchestrator.TLS`: TLS of the embedded NATS server (not implemented yet: setting a cert is refused)."""
+    """`Orchestrator.TLS`: TLS of the embedded NATS server (ServerCert + ServerKey: clients must use TLS), and
+    CACert, which the orchestrator's own client trusts when it joins a NATS server it does not embed."""
 
     server_cert: str = Field("", alias="ServerCert")
     server_key: str = Field("", alias="ServerKey")
@@ -197,7 +198,8 @@ class ComputeAuthConfig(WireModel):
 
 
 class ComputeTLSConfig(WireModel):
-    """`Compute.TLS`: TLS towards the orchestrator's NATS server (not implemented yet: setting it is refused)."""
+    """`Compute.TLS`: TLS towards the orchestrator's NATS server: CACert is the CA that signed its certificate
+    (else the system's), RequireTLS does the TLS handshake before NATS's first message."""
 
     ca_cert: str = Field("", alias="CACert")
     require_tls: bool = Field(False, alias="RequireTLS")

@@ -40,6 +40,7 @@ from bacalhau.transport.nats_errors import (
     CLIENT_COMPONENT,
     display_servers,
     is_authorization_error,
+    is_certificate_error,
     translate,
     unreachable_error,
 )
@@ -49,6 +50,7 @@ log = logging.getLogger(__name__)
 
 # Errors of a connection attempt that another attempt may fix; anything else is a bug and propagates.
 _CONNECT_ERRORS = (OSError, nats_errors.Error, TimeoutError)
+_DISCARD_TIMEOUT_S = 2.0
 
 
 def _netloc(client: Client) -> str:
@@ -208,6 +210,10 @@ class NatsConnection:
         settings = self._settings
         deadline = None if timeout_s is None else time.monotonic() + timeout_s
         backoff = Backoff(base_s=settings.reconnect_wait_s, max_s=settings.first_connect_backoff_max_s, rng=self._rng)
+        context = settings.ssl_context()
+        tls_options: dict[str, Any] = {}
+        if context is not None:
+            tls_options = {"tls": context, "tls_handshake_first": settings.tls_handshake_first}
         while True:
             client = Client()
             try:
@@ -215,6 +221,7 @@ class NatsConnection:
                     servers=list(settings.servers),
                     name=settings.name,
                     token=settings.token or None,
+                    **tls_options,
                     allow_reconnect=False,
                     max_reconnect_attempts=1,
                     reconnect_time_wait=0,
@@ -227,7 +234,8 @@ class NatsConnection:
                 return client
             except _CONNECT_ERRORS as exc:
                 await self._discard(client)
-                if is_authorization_error(exc):
+                if is_authorization_error(exc) or is_certificate_error(exc):
+                    # Retrying cannot fix a refused token or an untrusted certificate: say so at once.
                     self._last_error = exc
                     raise translate(exc, action="connect to NATS", servers=settings.servers) from exc
                 # NoServersError says only "no servers"; the socket error behind it came through error_cb.
@@ -304,10 +312,12 @@ class NatsConnection:
 
     @staticmethod
     async def _discard(client: Client) -> None:
-        """Release a failed attempt's socket (a refused token leaves it open)."""
+        """Release a failed attempt's socket (a refused token leaves it open). Bounded: closing a transport
+        whose TLS handshake failed can wait forever on nats-py's side (seen with an untrusted certificate)."""
         if not client.is_closed:
-            with contextlib.suppress(*_CONNECT_ERRORS, AssertionError):
-                await client.close()
+            with contextlib.suppress(*_CONNECT_ERRORS, AssertionError, TimeoutError):
+                async with asyncio.timeout(_DISCARD_TIMEOUT_S):
+                    await client.close()
 
     async def close(self) -> None:
         """Stop connecting, drain subscriptions and buffered publishes (bounded by drain_timeout_s), close."""

@@ -8,6 +8,7 @@ server, a timeout, a full reconnect buffer or a reconnecting connection may pass
 from __future__ import annotations
 
 import asyncio
+import ssl
 from collections.abc import Sequence
 from urllib.parse import urlsplit
 
@@ -48,6 +49,18 @@ def is_authorization_error(exc: BaseException) -> bool:
     return isinstance(exc, nats_errors.Error) and "authorization violation" in str(exc).lower()
 
 
+def is_certificate_error(exc: BaseException) -> bool:
+    """True when TLS failed because the server's certificate is not trusted (or not for this name)."""
+    seen: BaseException | None = exc
+    for _ in range(5):  # the SSL error may sit under nats-py's own
+        if seen is None:
+            return False
+        if isinstance(seen, ssl.SSLCertVerificationError) or "certificate verify failed" in str(seen).lower():
+            return True
+        seen = seen.__cause__ or seen.__context__
+    return False
+
+
 def unreachable_error(servers: Sequence[str], cause: BaseException | None) -> BacalhauError:
     """No server in `servers` accepted a connection (Bacalhau's "no orchestrator available")."""
     detail = f": {cause}" if cause is not None and str(cause) else ""
@@ -72,6 +85,14 @@ def translate(exc: BaseException, *, action: str, servers: Sequence[str] = ()) -
             code=ErrorCode.Unauthorized,
             component=CLIENT_COMPONENT,
             hint=TOKEN_HINT,
+        )
+    if is_certificate_error(exc):
+        return BacalhauError(
+            f"cannot trust the TLS certificate of the NATS server{where}: {exc}",
+            code=ErrorCode.Unauthorized,
+            component=CLIENT_COMPONENT,
+            hint="set Compute.TLS.CACert to the CA that signed the orchestrator's certificate "
+            "(and check that the certificate names the host in Compute.Orchestrators)",
         )
     if isinstance(exc, nats_errors.NoServersError):
         return unreachable_error(servers, None)

@@ -39,6 +39,7 @@ from urllib.parse import urlsplit
 from bacalhau.models.errors import BacalhauError, ConfigurationError, ErrorCode
 from bacalhau.transport.nats_binary import DISTRIBUTION, die_with_parent, locate_nats_server
 from bacalhau.transport.nats_errors import SERVER_COMPONENT
+from bacalhau.transport.nats_refusals import follow as follow_refusals
 from bacalhau.transport.nats_settings import NatsServerSettings
 
 log = logging.getLogger(__name__)
@@ -132,6 +133,7 @@ class EmbeddedNatsServer:
         self._status = ServerStatus.NEW
         self._proc: asyncio.subprocess.Process | None = None
         self._watch_task: asyncio.Task[None] | None = None
+        self._refusals_task: asyncio.Task[None] | None = None
         self._port = settings.port
         self._monitor_url = ""
 
@@ -212,6 +214,8 @@ class EmbeddedNatsServer:
             raise
         self._status = ServerStatus.RUNNING
         self._watch_task = asyncio.create_task(self._watch(), name=f"nats-server-{self.pid}-watch")
+        # Why it refused a client (wrong token, TLS) is only in its own log: say it in ours.
+        self._refusals_task = asyncio.create_task(follow_refusals(self.log_path), name=f"nats-server-{self.pid}-refusals")
         log.info("NATS server %s listening on %s (store %s)", settings.node_id, self.client_url, self.store_dir)
 
     async def _spawn(self, binary: str) -> None:
@@ -323,6 +327,11 @@ class EmbeddedNatsServer:
         if self._status is ServerStatus.RUNNING:
             self._status = ServerStatus.STOPPING
         await self._terminate(timeout_s=self._settings.stop_timeout_s)
+        if self._refusals_task is not None:
+            self._refusals_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._refusals_task
+            self._refusals_task = None
         if self._watch_task is not None:
             await self._watch_task
             self._watch_task = None

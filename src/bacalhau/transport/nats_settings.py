@@ -17,7 +17,9 @@ Nothing here does I/O; rendering the config file is a pure function of the setti
 
 from __future__ import annotations
 
+import os
 import re
+import ssl
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -26,6 +28,9 @@ from bacalhau.config.types import DEFAULT_NATS_MAX_PAYLOAD_BYTES, BacalhauConfig
 from bacalhau.models.errors import ConfigurationError
 from bacalhau.transport.ncl import subjects
 from bacalhau.transport.ncl.errors import InvalidNodeID
+
+# Bacalhau's `NATSServerDefaultTLSTimeout`: seconds a client has to finish the TLS handshake.
+DEFAULT_TLS_TIMEOUT_S = 10
 
 COMPONENT = "Transport"
 # Bacalhau's `NetworkTransportDir()`: <DataDir>/orchestrator/nats-store; nats-server adds `jetstream/` below it.
@@ -102,6 +107,10 @@ class NatsServerSettings:
     port: int = 4222
     advertise: str = ""
     token: str = field(default="", repr=False)
+    # Orchestrator.TLS.ServerCert / ServerKey: TLS required of every client; the handshake's deadline.
+    tls_cert: str = ""
+    tls_key: str = ""
+    tls_timeout_s: int = DEFAULT_TLS_TIMEOUT_S
     max_payload_bytes: int = DEFAULT_NATS_MAX_PAYLOAD_BYTES
     cluster: ClusterSettings | None = None
     # Bacalhau waits 5 s (`ReadyForConnectionsTimeout`); a server still alive then (a slow machine, JetStream
@@ -129,12 +138,19 @@ class NatsServerSettings:
     def from_config(cls, config: BacalhauConfig, *, node_id: str) -> NatsServerSettings:
         """Settings of the server an orchestrator embeds. Raises ConfigurationError naming the bad key."""
         orch = config.orchestrator
-        if orch.tls.server_cert or orch.tls.server_key:
+        tls = orch.tls
+        if bool(tls.server_cert) != bool(tls.server_key):
             raise ConfigurationError(
-                "TLS for the orchestrator's NATS server is not implemented yet",
-                component=COMPONENT,
-                hint="unset Orchestrator.TLS.ServerCert and Orchestrator.TLS.ServerKey (or terminate TLS in a proxy)",
+                "both ServerTLSCert and ServerTLSKey must be set together", component=COMPONENT,
+                hint="set Orchestrator.TLS.ServerCert and Orchestrator.TLS.ServerKey, or neither",
             )
+        if tls.server_timeout < 0:
+            raise ConfigurationError(
+                f"NATS ServerTLSTimeout must be a positive number, got: {tls.server_timeout}", component=COMPONENT,
+                hint="set Orchestrator.TLS.ServerTimeout to seconds (0: 10 s)",
+            )
+        if tls.server_cert:
+            check_cert_pair(tls.server_cert, tls.server_key)
         cluster = orch.cluster
         cluster_settings = None
         if cluster.name or cluster.port or cluster.advertise or cluster.peers:
@@ -156,6 +172,9 @@ class NatsServerSettings:
             port=orch.port,
             advertise=orch.advertise,
             token=orch.auth.token,
+            tls_cert=tls.server_cert,
+            tls_key=tls.server_key,
+            tls_timeout_s=tls.server_timeout or DEFAULT_TLS_TIMEOUT_S,
             max_payload_bytes=orch.nats.max_payload,
             cluster=cluster_settings,
         )
@@ -178,6 +197,11 @@ class NatsServerSettings:
             lines.append(f"client_advertise: {conf_string(self.advertise)}")
         if self.token:
             lines.append(f"authorization {{\n  token: {conf_string(self.token)}\n}}")
+        if self.tls_cert:
+            lines.append(
+                f"tls {{\n  cert_file: {conf_string(self.tls_cert)}\n  key_file: {conf_string(self.tls_key)}\n"
+                f"  timeout: {self.tls_timeout_s}\n}}"
+            )
         if self.cluster is not None:
             body = [f"  port: {self.cluster.port}"]
             if self.cluster.name:
@@ -199,6 +223,13 @@ class NatsClientSettings:
     servers: tuple[str, ...]
     name: str
     token: str = field(default="", repr=False)
+    # TLS: use it (the server requires it, or a CA was given), the CA file to trust ('' : the system's),
+    # verify the server at all (False only for a node's loopback link to the server it embeds), and do
+    # the handshake before NATS's INFO (Compute.TLS.RequireTLS).
+    tls: bool = False
+    tls_ca_file: str = ""
+    tls_verify: bool = True
+    tls_handshake_first: bool = False
     # nats.go uses 2 s; 5 s leaves room for a WAN link or an orchestrator busy with a handshake storm,
     # where a short timeout only turns load into more connection attempts. Whole seconds: nats-py's type.
     connect_timeout_s: int = 5
@@ -221,7 +252,7 @@ class NatsClientSettings:
 
     @classmethod
     def from_config(
-        cls, config: BacalhauConfig, *, node_id: str, servers: Sequence[str] | None = None
+        cls, config: BacalhauConfig, *, node_id: str, servers: Sequence[str] | None = None, own_server: bool = False
     ) -> NatsClientSettings:
         """The client of a node. `servers` overrides the config (an orchestrator passes its embedded server's URL).
 
@@ -230,16 +261,48 @@ class NatsClientSettings:
         existing server, else Compute.Orchestrators.
         """
         orch, compute = config.orchestrator, config.compute
-        if compute.tls.require_tls or compute.tls.ca_cert:
-            raise ConfigurationError(
-                "TLS for the NATS connection is not implemented yet", component=COMPONENT,
-                hint="unset Compute.TLS.RequireTLS and Compute.TLS.CACert",
-            )
         compute_only = compute.enabled and not orch.enabled
         if servers is None:
             servers = orch.nats.servers if orch.enabled and orch.nats.servers else compute.orchestrators
+        if compute_only:
+            ca_file, tls = compute.tls.ca_cert, bool(compute.tls.ca_cert or compute.tls.require_tls)
+        else:
+            ca_file, tls = orch.tls.ca_cert, bool(orch.tls.ca_cert or orch.tls.server_cert)
+        if ca_file and not os.path.isfile(ca_file):
+            key = "Compute.TLS.CACert" if compute_only else "Orchestrator.TLS.CACert"
+            raise ConfigurationError(f"{key}: CA certificate file {ca_file!r} does not exist", component=COMPONENT,
+                                     hint=f"set {key} to the PEM file of the CA that signed the NATS server's certificate")
         return cls(
             servers=tuple(servers),
             name=node_id,
             token=compute.auth.token if compute_only else orch.auth.token,
+            tls=tls,
+            tls_ca_file=ca_file,
+            # A node's link to the server it embeds runs over loopback to its own child process: the
+            # certificate (made for the node's public name) is not checked against 127.0.0.1.
+            tls_verify=not own_server,
+            tls_handshake_first=compute_only and compute.tls.require_tls,
         )
+
+    def ssl_context(self) -> ssl.SSLContext | None:
+        """The client's SSL context (None: no TLS unless the server asks, then the system's trust)."""
+        if not self.tls:
+            return None
+        context = ssl.create_default_context(cafile=self.tls_ca_file or None)
+        if not self.tls_verify:
+            context.check_hostname = False
+            context.verify_mode = ssl.CERT_NONE
+        return context
+
+
+def check_cert_pair(cert: str, key: str) -> None:
+    """ConfigurationError unless the certificate and key load and belong together."""
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    try:
+        context.load_cert_chain(cert, key)
+    except (OSError, ssl.SSLError) as exc:
+        raise ConfigurationError(
+            f"Orchestrator.TLS: cannot serve certificate {cert} with key {key}: {exc}", component=COMPONENT,
+            hint="check Orchestrator.TLS.ServerCert and Orchestrator.TLS.ServerKey: both must be readable PEM files, "
+            "the key the certificate's",
+        ) from exc
