@@ -384,6 +384,8 @@ class Node:
             debug_info=compute_node.debug_info if compute_node is not None else dict,
             max_log_streams_per_job=cfg.orchestrator.log_stream.max_streams_per_job,
             authorizer=self._authorizer,
+            # Bacalhau serves the Oauth2 keys that are set (omitempty), even when SSO is not switched on.
+            auth_config={k: v for k, v in cfg.api.auth.oauth2.to_wire().items() if v},
         )
         binding = api_binding(cfg.api.host, host_is_set=cfg.is_set("API.Host"), enforced=self._authorizer.enforced)
         if binding.message:

@@ -49,33 +49,22 @@ class UserTable:
         self.by_username: dict[str, User] = {}
         self.by_api_key: dict[str, User] = {}
         aliases: dict[str, str] = {}
+        usernames: dict[str, str] = {}
         for configured in users:
             name = user_id(configured)
-            problem = _problem(configured, name)
+            problem = _problem(configured, name) or _duplicate(configured, name, aliases, usernames, self.by_api_key)
             if problem:
                 raise _invalid(problem)
             actions = tuple(a for cap in configured.capabilities for a in cap.actions)
-            alias = configured.alias.strip().lower()
-            if alias:
-                if alias in aliases:
-                    raise _invalid(f"duplicate alias detected: '{aliases[alias]}' and '{configured.alias}' (aliases are case-insensitive)")
-                aliases[alias] = configured.alias
             if configured.api_key:
-                if configured.api_key in self.by_api_key:
-                    raise _invalid(f"duplicate API key detected for user '{name}'")
                 self.by_api_key[configured.api_key] = User(name=name, actions=actions)
             else:
-                key = configured.username.strip().lower()
-                if key in self.by_username:
-                    raise _invalid(
-                        f"duplicate username detected: '{self.by_username[key].name}' and '{configured.username}' "
-                        "(usernames are case-insensitive)"
-                    )
-                self.by_username[key] = User(name=name, actions=actions, password=configured.password)
+                user = User(name=name, actions=actions, password=configured.password)
+                self.by_username[configured.username.lower()] = user
 
     def by_basic(self, username: str, password: str) -> User | None:
         """The user these credentials name, if the password is right."""
-        user = self.by_username.get(username.strip().lower())
+        user = self.by_username.get(username.lower())
         if user is None or not check_password(user.password, password):
             return None
         return user
@@ -111,30 +100,51 @@ def hash_password(password: str) -> str:
 
 
 def _problem(user: AuthUser, name: str) -> str:
-    has_basic = bool(user.username or user.password)
+    """Bacalhau's validateUser (pkg/authz/entry_point_authorizer.go), check for check and word for word."""
+    has_basic = bool(user.username) and bool(user.password)
     if has_basic and user.api_key:
         return f"user '{name}' has both username/password and API key, must have only one authentication method"
     if not has_basic and not user.api_key:
         return f"user '{name}' has neither username/password nor API key, must have one authentication method"
-    if has_basic:
+    if user.username:
         username = user.username.strip()
-        if not username:
-            return f"user '{name}' has an empty username"
         if len(username) > MAX_USERNAME:
-            return f"user '{name}' has a username longer than {MAX_USERNAME} characters"
-        if not _USERNAME_RE.match(username):
-            return f"user '{name}' has an invalid username: must contain only alphanumeric characters (a-z, A-Z, 0-9)"
+            return f"username for user '{name}' exceeds maximum length of {MAX_USERNAME} characters"
+        if not username:
+            return f"username for user '{name}' should not be empty"
+        if not _USERNAME_RE.match(user.username):
+            return f"username for user '{name}' must contain only alphanumeric characters (a-z, A-Z, 0-9)"
+    if user.password:
         if len(user.password) < MIN_PASSWORD:
-            return f"user '{name}' has a password that is too short, minimum length is {MIN_PASSWORD} characters"
+            return f"password for user '{name}' is too short, minimum length is {MIN_PASSWORD} characters"
         if len(user.password) > MAX_PASSWORD:
-            return f"user '{name}' has a password that is too long, maximum length is {MAX_PASSWORD} characters"
-    else:
+            return f"password for user '{name}' exceeds maximum length of {MAX_PASSWORD} characters"
+    if user.api_key:
         if len(user.api_key) < MIN_API_KEY:
-            return f"user '{name}' has an API key that is too short, minimum length is {MIN_API_KEY} characters"
+            return f"API key for user '{name}' is too short, minimum length is {MIN_API_KEY} characters"
         if len(user.api_key) > MAX_API_KEY:
-            return f"user '{name}' has an API key that is too long, maximum length is {MAX_API_KEY} characters"
-    if not any(cap.actions for cap in user.capabilities):
+            return f"API key for user '{name}' exceeds maximum length of {MAX_API_KEY} characters"
+    if not user.capabilities:
         return f"user '{name}' has no capabilities defined, must have at least one capability"
+    return ""
+
+
+def _duplicate(
+    user: AuthUser, name: str, aliases: dict[str, str], usernames: dict[str, str], keys: dict[str, User]
+) -> str:
+    """Bacalhau's checkForDuplicates: aliases and usernames case-insensitively, API keys exactly."""
+    if user.alias:
+        seen = aliases.get(user.alias.lower())
+        if seen is not None:
+            return f"duplicate alias detected: '{seen}' and '{user.alias}' (aliases are case-insensitive)"
+        aliases[user.alias.lower()] = user.alias
+    if user.username:
+        seen = usernames.get(user.username.lower())
+        if seen is not None:
+            return f"duplicate username detected: '{seen}' and '{user.username}' (usernames are case-insensitive)"
+        usernames[user.username.lower()] = user.username
+    if user.api_key and user.api_key in keys:
+        return f"duplicate API key detected for user '{name}'"
     return ""
 
 

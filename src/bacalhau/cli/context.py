@@ -53,10 +53,12 @@ class CliContext:
             port = port if port is not None else api.port
         return host, port
 
-    def client(self, *, timeout_s: float | None = None) -> Client:
+    def client(self, *, timeout_s: float | None = None, authenticated: bool = True) -> Client:
         """A sync API client aimed at the configured node (or the selected profile's endpoint).
 
-        `timeout_s` overrides the request timeout (else the profile's, else 30 s).
+        `timeout_s` overrides the request timeout (else the profile's, else 30 s). `authenticated=False`
+        sends no credentials and never reads them (Bacalhau's unauthenticated client: version, agent
+        alive and version, auth info work whatever the environment's credentials are).
         """
         from bacalhau.client import Client
 
@@ -75,9 +77,10 @@ class CliContext:
             host=target.host,
             port=target.port,
             timeout_s=target.timeout_s if timeout_s is None else timeout_s,
-            headers=target.headers,
+            headers=target.headers if authenticated else {},
             verify_tls=target.verify_tls and not insecure,
             ca_file=ca_file,
+            env_credentials=authenticated,
         )
 
     def api_target(self) -> ApiTarget:

@@ -40,7 +40,7 @@ def version(cli: CliContext, /, client_only: bool, **kwargs: Any) -> None:
     opts = pop_output(kwargs)
     data: dict[str, Any] = {"clientVersion": client_version()}
     if not client_only:
-        with cli.client() as client:
+        with cli.client(authenticated=False) as client:
             data["serverVersion"] = client.version().to_wire()
     if opts.format not in (TABLE, CSV):
         emit(render_object(data, opts))

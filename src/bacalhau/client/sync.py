@@ -43,13 +43,15 @@ class Client:
         transport: httpx.BaseTransport | None = None,
         verify_tls: bool = True,
         ca_file: str = "",
+        env_credentials: bool = True,
     ) -> None:
         self.base_url = resolve_base_url(base_url=base_url, host=host, port=port)
         self.timeout_s = timeout_s  # None: no timeout
         self.verify_tls = verify_tls  # False: accept any https/wss certificate
         self.ca_file = ca_file  # API.TLS.CAFile: trust these CA certificates (a self-signed node's)
         # BACALHAU_API_KEY / BACALHAU_API_USERNAME+PASSWORD, as Bacalhau's CLI sends them.
-        self._headers = {**default_headers(), **with_credentials(headers)}
+        # (env_credentials=False: the commands Bacalhau runs unauthenticated, e.g. `version`, `agent alive`.)
+        self._headers = {**default_headers(), **(with_credentials(headers) if env_credentials else dict(headers or {}))}
         # Without an explicit transport: no SSL context for plain HTTP (see lazy_tls).
         mounts = None
         if transport is None:

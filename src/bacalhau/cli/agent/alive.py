@@ -15,6 +15,6 @@ from bacalhau.cli.output import OutputOptions, emit, render_object
 @pass_cli
 def alive(cli: CliContext, /, output_format: str, pretty: bool) -> None:
     """Print the agent's liveness (`Status: OK`)."""
-    with cli.client() as client:
+    with cli.client(authenticated=False) as client:
         resp = client.alive()
     emit(render_object(resp.to_wire(), OutputOptions(format=output_format.lower(), pretty=pretty)))

@@ -15,6 +15,6 @@ from bacalhau.cli.output import OutputOptions, emit, render_object
 @pass_cli
 def version(cli: CliContext, /, output_format: str, pretty: bool) -> None:
     """Print the agent's version."""
-    with cli.client() as client:
+    with cli.client(authenticated=False) as client:
         info = client.version()
     emit(render_object(info.to_wire(), OutputOptions(format=output_format.lower(), pretty=pretty)))

@@ -14,6 +14,7 @@ from bacalhau.cli.command import BacalhauCommand
 from bacalhau.cli.errors import CliError
 
 MAX_PASSWORD_CHARS = 100
+MAX_BCRYPT_BYTES = 72
 
 
 @click.command("hash-password", cls=BacalhauCommand)
@@ -30,4 +31,6 @@ def hash_password() -> None:
         raise CliError("password cannot be empty")
     if len(password) > MAX_PASSWORD_CHARS:
         raise CliError(f"password exceeds maximum length of {MAX_PASSWORD_CHARS} characters")
+    if len(password.encode()) > MAX_BCRYPT_BYTES:  # bcrypt reads no further: Go's bcrypt refuses, so do we
+        raise CliError(f"failed to hash password: bcrypt: password length exceeds {MAX_BCRYPT_BYTES} bytes")
     click.echo(make_hash(password))

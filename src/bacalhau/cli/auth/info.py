@@ -23,7 +23,7 @@ def info(cli: CliContext, /, output_format: str, pretty: bool) -> None:
     from bacalhau.models.errors import BacalhauError
 
     target = cli.api_target()
-    with cli.client() as client:
+    with cli.client(authenticated=False) as client:
         url = client.base_url
         try:
             sso: dict[str, Any] | None = client.auth_config().get("Config") or {}
@@ -31,7 +31,7 @@ def info(cli: CliContext, /, output_format: str, pretty: bool) -> None:
             sso = None
     env: dict[str, Any] = {
         "APIKey": "Set" if os.environ.get(ENV_API_KEY, "").strip() else "Not Set",
-        "Username": os.environ.get(ENV_USERNAME, "").strip() or "Not Set",
+        "Username": "Set" if os.environ.get(ENV_USERNAME, "").strip() else "Not Set",
         "Password": "Set" if os.environ.get(ENV_PASSWORD, "").strip() else "Not Set",
     }
     if output_format.lower() != "text":
@@ -39,15 +39,16 @@ def info(cli: CliContext, /, output_format: str, pretty: bool) -> None:
         emit(render_object(body, OutputOptions(format=output_format.lower(), pretty=pretty)))
         return
     lines = [f"\nTarget environment: {url}\n", "Environment Variables:",
-             f"  API Key: {env['APIKey']}", f"  Username: {env['Username']}", f"  Password: {env['Password']}"]
+             f"API Key: {env['APIKey']}", f"Username: {env['Username']}", f"Password: {env['Password']}"]
     if target.profile:
         lines.append(f"\nProfile {target.profile}: token {'set' if target.token else 'not set'}")
     lines.append("\nNode SSO Authentication:")
     if sso is None:
-        lines.append("  Server does not support Basic Auth, API Keys, or SSO logins")
+        lines.append("Server does not support Basic Auth, API Keys, or SSO logins")
     elif sso.get("ProviderID") or sso.get("ProviderName"):
-        lines += [f"  Provider Name: {sso.get('ProviderName', '')}", f"  Provider ID: {sso.get('ProviderID', '')}"]
+        lines += [f"Provider Name: {sso.get('ProviderName', '')}", f"Provider ID: {sso.get('ProviderID', '')}"]
     else:
-        lines.append("  Server does not support SSO login")
+        lines.append("Server does not support SSO login")
     lines.append("\nNote: Environment variables take precedence over other authentication mechanisms including SSO.")
+    lines.append("To use SSO login, please unset Auth related environment variables first.")
     click.echo("\n".join(lines))
