@@ -386,6 +386,8 @@ class Node:
             authorizer=self._authorizer,
             # Bacalhau serves the Oauth2 keys that are set (omitempty), even when SSO is not switched on.
             auth_config={k: v for k, v in cfg.api.auth.oauth2.to_wire().items() if v},
+            cors_origins=tuple(cfg.api.cors.allowed_origins),
+            allowed_hosts=tuple(cfg.api.allowed_hosts),
         )
         binding = api_binding(cfg.api.host, host_is_set=cfg.is_set("API.Host"), enforced=self._authorizer.enforced)
         if binding.message:

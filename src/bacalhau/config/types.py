@@ -42,11 +42,22 @@ class TLSConfig(WireModel):
     auto_cert_cache_path: str = Field("", alias="AutoCertCachePath")
 
 
+class CORSConfig(WireModel):
+    """`API.CORS` (ours): the web origins (`https://dash.example.org`) whose pages may call the API from a
+    browser. Empty (the default): no page may; Bacalhau answers every origin (`*`)."""
+
+    allowed_origins: list[str] = Field(default_factory=list, alias="AllowedOrigins")
+
+
 class APIConfig(WireModel):
     host: str = Field("0.0.0.0", alias="Host")
     port: int = Field(1234, alias="Port")
     tls: TLSConfig = Field(default_factory=TLSConfig, alias="TLS")
     auth: AuthConfig = Field(default_factory=AuthConfig, alias="Auth")
+    cors: CORSConfig = Field(default_factory=CORSConfig, alias="CORS")
+    # Ours: the Host headers the API answers (`api.example.org`, `*.example.org`); empty: any. Refuses DNS
+    # rebinding (a page on evil.example resolving its name to this node's address).
+    allowed_hosts: list[str] = Field(default_factory=list, alias="AllowedHosts")
 
 
 class RetryConfig(WireModel):

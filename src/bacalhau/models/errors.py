@@ -164,6 +164,15 @@ class UnsupportedTypeError(BacalhauError):
         self.supported = supported
 
 
+class UnsupportedMediaType(BadRequestError):
+    """A request body in a media type the API does not take (HTTP 415): what a browser can send across
+    origins without asking first (text/plain, forms) is refused, so a web page cannot submit jobs."""
+
+    @property
+    def http_status(self) -> int:
+        return 415
+
+
 class RequestTooLarge(BadRequestError):
     """A request body over the 10 MB limit: HTTP 413, as Bacalhau's body-limit middleware answers."""
 

@@ -8,9 +8,10 @@ compute-only node they answer Bacalhau's 404 error body like any unknown path.
 from __future__ import annotations
 
 from fastapi import FastAPI
+from starlette.middleware.cors import CORSMiddleware
 
 from bacalhau.orchestrator.api import agent, auth, jobs, nodes
-from bacalhau.orchestrator.api.authz import AuthorizeRequests
+from bacalhau.orchestrator.api.authz import AuthorizeRequests, CheckHost
 from bacalhau.orchestrator.api.context import ApiContext
 from bacalhau.orchestrator.api.errors import install_error_handlers
 from bacalhau.orchestrator.api.methods import AllowedMethods
@@ -38,7 +39,15 @@ def create_app(ctx: ApiContext) -> FastAPI:
     app.include_router(auth.router)
     app.state.allowed_methods = AllowedMethods.of([*app.router.routes, *(r for rt in routers for r in rt.routes)])
     describe_inputs(app)
-    # Outermost: a refused request never reaches routing (an unknown path is refused too, as in Bacalhau).
+    # A refused request never reaches routing (an unknown path is refused too, as in Bacalhau).
     app.add_middleware(AuthorizeRequests, authorizer=ctx.authorizer)
+    if ctx.cors_origins:
+        # Outside the gate, as Bacalhau's: a browser's preflight carries no credentials.
+        app.add_middleware(
+            CORSMiddleware, allow_origins=list(ctx.cors_origins), allow_methods=["GET", "PUT", "POST", "DELETE"],
+            allow_headers=["Authorization", "Content-Type", "X-Request-Id"], max_age=600,
+        )
+    if ctx.allowed_hosts:
+        app.add_middleware(CheckHost, allowed=ctx.allowed_hosts)
     return app
 

@@ -14,6 +14,7 @@ from fastapi.responses import JSONResponse
 
 from bacalhau.models.errors import NotFoundError
 from bacalhau.orchestrator.api.context import ApiContext, context
+from bacalhau.orchestrator.api.openapi import errors
 
 router = APIRouter(tags=["auth"])
 
@@ -25,8 +26,8 @@ async def methods() -> JSONResponse:
     return JSONResponse({"NextToken": "", "Methods": {}})
 
 
-@router.get("/api/v1/auth/{method}")
-@router.post("/api/v1/auth/{method}")
+@router.get("/api/v1/auth/{method}", responses=errors(404))
+@router.post("/api/v1/auth/{method}", responses=errors(404))
 async def method(method: str) -> JSONResponse:
     raise NotFoundError(
         f"authentication method {method!r} not found",

@@ -86,3 +86,37 @@ def _headers(scope: Scope) -> dict[str, str]:
         if key not in found:
             found[key] = value.decode("latin-1")
     return found
+
+
+class CheckHost:
+    """ASGI middleware answering 400 (Bacalhau's error body) to a Host header not in `allowed` (API.AllowedHosts:
+    exact names, or `*.example.org` for its subdomains). Stops DNS rebinding: a page whose name resolves to
+    this node cannot talk to it through a visitor's browser."""
+
+    def __init__(self, app: ASGIApp, allowed: tuple[str, ...]) -> None:
+        self.app = app
+        self.allowed = tuple(a.lower() for a in allowed)
+
+    def host_allowed(self, host: str) -> bool:
+        name = host.rsplit(":", 1)[0] if not host.endswith("]") else host
+        name = name.strip("[]").lower()
+        for pattern in self.allowed:
+            if pattern == "*" or name == pattern or (pattern.startswith("*.") and name.endswith(pattern[1:])):
+                return True
+        return False
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] not in ("http", "websocket") or self.host_allowed(_headers(scope).get("host", "")):
+            await self.app(scope, receive, send)
+            return
+        body = json.dumps({
+            "Status": 400, "Message": "invalid Host header", "RequestID": "", "Code": "BadRequest",
+            "Component": "APIServer", "Hint": "this node answers only the names in API.AllowedHosts",
+        }).encode()
+        headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
+        if scope["type"] == "websocket":
+            await receive()
+            await send({"type": "websocket.close", "code": 1008, "reason": "invalid Host header"})
+            return
+        await send({"type": "http.response.start", "status": 400, "headers": headers})
+        await send({"type": "http.response.body", "body": body})

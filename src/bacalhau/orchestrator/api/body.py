@@ -24,7 +24,7 @@ from fastapi import Request
 from pydantic import ValidationError
 
 from bacalhau.models import constants as c
-from bacalhau.models.errors import BadRequestError, RequestTooLarge
+from bacalhau.models.errors import BadRequestError, RequestTooLarge, UnsupportedMediaType
 from bacalhau.models.wire import WireModel
 
 M = TypeVar("M", bound=WireModel)
@@ -170,8 +170,28 @@ def decode_object(raw: bytes) -> dict[str, Any]:
     return data
 
 
+def check_media_type(content_type: str | None) -> None:
+    """JSON only (or no Content-Type at all, as scripts send): UnsupportedMediaType otherwise.
+
+    This is the API's CSRF guard: a cross-origin page can POST text/plain, a form or multipart without
+    a CORS preflight, never application/json, so refusing the first three means no page can submit a
+    job, stop one or delete a node through a visitor's browser (Bacalhau decodes any body as JSON)."""
+    if not content_type:
+        return
+    media = content_type.split(";", 1)[0].strip().lower()
+    if media == "application/json" or (media.startswith("application/") and media.endswith("+json")):
+        return
+    raise UnsupportedMediaType(
+        f"unsupported request body type {media!r}: the API takes application/json",
+        component="APIServer",
+        hint="send the body with Content-Type: application/json",
+    )
+
+
 async def json_body(request: Request) -> dict[str, Any]:
-    """The request body as a JSON object (see decode_object), refused with 413 over 10 MB."""
+    """The request body as a JSON object (see decode_object), refused with 413 over 10 MB and 415 when it
+    is not sent as JSON (check_media_type)."""
+    check_media_type(request.headers.get("content-type"))
     declared = request.headers.get("content-length")
     if declared and declared.isdigit() and int(declared) > c.MAX_REQUEST_BYTES:
         raise RequestTooLarge(

@@ -43,6 +43,9 @@ class ApiContext:
     authorizer: Authorizer = field(default_factory=AllowAll)
     # API.Auth.Oauth2 as `GET /api/v1/agent/authconfig` serves it.
     auth_config: dict[str, Any] = field(default_factory=dict)
+    # API.CORS.AllowedOrigins and API.AllowedHosts (empty: no page origin may call; any Host header).
+    cors_origins: tuple[str, ...] = ()
+    allowed_hosts: tuple[str, ...] = ()
 
 
 def context(request: HTTPConnection) -> ApiContext:

@@ -74,12 +74,12 @@ def _check_order(order_by: str) -> None:
 
 @router.put(
     "/jobs",
-    responses={200: {"model": PutJobResponse}, **errors(400, 409, 413)},
+    responses={200: {"model": PutJobResponse}, **errors(400, 409, 413, 415)},
     openapi_extra=inputs(body=PutJobRequest, body_required=True),
 )
 @router.post(
     "/jobs",
-    responses={200: {"model": PutJobResponse}, **errors(400, 409, 413)},
+    responses={200: {"model": PutJobResponse}, **errors(400, 409, 413, 415)},
     openapi_extra=inputs(body=PutJobRequest, body_required=True),
     description="Same as PUT /jobs (older clients POST).",
 )
@@ -101,7 +101,7 @@ async def put_job(request: Request, orch: Orchestrator = Depends(orchestrator)) 
 
 @router.put(
     "/jobs/diff",
-    responses={200: {"model": DiffJobResponse}, **errors(400, 404, 413)},
+    responses={200: {"model": DiffJobResponse}, **errors(400, 404, 413, 415)},
     openapi_extra=inputs(body=DiffJobRequest, body_required=True),
 )
 async def diff_job(request: Request, orch: Orchestrator = Depends(orchestrator)) -> JSONResponse:
@@ -165,7 +165,7 @@ async def get_job(job_id: str, request: Request, orch: Orchestrator = Depends(or
 
 @router.delete(
     "/jobs/{job_id}",
-    responses={200: {"model": StopJobResponse}, **errors(400, 404, 409, 413)},
+    responses={200: {"model": StopJobResponse}, **errors(400, 404, 409, 413, 415)},
     openapi_extra=inputs(
         NAMESPACE, query("reason", "why the job is stopped (also accepted in the body)"), body=StopJobRequest
     ),
@@ -178,7 +178,7 @@ async def stop_job(job_id: str, request: Request, orch: Orchestrator = Depends(o
 
 @router.put(
     "/jobs/{job_id}/rerun",
-    responses={200: {"model": RerunJobResponse}, **errors(400, 404, 409, 413)},
+    responses={200: {"model": RerunJobResponse}, **errors(400, 404, 409, 413, 415)},
     openapi_extra=inputs(NAMESPACE, body=RerunJobRequest),
 )
 async def rerun_job(job_id: str, request: Request, orch: Orchestrator = Depends(orchestrator)) -> JSONResponse:

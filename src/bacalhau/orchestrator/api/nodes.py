@@ -106,7 +106,7 @@ async def get_node(node_id: str, orch: Orchestrator = Depends(orchestrator)) -> 
 
 @router.post(
     "/nodes",
-    responses={200: {"model": PutNodeResponse}, **errors(400, 404, 409, 413)},
+    responses={200: {"model": PutNodeResponse}, **errors(400, 404, 409, 413, 415)},
     openapi_extra=inputs(body=NODE_ACTION_BY_BODY, body_required=True),
 )
 async def update_node_by_body(request: Request, orch: Orchestrator = Depends(orchestrator)) -> JSONResponse:
@@ -119,7 +119,7 @@ async def update_node_by_body(request: Request, orch: Orchestrator = Depends(orc
 
 @router.put(
     "/nodes/{node_id}",
-    responses={200: {"model": PutNodeResponse}, **errors(400, 404, 409, 413)},
+    responses={200: {"model": PutNodeResponse}, **errors(400, 404, 409, 413, 415)},
     openapi_extra=inputs(body=PutNodeRequest, body_required=True),
 )
 async def update_node(node_id: str, request: Request, orch: Orchestrator = Depends(orchestrator)) -> JSONResponse:

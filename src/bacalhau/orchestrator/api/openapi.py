@@ -46,6 +46,7 @@ _ERROR_MEANINGS = {
     404: "No such job or node",
     409: "Conflicts with the current state (e.g. a concurrent update, a node already approved)",
     413: "Request body over 10 MB",
+    415: "Request body not sent as application/json",
 }
 # What the routes require of a body beyond its model's schema (the models stay lenient, as Go's decoder
 # is: `Job` may be absent from the model, but PUT /jobs answers 400 without it). Merged into the published
