@@ -21,7 +21,7 @@ import json
 from dataclasses import dataclass
 from typing import Protocol
 
-from bacalhau.auth.capabilities import OPEN, grants, required_capability
+from bacalhau.auth.capabilities import OPEN, REVEAL_ENV, grants, required_capability
 from bacalhau.auth.users import UserTable
 from bacalhau.config.api_auth import AuthConfig
 from bacalhau.models.errors import ConfigurationError
@@ -32,8 +32,10 @@ class Decision:
     approved: bool
     token_valid: bool = False
     reason: str = ""
-    # Who was identified ('' when nobody): for the server's log of refusals.
+    # Who was identified ('' when nobody): for the server's log of refusals and the audit log.
     principal: str = ""
+    # What they may see beyond the route itself: job Env values (capabilities.REVEAL_ENV).
+    reveal_env: bool = True
 
 
 APPROVED = Decision(approved=True, token_valid=True)
@@ -90,7 +92,7 @@ class UsersAuthorizer:
         else:
             return Decision(False, reason="unsupported authentication method")
         if grants(user.actions, required):
-            return Decision(True, token_valid=True, principal=user.name)
+            return Decision(True, token_valid=True, principal=user.name, reveal_env=grants(user.actions, REVEAL_ENV))
         return Decision(
             False, token_valid=True, principal=user.name,
             reason=f"user '{user.name}' does not have the required capability '{required}'",

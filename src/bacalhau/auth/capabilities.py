@@ -15,6 +15,9 @@ from collections.abc import Iterable
 from typing import Final
 
 OPEN: Final = ""
+# Ours: see the values of jobs' Env (often secrets) in API answers; without it they read "********".
+# Deliberately not under `read:`, so that `read:*` (a dashboard) does not grant it; `*` and `write:*` do.
+REVEAL_ENV: Final = "reveal:env"
 _PREFIXES: Final = (
     ("/api/v1/auth", OPEN),
     ("/api/v1/version", OPEN),

@@ -10,11 +10,12 @@ from __future__ import annotations
 import fnmatch
 from collections.abc import Mapping, Sequence
 
+from bacalhau.models import constants as c
 from bacalhau.models.errors import ConfigurationError
 from bacalhau.models.execution import Execution
 from bacalhau.models.job import Job, Task
 
-HOST_ENV_PREFIX = "env:"
+HOST_ENV_PREFIX = c.ENV_FORWARD_PREFIX
 
 
 def resolve_host_reference(name: str, value: str, *, allow_list: Sequence[str], host_env: Mapping[str, str]) -> str:

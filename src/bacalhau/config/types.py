@@ -10,6 +10,7 @@ from pydantic import Field, PrivateAttr, field_validator, model_validator
 
 from bacalhau.config.api_auth import AuthConfig
 from bacalhau.config.duration import parse_duration_s
+from bacalhau.models import constants as c
 from bacalhau.models.job import SpecConfig
 from bacalhau.models.limits import DEFAULT_LIMITS, JobLimits
 from bacalhau.models.resources import parse_bytes, parse_cpu
@@ -554,8 +555,7 @@ class UpdateConfig(WireModel):
     interval: str = Field("24h", alias="Interval")
 
 
-# Bacalhau's mask for secrets in served config (`pkg/publicapi/endpoint/agent/util.go`).
-REDACTED_MASK = "********"
+REDACTED_MASK = c.REDACTED_MASK
 
 
 class BacalhauConfig(WireModel):

@@ -71,3 +71,13 @@ DETAIL_NODE_LOST: Final = "NodeLost"
 META_RESULTS_REUSE: Final = "results.reuse"
 META_BOOLEAN_TRUE: Final = ("true", "yes", "1")
 META_BOOLEAN_FALSE: Final = ("false", "no", "0", "")
+
+# An Env value `env:NAME` is forwarded from the compute node's own environment (Compute.Env.AllowList).
+ENV_FORWARD_PREFIX: Final = "env:"
+# Bacalhau's mask for secrets it serves (`pkg/publicapi/endpoint/agent/util.go`).
+REDACTED_MASK: Final = "********"
+
+
+def masked_env(env: dict[str, str]) -> dict[str, str]:
+    """`env` with every value masked except forwards (`env:NAME` names a variable, it holds no secret)."""
+    return {k: v if v.startswith(ENV_FORWARD_PREFIX) else REDACTED_MASK for k, v in env.items()}

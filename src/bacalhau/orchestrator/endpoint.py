@@ -106,7 +106,7 @@ class Endpoint:
         self._enqueue(evaluation)
         return PutJobResponse(JobID=job.id, EvaluationID=evaluation.id, Warnings=warnings)
 
-    async def diff(self, job: Job) -> DiffJobResponse:
+    async def diff(self, job: Job, *, mask_env: bool = False) -> DiffJobResponse:
         """Compare a spec with the stored job of the same Name and Namespace; stores nothing.
 
         As Bacalhau's DiffJob: the name is required (ValidationError), the spec is normalised and
@@ -129,6 +129,8 @@ class Endpoint:
                 component="JobStore",
                 hint="no job has this name yet: running the spec creates a new job",
             )
+        if mask_env:  # a caller who may not see Env values must not read them in a diff either
+            existing, proposed = _env_masked(existing), _env_masked(proposed)
         return DiffJobResponse(Diff=diff_jobs(existing, proposed), Warnings=list(normalized.warnings))
 
     async def _update(self, existing: Job, job: Job, *, force: bool, warnings: list[str], now: int) -> PutJobResponse:
@@ -275,3 +277,11 @@ class Endpoint:
             )
         return max(candidates, key=lambda e: e.create_time)
 
+
+
+def _env_masked(job: Job) -> Job:
+    """A copy of `job` whose tasks' Env values (other than env: forwards) read as the redaction mask."""
+    copy = job.model_copy(deep=True)
+    for task in copy.tasks:
+        task.env = c.masked_env(task.env)
+    return copy

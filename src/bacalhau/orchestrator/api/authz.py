@@ -40,6 +40,8 @@ class AuthorizeRequests:
         method = "GET" if scope["type"] == "websocket" else str(scope["method"])
         decision = self.authorizer.authorize(method, str(scope["path"]), headers.get("authorization"))
         if decision.approved:
+            # For the routes: who this is (audit) and whether job Env values may be shown (secrets.py).
+            scope.setdefault("state", {}).update(principal=decision.principal, reveal_env=decision.reveal_env)
             await self.app(scope, receive, send)
             return
         client = scope.get("client") or ("?", 0)

@@ -50,6 +50,7 @@ from bacalhau.orchestrator.api.openapi import (
     query,
 )
 from bacalhau.orchestrator.api.params import namespace, next_token, page, query_bool, query_int, query_str
+from bacalhau.orchestrator.api.secrets import for_caller, may_reveal_env
 from bacalhau.orchestrator.jobstore.base import ExecutionQuery, HistoryQuery, JobQuery
 from bacalhau.orchestrator.service import Orchestrator
 
@@ -59,8 +60,9 @@ SINCE_MAX_S = (2**63 - 1) // 1_000_000_000
 router = APIRouter(prefix="/api/v1/orchestrator", tags=["orchestrator"])
 
 
-def _ok(model: Any) -> JSONResponse:
-    return JSONResponse(model.to_wire())
+def _ok(request: Request, model: Any) -> JSONResponse:
+    """The answer, with job Env values masked for a caller who may not see them (secrets.py)."""
+    return JSONResponse(for_caller(request, model.to_wire()))
 
 
 # Sort keys of jobs and executions (Bacalhau's names, then our older aliases).
@@ -96,7 +98,7 @@ async def put_job(request: Request, orch: Orchestrator = Depends(orchestrator)) 
         )
         if (value := request.headers.get(header, ""))
     }
-    return _ok(await orch.endpoint.submit(body.job, force=body.force, client_meta=client_meta))
+    return _ok(request, await orch.endpoint.submit(body.job, force=body.force, client_meta=client_meta))
 
 
 @router.put(
@@ -109,7 +111,7 @@ async def diff_job(request: Request, orch: Orchestrator = Depends(orchestrator))
     body = parse_model(DiffJobRequest, await json_body(request), "request")
     if body.job is None:
         raise BadRequestError("missing Job in request body", hint='send {"Job": {...}}')
-    return _ok(await orch.endpoint.diff(body.job))
+    return _ok(request, await orch.endpoint.diff(body.job, mask_env=not may_reveal_env(request)))
 
 
 @router.get(
@@ -138,7 +140,7 @@ async def list_jobs(request: Request, orch: Orchestrator = Depends(orchestrator)
         labels=tuple(labels),
     )
     jobs, more = await orch.store.list_jobs(query)
-    return _ok(ListJobsResponse(Items=jobs, NextToken=next_token(p, more)))
+    return _ok(request, ListJobsResponse(Items=jobs, NextToken=next_token(p, more)))
 
 
 @router.get(
@@ -156,7 +158,7 @@ async def get_job(job_id: str, request: Request, orch: Orchestrator = Depends(or
     version = query_int(request, "job_version")
     if version and version != response.job.version:
         response.job = await orch.store.get_job(response.job.id, version)
-    data = response.to_wire()
+    data = for_caller(request, response.to_wire())
     for key in ("History", "Executions"):
         if data.get(key) is None:
             data.pop(key, None)
@@ -173,7 +175,7 @@ async def get_job(job_id: str, request: Request, orch: Orchestrator = Depends(or
 async def stop_job(job_id: str, request: Request, orch: Orchestrator = Depends(orchestrator)) -> JSONResponse:
     body = await json_body(request)
     reason = query_str(request, "reason") or str(body.get("reason") or body.get("Reason") or "")
-    return _ok(await orch.endpoint.stop(job_id, reason, namespace=namespace(request)))
+    return _ok(request, await orch.endpoint.stop(job_id, reason, namespace=namespace(request)))
 
 
 @router.put(
@@ -193,7 +195,7 @@ async def rerun_job(job_id: str, request: Request, orch: Orchestrator = Depends(
     response = await orch.endpoint.rerun(
         job_id, version=body.job_version, reason=body.reason, namespace=namespace(request)
     )
-    return _ok(response)
+    return _ok(request, response)
 
 
 @router.get(
@@ -231,7 +233,7 @@ async def job_history(job_id: str, request: Request, orch: Orchestrator = Depend
     )
     items = await orch.store.list_history(job.id, query)
     more = bool(p.limit) and len(items) > p.limit
-    return _ok(ListHistoryResponse(Items=items[: p.limit] if p.limit else items, NextToken=next_token(p, more)))
+    return _ok(request, ListHistoryResponse(Items=items[: p.limit] if p.limit else items, NextToken=next_token(p, more)))
 
 
 @router.get(
@@ -263,7 +265,7 @@ async def job_executions(job_id: str, request: Request, orch: Orchestrator = Dep
     )
     items = await orch.store.list_executions(job.id, query)
     more = bool(p.limit) and len(items) > p.limit
-    return _ok(ListExecutionsResponse(Items=items[: p.limit] if p.limit else items, NextToken=next_token(p, more)))
+    return _ok(request, ListExecutionsResponse(Items=items[: p.limit] if p.limit else items, NextToken=next_token(p, more)))
 
 
 @router.get(
@@ -273,7 +275,7 @@ async def job_executions(job_id: str, request: Request, orch: Orchestrator = Dep
 )
 async def job_versions(job_id: str, request: Request, orch: Orchestrator = Depends(orchestrator)) -> JSONResponse:
     job = await orch.endpoint.resolve(job_id, namespace(request))
-    return _ok(ListJobsResponse(Items=await orch.store.list_job_versions(job.id), NextToken=""))
+    return _ok(request, ListJobsResponse(Items=await orch.store.list_job_versions(job.id), NextToken=""))
 
 
 @router.get(
@@ -283,7 +285,7 @@ async def job_versions(job_id: str, request: Request, orch: Orchestrator = Depen
 )
 async def job_results(job_id: str, request: Request, orch: Orchestrator = Depends(orchestrator)) -> JSONResponse:
     items = await orch.endpoint.results(job_id, namespace=namespace(request))
-    return _ok(ListResultsResponse(Items=items, NextToken=""))
+    return _ok(request, ListResultsResponse(Items=items, NextToken=""))
 
 
 @router.get("/jobs/{job_id}/logs", include_in_schema=False)
