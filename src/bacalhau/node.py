@@ -36,6 +36,7 @@ from bacalhau.models.node import NODE_TYPE_REQUESTER, PROTOCOL_NCL_V1, NodeInfo
 from bacalhau.models.normalize import JobDefaults
 from bacalhau.orchestrator.api.app import create_app
 from bacalhau.orchestrator.api.context import ApiContext
+from bacalhau.orchestrator.audit import AuditLog
 from bacalhau.orchestrator.jobstore.sqlite import SQLiteJobStore
 from bacalhau.orchestrator.nodes import NodeChange
 from bacalhau.orchestrator.results import result_transformer
@@ -149,6 +150,7 @@ class Node:
         self._authorizer: Authorizer = AllowAll()
         self._api_tls: ServerTLS | None = None
         self._embedded_url = ""  # the NATS URL of the server this node embeds ('' : none)
+        self._audit: AuditLog | None = None
         self._api_host = config.api.host
 
     def reload(self) -> None:
@@ -274,6 +276,9 @@ class Node:
         nc = await connection.connect(timeout_s=_ORCHESTRATOR_CONNECT_S)
         store = SQLiteJobStore(path=self.data_dir / "orchestrator" / "jobs.db")
         stack.push_async_callback(store.close)
+        self._audit = AuditLog(self.data_dir / "orchestrator" / "audit.db")
+        self._audit.open()
+        stack.callback(self._audit.close)
         outbox = Outbox(path=self.data_dir / "orchestrator" / "ncl-outbox.db")
         outbox.open()
         stack.callback(outbox.close)
@@ -386,6 +391,7 @@ class Node:
             authorizer=self._authorizer,
             # Bacalhau serves the Oauth2 keys that are set (omitempty), even when SSO is not switched on.
             auth_config={k: v for k, v in cfg.api.auth.oauth2.to_wire().items() if v},
+            audit=self._audit if orchestrator is not None else None,
             cors_origins=tuple(cfg.api.cors.allowed_origins),
             allowed_hosts=tuple(cfg.api.allowed_hosts),
         )

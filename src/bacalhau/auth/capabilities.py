@@ -29,6 +29,8 @@ _PREFIXES: Final = (
     ("/api/v1/agent", "agent"),
     ("/api/v1/orchestrator/jobs", "job"),
     ("/api/v1/orchestrator/nodes", "node"),
+    # Ours: the audit log (read:audit; read:* grants it).
+    ("/api/v1/orchestrator/audit", "audit"),
 )
 # Longest first: the first prefix that matches is the longest.
 _BY_LENGTH: Final = tuple(sorted(_PREFIXES, key=lambda p: -len(p[0])))

@@ -19,6 +19,7 @@ from bacalhau.cli.errors import CliError
 
 VERBS = {
     "agent": ("bacalhau.cli.agent:agent", "Commands to query the agent (node) answering the API."),
+    "audit": ("bacalhau.cli.audit:audit", "Who did what through the API (ours)."),
     "auth": ("bacalhau.cli.auth:auth", "Commands related to authentication."),
     "completion": ("bacalhau.cli.completion:completion", "Generate the autocompletion script for the specified shell."),
     "config": ("bacalhau.cli.config:config", "Interact with the Bacalhau configuration."),

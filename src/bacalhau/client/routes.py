@@ -186,6 +186,20 @@ def agent_config() -> Call:
     return Call("GET", f"{AGENT}/config", None)
 
 
+def audit_log(*, limit: int = 100, next_token: str = "", since_s: int = 0, principal: str = "",
+              refused_only: bool = False) -> Call:
+    params: list[tuple[str, str]] = [("limit", str(limit))]
+    if next_token:
+        params.append(("next_token", next_token))
+    if since_s:
+        params.append(("since", str(since_s)))
+    if principal:
+        params.append(("principal", principal))
+    if refused_only:
+        params.append(("outcome", "refused"))
+    return Call("GET", f"{ORCHESTRATOR}/audit", None, params=params)
+
+
 def auth_config() -> Call:
     return Call("GET", f"{AGENT}/authconfig", None)
 

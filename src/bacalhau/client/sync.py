@@ -266,6 +266,12 @@ class Client:
         call = routes.update_node(node_id, action=action, message=message, deadline=deadline)
         return cast(api.PutNodeResponse, self.call(call))
 
+    def audit_log(self, *, limit: int = 100, next_token: str = "", since_s: int = 0, principal: str = "",
+                  refused_only: bool = False) -> dict[str, Any]:
+        """`{Items, NextToken}`: who did what through the API, newest first (needs read:audit)."""
+        return cast(dict[str, Any], self.call(routes.audit_log(
+            limit=limit, next_token=next_token, since_s=since_s, principal=principal, refused_only=refused_only)))
+
     def auth_config(self) -> dict[str, Any]:
         """`{Version, Config}`: how the node's SSO is set up (API.Auth.Oauth2; empty Config: none). Open."""
         return cast(dict[str, Any], self.call(routes.auth_config()))

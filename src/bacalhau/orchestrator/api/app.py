@@ -10,7 +10,7 @@ from __future__ import annotations
 from fastapi import FastAPI
 from starlette.middleware.cors import CORSMiddleware
 
-from bacalhau.orchestrator.api import agent, auth, jobs, nodes
+from bacalhau.orchestrator.api import agent, audit, auth, jobs, nodes
 from bacalhau.orchestrator.api.authz import AuthorizeRequests, CheckHost
 from bacalhau.orchestrator.api.context import ApiContext
 from bacalhau.orchestrator.api.errors import install_error_handlers
@@ -32,7 +32,7 @@ def create_app(ctx: ApiContext) -> FastAPI:
     app.state.bacalhau = ctx
     app.state.log_streams = LogStreamGate(max_per_job=ctx.max_log_streams_per_job)
     install_error_handlers(app)
-    routers = [jobs.router, nodes.router] if ctx.orchestrator is not None else []
+    routers = [jobs.router, nodes.router, audit.router] if ctx.orchestrator is not None else []
     routers.append(agent.router)
     for router in routers:
         app.include_router(router)
@@ -40,7 +40,7 @@ def create_app(ctx: ApiContext) -> FastAPI:
     app.state.allowed_methods = AllowedMethods.of([*app.router.routes, *(r for rt in routers for r in rt.routes)])
     describe_inputs(app)
     # A refused request never reaches routing (an unknown path is refused too, as in Bacalhau).
-    app.add_middleware(AuthorizeRequests, authorizer=ctx.authorizer)
+    app.add_middleware(AuthorizeRequests, authorizer=ctx.authorizer, audit=ctx.audit)
     if ctx.cors_origins:
         # Outside the gate, as Bacalhau's: a browser's preflight carries no credentials.
         app.add_middleware(

@@ -12,11 +12,16 @@ from __future__ import annotations
 
 import json
 import logging
+import re
+import time
+from collections.abc import Callable
 from typing import Any
 
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from bacalhau.auth.authorizer import Authorizer, Decision
+from bacalhau.auth.authorizer import APPROVED, Authorizer, Decision
+from bacalhau.auth.capabilities import required_capability
+from bacalhau.orchestrator.audit import AuditLog
 
 log = logging.getLogger(__name__)
 
@@ -26,29 +31,47 @@ FORBIDDEN_HINT = "Check if user have access to this resource. Event has been rec
 
 
 class AuthorizeRequests:
-    """ASGI middleware applying `authorizer` to every HTTP request and websocket handshake."""
+    """ASGI middleware applying `authorizer` to every HTTP request and websocket handshake, and writing
+    the audit log (orchestrator/audit.py): every refusal, and every request that is not a read."""
 
-    def __init__(self, app: ASGIApp, authorizer: Authorizer) -> None:
+    def __init__(
+        self, app: ASGIApp, authorizer: Authorizer, audit: AuditLog | None = None,
+        clock_ns: Callable[[], int] = time.time_ns,
+    ) -> None:
         self.app = app
         self.authorizer = authorizer
+        self.audit = audit
+        self.clock_ns = clock_ns
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] not in ("http", "websocket") or not self.authorizer.enforced:
+        if scope["type"] not in ("http", "websocket"):
             await self.app(scope, receive, send)
             return
         headers = _headers(scope)
         method = "GET" if scope["type"] == "websocket" else str(scope["method"])
-        decision = self.authorizer.authorize(method, str(scope["path"]), headers.get("authorization"))
+        path = str(scope["path"])
+        client = (scope.get("client") or ("?", 0))[0]
+        decision = (
+            self.authorizer.authorize(method, path, headers.get("authorization")) if self.authorizer.enforced
+            else APPROVED
+        )
         if decision.approved:
             # For the routes: who this is (audit) and whether job Env values may be shown (secrets.py).
             scope.setdefault("state", {}).update(principal=decision.principal, reveal_env=decision.reveal_env)
-            await self.app(scope, receive, send)
+            if self.audit is None or scope["type"] != "http" or method in _READS:
+                await self.app(scope, receive, send)
+                return
+            seen = _Seen(send)
+            try:
+                await self.app(scope, receive, seen.send)
+            finally:
+                self._record(decision.principal, client, method, path, seen.status or 500, target=seen.target(path))
             return
-        client = scope.get("client") or ("?", 0)
-        log.warning(
-            "API request refused: %s %s from %s: %s", method, scope["path"], client[0], decision.reason or "denied"
-        )
+        log.warning("API request refused: %s %s from %s: %s", method, path, client, decision.reason or "denied")
         status, body = refusal(decision, headers.get("x-request-id", ""))
+        if self.audit is not None:
+            self._record(decision.principal, client, method, path, status, target=target_of(path),
+                         reason=decision.reason)
         payload = json.dumps(body).encode()
         response_headers = [(b"content-type", b"application/json"), (b"content-length", str(len(payload)).encode())]
         if scope["type"] == "http":
@@ -61,6 +84,51 @@ class AuthorizeRequests:
             await send({"type": "websocket.http.response.body", "body": payload})
         else:
             await send({"type": "websocket.close", "code": 1008, "reason": body["Message"]})
+
+
+    def _record(self, principal: str, client: str, method: str, path: str, status: int, *, target: str,
+                reason: str = "") -> None:
+        assert self.audit is not None
+        self.audit.record(
+            time_ns=self.clock_ns(), principal=principal, client=client,
+            capability=required_capability(method, path) or "open", method=method, path=path, target=target,
+            status=status, reason=reason,
+        )
+
+
+_READS = frozenset({"GET", "HEAD", "OPTIONS"})
+_TARGET = re.compile(r"^/api/v1/orchestrator/(jobs|nodes)/([^/]+)")
+_JOB_ID = re.compile(rb'"JobID"\s*:\s*"([^"]{1,200})"')
+_BODY_PEEK_BYTES = 4096
+
+
+def target_of(path: str) -> str:
+    """The job or node a path names (`jobs/j-1/rerun` -> `j-1`), '' for none."""
+    found = _TARGET.match(path)
+    return found.group(2) if found else ""
+
+
+class _Seen:
+    """Wraps `send`: the response status, and the start of its body (a new job's ID is only there)."""
+
+    def __init__(self, send: Send) -> None:
+        self._send = send
+        self.status = 0
+        self._body = b""
+
+    async def send(self, message: Any) -> None:
+        if message["type"] == "http.response.start":
+            self.status = int(message["status"])
+        elif message["type"] == "http.response.body" and len(self._body) < _BODY_PEEK_BYTES:
+            self._body += bytes(message.get("body", b""))[: _BODY_PEEK_BYTES - len(self._body)]
+        await self._send(message)
+
+    def target(self, path: str) -> str:
+        named = target_of(path)
+        if named:
+            return named
+        found = _JOB_ID.search(self._body)
+        return found.group(1).decode("utf-8", "replace") if found else ""
 
 
 def refusal(decision: Decision, request_id: str) -> tuple[int, dict[str, Any]]:

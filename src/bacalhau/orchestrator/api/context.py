@@ -16,6 +16,7 @@ from bacalhau.auth.authorizer import AllowAll, Authorizer
 from bacalhau.config.types import DEFAULT_LOG_STREAMS_PER_JOB
 from bacalhau.models.errors import BacalhauError, ErrorCode
 from bacalhau.models.node import BuildVersionInfo, NodeInfo
+from bacalhau.orchestrator.audit import AuditLog
 from bacalhau.orchestrator.log_streams import LogStreamGate
 from bacalhau.orchestrator.service import Orchestrator
 
@@ -46,6 +47,8 @@ class ApiContext:
     # API.CORS.AllowedOrigins and API.AllowedHosts (empty: no page origin may call; any Host header).
     cors_origins: tuple[str, ...] = ()
     allowed_hosts: tuple[str, ...] = ()
+    # Who did what through the API (orchestrator nodes only).
+    audit: AuditLog | None = None
 
 
 def context(request: HTTPConnection) -> ApiContext:

@@ -1,0 +1,53 @@
+"""GET /api/v1/orchestrator/audit: the audit log, newest first (orchestrator/audit.py says what is in it).
+
+Query: `limit` (default 100, at most 1,000), `next_token` (from the previous page), `since` (Unix
+seconds), `principal` (an API user, or `anonymous`), `outcome=refused` (401/403 only). Needs `read:audit`.
+"""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Request
+from fastapi.responses import JSONResponse
+
+from bacalhau.models.errors import BadRequestError
+from bacalhau.orchestrator.api.context import context
+from bacalhau.orchestrator.api.openapi import errors, inputs, query
+from bacalhau.orchestrator.api.params import query_int, query_str
+
+router = APIRouter(prefix="/api/v1/orchestrator", tags=["orchestrator"])
+MAX_LIMIT = 1000
+
+
+@router.get(
+    "/audit",
+    responses=errors(400),
+    openapi_extra=inputs(
+        query("limit", "entries per page (default 100, at most 1000)"),
+        query("next_token", "the NextToken of the previous page"),
+        query("since", "only entries at or after this Unix time (seconds)"),
+        query("principal", "only this API user's entries (`anonymous` without users)"),
+        query("outcome", "`refused`: only the requests the API refused"),
+    ),
+)
+async def audit_log(request: Request) -> JSONResponse:
+    log = context(request).audit
+    limit = query_int(request, "limit") or 100
+    if not 0 < limit <= MAX_LIMIT:
+        raise BadRequestError(f"limit must be 1..{MAX_LIMIT}, got {limit}")
+    token = query_str(request, "next_token")
+    if token and not token.isdigit():
+        raise BadRequestError(f"invalid next_token {token!r}")
+    outcome = query_str(request, "outcome").lower()
+    if outcome not in ("", "refused"):
+        raise BadRequestError(f"invalid outcome {outcome!r}; valid: refused")
+    since_s = query_int(request, "since")
+    entries = [] if log is None else log.query(
+        limit=limit + 1, before_seq=int(token or 0), since_ns=max(0, since_s) * 1_000_000_000,
+        principal=query_str(request, "principal"), refused_only=outcome == "refused",
+    )
+    more = len(entries) > limit
+    page = entries[:limit]
+    return JSONResponse({
+        "Items": [e.to_wire() for e in page],
+        "NextToken": str(page[-1].seq) if more and page else "",
+    })

@@ -1,0 +1,128 @@
+"""The audit log: who did what through the API, and what came of it (ours; Bacalhau's #4186, never built).
+
+One SQLite row per request that changes something (any method but GET/HEAD/OPTIONS) and per request the
+API refused (401/403), whatever its method: when, who (the API user, `anonymous` without users), from
+where, the capability it needed, the method and path, the job or node it named, the HTTP status. Reads
+are not logged (they are most requests, and change nothing). Kept in `<DataDir>/orchestrator/audit.db`,
+apart from the job store, the newest MAX_ROWS rows (older ones pruned in batches).
+
+Writes are one small INSERT in WAL mode (bacalhau/sqlite.py): a row survives the process being killed.
+A failing audit file is logged, never the request's failure.
+"""
+
+from __future__ import annotations
+
+import logging
+import sqlite3
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from bacalhau import sqlite
+from bacalhau.models.clock import rfc3339_nano
+
+log = logging.getLogger(__name__)
+
+MAX_ROWS = 1_000_000
+_PRUNE_EVERY = 10_000
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS audit (
+    seq        INTEGER PRIMARY KEY AUTOINCREMENT,
+    time_ns    INTEGER NOT NULL,
+    principal  TEXT NOT NULL,
+    client     TEXT NOT NULL,
+    capability TEXT NOT NULL,
+    method     TEXT NOT NULL,
+    path       TEXT NOT NULL,
+    target     TEXT NOT NULL,
+    status     INTEGER NOT NULL,
+    reason     TEXT NOT NULL
+)
+"""
+_COLUMNS = "seq, time_ns, principal, client, capability, method, path, target, status, reason"
+
+
+@dataclass(frozen=True)
+class AuditEntry:
+    seq: int
+    time_ns: int
+    principal: str
+    client: str
+    capability: str
+    method: str
+    path: str
+    target: str
+    status: int
+    reason: str
+
+    def to_wire(self) -> dict[str, Any]:
+        return {
+            "Seq": self.seq, "Time": rfc3339_nano(self.time_ns), "Principal": self.principal, "Client": self.client,
+            "Capability": self.capability, "Method": self.method, "Path": self.path, "Target": self.target,
+            "Status": self.status, "Outcome": outcome(self.status), "Reason": self.reason,
+        }
+
+
+def outcome(status: int) -> str:
+    if status in (401, 403):
+        return "refused"
+    return "ok" if status < 400 else "failed"
+
+
+class AuditLog:
+    def __init__(self, path: Path) -> None:
+        self._path = path
+        self._conn: sqlite3.Connection | None = None
+        self._since_prune = 0
+
+    def open(self) -> None:
+        self._path.parent.mkdir(parents=True, exist_ok=True)
+        self._conn = sqlite.connect(self._path)
+        self._conn.execute(_SCHEMA)
+        self._conn.execute("CREATE INDEX IF NOT EXISTS audit_principal ON audit (principal, seq)")
+
+    def close(self) -> None:
+        if self._conn is not None:
+            self._conn.close()
+            self._conn = None
+
+    def record(
+        self, *, time_ns: int, principal: str, client: str, capability: str, method: str, path: str, target: str,
+        status: int, reason: str = "",
+    ) -> None:
+        """Append one entry. Never raises: a failing audit file is logged."""
+        if self._conn is None:
+            return
+        try:
+            self._conn.execute(
+                f"INSERT INTO audit ({_COLUMNS.removeprefix('seq, ')}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (time_ns, principal or "anonymous", client, capability, method, path[:1000], target[:200], status,
+                 reason[:500]),
+            )
+            self._since_prune += 1
+            if self._since_prune >= _PRUNE_EVERY:
+                self._since_prune = 0
+                self._conn.execute("DELETE FROM audit WHERE seq <= (SELECT MAX(seq) FROM audit) - ?", (MAX_ROWS,))
+        except sqlite3.Error as exc:
+            log.error("audit log %s: could not record %s %s by %s: %s", self._path, method, path, principal, exc)
+
+    def query(
+        self, *, limit: int = 100, before_seq: int = 0, since_ns: int = 0, principal: str = "", refused_only: bool = False
+    ) -> list[AuditEntry]:
+        """The newest entries first, `limit` at most, older than `before_seq` (paging) and not older than
+        `since_ns`, of one principal if given, refusals only if asked."""
+        if self._conn is None:
+            return []
+        clauses: list[str] = ["time_ns >= ?"]
+        params: list[int | str] = [since_ns]
+        if before_seq:
+            clauses.append("seq < ?")
+            params.append(before_seq)
+        if principal:
+            clauses.append("principal = ?")
+            params.append(principal)
+        if refused_only:
+            clauses.append("status IN (401, 403)")
+        sql = f"SELECT {_COLUMNS} FROM audit WHERE {' AND '.join(clauses)} ORDER BY seq DESC LIMIT ?"
+        rows = self._conn.execute(sql, (*params, max(1, limit))).fetchall()
+        return [AuditEntry(*row) for row in rows]
