@@ -392,6 +392,7 @@ class Node:
             # Bacalhau serves the Oauth2 keys that are set (omitempty), even when SSO is not switched on.
             auth_config={k: v for k, v in cfg.api.auth.oauth2.to_wire().items() if v},
             audit=self._audit if orchestrator is not None else None,
+            rate_limit=(cfg.api.rate_limit.rate, cfg.api.rate_limit.burst, cfg.api.rate_limit.loopback),
             cors_origins=tuple(cfg.api.cors.allowed_origins),
             allowed_hosts=tuple(cfg.api.allowed_hosts),
         )

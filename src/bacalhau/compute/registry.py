@@ -299,6 +299,7 @@ def _docker_executor(config: BacalhauConfig, node_id: str) -> DockerExecutor:
         allowed_images=list(docker_cfg.allowed_images),
         allowed_registries=list(docker_cfg.allowed_registries),
         accept_networked_jobs=config.job_admission_control.accept_networked_jobs,
+        reject_networked_jobs=config.job_admission_control.reject_networked_jobs,
         default_memory_bytes=default_memory,
         default_cpu=default_cpu,
         pids_limit=docker_cfg.pids_limit,

@@ -8,7 +8,8 @@ from typing import Any
 
 from pydantic import Field, PrivateAttr, field_validator, model_validator
 
-from bacalhau.config.api_auth import AuthConfig
+from bacalhau.config.api import APIConfig
+from bacalhau.config.api import TLSConfig as TLSConfig  # re-exported: the TLS keys were defined here before
 from bacalhau.config.duration import parse_duration_s
 from bacalhau.models import constants as c
 from bacalhau.models.job import SpecConfig
@@ -27,38 +28,6 @@ from bacalhau.models.wire import WireModel
 
 def default_data_dir() -> str:
     return os.environ.get("BACALHAU_DIR") or os.path.join(os.path.expanduser("~"), ".bacalhau")
-
-
-class TLSConfig(WireModel):
-    """`API.TLS` (Bacalhau v1.9's `types.TLS`). Server: CertFile + KeyFile, or SelfSigned (AutoCert is
-    refused: ACME needs a public name and port 443). Client: UseTLS, Insecure, CAFile."""
-
-    cert_file: str = Field("", alias="CertFile")
-    key_file: str = Field("", alias="KeyFile")
-    ca_file: str = Field("", alias="CAFile")
-    use_tls: bool = Field(False, alias="UseTLS")
-    insecure: bool = Field(False, alias="Insecure")
-    self_signed: bool = Field(False, alias="SelfSigned")
-    auto_cert: str = Field("", alias="AutoCert")
-    auto_cert_cache_path: str = Field("", alias="AutoCertCachePath")
-
-
-class CORSConfig(WireModel):
-    """`API.CORS` (ours): the web origins (`https://dash.example.org`) whose pages may call the API from a
-    browser. Empty (the default): no page may; Bacalhau answers every origin (`*`)."""
-
-    allowed_origins: list[str] = Field(default_factory=list, alias="AllowedOrigins")
-
-
-class APIConfig(WireModel):
-    host: str = Field("0.0.0.0", alias="Host")
-    port: int = Field(1234, alias="Port")
-    tls: TLSConfig = Field(default_factory=TLSConfig, alias="TLS")
-    auth: AuthConfig = Field(default_factory=AuthConfig, alias="Auth")
-    cors: CORSConfig = Field(default_factory=CORSConfig, alias="CORS")
-    # Ours: the Host headers the API answers (`api.example.org`, `*.example.org`); empty: any. Refuses DNS
-    # rebinding (a page on evil.example resolving its name to this node's address).
-    allowed_hosts: list[str] = Field(default_factory=list, alias="AllowedHosts")
 
 
 class RetryConfig(WireModel):
@@ -435,6 +404,9 @@ class JobAdmissionControlConfig(WireModel):
     locality: str = Field("anywhere", alias="Locality")
     # False: a job asking for any network (Host, Full, HTTP, Bridge) is refused with the reason.
     accept_networked_jobs: bool = Field(False, alias="AcceptNetworkedJobs")
+    # Bacalhau's key: true refuses networked jobs whatever AcceptNetworkedJobs says (Bacalhau's default,
+    # false, takes them; ours refuses them unless AcceptNetworkedJobs, so this only ever tightens).
+    reject_networked_jobs: bool = Field(False, alias="RejectNetworkedJobs")
     limits: JobLimitsConfig = Field(default_factory=JobLimitsConfig, alias="Limits")
 
     @field_validator("locality")

@@ -19,7 +19,7 @@ import ssl
 from dataclasses import dataclass
 from pathlib import Path
 
-from bacalhau.config.types import TLSConfig
+from bacalhau.config.api import TLSConfig
 from bacalhau.models.errors import ConfigurationError
 
 SELF_SIGNED_DIR = "api-tls"

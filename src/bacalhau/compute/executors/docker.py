@@ -92,6 +92,7 @@ class DockerExecutor:
         allowed_images: Sequence[str] = (),
         allowed_registries: Sequence[str] = (),
         accept_networked_jobs: bool = False,
+        reject_networked_jobs: bool = False,
         default_memory_bytes: int = 0,
         default_cpu: float = 0.0,
         pids_limit: int = 1024,
@@ -99,7 +100,9 @@ class DockerExecutor:
     ) -> None:
         self._node_id = node_id
         self._client_factory = client_factory
-        self._policy = DockerPolicy(tuple(allowed_images), accept_networked_jobs, tuple(allowed_registries))
+        self._policy = DockerPolicy(
+            tuple(allowed_images), accept_networked_jobs, tuple(allowed_registries), reject_networked_jobs
+        )
         self._limits = Limits(default_memory_bytes, default_cpu, pids_limit)
         self._ping_ttl_s = ping_ttl_s
         self._client_lock = threading.Lock()

@@ -54,6 +54,8 @@ class DockerPolicy:
     allowed_images: Sequence[str] = ()
     accept_networked_jobs: bool = False
     allowed_registries: Sequence[str] = ()
+    # JobAdmissionControl.RejectNetworkedJobs: refused with Bacalhau's own words.
+    reject_networked_jobs: bool = False
 
     def image_refusal(self, image: ImageRef) -> FieldError | None:
         """Why the image may not run here, or None: its registry first, then the image itself."""
@@ -95,6 +97,12 @@ class DockerPolicy:
         kind = network.type.strip().lower()
         if kind not in _NETWORK_MODES:
             return FieldError("Network.Type", f"unknown network type {network.type!r}")
+        if _NETWORK_MODES[kind] != "none" and self.reject_networked_jobs:
+            return FieldError(
+                "Network.Type",
+                f"this node does not run jobs that require network access (the job asks for network {network.type}; "
+                "JobAdmissionControl.RejectNetworkedJobs=true)",
+            )
         if _NETWORK_MODES[kind] != "none" and not self.accept_networked_jobs:
             return FieldError(
                 "Network.Type",

@@ -16,6 +16,7 @@ from bacalhau.orchestrator.api.context import ApiContext
 from bacalhau.orchestrator.api.errors import install_error_handlers
 from bacalhau.orchestrator.api.methods import AllowedMethods
 from bacalhau.orchestrator.api.openapi import install as describe_inputs
+from bacalhau.orchestrator.api.rate_limit import RateLimit
 from bacalhau.orchestrator.log_streams import LogStreamGate
 
 
@@ -49,5 +50,9 @@ def create_app(ctx: ApiContext) -> FastAPI:
         )
     if ctx.allowed_hosts:
         app.add_middleware(CheckHost, allowed=ctx.allowed_hosts)
+    rate, burst, loopback = ctx.rate_limit
+    if rate > 0:
+        # Outermost: a flood is turned away before any other work (a password check costs ~50 ms).
+        app.add_middleware(RateLimit, rate=rate, burst=burst, loopback=loopback)
     return app
 

@@ -49,6 +49,8 @@ class ApiContext:
     allowed_hosts: tuple[str, ...] = ()
     # Who did what through the API (orchestrator nodes only).
     audit: AuditLog | None = None
+    # API.RateLimit: requests per second and burst per client address (rate 0: none); loopback too?
+    rate_limit: tuple[float, int, bool] = (0.0, 1, False)
 
 
 def context(request: HTTPConnection) -> ApiContext:
