@@ -80,6 +80,7 @@ class AuditLog:
         self._conn = sqlite.connect(self._path)
         self._conn.execute(_SCHEMA)
         self._conn.execute("CREATE INDEX IF NOT EXISTS audit_principal ON audit (principal, seq)")
+        self._prune()  # at every open too: a node restarted often would otherwise never reach _PRUNE_EVERY
 
     def close(self) -> None:
         if self._conn is not None:
@@ -101,10 +102,14 @@ class AuditLog:
             )
             self._since_prune += 1
             if self._since_prune >= _PRUNE_EVERY:
-                self._since_prune = 0
-                self._conn.execute("DELETE FROM audit WHERE seq <= (SELECT MAX(seq) FROM audit) - ?", (MAX_ROWS,))
+                self._prune()
         except sqlite3.Error as exc:
             log.error("audit log %s: could not record %s %s by %s: %s", self._path, method, path, principal, exc)
+
+    def _prune(self) -> None:
+        assert self._conn is not None
+        self._since_prune = 0
+        self._conn.execute("DELETE FROM audit WHERE seq <= (SELECT MAX(seq) FROM audit) - ?", (MAX_ROWS,))
 
     def query(
         self, *, limit: int = 100, before_seq: int = 0, since_ns: int = 0, principal: str = "", refused_only: bool = False

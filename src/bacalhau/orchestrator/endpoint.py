@@ -129,9 +129,12 @@ class Endpoint:
                 component="JobStore",
                 hint="no job has this name yet: running the spec creates a new job",
             )
-        if mask_env:  # a caller who may not see Env values must not read them in a diff either
-            existing, proposed = _env_masked(existing), _env_masked(proposed)
-        return DiffJobResponse(Diff=diff_jobs(existing, proposed), Warnings=list(normalized.warnings))
+        diff = diff_jobs(existing, proposed)
+        if mask_env and diff:  # a caller who may not see Env values must not read them in a diff either
+            diff = diff_jobs(_env_masked(existing), _env_masked(proposed)) or (
+                "~ Env: values changed (hidden: the caller lacks the reveal:env capability)\n"
+            )
+        return DiffJobResponse(Diff=diff, Warnings=list(normalized.warnings))
 
     async def _update(self, existing: Job, job: Job, *, force: bool, warnings: list[str], now: int) -> PutJobResponse:
         if not force and spec_key(existing) == spec_key(job):
@@ -284,4 +287,7 @@ def _env_masked(job: Job) -> Job:
     copy = job.model_copy(deep=True)
     for task in copy.tasks:
         task.env = c.masked_env(task.env)
+        for name, value in list(task.engine.params.items()):
+            if name.lower() == "environmentvariables" and isinstance(value, list):
+                task.engine.params[name] = c.masked_assignments(value)
     return copy

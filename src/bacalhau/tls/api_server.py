@@ -90,6 +90,10 @@ def _names(host: str) -> tuple[list[str], list[str]]:
 def _still_good(cert: Path, key: Path, host: str) -> bool:
     if not (cert.is_file() and key.is_file()):
         return False
+    try:  # a crash between writing the key and the certificate leaves a pair that does not match
+        ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER).load_cert_chain(str(cert), str(key))
+    except (OSError, ssl.SSLError):
+        return False
     from cryptography import x509
 
     try:
@@ -137,7 +141,8 @@ def _make_self_signed(folder: Path, cert: Path, key: Path, host: str) -> None:
     key_bytes = private.private_bytes(
         serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
     )
-    # Key first, owner-only, written atomically: a crash leaves the old pair or none, never half of one.
+    # Each file written atomically, the key owner-only; a crash between the two leaves a mismatched pair,
+    # which _still_good detects at the next start (and the pair is made again).
     for path, data, mode in ((key, key_bytes, 0o600), (cert, certificate.public_bytes(serialization.Encoding.PEM), 0o644)):
         tmp = path.with_suffix(".tmp")
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)

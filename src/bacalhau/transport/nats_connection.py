@@ -26,6 +26,7 @@ import contextlib
 import enum
 import logging
 import random
+import ssl
 import time
 from collections.abc import Callable
 from types import TracebackType
@@ -38,9 +39,12 @@ from bacalhau.models.errors import BacalhauError, ErrorCode
 from bacalhau.transport.backoff import Backoff
 from bacalhau.transport.nats_errors import (
     CLIENT_COMPONENT,
+    PlaintextRefused,
     display_servers,
+    handshake_first_error,
     is_authorization_error,
     is_certificate_error,
+    plaintext_error,
     translate,
     unreachable_error,
 )
@@ -51,6 +55,26 @@ log = logging.getLogger(__name__)
 # Errors of a connection attempt that another attempt may fix; anything else is a bug and propagates.
 _CONNECT_ERRORS = (OSError, nats_errors.Error, TimeoutError)
 _DISCARD_TIMEOUT_S = 2.0
+
+
+def _uses_tls(client: Client) -> bool:
+    """Whether the connection switched to TLS: nats-py does so exactly when the server's INFO requires it."""
+    return bool(getattr(client, "_server_info", {}).get("tls_required"))
+
+
+def _token_for(client: Client, token: str, *, tls: bool) -> str | Callable[[], str] | None:
+    """The token nats-py sends in CONNECT. For a client set up for TLS, a callback that refuses to hand it
+    over on a connection that did not switch to TLS (nats-py would send it in the clear; nats.go refuses
+    with "secure connection required"); it runs after INFO, at every (re)connect."""
+    if not token or not tls:
+        return token or None
+
+    def give() -> str:
+        if not _uses_tls(client):
+            raise PlaintextRefused()
+        return token
+
+    return give
 
 
 def _netloc(client: Client) -> str:
@@ -220,7 +244,7 @@ class NatsConnection:
                 await client.connect(
                     servers=list(settings.servers),
                     name=settings.name,
-                    token=settings.token or None,
+                    token=_token_for(client, settings.token, tls=settings.tls),
                     **tls_options,
                     allow_reconnect=False,
                     max_reconnect_attempts=1,
@@ -231,9 +255,15 @@ class NatsConnection:
                     reconnect_to_server_handler=self._pick_server,
                     **self._callbacks(client),
                 )
+                if settings.tls and not settings.tls_handshake_first and not _uses_tls(client):
+                    raise PlaintextRefused()  # set up for TLS (no token to guard): still never in the clear
                 return client
             except _CONNECT_ERRORS as exc:
                 await self._discard(client)
+                if isinstance(exc, PlaintextRefused):
+                    raise plaintext_error(settings.servers) from exc
+                if settings.tls_handshake_first and isinstance(exc, ssl.SSLError) and not is_certificate_error(exc):
+                    raise handshake_first_error(settings.servers, exc) from exc
                 if is_authorization_error(exc) or is_certificate_error(exc):
                     # Retrying cannot fix a refused token or an untrusted certificate: say so at once.
                     self._last_error = exc
@@ -246,6 +276,9 @@ class NatsConnection:
                 if deadline is not None:
                     remaining_s = deadline - time.monotonic()
                     if remaining_s <= 0:
+                        if settings.tls_handshake_first and isinstance(self._last_error, TimeoutError | ssl.SSLError):
+                            # It answered TCP but not the TLS handshake: what RequireTLS needs is missing.
+                            raise handshake_first_error(settings.servers, self._last_error) from exc
                         raise unreachable_error(settings.servers, self._last_error) from exc
                     delay_s = min(delay_s, remaining_s)
                 log.warning(

@@ -61,6 +61,34 @@ def is_certificate_error(exc: BaseException) -> bool:
     return False
 
 
+class PlaintextRefused(nats_errors.Error):
+    """Raised (by our token callback) instead of sending the token to a server that did not switch to TLS."""
+
+    def __str__(self) -> str:
+        return "nats: secure connection required"
+
+
+def plaintext_error(servers: Sequence[str]) -> BacalhauError:
+    """A client set up for TLS met a server without it: nothing was sent in the clear."""
+    return BacalhauError(
+        f"the NATS server at {display_servers(servers)} does not use TLS, but this node is set up for TLS "
+        "(Compute.TLS.CACert / RequireTLS): refusing to send the token unencrypted",
+        code=ErrorCode.Unauthorized, component=CLIENT_COMPONENT,
+        hint="enable TLS on the orchestrator (Orchestrator.TLS.ServerCert and ServerKey), or unset Compute.TLS.*",
+    )
+
+
+def handshake_first_error(servers: Sequence[str], cause: BaseException) -> BacalhauError:
+    """RequireTLS (TLS before NATS's first message) met a server that speaks NATS first."""
+    return BacalhauError(
+        f"the NATS server at {display_servers(servers)} did not answer a TLS handshake "
+        f"(Compute.TLS.RequireTLS=true): {cause}",
+        code=ErrorCode.ConfigurationError, component=CLIENT_COMPONENT,
+        hint="RequireTLS needs a TLS-terminating proxy in front of the orchestrator (as in Bacalhau); "
+        "against the orchestrator's own NATS server use Compute.TLS.CACert without RequireTLS",
+    )
+
+
 def unreachable_error(servers: Sequence[str], cause: BaseException | None) -> BacalhauError:
     """No server in `servers` accepted a connection (Bacalhau's "no orchestrator available")."""
     detail = f": {cause}" if cause is not None and str(cause) else ""

@@ -28,10 +28,22 @@ QUIET_S = 60.0
 
 def explain(line: str) -> str | None:
     """The node-log sentence for one nats-server log line, None when it is not a refusal."""
+    found = refusal_of(line)
+    return None if found is None else found[1]
+
+
+def refusal_of(line: str) -> tuple[str, str] | None:
+    """(what repeats it: the client's host and the kind of refusal, the sentence), None for other lines."""
     found = _LINE.search(line.strip())
     if found is None:
         return None
     addr, what = found.group("addr"), found.group("what")
+    host = addr.rsplit(":", 1)[0]  # a retrying client comes from a new port each time
+    sentence = _sentence(addr, what)
+    return f"{host} {what.split(':', 1)[0].split(' - ', 1)[0]}", sentence
+
+
+def _sentence(addr: str, what: str) -> str:
     if what.startswith("authentication error"):
         return (f"NATS refused a connection from {addr}: wrong or missing token "
                 "(its Compute.Auth.Token must equal this orchestrator's Orchestrator.Auth.Token)")
@@ -57,8 +69,9 @@ class RefusalReader:
         try:
             with self.path.open("rb") as f:
                 size = f.seek(0, 2)
-                if size < self._offset:  # rotated or truncated
+                if size < self._offset:  # rotated or truncated: the unfinished line went with it
                     self._offset = 0
+                    self._partial = b""
                 f.seek(self._offset)
                 chunk = f.read(self._max_bytes)
         except OSError:
@@ -69,12 +82,13 @@ class RefusalReader:
         now = self._clock()
         out = []
         for raw in lines:
-            sentence = explain(raw.decode("utf-8", "replace"))
-            if sentence is None:
+            found = refusal_of(raw.decode("utf-8", "replace"))
+            if found is None:
                 continue
-            if now - self._last_said.get(sentence, -self._quiet_s) < self._quiet_s:
+            key, sentence = found
+            if now - self._last_said.get(key, -self._quiet_s) < self._quiet_s:
                 continue
-            self._last_said[sentence] = now
+            self._last_said[key] = now
             out.append(sentence)
         if len(self._last_said) > 10_000:
             self._last_said.clear()

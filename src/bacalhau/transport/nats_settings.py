@@ -10,7 +10,9 @@ Mirrors Bacalhau's `pkg/nats/transport/nats.go` (`NATSTransportConfig`, `Validat
   own addresses (`RoutesFromSlice(..., false)`), nats-server itself ignores a route to itself.
 * The orchestrator's own client connects only to its own server; Bacalhau also keeps Compute.Orchestrators
   (default nats://127.0.0.1:4222) in that client's server list.
-* TLS (Orchestrator.TLS.ServerCert/ServerKey, Compute.TLS.*) is refused with a clear error: not implemented yet.
+* TLS: Orchestrator.TLS.ServerCert/ServerKey make the server require TLS, as Bacalhau's; a node's link to
+  the server it embeds skips the certificate check (loopback to its own child process), and a client set
+  up for TLS never falls back to plain text (nats-py would; nats.go refuses too).
 
 Nothing here does I/O; rendering the config file is a pure function of the settings.
 """
@@ -266,6 +268,8 @@ class NatsClientSettings:
             servers = orch.nats.servers if orch.enabled and orch.nats.servers else compute.orchestrators
         if compute_only:
             ca_file, tls = compute.tls.ca_cert, bool(compute.tls.ca_cert or compute.tls.require_tls)
+        elif own_server:  # its own embedded server: TLS exactly when that server has a certificate
+            ca_file, tls = orch.tls.ca_cert, bool(orch.tls.server_cert)
         else:
             ca_file, tls = orch.tls.ca_cert, bool(orch.tls.ca_cert or orch.tls.server_cert)
         if ca_file and not os.path.isfile(ca_file):

@@ -16,6 +16,8 @@ from bacalhau.orchestrator.api.params import query_int, query_str
 
 router = APIRouter(prefix="/api/v1/orchestrator", tags=["orchestrator"])
 MAX_LIMIT = 1000
+_MAX_TOKEN_DIGITS = 18  # a sequence number fits SQLite's int64
+_MAX_SINCE_S = (2**63 - 1) // 1_000_000_000  # in nanoseconds it must still fit int64
 
 
 @router.get(
@@ -35,12 +37,12 @@ async def audit_log(request: Request) -> JSONResponse:
     if not 0 < limit <= MAX_LIMIT:
         raise BadRequestError(f"limit must be 1..{MAX_LIMIT}, got {limit}")
     token = query_str(request, "next_token")
-    if token and not token.isdigit():
-        raise BadRequestError(f"invalid next_token {token!r}")
+    if token and not (token.isascii() and token.isdigit() and len(token) <= _MAX_TOKEN_DIGITS):
+        raise BadRequestError(f"invalid next_token {token[:40]!r}", hint="pass the NextToken of the previous page")
     outcome = query_str(request, "outcome").lower()
     if outcome not in ("", "refused"):
         raise BadRequestError(f"invalid outcome {outcome!r}; valid: refused")
-    since_s = query_int(request, "since")
+    since_s = query_int(request, "since", maximum=_MAX_SINCE_S)
     entries = [] if log is None else log.query(
         limit=limit + 1, before_seq=int(token or 0), since_ns=max(0, since_s) * 1_000_000_000,
         principal=query_str(request, "principal"), refused_only=outcome == "refused",

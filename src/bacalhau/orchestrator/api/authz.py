@@ -61,9 +61,9 @@ class AuthorizeRequests:
             if self.audit is None or scope["type"] != "http" or method in _READS:
                 await self.app(scope, receive, send)
                 return
-            seen = _Seen(send)
+            seen = _Seen(send, receive)
             try:
-                await self.app(scope, receive, seen.send)
+                await self.app(scope, seen.receive, seen.send)
             finally:
                 self._record(decision.principal, client, method, path, seen.status or 500, target=seen.target(path))
             return
@@ -97,7 +97,8 @@ class AuthorizeRequests:
 
 
 _READS = frozenset({"GET", "HEAD", "OPTIONS"})
-_TARGET = re.compile(r"^/api/v1/orchestrator/(jobs|nodes)/([^/]+)")
+_TARGET = re.compile(r"^/api/v1/orchestrator/(jobs|nodes)/(?!diff(?:/|$))([^/]+)")
+_NODE_ID = re.compile(rb'"node_?id"\s*:\s*"([^"]{1,200})"', re.IGNORECASE)
 _JOB_ID = re.compile(rb'"JobID"\s*:\s*"([^"]{1,200})"')
 _BODY_PEEK_BYTES = 4096
 
@@ -109,12 +110,21 @@ def target_of(path: str) -> str:
 
 
 class _Seen:
-    """Wraps `send`: the response status, and the start of its body (a new job's ID is only there)."""
+    """Wraps `send` and `receive`: the response status, the start of the answer (a new job's ID is only
+    there) and of the request (the official client names a node in the body of POST /nodes)."""
 
-    def __init__(self, send: Send) -> None:
+    def __init__(self, send: Send, receive: Receive) -> None:
         self._send = send
+        self._receive = receive
         self.status = 0
         self._body = b""
+        self._request = b""
+
+    async def receive(self) -> Any:
+        message = await self._receive()
+        if message["type"] == "http.request" and len(self._request) < _BODY_PEEK_BYTES:
+            self._request += bytes(message.get("body", b""))[: _BODY_PEEK_BYTES - len(self._request)]
+        return message
 
     async def send(self, message: Any) -> None:
         if message["type"] == "http.response.start":
@@ -127,7 +137,7 @@ class _Seen:
         named = target_of(path)
         if named:
             return named
-        found = _JOB_ID.search(self._body)
+        found = _JOB_ID.search(self._body) or _NODE_ID.search(self._request)
         return found.group(1).decode("utf-8", "replace") if found else ""
 
 
@@ -165,7 +175,7 @@ class CheckHost:
 
     def __init__(self, app: ASGIApp, allowed: tuple[str, ...]) -> None:
         self.app = app
-        self.allowed = tuple(a.lower() for a in allowed)
+        self.allowed = tuple(a.strip().strip("[]").lower() for a in allowed)
 
     def host_allowed(self, host: str) -> bool:
         name = host.rsplit(":", 1)[0] if not host.endswith("]") else host

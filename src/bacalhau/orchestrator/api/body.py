@@ -170,19 +170,20 @@ def decode_object(raw: bytes) -> dict[str, Any]:
     return data
 
 
-def check_media_type(content_type: str | None) -> None:
-    """JSON only (or no Content-Type at all, as scripts send): UnsupportedMediaType otherwise.
+def check_media_type(content_type: str | None, *, from_browser: bool = False) -> None:
+    """JSON only (or no Content-Type at all, as scripts send, but not from a browser): UnsupportedMediaType
+    otherwise.
 
     This is the API's CSRF guard: a cross-origin page can POST text/plain, a form or multipart without
     a CORS preflight, never application/json, so refusing the first three means no page can submit a
     job, stop one or delete a node through a visitor's browser (Bacalhau decodes any body as JSON)."""
-    if not content_type:
+    if not content_type and not from_browser:
         return
-    media = content_type.split(";", 1)[0].strip().lower()
+    media = (content_type or "").split(";", 1)[0].strip().lower()
     if media == "application/json" or (media.startswith("application/") and media.endswith("+json")):
         return
     raise UnsupportedMediaType(
-        f"unsupported request body type {media!r}: the API takes application/json",
+        f"unsupported request body type {media or '(none)'!r}: the API takes application/json",
         component="APIServer",
         hint="send the body with Content-Type: application/json",
     )
@@ -191,7 +192,10 @@ def check_media_type(content_type: str | None) -> None:
 async def json_body(request: Request) -> dict[str, Any]:
     """The request body as a JSON object (see decode_object), refused with 413 over 10 MB and 415 when it
     is not sent as JSON (check_media_type)."""
-    check_media_type(request.headers.get("content-type"))
+    # A page can send a body without a Content-Type too (a Blob, an ArrayBuffer): from a browser (it says
+    # where the request comes from), a body must say it is JSON.
+    browser = bool(request.headers.get("origin")) or request.headers.get("sec-fetch-site", "") in ("cross-site", "same-site")
+    check_media_type(request.headers.get("content-type"), from_browser=browser)
     declared = request.headers.get("content-length")
     if declared and declared.isdigit() and int(declared) > c.MAX_REQUEST_BYTES:
         raise RequestTooLarge(

@@ -1,4 +1,5 @@
-"""Job Env values in API answers: shown only to callers who may see them.
+"""Job Env values (and a docker engine's EnvironmentVariables) in API answers: shown only to callers who
+may see them.
 
 A job's `Env` often carries secrets (tokens, passwords). With API.Auth.Users, a caller whose capabilities
 do not grant `reveal:env` (auth/capabilities.py) reads every value as `********` wherever a job appears
@@ -31,9 +32,15 @@ def masked(data: Any) -> Any:
             tasks = node.get("Tasks")
             if isinstance(tasks, list):
                 for task in tasks:
-                    env = task.get("Env") if isinstance(task, dict) else None
+                    if not isinstance(task, dict):
+                        continue
+                    env = task.get("Env")
                     if isinstance(env, dict):
                         task["Env"] = c.masked_env({str(k): str(v) for k, v in env.items()})
+                    engine = task.get("Engine")
+                    params = engine.get("Params") if isinstance(engine, dict) else None
+                    if isinstance(params, dict):
+                        _mask_engine_env(params)
             stack.extend(v for v in node.values() if isinstance(v, dict | list))
         elif isinstance(node, list):
             stack.extend(v for v in node if isinstance(v, dict | list))
@@ -43,3 +50,10 @@ def masked(data: Any) -> Any:
 def for_caller(request: HTTPConnection, data: Any) -> Any:
     """`data` as this caller may see it."""
     return data if may_reveal_env(request) else masked(data)
+
+
+def _mask_engine_env(params: dict[str, Any]) -> None:
+    """A docker engine's `EnvironmentVariables` (`KEY=VALUE` strings, passed to the container): values masked."""
+    for name in list(params):
+        if name.lower() == "environmentvariables" and isinstance(params[name], list):
+            params[name] = c.masked_assignments(params[name])
