@@ -1,6 +1,7 @@
 """Fixtures shared by the orchestrator tests: a real SQLite job store, the node store's file, clocks
 that move only when told to, a record of membership events, a node manager on a real node store,
-and an evaluation broker. A test module may define its own."""
+an evaluation broker, and an orchestrator (no workers: a test drives evaluations itself). A test module
+may define its own."""
 
 from __future__ import annotations
 
@@ -8,12 +9,13 @@ from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
-from tests.orchestrator.node_harness import FakeMonotonic
+from tests.orchestrator.node_harness import FakeMonotonic, make_orchestrator, stop
 
 from bacalhau.orchestrator.broker import EvaluationBroker
 from bacalhau.orchestrator.jobstore.sqlite import SQLiteJobStore
 from bacalhau.orchestrator.node_store import SQLiteNodeStore
 from bacalhau.orchestrator.nodes import NodeEvent, NodeManager
+from bacalhau.orchestrator.service import Orchestrator
 from factories import FakeClock
 
 
@@ -62,3 +64,13 @@ def nodes(nodes_db: Path, mono: FakeMonotonic) -> Iterator[NodeManager]:
 @pytest.fixture
 def broker() -> EvaluationBroker:
     return EvaluationBroker()
+
+
+@pytest.fixture
+async def orchestrator(tmp_path: Path, mono: FakeMonotonic) -> AsyncIterator[Orchestrator]:
+    """A real orchestrator (SQLite store, node manager) in `tmp_path`, its workers not started."""
+    started = make_orchestrator(tmp_path, monotonic=mono)
+    try:
+        yield started
+    finally:
+        await stop(started)

@@ -21,7 +21,6 @@ from typing import Any
 import httpx
 import pytest
 from fastapi import FastAPI
-from tests.orchestrator.node_harness import FakeMonotonic, make_orchestrator, stop
 
 from bacalhau.auth.authorizer import build_authorizer
 from bacalhau.config.types import BacalhauConfig
@@ -330,14 +329,6 @@ def app_with(orchestrator: Orchestrator, log: AuditLog, users: list[dict[str, An
         orchestrator=orchestrator, authorizer=build_authorizer(cfg.api.auth), audit=log,
     ))
 
-
-@pytest.fixture
-async def orchestrator(tmp_path: Path) -> AsyncIterator[Orchestrator]:
-    started = make_orchestrator(tmp_path, monotonic=FakeMonotonic())
-    try:
-        yield started
-    finally:
-        await stop(started)
 
 
 @pytest.fixture

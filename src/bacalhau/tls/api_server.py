@@ -21,6 +21,7 @@ from pathlib import Path
 
 from bacalhau.config.api import TLSConfig
 from bacalhau.models.errors import ConfigurationError
+from bacalhau.tls.pair import check_pair
 
 SELF_SIGNED_DIR = "api-tls"
 CERT_NAME, KEY_NAME = "cert.pem", "key.pem"
@@ -49,7 +50,7 @@ def api_server_tls(tls: TLSConfig, *, data_dir: Path, host: str) -> ServerTLS | 
         raise ConfigurationError("invalid config: private key specified without corresponding TLS certificate",
                                  hint="set API.TLS.CertFile too")
     if tls.cert_file:
-        _check_pair(tls.cert_file, tls.key_file)
+        check_pair(tls.cert_file, tls.key_file, section="API.TLS", keys="API.TLS.CertFile and API.TLS.KeyFile")
         return ServerTLS(tls.cert_file, tls.key_file)
     if tls.self_signed:
         folder = data_dir / SELF_SIGNED_DIR
@@ -58,17 +59,6 @@ def api_server_tls(tls: TLSConfig, *, data_dir: Path, host: str) -> ServerTLS | 
             _make_self_signed(folder, cert, key, host)
         return ServerTLS(str(cert), str(key), self_signed=True)
     return None
-
-
-def _check_pair(cert: str, key: str) -> None:
-    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-    try:
-        context.load_cert_chain(cert, key)
-    except (OSError, ssl.SSLError) as exc:
-        raise ConfigurationError(
-            f"API.TLS: cannot serve certificate {cert} with key {key}: {exc}",
-            hint="check that both files exist, are readable PEM files, and that the key is the certificate's",
-        ) from exc
 
 
 def _names(host: str) -> tuple[list[str], list[str]]:

@@ -28,6 +28,7 @@ from pathlib import Path
 
 from bacalhau.config.types import DEFAULT_NATS_MAX_PAYLOAD_BYTES, BacalhauConfig
 from bacalhau.models.errors import ConfigurationError
+from bacalhau.tls.pair import check_pair
 from bacalhau.transport.ncl import subjects
 from bacalhau.transport.ncl.errors import InvalidNodeID
 
@@ -152,7 +153,9 @@ class NatsServerSettings:
                 hint="set Orchestrator.TLS.ServerTimeout to seconds (0: 10 s)",
             )
         if tls.server_cert:
-            check_cert_pair(tls.server_cert, tls.server_key)
+            check_pair(tls.server_cert, tls.server_key, section="Orchestrator.TLS",
+                       keys="Orchestrator.TLS.ServerCert and Orchestrator.TLS.ServerKey",
+                       component=COMPONENT)
         cluster = orch.cluster
         cluster_settings = None
         if cluster.name or cluster.port or cluster.advertise or cluster.peers:
@@ -297,16 +300,3 @@ class NatsClientSettings:
             context.check_hostname = False
             context.verify_mode = ssl.CERT_NONE
         return context
-
-
-def check_cert_pair(cert: str, key: str) -> None:
-    """ConfigurationError unless the certificate and key load and belong together."""
-    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-    try:
-        context.load_cert_chain(cert, key)
-    except (OSError, ssl.SSLError) as exc:
-        raise ConfigurationError(
-            f"Orchestrator.TLS: cannot serve certificate {cert} with key {key}: {exc}", component=COMPONENT,
-            hint="check Orchestrator.TLS.ServerCert and Orchestrator.TLS.ServerKey: both must be readable PEM files, "
-            "the key the certificate's",
-        ) from exc

@@ -16,14 +16,12 @@ import json
 import logging
 import warnings
 from collections.abc import AsyncIterator, Iterator
-from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 from fastapi import FastAPI
 from starlette.exceptions import StarletteDeprecationWarning
-from tests.orchestrator.node_harness import FakeMonotonic, make_orchestrator, stop
 
 from bacalhau.auth.authorizer import build_authorizer
 from bacalhau.config.types import BacalhauConfig
@@ -80,14 +78,6 @@ def app_for(orchestrator: Orchestrator | None, users: list[dict[str, Any]] = USE
     )
     return create_app(ctx)
 
-
-@pytest.fixture
-async def orchestrator(tmp_path: Path) -> AsyncIterator[Orchestrator]:
-    started = make_orchestrator(tmp_path, monotonic=FakeMonotonic())
-    try:
-        yield started
-    finally:
-        await stop(started)
 
 
 @pytest.fixture

@@ -33,14 +33,6 @@ def api(orchestrator: Orchestrator) -> httpx.AsyncClient:
     return httpx.AsyncClient(transport=httpx.ASGITransport(app=create_app(ctx)), base_url="http://test")
 
 
-@pytest.fixture
-async def orchestrator(tmp_path: Path, mono: FakeMonotonic) -> AsyncIterator[Orchestrator]:
-    started = make_orchestrator(tmp_path, monotonic=mono)
-    try:
-        yield started
-    finally:
-        await stop(started)
-
 
 @pytest.fixture
 async def http(orchestrator: Orchestrator) -> AsyncIterator[httpx.AsyncClient]:

@@ -15,13 +15,11 @@ import base64
 import copy
 import json
 from collections.abc import AsyncIterator, Iterator
-from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 from fastapi import FastAPI
-from tests.orchestrator.node_harness import FakeMonotonic, make_orchestrator, stop
 
 from bacalhau.auth.authorizer import build_authorizer
 from bacalhau.auth.capabilities import REVEAL_ENV, grants
@@ -110,14 +108,6 @@ def assert_env_as_seen_by(name: str, resp: httpx.Response, *, at_least: int = 1)
     else:
         assert all(env == ENV for env in envs), f"{name}: {envs}"
 
-
-@pytest.fixture
-async def orchestrator(tmp_path: Path) -> AsyncIterator[Orchestrator]:
-    started = make_orchestrator(tmp_path, monotonic=FakeMonotonic())
-    try:
-        yield started
-    finally:
-        await stop(started)
 
 
 @pytest.fixture
