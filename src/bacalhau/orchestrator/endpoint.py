@@ -84,6 +84,7 @@ class Endpoint:
 
         existing = await self._store.get_job_by_name(job.name, job.namespace) if job.name else None
         if existing is not None:
+            _keep_masked_secrets(job, existing)
             return await self._update(existing, job, force=force, warnings=warnings, now=now)
 
         job.id = f"j-{uuid.uuid4()}"
@@ -123,6 +124,8 @@ class Endpoint:
         proposed = normalized.job
         ensure_valid(proposed, self._limits)
         existing = await self._store.get_job_by_name(proposed.name, proposed.namespace)
+        if existing is not None:
+            _keep_masked_secrets(proposed, existing)
         if existing is None:
             raise NotFoundError(
                 f"job name index not found: {proposed.name}:{proposed.namespace}",
@@ -291,3 +294,22 @@ def _env_masked(job: Job) -> Job:
             if name.lower() == "environmentvariables" and isinstance(value, list):
                 task.engine.params[name] = c.masked_assignments(value)
     return copy
+
+
+def _keep_masked_secrets(job: Job, existing: Job) -> None:
+    """A spec edited from a masked answer (a caller without reveal:env) carries `********` where a secret
+    was: those values are the stored job's, not new ones. Task by task (same position), Env by key, a
+    docker engine's EnvironmentVariables by name; a masked key the stored job does not have stays as sent."""
+    for task, before in zip(job.tasks, existing.tasks, strict=False):
+        for key, value in task.env.items():
+            if value == c.REDACTED_MASK and key in before.env:
+                task.env[key] = before.env[key]
+        for name, value in task.engine.params.items():
+            stored = before.engine.params.get(name)
+            if name.lower() != "environmentvariables" or not isinstance(value, list) or not isinstance(stored, list):
+                continue
+            previous = {k: v for k, sep, v in (str(i).partition("=") for i in stored) if sep}
+            task.engine.params[name] = [
+                f"{k}={previous[k]}" if sep and v == c.REDACTED_MASK and k in previous else item
+                for item in value for k, sep, v in [str(item).partition("=")]
+            ]

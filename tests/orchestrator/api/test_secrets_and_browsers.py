@@ -223,6 +223,26 @@ async def test_submit_takes_a_changed_secret_as_a_new_version(http: httpx.AsyncC
     assert [v["Tasks"][0]["Env"]["TOKEN"] for v in versions] == [SECRET, SECRET, NEW_SECRET]
 
 
+async def test_resubmitting_a_masked_job_keeps_the_stored_secrets(
+    http: httpx.AsyncClient, job_id: str, orchestrator: Orchestrator
+) -> None:
+    # A writer edits the job as it was shown to them (TOKEN masked) and changes the image: the secret stays.
+    seen = (await http.get(f"{JOBS}/{job_id}", headers=who("writer"))).json()["Job"]
+    assert seen["Tasks"][0]["Env"]["TOKEN"] == MASK
+    edited = job_spec(env=seen["Tasks"][0]["Env"], image="busybox:1.38")
+    put = await http.put(JOBS, headers=who("writer"), json={"Job": edited})
+    assert put.status_code == 200, put.text
+    stored = await orchestrator.store.get_job(job_id)
+    assert stored.version == 3 and stored.tasks[0].env == ENV, stored.tasks[0].env
+    # The masked spec unchanged is no change at all (not a new version storing the mask).
+    again = await http.put(JOBS, headers=who("writer"), json={"Job": edited})
+    assert again.status_code == 400 and "no changes" in again.json()["Message"].lower(), again.text
+    # A masked key the stored job never had is taken as written.
+    extra = job_spec(env={**seen["Tasks"][0]["Env"], "NEW": MASK}, image="busybox:1.38")
+    assert (await http.put(JOBS, headers=who("writer"), json={"Job": extra})).status_code == 200
+    assert (await orchestrator.store.get_job(job_id)).tasks[0].env == {**ENV, "NEW": MASK}
+
+
 async def test_a_full_users_diff_shows_both_values(http: httpx.AsyncClient, job_id: str) -> None:
     changed = job_spec(env={"TOKEN": NEW_SECRET, "HOME2": "env:HOME"}, image="busybox:1.37")
     diff = await http.put(f"{JOBS}/diff", headers=who("full"), json={"Job": changed})
