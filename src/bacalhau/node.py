@@ -29,6 +29,7 @@ import yaml
 
 from bacalhau.auth.authorizer import AllowAll, Authorizer, build_authorizer
 from bacalhau.auth.binding import api_binding
+from bacalhau.auth.challenge import ClientKeyChallenge
 from bacalhau.config.duration import parse_duration_s
 from bacalhau.config.types import BacalhauConfig, JobTypeDefaults
 from bacalhau.models.errors import ConfigurationError
@@ -392,6 +393,10 @@ class Node:
             # Bacalhau serves the Oauth2 keys that are set (omitempty), even when SSO is not switched on.
             auth_config={k: v for k, v in cfg.api.auth.oauth2.to_wire().items() if v},
             audit=self._audit if orchestrator is not None else None,
+            challenge=(
+                ClientKeyChallenge(node_id=self.identity.node_id, data_dir=self.data_dir)
+                if orchestrator is not None and not self._authorizer.enforced else None
+            ),
             rate_limit=(cfg.api.rate_limit.rate, cfg.api.rate_limit.burst, cfg.api.rate_limit.loopback),
             cors_origins=tuple(cfg.api.cors.allowed_origins),
             allowed_hosts=tuple(cfg.api.allowed_hosts),

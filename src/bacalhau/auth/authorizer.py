@@ -112,6 +112,12 @@ def build_authorizer(config: AuthConfig) -> Authorizer:
             "API.Auth.AccessPolicyPath (Rego policies) is not supported by bacalhau-py: the policy would not be applied",
             hint="use API.Auth.Users with Capabilities instead",
         )
+    for name, method in config.methods.items():
+        if method.type.strip().lower() != "challenge":
+            raise ConfigurationError(
+                f"API.Auth.Methods.{name}: authentication type {method.type!r} is not supported by bacalhau-py",
+                hint="keep Bacalhau's default (ClientKey: challenge), or use API.Auth.Users",
+            )
     return UsersAuthorizer(config) if config.users else AllowAll()
 
 

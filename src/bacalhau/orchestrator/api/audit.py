@@ -11,7 +11,7 @@ from fastapi.responses import JSONResponse
 
 from bacalhau.models.errors import BadRequestError
 from bacalhau.orchestrator.api.context import context
-from bacalhau.orchestrator.api.openapi import errors, inputs, query
+from bacalhau.orchestrator.api.openapi import errors, inputs, integer, query
 from bacalhau.orchestrator.api.params import query_int, query_str
 
 router = APIRouter(prefix="/api/v1/orchestrator", tags=["orchestrator"])
@@ -24,11 +24,12 @@ _MAX_SINCE_S = (2**63 - 1) // 1_000_000_000  # in nanoseconds it must still fit 
     "/audit",
     responses=errors(400),
     openapi_extra=inputs(
-        query("limit", "entries per page (default 100, at most 1000)"),
-        query("next_token", "the NextToken of the previous page"),
-        query("since", "only entries at or after this Unix time (seconds)"),
+        query("limit", "entries per page (default 100, at most 1000)", integer("entries per page", MAX_LIMIT)),
+        query("next_token", "the NextToken of the previous page", {"type": "string", "pattern": r"^[0-9]{0,18}$"}),
+        query("since", "only entries at or after this Unix time (seconds)", integer("Unix seconds", _MAX_SINCE_S)),
         query("principal", "only this API user's entries (`anonymous` without users)"),
-        query("outcome", "`refused`: only the requests the API refused"),
+        query("outcome", "`refused`: only the requests the API refused",
+              {"type": "string", "pattern": r"^([Rr][Ee][Ff][Uu][Ss][Ee][Dd])?$"}),
     ),
 )
 async def audit_log(request: Request) -> JSONResponse:

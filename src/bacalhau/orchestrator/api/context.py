@@ -13,6 +13,7 @@ from typing import Any
 from starlette.requests import HTTPConnection
 
 from bacalhau.auth.authorizer import AllowAll, Authorizer
+from bacalhau.auth.challenge import ClientKeyChallenge
 from bacalhau.config.types import DEFAULT_LOG_STREAMS_PER_JOB
 from bacalhau.models.errors import BacalhauError, ErrorCode
 from bacalhau.models.node import BuildVersionInfo, NodeInfo
@@ -49,6 +50,8 @@ class ApiContext:
     allowed_hosts: tuple[str, ...] = ()
     # Who did what through the API (orchestrator nodes only).
     audit: AuditLog | None = None
+    # Bacalhau's ClientKey challenge login, offered by a node without users (None: not offered).
+    challenge: ClientKeyChallenge | None = None
     # API.RateLimit: requests per second and burst per client address (rate 0: none); loopback too?
     rate_limit: tuple[float, int, bool] = (0.0, 1, False)
 
