@@ -275,6 +275,9 @@ class Node:
             cfg, node_id=node_id, servers=servers, own_server=bool(self._embedded_url)))
         stack.push_async_callback(connection.close)
         nc = await connection.connect(timeout_s=_ORCHESTRATOR_CONNECT_S)
+        # Job specs carry secrets (Env): the orchestrator's files are the node user's only.
+        (self.data_dir / "orchestrator").mkdir(mode=0o700, parents=True, exist_ok=True)
+        (self.data_dir / "orchestrator").chmod(0o700)
         store = SQLiteJobStore(path=self.data_dir / "orchestrator" / "jobs.db")
         stack.push_async_callback(store.close)
         self._audit = AuditLog(self.data_dir / "orchestrator" / "audit.db")
@@ -410,6 +413,9 @@ class Node:
                 create_app(ctx),
                 host=binding.host,
                 port=cfg.api.port,
+                # The client address is the socket's: a local process must not name another one in the
+                # audit log (or dodge the rate limit) with X-Forwarded-For.
+                proxy_headers=False,
                 ssl_certfile=self._api_tls.cert_file if self._api_tls else None,
                 ssl_keyfile=self._api_tls.key_file if self._api_tls else None,
                 log_level="warning",

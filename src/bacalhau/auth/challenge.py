@@ -16,6 +16,7 @@ import base64
 import hashlib
 import json
 import os
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -36,6 +37,7 @@ class ClientKeyChallenge:
         self.node_id = node_id
         self._key_path = data_dir / KEY_FILE
         self._key: Any = None
+        self._lock = threading.Lock()
 
     def requirement(self) -> dict[str, Any]:
         """What GET /api/v1/auth[/ClientKey] says: sign this phrase (the node ID's bytes, base64 as Go's []byte)."""
@@ -53,8 +55,8 @@ class ClientKeyChallenge:
             answer = json.loads(method_data)
             signature = base64.b64decode(str(answer["PhraseSignature"]), validate=True)
             public_der = base64.b64decode(str(answer["PublicKey"]), validate=True)
-        except (ValueError, KeyError, TypeError) as exc:
-            raise BadRequestError(f"invalid authentication data: {exc}", component="APIServer") from exc
+        except (ValueError, KeyError, TypeError, RecursionError) as exc:
+            raise BadRequestError(f"invalid authentication data: {type(exc).__name__}", component="APIServer") from exc
         try:
             public = serialization.load_der_public_key(public_der)
         except ValueError as exc:
@@ -85,14 +87,18 @@ class ClientKeyChallenge:
         from cryptography.hazmat.primitives import serialization
         from cryptography.hazmat.primitives.asymmetric import rsa
 
-        if self._key is None:
-            if self._key_path.is_file():
+        with self._lock:  # logins run in threads: one key, made once, the same as the file's
+            if self._key is None:
+                if not self._key_path.is_file():  # Bacalhau's format: PKCS#1 "RSA PRIVATE KEY", 2048 bits, 0600
+                    made = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+                    pem = made.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.TraditionalOpenSSL,
+                                             serialization.NoEncryption())
+                    try:
+                        fd = os.open(self._key_path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+                    except FileExistsError:
+                        pass  # another process made it first: use that one
+                    else:
+                        with os.fdopen(fd, "wb") as f:
+                            f.write(pem)
                 self._key = serialization.load_pem_private_key(self._key_path.read_bytes(), password=None)
-            else:  # Bacalhau's format: PKCS#1 "RSA PRIVATE KEY", 2048 bits, owner-only
-                self._key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-                pem = self._key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.TraditionalOpenSSL,
-                                              serialization.NoEncryption())
-                fd = os.open(self._key_path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-                with os.fdopen(fd, "wb") as f:
-                    f.write(pem)
-        return self._key
+            return self._key

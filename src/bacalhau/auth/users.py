@@ -7,8 +7,11 @@ checked with bcrypt; any other is compared as plain text, as Bacalhau does (pkg/
 
 from __future__ import annotations
 
+import hashlib
 import hmac
 import re
+import threading
+import time
 from dataclasses import dataclass
 
 from bacalhau.config.api_auth import AuthUser
@@ -21,6 +24,11 @@ MIN_API_KEY, MAX_API_KEY = 20, 255
 MAX_USERNAME = 100
 # Bacalhau hashes with Go's bcrypt.DefaultCost.
 BCRYPT_COST = 10
+# Right Basic credentials remembered this long (a CLI command makes several calls), at most this many.
+CACHE_S = 300.0
+CACHE_ENTRIES = 1024
+# Checked against for an unknown username, so that it costs what a known one does (a bcrypt of "x").
+_DUMMY_HASH = "$2b$10$" + "N9qo8uLOickgx2ZMRZoMye" + "IjZAgcfl7p92ldGxad68LJZdL17lhWy"
 
 
 @dataclass(frozen=True)
@@ -48,6 +56,8 @@ class UserTable:
     def __init__(self, users: list[AuthUser]) -> None:
         self.by_username: dict[str, User] = {}
         self.by_api_key: dict[str, User] = {}
+        self._verified: dict[bytes, tuple[User, float]] = {}
+        self._lock = threading.Lock()
         aliases: dict[str, str] = {}
         usernames: dict[str, str] = {}
         for configured in users:
@@ -63,10 +73,25 @@ class UserTable:
                 self.by_username[configured.username.lower()] = user
 
     def by_basic(self, username: str, password: str) -> User | None:
-        """The user these credentials name, if the password is right."""
+        """The user these credentials name, if the password is right. A bcrypt check costs ~70 ms, so a
+        right answer is remembered (by a SHA-256 of the credentials, for CACHE_S) and an unknown username
+        costs a check too (its timing must not tell which usernames exist)."""
+        digest = hashlib.sha256(f"{username.lower()}\0{password}".encode()).digest()
+        now = time.monotonic()
+        with self._lock:  # checks run in a few threads at once (authz.py)
+            cached = self._verified.get(digest)
+        if cached is not None and cached[1] > now:
+            return cached[0]
         user = self.by_username.get(username.lower())
-        if user is None or not check_password(user.password, password):
+        if user is None:
+            check_password(_DUMMY_HASH, password)
             return None
+        if not check_password(user.password, password):
+            return None
+        with self._lock:
+            self._verified[digest] = (user, now + CACHE_S)
+            while len(self._verified) > CACHE_ENTRIES:
+                self._verified.pop(next(iter(self._verified)))
         return user
 
     def by_key(self, api_key: str) -> User | None:

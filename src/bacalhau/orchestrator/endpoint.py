@@ -9,6 +9,7 @@ from __future__ import annotations
 import time
 import uuid
 from collections.abc import AsyncIterator, Callable
+from typing import Any
 
 from bacalhau.models import constants as c
 from bacalhau.models.api import (
@@ -293,23 +294,57 @@ def _env_masked(job: Job) -> Job:
         for name, value in list(task.engine.params.items()):
             if name.lower() == "environmentvariables" and isinstance(value, list):
                 task.engine.params[name] = c.masked_assignments(value)
+            elif name.lower() == "environmentvariables" and isinstance(value, dict):
+                task.engine.params[name] = c.masked_env({str(k): str(v) for k, v in value.items()})
     return copy
 
 
 def _keep_masked_secrets(job: Job, existing: Job) -> None:
     """A spec edited from a masked answer (a caller without reveal:env) carries `********` where a secret
-    was: those values are the stored job's, not new ones. Task by task (same position), Env by key, a
-    docker engine's EnvironmentVariables by name; a masked key the stored job does not have stays as sent."""
+    was. Those values are the stored job's only when the task is otherwise the stored one: a caller who
+    changes the command must not get the secret into a task of their own (it would print it). Then a
+    masked value of a key the stored job has is a BadRequestError saying so, never stored as the mask."""
     for task, before in zip(job.tasks, existing.tasks, strict=False):
-        for key, value in task.env.items():
-            if value == c.REDACTED_MASK and key in before.env:
-                task.env[key] = before.env[key]
-        for name, value in task.engine.params.items():
-            stored = before.engine.params.get(name)
-            if name.lower() != "environmentvariables" or not isinstance(value, list) or not isinstance(stored, list):
-                continue
-            previous = {k: v for k, sep, v in (str(i).partition("=") for i in stored) if sep}
-            task.engine.params[name] = [
-                f"{k}={previous[k]}" if sep and v == c.REDACTED_MASK and k in previous else item
-                for item in value for k, sep, v in [str(item).partition("=")]
-            ]
+        masked = [k for k, v in task.env.items() if v == c.REDACTED_MASK and k in before.env]
+        masked_vars = _masked_assignments(task.engine.params, before.engine.params)
+        if not masked and not masked_vars:
+            continue
+        restored = task.model_copy(deep=True)
+        for key in masked:
+            restored.env[key] = before.env[key]
+        for name, values in masked_vars.items():
+            restored.engine.params[name] = values
+        if _without_env(restored) != _without_env(before):
+            names = ", ".join(sorted(masked) + [f"{n} (masked entries)" for n in masked_vars])
+            raise BadRequestError(
+                f"Tasks[{task.name}]: {names} read ******** (masked for you) but the task changed: the stored "
+                "secrets are kept only for an otherwise unchanged task",
+                component="Orchestrator",
+                hint="give the real values, or change only the job's other fields; masked values come from a "
+                "caller without the reveal:env capability",
+            )
+        task.env = restored.env
+        task.engine.params = restored.engine.params
+
+
+def _masked_assignments(params: dict[str, object], stored: dict[str, object]) -> dict[str, list[object]]:
+    """A docker engine's EnvironmentVariables with masked entries restored from `stored` (by name)."""
+    out: dict[str, list[object]] = {}
+    for name, value in params.items():
+        before = stored.get(name)
+        if name.lower() != "environmentvariables" or not isinstance(value, list) or not isinstance(before, list):
+            continue
+        previous = {k: v for k, sep, v in (str(i).partition("=") for i in before) if sep}
+        restored = [
+            f"{k}={previous[k]}" if sep and v == c.REDACTED_MASK and k in previous else item
+            for item in value for k, sep, v in [str(item).partition("=")]
+        ]
+        if restored != value:
+            out[name] = restored
+    return out
+
+
+def _without_env(task: Any) -> dict[str, Any]:
+    wire: dict[str, Any] = task.to_wire()
+    wire.pop("Env", None)
+    return wire

@@ -226,21 +226,33 @@ async def test_submit_takes_a_changed_secret_as_a_new_version(http: httpx.AsyncC
 async def test_resubmitting_a_masked_job_keeps_the_stored_secrets(
     http: httpx.AsyncClient, job_id: str, orchestrator: Orchestrator
 ) -> None:
-    # A writer edits the job as it was shown to them (TOKEN masked) and changes the image: the secret stays.
+    # A writer edits the job as it was shown to them (TOKEN masked) and changes a job-level field only.
     seen = (await http.get(f"{JOBS}/{job_id}", headers=who("writer"))).json()["Job"]
     assert seen["Tasks"][0]["Env"]["TOKEN"] == MASK
-    edited = job_spec(env=seen["Tasks"][0]["Env"], image="busybox:1.38")
+    edited = {**job_spec(env=seen["Tasks"][0]["Env"], image="busybox:1.37"), "Labels": {"team": "b"}}
     put = await http.put(JOBS, headers=who("writer"), json={"Job": edited})
     assert put.status_code == 200, put.text
     stored = await orchestrator.store.get_job(job_id)
-    assert stored.version == 3 and stored.tasks[0].env == ENV, stored.tasks[0].env
+    assert stored.version == 3 and stored.tasks[0].env == ENV and stored.labels == {"team": "b"}
     # The masked spec unchanged is no change at all (not a new version storing the mask).
     again = await http.put(JOBS, headers=who("writer"), json={"Job": edited})
     assert again.status_code == 400 and "no changes" in again.json()["Message"].lower(), again.text
+
+
+async def test_a_masked_secret_is_not_kept_for_a_changed_task(http: httpx.AsyncClient, job_id: str,
+                                                              orchestrator: Orchestrator) -> None:
+    # The exfiltration a review found: resubmit with the masked value and a task that prints it.
+    seen = (await http.get(f"{JOBS}/{job_id}", headers=who("writer"))).json()["Job"]
+    attack = job_spec(env=seen["Tasks"][0]["Env"], image="busybox:1.37")
+    attack["Tasks"][0]["Engine"]["Params"]["Entrypoint"] = ["sh", "-c", "echo $TOKEN"]
+    put = await http.put(JOBS, headers=who("writer"), json={"Job": attack})
+    assert put.status_code == 400, put.text
+    assert "TOKEN read ******** (masked for you) but the task changed" in put.json()["Message"]
+    assert (await orchestrator.store.get_job(job_id)).version == 2
     # A masked key the stored job never had is taken as written.
-    extra = job_spec(env={**seen["Tasks"][0]["Env"], "NEW": MASK}, image="busybox:1.38")
+    extra = job_spec(env={"TOKEN": "given-now", "NEW": MASK}, image="busybox:1.38")
     assert (await http.put(JOBS, headers=who("writer"), json={"Job": extra})).status_code == 200
-    assert (await orchestrator.store.get_job(job_id)).tasks[0].env == {**ENV, "NEW": MASK}
+    assert (await orchestrator.store.get_job(job_id)).tasks[0].env == {"TOKEN": "given-now", "NEW": MASK}
 
 
 async def test_a_full_users_diff_shows_both_values(http: httpx.AsyncClient, job_id: str) -> None:

@@ -41,7 +41,7 @@ def create_app(ctx: ApiContext) -> FastAPI:
     app.state.allowed_methods = AllowedMethods.of([*app.router.routes, *(r for rt in routers for r in rt.routes)])
     describe_inputs(app)
     # A refused request never reaches routing (an unknown path is refused too, as in Bacalhau).
-    app.add_middleware(AuthorizeRequests, authorizer=ctx.authorizer, audit=ctx.audit)
+    app.add_middleware(AuthorizeRequests, authorizer=ctx.authorizer, audit=ctx.audit, allowed_origins=ctx.cors_origins)
     if ctx.cors_origins:
         # Outside the gate, as Bacalhau's: a browser's preflight carries no credentials.
         app.add_middleware(

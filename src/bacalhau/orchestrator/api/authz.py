@@ -10,6 +10,7 @@ recorded). A refused websocket handshake gets the same HTTP answer when the serv
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import re
@@ -26,6 +27,8 @@ from bacalhau.orchestrator.audit import AuditLog
 log = logging.getLogger(__name__)
 
 _HOW = "authenticate with BACALHAU_API_KEY, or BACALHAU_API_USERNAME and BACALHAU_API_PASSWORD"
+# Password checks run at once (in threads): bounded, so a flood queues instead of taking every core.
+SLOW_CHECKS = 2
 UNAUTHORIZED_HINT = f"Unauthorized principal. Event has been recorded. {_HOW[0].upper()}{_HOW[1:]}"
 FORBIDDEN_HINT = "Check if user have access to this resource. Event has been recorded."
 
@@ -36,12 +39,16 @@ class AuthorizeRequests:
 
     def __init__(
         self, app: ASGIApp, authorizer: Authorizer, audit: AuditLog | None = None,
-        clock_ns: Callable[[], int] = time.time_ns,
+        clock_ns: Callable[[], int] = time.time_ns, allowed_origins: tuple[str, ...] = (),
     ) -> None:
         self.app = app
+        # Browsers send no CORS preflight for a websocket: its Origin is checked here (same origin, or
+        # API.CORS.AllowedOrigins), else any page could read jobs and logs through a visitor's browser.
+        self.allowed_origins = frozenset(o.rstrip("/").lower() for o in allowed_origins)
         self.authorizer = authorizer
         self.audit = audit
         self.clock_ns = clock_ns
+        self._slow_checks = asyncio.Semaphore(SLOW_CHECKS)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] not in ("http", "websocket"):
@@ -51,10 +58,10 @@ class AuthorizeRequests:
         method = "GET" if scope["type"] == "websocket" else str(scope["method"])
         path = str(scope["path"])
         client = (scope.get("client") or ("?", 0))[0]
-        decision = (
-            self.authorizer.authorize(method, path, headers.get("authorization")) if self.authorizer.enforced
-            else APPROVED
-        )
+        decision = await self._decide(method, path, headers.get("authorization"))
+        if scope["type"] == "websocket" and decision.approved and not self._origin_allowed(headers):
+            decision = Decision(False, token_valid=True, principal=decision.principal,
+                                reason=f"cross-origin websocket from {headers.get('origin', '')[:100]} refused")
         if decision.approved:
             # For the routes: who this is (audit) and whether job Env values may be shown (secrets.py).
             scope.setdefault("state", {}).update(principal=decision.principal, reveal_env=decision.reveal_env)
@@ -85,6 +92,24 @@ class AuthorizeRequests:
         else:
             await send({"type": "websocket.close", "code": 1008, "reason": body["Message"]})
 
+
+    def _origin_allowed(self, headers: dict[str, str]) -> bool:
+        origin = headers.get("origin", "").rstrip("/").lower()
+        if not origin:
+            return True  # not a browser (the CLI, the SDKs send none)
+        if origin in self.allowed_origins:
+            return True
+        return origin.split("://", 1)[-1] == headers.get("host", "").lower()
+
+    async def _decide(self, method: str, path: str, authorization: str | None) -> Decision:
+        if not self.authorizer.enforced:
+            return APPROVED
+        if not self.authorizer.is_slow(authorization):
+            return self.authorizer.authorize(method, path, authorization)
+        # A password check (bcrypt, ~70 ms) runs off the event loop, a few at a time: a flood of wrong
+        # passwords must not stall the orchestrator and NATS that share the loop.
+        async with self._slow_checks:
+            return await asyncio.to_thread(self.authorizer.authorize, method, path, authorization)
 
     def _record(self, principal: str, client: str, method: str, path: str, status: int, *, target: str,
                 reason: str = "") -> None:

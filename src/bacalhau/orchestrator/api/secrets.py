@@ -53,7 +53,11 @@ def for_caller(request: HTTPConnection, data: Any) -> Any:
 
 
 def _mask_engine_env(params: dict[str, Any]) -> None:
-    """A docker engine's `EnvironmentVariables` (`KEY=VALUE` strings, passed to the container): values masked."""
+    """An engine's `EnvironmentVariables` (docker: `KEY=VALUE` strings; wasm: a map): values masked."""
     for name in list(params):
-        if name.lower() == "environmentvariables" and isinstance(params[name], list):
+        if name.lower() != "environmentvariables":
+            continue
+        if isinstance(params[name], list):  # docker: KEY=VALUE strings
             params[name] = c.masked_assignments(params[name])
+        elif isinstance(params[name], dict):  # wasm: a map
+            params[name] = c.masked_env({str(k): str(v) for k, v in params[name].items()})
