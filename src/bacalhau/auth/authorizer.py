@@ -29,6 +29,8 @@ from bacalhau.models.errors import ConfigurationError
 
 @dataclass(frozen=True)
 class Decision:
+    """The authorizer's answer: approved, or why not (token_valid tells 403 from 401)."""
+
     approved: bool
     token_valid: bool = False
     reason: str = ""
@@ -42,12 +44,16 @@ APPROVED = Decision(approved=True, token_valid=True)
 
 
 class Authorizer(Protocol):
+    """Decides each API request (the plug point: AllowAll without users, UsersAuthorizer with them)."""
+
     @property
     def enforced(self) -> bool:
         """Whether any request can be refused."""
         ...
 
-    def authorize(self, method: str, path: str, authorization: str | None) -> Decision: ...
+    def authorize(self, method: str, path: str, authorization: str | None) -> Decision:
+        """The decision for `method` on `path` with this Authorization header (None: no header)."""
+        ...
 
     def is_slow(self, authorization: str | None) -> bool:
         """Whether checking this header may take long (a password hash): run it off the event loop."""

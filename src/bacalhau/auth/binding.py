@@ -16,6 +16,8 @@ LOOPBACK = "127.0.0.1"
 
 @dataclass(frozen=True)
 class Binding:
+    """Where the API listens, and what to tell the operator about it."""
+
     host: str
     # What to tell the operator ('' for nothing), and whether it is a warning.
     message: str = ""
@@ -23,6 +25,7 @@ class Binding:
 
 
 def api_binding(host: str, *, host_is_set: bool, enforced: bool) -> Binding:
+    """The listen address for API.Host (`host_is_set`: given by the user) when users are (not) `enforced`."""
     if enforced:
         return Binding(host)
     if not host_is_set:

@@ -33,6 +33,8 @@ def _b64url(data: bytes) -> str:
 
 
 class ClientKeyChallenge:
+    """The challenge of one node: its phrase (the node ID) and its signing key (see the module docstring)."""
+
     def __init__(self, *, node_id: str, data_dir: Path) -> None:
         self.node_id = node_id
         self._key_path = data_dir / KEY_FILE

@@ -95,6 +95,7 @@ class UserTable:
         return user
 
     def by_key(self, api_key: str) -> User | None:
+        """The user with this API key (compared with every key in constant time)."""
         # Constant time against each key: which key is close must not show in the timing.
         found = None
         for key, user in self.by_api_key.items():

@@ -52,7 +52,11 @@ class HoldsData(Protocol):
 
 @runtime_checkable
 class CacheStatistics(Protocol):
-    def summary(self) -> InputCacheSummary: ...
+    """A plugin that can summarise an input cache for node info (the InputCache)."""
+
+    def summary(self) -> InputCacheSummary:
+        """Size, entries and hit counts now."""
+        ...
 
 
 class HoldingsReporter:
@@ -123,6 +127,7 @@ class HoldingsReporter:
         self._task = asyncio.create_task(self._loop(), name="compute-data-holdings")
 
     async def stop(self) -> None:
+        """End the refresh loop. Idempotent."""
         task, self._task = self._task, None
         if task is not None:
             task.cancel()

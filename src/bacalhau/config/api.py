@@ -39,6 +39,8 @@ class RateLimitConfig(WireModel):
 
 
 class APIConfig(WireModel):
+    """`API`: where the node serves its API, and who may use it how."""
+
     host: str = Field("0.0.0.0", alias="Host")
     port: int = Field(1234, alias="Port")
     tls: TLSConfig = Field(default_factory=TLSConfig, alias="TLS")

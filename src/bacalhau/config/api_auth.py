@@ -14,15 +14,21 @@ from bacalhau.models.wire import WireModel
 
 
 class AuthMethodConfig(WireModel):
+    """One of `API.Auth.Methods` (only Bacalhau's `challenge` type is supported)."""
+
     type: str = Field("", alias="Type")
     policy_path: str = Field("", alias="PolicyPath")
 
 
 class UserCapability(WireModel):
+    """What a user may do: actions such as read:job, write:*, *."""
+
     actions: list[str] = Field(default_factory=list, alias="Actions")
 
 
 class AuthUser(WireModel):
+    """One `API.Auth.Users` entry: Username + Password, or an APIKey, and its Capabilities."""
+
     alias: str = Field("", alias="Alias")
     username: str = Field("", alias="Username")
     password: str = Field("", alias="Password")
@@ -31,6 +37,8 @@ class AuthUser(WireModel):
 
 
 class Oauth2Config(WireModel):
+    """`API.Auth.Oauth2` (SSO): refused at start by bacalhau-py; served by /api/v1/agent/authconfig."""
+
     provider_id: str = Field("", alias="ProviderID")
     provider_name: str = Field("", alias="ProviderName")
     token_endpoint: str = Field("", alias="TokenEndpoint")
@@ -48,6 +56,8 @@ def _default_methods() -> dict[str, AuthMethodConfig]:
 
 
 class AuthConfig(WireModel):
+    """`API.Auth`: the users, and Bacalhau's older methods and policy path."""
+
     methods: dict[str, AuthMethodConfig] = Field(default_factory=_default_methods, alias="Methods")
     access_policy_path: str = Field("", alias="AccessPolicyPath")
     users: list[AuthUser] = Field(default_factory=list, alias="Users")

@@ -49,6 +49,8 @@ _KEYS_CACHED = 4096
 
 
 class HoldingsIndex:
+    """Key -> nodes holding it, reported and expected (see the module docstring); bounded."""
+
     def __init__(
         self,
         *,

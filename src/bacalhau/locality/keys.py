@@ -57,6 +57,7 @@ def s3_key(location: S3Location) -> str:
 
 
 def ipfs_key(cid: str) -> str:
+    """The key of an IPFS CID (content: no hashing needed)."""
     return f"{KIND_IPFS}:{cid}"
 
 
@@ -68,6 +69,7 @@ def local_key(path: str) -> str:
 
 
 def kind_of(key: str) -> str:
+    """The kind a key starts with (url, s3, ipfs, local)."""
     return key.split(":", 1)[0]
 
 

@@ -44,6 +44,8 @@ _COLUMNS = "seq, time_ns, principal, client, capability, method, path, target, s
 
 @dataclass(frozen=True)
 class AuditEntry:
+    """One recorded request (see the module docstring for what is recorded)."""
+
     seq: int
     time_ns: int
     principal: str
@@ -56,6 +58,7 @@ class AuditEntry:
     reason: str
 
     def to_wire(self) -> dict[str, Any]:
+        """As GET /api/v1/orchestrator/audit answers it."""
         return {
             "Seq": self.seq, "Time": rfc3339_nano(self.time_ns), "Principal": self.principal, "Client": self.client,
             "Capability": self.capability, "Method": self.method, "Path": self.path, "Target": self.target,
@@ -64,18 +67,22 @@ class AuditEntry:
 
 
 def outcome(status: int) -> str:
+    """`refused` (401/403), `failed` (another 4xx/5xx) or `ok`."""
     if status in (401, 403):
         return "refused"
     return "ok" if status < 400 else "failed"
 
 
 class AuditLog:
+    """The audit table in its own SQLite file; opened by the orchestrator's node, written by the API's gate."""
+
     def __init__(self, path: Path) -> None:
         self._path = path
         self._conn: sqlite3.Connection | None = None
         self._since_prune = 0
 
     def open(self) -> None:
+        """Open (creating) the file and prune what is beyond MAX_ROWS. Raises sqlite3.Error / OSError."""
         self._path.parent.mkdir(parents=True, exist_ok=True)
         self._conn = sqlite.connect(self._path)
         self._conn.execute(_SCHEMA)
@@ -83,6 +90,7 @@ class AuditLog:
         self._prune()  # at every open too: a node restarted often would otherwise never reach _PRUNE_EVERY
 
     def close(self) -> None:
+        """Close the file. Idempotent."""
         if self._conn is not None:
             self._conn.close()
             self._conn = None

@@ -46,6 +46,7 @@ NOT_ASKED = ReuseCheck()
 
 
 def wants_reuse(job: Job) -> bool:
+    """Whether the job asks for a reused result (Meta results.reuse true, yes or 1)."""
     return job.meta.get(c.META_RESULTS_REUSE, "").strip().lower() in c.META_BOOLEAN_TRUE
 
 

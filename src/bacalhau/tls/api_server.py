@@ -31,6 +31,8 @@ RENEW_BEFORE_DAYS = 30
 
 @dataclass(frozen=True)
 class ServerTLS:
+    """The certificate and key files the API serves; `self_signed` when this node made them."""
+
     cert_file: str
     key_file: str
     self_signed: bool = False

@@ -33,6 +33,7 @@ _MAX_SINCE_S = (2**63 - 1) // 1_000_000_000  # in nanoseconds it must still fit 
     ),
 )
 async def audit_log(request: Request) -> JSONResponse:
+    """A page of the audit log, newest first (see the module docstring)."""
     log = context(request).audit
     limit = query_int(request, "limit") or 100
     if not 0 < limit <= MAX_LIMIT:

@@ -38,17 +38,20 @@ def _method(ctx: ApiContext, name: str) -> ClientKeyChallenge:
 
 @router.get("/api/v1/auth")
 async def methods(ctx: ApiContext = Depends(context)) -> JSONResponse:
+    """The login methods this node offers (ClientKey without users, none with them)."""
     offered = {METHOD_NAME: ctx.challenge.requirement()} if ctx.challenge is not None else {}
     return JSONResponse({"NextToken": "", "Methods": offered})
 
 
 @router.get("/api/v1/auth/{method}", responses=errors(404))
 async def requirement(method: str, ctx: ApiContext = Depends(context)) -> JSONResponse:
+    """What a method asks of the client (the phrase to sign)."""
     return JSONResponse(_method(ctx, method).requirement())
 
 
 @router.post("/api/v1/auth/{method}", responses=errors(400, 404, 415))
 async def authenticate(method: str, request: Request, ctx: ApiContext = Depends(context)) -> JSONResponse:
+    """Check a method's answer: 200 with a token, or 401 with the reason."""
     challenge = _method(ctx, method)
     body = await json_body(request)
     raw = body.get("MethodData") or body.get("methodData") or ""
@@ -64,4 +67,5 @@ async def authenticate(method: str, request: Request, ctx: ApiContext = Depends(
 
 @router.get("/api/v1/agent/authconfig")
 async def authconfig(ctx: ApiContext = Depends(context)) -> JSONResponse:
+    """The node's SSO settings (the API.Auth.Oauth2 keys that are set)."""
     return JSONResponse({"Version": AUTH_CONFIG_VERSION, "Config": ctx.auth_config})

@@ -146,12 +146,14 @@ class _Seen:
         self._request = b""
 
     async def receive(self) -> Any:
+        """The request's next message, its body's start kept."""
         message = await self._receive()
         if message["type"] == "http.request" and len(self._request) < _BODY_PEEK_BYTES:
             self._request += bytes(message.get("body", b""))[: _BODY_PEEK_BYTES - len(self._request)]
         return message
 
     async def send(self, message: Any) -> None:
+        """Pass the message on, keeping the status and the answer's start."""
         if message["type"] == "http.response.start":
             self.status = int(message["status"])
         elif message["type"] == "http.response.body" and len(self._body) < _BODY_PEEK_BYTES:
@@ -159,6 +161,7 @@ class _Seen:
         await self._send(message)
 
     def target(self, path: str) -> str:
+        """The job or node the request named: from the path, a new job's ID, or a NodeID in the body."""
         named = target_of(path)
         if named:
             return named
@@ -203,6 +206,7 @@ class CheckHost:
         self.allowed = tuple(a.strip().strip("[]").lower() for a in allowed)
 
     def host_allowed(self, host: str) -> bool:
+        """Whether a Host header (with or without a port) is one of the allowed names."""
         name = host.rsplit(":", 1)[0] if not host.endswith("]") else host
         name = name.strip("[]").lower()
         for pattern in self.allowed:

@@ -33,6 +33,7 @@ class TokenBuckets:
         self._buckets: OrderedDict[str, tuple[float, float]] = OrderedDict()  # key -> (tokens, at)
 
     def allow(self, key: str) -> float:
+        """0 when `key` may make a request now (a token is taken), else the seconds until it may."""
         now = self._clock()
         tokens, at = self._buckets.pop(key, (float(self.burst), now))
         tokens = min(float(self.burst), tokens + (now - at) * self.rate)
