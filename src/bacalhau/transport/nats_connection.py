@@ -57,6 +57,23 @@ _CONNECT_ERRORS = (OSError, nats_errors.Error, TimeoutError)
 _DISCARD_TIMEOUT_S = 2.0
 
 
+class _Client(Client):
+    """nats-py's client, refusing, at every (re)connect, a server that did not switch to TLS when this node
+    is set up for TLS: checked once CONNECT is processed, before subscriptions are replayed and buffered
+    messages flushed (nats-py would reconnect in plain text to whatever answers at the address)."""
+
+    def __init__(self, *, tls_only: bool) -> None:
+        super().__init__()
+        self._tls_only = tls_only
+
+    async def _process_connect_init(self) -> None:
+        await super()._process_connect_init()
+        if self._tls_only and not _uses_tls(self):
+            if self._transport is not None:
+                self._transport.close()  # type: ignore[no-untyped-call]  # nats-py leaves it untyped
+            raise PlaintextRefused()
+
+
 def _uses_tls(client: Client) -> bool:
     """Whether the connection switched to TLS: nats-py does so exactly when the server's INFO requires it."""
     return bool(getattr(client, "_server_info", {}).get("tls_required"))
@@ -239,7 +256,7 @@ class NatsConnection:
         if context is not None:
             tls_options = {"tls": context, "tls_handshake_first": settings.tls_handshake_first}
         while True:
-            client = Client()
+            client = _Client(tls_only=settings.tls and not settings.tls_handshake_first)
             try:
                 await client.connect(
                     servers=list(settings.servers),
