@@ -76,17 +76,3 @@ META_BOOLEAN_FALSE: Final = ("false", "no", "0", "")
 ENV_FORWARD_PREFIX: Final = "env:"
 # Bacalhau's mask for secrets it serves (`pkg/publicapi/endpoint/agent/util.go`).
 REDACTED_MASK: Final = "********"
-
-
-def masked_env(env: dict[str, str]) -> dict[str, str]:
-    """`env` with every value masked except forwards (`env:NAME` names a variable, it holds no secret)."""
-    return {k: v if v.startswith(ENV_FORWARD_PREFIX) else REDACTED_MASK for k, v in env.items()}
-
-
-def masked_assignments(items: list[object]) -> list[object]:
-    """`KEY=VALUE` strings (a docker engine's EnvironmentVariables) with their values masked as masked_env."""
-    out: list[object] = []
-    for item in items:
-        key, sep, value = str(item).partition("=")
-        out.append(f"{key}={masked_env({key: value})[key]}" if sep else item)
-    return out

@@ -28,6 +28,7 @@ from bacalhau.models.history import TOPIC_SUBMISSION
 from bacalhau.models.job import Job, SpecConfig
 from bacalhau.models.limits import DEFAULT_LIMITS, JobLimits
 from bacalhau.models.normalize import JobDefaults, normalize_job
+from bacalhau.models.secrets import masked
 from bacalhau.models.state import EvaluationTrigger, ExecutionStateType, JobStateType
 from bacalhau.models.validation import ensure_valid
 from bacalhau.orchestrator.evaluations import new_evaluation
@@ -287,16 +288,8 @@ class Endpoint:
 
 
 def _env_masked(job: Job) -> Job:
-    """A copy of `job` whose tasks' Env values (other than env: forwards) read as the redaction mask."""
-    copy = job.model_copy(deep=True)
-    for task in copy.tasks:
-        task.env = c.masked_env(task.env)
-        for name, value in list(task.engine.params.items()):
-            if name.lower() == "environmentvariables" and isinstance(value, list):
-                task.engine.params[name] = c.masked_assignments(value)
-            elif name.lower() == "environmentvariables" and isinstance(value, dict):
-                task.engine.params[name] = c.masked_env({str(k): str(v) for k, v in value.items()})
-    return copy
+    """A copy of `job` with its tasks' secrets masked (models/secrets.py)."""
+    return Job.model_validate(masked(job.to_wire()))
 
 
 def _keep_masked_secrets(job: Job, existing: Job) -> None:

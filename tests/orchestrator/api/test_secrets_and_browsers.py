@@ -25,9 +25,9 @@ from bacalhau.auth.authorizer import build_authorizer
 from bacalhau.auth.capabilities import REVEAL_ENV, grants
 from bacalhau.config.types import BacalhauConfig
 from bacalhau.models.node import BuildVersionInfo, NodeInfo
+from bacalhau.models.secrets import masked
 from bacalhau.orchestrator.api.app import create_app
 from bacalhau.orchestrator.api.context import ApiContext
-from bacalhau.orchestrator.api.secrets import masked
 from bacalhau.orchestrator.service import Orchestrator
 from factories import make_execution, make_node_info
 
