@@ -288,19 +288,19 @@ def _ip(*args: str, netns: str | None = None, check: bool = True) -> subprocess.
 
 
 class NetnsLink:
-    """A network namespace joined to the root namespace by a veth pair on 10.200.<subnet>.0/30.
+    """A network namespace joined to the root namespace by a veth pair on 10.<octet: 200>.<subnet>.0/30.
 
     host end `<prefix>-h` 10.200.<subnet>.1 (root namespace), node end `<prefix>-n` 10.200.<subnet>.2
     (inside the namespace, with its own loopback). `down()`/`up()` cut and heal the link.
     """
 
-    def __init__(self, prefix: str, subnet: int) -> None:
-        assert len(prefix) <= 12 and 0 < subnet < 255, (prefix, subnet)
+    def __init__(self, prefix: str, subnet: int, *, octet: int = 200) -> None:
+        assert len(prefix) <= 12 and 0 < subnet < 255 and 0 < octet < 255, (prefix, subnet, octet)
         self.netns = f"{prefix}-ns"
         self.host_if = f"{prefix}-h"
         self.node_if = f"{prefix}-n"
-        self.host_ip = f"10.200.{subnet}.1"
-        self.node_ip = f"10.200.{subnet}.2"
+        self.host_ip = f"10.{octet}.{subnet}.1"
+        self.node_ip = f"10.{octet}.{subnet}.2"
 
     @staticmethod
     def require() -> None:

@@ -55,6 +55,7 @@ class DockerTasks:
         memory: int = 0,
         cpu: float = 0.0,
         network: str = "Default",
+        domains: list[str] | None = None,
         engine_params: dict[str, Any] | None = None,
     ) -> RunRequest:
         """A docker RunRequest; `command` becomes Parameters (so `sh -c ...` runs with the image's default)."""
@@ -83,7 +84,7 @@ class DockerTasks:
             inputs=list(inputs or []),
             outputs=list(outputs or []),
             resources=Resources(memory=memory, cpu=cpu),
-            network=NetworkConfig(type=network),
+            network=NetworkConfig(type=network, domains=domains or []),
             stdout_path=stdout,
             stderr_path=stderr,
             timeout_s=timeout_s,

@@ -176,7 +176,8 @@ def test_a_job_without_network_is_always_admitted(network: str) -> None:
 def test_a_node_that_accepts_networked_jobs_admits_them() -> None:
     executor = DockerExecutor(node_id="n-1", accept_networked_jobs=True)
     for network in ("Host", "Full", "HTTP", "Bridge"):
-        executor.validate(engine(Image="busybox"), network=NetworkConfig(type=network))
+        domains = ["example.com"] if network == "HTTP" else []  # HTTP without domains: test_docker_networks
+        executor.validate(engine(Image="busybox"), network=NetworkConfig(type=network, domains=domains))
 
 
 async def test_run_refuses_what_validate_refuses_without_creating_a_container(

@@ -68,6 +68,7 @@ from bacalhau.compute.executors.docker_policy import DockerPolicy
 from bacalhau.compute.executors.docker_reattach import FoundContainer, find_container
 from bacalhau.compute.executors.docker_stop import StopSwitch, engine_reason
 from bacalhau.compute.executors.stopping import RunningExecutions, Stop, stop_error
+from bacalhau.egress.networking import Attachment, JobNetworking, NetworkingUnavailable
 from bacalhau.models.errors import ErrorCode, ExecutionError, FieldError, ValidationFailed
 from bacalhau.models.job import NetworkConfig, SpecConfig
 from bacalhau.models.resources import format_bytes
@@ -97,6 +98,7 @@ class DockerExecutor:
         default_cpu: float = 0.0,
         pids_limit: int = 1024,
         ping_ttl_s: float = 5.0,
+        networking: JobNetworking | None = None,
     ) -> None:
         self._node_id = node_id
         self._client_factory = client_factory
@@ -109,6 +111,8 @@ class DockerExecutor:
         self._client_obj: docker.DockerClient | None = None
         self._reachable: tuple[float, bool] | None = None  # (checked at, answer)
         self._runs: RunningExecutions[StopSwitch] = RunningExecutions()
+        # Bridge/Full/HTTP jobs run on the node's own networks, guarded (egress/networking.py).
+        self._networking = networking or JobNetworking(node_id=node_id)
 
     # -- Executor protocol --------------------------------------------------------------------------
     def is_installed(self) -> bool:
@@ -163,12 +167,15 @@ class DockerExecutor:
         (`remove_leftovers`): it knows which of them it takes back. Never fails the node."""
         if not await asyncio.to_thread(self.is_installed):
             logger.info("no Docker engine answers: docker jobs are not offered by this node")
+        elif self._policy.accept_networked_jobs and not self._policy.reject_networked_jobs:
+            await asyncio.to_thread(self._networking.check)  # says once, at start, if it cannot guard them
 
     async def stop(self) -> None:
         """Close the engine connection (runs were cancelled by the node before). Idempotent."""
         with self._client_lock:
             client, self._client_obj = self._client_obj, None
         self._reachable = None
+        await asyncio.to_thread(self._networking.close, client)
         if client is not None:
             await asyncio.to_thread(client.close)
 
@@ -231,7 +238,10 @@ class DockerExecutor:
     def _admit(self, params: DockerParams, network: NetworkConfig | None) -> None:
         refusals: list[FieldError | None] = [self._policy.image_refusal(params.image)]
         if network is not None:
-            refusals.append(self._policy.network_refusal(network))
+            refused = self._policy.network_refusal(network)
+            if refused is None and (reason := self._networking.refusal(network.type, network.domains)):
+                refused = FieldError("Network", reason)
+            refusals.append(refused)
         errors = [error for error in refusals if error is not None]
         if errors:
             raise ValidationFailed(errors, hint="ask for what this node allows, or run the job on another node")
@@ -300,6 +310,7 @@ class DockerExecutor:
         details = image_details(client, params.image, found.image_id)
         pumps: list[LogPump] = []
         try:
+            self._attach(client, request)  # the new process's proxy grants it its Domains again
             try:
                 pumps = follow_logs(
                     client, found.container_id, stdout_path=request.stdout_path, stderr_path=request.stderr_path
@@ -317,6 +328,7 @@ class DockerExecutor:
             exc.details = {**details, **exc.details}
             raise
         finally:
+            self._networking.release(request.execution_id)
             _remove(client, found.container_id)
             for pump in pumps:
                 pump.close()
@@ -357,15 +369,21 @@ class DockerExecutor:
         execution: StopSwitch,
         details: dict[str, str],
     ) -> RunOutcome:
+        attachment = self._attach(client, request)
         spec = container_spec(
             request,
             params,
             image_id=image.image_id,
             node_id=self._node_id,
-            network_mode=self._policy.network_mode(request.network),
+            network_mode=attachment.network_mode,
             limits=self._limits,
+            network_env=attachment.env,
         )
-        container_id = self._create(client, spec, params)
+        try:
+            container_id = self._create(client, spec, params)
+        except BaseException:
+            self._networking.release(request.execution_id)
+            raise
         pump: LogPump | None = None
         try:
             chunks = client.api.attach(container_id, stdout=True, stderr=True, stream=True, logs=True, demux=True)
@@ -384,9 +402,27 @@ class DockerExecutor:
             execution.exited()
             return self._collect(client, container_id, request, [pump], execution, details)
         finally:
+            self._networking.release(request.execution_id)  # first: its address is not free before removal
             _remove(client, container_id)
             if pump is not None:
                 pump.close()
+
+    def _attach(self, client: docker.DockerClient, request: RunRequest) -> Attachment:
+        try:
+            return self._networking.attach(
+                client,
+                network_type=request.network.type,
+                domains=list(request.network.domains),
+                execution_id=request.execution_id,
+                job_id=request.job_id,
+                docker_mode=self._policy.network_mode(request.network),
+            )
+        except NetworkingUnavailable as exc:
+            raise ExecutionError(
+                f"the job's network ({request.network.type}) cannot be set up safely on this node: {exc}",
+                code=ErrorCode.ServiceUnavailable,
+                hint="run it with network None, or on another node",
+            ) from exc
 
     def _create(self, client: docker.DockerClient, spec: dict[str, Any], params: DockerParams) -> str:
         for attempt in (1, 2):

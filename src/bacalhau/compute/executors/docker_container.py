@@ -72,6 +72,7 @@ def container_spec(
     node_id: str,
     network_mode: str,
     limits: Limits,
+    network_env: dict[str, str] | None = None,
 ) -> dict[str, Any]:
     """Keyword arguments for `client.containers.create` (docker SDK)."""
     spec: dict[str, Any] = {
@@ -86,7 +87,7 @@ def container_spec(
         # An empty list means "the image's own": Docker would otherwise clear the image's ENTRYPOINT/CMD.
         "entrypoint": params.entrypoint or None,
         "command": params.parameters or None,
-        "environment": environment(params, request.env),
+        "environment": environment(params, request.env, network_env or {}),
         "working_dir": params.working_directory or None,
         "network_mode": network_mode,
         "mounts": mounts(request),
@@ -117,13 +118,15 @@ def container_spec(
     return spec
 
 
-def environment(params: DockerParams, env: dict[str, str]) -> list[str]:
-    """EnvironmentVariables first, then the task env (with BACALHAU_* system vars): later entries win."""
+def environment(params: DockerParams, env: dict[str, str], network_env: dict[str, str] | None = None) -> list[str]:
+    """EnvironmentVariables first, then the task env (with BACALHAU_* system vars), then the network's
+    (the egress proxy of an HTTP job, as Bacalhau appends it): later entries win."""
     merged: dict[str, str] = {}
     for item in params.environment:
         name, _, value = item.partition("=")
         merged[name] = value
     merged.update(env)
+    merged.update(network_env or {})
     return [f"{name}={value}" for name, value in merged.items()]
 
 

@@ -11,12 +11,13 @@ image reference is a URL the Docker engine fetches, so `127.0.0.1:8080/x` makes 
 the node reaches (an internal service, a cloud metadata address) and the answer's text comes back in
 the job's error (capped, one line: docker_images.pull_error).
 
-Network types (CONTRACT 1.10) map to Docker network modes:
+Network types (CONTRACT 1.10) and what they get (egress/networking.py sets up the last two):
 
-    Default, None      -> none     (always allowed: the locked-down default)
-    Host               -> host     (needs JobAdmissionControl.AcceptNetworkedJobs)
-    Full, Bridge       -> bridge   (needs JobAdmissionControl.AcceptNetworkedJobs)
-    HTTP               -> bridge   (needs JobAdmissionControl.AcceptNetworkedJobs; Domains NOT enforced yet)
+    Default, None      -> none                (always allowed: the locked-down default)
+    Host               -> host                (needs JobAdmissionControl.AcceptNetworkedJobs)
+    Full, Bridge       -> the node's bridge   (needs AcceptNetworkedJobs; the host itself unreachable)
+    HTTP               -> the node's internal network, out only through the egress proxy, to the job's
+                          Domains only (needs AcceptNetworkedJobs and at least one domain)
 """
 
 from __future__ import annotations
@@ -34,11 +35,10 @@ _NETWORK_MODES = {
     "default": "none",
     "none": "none",
     "host": "host",
+    # The engine's default bridge only as a name here: egress/networking.py attaches these to the node's
+    # own guarded networks instead.
     "full": "bridge",
     "bridge": "bridge",
-    # Bacalhau runs an HTTP proxy that only lets the job's Domains through. We have no such gateway yet,
-    # so an HTTP job gets the full bridge network; that is why it is admitted only where full network
-    # access is acceptable (AcceptNetworkedJobs), never on a node that only expects filtered access.
     "http": "bridge",
 }
 
