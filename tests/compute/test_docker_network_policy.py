@@ -30,3 +30,10 @@ def test_networked_jobs_need_accept_and_no_reject(kind: str) -> None:
 def test_an_unknown_network_type_is_named() -> None:
     refused = DockerPolicy(accept_networked_jobs=True).network_refusal(NetworkConfig(Type="Moon"))
     assert refused is not None and "unknown network type 'Moon'" in refused.message
+
+
+def test_ports_are_declined_not_silently_dropped() -> None:
+    network = NetworkConfig.model_validate({"Type": "Bridge", "Ports": [{"Name": "web", "Target": 8080}]})
+    refused = DockerPolicy(accept_networked_jobs=True).network_refusal(network)
+    assert refused is not None and refused.path == "Network.Ports", refused
+    assert "does not publish ports yet (the job asks for 1)" in refused.message

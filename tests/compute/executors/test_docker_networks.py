@@ -25,6 +25,8 @@ from tests.compute.executors.docker_fixtures import (
 
 from bacalhau.compute.executors.base import RunOutcome, RunRequest
 from bacalhau.compute.executors.docker import DockerExecutor
+from bacalhau.compute.executors.docker_container import Limits, container_spec
+from bacalhau.compute.executors.docker_params import DockerParams
 from bacalhau.egress.domains import MISSING_DOMAINS
 from bacalhau.egress.firewall import HostFirewall
 from bacalhau.egress.networking import JobNetworking
@@ -221,3 +223,32 @@ async def test_networks_and_guards_are_made_once_and_shared(
     rules = iptables_rules("INPUT")
     interface = found[0].attrs["Options"]["com.docker.network.bridge.name"]
     assert rules.count(f"-i {interface} ") == 1, rules
+
+
+async def test_a_container_taken_back_after_a_restart_keeps_its_way_out(
+    networked: DockerExecutor,
+    docker_tasks: DockerTasks,
+    docker_engine: docker.DockerClient,
+    node_id: str,
+    upstream: Upstream,
+) -> None:
+    request = docker_tasks.request(
+        "sh", "-c", f"sleep 4; wget -O- {upstream.url}", network="HTTP", domains=[upstream.address], timeout_s=60
+    )
+    # The earlier process of the node: it set the network up and started the container, then died
+    # (its proxy went with it; the network and the firewall guard stay, as after a kill -9).
+    earlier = JobNetworking(node_id=node_id)
+    attachment = await asyncio.to_thread(
+        earlier.attach, docker_engine, network_type="HTTP", domains=[upstream.address],
+        execution_id=request.execution_id, job_id=request.job_id, docker_mode="bridge",
+    )
+    spec = container_spec(
+        request, DockerParams.parse(request.engine), image_id=str(docker_engine.images.get(docker_tasks.image).id),
+        node_id=node_id, network_mode=attachment.network_mode, limits=Limits(), network_env=attachment.env,
+    )
+    await asyncio.to_thread(lambda: docker_engine.containers.create(**spec).start())
+    await asyncio.to_thread(earlier.close, None)
+
+    outcome = await asyncio.wait_for(networked.reattach(request), 60)
+    assert outcome is not None and outcome.exit_code == 0, request.stderr_path.read_text()
+    assert UPSTREAM_TEXT in request.stdout_path.read_text()

@@ -109,6 +109,14 @@ class DockerPolicy:
                 f"this node does not accept networked jobs (the job asks for network {network.type}); "
                 "run it with network None, or on a node with JobAdmissionControl.AcceptNetworkedJobs=true",
             )
+        if network.ports:
+            # Declined rather than run without them: a service whose ports are silently not published
+            # looks healthy and answers nobody.
+            return FieldError(
+                "Network.Ports",
+                f"this node does not publish ports yet (the job asks for {len(network.ports)}); "
+                "run it without Network.Ports",
+            )
         return None
 
     @staticmethod
