@@ -70,8 +70,18 @@ class Endpoint:
         self._orchestrator_id = orchestrator_id
         self._clock_ns = clock_ns
 
-    async def submit(self, job: Job, *, force: bool = False, client_meta: dict[str, str] | None = None) -> PutJobResponse:
-        """Normalise, validate and store a job; an existing Name in the namespace means an update."""
+    async def submit(
+        self,
+        job: Job,
+        *,
+        force: bool = False,
+        client_meta: dict[str, str] | None = None,
+        reveal_env: bool = True,
+    ) -> PutJobResponse:
+        """Normalise, validate and store a job; an existing Name in the namespace means an update.
+
+        `reveal_env=False` (a caller without reveal:env): an update giving secret values is never
+        answered "no changes", whatever the values, or the answer would confirm a guessed secret."""
         normalized = normalize_job(job, self._defaults(job.type.strip().lower()))
         job = normalized.job
         warnings = list(normalized.warnings)
@@ -86,6 +96,7 @@ class Endpoint:
 
         existing = await self._store.get_job_by_name(job.name, job.namespace) if job.name else None
         if existing is not None:
+            force = force or (not reveal_env and _gives_secret_values(job))  # before masks are restored
             _keep_masked_secrets(job, existing)
             return await self._update(existing, job, force=force, warnings=warnings, now=now)
 
@@ -126,6 +137,7 @@ class Endpoint:
         proposed = normalized.job
         ensure_valid(proposed, self._limits)
         existing = await self._store.get_job_by_name(proposed.name, proposed.namespace)
+        gives_values = _gives_secret_values(proposed)  # before masks are restored from the stored job
         if existing is not None:
             _keep_masked_secrets(proposed, existing)
         if existing is None:
@@ -135,10 +147,13 @@ class Endpoint:
                 hint="no job has this name yet: running the spec creates a new job",
             )
         diff = diff_jobs(existing, proposed)
-        if mask_env and diff:  # a caller who may not see Env values must not read them in a diff either
-            diff = diff_jobs(_env_masked(existing), _env_masked(proposed)) or (
-                "~ Env: values changed (hidden: the caller lacks the reveal:env capability)\n"
-            )
+        if mask_env:
+            # A caller who may not see Env values must not read them in a diff, nor learn whether the
+            # values they gave equal the stored ones (that would confirm a guessed secret): the values
+            # are said to be given, changed or not.
+            diff = diff_jobs(_env_masked(existing), _env_masked(proposed))
+            if gives_values:
+                diff += "~ Env: values given (hidden and not compared: the caller lacks the reveal:env capability)\n"
         return DiffJobResponse(Diff=diff, Warnings=list(normalized.warnings))
 
     async def _update(self, existing: Job, job: Job, *, force: bool, warnings: list[str], now: int) -> PutJobResponse:
@@ -290,6 +305,26 @@ class Endpoint:
 def _env_masked(job: Job) -> Job:
     """A copy of `job` with its tasks' secrets masked (models/secrets.py)."""
     return Job.model_validate(masked(job.to_wire()))
+
+
+def _gives_secret_values(job: Job) -> bool:
+    """True when some task of `job` states a secret value in clear (not the mask, not an `env:` forward)."""
+    return any(value != c.REDACTED_MASK for value in _secret_values(job))
+
+
+def _secret_values(job: Job) -> list[str]:
+    values: list[str] = []
+    for task in job.tasks:
+        values += [v for v in task.env.values() if not v.startswith(c.ENV_FORWARD_PREFIX)]
+        for name, param in task.engine.params.items():
+            if name.lower() != "environmentvariables":
+                continue
+            items = param.values() if isinstance(param, dict) else param if isinstance(param, list) else []
+            for item in items:
+                value = str(item) if isinstance(param, dict) else str(item).partition("=")[2]
+                if not value.startswith(c.ENV_FORWARD_PREFIX):
+                    values.append(value)
+    return values
 
 
 def _keep_masked_secrets(job: Job, existing: Job) -> None:

@@ -215,6 +215,27 @@ async def test_a_writers_diff_of_a_changed_secret_is_not_empty(http: httpx.Async
     assert diff.json()["Diff"] != "", diff.json()
 
 
+async def test_a_writer_cannot_confirm_a_guessed_secret(
+    http: httpx.AsyncClient, job_id: str, orchestrator: Orchestrator
+) -> None:
+    # Without reveal:env, the answers to a right guess and a wrong one must be the same: a diff that is
+    # empty only when the guess is right, or "no changes" only then, would confirm the secret.
+    def guess(value: str) -> dict[str, Any]:
+        return job_spec(env={"TOKEN": value, "HOME2": "env:HOME"}, image="busybox:1.37")
+
+    right = (await http.put(f"{JOBS}/diff", headers=who("writer"), json={"Job": guess(SECRET)})).json()["Diff"]
+    wrong = (await http.put(f"{JOBS}/diff", headers=who("writer"), json={"Job": guess("wr0ng-guess")})).json()["Diff"]
+    assert right == wrong and "values given (hidden and not compared" in right, (right, wrong)
+    for attempt, value in enumerate((SECRET, "wr0ng-guess", SECRET), start=3):
+        put = await http.put(JOBS, headers=who("writer"), json={"Job": guess(value)})
+        assert put.status_code == 200, put.text  # never "no changes detected"
+        assert (await orchestrator.store.get_job(job_id)).version == attempt
+    # A caller who may read the values gets Bacalhau's answer: an identical spec is no change.
+    same = await http.put(JOBS, headers=who("full"), json={"Job": guess(SECRET)})
+    assert same.status_code == 400 and "no changes" in same.json()["Message"].lower(), same.text
+    assert (await http.put(f"{JOBS}/diff", headers=who("full"), json={"Job": guess(SECRET)})).json()["Diff"] == ""
+
+
 async def test_submit_takes_a_changed_secret_as_a_new_version(http: httpx.AsyncClient, job_id: str) -> None:
     changed = job_spec(env={"TOKEN": NEW_SECRET, "HOME2": "env:HOME"}, image="busybox:1.37")
     put = await http.put(JOBS, headers=who("writer"), json={"Job": changed})

@@ -98,7 +98,9 @@ async def put_job(request: Request, orch: Orchestrator = Depends(orchestrator)) 
         )
         if (value := request.headers.get(header, ""))
     }
-    return _ok(request, await orch.endpoint.submit(body.job, force=body.force, client_meta=client_meta))
+    return _ok(request, await orch.endpoint.submit(
+        body.job, force=body.force, client_meta=client_meta, reveal_env=may_reveal_env(request)
+    ))
 
 
 @router.put(
