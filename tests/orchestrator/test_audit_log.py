@@ -511,3 +511,22 @@ async def test_the_route_needs_read_audit(http: httpx.AsyncClient) -> None:
     assert refused.json()["Details"]["reason"] == "user 'jobreader' does not have the required capability 'read:audit'"
     carol = {"Authorization": "Basic " + base64.b64encode(b"carol:carol-password-1").decode()}
     assert (await http.get(AUDIT, headers=carol)).status_code == 200
+
+
+def test_a_flood_of_anonymous_refusals_cannot_push_out_what_users_did(
+    monkeypatch: pytest.MonkeyPatch, log: AuditLog
+) -> None:
+    monkeypatch.setattr(audit_module, "MAX_ROWS", 10)
+    monkeypatch.setattr(audit_module, "MAX_UNAUTHENTICATED_ROWS", 3)
+    monkeypatch.setattr(audit_module, "_PRUNE_EVERY", 4)
+    add(log, 5, principal="alice")  # what users did: 5 rows
+    for _ in range(50):  # anyone who reaches the port, without credentials
+        add(log, 4, principal="", status=401, reason="Missing Authorization header", capability="write:job")
+    entries = log.query(limit=1000)
+    assert [e.principal for e in entries].count("alice") == 5, entries
+    refused = [e for e in entries if e.status == 401]
+    assert 0 < len(refused) <= 3 + 4, len(refused)
+    assert refused[0].seq == max(e.seq for e in entries)  # the newest refusals are the ones kept
+    # A signed-in user's refusal (403) is a user action: kept with the rest.
+    add(log, 2, principal="bob", status=403)
+    assert [e.principal for e in log.query(limit=1000)].count("bob") == 2

@@ -4,7 +4,9 @@ One SQLite row per request that changes something (any method but GET/HEAD/OPTIO
 API refused (401/403), whatever its method: when, who (the API user, `anonymous` without users), from
 where, the capability it needed, the method and path, the job or node it named, the HTTP status. Reads
 are not logged (they are most requests, and change nothing). Kept in `<DataDir>/orchestrator/audit.db`,
-apart from the job store, the newest MAX_ROWS rows (older ones pruned in batches).
+apart from the job store, the newest MAX_ROWS rows (older ones pruned in batches). Requests without
+valid credentials (401) are kept apart: the newest MAX_UNAUTHENTICATED_ROWS of them at most, so that
+anyone who reaches the port can never flood out the record of what users did.
 
 Writes are one small INSERT in WAL mode (bacalhau/sqlite.py): a row survives the process being killed.
 A failing audit file is logged, never the request's failure.
@@ -24,6 +26,7 @@ from bacalhau.models.clock import rfc3339_nano
 log = logging.getLogger(__name__)
 
 MAX_ROWS = 1_000_000
+MAX_UNAUTHENTICATED_ROWS = 100_000
 _PRUNE_EVERY = 10_000
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS audit (
@@ -87,6 +90,7 @@ class AuditLog:
         self._conn = sqlite.connect(self._path)
         self._conn.execute(_SCHEMA)
         self._conn.execute("CREATE INDEX IF NOT EXISTS audit_principal ON audit (principal, seq)")
+        self._conn.execute("CREATE INDEX IF NOT EXISTS audit_status ON audit (status, seq)")
         self._prune()  # at every open too: a node restarted often would otherwise never reach _PRUNE_EVERY
 
     def close(self) -> None:
@@ -117,7 +121,16 @@ class AuditLog:
     def _prune(self) -> None:
         assert self._conn is not None
         self._since_prune = 0
-        self._conn.execute("DELETE FROM audit WHERE seq <= (SELECT MAX(seq) FROM audit) - ?", (MAX_ROWS,))
+        # Anonymous refusals first, within their own cap (the newest of them kept), then everything.
+        self._conn.execute(
+            "DELETE FROM audit WHERE status = 401 AND seq <= "
+            "(SELECT seq FROM audit WHERE status = 401 ORDER BY seq DESC LIMIT 1 OFFSET ?)",
+            (MAX_UNAUTHENTICATED_ROWS,),
+        )
+        # By count, not by seq range: the rows of pruned refusals must not take user actions along with them.
+        self._conn.execute(
+            "DELETE FROM audit WHERE seq <= (SELECT seq FROM audit ORDER BY seq DESC LIMIT 1 OFFSET ?)", (MAX_ROWS,)
+        )
 
     def query(
         self, *, limit: int = 100, before_seq: int = 0, since_ns: int = 0, principal: str = "", refused_only: bool = False
