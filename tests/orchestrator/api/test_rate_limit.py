@@ -8,7 +8,7 @@ from starlette.applications import Starlette
 from starlette.responses import PlainTextResponse
 from starlette.routing import Route
 
-from bacalhau.orchestrator.api.rate_limit import MAX_CLIENTS, RateLimit, TokenBuckets
+from bacalhau.orchestrator.api.rate_limit import MAX_CLIENTS, RateLimit, TokenBuckets, client_key
 
 
 class Clock:
@@ -65,3 +65,27 @@ async def test_loopback_is_exempt_unless_asked(loopback: bool) -> None:
     async with httpx.AsyncClient(transport=transport, base_url="http://node") as client:
         codes = [(await client.get("/api/v1/agent/alive")).status_code for _ in range(5)]
     assert (429 in codes) is loopback
+
+
+@pytest.mark.parametrize(
+    ("address", "key"),
+    [("203.0.113.7", "203.0.113.7"), ("2001:db8:1:2::7", "2001:db8:1:2::/64"),
+     ("2001:db8:1:2:ffff:1:2:3", "2001:db8:1:2::/64"), ("::ffff:203.0.113.7", "203.0.113.7"),
+     ("fe80::1%eth0", "fe80::/64"), ("not-an-address", "not-an-address")],
+)
+def test_a_client_is_its_ipv4_address_or_its_ipv6_64(address: str, key: str) -> None:
+    assert client_key(address) == key
+
+
+@pytest.mark.asyncio
+async def test_new_ipv6_addresses_of_one_64_share_a_bucket() -> None:
+    limited = app(loopback=False, clock=Clock())
+    codes = []
+    for host in range(1, 5):  # a host hopping through its /64, one address per request
+        transport = httpx.ASGITransport(app=limited, client=(f"2001:db8:1:2::{host}", 5555))
+        async with httpx.AsyncClient(transport=transport, base_url="http://node") as client:
+            codes.append((await client.get("/api/v1/agent/alive")).status_code)
+    assert codes == [200, 200, 429, 429]
+    other = httpx.ASGITransport(app=limited, client=("2001:db8:1:3::1", 5555))  # another /64: its own bucket
+    async with httpx.AsyncClient(transport=other, base_url="http://node") as client:
+        assert (await client.get("/api/v1/agent/alive")).status_code == 200

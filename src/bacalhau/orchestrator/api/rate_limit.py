@@ -5,6 +5,10 @@ with Bacalhau's error body (code ResourceExhausted) and a `Retry-After` saying w
 will pass. Loopback clients (the node's own CLI, a devstack) are not limited unless `Loopback` is set.
 It runs before authorization, so a flood of bad passwords costs no bcrypt work past the limit.
 
+A client is its IPv4 address, or its IPv6 /64: one host is usually given a whole /64, so keying by
+the full address would let it take a fresh bucket per request. IPv4-mapped IPv6 addresses count as the
+IPv4 address they carry.
+
 Bounded: at most MAX_CLIENTS buckets are kept (the least recently seen dropped first: a dropped client
 starts again with a full bucket, which only ever errs towards letting a request through).
 """
@@ -65,7 +69,7 @@ class RateLimit:
         if not self.loopback and _is_loopback(client):
             await self.app(scope, receive, send)
             return
-        wait = self.buckets.allow(client)
+        wait = self.buckets.allow(client_key(client))
         if wait <= 0:
             await self.app(scope, receive, send)
             return
@@ -83,6 +87,19 @@ class RateLimit:
             return
         await send({"type": "http.response.start", "status": 429, "headers": headers})
         await send({"type": "http.response.body", "body": body})
+
+
+def client_key(address: str) -> str:
+    """The bucket of a client address: the IPv4 address, or the IPv6 /64 (`2001:db8:1:2::/64`)."""
+    try:
+        parsed = ipaddress.ip_address(address.split("%")[0])
+    except ValueError:
+        return address
+    if isinstance(parsed, ipaddress.IPv6Address):
+        if parsed.ipv4_mapped is not None:
+            return str(parsed.ipv4_mapped)
+        return str(ipaddress.IPv6Network(f"{parsed}/64", strict=False))
+    return str(parsed)
 
 
 def _is_loopback(address: str) -> bool:
