@@ -245,16 +245,29 @@ def test_build_authorizer_checks_the_users() -> None:
 
 
 @pytest.mark.parametrize("users", [[], [{"APIKey": READER_KEY, "Capabilities": [{"Actions": ["*"]}]}]])
-def test_build_authorizer_refuses_sso(users: list[dict[str, Any]]) -> None:
+def test_a_provider_id_alone_switches_checks_on_and_refuses_every_jwt(users: list[dict[str, Any]]) -> None:
+    authorizer = build_authorizer(config(users, Oauth2={"ProviderID": "auth0", "ProviderName": "Auth0"}))
+    assert authorizer.enforced
+    decision = authorizer.authorize("GET", "/api/v1/orchestrator/jobs", f"Bearer {jwt_shaped()}")
+    assert not decision.approved and not decision.token_valid
+    assert decision.reason == "OAuth2 authentication not configured on server"
+
+
+@pytest.mark.parametrize(
+    ("oauth2", "message"),
+    [({"ProviderID": "x", "Issuer": "https://idp.example"},
+      "missing required OAuth2 fields for JWT authorization: JWKSUri, Audience, DeviceClientID"),
+     ({"ProviderID": "x", "JWKSUri": "jwks.json", "Issuer": "i", "Audience": "a", "DeviceClientID": "c"},
+      "invalid JWKS URL format: jwks.json")],
+)
+def test_an_incomplete_sso_setup_is_refused_in_bacalhaus_words(oauth2: dict[str, str], message: str) -> None:
     with pytest.raises(ConfigurationError) as info:
-        build_authorizer(config(users, Oauth2={"ProviderID": "auth0", "ProviderName": "Auth0"}))
-    assert "Oauth2" in info.value.message and "not supported" in info.value.message, info.value.message
-    assert info.value.hint
+        build_authorizer(config([], Oauth2=oauth2))
+    assert info.value.message == message
 
 
 def test_build_authorizer_reads_provider_id_in_any_key_case() -> None:
-    with pytest.raises(ConfigurationError):
-        build_authorizer(AuthConfig.from_user({"oauth2": {"providerid": "auth0"}}))
+    assert build_authorizer(AuthConfig.from_user({"oauth2": {"providerid": "auth0"}})).enforced
 
 
 def test_oauth2_without_a_provider_id_is_not_refused() -> None:

@@ -5,12 +5,12 @@
     no header                               401  "Missing Authorization header"
     Basic base64(user:password)             the user, if the password matches (username case-insensitive)
     Bearer <API key>                        the user with that key
-    Bearer <JWT> (three base64url parts)    401: OAuth2 (SSO) is not configured (not supported here yet)
+    Bearer <JWT> (three base64url parts)    an SSO token (auth/sso.py): its `sub`, with its `permissions`
     anything else                           401  "unsupported authentication method"
     identified, capability missing          403  "user '<name>' does not have the required capability 'write:job'"
 
-`Decision.token_valid` is what tells 401 (who are you?) from 403 (not allowed). Without users Bacalhau
-allows everything (its default policy), and so does AllowAll here.
+`Decision.token_valid` is what tells 401 (who are you?) from 403 (not allowed). Without users and without
+an SSO provider (ProviderID) Bacalhau allows everything (its default policy), and so does AllowAll here.
 """
 
 from __future__ import annotations
@@ -22,7 +22,8 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from bacalhau.auth.capabilities import OPEN, REVEAL_ENV, grants, required_capability
-from bacalhau.auth.users import UserTable
+from bacalhau.auth.sso import TokenVerifier
+from bacalhau.auth.users import User, UserTable
 from bacalhau.config.api_auth import AuthConfig
 from bacalhau.models.errors import ConfigurationError
 
@@ -73,15 +74,21 @@ class AllowAll:
 
 
 class UsersAuthorizer:
-    """`API.Auth.Users` enforced (see the module docstring)."""
+    """`API.Auth.Users` and SSO tokens enforced (see the module docstring)."""
 
     enforced = True
 
     def __init__(self, config: AuthConfig) -> None:
         self._users = UserTable(config.users)
+        self._tokens = TokenVerifier(config.oauth2)
 
     def is_slow(self, authorization: str | None) -> bool:
-        return authorization is not None and authorization.startswith("Basic ")
+        """A password hash, or a token whose provider keys may have to be fetched."""
+        if authorization is None:
+            return False
+        return authorization.startswith("Basic ") or (
+            authorization.startswith("Bearer ") and _looks_like_jwt(authorization.removeprefix("Bearer ").strip())
+        )
 
     def authorize(self, method: str, path: str, authorization: str | None) -> Decision:
         required = required_capability(method, path)
@@ -99,12 +106,17 @@ class UsersAuthorizer:
         elif authorization.startswith("Bearer "):
             token = authorization.removeprefix("Bearer ").strip()
             if _looks_like_jwt(token):
-                return Decision(False, reason="OAuth2 authentication not configured on server")
-            if not token:
+                found = self._tokens.verify(token)
+                if isinstance(found, str):
+                    return Decision(False, reason=found)
+                user = User(found.name, found.actions)
+            elif not token:
                 return Decision(False, reason="empty API key provided")
-            user = self._users.by_key(token)
-            if user is None:
-                return Decision(False, reason="invalid API key")
+            else:
+                by_key = self._users.by_key(token)
+                if by_key is None:
+                    return Decision(False, reason="invalid API key")
+                user = by_key
         else:
             return Decision(False, reason="unsupported authentication method")
         if grants(user.actions, required):
@@ -116,13 +128,8 @@ class UsersAuthorizer:
 
 
 def build_authorizer(config: AuthConfig) -> Authorizer:
-    """The node's authorizer. ConfigurationError for users that break the rules, and for what this node
-    cannot enforce (SSO, Rego policies): a security setting is never silently ignored."""
-    if config.oauth2.provider_id:
-        raise ConfigurationError(
-            "API.Auth.Oauth2 (SSO) is not supported by bacalhau-py yet: the node would not check tokens",
-            hint="use API.Auth.Users with passwords or API keys, or remove API.Auth.Oauth2",
-        )
+    """The node's authorizer. ConfigurationError for users that break the rules, an incomplete SSO setup,
+    and what this node cannot enforce (Rego policies): a security setting is never silently ignored."""
     if config.access_policy_path:
         raise ConfigurationError(
             "API.Auth.AccessPolicyPath (Rego policies) is not supported by bacalhau-py: the policy would not be applied",
@@ -134,7 +141,9 @@ def build_authorizer(config: AuthConfig) -> Authorizer:
                 f"API.Auth.Methods.{name}: authentication type {method.type!r} is not supported by bacalhau-py",
                 hint="keep Bacalhau's default (ClientKey: challenge), or use API.Auth.Users",
             )
-    return UsersAuthorizer(config) if config.users else AllowAll()
+    # Bacalhau's switch: users, or an SSO provider (ProviderID). JWT settings without either are not
+    # even checked for consistency there, and are not here (they switch nothing on).
+    return UsersAuthorizer(config) if config.enforced else AllowAll()
 
 
 def _basic(encoded: str) -> tuple[str, str] | str:

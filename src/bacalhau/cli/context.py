@@ -68,16 +68,24 @@ class CliContext:
             # No profile: API.TLS.UseTLS / Insecure / CAFile (a profile says https:// and insecure itself).
             tls = self.config().api.tls
             use_tls, insecure, ca_file = tls.use_tls, tls.insecure, tls.ca_file
-        if use_tls:
-            from bacalhau.client.address import resolve_base_url
+        from bacalhau.client.address import resolve_base_url
 
+        if use_tls:
             base_url = "https://" + resolve_base_url(host=target.host, port=target.port).split("://", 1)[1]
+        headers = target.headers if authenticated else {}
+        if authenticated and not headers:
+            # Bacalhau's last resort: the token `auth sso login` (or an older login) saved for this URL.
+            from bacalhau.cli.auth.tokens import saved_token
+
+            url = resolve_base_url(base_url=base_url, host=target.host, port=target.port)
+            if token := saved_token(self.data_path(), url):
+                headers = {"Authorization": f"Bearer {token}"}
         return Client(
             base_url=base_url,
             host=target.host,
             port=target.port,
             timeout_s=target.timeout_s if timeout_s is None else timeout_s,
-            headers=target.headers if authenticated else {},
+            headers=headers,
             verify_tls=target.verify_tls and not insecure,
             ca_file=ca_file,
             env_credentials=authenticated,

@@ -37,7 +37,7 @@ class AuthUser(WireModel):
 
 
 class Oauth2Config(WireModel):
-    """`API.Auth.Oauth2` (SSO): refused at start by bacalhau-py; served by /api/v1/agent/authconfig."""
+    """`API.Auth.Oauth2` (SSO): tokens checked by auth/sso.py; served by /api/v1/agent/authconfig."""
 
     provider_id: str = Field("", alias="ProviderID")
     provider_name: str = Field("", alias="ProviderName")
