@@ -123,6 +123,7 @@ class EgressProxy:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
         self._server: asyncio.Server | None = None
+        self._handlers: set[asyncio.Task[None]] = set()  # one per connection, awaited at stop()
         self.address: tuple[str, int] | None = None
 
     # -- grants (any thread) -----------------------------------------------------------------------
@@ -186,45 +187,58 @@ class EgressProxy:
             writers = [w for client in self._clients.values() for w in (*client.writers, *client.upstreams)]
         for writer in writers:
             writer.transport.abort()
+        # Handlers still waiting (on a connect, a lookup) are cancelled and awaited here, on their own
+        # loop: none may be left pending when the loop closes.
+        handlers = list(self._handlers)
+        for task in handlers:
+            task.cancel()
+        await asyncio.gather(*handlers, return_exceptions=True)
         await server.wait_closed()
 
     # -- one connection ------------------------------------------------------------------------------
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        task = asyncio.current_task()
+        if task is not None:
+            self._handlers.add(task)
         client: _Client | None = None
         try:
-            client = await self._client(writer)
-            head = await _read_head(reader)
-            target = _Target.parse(head)
-            if not client.grant.domains.allows(target.host):
-                raise Refused(
-                    403,
-                    f"{target.host} is not in the job's Network.Domains ({client.grant.domains.describe()})",
-                )
-            upstream_reader, upstream_writer = await self._connect(target)
-        except Refused as refused:
-            self._note_refusal(client, writer, refused)
-            await _answer(writer, refused.status, refused.reason)
-            await _close(writer)
-            if client is not None:
-                self._release(client, writer)
+            try:
+                client = await self._client(writer)
+                head = await _read_head(reader)
+                target = _Target.parse(head)
+                if not client.grant.domains.allows(target.host):
+                    raise Refused(
+                        403,
+                        f"{target.host} is not in the job's Network.Domains ({client.grant.domains.describe()})",
+                    )
+                upstream_reader, upstream_writer = await self._connect(target)
+            except Refused as refused:
+                self._note_refusal(client, writer, refused)
+                await _answer(writer, refused.status, refused.reason)
+                return
+            except (OSError, asyncio.IncompleteReadError):
+                return
+            client.upstreams.add(upstream_writer)
+            try:
+                if target.is_tunnel:
+                    writer.write(b"HTTP/1.1 200 Connection established\r\n\r\n")
+                else:
+                    upstream_writer.write(target.origin_head(client.grant.job_id))
+                await _splice(reader, writer, upstream_reader, upstream_writer)
+            finally:
+                await _close(upstream_writer)
+                client.upstreams.discard(upstream_writer)
+        except asyncio.CancelledError:
+            # Only stop() cancels a handler. Ending cancelled would make asyncio's stream callback log
+            # an error for each (it asks the task for its exception), so the handler just ends.
             return
-        except (OSError, asyncio.IncompleteReadError):
-            await _close(writer)
-            if client is not None:
-                self._release(client, writer)
-            return
-        client.upstreams.add(upstream_writer)
-        try:
-            if target.is_tunnel:
-                writer.write(b"HTTP/1.1 200 Connection established\r\n\r\n")
-            else:
-                upstream_writer.write(target.origin_head(client.grant.job_id))
-            await _splice(reader, writer, upstream_reader, upstream_writer)
         finally:
-            await _close(upstream_writer)
+            # Whatever happened (cancelled at stop() included), the connection's slot is given back.
             await _close(writer)
-            client.upstreams.discard(upstream_writer)
-            self._release(client, writer)
+            if client is not None:
+                self._release(client, writer)
+            if task is not None:
+                self._handlers.discard(task)
 
     async def _client(self, writer: asyncio.StreamWriter) -> _Client:
         peer = writer.get_extra_info("peername")
@@ -264,7 +278,7 @@ class EgressProxy:
         except (OSError, TimeoutError) as exc:
             raise Refused(502, f"cannot resolve {target.host}: {exc}") from exc
         refusals: list[str] = []
-        last_error: Exception | None = None
+        last_error: str | None = None
         for _family, _type, _proto, _name, sockaddr in infos:
             address = ipaddress.ip_address(str(sockaddr[0]).split("%")[0])
             why = self._destinations.refusal(address)
@@ -276,10 +290,12 @@ class EgressProxy:
                 return await asyncio.wait_for(
                     asyncio.open_connection(str(address), target.port, limit=_CHUNK), self._connect_timeout_s
                 )
-            except (OSError, TimeoutError) as exc:
-                last_error = exc
+            except TimeoutError:
+                last_error = f"timed out after {self._connect_timeout_s:g} s"
+            except OSError as exc:
+                last_error = str(exc) or type(exc).__name__
         if last_error is not None:
-            raise Refused(502, f"cannot connect to {target.host}:{target.port}: {last_error or 'timed out'}")
+            raise Refused(502, f"cannot connect to {target.host}:{target.port}: {last_error}")
         raise Refused(403, f"{target.host} resolves to {', '.join(refusals)}, which jobs may not reach")
 
     def _note_refusal(self, client: _Client | None, writer: asyncio.StreamWriter, refused: Refused) -> None:
@@ -323,14 +339,18 @@ class _Target:
         if event.method == b"CONNECT":
             host, port = _authority(target, default_port=None)
             return cls(host, port, is_tunnel=True)
-        url = urlsplit(target)
-        if url.scheme.lower() != "http" or not url.netloc:
+        try:
+            url = urlsplit(target)
+            netloc = url.netloc
+        except ValueError as exc:  # "http://[::1/": h11 lets it through, urlsplit does not
+            raise Refused(400, f"malformed request target {target[:200]!r}: {exc}") from exc
+        if url.scheme.lower() != "http" or not netloc:
             raise Refused(
                 400,
                 "this is an HTTP proxy: send absolute http:// URLs, or CONNECT host:port for https "
                 "(set http_proxy/https_proxy, which the node did for the job)",
             )
-        host, port = _authority(url.netloc.rsplit("@", 1)[-1], default_port=80)
+        host, port = _authority(netloc.rsplit("@", 1)[-1], default_port=80)
         return cls(host, port, is_tunnel=False, request=event)
 
     def origin_head(self, job_id: str) -> bytes:
