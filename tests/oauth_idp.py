@@ -10,7 +10,8 @@ HTTP on 127.0.0.1, with real RS256 keys:
                               with permissions
     GET  /.well-known/jwks.json   the public keys, by kid (rotate() adds a new signing key)
 
-`mint()` signs a token directly, with any claim overridden, for the verifier's tests.
+`mint()` signs a token directly, with any claim overridden, for the verifier's tests. The fixture
+`idp` (one provider per test module) is imported by the modules that use it.
 """
 
 from __future__ import annotations
@@ -18,11 +19,13 @@ from __future__ import annotations
 import secrets
 import threading
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import parse_qs
 
 import jwt
+import pytest
 import uvicorn
 from cryptography.hazmat.primitives.asymmetric import rsa
 from starlette.applications import Starlette
@@ -194,3 +197,13 @@ class IdentityProvider:
             self._server.should_exit = True
             self._thread.join(timeout=10)
             self._server = None
+
+
+@pytest.fixture(scope="module")
+def idp() -> Iterator[IdentityProvider]:
+    """A running identity provider for the module's tests."""
+    provider = IdentityProvider().start()
+    try:
+        yield provider
+    finally:
+        provider.close()

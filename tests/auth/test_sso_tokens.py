@@ -11,7 +11,6 @@ import hashlib
 import hmac
 import json
 import time
-from collections.abc import Iterator
 
 import pytest
 from cryptography.hazmat.primitives import serialization
@@ -21,18 +20,10 @@ from bacalhau.auth import sso as sso_module
 from bacalhau.auth.authorizer import build_authorizer
 from bacalhau.auth.sso import INVALID, NOT_CONFIGURED, TokenUser, TokenVerifier
 from bacalhau.config.api_auth import AuthConfig, Oauth2Config
-from oauth_idp import AUDIENCE, IdentityProvider
+from oauth_idp import AUDIENCE, IdentityProvider, idp
 
 JOBS = "/api/v1/orchestrator/jobs"
-
-
-@pytest.fixture(scope="module")
-def idp() -> Iterator[IdentityProvider]:
-    provider = IdentityProvider().start()
-    try:
-        yield provider
-    finally:
-        provider.close()
+__all__ = ["idp"]  # the fixture, imported to be found by pytest
 
 
 @pytest.fixture

@@ -17,19 +17,11 @@ from pathlib import Path
 
 import pytest
 
-from oauth_idp import IdentityProvider
+from oauth_idp import IdentityProvider, idp
 from serve_node import BacalhauNode, NodePool
 
 pytestmark = pytest.mark.scenario
-
-
-@pytest.fixture(scope="module")
-def idp() -> Iterator[IdentityProvider]:
-    provider = IdentityProvider().start()
-    try:
-        yield provider
-    finally:
-        provider.close()
+__all__ = ["idp"]  # the fixture, imported to be found by pytest
 
 
 @pytest.fixture(scope="module")

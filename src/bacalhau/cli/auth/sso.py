@@ -48,6 +48,12 @@ def profile_name(base_url: str) -> str:
     return re.sub(r"_+", "_", name).strip("_") or "default"
 
 
+def _base_url(cli: CliContext) -> str:
+    """The API's base URL, the key of its saved token."""
+    with cli.client(authenticated=False) as client:
+        return client.base_url
+
+
 def _tokens(cli: CliContext) -> Any:
     from bacalhau.cli.auth.tokens import JWT_TOKENS_FILE, TokenFile
 
@@ -145,8 +151,7 @@ def _save_in_profile(cli: CliContext, base_url: str, token: str) -> None:
 @pass_cli
 def logout(cli: CliContext, /, force: bool) -> None:
     """Remove the SSO token saved for this API."""
-    with cli.client(authenticated=False) as client:
-        base_url = client.base_url
+    base_url = _base_url(cli)
     if not force:
         click.echo(f"Are you sure you want to logout from {base_url}? (y/N): ", nl=False)
         answer = sys.stdin.readline().strip()
@@ -186,8 +191,7 @@ def _forget_in_profile(cli: CliContext, base_url: str, token: str) -> None:
 @pass_cli
 def token(cli: CliContext, /, decode: bool) -> None:
     """Show the SSO token saved for this API (-d: its header and claims, unverified)."""
-    with cli.client(authenticated=False) as client:
-        base_url = client.base_url
+    base_url = _base_url(cli)
     saved = _tokens(cli).get(base_url)
     if not saved:
         click.echo("No authentication token found")
