@@ -27,6 +27,9 @@ class JobQuery:
     reverse: bool = False  # False = newest first, as Bacalhau lists
     # Label selector requirements already parsed: (key, operator, values)
     labels: tuple[tuple[str, str, tuple[str, ...]], ...] = ()
+    # Ours (the web UI's filters): JobStateType values, any of them; a job type (batch, service, ...).
+    states: tuple[int, ...] = ()
+    job_type: str = ""
 
 
 @dataclass(frozen=True)
@@ -98,6 +101,10 @@ class JobStore(Protocol):
 
     async def list_jobs(self, query: JobQuery) -> tuple[list[Job], bool]:
         """Matching jobs and whether more exist after this page."""
+        ...
+
+    async def job_counts(self, completed_since_ns: int) -> tuple[dict[int, int], list[int]]:
+        """Jobs by JobStateType value, and the ModifyTime of each job that completed since then."""
         ...
 
     async def list_job_versions(self, job_id: str) -> list[Job]: ...

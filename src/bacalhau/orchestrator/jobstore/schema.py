@@ -124,8 +124,14 @@ _V4: Final = (
     """,
 )
 
+_V5: Final = (
+    # The web UI's state filter and its counts by state: a page of Running jobs, or how many are Queued,
+    # without reading every job ever submitted.
+    "CREATE INDEX jobs_state_create_time ON jobs (state, create_time)",
+)
+
 # Migration N (1-based) brings the schema from version N-1 to N. Append; never edit a released one.
-MIGRATIONS: Final[tuple[tuple[str, ...], ...]] = (_V1, _V2, _V3, _V4)
+MIGRATIONS: Final[tuple[tuple[str, ...], ...]] = (_V1, _V2, _V3, _V4, _V5)
 SCHEMA_VERSION: Final = len(MIGRATIONS)
 
 

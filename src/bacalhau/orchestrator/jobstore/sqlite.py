@@ -29,6 +29,7 @@ from bacalhau.models.job import Job, JobState
 from bacalhau.models.state import EvaluationStatus, ExecutionStateType, JobStateType
 from bacalhau.orchestrator.jobstore import schema, sqlite_history, sqlite_rows
 from bacalhau.orchestrator.jobstore.base import ExecutionQuery, ExecutionUpdate, HistoryQuery, JobQuery
+from bacalhau.orchestrator.jobstore.schema import JOB_TYPE
 from bacalhau.orchestrator.jobstore.sqlite_connection import COMPONENT, SQLiteConnection
 from bacalhau.orchestrator.jobstore.sqlite_history import EventDefaults
 
@@ -166,9 +167,18 @@ class SQLiteJobStore:
         column = sqlite_rows.order_column(query.order_by)
         selector.validate(query.labels)
         direction = "ASC" if query.reverse else "DESC"
-        where, params = "", []
+        clauses: list[str] = []
+        params: list[object] = []
         if query.namespace not in ("", "*"):
-            where, params = "WHERE namespace = ?", [query.namespace]
+            clauses.append("namespace = ?")
+            params.append(query.namespace)
+        if query.states:
+            clauses.append(f"state IN ({', '.join('?' * len(query.states))})")
+            params.extend(query.states)
+        if query.job_type:
+            clauses.append(f"{JOB_TYPE} = ?")
+            params.append(query.job_type.strip().lower())
+        where = f"WHERE {' AND '.join(clauses)}" if clauses else ""
         sql = f"SELECT labels, data FROM jobs {where} ORDER BY {column} {direction}, rowid {direction}"
         limit, offset = sqlite_rows.page(query.limit, query.offset)
         async with self._db.reading() as conn:
@@ -189,6 +199,19 @@ class SQLiteJobStore:
                         break
             has_more = limit > 0 and len(page) > limit
             return [Job.model_validate_json(d) for d in (page[:limit] if has_more else page)], has_more
+
+    async def job_counts(self, completed_since_ns: int) -> tuple[dict[int, int], list[int]]:
+        """Jobs by state (an index scan), and when each job completed since `completed_since_ns` (its
+        last modification: a completed job is not modified again)."""
+        async with self._db.reading() as conn:
+            counts = {int(state): int(n) for state, n in conn.execute("SELECT state, COUNT(*) FROM jobs GROUP BY state")}
+            times = [
+                int(row[0]) for row in conn.execute(
+                    "SELECT modify_time FROM jobs WHERE modify_time >= ? AND state = ?",
+                    (completed_since_ns, int(JobStateType.Completed)),
+                )
+            ]
+        return counts, times
 
     async def list_job_versions(self, job_id: str) -> list[Job]:
         """Every version of the job, oldest first. NotFoundError if the job does not exist."""
