@@ -17,7 +17,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from types import TracebackType
 
@@ -70,9 +70,16 @@ def _free_port() -> int:
 class HybridNode:
     """`bacalhau serve --orchestrator --compute` in the background for the duration of a `with` block."""
 
-    def __init__(self, *, ready_timeout_s: float = 60.0, extra_config: Sequence[str] = ()) -> None:
+    def __init__(
+        self,
+        *,
+        ready_timeout_s: float = 60.0,
+        extra_config: Sequence[str] = (),
+        prepare: Callable[[Path], None] | None = None,
+    ) -> None:
         self.port = _free_port()
         self.extra_config = list(extra_config)
+        self._prepare = prepare  # called with the empty BACALHAU_DIR before the node starts (pre-filled stores)
         self.url = f"http://127.0.0.1:{self.port}"
         self._dir = Path(tempfile.mkdtemp(prefix="bacalhau-bench-"))
         self._ready_timeout_s = ready_timeout_s
@@ -89,6 +96,8 @@ class HybridNode:
 
     def __enter__(self) -> HybridNode:
         (self._dir / "data").mkdir()
+        if self._prepare is not None:
+            self._prepare(self._dir / "data")
         log = (self._dir / "serve.log").open("wb")
         cmd = [str(bacalhau_bin()), "serve", "--orchestrator", "--compute", "-c", "API.Host=127.0.0.1"]
         cmd += ["-c", f"API.Port={self.port}", "-c", "Publishers.Types.Local.Port=0"]

@@ -27,8 +27,9 @@ from typing import TYPE_CHECKING, Any
 import uvicorn
 import yaml
 
+from bacalhau.asgi_server import bound_port, serve
 from bacalhau.auth.authorizer import AllowAll, Authorizer, build_authorizer
-from bacalhau.auth.binding import api_binding
+from bacalhau.auth.binding import api_binding, web_ui_binding
 from bacalhau.auth.challenge import ClientKeyChallenge
 from bacalhau.config.duration import parse_duration_s
 from bacalhau.config.types import BacalhauConfig, JobTypeDefaults
@@ -211,10 +212,27 @@ class Node:
             if orchestrator is None:
                 where += f"; joining {', '.join(self._compute_servers(orchestrator_url))}"
             nats = f"; NATS on {orchestrator_url}" if orchestrator_url else ""
+            if self.config.web_ui.enabled:
+                where += f"; Web UI on {await self._serve_web_ui(stack, api_port)}"
             print(f"bacalhau node {self.identity.node_id} started: {where} ({roles}){nats}; data in {self.data_dir}",
                   flush=True)
             await self._wait_for_stop()
             await self._drain(orchestrator, compute_node)
+
+    async def _serve_web_ui(self, stack: contextlib.AsyncExitStack, api_port: int) -> str:
+        """The web UI (WebUI.Enabled) on WebUI.Listen, a client of WebUI.Backend or this node's API."""
+        from bacalhau.webui.server import serve_web_ui, split_listen
+
+        cfg = self.config
+        host, port = split_listen(cfg.web_ui.listen)
+        binding = web_ui_binding(host, host_is_set=cfg.is_set("WebUI.Listen"), enforced=self._authorizer.enforced)
+        if binding.message:
+            (log.warning if binding.warning else log.info)("%s", binding.message)
+        # Its own API over loopback: the certificate (perhaps self-signed, for another name) adds nothing there.
+        own = f"{'https' if self._api_tls else 'http'}://127.0.0.1:{api_port}"
+        backend = cfg.web_ui.backend.strip() or own
+        return await serve_web_ui(stack, host=binding.host, port=port, backend_url=backend,
+                                  verify_tls=backend != own, ca_file=cfg.api.tls.ca_file)
 
     async def _wait_for_stop(self) -> None:
         """Until SIGTERM/SIGINT, or until the compute link gives up for good (then its error is raised)."""
@@ -408,7 +426,8 @@ class Node:
         if binding.message:
             (log.warning if binding.warning else log.info)("%s", binding.message)
         self._api_host = binding.host
-        self.server = uvicorn.Server(
+        self.server = await serve(
+            stack,
             uvicorn.Config(
                 create_app(ctx),
                 host=binding.host,
@@ -429,33 +448,9 @@ class Node:
                 http="h11",
                 h11_max_incomplete_event_size=64 * 1024,
                 timeout_graceful_shutdown=2,
-            )
+            ),
+            what="API server",
+            hint="choose another port with -c API.Port=<port>",
         )
-        # `_serve` skips uvicorn's signal capture: our handlers decide when the whole node stops, so
-        # that the orchestrator and compute shut down in order behind the API.
-        serve_task = asyncio.create_task(self.server._serve())
+        return bound_port(self.server, default=cfg.api.port)
 
-        async def stop_api() -> None:
-            assert self.server is not None
-            self.server.should_exit = True
-            await serve_task
-
-        while not self.server.started:
-            if serve_task.done():
-                raise ConfigurationError(
-                    f"API server could not listen on {binding.host}:{cfg.api.port}",
-                    hint="choose another port with -c API.Port=<port>",
-                )
-            await asyncio.sleep(0.01)
-        stack.push_async_callback(stop_api)
-        return _bound_port(self.server, default=cfg.api.port)
-
-
-def _bound_port(server: uvicorn.Server, *, default: int) -> int:
-    """The port `server` listens on (the one the OS chose for port 0), `default` if it cannot tell."""
-    for listener in server.servers:
-        for sock in listener.sockets:
-            port = sock.getsockname()[1]
-            if isinstance(port, int):
-                return port
-    return default

@@ -44,6 +44,27 @@ def api_binding(host: str, *, host_is_set: bool, enforced: bool) -> Binding:
     return Binding(host)
 
 
+def web_ui_binding(host: str, *, host_is_set: bool, enforced: bool) -> Binding:
+    """Where the web UI listens (the host of WebUI.Listen): the API's rule, since the UI can do whatever
+    the API lets its caller do."""
+    if enforced:
+        return Binding(host)
+    if not host_is_set:
+        return Binding(
+            LOOPBACK,
+            f"Web UI on {LOOPBACK} only: no API.Auth.Users are configured (add users, then set "
+            "WebUI.Listen=0.0.0.0:8438 to serve other machines)",
+        )
+    if not _is_loopback(host):
+        return Binding(
+            host,
+            f"the Web UI listens on {host} without authentication: anyone who reaches it can run and stop jobs "
+            "and delete nodes; configure API.Auth.Users (README: Securing a node)",
+            warning=True,
+        )
+    return Binding(host)
+
+
 def _is_loopback(host: str) -> bool:
     if host in ("localhost", ""):
         return host == "localhost"

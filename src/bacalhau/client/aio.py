@@ -111,12 +111,25 @@ class AsyncClient:
         reverse: bool = False,
         labels: Iterable[str] = (),
         namespace: str = "",
+        states: Iterable[str] = (),
+        job_type: str = "",
     ) -> api.ListJobsResponse:
-        """Jobs, newest first unless `reverse`; `labels` are selector strings such as `env=prod`."""
+        """Jobs, newest first unless `reverse`; `labels` are selector strings such as `env=prod`;
+        `states` (names) and `job_type` filter on bacalhau-py orchestrators (ours)."""
         call = routes.list_jobs(
-            limit=limit, next_token=next_token, order_by=order_by, reverse=reverse, labels=labels, namespace=namespace
+            limit=limit, next_token=next_token, order_by=order_by, reverse=reverse, labels=labels, namespace=namespace,
+            states=states, job_type=job_type,
         )
         return cast(api.ListJobsResponse, await self.call(call))
+
+    async def node_executions(self, node_id: str, limit: int = 50) -> list[dict[str, Any]]:
+        """A node's newest executions, without their job specs (ours: bacalhau-py only)."""
+        found = await self.call(routes.node_executions(node_id, limit=limit))
+        return list(found.get("Items") or []) if isinstance(found, dict) else []
+
+    async def jobs_summary(self, minutes: int = 60) -> dict[str, Any]:
+        """Jobs by state and completions per minute over the last `minutes` (ours: bacalhau-py only)."""
+        return cast(dict[str, Any], await self.call(routes.jobs_summary(minutes=minutes)))
 
     async def stop_job(self, job_id: str, reason: str = "", *, namespace: str = "") -> api.StopJobResponse:
         """Stop a job; EvaluationID is empty when the job was already stopped."""

@@ -74,12 +74,24 @@ def get_job(job_id: str, *, include: Iterable[str], namespace: str, job_version:
 
 
 def list_jobs(
-    *, limit: int, next_token: str, order_by: str, reverse: bool, labels: Iterable[str], namespace: str
+    *, limit: int, next_token: str, order_by: str, reverse: bool, labels: Iterable[str], namespace: str,
+    states: Iterable[str] = (), job_type: str = "",
 ) -> Call:
     params = query(
-        namespace=namespace, limit=limit, next_token=next_token, order_by=order_by, reverse=reverse, labels=labels
+        namespace=namespace, limit=limit, next_token=next_token, order_by=order_by, reverse=reverse, labels=labels,
+        state=",".join(states), type=job_type,
     )
     return Call("GET", f"{ORCHESTRATOR}/jobs", api.ListJobsResponse, params)
+
+
+def node_executions(node_id: str, *, limit: int) -> Call:
+    """Ours: a node's newest executions, without their job specs (a raw JSON object)."""
+    return Call("GET", f"{ORCHESTRATOR}/nodes/{quote(node_id, safe='')}/executions", None, query(limit=limit))
+
+
+def jobs_summary(*, minutes: int) -> Call:
+    """Ours: jobs by state and completions per minute (a raw JSON object)."""
+    return Call("GET", f"{ORCHESTRATOR}/jobs-summary", None, query(minutes=minutes))
 
 
 def stop_job(job_id: str, *, reason: str, namespace: str) -> Call:

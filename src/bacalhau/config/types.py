@@ -521,6 +521,8 @@ class LoggingConfig(WireModel):
 class WebUIConfig(WireModel):
     enabled: bool = Field(False, alias="Enabled")
     listen: str = Field("0.0.0.0:8438", alias="Listen")
+    # The API the UI talks to; empty: this node's own.
+    backend: str = Field("", alias="Backend")
 
 
 class UpdateConfig(WireModel):

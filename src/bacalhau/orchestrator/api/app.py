@@ -10,7 +10,7 @@ from __future__ import annotations
 from fastapi import FastAPI
 from starlette.middleware.cors import CORSMiddleware
 
-from bacalhau.orchestrator.api import agent, audit, auth, job_summary, jobs, nodes
+from bacalhau.orchestrator.api import agent, audit, auth, job_summary, jobs, node_executions, nodes
 from bacalhau.orchestrator.api.authz import AuthorizeRequests, CheckHost
 from bacalhau.orchestrator.api.context import ApiContext
 from bacalhau.orchestrator.api.errors import install_error_handlers
@@ -33,7 +33,10 @@ def create_app(ctx: ApiContext) -> FastAPI:
     app.state.bacalhau = ctx
     app.state.log_streams = LogStreamGate(max_per_job=ctx.max_log_streams_per_job)
     install_error_handlers(app)
-    routers = [jobs.router, job_summary.router, nodes.router, audit.router] if ctx.orchestrator is not None else []
+    routers = (
+        [jobs.router, job_summary.router, nodes.router, node_executions.router, audit.router]
+        if ctx.orchestrator is not None else []
+    )
     routers.append(agent.router)
     for router in routers:
         app.include_router(router)

@@ -142,6 +142,10 @@ class JobStore(Protocol):
 
     async def list_executions(self, job_id: str, query: ExecutionQuery | None = None) -> list[Execution]: ...
 
+    async def recent_executions_on_node(self, node_id: str, limit: int) -> list[Execution]:
+        """The node's newest `limit` executions, any state, newest first (the web UI's node page)."""
+        ...
+
     async def list_executions_on_node(self, node_id: str, *, active_only: bool = True) -> list[Execution]:
         """Executions placed on a node; with active_only, only those not in a terminal compute state."""
         ...

@@ -327,6 +327,15 @@ class SQLiteJobStore:
             rows = conn.execute(f"{sql} LIMIT ? OFFSET ?", [*params, *sqlite_rows.page(query.limit, query.offset)])
             return [Execution.model_validate_json(row[0]) for row in rows]
 
+    async def recent_executions_on_node(self, node_id: str, limit: int) -> list[Execution]:
+        """The node's newest `limit` executions, newest first (the executions_node index, then a sort)."""
+        async with self._db.reading() as conn:
+            rows = conn.execute(
+                "SELECT data FROM executions WHERE node_id = ? ORDER BY create_time DESC, rowid DESC LIMIT ?",
+                (node_id, max(1, limit)),
+            )
+            return [Execution.model_validate_json(row[0]) for row in rows]
+
     async def list_executions_on_node(self, node_id: str, *, active_only: bool = True) -> list[Execution]:
         """Executions placed on a node, oldest first; with active_only, those not in a terminal state."""
         sql = "SELECT data FROM executions WHERE node_id = ?"

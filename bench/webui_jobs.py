@@ -1,0 +1,129 @@
+"""What the web UI's pages cost the node with 10,000 jobs in its store, against what `bacalhau job list`
+costs the same node (the API's list of 25 jobs), measured side by side.
+
+    .venv/bin/python bench/webui_jobs.py [--jobs 10000] [--small 100] [--rounds 30]
+
+For each store size (`--small` and `--jobs`), a hybrid node is started on a BACALHAU_DIR whose job store
+was filled beforehand with that many finished jobs (Completed, Failed, Stopped in turn), each with one
+execution, and with WebUI.Enabled. Then, interleaved round after round, over real HTTP:
+
+    baseline   GET /api/v1/orchestrator/jobs?limit=25        (what `bacalhau job list` asks)
+    table      GET /jobs/table                                (the jobs page's polled table: 25 rows,
+                                                               with done/total from each job's executions)
+    filtered   GET /jobs/table?state=Failed
+    page 40    GET /jobs/table?next_token=<the 40th page's>
+    job        GET /jobs/<id>                                 (header + overview)
+    overview   GET /overview/panel                            (jobs by state, completions per minute)
+
+Printed: medians and p90 in ms, each page's median as a ratio of the baseline's in the same run, and
+each page at `--jobs` as a ratio of itself at `--small` (does it grow with the store?). No assertion.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import socket
+import time
+import uuid
+from pathlib import Path
+
+import httpx
+from hybrid_node import HybridNode, median_ms, print_table
+
+from bacalhau.models.execution import Execution, ExecutionState
+from bacalhau.models.job import Job
+from bacalhau.models.state import ExecutionStateType, JobStateType
+from bacalhau.orchestrator.jobstore.sqlite import SQLiteJobStore
+
+STATES = (JobStateType.Completed, JobStateType.Failed, JobStateType.Stopped)
+EXECUTION_FOR = {JobStateType.Completed: ExecutionStateType.Completed, JobStateType.Failed: ExecutionStateType.Failed,
+                 JobStateType.Stopped: ExecutionStateType.Cancelled}
+
+
+def fill(data_dir: Path, count: int) -> None:
+    """`count` finished jobs with one execution each, written by the job store itself."""
+    async def run() -> None:
+        store = SQLiteJobStore(path=data_dir / "orchestrator" / "jobs.db")
+        now = time.time_ns() - count * 1_000_000
+        try:
+            for i in range(count):
+                state = STATES[i % len(STATES)]
+                job = Job.model_validate({
+                    "ID": f"j-{uuid.uuid4()}", "Name": f"bench-{i}", "Namespace": "default", "Type": "batch", "Count": 1,
+                    "Tasks": [{"Name": "main", "Engine": {"Type": "docker", "Params": {"Image": "ubuntu:24.04"}}}],
+                    "State": {"StateType": state.name}, "Version": 1, "Revision": 1,
+                    "CreateTime": now + i * 1_000_000, "ModifyTime": now + i * 1_000_000 + 500_000,
+                })
+                await store.create_job(job, [])
+                execution = Execution.model_validate({
+                    "ID": f"e-{uuid.uuid4()}", "JobID": job.id, "Namespace": "default", "NodeID": "n-bench",
+                    "JobVersion": 1, "CreateTime": job.create_time, "ModifyTime": job.modify_time,
+                })
+                execution.compute_state = ExecutionState(StateType=EXECUTION_FOR[state])
+                execution.job = job
+                await store.create_execution(execution, [])
+        finally:
+            await store.close()
+    asyncio.run(run())
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def measure(size: int, rounds: int) -> dict[str, list[float]]:
+    """Every measurement's samples (seconds) on a node whose store holds `size` jobs."""
+    ui_port = free_port()
+    with HybridNode(extra_config=["WebUI.Enabled=true", f"WebUI.Listen=127.0.0.1:{ui_port}"],
+                    prepare=lambda data: fill(data, size)) as node, \
+            httpx.Client(base_url=node.url, timeout=60) as api, \
+            httpx.Client(base_url=f"http://127.0.0.1:{ui_port}", timeout=60) as ui:
+        first = api.get("/api/v1/orchestrator/jobs", params={"limit": 25}).json()
+        token = ""
+        for _ in range(min(39, max(size // 25 - 1, 0))):  # the 40th page's token (or the last one's)
+            listed = api.get("/api/v1/orchestrator/jobs", params={"limit": 25, "next_token": token}).json()
+            token = listed["NextToken"] or token
+        job_id = first["Items"][0]["ID"]
+        requests = {
+            "baseline: API list 25": lambda: api.get("/api/v1/orchestrator/jobs", params={"limit": 25}),
+            "table": lambda: ui.get("/jobs/table"),
+            "filtered (Failed)": lambda: ui.get("/jobs/table", params={"state": "Failed"}),
+            "page 40": lambda: ui.get("/jobs/table", params={"next_token": token}),
+            "job page": lambda: ui.get(f"/jobs/{job_id}"),
+            "overview": lambda: ui.get("/overview/panel"),
+        }
+        samples: dict[str, list[float]] = {name: [] for name in requests}
+        for name, send in requests.items():  # warm up once each
+            assert send().status_code == 200, name
+        for _ in range(rounds):
+            for name, send in requests.items():
+                started = time.perf_counter()
+                resp = send()
+                samples[name].append(time.perf_counter() - started)
+                assert resp.status_code == 200, (name, resp.status_code, resp.text[:300])
+        return samples
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--jobs", type=int, default=10_000)
+    parser.add_argument("--small", type=int, default=100)
+    parser.add_argument("--rounds", type=int, default=30)
+    args = parser.parse_args()
+    results = {size: measure(size, args.rounds) for size in (args.small, args.jobs)}
+    for size, samples in results.items():
+        print_table(f"{size} jobs in the store", list(samples.items()))
+    big, small = results[args.jobs], results[args.small]
+    base = median_ms(big["baseline: API list 25"])
+    print(f"\nratios at {args.jobs} jobs: page median / API list median ({base:.2f} ms), and / itself at {args.small}")
+    for name, samples in big.items():
+        print(f"  {name:<24} {median_ms(samples) / base:>6.2f}x baseline   "
+              f"{median_ms(samples) / median_ms(small[name]):>6.2f}x at {args.small} jobs")
+
+
+if __name__ == "__main__":
+    main()
