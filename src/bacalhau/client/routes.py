@@ -89,6 +89,11 @@ def node_executions(node_id: str, *, limit: int) -> Call:
     return Call("GET", f"{ORCHESTRATOR}/nodes/{quote(node_id, safe='')}/executions", None, query(limit=limit))
 
 
+def jobs_progress(job_ids: list[str]) -> Call:
+    """Ours: the current executions of a page of jobs, counted by state (a raw JSON object)."""
+    return Call("GET", f"{ORCHESTRATOR}/jobs-progress", None, query(ids=",".join(job_ids)))
+
+
 def jobs_summary(*, minutes: int) -> Call:
     """Ours: jobs by state and completions per minute (a raw JSON object)."""
     return Call("GET", f"{ORCHESTRATOR}/jobs-summary", None, query(minutes=minutes))

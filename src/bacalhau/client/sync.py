@@ -126,6 +126,11 @@ class Client:
         found = self.call(routes.node_executions(node_id, limit=limit))
         return list(found.get("Items") or []) if isinstance(found, dict) else []
 
+    def jobs_progress(self, job_ids: list[str]) -> dict[str, dict[str, int]]:
+        """Each job's current executions counted by state name (ours: bacalhau-py only)."""
+        found = self.call(routes.jobs_progress(job_ids))
+        return dict(found.get("Items") or {}) if isinstance(found, dict) else {}
+
     def jobs_summary(self, minutes: int = 60) -> dict[str, Any]:
         """Jobs by state and completions per minute over the last `minutes` (ours: bacalhau-py only)."""
         return cast(dict[str, Any], self.call(routes.jobs_summary(minutes=minutes)))

@@ -4,13 +4,12 @@ fragment that reloads itself every 2 s, so states change without a reload of the
     GET /jobs          the page (filters + the first table, rendered at once)
     GET /jobs/table    the table alone (what the page polls), same query parameters
 
-"done/total" asks the API for each listed job's executions, a few at a time: PAGE_SIZE jobs make at
-most PAGE_SIZE small requests, however many jobs the store holds (bench/webui_jobs.py measures it).
+"done/total" comes from one more request for the whole page (GET /jobs-progress, ours: executions
+counted by state in one query), whatever the number of jobs in the store (bench/webui_jobs.py).
 """
 
 from __future__ import annotations
 
-import asyncio
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlencode
@@ -19,17 +18,16 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse
 from starlette.routing import Route
 
-from bacalhau.client import AsyncClient
 from bacalhau.models import constants as c
 from bacalhau.models.state import ExecutionStateType, JobStateType
 from bacalhau.webui.backend import api
-from bacalhau.webui.render import TERMINAL_EXECUTION, page
+from bacalhau.webui.render import page
 
 PAGE_SIZE = 25
-_CONCURRENT_LOOKUPS = 8
 STATES = [s.name for s in JobStateType if s is not JobStateType.Undefined]
-DISCARDED = {int(s) for s in (ExecutionStateType.AskForBidRejected, ExecutionStateType.BidRejected,
+DISCARDED = {s.name for s in (ExecutionStateType.AskForBidRejected, ExecutionStateType.BidRejected,
                               ExecutionStateType.Cancelled)}
+TERMINAL = {s.name for s in ExecutionStateType if s.is_terminal}
 
 
 @dataclass(frozen=True)
@@ -56,13 +54,13 @@ class JobFilters:
         return urlencode({k: v for k, v in values.items() if v})
 
 
-async def _progress(client: AsyncClient, job: dict[str, Any], gate: asyncio.Semaphore) -> tuple[int, int]:
-    async with gate:
-        executions = (await client.job_executions(job["ID"], namespace=job.get("Namespace", ""))).items
-    live = [e for e in executions if int(e.compute_state.state_type) not in DISCARDED]
-    done = sum(1 for e in live if int(e.compute_state.state_type) == int(ExecutionStateType.Completed))
-    total = int(job.get("Count") or 0) if job.get("Type") in (c.JOB_TYPE_BATCH, c.JOB_TYPE_SERVICE) else len(live)
-    finished = sum(1 for e in live if int(e.compute_state.state_type) in TERMINAL_EXECUTION)
+def _progress(job: dict[str, Any], by_state: dict[str, int]) -> tuple[int, int]:
+    """(done, total) for the table: completed executions, of the job's Count (batch, service) or of its
+    executions that were not discarded (ops, daemon: one per node)."""
+    live = {name: n for name, n in by_state.items() if name not in DISCARDED}
+    done = live.get(ExecutionStateType.Completed.name, 0)
+    finished = sum(n for name, n in live.items() if name in TERMINAL)
+    total = int(job.get("Count") or 0) if job.get("Type") in (c.JOB_TYPE_BATCH, c.JOB_TYPE_SERVICE) else sum(live.values())
     return done, max(total, finished)
 
 
@@ -74,8 +72,8 @@ async def _table_context(request: Request) -> dict[str, Any]:
             namespace=filters.namespace, states=[filters.state] if filters.state else [], job_type=filters.job_type,
         )
         jobs = [job.to_wire() for job in listed.items]
-        gate = asyncio.Semaphore(_CONCURRENT_LOOKUPS)
-        progress = await asyncio.gather(*(_progress(client, job, gate) for job in jobs))
+        counts = await client.jobs_progress([job["ID"] for job in jobs]) if jobs else {}
+    progress = [_progress(job, counts.get(job["ID"], {})) for job in jobs]
     return {"jobs": list(zip(jobs, progress, strict=True)), "filters": filters, "next_token": listed.next_token,
             "states": STATES, "types": c.JOB_TYPES}
 

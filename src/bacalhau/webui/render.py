@@ -15,8 +15,6 @@ from bacalhau.models.resources import format_bytes
 from bacalhau.models.state import ExecutionStateType
 
 _NS = 1_000_000_000
-# Execution states a job is done with (they ran or never will): for the "done/total" column.
-TERMINAL_EXECUTION = {int(s) for s in ExecutionStateType if s.is_terminal}
 
 
 def short_id(value: str) -> str:

@@ -114,3 +114,22 @@ async def test_the_summary_refuses_absurd_windows(http: httpx.AsyncClient) -> No
     assert resp.status_code == 400, resp.text
 
 
+
+
+async def test_progress_counts_a_page_of_jobs_current_executions_in_one_call(
+    http: httpx.AsyncClient, orch: Orchestrator, fleet: dict[str, str]
+) -> None:
+    from bacalhau.models.execution import ExecutionState
+    from bacalhau.models.state import ExecutionStateType
+    from factories import make_execution
+
+    job = await orch.store.get_job(fleet["r1"])
+    for state in (ExecutionStateType.Completed, ExecutionStateType.Completed, ExecutionStateType.Running):
+        execution = make_execution(job, node_id="n-1")
+        execution.compute_state = ExecutionState(StateType=state)
+        await orch.store.create_execution(execution, [])
+    resp = await http.get("/api/v1/orchestrator/jobs-progress", params={"ids": f"{fleet['r1']},{fleet['r2']},j-nobody"})
+    assert resp.status_code == 200, resp.text
+    assert resp.json()["Items"] == {fleet["r1"]: {"Running": 1, "Completed": 2}}
+    too_many = await http.get("/api/v1/orchestrator/jobs-progress", params={"ids": ",".join(["j-x"] * 101)})
+    assert too_many.status_code == 400 and "at most 100" in too_many.json()["Message"]

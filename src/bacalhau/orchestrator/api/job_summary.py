@@ -1,6 +1,8 @@
 """Ours, for the web UI and dashboards: jobs filtered by state and type, and the fleet's jobs at a glance.
 
     GET /api/v1/orchestrator/jobs?state=Running,Queued&type=batch    (added to Bacalhau's list route)
+    GET /api/v1/orchestrator/jobs-progress?ids=j-1,j-2         (at most MAX_PROGRESS_IDS)
+        {"Items": {"j-1": {"Completed": 2, "Running": 1}, ...}}   current version's executions by state
     GET /api/v1/orchestrator/jobs-summary?minutes=60
         {"Total": 1234, "ByState": {"Running": 3, "Completed": 1200, ...},
          "CompletedPerMinute": [{"Minute": "2026-12-07T01:00:00Z", "Count": 4}, ...]}   oldest first
@@ -20,7 +22,7 @@ from fastapi.responses import JSONResponse
 from bacalhau.models import constants as c
 from bacalhau.models.clock import rfc3339_nano
 from bacalhau.models.errors import BadRequestError
-from bacalhau.models.state import JobStateType
+from bacalhau.models.state import ExecutionStateType, JobStateType
 from bacalhau.orchestrator.api.context import orchestrator
 from bacalhau.orchestrator.api.openapi import errors, inputs, integer, query
 from bacalhau.orchestrator.api.params import query_int, query_str
@@ -29,6 +31,7 @@ from bacalhau.orchestrator.service import Orchestrator
 router = APIRouter(prefix="/api/v1/orchestrator", tags=["orchestrator"])
 
 MAX_MINUTES = 24 * 60
+MAX_PROGRESS_IDS = 100
 _MINUTE_NS = 60 * 1_000_000_000
 
 
@@ -53,6 +56,23 @@ def type_filter(request: Request) -> str:
     if kind and kind not in c.JOB_TYPES:
         raise BadRequestError(f"invalid job type {kind!r}", hint=f"use one of {', '.join(c.JOB_TYPES)}")
     return kind
+
+
+@router.get(
+    "/jobs-progress",
+    responses=errors(400),
+    openapi_extra=inputs(query("ids", f"comma-separated full job IDs, at most {MAX_PROGRESS_IDS}")),
+)
+async def jobs_progress(request: Request, orch: Orchestrator = Depends(orchestrator)) -> JSONResponse:
+    """For a page of jobs, their current executions counted by state (ours): one query, not one per job."""
+    ids = [part.strip() for part in query_str(request, "ids").split(",") if part.strip()]
+    if len(ids) > MAX_PROGRESS_IDS:
+        raise BadRequestError(f"too many job IDs ({len(ids)}); at most {MAX_PROGRESS_IDS}", hint="ask page by page")
+    counts = await orch.store.execution_counts(ids)
+    return JSONResponse({"Items": {
+        job_id: {ExecutionStateType(state).name: n for state, n in sorted(by_state.items())}
+        for job_id, by_state in counts.items()
+    }})
 
 
 @router.get(

@@ -142,6 +142,11 @@ class JobStore(Protocol):
 
     async def list_executions(self, job_id: str, query: ExecutionQuery | None = None) -> list[Execution]: ...
 
+    async def execution_counts(self, job_ids: list[str]) -> dict[str, dict[int, int]]:
+        """For each job, its current version's executions counted by ComputeState value (the web UI's
+        done/total column). Unknown jobs are left out."""
+        ...
+
     async def recent_executions_on_node(self, node_id: str, limit: int) -> list[Execution]:
         """The node's newest `limit` executions, any state, newest first (the web UI's node page)."""
         ...

@@ -327,6 +327,21 @@ class SQLiteJobStore:
             rows = conn.execute(f"{sql} LIMIT ? OFFSET ?", [*params, *sqlite_rows.page(query.limit, query.offset)])
             return [Execution.model_validate_json(row[0]) for row in rows]
 
+    async def execution_counts(self, job_ids: list[str]) -> dict[str, dict[int, int]]:
+        """One grouped query over the executions_job index for a page of jobs."""
+        if not job_ids:
+            return {}
+        marks = ", ".join("?" * len(job_ids))
+        sql = (
+            "SELECT e.job_id, e.compute_state, COUNT(*) FROM executions e JOIN jobs j ON j.id = e.job_id "
+            f"WHERE e.job_id IN ({marks}) AND e.job_version = j.version GROUP BY e.job_id, e.compute_state"
+        )
+        counts: dict[str, dict[int, int]] = {}
+        async with self._db.reading() as conn:
+            for job_id, state, n in conn.execute(sql, job_ids):
+                counts.setdefault(str(job_id), {})[int(state)] = int(n)
+        return counts
+
     async def recent_executions_on_node(self, node_id: str, limit: int) -> list[Execution]:
         """The node's newest `limit` executions, newest first (the executions_node index, then a sort)."""
         async with self._db.reading() as conn:
