@@ -181,3 +181,30 @@ def test_approve_a_pending_node(bacalhau_bin: Path, tmp_path: Path, ui: BrowserP
         cluster.wait_node("worker", "CONNECTED", membership="APPROVED")
     finally:
         cluster.close()
+
+
+def test_a_guarded_node_asks_for_a_key_then_shows_its_jobs(bacalhau_bin: Path, tmp_path_factory: pytest.TempPathFactory,
+                                                          ui: BrowserPage) -> None:
+    key = "browser-key-0123456789-ABCDEFG"
+    config = tmp_path_factory.mktemp("guarded") / "config.yaml"
+    config.write_text(f"API:\n  Auth:\n    Users:\n      - Alias: ops\n        APIKey: {key}\n"
+                      "        Capabilities: [{Actions: ['*']}]\n")
+    port = find_free_port()
+    pool = NodePool(bacalhau_bin, tmp_path_factory)
+    try:
+        pool(extra_config=[*ui_config(port), str(config)])  # -c takes a config file too
+        page = ui.page
+        page.goto(f"http://127.0.0.1:{port}/nodes")
+        page.wait_for_url(re.compile(r"/login\?next=/nodes"))
+        page.get_by_label("API key").fill("not-the-key-000000000000")
+        page.get_by_role("button", name="Log in").click()
+        page.locator("#login-error .alert").wait_for()
+        assert "invalid API key" in page.locator("#login-error").inner_text()
+        page.get_by_label("API key").fill(key)
+        page.get_by_role("button", name="Log in").click()
+        page.wait_for_url(re.compile(r"/nodes$"))
+        page.locator("#nodes-table tbody tr").first.wait_for()
+        assert "Log out" in page.locator("header").inner_text()
+        ui.screenshot("login-then-nodes")
+    finally:
+        pool.close()
