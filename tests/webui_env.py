@@ -1,5 +1,6 @@
 """A real browser for the web UI tests: headless Chromium (Debian's /usr/bin/chromium) driven by
-Playwright, one per test session; a page per test whose console errors fail the test (a script the
+Playwright, one per test module (Playwright's sync API keeps an event loop running on the main thread
+while it is open, which asyncio tests of later modules cannot share); a page per test whose console errors fail the test (a script the
 page's Content-Security-Policy blocked shows up there first).
 
 Screenshots go to `.artifacts/webui/` at the repository root (or `$BACALHAU_TEST_ARTIFACTS/webui/`).
@@ -32,9 +33,9 @@ def artifacts_dir() -> Path:
     return path
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def chromium() -> Iterator[Any]:
-    """A headless Chromium for the session."""
+    """A headless Chromium for the module's tests (closed before the next module: see the docstring)."""
     try:
         from playwright.sync_api import sync_playwright
     except ImportError:

@@ -232,7 +232,8 @@ class Node:
         own = f"{'https' if self._api_tls else 'http'}://127.0.0.1:{api_port}"
         backend = cfg.web_ui.backend.strip() or own
         return await serve_web_ui(stack, host=binding.host, port=port, backend_url=backend,
-                                  verify_tls=backend != own, ca_file=cfg.api.tls.ca_file)
+                                  verify_tls=backend != own, ca_file=cfg.api.tls.ca_file,
+                                  host_names=tuple(cfg.api.allowed_hosts))
 
     async def _wait_for_stop(self) -> None:
         """Until SIGTERM/SIGINT, or until the compute link gives up for good (then its error is raised)."""

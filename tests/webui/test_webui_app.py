@@ -89,9 +89,9 @@ async def test_a_refused_spec_lists_its_field_errors_and_stores_nothing(orch: Or
         assert bad.status_code == 200 and "HX-Redirect" not in bad.headers
         assert "The job was not submitted" in bad.text and "Image" in bad.text, bad.text
         garbage = await submit(ui, "Type: [unclosed")
-        assert "neither YAML nor JSON" in garbage.text
+        assert "failed to parse the job file as YAML" in garbage.text
         listed = await submit(ui, "- just\n- a list\n")
-        assert "a job file holds one job" in listed.text
+        assert "must hold a mapping of job fields" in listed.text
         assert "No jobs" in (await ui.get("/jobs/table")).text
 
 

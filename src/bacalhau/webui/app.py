@@ -71,8 +71,8 @@ async def _home(request: Request) -> Response:
     return RedirectResponse("/jobs", status_code=303)
 
 
-def create_app(backend: Backend) -> Starlette:
-    """The UI for the API at `backend`."""
+def create_app(backend: Backend, *, allowed_hosts: tuple[str, ...] | None = None) -> Starlette:
+    """The UI for the API at `backend`, answering to `allowed_hosts` (None: any Host; see guard.py)."""
     app = Starlette(
         routes=[
             Route("/", _home),
@@ -88,5 +88,5 @@ def create_app(backend: Backend) -> Starlette:
     )
     app.state.backend = backend
     app.state.sessions = Sessions()
-    app.add_middleware(RequestGuard)
+    app.add_middleware(RequestGuard, allowed_hosts=allowed_hosts)
     return app

@@ -100,14 +100,19 @@ async def logs_stream(request: Request) -> Response:
             async with api(request, timeout_s=None) as client:
                 async for line in client.job_logs(job_id, follow=True):
                     kind = "stderr" if int(line.type) == STDERR else "stdout"
-                    # One SSE data line per event: a stray CR or LF inside a log line must not split it.
-                    text = html.escape(line.line.rstrip("\n").replace("\r", "").replace("\n", " "))
-                    yield f"event: line\ndata: <div class=\"log {kind}\">{text}</div>\n\n"
+                    yield _event("line", kind, line.line.rstrip("\n"))
         except BacalhauError as exc:
-            yield f"event: line\ndata: <div class=\"log error\">{html.escape(exc.message)}</div>\n\n"
-        yield "event: end\ndata: <div class=\"log end\">end of output</div>\n\n"
+            yield _event("line", "error", exc.message)
+        yield _event("end", "end", "end of output")
 
     return StreamingResponse(events(), media_type="text/event-stream", headers={"Cache-Control": "no-store"})
+
+
+def _event(name: str, kind: str, text: str) -> str:
+    """One server-sent event carrying `text` as an escaped line: one `data:` line, whatever CR or LF the
+    text holds (a log line or an error must never start an event of its own)."""
+    flat = html.escape(text.replace("\r", "").replace("\n", " "))
+    return f"event: {name}\ndata: <div class=\"log {kind}\">{flat}</div>\n\n"
 
 
 routes = [

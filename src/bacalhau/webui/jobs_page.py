@@ -19,6 +19,7 @@ from starlette.responses import HTMLResponse
 from starlette.routing import Route
 
 from bacalhau.models import constants as c
+from bacalhau.models.errors import BacalhauError, ErrorCode
 from bacalhau.models.state import ExecutionStateType, JobStateType
 from bacalhau.webui.backend import api
 from bacalhau.webui.render import page
@@ -79,8 +80,16 @@ async def _table_context(request: Request) -> dict[str, Any]:
 
 
 async def jobs(request: Request) -> HTMLResponse:
-    """The jobs page."""
-    return page(request, "jobs.html", **await _table_context(request))
+    """The jobs page; a filter the API refuses is told above the form, which stays to be corrected."""
+    try:
+        context = await _table_context(request)
+    except BacalhauError as exc:
+        if exc.code not in (ErrorCode.BadRequest, ErrorCode.ValidationError):
+            raise
+        context = {"jobs": [], "filters": JobFilters.of(request), "next_token": "", "states": STATES,
+                   "types": c.JOB_TYPES, "error": exc.message, "hint": exc.hint}
+        return page(request, "jobs.html", status_code=400, **context)
+    return page(request, "jobs.html", **context)
 
 
 async def jobs_table(request: Request) -> HTMLResponse:

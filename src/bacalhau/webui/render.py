@@ -6,6 +6,7 @@ import json
 import time
 from datetime import UTC, datetime
 from typing import Any
+from urllib.parse import quote
 
 from jinja2 import Environment, PackageLoader, select_autoescape
 from starlette.requests import Request
@@ -74,6 +75,7 @@ def percent(part: float, whole: float) -> int:
 
 ENVIRONMENT = Environment(loader=PackageLoader("bacalhau.webui", "templates"), autoescape=select_autoescape(["html"]))
 ENVIRONMENT.filters.update(
+    seg=lambda value: quote(str(value), safe=""),  # an ID as one path segment: `/`, `?`, `%` cannot steer a link
     short=short_id, ago=ago, timestamp=timestamp, execution_state=execution_state, pretty_json=pretty_json,
     bytes=lambda n: format_bytes(int(n or 0)), lower=lambda s: str(s).lower(),
 )

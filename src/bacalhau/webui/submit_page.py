@@ -9,20 +9,23 @@ on its own line, with the hint.
 
 from __future__ import annotations
 
-import json
-from typing import Any
-from urllib.parse import parse_qs
+from urllib.parse import quote
 
-import yaml
 from starlette.requests import Request
 from starlette.responses import HTMLResponse
 from starlette.routing import Route
 
 from bacalhau.models.errors import BacalhauError
+from bacalhau.models.job_file import read_job
 from bacalhau.webui.backend import api
+from bacalhau.webui.forms import read_form
 from bacalhau.webui.render import page
 
 MAX_SPEC_BYTES = 1024 * 1024
+# Values once YAML aliases are expanded: a 1 MiB file of short scalars holds about this many.
+MAX_SPEC_NODES = 200_000
+# The encoded form is larger than the spec it carries (percent-encoding): the spec's own limit is the one told.
+_MAX_FORM_BYTES = 3 * MAX_SPEC_BYTES
 
 
 async def submit_form(request: Request) -> HTMLResponse:
@@ -31,7 +34,7 @@ async def submit_form(request: Request) -> HTMLResponse:
 
 
 def _problems(message: str) -> list[dict[str, str]]:
-    """The API's message, one problem per line, each split into its field path and its words."""
+    """The message, one problem per line, each split into its field path and its words."""
     found = []
     for line in message.splitlines():
         text = line.strip()
@@ -42,31 +45,22 @@ def _problems(message: str) -> list[dict[str, str]]:
     return found
 
 
-def _parse(text: str) -> dict[str, Any]:
-    try:
-        data = json.loads(text) if text.lstrip().startswith("{") else yaml.safe_load(text)
-    except (ValueError, yaml.YAMLError) as exc:
-        raise BacalhauError(f"the job file is neither YAML nor JSON: {exc}", hint="check its indentation and quotes") from exc
-    if not isinstance(data, dict):
-        raise BacalhauError("a job file holds one job: a mapping with Type, Tasks and so on",
-                            hint="see `bacalhau job run --help` or README: A job file")
-    return data
-
-
 async def submit(request: Request) -> HTMLResponse:
-    """Submit the pasted spec; on a refusal, the editor's error list."""
-    body = await request.body()
-    if len(body) > MAX_SPEC_BYTES:
-        return page(request, "submit_errors.html", status_code=413,
-                    problems=[{"field": "", "message": f"the job file is over {MAX_SPEC_BYTES // 1024} KiB"}], hint="")
-    text = parse_qs(body.decode("utf-8", "replace")).get("spec", [""])[-1]
+    """Submit the pasted spec; on a refusal (here or by the API), the editor's error list.
+
+    The file is read as the CLI reads it (models/job_file.py: YAML or JSON, bounded when its aliases
+    are expanded, top-level keys, field types), so a mistake is told in the same words, and the
+    node's event loop never serialises an alias bomb."""
     try:
-        spec = _parse(text)
+        form = await read_form(request, limit=_MAX_FORM_BYTES,
+                               too_big=f"the job file is over {MAX_SPEC_BYTES // 1024} KiB")
+        job = read_job(form.get("spec", "").encode(), "the job file", limit=MAX_SPEC_BYTES, max_nodes=MAX_SPEC_NODES)
         async with api(request) as client:
-            done = await client.put_job(spec)
+            done = await client.put_job(job)
     except BacalhauError as exc:
-        return page(request, "submit_errors.html", status_code=200, problems=_problems(exc.message), hint=exc.hint)
-    return HTMLResponse("", headers={"HX-Redirect": f"/jobs/{done.job_id}"})
+        # 200: htmx swaps only successful answers, and this one is the form's own message.
+        return page(request, "submit_errors.html", problems=_problems(exc.message), hint=exc.hint)
+    return HTMLResponse("", headers={"HX-Redirect": f"/jobs/{quote(done.job_id, safe='')}"})
 
 
 routes = [Route("/submit", submit_form), Route("/submit", submit, methods=["POST"])]
