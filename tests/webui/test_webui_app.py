@@ -5,21 +5,14 @@ through ASGI on both sides), its guards, sessions and formatting rules.
 from __future__ import annotations
 
 import base64
-from collections.abc import AsyncIterator
-from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
-from tests.orchestrator.node_harness import FakeMonotonic, make_orchestrator, stop
+from tests.orchestrator.in_process_api import api_app, orch
 
-from bacalhau.auth.authorizer import build_authorizer
 from bacalhau.auth.binding import LOOPBACK, web_ui_binding
-from bacalhau.config.types import BacalhauConfig
 from bacalhau.models.errors import ConfigurationError
-from bacalhau.models.node import BuildVersionInfo, NodeInfo
-from bacalhau.orchestrator.api.app import create_app as create_api
-from bacalhau.orchestrator.api.context import ApiContext
 from bacalhau.orchestrator.service import Orchestrator
 from bacalhau.webui import render
 from bacalhau.webui.app import create_app
@@ -29,23 +22,12 @@ from bacalhau.webui.session import COOKIE, Sessions
 
 API_KEY = "ui-test-key-0123456789-ABCDE"
 HTMX = {"HX-Request": "true"}
-
-
-@pytest.fixture
-async def orch(tmp_path: Path) -> AsyncIterator[Orchestrator]:
-    started = make_orchestrator(tmp_path, monotonic=FakeMonotonic())
-    try:
-        yield started
-    finally:
-        await stop(started)
+__all__ = ["orch"]  # the fixture, imported to be found by pytest
 
 
 def ui_client(orch: Orchestrator, users: list[dict[str, Any]] | None = None) -> httpx.AsyncClient:
     """The UI app, talking to an in-process API (ASGI) of `orch`: no sockets on either side."""
-    cfg = BacalhauConfig.from_user({"API": {"Auth": {"Users": users or []}}})
-    api = create_api(ApiContext(version=BuildVersionInfo(GitVersion="v1.9.0"), node_info=NodeInfo, config=dict,
-                                orchestrator=orch, authorizer=build_authorizer(cfg.api.auth)))
-    ui = create_app(Backend(base_url="http://api", transport=httpx.ASGITransport(app=api)))
+    ui = create_app(Backend(base_url="http://api", transport=httpx.ASGITransport(app=api_app(orch, users))))
     return httpx.AsyncClient(transport=httpx.ASGITransport(app=ui), base_url="http://ui.test")
 
 

@@ -13,7 +13,6 @@ import contextlib
 import html
 import re
 from collections.abc import AsyncIterator
-from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, quote, urlencode, urljoin, urlsplit
 
@@ -22,18 +21,14 @@ import pytest
 import uvicorn
 from starlette.types import ASGIApp, Receive, Scope, Send
 from tests.factories import make_event, make_execution, make_job, make_node_info
-from tests.orchestrator.node_harness import FakeMonotonic, RecordingCompute, make_orchestrator, stop
+from tests.orchestrator.in_process_api import api_app, orch
+from tests.orchestrator.node_harness import RecordingCompute
 
 from bacalhau.asgi_server import bound_port, serve
-from bacalhau.auth.authorizer import build_authorizer
-from bacalhau.config.types import BacalhauConfig
 from bacalhau.models.execution import ExecutionLog, ExecutionState
 from bacalhau.models.history import TOPIC_SCHEDULING, Event
 from bacalhau.models.job import JobState, SpecConfig
-from bacalhau.models.node import BuildVersionInfo, NodeInfo
 from bacalhau.models.state import ExecutionStateType, JobStateType
-from bacalhau.orchestrator.api.app import create_app as create_api
-from bacalhau.orchestrator.api.context import ApiContext
 from bacalhau.orchestrator.service import Orchestrator
 from bacalhau.transport.messages import LogStreamRequest
 from bacalhau.transport.ncl.subjects import validate_node_id
@@ -45,6 +40,7 @@ from bacalhau.webui.submit_page import MAX_SPEC_BYTES
 HTMX = {"HX-Request": "true", "Origin": "http://ui.test"}
 FORM = {**HTMX, "Content-Type": "application/x-www-form-urlencoded"}
 API_KEY = "review-key-0123456789-ABCDEF"
+__all__ = ["orch"]  # the fixture, imported to be found by pytest
 P = '"><img src=x onerror=alert(1)>'  # what must never reach a page as markup
 GOOD = "Name: ok\nType: batch\nCount: 1\nTasks:\n  - Name: main\n    Engine:\n      Type: docker\n      Params:\n        Image: busybox\n"
 EVIL_LINES = ["plain\n", "a\n\nevent: end\ndata: <b>forged</b>", "b\revent: end\rdata: forged", "c\r\n\r\ndata: forged",
@@ -52,9 +48,7 @@ EVIL_LINES = ["plain\n", "a\n\nevent: end\ndata: <b>forged</b>", "b\revent: end\
 
 
 def _api(orch: Orchestrator, users: list[dict[str, Any]] | None = None) -> ASGIApp:
-    cfg = BacalhauConfig.from_user({"API": {"Auth": {"Users": users or []}}})
-    return create_api(ApiContext(version=BuildVersionInfo(GitVersion="v1.9.0"), node_info=NodeInfo, config=dict,
-                                 orchestrator=orch, authorizer=build_authorizer(cfg.api.auth)))
+    return api_app(orch, users)
 
 
 def _ui(api: ASGIApp) -> httpx.AsyncClient:
@@ -62,15 +56,6 @@ def _ui(api: ASGIApp) -> httpx.AsyncClient:
     app = create_app(Backend(base_url="http://api", transport=httpx.ASGITransport(app=api)), allowed_hosts=("ui.test",))
     return httpx.AsyncClient(transport=httpx.ASGITransport(app=app, raise_app_exceptions=False),
                              base_url="http://ui.test", timeout=60)
-
-
-@pytest.fixture
-async def orch(tmp_path: Path) -> AsyncIterator[Orchestrator]:
-    started = make_orchestrator(tmp_path, monotonic=FakeMonotonic())
-    try:
-        yield started
-    finally:
-        await stop(started)
 
 
 @pytest.fixture

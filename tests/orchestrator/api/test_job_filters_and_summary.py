@@ -5,37 +5,16 @@ transport; job states are set in the store as the scheduler would set them.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from pathlib import Path
-
 import httpx
 import pytest
-from tests.orchestrator.node_harness import FakeMonotonic, make_orchestrator, stop
+from tests.orchestrator.in_process_api import http, orch
 
-from bacalhau.models.node import BuildVersionInfo, NodeInfo
 from bacalhau.models.state import JobStateType
-from bacalhau.orchestrator.api.app import create_app
-from bacalhau.orchestrator.api.context import ApiContext
 from bacalhau.orchestrator.service import Orchestrator
 
 JOBS = "/api/v1/orchestrator/jobs"
 SUMMARY = "/api/v1/orchestrator/jobs-summary"
-
-
-@pytest.fixture
-async def orch(tmp_path: Path) -> AsyncIterator[Orchestrator]:
-    started = make_orchestrator(tmp_path, monotonic=FakeMonotonic())
-    try:
-        yield started
-    finally:
-        await stop(started)
-
-
-@pytest.fixture
-async def http(orch: Orchestrator) -> AsyncIterator[httpx.AsyncClient]:
-    ctx = ApiContext(version=BuildVersionInfo(GitVersion="v1.9.0"), node_info=NodeInfo, config=dict, orchestrator=orch)
-    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=create_app(ctx)), base_url="http://t") as client:
-        yield client
+__all__ = ["http", "orch"]  # fixtures, imported to be found by pytest
 
 
 async def submit(http: httpx.AsyncClient, name: str, job_type: str = "batch") -> str:

@@ -4,36 +4,14 @@ An in-process app on a real orchestrator (SQLite store), through httpx's ASGI tr
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from pathlib import Path
-
 import httpx
-import pytest
-from tests.orchestrator.node_harness import FakeMonotonic, make_orchestrator, stop
+from tests.orchestrator.in_process_api import http, orch
 
-from bacalhau.models.node import BuildVersionInfo, NodeInfo
-from bacalhau.orchestrator.api.app import create_app
-from bacalhau.orchestrator.api.context import ApiContext
 from bacalhau.orchestrator.service import Orchestrator
 from factories import make_execution, make_job, make_node_info
 
 NODES = "/api/v1/orchestrator/nodes"
-
-
-@pytest.fixture
-async def orch(tmp_path: Path) -> AsyncIterator[Orchestrator]:
-    started = make_orchestrator(tmp_path, monotonic=FakeMonotonic())
-    try:
-        yield started
-    finally:
-        await stop(started)
-
-
-@pytest.fixture
-async def http(orch: Orchestrator) -> AsyncIterator[httpx.AsyncClient]:
-    ctx = ApiContext(version=BuildVersionInfo(GitVersion="v1.9.0"), node_info=NodeInfo, config=dict, orchestrator=orch)
-    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=create_app(ctx)), base_url="http://t") as client:
-        yield client
+__all__ = ["http", "orch"]  # fixtures, imported to be found by pytest
 
 
 async def test_a_nodes_executions_newest_first_without_job_specs(orch: Orchestrator, http: httpx.AsyncClient) -> None:
