@@ -5,7 +5,8 @@ costs the same node (the API's list of 25 jobs), measured side by side.
 
 For each store size (`--small` and `--jobs`), a hybrid node is started on a BACALHAU_DIR whose job store
 was filled beforehand with that many finished jobs (Completed, Failed, Stopped in turn), each with one
-execution, and with WebUI.Enabled. Then, interleaved round after round, over real HTTP:
+execution (through the store up to 20,000 jobs, as its rows in bulk beyond), and with WebUI.Enabled.
+The store's file size and the node's RSS are printed too. Then, interleaved round after round, over real HTTP:
 
     baseline   GET /api/v1/orchestrator/jobs?limit=25        (what `bacalhau job list` asks)
     table      GET /jobs/table                                (the jobs page's polled table: 25 rows,
@@ -41,8 +42,15 @@ EXECUTION_FOR = {JobStateType.Completed: ExecutionStateType.Completed, JobStateT
                  JobStateType.Stopped: ExecutionStateType.Cancelled}
 
 
+BULK_ABOVE = 20_000
+
+
 def fill(data_dir: Path, count: int) -> None:
-    """`count` finished jobs with one execution each, written by the job store itself."""
+    """`count` finished jobs with one execution each: through the job store itself up to BULK_ABOVE, in
+    bulk beyond (the rows the store writes, inserted in batches: a million store calls take too long)."""
+    if count > BULK_ABOVE:
+        fill_bulk(data_dir, count)
+        return
     async def run() -> None:
         store = SQLiteJobStore(path=data_dir / "orchestrator" / "jobs.db")
         now = time.time_ns() - count * 1_000_000
@@ -66,6 +74,51 @@ def fill(data_dir: Path, count: int) -> None:
         finally:
             await store.close()
     asyncio.run(run())
+
+
+def fill_bulk(data_dir: Path, count: int, batch: int = 20_000) -> None:
+    """The same rows as `fill`, written with executemany into the schema the store made."""
+    import json
+    import sqlite3
+
+    path = data_dir / "orchestrator" / "jobs.db"
+
+    async def create_schema() -> None:
+        await SQLiteJobStore(path=path).close()
+
+    asyncio.run(create_schema())
+    job_template = Job.model_validate({
+        "ID": "JOBID", "Name": "NAME", "Namespace": "default", "Type": "batch", "Count": 1,
+        "Tasks": [{"Name": "main", "Engine": {"Type": "docker", "Params": {"Image": "ubuntu:24.04"}}}],
+        "State": {"StateType": "Completed"}, "Version": 1, "Revision": 1, "CreateTime": 1, "ModifyTime": 2,
+    }).to_wire()
+    conn = sqlite3.connect(path, isolation_level=None)
+    try:
+        conn.execute("PRAGMA synchronous=OFF")
+        now = time.time_ns() - count * 1_000_000
+        for start in range(0, count, batch):
+            jobs, executions = [], []
+            for i in range(start, min(start + batch, count)):
+                state = STATES[i % len(STATES)]
+                job_id, created = f"j-{uuid.uuid4()}", now + i * 1_000_000
+                job = {**job_template, "ID": job_id, "Name": f"bench-{i}", "State": {"StateType": state.name},
+                       "CreateTime": created, "ModifyTime": created + 500_000}
+                jobs.append((job_id, "default", f"bench-{i}", int(state), 1, created, created + 500_000, "{}",
+                             json.dumps(job)))
+                execution_id = f"e-{uuid.uuid4()}"
+                execution = {"ID": execution_id, "JobID": job_id, "Namespace": "default", "NodeID": "n-bench",
+                             "JobVersion": 1, "ComputeState": {"StateType": int(EXECUTION_FOR[state])},
+                             "DesiredState": {"StateType": 2}, "CreateTime": created, "ModifyTime": created + 500_000}
+                executions.append((execution_id, job_id, "n-bench", int(EXECUTION_FOR[state]), 1, created,
+                                   created + 500_000, json.dumps(execution)))
+            conn.execute("BEGIN")
+            conn.executemany("INSERT INTO jobs (id, namespace, name, state, version, create_time, modify_time, "
+                             "labels, data) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)", jobs)
+            conn.executemany("INSERT INTO executions (id, job_id, node_id, compute_state, job_version, create_time, "
+                             "modify_time, data) VALUES (?, ?, ?, ?, ?, ?, ?, ?)", executions)
+            conn.execute("COMMIT")
+    finally:
+        conn.close()
 
 
 def free_port() -> int:
@@ -96,6 +149,10 @@ def measure(size: int, rounds: int) -> dict[str, list[float]]:
             "job page": lambda: ui.get(f"/jobs/{job_id}"),
             "overview": lambda: ui.get("/overview/panel"),
         }
+        db = node.data_dir / "orchestrator" / "jobs.db"
+        rss_kb = int(next(line.split()[1] for line in Path(f"/proc/{node.pid}/status").read_text().splitlines()
+                          if line.startswith("VmRSS:")))
+        print(f"{size} jobs: store {db.stat().st_size / 1e6:.0f} MB, node RSS {rss_kb / 1024:.0f} MiB", flush=True)
         samples: dict[str, list[float]] = {name: [] for name in requests}
         for name, send in requests.items():  # warm up once each
             assert send().status_code == 200, name
