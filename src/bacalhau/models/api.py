@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
-from pydantic import Field
+from pydantic import BeforeValidator, Field
 
 from bacalhau.models.execution import Execution
 from bacalhau.models.fields import NoneList, StrMap
@@ -72,8 +72,16 @@ class StopJobResponse(WireModel):
     evaluation_id: str = Field("", alias="EvaluationID")
 
 
+def _json_integer(value: Any) -> Any:
+    """A JSON number that is an integer (1 or 1.0, as JSON Schema counts them); `false` or "1" is refused
+    (Go decodes the field into a uint64), not read as version 0 or 1."""
+    if isinstance(value, bool | str):
+        raise ValueError("must be an integer")
+    return value
+
+
 class RerunJobRequest(WireModel):
-    job_version: int = Field(0, alias="JobVersion")
+    job_version: Annotated[int, BeforeValidator(_json_integer)] = Field(0, alias="JobVersion")
     reason: str = Field("", alias="Reason")
 
 

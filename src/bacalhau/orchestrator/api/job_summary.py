@@ -24,7 +24,7 @@ from bacalhau.models.clock import rfc3339_nano
 from bacalhau.models.errors import BadRequestError
 from bacalhau.models.state import ExecutionStateType, JobStateType
 from bacalhau.orchestrator.api.context import orchestrator
-from bacalhau.orchestrator.api.openapi import errors, inputs, integer, query
+from bacalhau.orchestrator.api.openapi import errors, inputs, integer, one_of, query
 from bacalhau.orchestrator.api.params import query_int, query_str
 from bacalhau.orchestrator.service import Orchestrator
 
@@ -33,6 +33,15 @@ router = APIRouter(prefix="/api/v1/orchestrator", tags=["orchestrator"])
 MAX_MINUTES = 24 * 60
 MAX_PROGRESS_IDS = 100
 _MINUTE_NS = 60 * 1_000_000_000
+
+
+_STATE_NAMES = "|".join(s.name for s in JobStateType if s is not JobStateType.Undefined)
+# What the OpenAPI document promises (any case is accepted; the document lists the canonical spelling).
+STATE_FILTER = query("state", "ours: only jobs in these states (comma-separated names, e.g. Running,Queued)",
+                     {"type": "string", "pattern": f"^$|^({_STATE_NAMES})(,({_STATE_NAMES}))*$"})
+TYPE_FILTER = query("type", "ours: only jobs of this type", one_of(*c.JOB_TYPES))
+_IDS = query("ids", "comma-separated full job IDs, at most 100",
+             {"type": "string", "pattern": "^[^,]*(,[^,]*){0,99}$"})
 
 
 def state_filter(request: Request) -> tuple[int, ...]:
@@ -61,7 +70,7 @@ def type_filter(request: Request) -> str:
 @router.get(
     "/jobs-progress",
     responses=errors(400),
-    openapi_extra=inputs(query("ids", f"comma-separated full job IDs, at most {MAX_PROGRESS_IDS}")),
+    openapi_extra=inputs(_IDS),
 )
 async def jobs_progress(request: Request, orch: Orchestrator = Depends(orchestrator)) -> JSONResponse:
     """For a page of jobs, their current executions counted by state (ours): one query, not one per job."""

@@ -33,7 +33,7 @@ from bacalhau.models.selector import parse_selector
 from bacalhau.orchestrator.api.body import json_body, parse_model
 from bacalhau.orchestrator.api.context import log_streams, orchestrator
 from bacalhau.orchestrator.api.errors import dumps, error_frame
-from bacalhau.orchestrator.api.job_summary import state_filter, type_filter
+from bacalhau.orchestrator.api.job_summary import STATE_FILTER, TYPE_FILTER, state_filter, type_filter
 from bacalhau.orchestrator.api.openapi import (
     ALL_JOB_VERSIONS,
     JOB_VERSION,
@@ -122,8 +122,8 @@ async def diff_job(request: Request, orch: Orchestrator = Depends(orchestrator))
     responses={200: {"model": ListJobsResponse}, **errors(400)},
     openapi_extra=inputs(
         NAMESPACE, LIMIT, NEXT_TOKEN, order_by(*JOB_ORDERS), REVERSE, LABELS,
-        query("state", "ours: only jobs in these states (comma-separated names, e.g. Running,Queued)"),
-        query("type", "ours: only jobs of this type (batch, service, daemon, ops)"),
+        STATE_FILTER,
+        TYPE_FILTER,
     ),
 )
 async def list_jobs(request: Request, orch: Orchestrator = Depends(orchestrator)) -> JSONResponse:
