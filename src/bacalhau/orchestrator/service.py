@@ -21,7 +21,7 @@ from bacalhau.models.evaluation import Evaluation
 from bacalhau.models.limits import DEFAULT_LIMITS, JobLimits
 from bacalhau.models.normalize import JobDefaults
 from bacalhau.models.retry import DEFAULT_RETRY, RetryPolicy
-from bacalhau.models.state import EvaluationStatus, EvaluationTrigger
+from bacalhau.models.state import EvaluationStatus, EvaluationTrigger, JobStateType
 from bacalhau.orchestrator.broker import EvaluationBroker
 from bacalhau.orchestrator.compute_events import ComputeEventHandler
 from bacalhau.orchestrator.endpoint import Endpoint
@@ -146,7 +146,10 @@ class Orchestrator:
         job_limits.py) and re-arm the others' timeouts."""
         for evaluation in await self.store.list_evaluations(statuses=frozenset({EvaluationStatus.Pending})):
             self.broker.enqueue(evaluation)
-        jobs, _ = await self.store.list_jobs(JobQuery())
+        # Only the live jobs, from the state index: a store of a million finished jobs is not read whole
+        # (and held in memory) at every start.
+        live = tuple(int(state) for state in JobStateType if not state.is_terminal)
+        jobs, _ = await self.store.list_jobs(JobQuery(namespace="*", states=live))
         for job in jobs:
             if job.state.state_type.is_terminal:
                 continue
