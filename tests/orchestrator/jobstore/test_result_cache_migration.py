@@ -76,7 +76,10 @@ async def test_a_version_3_file_keeps_its_executions_and_they_can_be_remembered(
     await store.close()
     with raw(db_path) as conn:
         conn.execute("DROP TABLE result_cache")
-        conn.execute("DROP INDEX jobs_state_create_time")  # v5's, made when the store opened this file
+        conn.execute("DROP INDEX jobs_state_create_time")  # v5's and v6's, made when the store opened this file
+        for trigger in ("insert", "update", "delete"):
+            conn.execute(f"DROP TRIGGER job_state_counts_{trigger}")
+        conn.execute("DROP TABLE job_state_counts")
         conn.execute("UPDATE schema_version SET version = 3")
 
     upgraded = SQLiteJobStore(path=db_path, clock=clock)

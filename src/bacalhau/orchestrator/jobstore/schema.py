@@ -130,8 +130,36 @@ _V5: Final = (
     "CREATE INDEX jobs_state_create_time ON jobs (state, create_time)",
 )
 
+_V6: Final = (
+    # Jobs by state, kept by the database itself as jobs are written: the overview's counts read seven
+    # rows instead of scanning an index of every job ever stored (805 ms at a million jobs before).
+    "CREATE TABLE job_state_counts (state INTEGER PRIMARY KEY, n INTEGER NOT NULL) WITHOUT ROWID",
+    "INSERT INTO job_state_counts (state, n) SELECT state, COUNT(*) FROM jobs GROUP BY state",
+    """
+    CREATE TRIGGER job_state_counts_insert AFTER INSERT ON jobs
+    BEGIN
+        INSERT INTO job_state_counts (state, n) VALUES (NEW.state, 1)
+            ON CONFLICT (state) DO UPDATE SET n = n + 1;
+    END
+    """,
+    """
+    CREATE TRIGGER job_state_counts_update AFTER UPDATE OF state ON jobs WHEN OLD.state != NEW.state
+    BEGIN
+        UPDATE job_state_counts SET n = n - 1 WHERE state = OLD.state;
+        INSERT INTO job_state_counts (state, n) VALUES (NEW.state, 1)
+            ON CONFLICT (state) DO UPDATE SET n = n + 1;
+    END
+    """,
+    """
+    CREATE TRIGGER job_state_counts_delete AFTER DELETE ON jobs
+    BEGIN
+        UPDATE job_state_counts SET n = n - 1 WHERE state = OLD.state;
+    END
+    """,
+)
+
 # Migration N (1-based) brings the schema from version N-1 to N. Append; never edit a released one.
-MIGRATIONS: Final[tuple[tuple[str, ...], ...]] = (_V1, _V2, _V3, _V4, _V5)
+MIGRATIONS: Final[tuple[tuple[str, ...], ...]] = (_V1, _V2, _V3, _V4, _V5, _V6)
 SCHEMA_VERSION: Final = len(MIGRATIONS)
 
 

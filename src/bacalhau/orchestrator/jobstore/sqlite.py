@@ -201,10 +201,10 @@ class SQLiteJobStore:
             return [Job.model_validate_json(d) for d in (page[:limit] if has_more else page)], has_more
 
     async def job_counts(self, completed_since_ns: int) -> tuple[dict[int, int], list[int]]:
-        """Jobs by state (an index scan), and when each job completed since `completed_since_ns` (its
-        last modification: a completed job is not modified again)."""
+        """Jobs by state (kept by triggers: schema v6), and when each job completed since
+        `completed_since_ns` (its last modification: a completed job is not modified again)."""
         async with self._db.reading() as conn:
-            counts = {int(state): int(n) for state, n in conn.execute("SELECT state, COUNT(*) FROM jobs GROUP BY state")}
+            counts = {int(state): int(n) for state, n in conn.execute("SELECT state, n FROM job_state_counts") if n}
             times = [
                 int(row[0]) for row in conn.execute(
                     "SELECT modify_time FROM jobs WHERE modify_time >= ? AND state = ?",
