@@ -32,7 +32,7 @@ async def test_counts_follow_every_write(tmp_path: Path) -> None:
         same = await store.update_job_state(jobs[2].id, JobStateType.Pending, "again", expected=frozenset(JobStateType),
                                             events=[])  # a write that keeps the state
         assert same.state.state_type is JobStateType.Pending
-        counts, _ = await store.job_counts(0)
+        counts, _ = await store.job_counts(0, 60_000_000_000)
     finally:
         await store.close()
     assert counts == counted(path) == {int(JobStateType.Pending): 3, int(JobStateType.Completed): 1,
@@ -49,13 +49,14 @@ async def test_a_file_from_before_v6_is_back_filled(tmp_path: Path) -> None:
         for trigger in ("insert", "update", "delete"):
             conn.execute(f"DROP TRIGGER job_state_counts_{trigger}")
         conn.execute("DROP TABLE job_state_counts")
+        conn.execute("DROP INDEX jobs_state_modify_time")
         conn.execute("UPDATE schema_version SET version = 5")
     reopened = SQLiteJobStore(path=path)
     try:
-        counts, _ = await reopened.job_counts(0)
+        counts, _ = await reopened.job_counts(0, 60_000_000_000)
         assert counts == counted(path) == {int(JobStateType.Pending): 3}
         await reopened.create_job(make_job(name="new"), [])
-        assert (await reopened.job_counts(0))[0] == {int(JobStateType.Pending): 4}
+        assert (await reopened.job_counts(0, 60_000_000_000))[0] == {int(JobStateType.Pending): 4}
     finally:
         await reopened.close()
     with closing(sqlite3.connect(path)) as conn:

@@ -80,6 +80,7 @@ async def test_a_version_3_file_keeps_its_executions_and_they_can_be_remembered(
         for trigger in ("insert", "update", "delete"):
             conn.execute(f"DROP TRIGGER job_state_counts_{trigger}")
         conn.execute("DROP TABLE job_state_counts")
+        conn.execute("DROP INDEX jobs_state_modify_time")
         conn.execute("UPDATE schema_version SET version = 3")
 
     upgraded = SQLiteJobStore(path=db_path, clock=clock)

@@ -97,12 +97,8 @@ async def jobs_summary(request: Request, orch: Orchestrator = Depends(orchestrat
     minutes = query_int(request, "minutes", 60, maximum=MAX_MINUTES) or 60
     now_ns = time.time_ns()
     first_minute = (now_ns // _MINUTE_NS - minutes + 1) * _MINUTE_NS
-    counts, completed = await orch.store.job_counts(first_minute)
-    buckets = [0] * minutes
-    for at in completed:
-        index = (at - first_minute) // _MINUTE_NS
-        if 0 <= index < minutes:
-            buckets[index] += 1
+    counts, by_minute = await orch.store.job_counts(first_minute, _MINUTE_NS)
+    buckets = [by_minute.get(index, 0) for index in range(minutes)]
     return JSONResponse({
         "Total": sum(counts.values()),
         "ByState": {s.name: counts.get(int(s), 0) for s in JobStateType if s is not JobStateType.Undefined},

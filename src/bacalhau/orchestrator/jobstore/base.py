@@ -103,8 +103,9 @@ class JobStore(Protocol):
         """Matching jobs and whether more exist after this page."""
         ...
 
-    async def job_counts(self, completed_since_ns: int) -> tuple[dict[int, int], list[int]]:
-        """Jobs by JobStateType value, and the ModifyTime of each job that completed since then."""
+    async def job_counts(self, completed_since_ns: int, bucket_ns: int) -> tuple[dict[int, int], dict[int, int]]:
+        """Jobs by JobStateType value, and the jobs that completed since `completed_since_ns` by bucket
+        (bucket i: ModifyTime in [since + i * bucket_ns, since + (i + 1) * bucket_ns))."""
         ...
 
     async def list_job_versions(self, job_id: str) -> list[Job]: ...

@@ -134,6 +134,8 @@ _V6: Final = (
     # Jobs by state, kept by the database itself as jobs are written: the overview's counts read seven
     # rows instead of scanning an index of every job ever stored (805 ms at a million jobs before).
     "CREATE TABLE job_state_counts (state INTEGER PRIMARY KEY, n INTEGER NOT NULL) WITHOUT ROWID",
+    # Completions per minute: the jobs of one state modified within a window, counted in the index.
+    "CREATE INDEX jobs_state_modify_time ON jobs (state, modify_time)",
     "INSERT INTO job_state_counts (state, n) SELECT state, COUNT(*) FROM jobs GROUP BY state",
     """
     CREATE TRIGGER job_state_counts_insert AFTER INSERT ON jobs

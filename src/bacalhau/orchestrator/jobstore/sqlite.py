@@ -200,18 +200,20 @@ class SQLiteJobStore:
             has_more = limit > 0 and len(page) > limit
             return [Job.model_validate_json(d) for d in (page[:limit] if has_more else page)], has_more
 
-    async def job_counts(self, completed_since_ns: int) -> tuple[dict[int, int], list[int]]:
+    async def job_counts(self, completed_since_ns: int, bucket_ns: int) -> tuple[dict[int, int], dict[int, int]]:
         """Jobs by state (kept by triggers: schema v6), and when each job completed since
         `completed_since_ns` (its last modification: a completed job is not modified again)."""
         async with self._db.reading() as conn:
             counts = {int(state): int(n) for state, n in conn.execute("SELECT state, n FROM job_state_counts") if n}
-            times = [
-                int(row[0]) for row in conn.execute(
-                    "SELECT modify_time FROM jobs WHERE modify_time >= ? AND state = ?",
-                    (completed_since_ns, int(JobStateType.Completed)),
+            # Counted inside SQLite over the (state, modify_time) index: no row leaves the database.
+            buckets = {
+                int(bucket): int(n) for bucket, n in conn.execute(
+                    "SELECT (modify_time - ?) / ?, COUNT(*) FROM jobs WHERE state = ? AND modify_time >= ? "
+                    "GROUP BY 1",
+                    (completed_since_ns, max(1, bucket_ns), int(JobStateType.Completed), completed_since_ns),
                 )
-            ]
-        return counts, times
+            }
+        return counts, buckets
 
     async def list_job_versions(self, job_id: str) -> list[Job]:
         """Every version of the job, oldest first. NotFoundError if the job does not exist."""
