@@ -21,6 +21,7 @@ async def serve(stack: contextlib.AsyncExitStack, config: uvicorn.Config, *, wha
     task = asyncio.create_task(server._serve())
 
     async def stop() -> None:
+        """Ask uvicorn to finish (it closes its connections gracefully) and wait for it."""
         server.should_exit = True
         await task
 

@@ -18,6 +18,7 @@ from pathlib import Path
 import pytest
 
 from bacalhau.egress.destinations import DestinationPolicy, IPAddress, IPNetwork, kind_refusal, local_addresses
+from serve_node import missing_prerequisite
 
 
 def ip(text: str) -> IPAddress:
@@ -139,7 +140,7 @@ def interface_addresses(family: str = "-4") -> set[IPAddress]:
     """The addresses `ip -4 -o addr` (or -6) shows on this machine, loopback excluded."""
     path = shutil.which("ip")
     if path is None:
-        pytest.skip("no `ip` command to compare with")
+        missing_prerequisite("no `ip` command (iproute2) to compare with")
     out = subprocess.run([path, family, "-o", "addr"], capture_output=True, text=True, timeout=10, check=True).stdout
     found: set[IPAddress] = set()
     for line in out.splitlines():

@@ -327,6 +327,7 @@ class _Target:
 
     @classmethod
     def parse(cls, head: bytes) -> _Target:
+        """The target of a request head (up to its blank line); Refused(400) for anything else."""
         connection = h11.Connection(h11.SERVER, max_incomplete_event_size=MAX_HEAD_BYTES)
         connection.receive_data(head)
         try:

@@ -58,6 +58,7 @@ class RequestGuard:
                 return
 
         async def with_headers(message: Message) -> None:
+            """The response start, with the security headers added."""
             if message["type"] == "http.response.start":
                 message = {**message, "headers": [*message.get("headers", []), *_SECURITY_HEADERS]}
             await send(message)

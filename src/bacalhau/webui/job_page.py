@@ -95,6 +95,7 @@ async def logs_stream(request: Request) -> Response:
     job_id = request.path_params["job_id"]
 
     async def events() -> AsyncIterator[str]:
+        """The SSE frames, until the API ends the log (the job ended) or the browser leaves."""
         try:
             # No timeout: a running job may be quiet for a long time; the browser closing the page ends it.
             async with api(request, timeout_s=None) as client:
