@@ -174,9 +174,10 @@ class JobNetworking:
                 return network
             try:
                 network = ensure_network(client, node_id=self._node_id, kind=kind)
-                self._firewall.guard(self._guard(network))
                 if kind == "http":
-                    self._start_proxy(network)
+                    self._start_proxy(network)  # first: the guard opens the port it actually got
+                # Before any container of this node joins the network (none has yet: it is made here).
+                self._firewall.guard(self._guard(network))
             except (NetworkSetupError, FirewallError) as exc:
                 raise NetworkingUnavailable(str(exc)) from exc
             self._networks[kind] = network
@@ -194,8 +195,6 @@ class JobNetworking:
                 self._proxy.start(network.gateway, 0)
             except OSError as again:
                 raise NetworkingUnavailable(f"the egress proxy cannot listen on {network.gateway}: {again}") from again
-        # The guard lets the job reach the proxy's port and nothing else of the host.
-        self._firewall.guard(self._guard(network))
 
     def _guard(self, network: JobNetwork) -> Guard:
         allow = None
