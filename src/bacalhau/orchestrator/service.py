@@ -25,6 +25,7 @@ from bacalhau.models.state import EvaluationStatus, EvaluationTrigger, JobStateT
 from bacalhau.orchestrator.broker import EvaluationBroker
 from bacalhau.orchestrator.compute_events import ComputeEventHandler
 from bacalhau.orchestrator.endpoint import Endpoint
+from bacalhau.orchestrator.history_waiters import HistoryWaiters
 from bacalhau.orchestrator.job_limits import fail_if_over_limits
 from bacalhau.orchestrator.jobstore.base import JobQuery, JobStore
 from bacalhau.orchestrator.node_events import NodeReEvaluator
@@ -77,6 +78,8 @@ class Orchestrator:
         self.limits = limits
         self._clock_ns = clock_ns
         self.store = store
+        self.history_waiters = HistoryWaiters()
+        store.add_history_listener(self.history_waiters.notify)
         self.broker = EvaluationBroker(clock_ns=clock_ns)
         self._node_store = SQLiteNodeStore(path=nodes_path)
         try:

@@ -52,6 +52,7 @@ from bacalhau.orchestrator.api.openapi import (
 )
 from bacalhau.orchestrator.api.params import namespace, next_token, page, query_bool, query_int, query_str
 from bacalhau.orchestrator.api.secrets import for_caller, may_reveal_env
+from bacalhau.orchestrator.history_waiters import MAX_WAIT_MS
 from bacalhau.orchestrator.jobstore.base import ExecutionQuery, HistoryQuery, JobQuery
 from bacalhau.orchestrator.service import Orchestrator
 
@@ -157,11 +158,26 @@ async def list_jobs(request: Request, orch: Orchestrator = Depends(orchestrator)
         NAMESPACE,
         query("include", "also return `history` and/or `executions` (comma-separated)"),
         JOB_VERSION,
+        query(
+            "wait_ms",
+            "ours: wait up to this many ms (longer waits are cut to 10000; a job in a terminal state answers at once) for a history event with a SeqNum"
+            " above `after_seq`, then answer",
+            integer("milliseconds"),
+        ),
+        query("after_seq", "ours: with `wait_ms`, the highest history SeqNum the caller has seen", integer("SeqNum")),
     ),
 )
 async def get_job(job_id: str, request: Request, orch: Orchestrator = Depends(orchestrator)) -> JSONResponse:
     include = {part.strip().lower() for part in query_str(request, "include").split(",") if part.strip()}
-    response = await orch.endpoint.describe(job_id, namespace=namespace(request), include=include)
+    # Ours: wait_ms/after_seq hold the answer until the job has an event past after_seq (what the CLI
+    # waits on instead of polling). A Go server ignores both and answers at once, as this does without them.
+    wait_ms = min(query_int(request, "wait_ms"), MAX_WAIT_MS)
+    after_seq = query_int(request, "after_seq")
+    ns = namespace(request)
+    if wait_ms:
+        response = await _describe_after(orch, job_id, ns, include, after_seq, wait_ms / 1000)
+    else:
+        response = await orch.endpoint.describe(job_id, namespace=ns, include=include)
     version = query_int(request, "job_version")
     if version and version != response.job.version:
         response.job = await orch.store.get_job(response.job.id, version)
@@ -170,6 +186,41 @@ async def get_job(job_id: str, request: Request, orch: Orchestrator = Depends(or
         if data.get(key) is None:
             data.pop(key, None)
     return JSONResponse(data)
+
+
+def _newest_seq(response: GetJobResponse) -> int:
+    items = response.history.items if response.history is not None else []
+    return max((item.seq_num for item in items), default=0)
+
+
+async def _describe_after(
+    orch: Orchestrator, job_id: str, ns: str, include: set[str], after_seq: int, wait_s: float
+) -> GetJobResponse:
+    """describe(), once the job has an event with SeqNum > after_seq or `wait_s` has passed; at once for a
+    job in a terminal state (nothing more is coming unless someone reruns it)."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + wait_s
+    seen = {*include, "history"}  # the history tells whether there is news, asked for or not
+    response = await orch.endpoint.describe(job_id, namespace=ns, include=seen)
+    if _newest_seq(response) <= after_seq and not response.job.state.state_type.is_terminal:
+        # Registered before the store is read again: a commit between that read and the wait still wakes it.
+        with orch.history_waiters.watching(response.job.id) as changed:
+            response = await orch.endpoint.describe(response.job.id, namespace=ns, include=seen)
+            while (
+                _newest_seq(response) <= after_seq
+                and not response.job.state.state_type.is_terminal
+                and (remaining := deadline - loop.time()) > 0
+            ):
+                changed.clear()
+                try:
+                    async with asyncio.timeout(remaining):
+                        await changed.wait()
+                except TimeoutError:
+                    break
+                response = await orch.endpoint.describe(response.job.id, namespace=ns, include=seen)
+    if "history" not in include:
+        response.history = None
+    return response
 
 
 @router.delete(

@@ -7,6 +7,7 @@ resurrect a finished job, and the history is the complete, permanent audit log.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
 from typing import Protocol
@@ -175,6 +176,10 @@ class JobStore(Protocol):
 
     async def find_result(self, fingerprint: str) -> Execution | None:
         """The completed execution remembered for `fingerprint`, if it is still stored and Completed."""
+        ...
+
+    def add_history_listener(self, listener: Callable[[str], None]) -> None:
+        """Call `listener(job_id)` once new events of that job are committed (on the event loop)."""
         ...
 
     async def add_history(self, events: list[JobHistory]) -> None:

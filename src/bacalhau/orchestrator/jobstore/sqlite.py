@@ -13,6 +13,7 @@ job's (executions), and history events get their SeqNum, Time and Event.Timestam
 from __future__ import annotations
 
 import json
+import sqlite3
 import time
 from collections.abc import Callable
 from contextlib import AbstractAsyncContextManager
@@ -56,6 +57,7 @@ class SQLiteJobStore:
         """
         self._db = SQLiteConnection(path=path)
         self._clock = clock
+        self._history_listeners: list[Callable[[str], None]] = []
 
     @property
     def path(self) -> Path:
@@ -92,7 +94,7 @@ class SQLiteJobStore:
                 }
             )
             sqlite_rows.insert_job(conn, job)
-            sqlite_history.append(conn, events, now, EventDefaults(job.id, job.version))
+            self._append_history(conn, events, now, EventDefaults(job.id, job.version))
 
     async def update_job_spec(self, job: Job, events: list[JobHistory]) -> None:
         """Make `job` the current version, keeping the previous one. ConflictError unless job.version
@@ -117,7 +119,7 @@ class SQLiteJobStore:
             )
             sqlite_rows.archive_current_version(conn, job.id)
             sqlite_rows.replace_job(conn, job)
-            sqlite_history.append(conn, events, now, EventDefaults(job.id, job.version))
+            self._append_history(conn, events, now, EventDefaults(job.id, job.version))
 
     async def get_job(self, job_id: str, version: int = 0) -> Job:
         """The job by exact ID, at `version` (0 = current). NotFoundError if either is absent."""
@@ -247,7 +249,7 @@ class SQLiteJobStore:
             state = JobState(state_type=new_state, message=message, details=details or {})
             job = current.model_copy(update={"state": state, "revision": current.revision + 1, "modify_time": now})
             sqlite_rows.replace_job(conn, job)
-            sqlite_history.append(conn, events, now, EventDefaults(job.id, job.version))
+            self._append_history(conn, events, now, EventDefaults(job.id, job.version))
             return job
 
     # ---- executions ---------------------------------------------------------------------------
@@ -275,7 +277,7 @@ class SQLiteJobStore:
                 }
             )
             sqlite_rows.insert_execution(conn, execution)
-            sqlite_history.append(conn, events, now, _execution_defaults(execution))
+            self._append_history(conn, events, now, _execution_defaults(execution))
         return execution
 
     async def update_execution(self, update: ExecutionUpdate) -> Execution:
@@ -304,7 +306,7 @@ class SQLiteJobStore:
                     changes[name] = getattr(update, name)
             execution = current.model_copy(update=changes)
             sqlite_rows.replace_execution(conn, execution)
-            sqlite_history.append(conn, update.events, now, _execution_defaults(execution))
+            self._append_history(conn, update.events, now, _execution_defaults(execution))
             return execution
 
     async def get_execution(self, execution_id: str) -> Execution:
@@ -398,10 +400,31 @@ class SQLiteJobStore:
 
     # ---- history ------------------------------------------------------------------------------
 
+    def add_history_listener(self, listener: Callable[[str], None]) -> None:
+        """Call `listener(job_id)` (synchronously, on the event loop) whenever events of that job
+        have been committed: how a waiting API call learns of them without reading the store again."""
+        self._history_listeners.append(listener)
+
+    def _append_history(
+        self, conn: sqlite3.Connection, events: list[JobHistory], now: int, defaults: EventDefaults | None = None
+    ) -> None:
+        sqlite_history.append(conn, events, now, defaults)
+        if not self._history_listeners or not events:
+            return
+        job_ids = {event.job_id or (defaults.job_id if defaults else "") for event in events} - {""}
+        listeners = tuple(self._history_listeners)
+
+        def notify() -> None:
+            for job_id in job_ids:
+                for listener in listeners:
+                    listener(job_id)
+
+        self._db.after_commit(notify)
+
     async def add_history(self, events: list[JobHistory]) -> None:
         """Append events (each names its JobID); SeqNum, Time and an empty Event.Timestamp are filled."""
         async with self._db.writing() as conn:
-            sqlite_history.append(conn, events, self._clock())
+            self._append_history(conn, events, self._clock())
 
     async def list_history(self, job_id: str, query: HistoryQuery | None = None) -> list[JobHistory]:
         """A job's events in SeqNum order, filtered by the query. NotFoundError if the job is unknown."""

@@ -20,17 +20,19 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import logging
 import sqlite3
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import asynccontextmanager, contextmanager, suppress
 from contextvars import ContextVar
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from bacalhau.models.errors import BadRequestError, DatastoreError
 from bacalhau.orchestrator.jobstore import schema
 
 COMPONENT = "JobStore"
+_log = logging.getLogger(__name__)
 _OPEN_HINT = (
     "check that the directory is writable and the file is a SQLite job store; "
     "move a damaged file aside to start with an empty store"
@@ -41,6 +43,8 @@ _OPEN_HINT = (
 class _Transaction:
     owner: SQLiteConnection
     open: bool = True
+    # Run once the transaction has committed (never on rollback): what others may now read.
+    on_commit: list[Callable[[], None]] = field(default_factory=list)
 
 
 # The transactions open in this context. Tasks started inside a transaction inherit the context and
@@ -118,6 +122,22 @@ class SQLiteConnection:
             finally:
                 tx.open = False
                 _ACTIVE.reset(token)
+            for callback in tx.on_commit:
+                try:
+                    callback()
+                except Exception:  # a listener's bug must not undo or fail a committed write
+                    _log.exception("job store commit listener failed")
+
+    def after_commit(self, callback: Callable[[], None]) -> None:
+        """Call `callback` once the open transaction of this connection commits (dropped on rollback).
+
+        Only inside writing()/transaction(): outside one there is nothing to wait for.
+        """
+        for tx in _ACTIVE.get():
+            if tx.owner is self and tx.open:
+                tx.on_commit.append(callback)
+                return
+        raise RuntimeError("after_commit() outside a transaction of this connection")
 
     @asynccontextmanager
     async def _savepoint(self) -> AsyncIterator[None]:

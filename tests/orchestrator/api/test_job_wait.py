@@ -1,0 +1,123 @@
+"""Ours: GET /jobs/{id}?wait_ms=&after_seq= answers when the job has a history event past after_seq, or
+when wait_ms passes (what the CLI waits on instead of polling). An in-process app on a real orchestrator
+(SQLite store); events are committed through the store as the orchestrator commits them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+import httpx
+import pytest
+from tests.orchestrator.in_process_api import http, orch
+
+from bacalhau.models.history import JobHistory
+from bacalhau.models.state import JobStateType
+from bacalhau.orchestrator.history_waiters import HistoryWaiters
+from bacalhau.orchestrator.service import Orchestrator
+
+JOBS = "/api/v1/orchestrator/jobs"
+__all__ = ["http", "orch"]  # fixtures, imported to be found by pytest
+
+
+async def submit(http: httpx.AsyncClient) -> str:
+    spec = {"Type": "batch", "Tasks": [{"Name": "main", "Engine": {"Type": "docker", "Params": {"Image": "busybox"}}}]}
+    resp = await http.put(JOBS, json={"Job": spec})
+    assert resp.status_code == 200, resp.text
+    return str(resp.json()["JobID"])
+
+
+def seqs(body: dict[str, object]) -> list[int]:
+    history = body.get("History") or {}
+    assert isinstance(history, dict)
+    return [int(item["SeqNum"]) for item in history.get("Items") or []]
+
+
+async def test_answers_at_once_when_the_job_already_has_newer_events(http: httpx.AsyncClient) -> None:
+    job_id = await submit(http)
+    start = time.monotonic()
+    resp = await http.get(f"{JOBS}/{job_id}", params={"include": "history", "wait_ms": "5000", "after_seq": "0"})
+    assert resp.status_code == 200, resp.text
+    assert time.monotonic() - start < 2.0
+    assert max(seqs(resp.json())) >= 1
+
+
+async def test_waits_for_the_next_event_and_answers_with_it(http: httpx.AsyncClient, orch: Orchestrator) -> None:
+    job_id = await submit(http)
+    first = (await http.get(f"{JOBS}/{job_id}", params={"include": "history"})).json()
+    newest = max(seqs(first))
+    waiting = asyncio.create_task(
+        http.get(f"{JOBS}/{job_id}", params={"include": "history", "wait_ms": "10000", "after_seq": str(newest)})
+    )
+    await asyncio.sleep(0.2)
+    assert not waiting.done(), "answered before the job had anything new"
+    await orch.store.update_job_state(
+        job_id, JobStateType.Running, "", expected=frozenset(JobStateType),
+        events=[JobHistory.model_validate({"Event": {"Topic": "Test", "Message": "news"}})],
+    )
+    resp = await asyncio.wait_for(waiting, 5)
+    body = resp.json()
+    assert max(seqs(body)) > newest
+    assert body["Job"]["State"]["StateType"] == "Running"
+    assert len(orch.history_waiters) == 0  # nothing left registered
+
+
+async def test_gives_up_after_wait_ms_with_the_job_as_it_is(http: httpx.AsyncClient) -> None:
+    job_id = await submit(http)
+    newest = max(seqs((await http.get(f"{JOBS}/{job_id}", params={"include": "history"})).json()))
+    start = time.monotonic()
+    resp = await http.get(f"{JOBS}/{job_id}", params={"wait_ms": "300", "after_seq": str(newest)})
+    elapsed = time.monotonic() - start
+    assert resp.status_code == 200
+    assert 0.25 <= elapsed < 3.0
+    assert "History" not in resp.json()  # not asked for: waiting reads it, the answer does not carry it
+
+
+async def test_a_rolled_back_write_wakes_nobody(orch: Orchestrator, http: httpx.AsyncClient) -> None:
+    job_id = await submit(http)
+    woken: list[str] = []
+    orch.store.add_history_listener(woken.append)
+    with pytest.raises(RuntimeError):
+        async with orch.store.transaction():
+            await orch.store.add_history([JobHistory.model_validate({"JobID": job_id, "Event": {"Message": "x"}})])
+            raise RuntimeError("undone")
+    assert woken == []
+    await orch.store.add_history([JobHistory.model_validate({"JobID": job_id, "Event": {"Message": "y"}})])
+    assert woken == [job_id]
+
+
+@pytest.mark.parametrize(("params", "fragment"), [
+    ({"wait_ms": "-1"}, "wait_ms"),
+    ({"wait_ms": "soon"}, "wait_ms"),
+    ({"wait_ms": "10", "after_seq": "x"}, "after_seq"),
+])
+async def test_bad_wait_parameters_are_a_400(http: httpx.AsyncClient, params: dict[str, str], fragment: str) -> None:
+    job_id = await submit(http)
+    resp = await http.get(f"{JOBS}/{job_id}", params=params)
+    assert resp.status_code == 400
+    assert fragment in resp.json()["Message"], resp.text
+
+
+async def test_huge_wait_is_cut_to_the_maximum_not_refused(http: httpx.AsyncClient) -> None:
+    job_id = await submit(http)
+    resp = await http.get(f"{JOBS}/{job_id}", params={"wait_ms": str(2**62), "after_seq": "0"})
+    assert resp.status_code == 200  # there is an event past 0: answered at once, not after 2**62 ms
+
+
+async def test_waiters_unregister_and_notify_only_their_job() -> None:
+    waiters = HistoryWaiters()
+    with waiters.watching("a") as a, waiters.watching("b") as b:
+        waiters.notify("a")
+        assert a.is_set() and not b.is_set()
+        assert len(waiters) == 2
+    assert len(waiters) == 0
+    waiters.notify("a")  # nobody left: nothing to do, no error
+
+
+async def test_a_finished_job_answers_at_once(http: httpx.AsyncClient, orch: Orchestrator) -> None:
+    job_id = await submit(http)
+    await orch.store.update_job_state(job_id, JobStateType.Completed, "", expected=frozenset(JobStateType), events=[])
+    start = time.monotonic()
+    resp = await http.get(f"{JOBS}/{job_id}", params={"wait_ms": "10000", "after_seq": "1000"})
+    assert resp.status_code == 200 and time.monotonic() - start < 2.0
