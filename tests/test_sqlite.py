@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sqlite3
 import threading
+import time
 from contextlib import closing
 from pathlib import Path
 
@@ -58,3 +59,43 @@ def test_a_file_that_is_not_a_database_raises_sqlite3_error(tmp_path: Path) -> N
     path.write_bytes(b"not a database, just some bytes" * 100)
     with pytest.raises(sqlite3.DatabaseError, match="not a database"):
         sqlite.connect(path)
+
+
+def _fill(conn: sqlite3.Connection, rows: int) -> None:
+    conn.execute("CREATE TABLE IF NOT EXISTS t (id INTEGER PRIMARY KEY, body TEXT)")
+    for _ in range(rows):  # one commit per row, as the stores write
+        conn.execute("INSERT INTO t (body) VALUES (?)", ("x" * 1000,))
+
+
+def test_the_log_is_checkpointed_in_the_background_not_in_a_commit(tmp_path: Path) -> None:
+    path = tmp_path / "store.db"
+    conn = sqlite.connect(path)
+    try:
+        sqlite.checkpoint_in_background(conn, path)
+        assert pragma(conn, "wal_autocheckpoint") == 0  # no commit of ours stops for a checkpoint
+        _fill(conn, 1500)  # ~1.5 MB of rows: past SQLite's 1000-page automatic checkpoint
+        deadline = time.monotonic() + 10
+        while path.stat().st_size < 1_000_000 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        # Only the checkpointer's connection could have copied the rows from the log into the file.
+        assert path.stat().st_size >= 1_000_000
+        assert conn.execute("SELECT COUNT(*) FROM t").fetchone()[0] == 1500
+    finally:
+        sqlite.close(conn)
+    assert not path.with_name("store.db-wal").exists()  # the last connection's close removed the log
+    with closing(sqlite3.connect(path)) as again:
+        assert again.execute("SELECT COUNT(*) FROM t").fetchone()[0] == 1500
+
+
+def test_close_lets_go_of_the_file_and_is_idempotent(tmp_path: Path) -> None:
+    path = tmp_path / "store.db"
+    conn = sqlite.connect(path)
+    sqlite.checkpoint_in_background(conn, path)
+    _fill(conn, 10)
+    time.sleep(3 * sqlite.CHECKPOINT_INTERVAL_S)  # the checkpointer has opened its own connection
+    sqlite.close(conn)
+    sqlite.close(conn)
+    assert not path.with_name("store.db-wal").exists()  # no connection of the checkpointer left open
+    path.unlink()  # and nothing of ours recreates it
+    time.sleep(3 * sqlite.CHECKPOINT_INTERVAL_S)
+    assert not path.exists()

@@ -623,3 +623,21 @@ async def test_an_offer_reaching_a_draining_node_is_handed_straight_back(
     assert error.details[DETAIL_HANDED_BACK] == "true"
     assert orchestrator.of(BidResult, late.id) == []
     assert late.id not in executor.requests
+
+
+async def test_node_info_is_sent_at_most_once_per_interval_and_ends_up_current(
+    node: ComputeNode, orchestrator: RecordingOrchestrator, executor: ScriptedExecutor
+) -> None:
+    from bacalhau.compute.service import INFO_MIN_INTERVAL_S
+
+    before = len(orchestrator.of(NodeInfoUpdate))
+    executions = [scripted_execution() for _ in range(20)]  # 20 jobs that end at once: 40 changes
+    for execution in executions:
+        await node.ask_for_bid(AskForBid(Execution=execution))
+    for execution in executions:
+        await orchestrator.wait_for(RunResult, execution.id)
+    await asyncio.sleep(3 * INFO_MIN_INTERVAL_S)
+    sent = orchestrator.of(NodeInfoUpdate)[before:]
+    assert 1 <= len(sent) < 10, f"{len(sent)} node infos for 40 changes"
+    last = sent[-1].node_info.compute_node_info
+    assert last is not None and last.running_executions == 0 and last.enqueued_executions == 0

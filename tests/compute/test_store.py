@@ -222,3 +222,16 @@ def test_a_store_from_an_earlier_version_gains_the_retention_schema(tmp_path: Pa
         db.close()
     assert {"executions_update_time", "executions_published_cid"} <= indexes
     assert "executions_published_cid" in plan  # the CID look-ups of retention use the index
+
+
+def test_the_job_type_of_an_execution_is_read_without_loading_it(store: ExecutionStore) -> None:
+    daemon = make_execution(make_job(type="daemon", count=0))
+    batch = make_execution(make_job())
+    store.create(daemon, State.BidAccepted)
+    store.create(batch, State.BidAccepted)
+    assert store.job_type(daemon.id) == "daemon"
+    assert store.job_type(batch.id) == "batch"
+    assert store.job_type("e-unknown") is None
+    jobless = make_execution(make_job()).model_copy(update={"job": None})
+    store.create(jobless, State.BidAccepted)
+    assert store.job_type(jobless.id) == ""

@@ -76,6 +76,7 @@ logger = logging.getLogger(__name__)
 _ACTIVE = (State.BidAccepted, State.Running, State.Publishing)
 # Reports made while shutting down must not hold the shutdown hostage to a dead link.
 _SHUTDOWN_REPORT_TIMEOUT_S = 2.0
+INFO_MIN_INTERVAL_S = 0.05
 _CANCEL_WAIT_S = 10.0
 
 
@@ -266,9 +267,7 @@ class ComputeNode:
 
     def job_type(self, execution_id: str) -> str:
         """The job type of an execution this node holds ("" if unknown), for the reports that name it."""
-        record = self._store.get(execution_id) if self.status in _SERVING else None
-        job = record.execution.job if record is not None else None
-        return job.type if job is not None else ""
+        return (self._store.job_type(execution_id) or "") if self.status in _SERVING else ""
 
     def node_info(self) -> NodeInfo:
         """What this node advertises: plugins, capacity, queue and running counts, labels."""
@@ -576,11 +575,15 @@ class ComputeNode:
         return self._orchestrator.on_compute_error(interruption(execution_id, job_id, message, handed_back=handed_back))
 
     async def _info_loop(self) -> None:
-        """Send node info when the queue or running set changed; changes during a send coalesce."""
+        """Send node info when the queue or running set changed: the first change at once, then at
+        most one send per INFO_MIN_INTERVAL_S, the changes in between coalesced into it."""
         while True:
             await self._info_changed.wait()
             self._info_changed.clear()
             await self._reports.send(self._orchestrator.update_node_info(NodeInfoUpdate(node_info=self.node_info())))
+            # Every job starts and ends: without a pause, two full node infos per job (plugins, capacity,
+            # holdings, over the transport), more work than a short job itself.
+            await asyncio.sleep(INFO_MIN_INTERVAL_S)
 
     def _draining(self) -> bool:
         # A method, not an inline check: the status changes across awaits, which type narrowing ignores.

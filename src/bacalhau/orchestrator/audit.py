@@ -88,6 +88,7 @@ class AuditLog:
         """Open (creating) the file and prune what is beyond MAX_ROWS. Raises sqlite3.Error / OSError."""
         self._path.parent.mkdir(parents=True, exist_ok=True)
         self._conn = sqlite.connect(self._path)
+        sqlite.checkpoint_in_background(self._conn, self._path)
         self._conn.execute(_SCHEMA)
         self._conn.execute("CREATE INDEX IF NOT EXISTS audit_principal ON audit (principal, seq)")
         self._conn.execute("CREATE INDEX IF NOT EXISTS audit_status ON audit (status, seq)")
@@ -96,7 +97,7 @@ class AuditLog:
     def close(self) -> None:
         """Close the file. Idempotent."""
         if self._conn is not None:
-            self._conn.close()
+            sqlite.close(self._conn)
             self._conn = None
 
     def record(

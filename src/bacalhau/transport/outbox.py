@@ -82,6 +82,7 @@ class Outbox:
         try:
             db = sqlite.connect(self.path)
             db.executescript(_SCHEMA)
+            sqlite.checkpoint_in_background(db, self.path)
         except sqlite3.Error as exc:
             raise DatastoreError(f"cannot open the message outbox {self.path}: {exc}", component="Outbox") from exc
         self._db = db
@@ -89,7 +90,7 @@ class Outbox:
     def close(self) -> None:
         """Close the database. Idempotent."""
         if self._db is not None:
-            self._db.close()
+            sqlite.close(self._db)
             self._db = None
 
     @property

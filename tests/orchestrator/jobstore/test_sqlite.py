@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import sqlite3
 import threading
 import time
@@ -65,10 +64,13 @@ async def test_two_instances_share_the_file(store: SQLiteJobStore, db_path: Path
         job = make_job()
         await store.create_job(job, [])
         assert (await other.get_job(job.id)).id == job.id
-        # Writers on two connections interleave as tasks; SQLite's file lock serialises them.
-        await asyncio.gather(
-            *(s.add_history([make_event(job, message=str(i))]) for i in range(10) for s in (store, other))
-        )
+        # Writers on two connections take turns; each sees the other's committed writes. (Not
+        # concurrently in one event loop: a group commit holds SQLite's write lock across turns of the
+        # loop, and the other connection's busy wait would block the loop. One node, one connection;
+        # another process is test_a_writer_waits_for_another_process_holding_the_lock.)
+        for i in range(10):
+            for s in (store, other):
+                await s.add_history([make_event(job, message=str(i))])
         await other.update_job_state(
             job.id, JobStateType.Running, "", expected=frozenset({JobStateType.Pending}), events=[]
         )

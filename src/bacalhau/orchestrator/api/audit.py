@@ -10,7 +10,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 
 from bacalhau.models.errors import BadRequestError
-from bacalhau.orchestrator.api.context import context
+from bacalhau.orchestrator.api.context import context_of
 from bacalhau.orchestrator.api.openapi import errors, inputs, integer, query
 from bacalhau.orchestrator.api.params import query_int, query_str
 
@@ -34,7 +34,7 @@ _MAX_SINCE_S = (2**63 - 1) // 1_000_000_000  # in nanoseconds it must still fit 
 )
 async def audit_log(request: Request) -> JSONResponse:
     """A page of the audit log, newest first (see the module docstring)."""
-    log = context(request).audit
+    log = context_of(request).audit
     limit = query_int(request, "limit") or 100
     if not 0 < limit <= MAX_LIMIT:
         raise BadRequestError(f"limit must be 1..{MAX_LIMIT}, got {limit}")

@@ -56,19 +56,31 @@ class ApiContext:
     rate_limit: tuple[float, int, bool] = (0.0, 1, False)
 
 
-def context(request: HTTPConnection) -> ApiContext:
-    """The ApiContext of the app serving `request` (a FastAPI dependency)."""
+def context_of(request: HTTPConnection) -> ApiContext:
+    """The ApiContext of the app serving `request`."""
     ctx: ApiContext = request.app.state.bacalhau
     return ctx
 
 
-def orchestrator(request: HTTPConnection) -> Orchestrator:
-    """The orchestrator behind the orchestrator routes (a FastAPI dependency; they are mounted only with one)."""
-    found = context(request).orchestrator
+def orchestrator_of(request: HTTPConnection) -> Orchestrator:
+    """The orchestrator behind the orchestrator routes (they are mounted only with one)."""
+    found = context_of(request).orchestrator
     if found is None:
         # Unreachable through create_app, which mounts these routes only when there is an orchestrator.
         raise BacalhauError("this node runs no orchestrator", code=ErrorCode.InternalError, component="APIServer")
     return found
+
+
+# The FastAPI dependencies are coroutines on purpose: FastAPI runs a plain `def` dependency in its thread
+# pool, a thread hop (and GIL hand-over) per request for what is an attribute lookup.
+async def context(request: HTTPConnection) -> ApiContext:
+    """The ApiContext of the app serving `request` (a FastAPI dependency)."""
+    return context_of(request)
+
+
+async def orchestrator(request: HTTPConnection) -> Orchestrator:
+    """The orchestrator behind the orchestrator routes (a FastAPI dependency)."""
+    return orchestrator_of(request)
 
 
 

@@ -12,6 +12,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.requests import ClientDisconnect
 
 from bacalhau.models.api import ErrorResponse
 from bacalhau.models.errors import BacalhauError, ErrorCode, ValidationFailed
@@ -93,6 +94,15 @@ def install_error_handlers(app: FastAPI) -> None:
     async def _bind_error(_: Request, exc: RequestValidationError) -> JSONResponse:
         problems = "\n".join(f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors())
         return error_response(400, problems, code=ErrorCode.BadRequest.value, component="APIServer")
+
+    @app.exception_handler(ClientDisconnect)
+    async def _gone(request: Request, _exc: ClientDisconnect) -> JSONResponse:
+        # The client closed its connection before sending all of its request (a load generator stopping,
+        # a killed CLI): nothing was done and nobody is left to answer, so it is no error of ours.
+        log.debug("client went away during %s %s", request.method, request.url.path)
+        return error_response(
+            400, "the client disconnected before its request was read", code=ErrorCode.BadRequest.value, component="APIServer"
+        )
 
     @app.exception_handler(Exception)
     async def _unknown(_: Request, exc: Exception) -> JSONResponse:

@@ -31,7 +31,7 @@ from bacalhau.models.errors import BacalhauError, BadRequestError
 from bacalhau.models.execution import ExecutionLog
 from bacalhau.models.selector import parse_selector
 from bacalhau.orchestrator.api.body import json_body, parse_model
-from bacalhau.orchestrator.api.context import log_streams, orchestrator
+from bacalhau.orchestrator.api.context import log_streams, orchestrator, orchestrator_of
 from bacalhau.orchestrator.api.errors import dumps, error_frame
 from bacalhau.orchestrator.api.job_summary import STATE_FILTER, TYPE_FILTER, state_filter, type_filter
 from bacalhau.orchestrator.api.openapi import (
@@ -362,7 +362,7 @@ async def job_logs(websocket: WebSocket, job_id: str) -> None:
     asked of the compute node. A client that goes away cancels the stream at once, even one following
     a job that prints nothing. Past the per-job cap, the client gets an error frame (429).
     """
-    orch = orchestrator(websocket)
+    orch = orchestrator_of(websocket)
     gate = log_streams(websocket)
     await websocket.accept()
     params = websocket.query_params

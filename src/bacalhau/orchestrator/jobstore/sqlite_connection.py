@@ -5,10 +5,17 @@ How a store call reaches the file::
 
     writing() ──> inside an open transaction() of this connection? ──yes──> run in it (no commit)
                       │ no
-                      └──> take the lock ─> BEGIN IMMEDIATE ─> run ─> COMMIT   (any exception: ROLLBACK)
+                      └──> take the lock ─> BEGIN IMMEDIATE (unless a group is open) ─> SAVEPOINT ─> run
+                           ─> RELEASE (any exception: ROLLBACK TO, only its own writes undone)
+                           ─> join the open group; its flush, after a turn of the event loop (more
+                              turns while more join), takes the lock behind queued writers and COMMITs
+                           ─> return once that COMMIT is done
     reading() ──> inside an open transaction()? ──yes──> read through it (sees its own writes)
                       │ no
-                      └──> take the lock ─> read committed data
+                      └──> take the lock ─> COMMIT an open group first ─> read committed data
+
+Group commit is what lets a burst of submissions share one COMMIT (the costly part of a small write)
+without any of them being answered before its writes are on disk.
 
 The sqlite work of each call is sub-millisecond, so it runs inline on the event loop: a thread hop per
 call would cost more than the query. Reads take the lock too because there is one connection: without
@@ -28,6 +35,7 @@ from contextvars import ContextVar
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from bacalhau import sqlite
 from bacalhau.models.errors import BadRequestError, DatastoreError
 from bacalhau.orchestrator.jobstore import schema
 
@@ -45,6 +53,22 @@ class _Transaction:
     open: bool = True
     # Run once the transaction has committed (never on rollback): what others may now read.
     on_commit: list[Callable[[], None]] = field(default_factory=list)
+
+
+# Transactions sharing one COMMIT at most: bounds how long the first of a long queue waits for it.
+MAX_GROUP = 256
+# Turns of the event loop a group waits for more members while they keep coming.
+MAX_FLUSH_TURNS = 8
+
+
+@dataclass(eq=False)
+class _Group:
+    """Transactions whose writes wait in one open SQLite transaction for a shared COMMIT."""
+
+    committed: asyncio.Future[None]
+    members: int = 0
+    callbacks: list[Callable[[], None]] = field(default_factory=list)
+    flush_scheduled: bool = False
 
 
 # The transactions open in this context. Tasks started inside a transaction inherit the context and
@@ -69,6 +93,7 @@ def _connect(path: Path) -> sqlite3.Connection:
     try:
         schema.configure(conn)
         schema.migrate(conn)
+        sqlite.checkpoint_in_background(conn, path)
     except schema.SchemaTooNewError as exc:
         conn.close()
         raise DatastoreError(
@@ -90,43 +115,94 @@ class SQLiteConnection:
         self._lock = asyncio.Lock()
         self._savepoints = itertools.count()
         self._conn: sqlite3.Connection | None = _connect(path)
+        self._group: _Group | None = None  # BEGUN, its members' bodies done, not yet committed
+        self._flushes: set[asyncio.Task[None]] = set()
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[None]:
-        """An atomic transaction; inside another open one of this connection, joins it as a savepoint."""
+        """An atomic transaction; inside another open one of this connection, joins it as a savepoint.
+
+        Group commit: transactions of the same turns of the event loop, and those queued for the lock,
+        share one COMMIT. Each runs alone (under the lock) in a savepoint of the open SQLite
+        transaction, so a failing one undoes only its own writes. Every caller returns only once its
+        writes are committed, so nothing is acknowledged that a kill -9 could take back."""
         if self._joined():
             async with self._savepoint():
                 yield
             return
-        async with self._lock:
+        await self._lock.acquire()
+        group: _Group | None = None
+        try:
             conn = self._connection()
+            if self._group is None:
+                with self.translated():
+                    conn.execute("BEGIN IMMEDIATE")
+                self._group = _Group(asyncio.get_running_loop().create_future())
+            group = self._group
             tx = _Transaction(self)
             token = _ACTIVE.set((*_ACTIVE.get(), tx))
             try:
-                with self.translated():
-                    conn.execute("BEGIN IMMEDIATE")
-                try:
+                async with self._savepoint():
                     yield
-                except BaseException:
-                    # The original error says more than a failed rollback would.
+            except BaseException:
+                if group.members == 0:  # nothing of anyone else's to keep: end the SQLite transaction
                     with suppress(sqlite3.Error):
                         conn.execute("ROLLBACK")
-                    raise
-                try:
-                    with self.translated():
-                        conn.execute("COMMIT")
-                except DatastoreError:
-                    with suppress(sqlite3.Error):
-                        conn.execute("ROLLBACK")
-                    raise
+                    self._group = None
+                raise
             finally:
                 tx.open = False
                 _ACTIVE.reset(token)
-            for callback in tx.on_commit:
-                try:
-                    callback()
-                except Exception:  # a listener's bug must not undo or fail a committed write
-                    _log.exception("job store commit listener failed")
+            group.members += 1
+            group.callbacks.extend(tx.on_commit)
+            if group.members >= MAX_GROUP:
+                self._commit_group()
+            elif not group.flush_scheduled:
+                group.flush_scheduled = True
+                flush = asyncio.create_task(self._flush(group))
+                self._flushes.add(flush)
+                flush.add_done_callback(self._flushes.discard)
+        finally:
+            self._lock.release()
+        await asyncio.shield(group.committed)
+
+    async def _flush(self, group: _Group) -> None:
+        """Commit `group` once no more transactions are joining it.
+
+        It yields to the event loop first: transactions that run in the same turn of the loop (a burst
+        of requests) join, and it keeps yielding while they do, up to MAX_FLUSH_TURNS. A lone one costs
+        one turn of the loop. Then it takes the lock, behind any queued writers, which join too."""
+        for _ in range(MAX_FLUSH_TURNS):
+            before = group.members
+            await asyncio.sleep(0)
+            if group.members == before:
+                break
+        await self._lock.acquire()
+        try:
+            if self._group is group:
+                self._commit_group()
+        finally:
+            self._lock.release()
+
+    def _commit_group(self) -> None:
+        """COMMIT the open group (the lock is held) and tell its members; a failed COMMIT fails them all."""
+        group, self._group = self._group, None
+        if group is None:
+            return
+        try:
+            with self.translated():
+                self._connection().execute("COMMIT")
+        except DatastoreError as exc:
+            with suppress(sqlite3.Error):
+                self._connection().execute("ROLLBACK")
+            group.committed.set_exception(exc)
+            return
+        group.committed.set_result(None)
+        for callback in group.callbacks:
+            try:
+                callback()
+            except Exception:  # a listener's bug must not undo or fail a committed write
+                _log.exception("job store commit listener failed")
 
     def after_commit(self, callback: Callable[[], None]) -> None:
         """Call `callback` once the open transaction of this connection commits (dropped on rollback).
@@ -171,9 +247,15 @@ class SQLiteConnection:
             with self.translated():
                 yield self._connection()
             return
-        async with self._lock:
+        await self._lock.acquire()
+        try:
+            # Others' finished writes are committed before anyone reads them (a read never sees
+            # what a failed COMMIT could still take back).
+            self._commit_group()
             with self.translated():
                 yield self._connection()
+        finally:
+            self._lock.release()
 
     @contextmanager
     def translated(self) -> Iterator[None]:
@@ -198,8 +280,9 @@ class SQLiteConnection:
             # Waiting for the lock our own transaction holds would never end.
             raise DatastoreError(f"cannot close job store {self.path} inside one of its transactions")
         async with self._lock:
+            self._commit_group()
             if self._conn is not None:
-                self._conn.close()
+                sqlite.close(self._conn)
                 self._conn = None
 
     def _joined(self) -> bool:
