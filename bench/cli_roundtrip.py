@@ -38,6 +38,17 @@ def timed_command(cmd: list[str], env: dict[str, str], runs: int, warmup: int, e
     return samples
 
 
+def hello_wasm_file(tmp: Path) -> tuple[Path, str]:
+    """The module `bacalhau wasm run` is timed with, and a line of what it prints: examples/hello.wasm when
+    built, else examples/hello.wat compiled into `tmp`."""
+    built = ROOT / "examples" / "hello.wasm"
+    if built.exists():
+        return built, "Hello from bacalhau-py WASM!"
+    module = tmp / "hello.wasm"  # no clang build yet: the WAT hello works just as well
+    module.write_bytes(hello_module())
+    return module, "Hello from a Bacalhau WASM job!"
+
+
 def main(argv: list[str]) -> int:
     """Time the three commands and print the table."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -46,13 +57,8 @@ def main(argv: list[str]) -> int:
     args = parser.parse_args(argv)
 
     bacalhau = str(bacalhau_bin())
-    built = ROOT / "examples" / "hello.wasm"
     with tempfile.TemporaryDirectory() as tmp, HybridNode() as node:
-        if built.exists():
-            module, expect = built, "Hello from bacalhau-py WASM!"
-        else:  # no clang build yet: the WAT hello works just as well
-            module, expect = Path(tmp) / "hello.wasm", "Hello from a Bacalhau WASM job!"
-            module.write_bytes(hello_module())
+        module, expect = hello_wasm_file(Path(tmp))
         env = node.env
         python = timed_command([sys.executable, "-c", "pass"], env, args.runs, args.warmup)
         version = timed_command([bacalhau, "version", "--client"], env, args.runs, args.warmup)

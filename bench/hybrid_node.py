@@ -60,11 +60,23 @@ def inline_wasm_job(module: bytes, target: str = "/app/main.wasm") -> dict[str, 
     }
 
 
-def _free_port() -> int:
+def free_port() -> int:
+    """A TCP port free on the loopback interface right now."""
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         port: int = sock.getsockname()[1]
         return port
+
+
+_free_port = free_port  # the name bench/docker_restart.py imports
+
+
+def rss_mib(pid: int) -> float:
+    """Resident set size of process `pid` (VmRSS in /proc/<pid>/status), in MiB."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return 0.0
 
 
 class HybridNode:
@@ -77,7 +89,7 @@ class HybridNode:
         extra_config: Sequence[str] = (),
         prepare: Callable[[Path], None] | None = None,
     ) -> None:
-        self.port = _free_port()
+        self.port = free_port()
         self.extra_config = list(extra_config)
         self._prepare = prepare  # called with the empty BACALHAU_DIR before the node starts (pre-filled stores)
         self.url = f"http://127.0.0.1:{self.port}"
@@ -133,9 +145,14 @@ class HybridNode:
         """The node's BACALHAU_DIR."""
         return self._dir / "data"
 
+    @property
+    def log_path(self) -> Path:
+        """The file the server's stdout and stderr go to (gone once the `with` block ends)."""
+        return self._dir / "serve.log"
+
     def log_tail(self, lines: int = 40) -> str:
         """The last lines the server printed."""
-        path = self._dir / "serve.log"
+        path = self.log_path
         return "\n".join(path.read_text(errors="replace").splitlines()[-lines:]) if path.exists() else ""
 
     def __exit__(

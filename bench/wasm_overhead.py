@@ -77,6 +77,22 @@ def timed(fn: Callable[[], None], runs: int, warmup: int) -> list[float]:
     return samples
 
 
+def measure_raw(wasm: bytes, runs: int, warmup: int) -> tuple[list[float], list[float]]:
+    """Seconds per run of raw wasmtime: (cold, cached Module)."""
+    with tempfile.TemporaryDirectory() as tmp:
+        stdout = Path(tmp) / "stdout"
+        cold = timed(lambda: raw_cold(wasm, stdout), runs, warmup)
+        cached = timed(raw_cached_runner(wasm, stdout), runs, warmup)
+    return cold, cached
+
+
+def measure_api(node: HybridNode, wasm: bytes, runs: int, warmup: int, poll_ms: float
+                ) -> tuple[list[float], list[float]]:
+    """Seconds per job on `node`: (client round trip PUT -> sees Completed, server side CreateTime -> ModifyTime)."""
+    with httpx.Client(base_url=node.url, timeout=30.0) as http:
+        jobs = ApiJobs(http, inline_wasm_job(wasm), poll_ms / 1000.0)
+        api = timed(jobs, runs, warmup)
+        return api, jobs.server_side_s[warmup:]
 
 
 def main(argv: list[str]) -> int:
@@ -88,15 +104,9 @@ def main(argv: list[str]) -> int:
     args = parser.parse_args(argv)
 
     wasm = hello_module()
-    with tempfile.TemporaryDirectory() as tmp:
-        stdout = Path(tmp) / "stdout"
-        cold = timed(lambda: raw_cold(wasm, stdout), args.runs, args.warmup)
-        cached = timed(raw_cached_runner(wasm, stdout), args.runs, args.warmup)
-
-    with HybridNode() as node, httpx.Client(base_url=node.url, timeout=30.0) as http:
-        jobs = ApiJobs(http, inline_wasm_job(wasm), args.poll_ms / 1000.0)
-        api = timed(jobs, args.runs, args.warmup)
-        server_side = jobs.server_side_s[args.warmup:]
+    cold, cached = measure_raw(wasm, args.runs, args.warmup)
+    with HybridNode() as node:
+        api, server_side = measure_api(node, wasm, args.runs, args.warmup, args.poll_ms)
 
     print_table(
         f"WASM job overhead: examples/hello.wat, {args.runs} runs each ({args.warmup} warm-up)",
