@@ -92,8 +92,12 @@ class InlineStorage:
     async def prepare(self, source: InputSource, work_dir: Path) -> PreparedInput:
         """Write the decoded content under a fresh numbered folder of `work_dir`; return its path.
 
-        Decoding and writing both happen in a worker thread: a spec may carry megabytes inline."""
+        A short URL is staged on the event loop, as validate() decodes it there: a thread hop (and the
+        wait for the GIL behind a busy loop) cost a trivial job milliseconds. A long one is decoded and
+        written in a worker thread: a spec may carry megabytes inline."""
         url = self._url(source)
+        if len(url) <= DECODE_ON_LOOP_CHARS:
+            return self._stage(source, url, work_dir)
         return await asyncio.to_thread(self._stage, source, url, work_dir)
 
     async def cleanup(self, prepared: PreparedInput) -> None:
