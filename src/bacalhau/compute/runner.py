@@ -259,7 +259,9 @@ class ExecutionRunner:
             storage = self._registry.storage(source.source.type)
             staged = await _stage(storage, source, index=len(prepared), work_dir=self.work_dir(execution.id) / "inputs")
             prepared.append((storage, staged))
-            inputs.append(MountedInput(host_path=staged.host_path, target=source.target, read_only=staged.read_only))
+            inputs.append(MountedInput(
+                host_path=staged.host_path, target=source.target, read_only=staged.read_only, private=staged.owned
+            ))
         request = self._request(execution, job, task, results, inputs=inputs)
         outcome = await self._execute(executor, request, request.timeout_s, start=executor.run)
         _write_exit_code(results, outcome.exit_code)

@@ -40,6 +40,9 @@ class MountedInput:
     read_only: bool = True
     # The InputSource's Alias, if any: the wasm executor accepts it as an EntryModule/ImportModules name.
     alias: str = ""
+    # Staged by the node into a folder of its own, deleted after the run (not a user's local path): an
+    # executor may then expose that folder itself.
+    private: bool = False
 
 
 @dataclass(frozen=True)

@@ -64,6 +64,7 @@ class TaskFilesystem:
         try:
             try:
                 preopens, files_by_parent = _directory_preopens(inputs, outputs)
+                preopens += _in_place(files_by_parent)
                 if files_by_parent:
                     view_root = Path(tempfile.mkdtemp(prefix="bacalhau-wasm-view-"))
                     preopens += _file_views(view_root, files_by_parent)
@@ -163,6 +164,32 @@ def _directory_preopens(
             )
         seen.add(preopen.guest_path)
     return preopens, files_by_parent
+
+
+def _in_place(files_by_parent: dict[str, list[MountedInput]]) -> list[Preopen]:
+    """Preopen, without a view, the file inputs the node staged alone in a folder of its own, under their name.
+
+    A staged inline or downloaded file usually is (`<work>/inputs/0/main.wasm` for /app/main.wasm): that
+    folder already shows the guest exactly what a view would, so it is preopened at the parent as it is.
+    The view's directory, hard link and removal were file-system work every trivial job paid for. Never
+    a user's own folder (a local input): the guest would see, or write, whatever else lands there.
+    Taken out of `files_by_parent`; the others still get views."""
+    preopens = []
+    for parent, entries in list(files_by_parent.items()):
+        if len(entries) != 1:
+            continue
+        entry = entries[0]
+        if not entry.private:
+            continue
+        folder = entry.host_path.parent
+        try:
+            alone = [child.name for child in folder.iterdir()] == [entry.host_path.name]
+        except OSError:
+            continue
+        if alone and entry.host_path.name == posixpath.basename(guest_path(entry.target)) and not folder.is_symlink():
+            preopens.append(Preopen(folder, parent, writable=not entry.read_only))
+            del files_by_parent[parent]
+    return preopens
 
 
 def _file_views(view_root: Path, files_by_parent: dict[str, list[MountedInput]]) -> list[Preopen]:
