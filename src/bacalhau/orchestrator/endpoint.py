@@ -233,12 +233,16 @@ class Endpoint:
         )
         return RerunJobResponse(EvaluationID=response.evaluation_id, JobID=job.id, JobVersion=job.version, Warnings=[])
 
-    async def describe(self, id_or_name: str, *, namespace: str = "", include: set[str] | None = None) -> GetJobResponse:
+    async def describe(
+        self, id_or_name: str, *, namespace: str = "", include: set[str] | None = None, history_after: int = 0
+    ) -> GetJobResponse:
+        """The job, with its history (only the events after SeqNum `history_after`) and executions if asked."""
         job = await self._store.resolve_job(id_or_name, namespace)
         response = GetJobResponse(Job=job)
         include = include or set()
         if "history" in include:
-            response.history = ListHistoryResponse(Items=await self._store.list_history(job.id, HistoryQuery(all_versions=True)))
+            query = HistoryQuery(all_versions=True, after_seq=history_after)
+            response.history = ListHistoryResponse(Items=await self._store.list_history(job.id, query))
         if "executions" in include:
             response.executions = ListExecutionsResponse(Items=await self._store.list_executions(job.id))
         return response

@@ -206,3 +206,15 @@ async def test_the_daemon_jobs_of_a_joining_node_are_read_from_the_partial_index
             f"EXPLAIN QUERY PLAN SELECT id FROM jobs WHERE {schema.JOB_TYPE} = 'daemon' AND {schema.ACTIVE_JOB}"
         ).fetchall()
     assert any("INDEX jobs_active_by_type" in row[-1] for row in plan), plan
+
+
+async def test_history_after_a_seq_num_holds_only_the_newer_events(store: SQLiteJobStore) -> None:
+    from bacalhau.orchestrator.jobstore.base import HistoryQuery
+
+    job = make_job()
+    await store.create_job(job, [make_event(job, message="first")])
+    await store.add_history([make_event(job, message="second"), make_event(job, message="third")])
+    newer = await store.list_history(job.id, HistoryQuery(after_seq=1))
+    assert [(e.seq_num, e.event.message) for e in newer] == [(2, "second"), (3, "third")]
+    assert await store.list_history(job.id, HistoryQuery(after_seq=3)) == []
+    assert len(await store.list_history(job.id, HistoryQuery())) == 3

@@ -164,7 +164,12 @@ async def list_jobs(request: Request, orch: Orchestrator = Depends(orchestrator)
             " above `after_seq`, then answer",
             integer("milliseconds"),
         ),
-        query("after_seq", "ours: with `wait_ms`, the highest history SeqNum the caller has seen", integer("SeqNum")),
+        query(
+            "after_seq",
+            "ours: with `wait_ms`, the highest history SeqNum the caller has seen; History then holds only the"
+            " events after it",
+            integer("SeqNum"),
+        ),
     ),
 )
 async def get_job(job_id: str, request: Request, orch: Orchestrator = Depends(orchestrator)) -> JSONResponse:
@@ -201,11 +206,15 @@ async def _describe_after(
     loop = asyncio.get_running_loop()
     deadline = loop.time() + wait_s
     seen = {*include, "history"}  # the history tells whether there is news, asked for or not
-    response = await orch.endpoint.describe(job_id, namespace=ns, include=seen)
+    # Only the events after after_seq are read (and sent): the caller has the others, and a waiting
+    # client asks again after every event, which would otherwise read the whole history each time.
+    response = await orch.endpoint.describe(job_id, namespace=ns, include=seen, history_after=after_seq)
     if _newest_seq(response) <= after_seq and not response.job.state.state_type.is_terminal:
         # Registered before the store is read again: a commit between that read and the wait still wakes it.
         with orch.history_waiters.watching(response.job.id) as changed:
-            response = await orch.endpoint.describe(response.job.id, namespace=ns, include=seen)
+            response = await orch.endpoint.describe(
+                response.job.id, namespace=ns, include=seen, history_after=after_seq
+            )
             while (
                 _newest_seq(response) <= after_seq
                 and not response.job.state.state_type.is_terminal
@@ -217,7 +226,9 @@ async def _describe_after(
                         await changed.wait()
                 except TimeoutError:
                     break
-                response = await orch.endpoint.describe(response.job.id, namespace=ns, include=seen)
+                response = await orch.endpoint.describe(
+                    response.job.id, namespace=ns, include=seen, history_after=after_seq
+                )
     if "history" not in include:
         response.history = None
     return response

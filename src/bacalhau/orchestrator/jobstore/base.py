@@ -38,6 +38,7 @@ class HistoryQuery:
     job_version: int = 0  # 0 = current version
     all_versions: bool = False
     since_unix_s: int = 0
+    after_seq: int = 0  # only events with a higher SeqNum (0: from the first)
     event_type: str = "all"  # all | job | execution
     execution_id: str = ""
     node_id: str = ""

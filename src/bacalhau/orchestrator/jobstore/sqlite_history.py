@@ -140,6 +140,9 @@ def select(conn: sqlite3.Connection, job_id: str, query: HistoryQuery) -> list[J
     if query.since_unix_s > 0:
         where.append("time_ns >= ?")
         params.append(query.since_unix_s * _NS_PER_S)
+    if query.after_seq > 0:
+        where.append("seq_num > ?")
+        params.append(query.after_seq)
     sql = f"SELECT data FROM history WHERE {' AND '.join(where)} ORDER BY seq_num {'DESC' if query.reverse else 'ASC'} LIMIT ? OFFSET ?"
     params += [query.limit if query.limit > 0 else -1, max(query.offset, 0)]
     return [JobHistory.model_validate_json(row[0]) for row in conn.execute(sql, params)]
