@@ -21,7 +21,7 @@ from bacalhau.cli.inputs import inline_file, parse_input
 )
 def test_a_relative_target_after_the_last_colon_is_kept_as_written(raw: str, uri: str, target: str) -> None:
     src = parse_input(raw)
-    assert (src.alias, src.target) == (uri, target)
+    assert (src["Alias"], src["Target"]) == (uri, target)
 
 
 @pytest.mark.parametrize(
@@ -29,14 +29,14 @@ def test_a_relative_target_after_the_last_colon_is_kept_as_written(raw: str, uri
 )
 def test_a_port_or_user_info_colon_is_not_a_target(raw: str) -> None:
     src = parse_input(raw)
-    assert (src.source.params["URL"], src.target) == (raw, "/inputs")
+    assert (src["Source"]["Params"]["URL"], src["Target"]) == (raw, "/inputs")
 
 
 def test_a_local_module_keeps_a_relative_target(tmp_path: Path) -> None:
     module = tmp_path / "hello.wasm"
     module.write_bytes(b"\0asm")
-    assert inline_file(f"{module}:main.wasm", flag="MODULE").target == "main.wasm"
+    assert inline_file(f"{module}:main.wasm", flag="MODULE")["Target"] == "main.wasm"
 
 
 def test_dst_may_be_relative() -> None:
-    assert parse_input("src=ipfs://QmHash,dst=data").target == "data"
+    assert parse_input("src=ipfs://QmHash,dst=data")["Target"] == "data"

@@ -9,7 +9,7 @@ from bacalhau.cli.selectors import parse_pairs, parse_selector
 
 
 def _ops(selector: str) -> list[tuple[str, str, list[str]]]:
-    return [(r.key, r.operator, r.values) for r in parse_selector(selector)]
+    return [(r["Key"], r["Operator"], r["Values"]) for r in parse_selector(selector)]
 
 
 def test_equality_inequality_and_sets() -> None:

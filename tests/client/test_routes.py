@@ -58,3 +58,31 @@ def test_node_actions_send_bacalhaus_body_and_a_deadline_only_when_given() -> No
     assert approve.body == {"Action": "approve", "Message": "ok", "NodeID": "n-1"}
     drain = routes.update_node("n-1", action="drain", message="", deadline="10m")
     assert drain.body == {"Action": "drain", "Message": "", "NodeID": "n-1", "Deadline": "10m"}
+
+
+def test_a_job_spec_is_sent_as_it_is() -> None:
+    spec = {"Type": "batch", "Tasks": [{"Name": "main", "Engine": {"Type": "wasm"}}]}
+    call = routes.put_job_spec(spec, force=False, namespace="ns")
+    assert call.method == "PUT" and call.path == "/api/v1/orchestrator/jobs" and call.params == [("namespace", "ns")]
+    assert call.body == {"Job": spec, "Force": False}
+    assert routes.decode(call, {"JobID": "j-1"}).job_id == "j-1"
+
+
+def test_get_job_asks_to_wait_only_when_told() -> None:
+    plain = routes.get_job("j-1", include=("history",), namespace="", job_version=0, limit=0)
+    assert plain.params == [("include", "history")]
+    waiting = routes.get_job("j-1", include=("history",), namespace="", job_version=0, limit=0, wait_ms=500,
+                             after_seq=7)
+    assert waiting.params == [("include", "history"), ("wait_ms", "500"), ("after_seq", "7")]
+
+
+def test_building_requests_imports_no_models() -> None:
+    import subprocess
+    import sys
+
+    code = ("import sys; from bacalhau.client import routes; "
+            "routes.list_jobs(limit=1, next_token='', order_by='', reverse=False, labels=(), namespace=''); "
+            "routes.put_job_spec({}, force=False); "
+            "print('pydantic' in sys.modules)")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60)
+    assert result.stdout.strip() == "False"

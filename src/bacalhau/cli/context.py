@@ -94,12 +94,13 @@ class CliContext:
     def api_target(self) -> ApiTarget:
         """Where the API is: an address set away from the defaults, else the selected profile, else defaults."""
         from bacalhau.cli.profile.loader import ENV_PROFILE, ApiTarget, explicitly_set, load_selected, profile_target
-        from bacalhau.cli.profile.store import ProfileStore
-        from bacalhau.models.errors import BacalhauError
 
         host, port = self.address()
         if explicitly_set(host, port):
             return ApiTarget(host=host, port=port)
+        from bacalhau.cli.profile.store import ProfileStore
+        from bacalhau.models.errors import BacalhauError
+
         store = ProfileStore.in_data_dir(self.data_path())
         try:
             selected = load_selected(store, flag=self.profile or "", env=os.environ.get(ENV_PROFILE, ""))
@@ -118,17 +119,21 @@ class CliContext:
     def job_limits(self) -> JobLimits:
         """The job spec bounds checked before sending (`JobAdmissionControl.Limits` of the CLI's config).
 
-        The config is read only when something could set them (a config file, `-c`, a
-        BACALHAU_JOBADMISSIONCONTROL_* variable); otherwise the defaults, which are the server's too.
+        The config is read only when something could set them (see job_limits_configured); otherwise
+        the defaults, which are the server's too.
         """
         from bacalhau.models.limits import DEFAULT_LIMITS
 
-        configured = (
+        return self.config().job_admission_control.limits.to_limits() if self.job_limits_configured() else DEFAULT_LIMITS
+
+    def job_limits_configured(self) -> bool:
+        """Whether the CLI's own config could set job limits: a config file, `-c`, or a
+        BACALHAU_JOBADMISSIONCONTROL_* variable. (Cheap: nothing is read.)"""
+        return (
             any(arg.lower().startswith("jobadmissioncontrol.") or "=" not in arg for arg in self.config_args)
             or any(name.upper().startswith("BACALHAU_JOBADMISSIONCONTROL_") for name in os.environ)
             or os.path.exists(os.path.join(self.data_path(), "config.yaml"))
         )
-        return self.config().job_admission_control.limits.to_limits() if configured else DEFAULT_LIMITS
 
     def _tls_matters(self) -> bool:
         """Whether API.TLS could be set anywhere the CLI reads (else the config is not read for it)."""

@@ -3,6 +3,8 @@
 `-i` takes `URI[:TARGET]` or `src=URI,dst=TARGET[,opt=k=v...]` (CONTRACT.md section 4.2). Schemes:
 `ipfs://CID` -> ipfs, `http(s)://` -> urlDownload, `s3://bucket/key` -> s3, `file:///path` -> local.
 A local file given to `wasm run` travels inside the job as a base64 `data:` URL (the `inline` source).
+Each input is returned in Bacalhau's wire shape (`{Source: {Type, Params}, Alias, Target}`), the form the
+job is sent in: building it needs no models (see cli/jobspec.py).
 """
 
 from __future__ import annotations
@@ -10,12 +12,12 @@ from __future__ import annotations
 import base64
 import os
 import re
+from typing import Any
 from urllib.parse import urlsplit
 
 import click
 
 from bacalhau.models import constants as c
-from bacalhau.models.job import InputSource, SpecConfig
 
 DEFAULT_TARGET = "/inputs"
 _PORT_RE = re.compile(r"^\d+(/|$)")
@@ -32,8 +34,8 @@ _S3_OPTS = {
 }
 
 
-def parse_input(raw: str, *, default_target: str = DEFAULT_TARGET) -> InputSource:
-    """One `-i` value as an InputSource; raise click.BadParameter explaining what is wrong."""
+def parse_input(raw: str, *, default_target: str = DEFAULT_TARGET) -> dict[str, Any]:
+    """One `-i` value as an input source; raise click.BadParameter explaining what is wrong."""
     options: dict[str, str] = {}
     if raw.startswith("src=") or ",dst=" in raw or raw.startswith("dst="):
         fields: dict[str, str] = {}
@@ -58,7 +60,7 @@ def parse_input(raw: str, *, default_target: str = DEFAULT_TARGET) -> InputSourc
     else:
         uri, target = split_target(raw)
         target = target or default_target
-    return InputSource(Source=source_for_uri(uri, options, raw), Alias=uri, Target=target)
+    return {"Source": source_for_uri(uri, options, raw), "Alias": uri, "Target": target}
 
 
 def split_target(raw: str) -> tuple[str, str]:
@@ -77,22 +79,22 @@ def split_target(raw: str) -> tuple[str, str]:
     return f"{scheme}://{rest[:index]}", target
 
 
-def source_for_uri(uri: str, options: dict[str, str], raw: str) -> SpecConfig:
-    """The storage SpecConfig a URI names."""
+def source_for_uri(uri: str, options: dict[str, str], raw: str) -> dict[str, Any]:
+    """The storage `{Type, Params}` a URI names."""
     parts = urlsplit(uri)
     scheme = parts.scheme.lower()
     if scheme == "ipfs":
         cid = (parts.netloc + parts.path).strip("/")
         if not cid:
             raise _bad(raw, "ipfs:// needs a CID")
-        return SpecConfig(Type=c.STORAGE_IPFS, Params={"CID": cid})
+        return {"Type": c.STORAGE_IPFS, "Params": {"CID": cid}}
     if scheme in ("http", "https"):
         url_params: dict[str, object] = {"URL": uri}
         for key, value in options.items():
             if key.lower() != "checksum":
                 raise _bad(raw, f"unknown urlDownload option {key!r}; valid: checksum")
             url_params["Checksum"] = value
-        return SpecConfig(Type=c.STORAGE_URL, Params=url_params)
+        return {"Type": c.STORAGE_URL, "Params": url_params}
     if scheme == "s3":
         if not parts.netloc:
             raise _bad(raw, "s3:// needs a bucket")
@@ -102,7 +104,7 @@ def source_for_uri(uri: str, options: dict[str, str], raw: str) -> SpecConfig:
             if name is None:
                 raise _bad(raw, f"unknown s3 option {key!r}; valid: {', '.join(sorted(_S3_OPTS))}")
             params[name] = value
-        return SpecConfig(Type=c.STORAGE_S3, Params=params)
+        return {"Type": c.STORAGE_S3, "Params": params}
     if scheme == "file":
         path = parts.path if not parts.netloc else f"/{parts.netloc}{parts.path}"
         if not path:
@@ -110,7 +112,7 @@ def source_for_uri(uri: str, options: dict[str, str], raw: str) -> SpecConfig:
         params = {"SourcePath": path}
         if options.get("rw", "").lower() in ("true", "1", "yes"):
             params["ReadWrite"] = True
-        return SpecConfig(Type=c.STORAGE_LOCAL, Params=params)
+        return {"Type": c.STORAGE_LOCAL, "Params": params}
     if scheme in ("git", "gitlfs"):
         raise _bad(raw, f"{scheme} inputs are not supported")
     raise _bad(raw, f"unsupported scheme {scheme or '(none)'!r}; use one of {', '.join(s + '://' for s in SCHEMES)}")
@@ -121,7 +123,7 @@ def is_uri(value: str) -> bool:
     return "://" in value or value.startswith("src=")
 
 
-def inline_file(raw: str, *, flag: str) -> InputSource:
+def inline_file(raw: str, *, flag: str) -> dict[str, Any]:
     """A local `path[:target]` as an inline input; the default target is `/<file name>`."""
     path, target = raw, ""
     if not os.path.isfile(raw) and ":" in raw:
@@ -141,8 +143,7 @@ def inline_file(raw: str, *, flag: str) -> InputSource:
     # A relative target is kept as written, as Bacalhau's CLI does: the wasm executor reads it from `/`.
     target = target or "/" + os.path.basename(path)
     url = f"data:application/octet-stream;base64,{encoded}"
-    return InputSource(Source=SpecConfig(Type=c.STORAGE_INLINE, Params={"URL": url}), Alias="",
-                       Target=target)
+    return {"Source": {"Type": c.STORAGE_INLINE, "Params": {"URL": url}}, "Alias": "", "Target": target}
 
 
 def _bad(raw: str, why: str) -> click.BadParameter:

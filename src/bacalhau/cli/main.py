@@ -71,17 +71,18 @@ class RootGroup(BacalhauGroup):
         return super().parse_args(ctx, hoist_global_options(args))
 
     def invoke(self, ctx: click.Context) -> Any:
-        from bacalhau.models.errors import BacalhauError
-
         try:
             return super().invoke(ctx)
-        except BacalhauError as exc:
-            raise CliError.from_exception(exc) from exc
-        except ValueError as exc:
+        except Exception as exc:
+            # The error classes are imported only when something failed: not on every command's path.
+            from bacalhau.models.errors import BacalhauError
+
+            if isinstance(exc, BacalhauError):
+                raise CliError.from_exception(exc) from exc
             # e.g. a malformed BACALHAU_API_PORT; anything else is a bug and keeps its traceback.
-            if "BACALHAU_" not in str(exc):
-                raise
-            raise CliError(str(exc)) from exc
+            if isinstance(exc, ValueError) and "BACALHAU_" in str(exc):
+                raise CliError(str(exc)) from exc
+            raise
 
 
 @click.group(

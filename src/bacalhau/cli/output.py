@@ -15,9 +15,6 @@ bold header) is added after cells are escaped. `job logs` follows its own rule (
 
 from __future__ import annotations
 
-import csv
-import io
-import json
 import re
 import sys
 from collections.abc import Callable, Sequence
@@ -34,6 +31,8 @@ if TYPE_CHECKING:
     from bacalhau.models.wire import WireModel
 
 T = TypeVar("T")
+# A column reads its row: one for any job (a protocol) serves a table of job models too.
+R = TypeVar("R", contravariant=True)
 W = TypeVar("W", bound="WireModel")
 TABLE, CSV, JSON, YAML = "table", "csv", "json", "yaml"
 LIST_FORMATS = (TABLE, CSV, JSON, YAML)
@@ -55,11 +54,11 @@ class OutputOptions:
 
 
 @dataclass(frozen=True)
-class Column(Generic[T]):
+class Column(Generic[R]):
     """A table column: its header and how to get the cell text from a row object."""
 
     header: str
-    value: Callable[[T], str]
+    value: Callable[[R], str]
     # IDs are shortened and long text truncated unless --wide.
     is_id: bool = False
     truncate: bool = True
@@ -102,6 +101,9 @@ def render_table(headers: Sequence[str], rows: Sequence[Sequence[str]], opts: Ou
 
 def render_csv(headers: Sequence[str], rows: Sequence[Sequence[str]], *, hide_header: bool = False) -> str:
     """Comma-separated values with a header row."""
+    import csv  # here, like json and yaml below: most commands print neither
+    import io
+
     buf = io.StringIO()
     writer = csv.writer(buf, lineterminator="\n")
     if not hide_header:
@@ -114,6 +116,8 @@ def render_object(data: Any, opts: OutputOptions) -> str:
     """JSON (compact, or indented with --pretty) or YAML of a wire object."""
     if opts.format == YAML:
         return to_yaml(data)
+    import json
+
     text = json.dumps(data, indent=2 if opts.pretty else None, ensure_ascii=False)
     # json escapes C0 but passes DEL and C1 through with ensure_ascii=False; outside strings JSON has
     # none of them, so escaping every occurrence keeps the document (and each string) exactly the same.
@@ -215,11 +219,19 @@ def format_time(moment: datetime | None, *, wide: bool = False) -> str:
 def emit_list(
     columns: Sequence[Column[W]], items: Sequence[W], opts: OutputOptions, *, next_token: str = "", more: str = ""
 ) -> None:
-    """Print a list verb's result: the bare items in json/yaml (as Bacalhau's CLI does), else rows,
-    followed on a table by how to fetch the next page (`more` is the command, without --next-token)."""
+    """Print a list verb's result: the bare items in json/yaml (as Bacalhau's CLI does), else rows
+    (see emit_rows)."""
     if opts.format not in (TABLE, CSV):
         emit(render_object([item.to_wire() for item in items], opts))
         return
+    emit_rows(columns, items, opts, next_token=next_token, more=more)
+
+
+def emit_rows(
+    columns: Sequence[Column[T]], items: Sequence[T], opts: OutputOptions, *, next_token: str = "", more: str = ""
+) -> None:
+    """Print a list verb's rows (table or csv), followed on a table by how to fetch the next page (`more`
+    is the command, without --next-token)."""
     emit(render_rows(columns, items, opts))
     if next_token and more and opts.format == TABLE:
         click.echo(f"\nTo fetch more records use:\n\t{more} --next-token {next_token}")

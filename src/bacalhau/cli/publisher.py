@@ -1,26 +1,27 @@
 """What a task publishes and where: `-p/--publisher` and `-o/--output name:/path`.
 
 `-p` takes a publisher type (`local`, `ipfs`, `noop`, `s3managed`) or `s3://bucket/key[,opt=k=v...]`
-with options `region`, `endpoint` and `encoding` (CONTRACT.md section 1.7).
+with options `region`, `endpoint` and `encoding` (CONTRACT.md section 1.7). Both come back in
+Bacalhau's wire shape (`{Type, Params}`, `{Name, Path}`), the form the job is sent in.
 """
 
 from __future__ import annotations
 
 import posixpath
 from collections.abc import Iterable
+from typing import Any
 from urllib.parse import urlsplit
 
 import click
 
 from bacalhau.models import constants as c
-from bacalhau.models.job import ResultPath, SpecConfig
 
 SIMPLE_PUBLISHERS = (c.PUBLISHER_LOCAL, c.PUBLISHER_IPFS, c.PUBLISHER_NOOP, c.PUBLISHER_S3_MANAGED)
 _S3_OPTS = {"region": "Region", "endpoint": "Endpoint", "encoding": "Encoding"}
 
 
-def parse_publisher(raw: str) -> SpecConfig | None:
-    """The publisher SpecConfig for a `-p` value, or None when the flag was not given."""
+def parse_publisher(raw: str) -> dict[str, Any] | None:
+    """The publisher `{Type, Params}` for a `-p` value, or None when the flag was not given."""
     raw = raw.strip()
     if not raw:
         return None
@@ -38,11 +39,11 @@ def parse_publisher(raw: str) -> SpecConfig | None:
         if match is None:
             valid = ", ".join([*SIMPLE_PUBLISHERS, "s3://bucket/key"])
             raise _bad(raw, f"unknown publisher {head!r}; valid: {valid}")
-        return SpecConfig(Type=match, Params={})
+        return {"Type": match, "Params": {}}
     parts = urlsplit(head)
     scheme = parts.scheme.lower()
     if scheme == "ipfs":
-        return SpecConfig(Type=c.PUBLISHER_IPFS, Params={})
+        return {"Type": c.PUBLISHER_IPFS, "Params": {}}
     if scheme != "s3":
         raise _bad(raw, f"unsupported publisher scheme {scheme!r}; use s3://bucket/key")
     if not parts.netloc:
@@ -52,12 +53,12 @@ def parse_publisher(raw: str) -> SpecConfig | None:
         if key not in _S3_OPTS:
             raise _bad(raw, f"unknown s3 option {key!r}; valid: {', '.join(_S3_OPTS)}")
         params[_S3_OPTS[key]] = value
-    return SpecConfig(Type=c.PUBLISHER_S3, Params=params)
+    return {"Type": c.PUBLISHER_S3, "Params": params}
 
 
-def parse_result_paths(values: Iterable[str]) -> list[ResultPath]:
-    """`-o name:/path` values (a bare `/path` is named after its last folder)."""
-    out: list[ResultPath] = []
+def parse_result_paths(values: Iterable[str]) -> list[dict[str, str]]:
+    """`-o name:/path` values as `{Name, Path}` (a bare `/path` is named after its last folder)."""
+    out: list[dict[str, str]] = []
     for raw in values:
         name, sep, path = raw.partition(":")
         if not sep:
@@ -68,7 +69,7 @@ def parse_result_paths(values: Iterable[str]) -> list[ResultPath]:
         if not name:
             raise click.BadParameter(f"{raw!r}: the result needs a name, e.g. outputs:/outputs",
                                      param_hint="'-o' / '--output'")
-        out.append(ResultPath(Name=name, Path=path))
+        out.append({"Name": name, "Path": path})
     return out
 
 

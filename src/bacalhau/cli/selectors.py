@@ -2,17 +2,17 @@
 
 The selector grammar is the one Bacalhau takes from k8s `labels.Parse`:
 `key=v`, `key==v`, `key!=v`, `key in (a,b)`, `key notin (a,b)`, `key`, `!key`, `key>1`, `key<1`,
-separated by commas (commas inside parentheses belong to the value list).
+separated by commas (commas inside parentheses belong to the value list). Requirements come back in
+Bacalhau's wire shape (`{Key, Operator, Values}`), the form the job is sent in.
 """
 
 from __future__ import annotations
 
 import re
 from collections.abc import Iterable
+from typing import Any
 
 import click
-
-from bacalhau.models.job import LabelSelectorRequirement
 
 _SET_RE = re.compile(r"^(?P<key>[^\s!=<>(),]+)\s+(?P<op>in|notin)\s*\((?P<values>[^)]*)\)$")
 _BINARY_RE = re.compile(r"^(?P<key>[^\s!=<>(),]+)\s*(?P<op>==|!=|=|>|<)\s*(?P<value>[^\s,()]*)$")
@@ -39,22 +39,22 @@ def split_requirements(selector: str) -> list[str]:
     return [p for p in parts if p]
 
 
-def parse_selector(selector: str) -> list[LabelSelectorRequirement]:
+def parse_selector(selector: str) -> list[dict[str, Any]]:
     """Parse a selector string into requirements; raise click.BadParameter naming the bad part."""
-    out: list[LabelSelectorRequirement] = []
+    out: list[dict[str, Any]] = []
     for part in split_requirements(selector):
         if m := _SET_RE.match(part):
             values = [v.strip() for v in m["values"].split(",") if v.strip()]
             if not values:
                 raise click.BadParameter(f"{part!r}: {m['op']} needs at least one value", param_hint="'--constraints'")
-            out.append(LabelSelectorRequirement(Key=m["key"], Operator=m["op"], Values=values))
+            out.append({"Key": m["key"], "Operator": m["op"], "Values": values})
         elif m := _BINARY_RE.match(part):
             op = _OPERATORS[m["op"]]
             if op in ("gt", "lt") and not _is_int(m["value"]):
                 raise click.BadParameter(f"{part!r}: {m['op']} needs an integer value", param_hint="'--constraints'")
-            out.append(LabelSelectorRequirement(Key=m["key"], Operator=op, Values=[m["value"]]))
+            out.append({"Key": m["key"], "Operator": op, "Values": [m["value"]]})
         elif m := _KEY_RE.match(part):
-            out.append(LabelSelectorRequirement(Key=m["key"], Operator="!" if m["neg"] else "exists", Values=[]))
+            out.append({"Key": m["key"], "Operator": "!" if m["neg"] else "exists", "Values": []})
         else:
             raise click.BadParameter(
                 f"cannot parse {part!r}; use key=value, key!=value, key in (a,b), key notin (a,b), key or !key",

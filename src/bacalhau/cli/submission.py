@@ -3,11 +3,16 @@
     put job -> "Job successfully submitted. Job ID: j-..."
             -> --wait=false: just the ID | --follow: stream logs | default: events until settled
             -> task output (wasm/docker runs without a publisher) -> hints -> exit 1 if the job failed
+
+Everything after the submission reads the server's JSON through cli/wire_view.py, so that a run's
+report imports neither pydantic nor httpx; the functions here take anything with the models' shape.
 """
 
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 import click
 
@@ -15,25 +20,29 @@ from bacalhau.cli.errors import CliError
 from bacalhau.cli.flags import RunFlags
 from bacalhau.cli.output import echo, log_text, short_id
 from bacalhau.cli.waiting import JobWatcher, watch
-from bacalhau.client import Client
+from bacalhau.cli.wire_view import ExecutionView, items_of
+from bacalhau.client import routes
 from bacalhau.models import constants as c
-from bacalhau.models.execution import Execution
-from bacalhau.models.job import Job
-from bacalhau.models.state import ExecutionStateType, JobStateType
+from bacalhau.models.state_types import ExecutionStateType, JobStateType
+
+if TYPE_CHECKING:
+    from bacalhau.cli.shapes import ExecutionLike, JobLike
+    from bacalhau.client import Client
 
 CHECKING = "Checking job status... (Enter Ctrl+C to exit at any time, your job will continue running):"
 WAITING_LOGS = "Waiting for logs... (Enter Ctrl+C to exit at any time, your job will continue running):"
 FOLLOW_START_TIMEOUT_S = 10.0
 
 
-def submit(client: Client, job: Job, run: RunFlags, *, force: bool = False, hide_warnings: bool = False,
+def submit(client: Client, put: routes.Call, run: RunFlags, *, namespace: str = "", hide_warnings: bool = False,
            show_output: bool = False) -> None:
-    """Submit `job` and report on it according to the run flags."""
-    response = client.put_job(job, force=force)
+    """Send `put` (routes.put_job or put_job_spec) and report on the job according to the run flags."""
+    found = client.raw(put)
+    answer = found if isinstance(found, dict) else {}
     if not hide_warnings and not run.id_only:
-        for warning in response.warnings:
+        for warning in answer.get("Warnings") or []:
             echo(f"Warning: {warning}", err=True)
-    report(client, response.job_id, run, show_output=show_output, namespace=job.namespace)
+    report(client, str(answer.get("JobID") or ""), run, show_output=show_output, namespace=namespace)
 
 
 def report(client: Client, job_id: str, run: RunFlags, *, job_version: int = 0, namespace: str = "",
@@ -61,7 +70,8 @@ def report(client: Client, job_id: str, run: RunFlags, *, job_version: int = 0, 
             click.echo(f"\nStopped waiting after {run.wait_timeout_s}s; the job continues to run.")
             print_hints(job_id, None)
         return
-    executions = client.job_executions(job_id, namespace=namespace, job_version=job_version).items
+    filters = routes.ExecutionsFilter(namespace=namespace, job_version=job_version)
+    executions = [ExecutionView(item) for item in items_of(client.raw(routes.job_executions(job_id, filters)))]
     if not run.id_only:
         if run.node_details:
             _print_nodes(executions)
@@ -72,7 +82,7 @@ def report(client: Client, job_id: str, run: RunFlags, *, job_version: int = 0, 
         raise failure(final, executions)
 
 
-def _follow(client: Client, watcher: JobWatcher, run: RunFlags) -> Job | None:
+def _follow(client: Client, watcher: JobWatcher, run: RunFlags) -> JobLike | None:
     click.echo(WAITING_LOGS)
     deadline = time.monotonic() + FOLLOW_START_TIMEOUT_S
     # Logs exist only once an execution starts; give a queued job a moment, as Bacalhau does.
@@ -87,11 +97,11 @@ def _follow(client: Client, watcher: JobWatcher, run: RunFlags) -> Job | None:
     return watch(watcher, run.wait_timeout_s, quiet=True)
 
 
-def _publishes(job: Job) -> bool:
-    return bool(job.tasks) and job.task.publisher.type.lower() not in ("", c.PUBLISHER_NOOP)
+def _publishes(job: JobLike) -> bool:
+    return bool(job.tasks) and job.tasks[0].publisher.type.lower() not in ("", c.PUBLISHER_NOOP)
 
 
-def print_task_output(executions: list[Execution]) -> None:
+def print_task_output(executions: Sequence[ExecutionLike]) -> None:
     """The captured stdout (and stderr, on stderr) of each completed execution, like a local run."""
     done = [e for e in executions if e.run_output is not None and e.compute_state.state_type is ExecutionStateType.Completed]
     for execution in sorted(done, key=lambda e: (e.partition_index, e.create_time)):
@@ -106,7 +116,7 @@ def print_task_output(executions: list[Execution]) -> None:
             click.echo(f"(output truncated; see: bacalhau job logs {execution.job_id})", err=True)
 
 
-def print_hints(job_id: str, job: Job | None) -> None:
+def print_hints(job_id: str, job: JobLike | None) -> None:
     """Bacalhau's closing hints; the download hint only when the job publishes its results."""
     click.echo(f"\nTo get more details about the run, execute:\n\tbacalhau job describe {job_id}")
     click.echo(f"\nTo get more details about the run executions, execute:\n\tbacalhau job executions {job_id}")
@@ -114,7 +124,7 @@ def print_hints(job_id: str, job: Job | None) -> None:
         click.echo(f"\nTo download the results, execute:\n\tbacalhau job get {job_id}")
 
 
-def failure(job: Job, executions: list[Execution]) -> CliError:
+def failure(job: JobLike, executions: Sequence[ExecutionLike]) -> CliError:
     """The error for a failed job: its state message and each failed execution's reason."""
     lines = [f"job {job.id} failed" + (f": {job.state.message}" if job.state.message else "")]
     for execution in executions:
@@ -129,7 +139,7 @@ def failure(job: Job, executions: list[Execution]) -> CliError:
     return CliError("\n".join(lines), hint=f"{own}; {describe}" if own else describe)
 
 
-def _print_nodes(executions: list[Execution]) -> None:
+def _print_nodes(executions: Sequence[ExecutionLike]) -> None:
     click.echo("\nNodes:")
     for execution in executions:
         state = execution.compute_state.state_type.name

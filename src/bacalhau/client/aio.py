@@ -97,10 +97,16 @@ class AsyncClient:
         return cast(api.DiffJobResponse, await self.call(routes.diff_job(job)))
 
     async def get_job(
-        self, job_id: str, include: Iterable[str] = (), *, namespace: str = "", job_version: int = 0, limit: int = 0
+        self, job_id: str, include: Iterable[str] = (), *, namespace: str = "", job_version: int = 0, limit: int = 0,
+        wait_ms: int = 0, after_seq: int = 0,
     ) -> api.GetJobResponse:
-        """A job by full ID, short ID or name; `include` may name "history" and "executions"."""
-        call = routes.get_job(job_id, include=include, namespace=namespace, job_version=job_version, limit=limit)
+        """A job by full ID, short ID or name; `include` may name "history" and "executions". With `wait_ms`
+        a bacalhau-py server answers once the job has a history event past `after_seq` (or when `wait_ms`
+        pass); other servers answer at once."""
+        call = routes.get_job(
+            job_id, include=include, namespace=namespace, job_version=job_version, limit=limit, wait_ms=wait_ms,
+            after_seq=after_seq,
+        )
         return cast(api.GetJobResponse, await self.call(call))
 
     async def list_jobs(

@@ -9,11 +9,13 @@ flags that change it, because that is what the user can act on.
 from __future__ import annotations
 
 import json
-from typing import Any
-
-import httpx
+import sys
+from typing import TYPE_CHECKING, Any
 
 from bacalhau.models.errors import BacalhauError, BadRequestError, ErrorCode, NotFoundError
+
+if TYPE_CHECKING:
+    import httpx
 
 _BY_STATUS = {
     400: ErrorCode.BadRequest,
@@ -57,13 +59,18 @@ def error_from_body(status: int, body: Any, *, fallback: str = "") -> BacalhauEr
     )
 
 
-def error_from_response(response: httpx.Response) -> BacalhauError:
-    """The BacalhauError for a non-2xx response."""
+def error_from_reply(status: int, content: bytes) -> BacalhauError:
+    """The BacalhauError for a non-2xx answer with body `content` (JSON, or text kept as the message)."""
     try:
-        body: Any = response.json()
+        body: Any = json.loads(content) if content else None
     except (json.JSONDecodeError, UnicodeDecodeError):
         body = None
-    return error_from_body(response.status_code, body, fallback=response.text[:500])
+    return error_from_body(status, body, fallback=content[:2000].decode("utf-8", errors="replace")[:500])
+
+
+def error_from_response(response: httpx.Response) -> BacalhauError:
+    """The BacalhauError for a non-2xx httpx response."""
+    return error_from_reply(response.status_code, response.content)
 
 
 def error_from_handshake(exc: Any) -> BacalhauError:
@@ -77,8 +84,16 @@ def error_from_handshake(exc: Any) -> BacalhauError:
 
 
 def error_from_transport(exc: Exception, base_url: str) -> BacalhauError:
-    """Translate an httpx/websocket transport failure; the caller chains it with `from exc`."""
-    if isinstance(exc, httpx.TimeoutException | TimeoutError):
+    """Translate an httpx, socket (plain_http.py) or websocket transport failure; the caller chains it with `from exc`."""
+    # httpx is looked up, not imported: an httpx exception exists only if httpx was imported, and the
+    # CLI's plain-HTTP path must not import it to classify a socket error.
+    httpx_module = sys.modules.get("httpx")
+    timeouts: tuple[type[BaseException], ...] = (TimeoutError,)
+    refusals: tuple[type[BaseException], ...] = (ConnectionRefusedError,)
+    if httpx_module is not None:
+        timeouts += (httpx_module.TimeoutException,)
+        refusals += (httpx_module.ConnectError,)
+    if isinstance(exc, timeouts):
         return BacalhauError(
             f"timed out talking to the Bacalhau API at {base_url}",
             code=ErrorCode.TimeOut,
@@ -96,7 +111,7 @@ def error_from_transport(exc: Exception, base_url: str) -> BacalhauError:
             hint="trust the server's certificate (-c API.TLS.CAFile=<its cert.pem>), or skip verification with "
             "-c API.TLS.Insecure=true or 'bacalhau profile save <name> --insecure'",
         )
-    if isinstance(exc, httpx.ConnectError | ConnectionRefusedError) or "refused" in reason.lower():
+    if isinstance(exc, refusals) or "refused" in reason.lower():
         reason = "connection refused"
     return BacalhauError(
         f"failed to connect to the Bacalhau API at {base_url}: {reason}",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Final
 
 # Job types
@@ -31,6 +32,9 @@ STORAGE_URL: Final = "urlDownload"
 STORAGE_S3: Final = "s3"
 STORAGE_S3_PRESIGNED: Final = "s3PreSigned"
 STORAGE_IPFS: Final = "ipfs"
+
+# Task network types
+NETWORK_TYPES: Final = ("Default", "None", "Host", "Full", "HTTP", "Bridge")
 
 DEFAULT_NAMESPACE: Final = "default"
 DEFAULT_TASK_NAME: Final = "main"
@@ -76,3 +80,12 @@ META_BOOLEAN_FALSE: Final = ("false", "no", "0", "")
 ENV_FORWARD_PREFIX: Final = "env:"
 # Bacalhau's mask for secrets it serves (`pkg/publicapi/endpoint/agent/util.go`).
 REDACTED_MASK: Final = "********"
+
+
+def canonical_type(name: str, known: Iterable[str]) -> str | None:
+    """Bacalhau compares type names case-insensitively; return the canonical spelling or None."""
+    lowered = name.strip().lower()
+    for k in known:
+        if k.lower() == lowered:
+            return k
+    return None

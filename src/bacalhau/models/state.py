@@ -1,188 +1,59 @@
-"""State enums for jobs, executions and evaluations, with their wire encodings.
+"""State enums for jobs, executions and evaluations, with their wire encodings (pydantic annotations).
 
-Job states travel as names (`"Running"`), execution states as integers (`6`), exactly as Bacalhau's Go
-server emits them (CONTRACT.md section 2.0). Both are accepted either way on input, but an unknown
-execution state name is rejected rather than silently mapped.
-
-Job lifecycle (batch/ops)::
-
-    Pending --> Queued --> Running --> Completed
-       |          |           |-----> Failed
-       +----------+-----------+-----> Stopped   (user stop; Completed cannot be stopped)
-
-Execution lifecycle (ComputeState)::
-
-    New -> AskForBid -> BidAccepted -> Running -> Publishing -> Completed
-                  \\-> BidRejected          \\-> Failed / Cancelled
+The enums, their lifecycles and the parser of their wire values live in models/state_types.py (no
+pydantic) and are re-exported here. Job states travel as names (`"Running"`), execution states as
+integers (`6`), exactly as Bacalhau's Go server emits them (CONTRACT.md section 2.0).
 """
 
 from __future__ import annotations
 
-import enum
-from typing import Annotated, Any
+from typing import Annotated
 
 from pydantic import BeforeValidator, PlainSerializer
 
-
-class JobStateType(enum.IntEnum):
-    """Observed state of a job; terminal states never change again (except by rerun)."""
-
-    Undefined = 0
-    Pending = 1
-    Queued = 2
-    Running = 3
-    Completed = 4
-    Failed = 5
-    Stopped = 6
-
-    @property
-    def is_terminal(self) -> bool:
-        return self in (JobStateType.Completed, JobStateType.Failed, JobStateType.Stopped)
-
-    @property
-    def is_rerunnable(self) -> bool:
-        return self not in (JobStateType.Undefined, JobStateType.Pending, JobStateType.Queued)
-
-
-class ExecutionStateType(enum.IntEnum):
-    """Observed state of an execution on its compute node."""
-
-    Undefined = 0
-    New = 1
-    AskForBid = 2
-    AskForBidAccepted = 3
-    AskForBidRejected = 4
-    BidAccepted = 5
-    Running = 6
-    Publishing = 7
-    BidRejected = 8
-    Completed = 9
-    Failed = 10
-    Cancelled = 11
-
-    @property
-    def is_terminal(self) -> bool:
-        return self in _EXEC_TERMINAL
-
-    @property
-    def is_executing(self) -> bool:
-        return self in (ExecutionStateType.BidAccepted, ExecutionStateType.Running, ExecutionStateType.Publishing)
-
-    @property
-    def is_discarded(self) -> bool:
-        """Discarded executions are ignored for logs and results."""
-        return self in (
-            ExecutionStateType.AskForBidRejected,
-            ExecutionStateType.BidRejected,
-            ExecutionStateType.Cancelled,
-            ExecutionStateType.Failed,
-        )
-
-
-_EXEC_TERMINAL = frozenset(
-    {
-        ExecutionStateType.AskForBidRejected,
-        ExecutionStateType.BidRejected,
-        ExecutionStateType.Completed,
-        ExecutionStateType.Failed,
-        ExecutionStateType.Cancelled,
-    }
+from bacalhau.models.state_types import (
+    EvaluationStatus,
+    EvaluationTrigger,
+    ExecutionDesiredStateType,
+    ExecutionStateType,
+    JobHistoryType,
+    JobStateType,
+    enum_parser,
 )
 
-
-class ExecutionDesiredStateType(enum.IntEnum):
-    """What the orchestrator wants an execution to do."""
-
-    Pending = 0
-    Running = 1
-    Stopped = 2
-
-    @property
-    def is_terminal(self) -> bool:
-        return self is ExecutionDesiredStateType.Stopped
-
-
-class EvaluationStatus(enum.StrEnum):
-    Blocked = "blocked"
-    Pending = "pending"
-    Complete = "complete"
-    Failed = "failed"
-    Canceled = "canceled"
-
-
-class EvaluationTrigger(enum.StrEnum):
-    JobRegister = "job-register"
-    JobCancel = "job-cancel"
-    JobRerun = "job-rerun"
-    JobUpdate = "job-update"
-    JobQueue = "job-queue"
-    JobTimeout = "job-timeout"
-    ExecFailure = "exec-failure"
-    ExecUpdate = "exec-update"
-    ExecTimeout = "exec-timeout"
-    ExecLimit = "exec-limit"
-    NodeJoin = "node-join"
-    NodeLeave = "node-leave"
-
-
-class JobHistoryType(enum.IntEnum):
-    Undefined = 0
-    JobLevel = 1
-    ExecutionLevel = 2
-
-
-def _enum_parser(enum_cls: type[enum.IntEnum], unknown_default: enum.IntEnum | None) -> Any:
-    by_name = {m.name.lower(): m for m in enum_cls}
-
-    def parse(value: Any) -> Any:
-        if isinstance(value, enum_cls):
-            return value
-        if isinstance(value, bool):
-            raise ValueError(f"invalid {enum_cls.__name__}: {value!r}")
-        if isinstance(value, int):
-            try:
-                return enum_cls(value)
-            except ValueError:
-                if unknown_default is not None:
-                    return unknown_default
-                raise ValueError(f"unknown {enum_cls.__name__} {value}") from None
-        if isinstance(value, str):
-            stripped = value.strip()
-            if stripped.lstrip("-").isdigit():
-                return parse(int(stripped))
-            member = by_name.get(stripped.lower())
-            if member is not None:
-                return member
-            if unknown_default is not None:
-                return unknown_default
-            valid = ", ".join(m.name for m in enum_cls)
-            raise ValueError(f"unknown {enum_cls.__name__} {value!r}; valid: {valid}")
-        if value is None and unknown_default is not None:
-            return unknown_default
-        raise ValueError(f"invalid {enum_cls.__name__}: {value!r}")
-
-    return parse
-
+# The enums are defined (without pydantic) in state_types and re-exported here, where they always lived.
+__all__ = [
+    "DesiredStateWire",
+    "EvaluationStatus",
+    "EvaluationTrigger",
+    "ExecutionDesiredStateType",
+    "ExecutionStateType",
+    "ExecutionStateWire",
+    "JobHistoryType",
+    "JobHistoryTypeWire",
+    "JobStateType",
+    "JobStateWire",
+]
 
 # Job states: names on the wire; an unknown name means Undefined (as Go's UnmarshalText does).
 JobStateWire = Annotated[
     JobStateType,
-    BeforeValidator(_enum_parser(JobStateType, JobStateType.Undefined)),
+    BeforeValidator(enum_parser(JobStateType, JobStateType.Undefined)),
     PlainSerializer(lambda v: v.name, return_type=str),
 ]
 # Execution states: integers on the wire; unknown values rejected.
 ExecutionStateWire = Annotated[
     ExecutionStateType,
-    BeforeValidator(_enum_parser(ExecutionStateType, None)),
+    BeforeValidator(enum_parser(ExecutionStateType, None)),
     PlainSerializer(int, return_type=int),
 ]
 DesiredStateWire = Annotated[
     ExecutionDesiredStateType,
-    BeforeValidator(_enum_parser(ExecutionDesiredStateType, None)),
+    BeforeValidator(enum_parser(ExecutionDesiredStateType, None)),
     PlainSerializer(int, return_type=int),
 ]
 JobHistoryTypeWire = Annotated[
     JobHistoryType,
-    BeforeValidator(_enum_parser(JobHistoryType, JobHistoryType.Undefined)),
+    BeforeValidator(enum_parser(JobHistoryType, JobHistoryType.Undefined)),
     PlainSerializer(lambda v: v.name, return_type=str),
 ]

@@ -11,6 +11,10 @@ import re
 from collections.abc import Callable, Iterable
 
 from bacalhau.models import constants as c
+
+# Defined with the other type names (pydantic-free, for the CLI); re-exported where they always were.
+from bacalhau.models.constants import NETWORK_TYPES as NETWORK_TYPES
+from bacalhau.models.constants import canonical_type as canonical_type
 from bacalhau.models.errors import FieldError, ValidationFailed
 from bacalhau.models.job import InputSource, Job, NetworkConfig, SpecConfig, Task
 from bacalhau.models.limits import CONFIG_PREFIX, DEFAULT_LIMITS, LIMIT_KEYS, MAX_PORT, JobLimits, show_number
@@ -30,7 +34,6 @@ KNOWN_STORAGES = (
     c.STORAGE_S3_PRESIGNED,
     c.STORAGE_IPFS,
 )
-NETWORK_TYPES = ("Default", "None", "Host", "Full", "HTTP", "Bridge")
 CONSTRAINT_OPERATORS = ("=", "==", "!=", "in", "notin", "exists", "!", "gt", "lt")
 
 _ENV_NAME_RE = re.compile(r"^[A-Z][A-Z0-9_]*$")
@@ -45,15 +48,6 @@ _REQUIRED_SOURCE_PARAMS = {
     c.STORAGE_S3_PRESIGNED: "PreSignedURL",
     c.STORAGE_IPFS: "CID",
 }
-
-
-def canonical_type(name: str, known: Iterable[str]) -> str | None:
-    """Bacalhau compares type names case-insensitively; return the canonical spelling or None."""
-    lowered = name.strip().lower()
-    for k in known:
-        if k.lower() == lowered:
-            return k
-    return None
 
 
 def unsafe_path_reason(path: str) -> str | None:

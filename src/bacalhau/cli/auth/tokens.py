@@ -12,8 +12,6 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
-from pathlib import Path
 
 from bacalhau.models.errors import ConfigurationError
 
@@ -25,12 +23,15 @@ class TokenFile:
     """One token file."""
 
     def __init__(self, path: str | os.PathLike[str]) -> None:
-        self.path = Path(path)
+        # A str, not a pathlib.Path: every authenticated command reads this file, and pathlib would be
+        # the only reason such a command imports it.
+        self.path = os.fspath(path)
 
     def read_all(self) -> dict[str, str]:
         """Every saved token by base URL. ConfigurationError for a file that is not such an object."""
         try:
-            text = self.path.read_text(encoding="utf-8")
+            with open(self.path, encoding="utf-8") as fh:
+                text = fh.read()
         except FileNotFoundError:
             return {}
         except OSError as exc:
@@ -56,8 +57,11 @@ class TokenFile:
             tokens.pop(base_url, None)
         else:
             tokens[base_url] = token
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=self.path.parent, prefix=".tokens-", suffix=".tmp")
+        folder = os.path.dirname(self.path) or "."
+        os.makedirs(folder, exist_ok=True)
+        import tempfile  # only when writing: reading is on every command's path
+
+        fd, tmp = tempfile.mkstemp(dir=folder, prefix=".tokens-", suffix=".tmp")
         try:
             with os.fdopen(fd, "w", encoding="utf-8") as out:
                 json.dump(tokens, out)
@@ -73,7 +77,7 @@ class TokenFile:
 def saved_token(data_dir: str, base_url: str) -> str:
     """The token a command without other credentials sends to `base_url` ("" when none is saved)."""
     for name in (JWT_TOKENS_FILE, LEGACY_TOKENS_FILE):
-        token = TokenFile(Path(data_dir) / name).get(base_url)
+        token = TokenFile(os.path.join(data_dir, name)).get(base_url)
         if token:
             return token
     return ""

@@ -9,9 +9,8 @@ import click
 from bacalhau.cli.command import BacalhauCommand
 from bacalhau.cli.context import CliContext, pass_cli
 from bacalhau.cli.flags import job_options, pop_run, run_options, string_slice_option, task_options
-from bacalhau.cli.jobspec import build_job
+from bacalhau.cli.jobspec import build_job, run_job
 from bacalhau.models import constants as c
-from bacalhau.models.job import SpecConfig
 
 
 @click.command("run", cls=BacalhauCommand)
@@ -32,14 +31,4 @@ def run(cli: CliContext, /, image: str, command: tuple[str, ...], entrypoint: tu
         params["Entrypoint"] = list(entrypoint)
     if workdir:
         params["WorkingDirectory"] = workdir
-    job = build_job(SpecConfig(Type=c.ENGINE_DOCKER, Params=params), kwargs)
-    from bacalhau.cli.jobfile import ensure_submittable, submittable_yaml
-
-    ensure_submittable(job, cli.job_limits())
-    if flags.dry_run:
-        click.echo(submittable_yaml(job), nl=False)
-        return
-    from bacalhau.cli.submission import submit
-
-    with cli.client() as client:
-        submit(client, job, flags, show_output=True)
+    run_job(cli, build_job({"Type": c.ENGINE_DOCKER, "Params": params}, kwargs), flags)

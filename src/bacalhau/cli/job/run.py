@@ -76,9 +76,10 @@ def run(cli: CliContext, /, file: str | None, file_option: str | None, force: bo
         dry_run(cli, job)
         return
     from bacalhau.cli.submission import submit
+    from bacalhau.client import routes
 
     with cli.client() as client:
-        submit(client, job, flags, force=force, hide_warnings=hide_warnings)
+        submit(client, routes.put_job(job, force=force), flags, namespace=job.namespace, hide_warnings=hide_warnings)
 
 
 def dry_run(cli: CliContext, job: Job) -> None:

@@ -1,11 +1,21 @@
-"""Table columns for jobs, executions and history events, shared by the job verbs."""
+"""Table columns for jobs, executions and history events, shared by the job verbs, and the history
+event texts `job run`'s progress lines share with them.
+
+Columns over the protocols of cli/shapes.py work on the pydantic models and on the JSON views alike
+(`job list` renders views); the models are imported for typing only, so `job list` never imports them.
+"""
 
 from __future__ import annotations
 
+from datetime import datetime
+from typing import TYPE_CHECKING
+
 from bacalhau.cli.output import Column, format_time, ns_to_datetime, parse_rfc3339
-from bacalhau.models.execution import Execution
-from bacalhau.models.history import JobHistory
-from bacalhau.models.job import Job, SpecConfig
+
+if TYPE_CHECKING:
+    from bacalhau.cli.shapes import HistoryLike, JobLike
+    from bacalhau.models.execution import Execution
+    from bacalhau.models.job import Job, SpecConfig
 
 
 def engine_summary(job: Job) -> str:
@@ -24,15 +34,21 @@ def engine_summary(job: Job) -> str:
     return " ".join(parts)
 
 
-def _history_time(item: JobHistory) -> str:
-    return format_time(parse_rfc3339(item.time) or parse_rfc3339(item.event.timestamp), wide=True)
+def event_moment(item: HistoryLike) -> datetime | None:
+    """When an event happened: its Time, else its event's Timestamp (older servers set only that)."""
+    return parse_rfc3339(item.time) or parse_rfc3339(item.event.timestamp)
 
 
-def _history_level(item: JobHistory) -> str:
+def _history_time(item: HistoryLike) -> str:
+    return format_time(event_moment(item), wide=True)
+
+
+def _history_level(item: HistoryLike) -> str:
     return "Execution" if item.execution_id else "Job"
 
 
-def _history_state(item: JobHistory) -> str:
+def history_state(item: HistoryLike) -> str:
+    """The state an event moved its job or execution to ("" for events that changed none)."""
     if item.job_state is not None:
         return item.job_state.new.name
     if item.execution_state is not None:
@@ -40,17 +56,18 @@ def _history_state(item: JobHistory) -> str:
     return ""
 
 
-def _event_text(item: JobHistory) -> str:
-    text = item.event.message
+def event_text(item: HistoryLike, *, fallback: str = "") -> str:
+    """An event's message (or `fallback` when it has none) followed by its hint in parentheses."""
+    text = item.event.message or fallback
     hint = item.event.details.get("Hint")
     return f"{text} ({hint})" if hint else text
 
 
-JOB_COLUMNS: list[Column[Job]] = [
+JOB_COLUMNS: list[Column[JobLike]] = [
     Column("Created", lambda j: format_time(ns_to_datetime(j.create_time))),
     Column("ID", lambda j: j.id, is_id=True),
     Column("Name", lambda j: j.name),
-    Column("Job", lambda j: j.task.engine.type if j.tasks else ""),
+    Column("Job", lambda j: j.tasks[0].engine.type if j.tasks else ""),
     Column("Type", lambda j: j.type),
     Column("State", lambda j: j.state.state_type.name),
 ]
@@ -76,21 +93,21 @@ EXECUTION_COLUMNS: list[Column[Execution]] = [
     Column("Comment", lambda e: e.compute_state.message, truncate=True),
 ]
 
-HISTORY_COLUMNS: list[Column[JobHistory]] = [
+HISTORY_COLUMNS: list[Column[HistoryLike]] = [
     Column("Time", _history_time),
     Column("Level", _history_level),
     Column("Job Version", lambda h: str(h.job_version)),
     Column("Exec. ID", lambda h: h.execution_id, is_id=True),
     Column("Topic", lambda h: h.event.topic),
-    Column("Event", _event_text, truncate=False),
+    Column("Event", event_text, truncate=False),
 ]
 
 # In `job describe` each table is already about one job or one execution.
-DESCRIBE_HISTORY_COLUMNS: list[Column[JobHistory]] = [
+DESCRIBE_HISTORY_COLUMNS: list[Column[HistoryLike]] = [
     Column("Time", _history_time),
-    Column("State", _history_state),
+    Column("State", history_state),
     Column("Topic", lambda h: h.event.topic),
-    Column("Event", _event_text, truncate=False),
+    Column("Event", event_text, truncate=False),
 ]
 
 

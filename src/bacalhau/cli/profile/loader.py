@@ -15,10 +15,14 @@ apply (Bacalhau only logs this at debug level; we say it on stderr, see `cli/con
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
-from bacalhau.cli.profile.store import Profile, ProfileStore, quoted
 from bacalhau.models.errors import ConfigurationError
+
+if TYPE_CHECKING:
+    # The store is imported by whoever opens one: a command given an explicit address never does.
+    from bacalhau.cli.profile.store import Profile, ProfileStore
 
 ENV_PROFILE = "BACALHAU_PROFILE"
 DEFAULT_API_HOST = "0.0.0.0"
@@ -87,6 +91,8 @@ def endpoint_url(endpoint: str) -> str:
     except ValueError:
         port = -1
     if parts.scheme not in _SCHEMES or not parts.hostname or port == -1:
+        from bacalhau.cli.profile.store import quoted
+
         raise ConfigurationError(
             f"invalid endpoint {quoted(endpoint)}: expected http(s)://host[:port] or host[:port]",
             component="CLI",

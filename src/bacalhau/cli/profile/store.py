@@ -16,7 +16,6 @@ import contextlib
 import json
 import os
 import re
-import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -181,6 +180,8 @@ class ProfileStore:
         text = yaml.safe_dump(profile.to_mapping(), sort_keys=False, indent=4, default_flow_style=False,
                               allow_unicode=True)
         # Written beside the target and renamed over it, so a crash never leaves half a profile.
+        import tempfile  # only when writing: reading is on every command's path
+
         fd, tmp = tempfile.mkstemp(dir=self.directory, prefix=".profile-", suffix=".tmp")
         try:
             with os.fdopen(fd, "w", encoding="utf-8") as out:

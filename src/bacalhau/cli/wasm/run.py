@@ -14,14 +14,13 @@ from bacalhau.cli.command import BacalhauCommand
 from bacalhau.cli.context import CliContext, pass_cli
 from bacalhau.cli.flags import job_options, pop_run, run_options, string_slice_option, task_options
 from bacalhau.cli.inputs import inline_file, is_uri, parse_input
-from bacalhau.cli.jobspec import build_job
+from bacalhau.cli.jobspec import build_job, run_job
 from bacalhau.models import constants as c
-from bacalhau.models.job import InputSource, SpecConfig
 
 DEFAULT_URI_TARGET = "/main.wasm"
 
 
-def module_input(raw: str, *, flag: str, default_target: str) -> InputSource:
+def module_input(raw: str, *, flag: str, default_target: str) -> dict[str, Any]:
     """A module argument as an input source: a storage URI, or a local file sent inline."""
     if is_uri(raw):
         return parse_input(raw, default_target=default_target)
@@ -48,23 +47,13 @@ def run(cli: CliContext, /, module: str, args: tuple[str, ...], entry_point: str
         module_input(raw, flag="'-I' / '--import-modules'", default_target=f"/imports/module_{i}.wasm")
         for i, raw in enumerate(import_modules)
     ]
-    engine = SpecConfig(
-        Type=c.ENGINE_WASM,
-        Params={
-            "EntryModule": entry.target,
+    engine = {
+        "Type": c.ENGINE_WASM,
+        "Params": {
+            "EntryModule": entry["Target"],
             "Entrypoint": entry_point,
             "Parameters": list(args),
-            "ImportModules": [i.target for i in imports],
+            "ImportModules": [i["Target"] for i in imports],
         },
-    )
-    job = build_job(engine, kwargs, inputs=[entry, *imports])
-    from bacalhau.cli.jobfile import ensure_submittable, submittable_yaml
-
-    ensure_submittable(job, cli.job_limits())
-    if flags.dry_run:
-        click.echo(submittable_yaml(job), nl=False)
-        return
-    from bacalhau.cli.submission import submit
-
-    with cli.client() as client:
-        submit(client, job, flags, show_output=True)
+    }
+    run_job(cli, build_job(engine, kwargs, inputs=[entry, *imports]), flags)
