@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
-from collections.abc import AsyncIterator
 from contextlib import closing
 from pathlib import Path
 
@@ -17,21 +16,13 @@ from bacalhau.models.errors import ConflictError, DatastoreError
 from bacalhau.orchestrator.jobstore.base import JobQuery
 from bacalhau.orchestrator.jobstore.sqlite import SQLiteJobStore
 from bacalhau.orchestrator.jobstore.sqlite_connection import MAX_GROUP, SQLiteConnection
-from factories import FakeClock, make_event, make_job
+from factories import make_event, make_job
 
 
 @pytest.fixture
-def db_path(tmp_path: Path) -> Path:
-    return tmp_path / "jobs.db"
-
-
-@pytest.fixture
-async def store(db_path: Path) -> AsyncIterator[SQLiteJobStore]:
-    opened = SQLiteJobStore(path=db_path, clock=FakeClock())
-    try:
-        yield opened
-    finally:
-        await opened.close()
+def db_path(store: SQLiteJobStore) -> Path:
+    """The file of tests/orchestrator/conftest.py's `store`."""
+    return store.path
 
 
 def commits_of(store: SQLiteJobStore) -> list[str]:
