@@ -15,7 +15,7 @@ import pytest
 from bacalhau.models.errors import ConflictError, DatastoreError
 from bacalhau.orchestrator.jobstore.base import JobQuery
 from bacalhau.orchestrator.jobstore.sqlite import SQLiteJobStore
-from bacalhau.orchestrator.jobstore.sqlite_connection import MAX_GROUP, SQLiteConnection
+from bacalhau.orchestrator.jobstore.sqlite_connection import BUSY_WINDOW_S, MAX_GROUP, SQLiteConnection
 from factories import make_event, make_job
 
 
@@ -157,3 +157,16 @@ async def test_a_cancelled_waiter_cannot_strand_a_group(store: SQLiteJobStore, d
     doomed.cancel()  # gone before it ever ran: `slow` saw a waiter and left its group to a flush
     await asyncio.wait_for(slow_task, 5)
     assert first.id in committed_job_ids(db_path)
+
+
+async def test_a_lone_write_on_an_idle_store_commits_without_waiting_for_the_loop(store: SQLiteJobStore) -> None:
+    """A job's steps are milliseconds apart: each commits at once instead of waiting a turn of the loop."""
+    commits = commits_of(store)
+    for _ in range(3):
+        await asyncio.sleep(2 * BUSY_WINDOW_S)
+        job = make_job()
+        task = asyncio.ensure_future(store.create_job(job, []))
+        await asyncio.sleep(0)  # one turn: the transaction runs and, idle, commits inside it
+        assert task.done(), "a lone transaction on an idle store waited for a flush"
+        await task
+    assert len(commits) == 3

@@ -7,7 +7,8 @@ How a store call reaches the file::
                       │ no
                       └──> take the lock ─> BEGIN IMMEDIATE (unless a group is open) ─> SAVEPOINT ─> run
                            ─> RELEASE (any exception: ROLLBACK TO, only its own writes undone)
-                           ─> join the open group; its flush, after a turn of the event loop (more
+                           ─> alone on an idle store (no COMMIT in the last ms)? ──yes──> COMMIT, return
+                           ─> else join the open group; its flush, after a turn of the event loop (more
                               turns while more join), takes the lock behind queued writers and COMMITs
                            ─> return once that COMMIT is done
     reading() ──> inside an open transaction()? ──yes──> read through it (sees its own writes)
@@ -29,6 +30,7 @@ import asyncio
 import itertools
 import logging
 import sqlite3
+import time
 from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import asynccontextmanager, contextmanager, suppress
 from contextvars import ContextVar
@@ -59,6 +61,9 @@ class _Transaction:
 MAX_GROUP = 256
 # Turns of the event loop a group waits for more members while they keep coming.
 MAX_FLUSH_TURNS = 8
+# A transaction finishing within this long of the last COMMIT finds the store busy and waits to share
+# the next one; after a quieter spell it commits at once (a lone job's steps are milliseconds apart).
+BUSY_WINDOW_S = 0.001
 
 
 @dataclass(eq=False)
@@ -117,13 +122,15 @@ class SQLiteConnection:
         self._conn: sqlite3.Connection | None = _connect(path)
         self._group: _Group | None = None  # BEGUN, its members' bodies done, not yet committed
         self._flushes: set[asyncio.Task[None]] = set()
+        self._last_commit_s = float("-inf")
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[None]:
         """An atomic transaction; inside another open one of this connection, joins it as a savepoint.
 
-        Group commit: transactions of the same turns of the event loop, and those queued for the lock,
-        share one COMMIT. Each runs alone (under the lock) in a savepoint of the open SQLite
+        Group commit: when the store is busy (a COMMIT less than BUSY_WINDOW_S ago), transactions of
+        the same turns of the event loop, and those queued for the lock, share one COMMIT; a lone one
+        on an idle store commits at once. Each runs alone (under the lock) in a savepoint of the open SQLite
         transaction, so a failing one undoes only its own writes. Every caller returns only once its
         writes are committed, so nothing is acknowledged that a kill -9 could take back."""
         if self._joined():
@@ -155,7 +162,11 @@ class SQLiteConnection:
                 _ACTIVE.reset(token)
             group.members += 1
             group.callbacks.extend(tx.on_commit)
-            if group.members >= MAX_GROUP:
+            now = time.monotonic()
+            busy = now - self._last_commit_s < BUSY_WINDOW_S
+            if group.members >= MAX_GROUP or (group.members == 1 and not busy):
+                # Alone, and the store was idle: nobody is likely to join, and a turn of a loop that
+                # is busy with other work would only delay this commit.
                 self._commit_group()
             elif not group.flush_scheduled:
                 group.flush_scheduled = True
@@ -197,6 +208,7 @@ class SQLiteConnection:
                 self._connection().execute("ROLLBACK")
             group.committed.set_exception(exc)
             return
+        self._last_commit_s = time.monotonic()
         group.committed.set_result(None)
         for callback in group.callbacks:
             try:
