@@ -50,6 +50,7 @@ class _Connection:
         self.reader: IO[bytes] = sock.makefile("rb")
 
     def close(self) -> None:
+        """Close the reader and the socket."""
         self.reader.close()
         self.sock.close()
 

@@ -108,6 +108,7 @@ def list_jobs(
     *, limit: int, next_token: str, order_by: str, reverse: bool, labels: Iterable[str], namespace: str,
     states: Iterable[str] = (), job_type: str = "",
 ) -> Call:
+    """A page of jobs; `labels` are selectors such as `env=prod`, `states` and `job_type` are our own filters."""
     params = query(
         namespace=namespace, limit=limit, next_token=next_token, order_by=order_by, reverse=reverse, labels=labels,
         state=",".join(states), type=job_type,
@@ -131,6 +132,7 @@ def jobs_summary(*, minutes: int) -> Call:
 
 
 def stop_job(job_id: str, *, reason: str, namespace: str) -> Call:
+    """Stop a job, saying why in `reason`."""
     from bacalhau.models import api
 
     body = api.StopJobRequest(reason=reason).to_wire()
@@ -138,6 +140,7 @@ def stop_job(job_id: str, *, reason: str, namespace: str) -> Call:
 
 
 def rerun_job(job_id: str, *, version: int, reason: str, namespace: str) -> Call:
+    """Run a job (its latest version, or `version`) again as a new version."""
     from bacalhau.models import api
 
     body = api.RerunJobRequest(JobVersion=version, Reason=reason).to_wire()
@@ -172,18 +175,22 @@ class ExecutionsFilter(NamedTuple):
 
 
 def job_history(job_id: str, filters: HistoryFilter) -> Call:
+    """A page of a job's history events."""
     return Call("GET", job_path(job_id, "/history"), _api("ListHistoryResponse"), query(**filters._asdict()))
 
 
 def job_executions(job_id: str, filters: ExecutionsFilter) -> Call:
+    """A page of a job's executions."""
     return Call("GET", job_path(job_id, "/executions"), _api("ListExecutionsResponse"), query(**filters._asdict()))
 
 
 def job_results(job_id: str, *, namespace: str) -> Call:
+    """The published results of a job."""
     return Call("GET", job_path(job_id, "/results"), _api("ListResultsResponse"), query(namespace=namespace))
 
 
 def job_versions(job_id: str, *, namespace: str) -> Call:
+    """The stored versions of a job."""
     return Call("GET", job_path(job_id, "/versions"), _api("ListJobsResponse"), query(namespace=namespace))
 
 
@@ -197,6 +204,7 @@ def list_nodes(
     filter_approval: str,
     filter_status: str,
 ) -> Call:
+    """A page of known nodes, filtered by labels, approval and connection status."""
     params = query(
         limit=limit,
         next_token=next_token,
@@ -210,10 +218,12 @@ def list_nodes(
 
 
 def get_node(node_id: str) -> Call:
+    """One node by ID (or unique prefix)."""
     return Call("GET", f"{ORCHESTRATOR}/nodes/{quote(node_id, safe='')}", _api("GetNodeResponse"))
 
 
 def update_node(node_id: str, *, action: str, message: str, deadline: str = "") -> Call:
+    """Approve, reject, delete, drain or uncordon a node; `deadline` is for drain only."""
     from bacalhau.models import api
 
     body = api.PutNodeRequest(Action=action, Message=message, NodeID=node_id, Deadline=deadline).to_wire()
@@ -223,23 +233,28 @@ def update_node(node_id: str, *, action: str, message: str, deadline: str = "") 
 
 
 def alive() -> Call:
+    """`{Status: OK}` when the node answers."""
     return Call("GET", f"{AGENT}/alive", _api("AliveResponse"))
 
 
 def version() -> Call:
+    """The server's build version."""
     return Call("GET", f"{AGENT}/version", (_NODE, "BuildVersionInfo"))
 
 
 def node_info() -> Call:
+    """The answering node's NodeInfo."""
     return Call("GET", f"{AGENT}/node", (_NODE, "NodeInfo"))
 
 
 def agent_config() -> Call:
+    """The node's effective (redacted) configuration (a raw JSON object)."""
     return Call("GET", f"{AGENT}/config", None)
 
 
 def audit_log(*, limit: int = 100, next_token: str = "", since_s: int = 0, principal: str = "",
               refused_only: bool = False) -> Call:
+    """A page of the audit log, newest first (a raw JSON object); `refused_only`: 401/403 only."""
     params: list[tuple[str, str]] = [("limit", str(limit))]
     if next_token:
         params.append(("next_token", next_token))
@@ -253,6 +268,7 @@ def audit_log(*, limit: int = 100, next_token: str = "", since_s: int = 0, princ
 
 
 def auth_config() -> Call:
+    """`{Version, Config}`: how the node's SSO is set up (a raw JSON object)."""
     return Call("GET", f"{AGENT}/authconfig", None)
 
 

@@ -40,10 +40,12 @@ class JobStateType(enum.IntEnum):
 
     @property
     def is_terminal(self) -> bool:
+        """Completed, Failed or Stopped: the job will not change again (except by rerun)."""
         return self in (JobStateType.Completed, JobStateType.Failed, JobStateType.Stopped)
 
     @property
     def is_rerunnable(self) -> bool:
+        """Whether the job may be rerun: any state but Undefined, Pending and Queued."""
         return self not in (JobStateType.Undefined, JobStateType.Pending, JobStateType.Queued)
 
 
@@ -65,10 +67,12 @@ class ExecutionStateType(enum.IntEnum):
 
     @property
     def is_terminal(self) -> bool:
+        """Whether the execution has ended: a rejected bid, Completed, Failed or Cancelled."""
         return self in _EXEC_TERMINAL
 
     @property
     def is_executing(self) -> bool:
+        """Whether the execution is under way on its node: BidAccepted, Running or Publishing."""
         return self in (ExecutionStateType.BidAccepted, ExecutionStateType.Running, ExecutionStateType.Publishing)
 
     @property
@@ -102,10 +106,13 @@ class ExecutionDesiredStateType(enum.IntEnum):
 
     @property
     def is_terminal(self) -> bool:
+        """Whether the orchestrator wants the execution stopped."""
         return self is ExecutionDesiredStateType.Stopped
 
 
 class EvaluationStatus(enum.StrEnum):
+    """Where an evaluation is in its processing (lower-case names on the wire)."""
+
     Blocked = "blocked"
     Pending = "pending"
     Complete = "complete"
@@ -114,6 +121,8 @@ class EvaluationStatus(enum.StrEnum):
 
 
 class EvaluationTrigger(enum.StrEnum):
+    """What caused an evaluation (kebab-case names on the wire, e.g. `job-register`)."""
+
     JobRegister = "job-register"
     JobCancel = "job-cancel"
     JobRerun = "job-rerun"
@@ -129,6 +138,8 @@ class EvaluationTrigger(enum.StrEnum):
 
 
 class JobHistoryType(enum.IntEnum):
+    """Whether a history event is about the job itself or about one of its executions."""
+
     Undefined = 0
     JobLevel = 1
     ExecutionLevel = 2
@@ -140,6 +151,7 @@ def enum_parser(enum_cls: type[enum.IntEnum], unknown_default: enum.IntEnum | No
     by_name = {m.name.lower(): m for m in enum_cls}
 
     def parse(value: Any) -> Any:
+        """The member `value` stands for, read as enum_parser describes."""
         if isinstance(value, enum_cls):
             return value
         if isinstance(value, bool):
