@@ -9,8 +9,8 @@ Three ways to run examples/hello.wat (compiled once up front), each `--runs` tim
      waiting on the server's events (wait_ms/after_seq, as the CLI waits; --poll-ms N polls instead)
      until the job is terminal (the client-side round trip); the job's own CreateTime -> ModifyTime is
      reported too (the server-side part).
-Prints medians, the difference to the cached baseline in ms, and the ratio. Target (issue): the job's
-overhead within 5 ms of raw wasmtime for a cached module. No assertion: this is a measurement.
+Prints medians, the difference to the cached baseline in ms, and the ratio. Targets (issue 17): the
+server side within 3 ms, the client round trip within 5 ms, of raw wasmtime with a cached module. No assertion: this is a measurement.
 """
 
 from __future__ import annotations
@@ -25,7 +25,9 @@ from pathlib import Path
 import httpx
 from hybrid_node import ApiJobs, HybridNode, hello_module, inline_wasm_job, median_ms, print_table
 
-TARGET_OVERHEAD_MS = 5.0
+# Issue 17: a job's overhead over a cached raw wasmtime run (perf.py reports these too).
+TARGET_SERVER_SIDE_MS = 3.0
+TARGET_ROUND_TRIP_MS = 5.0
 
 
 def _run_wasi(engine: object, module: object, linker: object, stdout: Path) -> None:
@@ -120,12 +122,12 @@ def main(argv: list[str]) -> int:
         ],
     )
     base = median_ms(cached)
-    for name, samples in (("client round trip", api), ("server side", server_side)):
+    for name, samples, target in (("client round trip", api, TARGET_ROUND_TRIP_MS),
+                                  ("server side", server_side, TARGET_SERVER_SIDE_MS)):
         value = median_ms(samples)
-        print(f"  {name:<18} vs cached wasmtime: +{value - base:7.2f} ms  (ratio {value / base:6.1f}x)")
-    overhead = median_ms(server_side) - base
-    verdict = "meets" if overhead <= TARGET_OVERHEAD_MS else "misses"
-    print(f"  target: job overhead within {TARGET_OVERHEAD_MS:.0f} ms of cached wasmtime -> server side {verdict} it")
+        verdict = "meets" if value - base <= target else "misses"
+        print(f"  {name:<18} vs cached wasmtime: +{value - base:7.2f} ms  (ratio {value / base:6.1f}x)"
+              f"  target +{target:.0f} ms: {verdict}")
     return 0
 
 
