@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import os
 import shutil
+import socket
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -23,6 +25,20 @@ CHROMIUM = os.environ.get("BACALHAU_TEST_CHROMIUM", "/usr/bin/chromium")
 ROOT = Path(__file__).resolve().parent.parent
 DESKTOP = {"width": 1280, "height": 900}
 PHONE = {"width": 390, "height": 844}
+
+
+def wait_for_ui(port: int, timeout_s: float = 30.0) -> None:
+    """Until the web UI accepts connections on 127.0.0.1:port. A node answers /agent/alive before it
+    opens the UI's listener (the UI is a client of that API), so a started node is not yet a UI."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            return
+        except OSError as exc:
+            if time.monotonic() > deadline:
+                raise AssertionError(f"the web UI on 127.0.0.1:{port} did not open within {timeout_s:.0f}s: {exc}") from exc
+            time.sleep(0.05)
 
 
 def artifacts_dir() -> Path:

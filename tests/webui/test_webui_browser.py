@@ -17,7 +17,7 @@ import pytest
 
 from cluster_env import Cluster
 from serve_node import BacalhauNode, NodePool, find_free_port
-from webui_env import PHONE, BrowserPage, chromium, ui
+from webui_env import PHONE, BrowserPage, chromium, ui, wait_for_ui
 
 if TYPE_CHECKING:
     import docker
@@ -39,6 +39,7 @@ def node(bacalhau_bin: Path, tmp_path_factory: pytest.TempPathFactory, docker_en
     port = find_free_port()
     try:
         started = pool(extra_config=ui_config(port))
+        wait_for_ui(port)
         started.ui_url = f"http://127.0.0.1:{port}"  # type: ignore[attr-defined]
         yield started
     finally:
@@ -169,6 +170,7 @@ def test_approve_a_pending_node(bacalhau_bin: Path, tmp_path: Path, ui: BrowserP
         "Orchestrator.NodeManager.ManualApproval=true", "WebUI.Enabled=true", f"WebUI.Listen=127.0.0.1:{port}"])
     try:
         cluster.start()
+        wait_for_ui(port)
         cluster.add_compute("worker")
         state = cluster.wait_node("worker", "CONNECTED", membership="PENDING")
         node_id = state["Info"]["NodeID"]
@@ -193,6 +195,7 @@ def test_a_guarded_node_asks_for_a_key_then_shows_its_jobs(bacalhau_bin: Path, t
     pool = NodePool(bacalhau_bin, tmp_path_factory)
     try:
         pool(extra_config=[*ui_config(port), str(config)])  # -c takes a config file too
+        wait_for_ui(port)
         page = ui.page
         page.goto(f"http://127.0.0.1:{port}/nodes")
         page.wait_for_url(re.compile(r"/login\?next=/nodes"))
