@@ -44,6 +44,7 @@ from bacalhau.orchestrator.nodes import NodeChange
 from bacalhau.orchestrator.results import result_transformer
 from bacalhau.orchestrator.service import Orchestrator
 from bacalhau.tls.api_server import ServerTLS, api_server_tls
+from bacalhau.transport.local_link import LocalLink
 from bacalhau.transport.nats_connection import NatsConnection
 from bacalhau.transport.nats_server import EmbeddedNatsServer
 from bacalhau.transport.nats_settings import NatsClientSettings, NatsServerSettings
@@ -146,7 +147,8 @@ class Node:
         self._stop = asyncio.Event()
         self._stop_now = asyncio.Event()
         self._compute_link_connected = asyncio.Event()
-        self._compute_link: NclComputeLink | None = None
+        self._compute_link: NclComputeLink | LocalLink | None = None
+        self._local_link: LocalLink | None = None
         self._compute_node: ComputeNode | None = None
         self.server: uvicorn.Server | None = None
         self._authorizer: Authorizer = AllowAll()
@@ -308,10 +310,19 @@ class Node:
         link = NclOrchestratorLink(
             nc=nc, orchestrator_id=node_id, outbox=outbox, max_message_bytes=cfg.orchestrator.nats.max_payload
         )
+        directory: NclOrchestratorLink | LocalLink = link
+        if self._with_compute:
+            # A hybrid node's own compute is linked in process (transport/local_link.py); NCL serves the rest.
+            directory = self._local_link = LocalLink(
+                node_id=node_id, remote=link,
+                max_message_bytes=cfg.orchestrator.nats.max_payload,
+                heartbeat_interval_s=parse_duration_s(cfg.compute.heartbeat.interval),
+                info_update_interval_s=parse_duration_s(cfg.compute.heartbeat.info_update_interval),
+            )
         orchestrator = Orchestrator(
             node_id=node_id,
             store=store,
-            directory=link,
+            directory=directory,
             defaults=lambda job_type: job_defaults(cfg, job_type),
             worker_count=cfg.orchestrator.scheduler.worker_count,
             queue_backoff_s=parse_duration_s(cfg.orchestrator.scheduler.queue_backoff),
@@ -332,7 +343,11 @@ class Node:
         await orchestrator.recover()
         await link.start(orchestrator.compute_events)
         stack.push_async_callback(link.stop)
-        orchestrator.nodes.on_change(lambda event: link.node_left(event.node_id) if event.change is NodeChange.LEAVE else None)
+        if self._local_link is not None:
+            self._local_link.serve(orchestrator.compute_events)
+        orchestrator.nodes.on_change(
+            lambda event: directory.node_left(event.node_id) if event.change is NodeChange.LEAVE else None
+        )
         return orchestrator, url
 
     def _compute_servers(self, orchestrator_url: str) -> list[str]:
@@ -345,21 +360,10 @@ class Node:
 
         cfg = self.config
         node_id = self.identity.node_id
-        servers = self._compute_servers(orchestrator_url)
-        own = bool(self._embedded_url) and servers == [self._embedded_url]
-        connection = NatsConnection(settings=NatsClientSettings.from_config(cfg, node_id=node_id, servers=servers,
-                                                                            own_server=own))
         outbox = Outbox(path=self.data_dir / "compute" / "ncl-outbox.db")
         outbox.open()
         stack.callback(outbox.close)
-        link = NclComputeLink(
-            connection=connection,
-            node_id=node_id,
-            outbox=outbox,
-            max_message_bytes=cfg.orchestrator.nats.max_payload,
-            heartbeat_interval_s=parse_duration_s(cfg.compute.heartbeat.interval),
-            info_update_interval_s=parse_duration_s(cfg.compute.heartbeat.info_update_interval),
-        )
+        link = self._local_link or self._ncl_compute_link(outbox, orchestrator_url)
         self._compute_link_connected = link.connected
         self._compute_link = link
         compute_node = ComputeNode(
@@ -368,18 +372,38 @@ class Node:
             registry=build_registry(config=cfg, node_id=node_id),
             orchestrator=link,
         )
-        link.attach(
-            compute_node,
-            node_info=lambda: self._advertised(compute_node.node_info()),
-            active_executions=compute_node.active_execution_ids,
-            job_type=compute_node.job_type,
-        )
+        def node_info() -> NodeInfo:
+            return self._advertised(compute_node.node_info())
+
+        if isinstance(link, LocalLink):
+            link.attach(compute_node, outbox=outbox, node_info=node_info,
+                        active_executions=compute_node.active_execution_ids, job_type=compute_node.job_type)
+        else:
+            link.attach(compute_node, node_info=node_info,
+                        active_executions=compute_node.active_execution_ids, job_type=compute_node.job_type)
         # Stopped in reverse: the node fails and reports what it still runs, then the link flushes
         # those reports, says goodbye to the orchestrator and closes.
         stack.push_async_callback(link.stop)
         await compute_node.start()
         stack.push_async_callback(compute_node.stop)
         return compute_node
+
+    def _ncl_compute_link(self, outbox: Outbox, orchestrator_url: str) -> NclComputeLink:
+        """A compute-only node's link: NCL to the orchestrators it joins."""
+        cfg = self.config
+        node_id = self.identity.node_id
+        servers = self._compute_servers(orchestrator_url)
+        own = bool(self._embedded_url) and servers == [self._embedded_url]
+        connection = NatsConnection(settings=NatsClientSettings.from_config(cfg, node_id=node_id, servers=servers,
+                                                                            own_server=own))
+        return NclComputeLink(
+            connection=connection,
+            node_id=node_id,
+            outbox=outbox,
+            max_message_bytes=cfg.orchestrator.nats.max_payload,
+            heartbeat_interval_s=parse_duration_s(cfg.compute.heartbeat.interval),
+            info_update_interval_s=parse_duration_s(cfg.compute.heartbeat.info_update_interval),
+        )
 
     @staticmethod
     def _advertised(info: NodeInfo) -> NodeInfo:

@@ -54,6 +54,36 @@ def test_numbering_continues_after_everything_was_acknowledged(outbox: Outbox) -
     assert outbox.append("n-1", "RunResult", b"y") == 2
 
 
+def test_numbering_comes_back_from_the_file_after_a_reopen(tmp_path: Path) -> None:
+    """The numbering lives in memory between appends (one INSERT each): a new process must find it
+    again, from the stored messages or, when all were acknowledged and deleted, from the stream row."""
+    first = Outbox(path=tmp_path / "outbox.db")
+    first.open()
+    for _ in range(3):
+        first.append("pending", "RunResult", b"x")
+    for _ in range(2):
+        first.append("acked", "RunResult", b"x")
+    first.acknowledge("acked", 2)
+    first.close()
+    again = Outbox(path=tmp_path / "outbox.db")
+    again.open()
+    try:
+        assert again.last_seq("pending") == 3 and again.last_seq("acked") == 2
+        assert again.append("pending", "RunResult", b"y") == 4
+        assert again.append("acked", "RunResult", b"y") == 3
+        assert again.acked_seq("acked") == 2
+    finally:
+        again.close()
+
+
+def test_an_acknowledgement_beyond_what_was_sent_stops_at_the_last_message(outbox: Outbox) -> None:
+    for _ in range(2):
+        outbox.append("n-1", "RunResult", b"x")
+    outbox.acknowledge("n-1", 9)  # a peer that counts further than we ever sent
+    assert outbox.acked_seq("n-1") == 2
+    assert outbox.append("n-1", "RunResult", b"y") == 3
+
+
 def test_checkpoints_move_forward_only_unless_reset(outbox: Outbox) -> None:
     outbox.set_checkpoint("orchestrator", 5)
     outbox.set_checkpoint("orchestrator", 3)

@@ -8,7 +8,7 @@
 Each source answers cheaply from what it already knows (the cache's index; a folder scan redone at most
 every minute and bounded in files; CIDs it fetched, checked against the repo at most every minute), so
 a report costs a small SQLite read per second. A change is sent with the node's info at once (the link
-compares it, compute_link._static_key); the cache's hit counters travel with every info update but do
+compares it, transport.info_changes.static_key); the cache's hit counters travel with every info update but do
 not by themselves cause one.
 """
 

@@ -45,7 +45,7 @@ CREATE TABLE IF NOT EXISTS outbox (
 ) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS streams (
     stream       TEXT PRIMARY KEY,
-    last_seq     INTEGER NOT NULL DEFAULT 0,   -- highest sequence number ever appended
+    last_seq     INTEGER NOT NULL DEFAULT 0,   -- highest sequence number appended, as of the last acknowledgement
     acked_seq    INTEGER NOT NULL DEFAULT 0    -- highest sequence number the peer acknowledged
 ) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS checkpoints (
@@ -74,6 +74,7 @@ class Outbox:
         self.path = path
         self._db: sqlite3.Connection | None = None
         self._checkpoints: dict[str, int] = {}
+        self._last: dict[str, int] = {}  # stream -> last sequence number appended (loaded on first use)
 
     def open(self) -> None:
         """Open (creating if needed) the database. Idempotent."""
@@ -103,21 +104,21 @@ class Outbox:
         """Store a message at the end of `stream`; return its sequence number (1 for the first).
 
         `body` may be a function of the sequence number returning `(headers, body)`, for frames that
-        carry their own number (NCL's `Bacalhau-SeqNum`): it is called inside the transaction, so number
-        and frame agree.
+        carry their own number (NCL's `Bacalhau-SeqNum`): it is called before the one INSERT, so number
+        and frame agree. The numbering is kept in memory (this connection is the only writer): an
+        append is one statement and one commit, the cost of every message a node sends.
         """
         db = self._conn
-        with _transaction(db):
-            db.execute("INSERT OR IGNORE INTO streams (stream) VALUES (?)", (stream,))
-            row = db.execute(
-                "UPDATE streams SET last_seq = last_seq + 1 WHERE stream = ? RETURNING last_seq", (stream,)
-            ).fetchone()
-            seq = int(row[0])
-            headers, frame = body(seq) if callable(body) else ({}, body)
+        seq = self.last_seq(stream) + 1
+        headers, frame = body(seq) if callable(body) else ({}, body)
+        try:
             db.execute(
                 "INSERT INTO outbox (stream, seq, type, headers, body, created_ns) VALUES (?, ?, ?, ?, ?, ?)",
                 (stream, seq, msg_type, json.dumps(dict(headers), separators=(",", ":")), frame, time.time_ns()),
             )
+        except sqlite3.Error as exc:
+            raise DatastoreError(f"cannot store a message for {stream}: {exc}", component="Outbox") from exc
+        self._last[stream] = seq
         return seq
 
     def after(self, stream: str, seq: int, *, limit: int = 100) -> list[OutboxEntry]:
@@ -133,20 +134,31 @@ class Outbox:
         """The peer processed everything of `stream` up to `seq`: forget those messages.
 
         Never moves backwards: a stale acknowledgement (a replayed ack, an old handshake) is ignored.
+        The stream's numbering is written here too, so that it survives its messages being deleted.
         """
         db = self._conn
+        last = self.last_seq(stream)
+        seq = min(seq, last)
         with _transaction(db):
-            db.execute("INSERT OR IGNORE INTO streams (stream) VALUES (?)", (stream,))
             db.execute(
-                "UPDATE streams SET acked_seq = MIN(?, last_seq) WHERE stream = ? AND acked_seq < ?",
-                (seq, stream, seq),
+                "INSERT INTO streams (stream, last_seq, acked_seq) VALUES (?, ?, ?) ON CONFLICT (stream) DO UPDATE "
+                "SET last_seq = MAX(last_seq, excluded.last_seq), acked_seq = MAX(acked_seq, excluded.acked_seq)",
+                (stream, last, seq),
             )
             db.execute("DELETE FROM outbox WHERE stream = ? AND seq <= ?", (stream, seq))
 
     def last_seq(self, stream: str) -> int:
         """The sequence number of the last message appended to `stream` (0 if none)."""
-        row = self._conn.execute("SELECT last_seq FROM streams WHERE stream = ?", (stream,)).fetchone()
-        return int(row[0]) if row else 0
+        cached = self._last.get(stream)
+        if cached is None:
+            # What was numbered: the highest stored message, or what the stream row kept of deleted ones.
+            row = self._conn.execute(
+                "SELECT MAX(COALESCE((SELECT MAX(seq) FROM outbox WHERE stream = ?1), 0), "
+                "COALESCE((SELECT last_seq FROM streams WHERE stream = ?1), 0))",
+                (stream,),
+            ).fetchone()
+            cached = self._last[stream] = int(row[0])
+        return cached
 
     def acked_seq(self, stream: str) -> int:
         """The highest sequence number of `stream` the peer acknowledged (0 if none)."""
@@ -166,6 +178,7 @@ class Outbox:
             db.execute("DELETE FROM streams WHERE stream = ?", (stream,))
             db.execute("DELETE FROM checkpoints WHERE stream = ?", (stream,))
         self._checkpoints.pop(stream, None)
+        self._last.pop(stream, None)
 
     def checkpoint(self, stream: str) -> int:
         """The last sequence number received from the peer of `stream` and handled (0 if none)."""

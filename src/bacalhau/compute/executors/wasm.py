@@ -1,13 +1,14 @@
-"""The WASM executor: runs a WASI module with wasmtime, one Engine per execution.
+"""The WASM executor: runs a WASI module with wasmtime, one Engine at a time per execution.
 
     run(request) ── params invalid / cancelled earlier ──────────────────────> ExecutionError
        │ register execution_id                       cancel(id) ──┐   timeout timer ──┐
        v                                                          v                   v
-    worker thread: Engine(epoch_interruption) + Store        stop(reason): remember why, then
+    run thread: pooled Engine (epoch_interruption) + Store   stop(reason): remember why, then
        │  epoch deadline 1, memory limit, WASI config        engine.increment_epoch() (thread-safe)
        │  (argv, env, stdout/stderr files, preopens)         and set `woken` (ends a WASI sleep)
        v                                                              │ traps the running code at
-    load entry module via ModuleCache (hit: deserialize, miss: compile)   its next loop back-edge
+    load entry module: the engine's own, else ModuleCache         its next loop back-edge
+       │  (hit: deserialize, miss: compile)                           │
        │  check the Entrypoint export                                 │ or function entry
        v                                                              │
     instantiate ImportModules and every module the entry imports <────┤
@@ -18,8 +19,11 @@
                     ── trap ─────────> ExecutionError: "execution timed out after Ns" /
                                        "execution cancelled" / "wasm trap: <cause>"
 
-A separate Engine per execution is what makes `cancel` precise: the epoch is per Engine, so
-incrementing it interrupts that execution only. Compiled code is shared through ModuleCache.
+An Engine used by one execution at a time is what makes `cancel` precise: the epoch is per Engine, so
+incrementing it interrupts that execution only. Engines are kept between executions with the modules
+they compiled and a WASI linker (wasm_engines.py); an execution detaches its stop switch before its
+engine goes back, so a late stop never reaches the next run. Compiled code is also shared across
+engines through ModuleCache.
 Epoch checks happen in wasm code only, so the one WASI call that can block for long, `poll_oneoff`
 (sleep, nanosleep, poll), is wasm_poll's: it waits on the execution's `woken` Event and returns as soon
 as `stop` sets it, and the epoch traps the guest right after.
@@ -39,6 +43,7 @@ import wasmtime
 from bacalhau.compute.executors.base import RunOutcome, RunRequest
 from bacalhau.compute.executors.stopping import RunningExecutions, Stop, stop_error
 from bacalhau.compute.executors.wasm_cache import ModuleCache
+from bacalhau.compute.executors.wasm_engines import EnginePool, PooledEngine
 from bacalhau.compute.executors.wasm_fs import TaskFilesystem, guest_path
 from bacalhau.compute.executors.wasm_link import ModuleLinker, summarize
 from bacalhau.compute.executors.wasm_poll import SleepControl
@@ -105,6 +110,11 @@ class _Execution:
         # Set once by a stop, never cleared: a sleep that starts after the stop returns at once.
         self.woken = threading.Event()
 
+    def detach(self) -> None:
+        """The run is over: later stops only record their reason (its engine goes to another run)."""
+        with self._lock:
+            self._engine = None
+
     def attach(self, engine: wasmtime.Engine) -> None:
         """Arm the switch. Call after `set_epoch_deadline`: an earlier increment would be absorbed."""
         with self._lock:
@@ -136,6 +146,7 @@ class WasmExecutor:
 
     def __init__(self, *, cache_dir: Path | None = None) -> None:
         self._cache = ModuleCache(cache_dir=cache_dir)
+        self._engines = EnginePool()
         self._runs: RunningExecutions[_Execution] = RunningExecutions()
 
     def is_installed(self) -> bool:
@@ -177,24 +188,31 @@ class WasmExecutor:
                 f"(targets: {', '.join(fs.input_targets()) or 'none'})",
                 hint="set EntryModule to the Target (or Alias) of the input that holds the .wasm module",
             )
-        config = wasmtime.Config()  # consumed by Engine(): a fresh one every time
-        config.epoch_interruption = True
-        engine = wasmtime.Engine(config)
-        store = wasmtime.Store(engine)
+        wasi = wasmtime.WasiConfig()
+        # wasmtime's guest monotonic clock starts with the WasiConfig: read ours just after, never before.
+        sleep = SleepControl(woken=execution.woken, monotonic_origin_ns=time.monotonic_ns())
+        pooled = self._engines.acquire(sleep)
+        try:
+            return self._run_on(pooled, wasi, fs, entry_path, request, params, execution)
+        finally:
+            # Detached first: a stop arriving from now on must not interrupt the engine's next execution.
+            execution.detach()
+            self._engines.release(pooled)
+
+    def _run_on(self, pooled: PooledEngine, wasi: wasmtime.WasiConfig, fs: TaskFilesystem, entry_path: Path,
+                request: RunRequest, params: WasmParams, execution: _Execution) -> RunOutcome:
+        store = wasmtime.Store(pooled.engine)
         store.set_epoch_deadline(1)
         if request.resources.memory > 0:
             # memory.grow beyond this returns -1: C's malloc returns NULL rather than trapping.
             store.set_limits(memory_size=request.resources.memory)
-        wasi = wasmtime.WasiConfig()
-        # wasmtime's guest monotonic clock starts with the WasiConfig: read ours just after, never before.
-        sleep = SleepControl(woken=execution.woken, monotonic_origin_ns=time.monotonic_ns())
         try:
             store.set_wasi(_configure_wasi(wasi, request, params, fs))
         except wasmtime.WasmtimeError as exc:
             raise ExecutionError(f"could not set up WASI for the task: {summarize(exc)}") from exc
-        execution.attach(engine)
+        execution.attach(pooled.engine)
 
-        linker = ModuleLinker(engine=engine, store=store, fs=fs, cache=self._cache, sleep=sleep)
+        linker = ModuleLinker(pooled=pooled, store=store, fs=fs, cache=self._cache)
         label = f"EntryModule {params.entry_module}"
         entry = linker.load(entry_path, label)
         details = {"ModuleSHA256": entry.sha256, "CompileCache": "hit" if entry.cache_hit else "miss"}

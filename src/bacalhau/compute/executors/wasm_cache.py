@@ -21,8 +21,12 @@ import threading
 from collections import OrderedDict
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import wasmtime
+
+if TYPE_CHECKING:
+    from bacalhau.compute.executors.wasm_engines import CompiledModule
 
 log = logging.getLogger(__name__)
 
@@ -37,6 +41,8 @@ class LoadedModule:
     module: wasmtime.Module
     sha256: str
     cache_hit: bool
+    # What the run reads of the module (imports, exports), when the engine pool has it already.
+    compiled: CompiledModule | None = None
 
 
 class ModuleCache:
@@ -53,9 +59,9 @@ class ModuleCache:
         self._entries: OrderedDict[str, bytes] = OrderedDict()
         self._size = 0
 
-    def load(self, engine: wasmtime.Engine, wasm: bytes) -> LoadedModule:
-        """Return `wasm` compiled for `engine`, from the cache when possible."""
-        digest = hashlib.sha256(wasm).hexdigest()
+    def load(self, engine: wasmtime.Engine, wasm: bytes, *, digest: str = "") -> LoadedModule:
+        """Return `wasm` compiled for `engine`, from the cache when possible (`digest`: its sha256, if known)."""
+        digest = digest or hashlib.sha256(wasm).hexdigest()
         for artifact in (self._from_memory(digest), self._from_disk(digest)):
             if artifact is None:
                 continue

@@ -11,14 +11,15 @@ WASI's `poll_oneoff` is replaced by the interruptible one of wasm_poll, so a sto
 
 from __future__ import annotations
 
+import hashlib
 import re
 from pathlib import Path
 
 import wasmtime
 
 from bacalhau.compute.executors.wasm_cache import LoadedModule, ModuleCache
+from bacalhau.compute.executors.wasm_engines import CompiledModule, PooledEngine, describe, new_wasi_linker
 from bacalhau.compute.executors.wasm_fs import TaskFilesystem
-from bacalhau.compute.executors.wasm_poll import SleepControl, define_poll_oneoff
 from bacalhau.models.errors import ExecutionError
 
 WASI_MODULES = frozenset({"wasi_snapshot_preview1", "wasi_unstable"})
@@ -37,30 +38,38 @@ def summarize(exc: Exception) -> str:
 
 
 class ModuleLinker:
-    """Loads modules through the cache and links them into one Store; used by one worker thread."""
+    """Loads modules through the cache and links them into one Store; used by one worker thread.
+
+    A module importing only WASI, run without ImportModules, links in the pooled engine's WASI linker;
+    anything else in a linker of this run's own (its import modules are defined into it).
+    """
 
     def __init__(
         self,
         *,
-        engine: wasmtime.Engine,
+        pooled: PooledEngine,
         store: wasmtime.Store,
         fs: TaskFilesystem,
         cache: ModuleCache,
-        sleep: SleepControl,
     ) -> None:
-        self._engine = engine
+        self._pooled = pooled
+        self._engine = pooled.engine
         self._store = store
         self._fs = fs
         self._cache = cache
-        self._linker = wasmtime.Linker(engine)
-        self._linker.define_wasi()
-        define_poll_oneoff(self._linker, sleep)
+        self._own: wasmtime.Linker | None = None
         self._instances: dict[Path, wasmtime.Instance] = {}
         self._in_progress: set[Path] = set()
         self._defined: set[str] = set()
 
+    @property
+    def _linker(self) -> wasmtime.Linker:
+        if self._own is None:
+            self._own = new_wasi_linker(self._engine, self._pooled.current_sleep)
+        return self._own
+
     def load(self, path: Path, label: str) -> LoadedModule:
-        """Read and compile (or fetch from the cache) the module at `path`; `label` names it in errors."""
+        """Read and compile (or fetch from the caches) the module at `path`; `label` names it in errors."""
         try:
             data = path.read_bytes()
         except OSError as exc:
@@ -70,10 +79,17 @@ class ModuleLinker:
                 f"{label} is not a valid WebAssembly module: it does not start with the \\0asm magic bytes",
                 hint="point the engine at a compiled .wasm binary (e.g. clang --target=wasm32-wasi)",
             )
+        digest = hashlib.sha256(data).hexdigest()
+        compiled = self._pooled.module(digest)
+        if compiled is not None:
+            return LoadedModule(compiled.module, digest, cache_hit=True, compiled=compiled)
         try:
-            return self._cache.load(self._engine, data)
+            loaded = self._cache.load(self._engine, data, digest=digest)
         except wasmtime.WasmtimeError as exc:
             raise ExecutionError(f"{label} is not a valid WebAssembly module: {summarize(exc)}") from exc
+        compiled = describe(loaded.module, digest)
+        self._pooled.keep(compiled)
+        return LoadedModule(loaded.module, digest, cache_hit=loaded.cache_hit, compiled=compiled)
 
     def prepare_entry(
         self, entry: LoadedModule, label: str, entrypoint: str, import_modules: list[str]
@@ -83,32 +99,34 @@ class ModuleLinker:
         Raises ExecutionError for a missing or unusable entrypoint, an unresolvable import or a failed
         instantiation; a trap in a start function propagates as wasmtime.Trap.
         """
-        self._check_entrypoint(entry.module, entrypoint)
-        for target in import_modules:
-            host = self._fs.find_module(target)
-            if host is None:
-                raise ExecutionError(
-                    f"ImportModules entry {target} not found among the task inputs "
-                    f"(targets: {', '.join(self._fs.input_targets()) or 'none'})",
-                    hint="add the module as an input whose Target is the ImportModules path",
-                )
-            self._instantiate_import(host, target)
-        self._link_imports(entry.module, label)
-        instance = self._instantiate(entry.module, label)
+        compiled = entry.compiled or describe(entry.module, entry.sha256)
+        self._check_entrypoint(compiled, entrypoint)
+        if not import_modules and compiled.import_modules <= WASI_MODULES:
+            instance = self._instantiate(entry.module, label, self._pooled.linker)
+        else:
+            for target in import_modules:
+                host = self._fs.find_module(target)
+                if host is None:
+                    raise ExecutionError(
+                        f"ImportModules entry {target} not found among the task inputs "
+                        f"(targets: {', '.join(self._fs.input_targets()) or 'none'})",
+                        hint="add the module as an input whose Target is the ImportModules path",
+                    )
+                self._instantiate_import(host, target)
+            self._link_imports(entry.module, label)
+            instance = self._instantiate(entry.module, label, self._linker)
         func = instance.exports(self._store)[entrypoint]
         assert isinstance(func, wasmtime.Func)  # checked on the module's export types above
         return func
 
-    def _check_entrypoint(self, module: wasmtime.Module, name: str) -> None:
-        functions = {e.name: e.type for e in module.exports if isinstance(e.type, wasmtime.FuncType)}
-        func_type = functions.get(name)
-        if func_type is None:
-            exported = ", ".join(functions) or "no functions"
+    def _check_entrypoint(self, compiled: CompiledModule, name: str) -> None:
+        param_count = compiled.functions.get(name)
+        if param_count is None:
+            exported = ", ".join(compiled.functions) or "no functions"
             raise ExecutionError(
                 f"module does not export function '{name}'; it exports: {exported}",
                 hint="set Entrypoint to one of the exported functions",
             )
-        param_count = len(func_type.params)
         if param_count:
             raise ExecutionError(
                 f"entrypoint '{name}' takes {param_count} parameter(s); only a function without parameters "
@@ -140,7 +158,7 @@ class ModuleLinker:
         self._in_progress.add(key)
         loaded = self.load(host, label)
         self._link_imports(loaded.module, label)
-        instance = self._instantiate(loaded.module, label)
+        instance = self._instantiate(loaded.module, label, self._linker)
         initialize = instance.exports(self._store).get("_initialize")
         if isinstance(initialize, wasmtime.Func):
             initialize(self._store)
@@ -155,9 +173,9 @@ class ModuleLinker:
             raise ExecutionError(f"could not link import module {name}: {summarize(exc)}") from exc
         self._defined.add(name)
 
-    def _instantiate(self, module: wasmtime.Module, label: str) -> wasmtime.Instance:
+    def _instantiate(self, module: wasmtime.Module, label: str, linker: wasmtime.Linker) -> wasmtime.Instance:
         try:
-            instance = self._linker.instantiate(self._store, module)
+            instance = linker.instantiate(self._store, module)
         except (wasmtime.Trap, wasmtime.ExitTrap):
             raise  # a start function trapped or exited: the caller reports it like the entrypoint's
         except wasmtime.WasmtimeError as exc:

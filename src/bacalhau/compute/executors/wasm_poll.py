@@ -261,15 +261,19 @@ def poll(
     return Errno.SUCCESS
 
 
-def define_poll_oneoff(linker: wasmtime.Linker, sleep: SleepControl) -> None:
-    """Shadow the poll_oneoff that `linker.define_wasi()` defined with the interruptible one."""
+def define_poll_oneoff(linker: wasmtime.Linker, sleep: SleepControl | Callable[[], SleepControl]) -> None:
+    """Shadow the poll_oneoff that `linker.define_wasi()` defined with the interruptible one.
+
+    `sleep` is the execution's SleepControl, or a function returning the one of the execution running
+    now (a linker kept between executions)."""
+    current = sleep if callable(sleep) else (lambda: sleep)
 
     def poll_oneoff(caller: wasmtime.Caller, in_ptr: int, out_ptr: int, count: int, nevents_ptr: int) -> int:
         memory = _guest_memory(caller)
         if memory is None:
             return Errno.FAULT
         # wasmtime-py hands i32 parameters over signed; WASI pointers and sizes are unsigned.
-        return poll(memory, in_ptr & _U32, out_ptr & _U32, count & _U32, nevents_ptr & _U32, sleep)
+        return poll(memory, in_ptr & _U32, out_ptr & _U32, count & _U32, nevents_ptr & _U32, current())
 
     i32 = wasmtime.ValType.i32()
     signature = wasmtime.FuncType([i32, i32, i32, i32], [i32])

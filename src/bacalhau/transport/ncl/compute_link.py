@@ -33,17 +33,17 @@ from bacalhau.models.errors import BacalhauError, ErrorCode
 from bacalhau.models.execution import ExecutionLog
 from bacalhau.models.node import NodeInfo
 from bacalhau.models.resources import Resources
+from bacalhau.transport import info_changes
 from bacalhau.transport import messages as m
 from bacalhau.transport.backoff import Backoff
 from bacalhau.transport.base import ComputeService
 from bacalhau.transport.nats_connection import NatsConnection
-from bacalhau.transport.ncl import control, convert, data, subjects
-from bacalhau.transport.ncl import metadata as meta
-from bacalhau.transport.ncl.errors import NclError, RemoteError
+from bacalhau.transport.ncl import control, dispatch, subjects
+from bacalhau.transport.ncl.errors import RemoteError
 from bacalhau.transport.ncl.logstream import LogStreamServer
 from bacalhau.transport.ncl.payload import NclPayload
 from bacalhau.transport.ncl.receiver import OrderedReceiver, publish_reply
-from bacalhau.transport.ncl.registry import Message, decode_message, decode_response, encode_message, type_name
+from bacalhau.transport.ncl.registry import Message, decode_response, encode_message, type_name
 from bacalhau.transport.ncl.sender import OrderedSender
 from bacalhau.transport.ncl.wire_types import format_wire_time
 from bacalhau.transport.outbox import Outbox
@@ -203,7 +203,7 @@ class NclComputeLink:
     async def update_node_info(self, request: m.NodeInfoUpdate) -> None:
         """Live capacity goes with each heartbeat; a static change (new labels after a config reload)
         is sent at once instead of at the next node-info check (InfoUpdateInterval, 1m)."""
-        if _static_key(request.node_info) != self._sent_info_key:
+        if info_changes.static_key(request.node_info) != self._sent_info_key:
             self._info_due.set()
 
     async def shutdown_notice(self, request: m.ShutdownNotice) -> None:
@@ -211,25 +211,23 @@ class NclComputeLink:
         await self.stop(reason=request.reason or "node stopping")
 
     async def on_bid_result(self, message: m.BidResult) -> None:
-        self._append(convert.bid_result_to_ncl(message, self._job_type(message.execution_id)))
+        self._append(message)
 
     async def on_execution_progress(self, message: m.ExecutionProgress) -> None:
         # A Go orchestrator nacks types it does not know, which would block every later report:
         # progress goes only to an orchestrator that announced it, and is dropped while unknown.
         if control.EXTENSION_PROGRESS in self._extensions:
-            self._append(convert.progress_to_ncl(message, self._job_type(message.execution_id)))
+            self._append(message)
 
     async def on_run_result(self, message: m.RunResult) -> None:
-        self._append(convert.run_result_to_ncl(message, self._job_type(message.execution_id)))
+        self._append(message)
 
     async def on_compute_error(self, message: m.ComputeError) -> None:
-        self._append(convert.compute_error_to_ncl(message, self._job_type(message.execution_id)))
+        self._append(message)
 
-    def _append(self, payload: NclPayload) -> None:
-        def frame(seq: int) -> tuple[dict[str, str], bytes]:
-            return encode_message(payload, source=self.node_id, metadata=meta.data_plane_metadata(seq),
-                                  max_bytes=self._max_bytes)
-
+    def _append(self, message: dispatch.Report) -> None:
+        payload = dispatch.report_payload(message, self._job_type(message.execution_id))
+        frame = dispatch.report_frame(payload, node_id=self.node_id, max_bytes=self._max_bytes)
         self._outbox.append(ORCHESTRATOR_STREAM, type_name(payload), frame)
         if self._sender is not None:
             self._sender.notify()
@@ -290,7 +288,7 @@ class NclComputeLink:
         # "Always trust the orchestrator" (Go): it says from where it sends, and that is our checkpoint.
         self._outbox.reset_checkpoint(ORCHESTRATOR_STREAM, response.starting_orchestrator_seq_num)
         self._extensions = set(response.extensions or [])
-        self._sent_info_key, self._sent_counters_key = _static_key(info), _counters_key(info)
+        self._sent_info_key, self._sent_counters_key = info_changes.static_key(info), info_changes.counters_key(info)
         self._sender = OrderedSender(
             nc=self._nc, outbox=self._outbox, stream=ORCHESTRATOR_STREAM,
             subject=subjects.compute_out_msgs(self.node_id), ack_timeout_s=self._ack_timeout_s,
@@ -304,25 +302,7 @@ class NclComputeLink:
         return True
 
     def _held_execution_ids(self) -> list[str]:
-        """What the node still holds for reconciliation: executions that have not ended, and those whose
-        report (e.g. a result finished while cut off, a failure after a restart) still waits in the
-        outbox: they are not lost, their news is on its way, and the orchestrator must not fail them first.
-        """
-        held = list(self._active())
-        seen = set(held)
-        acked = self._outbox.acked_seq(ORCHESTRATOR_STREAM)
-        while entries := self._outbox.after(ORCHESTRATOR_STREAM, acked, limit=500):
-            for entry in entries:
-                try:
-                    payload = decode_message(entry.body, max_bytes=self._max_bytes).payload
-                except NclError:
-                    continue
-                execution_id = getattr(payload, "execution_id", "")
-                if execution_id and execution_id not in seen:
-                    seen.add(execution_id)
-                    held.append(execution_id)
-            acked = entries[-1].seq
-        return held
+        return dispatch.held_execution_ids(self._active(), self._outbox, ORCHESTRATOR_STREAM, max_bytes=self._max_bytes)
 
     async def _connected_loop(self) -> None:
         """Heartbeats and node-info checks until the orchestrator asks for a new handshake or goes silent."""
@@ -384,7 +364,7 @@ class NclComputeLink:
         if self._node_info is None:
             return
         info = self._node_info()
-        key, counters = _static_key(info), _counters_key(info)
+        key, counters = info_changes.static_key(info), info_changes.counters_key(info)
         if key == self._sent_info_key and (not periodic or counters == self._sent_counters_key):
             return
         response = await self._request(control.UpdateNodeInfoRequest(NodeInfo=info), control.UpdateNodeInfoResponse)
@@ -424,43 +404,9 @@ class NclComputeLink:
         compute = self._compute
         if compute is None:
             raise BacalhauError("compute node not ready", component=COMPONENT, retryable=True)
-        payload = message.payload
-        if isinstance(payload, data.AskForBidRequest):
-            await compute.ask_for_bid(convert.ask_for_bid_from_ncl(payload))
-        elif isinstance(payload, data.CancelExecutionRequest | data.BidRejectedRequest):
-            await compute.cancel_execution(convert.cancel_from_ncl(payload))
-        elif isinstance(payload, data.BidAcceptedRequest):
-            # A pending bid accepted (a Go orchestrator); our own orchestrator offers direct bids only.
-            await compute.accept_bid(m.BidAccepted(execution_id=payload.execution_id))
-        else:
-            log.warning("%s has no meaning for a compute node: dropped", message.type)
+        await dispatch.to_compute(compute, message)
 
     def _stream_logs(self, request: m.LogStreamRequest) -> AsyncIterator[ExecutionLog]:
         if self._compute is None:
             raise BacalhauError("compute node not ready", component=COMPONENT)
         return self._compute.stream_logs(request)
-
-
-def _static_key(info: NodeInfo) -> tuple[Any, ...]:
-    """What Bacalhau's `HasStaticConfigChanged` compares (everything but live capacity and counts), and
-    the data the node holds."""
-    compute = info.compute_node_info
-    return (
-        tuple(sorted(info.labels.items())),
-        info.node_type,
-        tuple(info.supported_protocols),
-        None if compute is None else (
-            tuple(compute.execution_engines), tuple(compute.publishers), tuple(compute.storage_sources),
-            compute.max_capacity.to_wire(), compute.max_job_requirements.to_wire(), compute.address,
-            # Ours: the data the node holds (placement ranks by it), sent as soon as it changes.
-            compute.data_holdings.content_key() if compute.data_holdings is not None else None,
-        ),
-    )
-
-
-def _counters_key(info: NodeInfo) -> object:
-    """What changes without changing placements: the input cache's size and hit counts (ours)."""
-    compute = info.compute_node_info
-    holdings = compute.data_holdings if compute is not None else None
-    cache = holdings.input_cache if holdings is not None else None
-    return cache.to_wire() if cache is not None else None

@@ -26,7 +26,7 @@ from bacalhau.models.errors import BacalhauError, ErrorCode
 from bacalhau.models.execution import ExecutionLog
 from bacalhau.transport import messages as m
 from bacalhau.transport.base import ComputeService, OrchestratorService
-from bacalhau.transport.ncl import control, convert, data, subjects
+from bacalhau.transport.ncl import control, convert, dispatch, subjects
 from bacalhau.transport.ncl import metadata as meta
 from bacalhau.transport.ncl.ack import encode_nack
 from bacalhau.transport.ncl.bac_error import COMPONENT_CONNECTION_MANAGER, BacError, handshake_required
@@ -141,18 +141,9 @@ class NclOrchestratorLink:
         self.node_left(node_id)
         self._outbox.drop_stream(node_id)
 
-    def enqueue(
-        self, node_id: str, payload: data.AskForBidRequest | data.BidAcceptedRequest | data.CancelExecutionRequest
-    ) -> int:
+    def enqueue(self, node_id: str, payload: dispatch.WorkPayload) -> int:
         """Append a message for `node_id` to its outbox stream and wake its sender; returns its seq."""
-        subject = subjects.compute_in_msgs(node_id)
-
-        def frame(seq: int) -> tuple[dict[str, str], bytes]:
-            return encode_message(
-                payload, source=self._source, metadata=meta.data_plane_metadata(seq, subject=subject),
-                max_bytes=self._max_bytes,
-            )
-
+        frame = dispatch.work_frame(payload, orchestrator_id=self._id, node_id=node_id, max_bytes=self._max_bytes)
         seq = self._outbox.append(node_id, type_name(payload), frame)
         sender = self._senders.get(node_id)
         if sender is not None:
@@ -301,28 +292,7 @@ class NclOrchestratorLink:
         await publish_reply(self._nc, subject, body)
 
     async def _handle_data(self, node_id: str, message: Message) -> None:
-        payload = message.payload
-        service = self.service
-        # The sender is who the subject says (NCL.md §5 pitfall 14), whatever the payload claims.
-        if isinstance(payload, data.BidResult):
-            await service.on_bid_result(convert.bid_result_from_ncl(payload).model_copy(update={"node_id": node_id}))
-        elif isinstance(payload, data.RunResult):
-            await service.on_run_result(convert.run_result_from_ncl(payload).model_copy(update={"node_id": node_id}))
-        elif isinstance(payload, data.ComputeError):
-            await service.on_compute_error(
-                convert.compute_error_from_ncl(payload).model_copy(update={"node_id": node_id})
-            )
-        elif isinstance(payload, data.ExecutionProgress):
-            try:
-                progress = convert.progress_from_ncl(payload)
-            except ValueError:
-                log.warning("progress with unknown state %s from %s ignored", payload.state, node_id)
-                return
-            await service.on_execution_progress(progress.model_copy(update={"node_id": node_id}))
-        else:
-            # Acknowledged and dropped: refusing would block the node's stream on a message that can
-            # never be handled here.
-            log.warning("%s from %s has no meaning for an orchestrator: dropped", message.type, node_id)
+        await dispatch.to_orchestrator(self.service, node_id, message)
 
 
 class _RemoteCompute:
@@ -333,13 +303,13 @@ class _RemoteCompute:
         self._node_id = node_id
 
     async def ask_for_bid(self, request: m.AskForBid) -> None:
-        self._link.enqueue(self._node_id, convert.ask_for_bid_to_ncl(request))
+        self._link.enqueue(self._node_id, dispatch.work_payload(request))
 
     async def accept_bid(self, request: m.BidAccepted) -> None:
-        self._link.enqueue(self._node_id, data.BidAcceptedRequest(ExecutionID=request.execution_id, Accepted=True))
+        self._link.enqueue(self._node_id, dispatch.work_payload(request))
 
     async def cancel_execution(self, request: m.CancelExecution) -> None:
-        self._link.enqueue(self._node_id, convert.cancel_to_ncl(request))
+        self._link.enqueue(self._node_id, dispatch.work_payload(request))
 
     def stream_logs(self, request: m.LogStreamRequest) -> AsyncIterator[ExecutionLog]:
         return self._link.stream_logs(self._node_id, request)
