@@ -1,11 +1,13 @@
 """The composition root: builds the orchestrator and/or the compute node from config (`bacalhau serve`).
 
-The only module that imports both sides. Every node talks NCL over NATS, a hybrid node too (its
-compute joins its own orchestrator's server), so there is one code path for one node or a thousand.
+The only module that imports both sides. Nodes talk NCL over NATS. A hybrid node's own compute is
+linked to its orchestrator inside the process (transport/local_link.py: the same outbox, handshake and
+reconciliation, without sockets or encoding), while its NATS server and NCL serve every other node.
 
     orchestrator: nats-server (embedded, or Orchestrator.NATS.Servers) ─> NATS client ─> JobStore
-                  ─> Orchestrator (recover evaluations) ─> NCL orchestrator link ─┐
-    compute:      NATS client (Compute.Orchestrators, retried until it answers) ─> NCL compute link
+                  ─> Orchestrator (recover evaluations) ─> NCL orchestrator link (+ local link: hybrid)
+    compute:      NATS client (Compute.Orchestrators, retried until it answers) ─> NCL compute link,
+                  or the local link of a hybrid node
                   ─> ComputeNode (fail what a previous run left, start plugins) ─> handshake, heartbeats
     then: workers ─> API server (every node: agent routes; orchestrator routes on orchestrators)
           ─> wait for SIGTERM/SIGINT ─> stop in reverse

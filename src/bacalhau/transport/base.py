@@ -2,8 +2,8 @@
 
 Neither side imports the other: both only know these Protocols and the messages of `messages.py`. The
 link between them is NCL over NATS (`transport/ncl/`): the orchestrator's `NclOrchestratorLink` is its
-ComputeDirectory, and a compute node's `NclComputeLink` is its OrchestratorService; a hybrid node uses
-the same links through its own NATS server.
+ComputeDirectory, and a compute node's `NclComputeLink` is its OrchestratorService. A hybrid node links
+its own compute in process (`local_link.LocalLink`, both Protocols at once) and serves NCL to the rest.
 """
 
 from __future__ import annotations
