@@ -267,6 +267,18 @@ async def test_job_state_update_checks_the_expected_state(store: JobStore, clock
     assert history[-1].job_state is not None and history[-1].job_state.new is S.Running
 
 
+async def test_job_progress_is_the_state_and_the_newest_event_by_exact_id(store: JobStore) -> None:
+    """What a waiting client polls: cheap, exact IDs only (a prefix or a name is resolved elsewhere)."""
+    job = await stored_job(store)
+    state, newest = await store.job_progress(job.id) or (None, -1)
+    assert state is job.state.state_type and newest == max(e.seq_num for e in await store.list_history(job.id))
+    await store.update_job_state(job.id, S.Running, "started", expected=frozenset({job.state.state_type}),
+                                 events=[make_event(job, previous=job.state.state_type, new=S.Running)])
+    assert await store.job_progress(job.id) == (S.Running, newest + 1)
+    assert await store.job_progress(job.id[:6]) is None
+    assert await store.job_progress("j-unknown") is None
+
+
 async def test_a_finished_job_cannot_be_resurrected(store: JobStore) -> None:
     job = await stored_job(store)
     await store.update_job_state(job.id, S.Completed, "", expected=frozenset({S.Pending}), events=[])

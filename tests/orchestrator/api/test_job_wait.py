@@ -121,3 +121,31 @@ async def test_a_finished_job_answers_at_once(http: httpx.AsyncClient, orch: Orc
     start = time.monotonic()
     resp = await http.get(f"{JOBS}/{job_id}", params={"wait_ms": "10000", "after_seq": "1000"})
     assert resp.status_code == 200 and time.monotonic() - start < 2.0
+
+
+@pytest.mark.parametrize("how", ["prefix", "name"])
+async def test_a_job_named_by_a_prefix_or_its_name_is_waited_on_too(
+    http: httpx.AsyncClient, orch: Orchestrator, how: str
+) -> None:
+    """The wait reads a job's progress by exact ID; a prefix or a name is resolved first, then waited on."""
+    spec = {"Name": "waited-on", "Type": "batch",
+            "Tasks": [{"Name": "main", "Engine": {"Type": "docker", "Params": {"Image": "busybox"}}}]}
+    job_id = str((await http.put(JOBS, json={"Job": spec})).json()["JobID"])
+    newest = max(seqs((await http.get(f"{JOBS}/{job_id}", params={"include": "history"})).json()))
+    ref = job_id[:10] if how == "prefix" else "waited-on"
+    waiting = asyncio.create_task(
+        http.get(f"{JOBS}/{ref}", params={"include": "history", "wait_ms": "10000", "after_seq": str(newest)})
+    )
+    await asyncio.sleep(0.2)
+    assert not waiting.done(), "answered before the job had anything new"
+    await orch.store.update_job_state(
+        job_id, JobStateType.Running, "", expected=frozenset(JobStateType),
+        events=[JobHistory.model_validate({"Event": {"Topic": "Test", "Message": "news"}})],
+    )
+    body = (await asyncio.wait_for(waiting, 5)).json()
+    assert body["Job"]["ID"] == job_id and min(seqs(body)) > newest
+
+
+async def test_an_unknown_job_is_a_404_even_when_waiting(http: httpx.AsyncClient) -> None:
+    resp = await http.get(f"{JOBS}/j-does-not-exist", params={"wait_ms": "5000", "after_seq": "0"})
+    assert resp.status_code == 404, resp.text

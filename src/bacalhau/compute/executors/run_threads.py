@@ -26,7 +26,8 @@ T = TypeVar("T")
 IDLE_S = 30.0
 MAX_IDLE = 4
 
-_Job = tuple[Callable[[], None], str]
+# A job runs its call and returns how to hand the result over (done once the thread is idle again).
+_Job = tuple[Callable[[], Callable[[], None]], str]
 
 
 class RunThreads:
@@ -47,20 +48,29 @@ class RunThreads:
         def settle(result: T | None, error: BaseException | None) -> None:
             if future.done():
                 return
+            if isinstance(error, StopIteration):
+                # asyncio refuses StopIteration as a future's exception (it would leave the run hanging).
+                wrapped = RuntimeError(f"the run raised StopIteration: {error}")
+                wrapped.__cause__ = error
+                error = wrapped
             if error is not None:
                 future.set_exception(error)
             else:
                 future.set_result(result)  # type: ignore[arg-type]  # None only when error is set
 
-        def job() -> None:
+        def job() -> Callable[[], None]:
             result: T | None = None
             error: BaseException | None = None
             try:
                 result = fn()
             except BaseException as exc:  # delivered to the awaiting task, never lost in this thread
                 error = exc
-            with contextlib.suppress(RuntimeError):  # the loop is closed: nobody is waiting any more
-                loop.call_soon_threadsafe(settle, result, error)
+
+            def deliver() -> None:
+                with contextlib.suppress(RuntimeError):  # the loop is closed: nobody is waiting any more
+                    loop.call_soon_threadsafe(settle, result, error)
+
+            return deliver
 
         with self._lock:
             inbox = self._idle.pop() if self._idle else None
@@ -77,16 +87,22 @@ class RunThreads:
         while job is not None:
             fn, name = job
             threading.current_thread().name = name
-            fn()
+            deliver = fn()
             threading.current_thread().name = "run-idle"
-            job = self._wait(inbox)
+            # Waiting before the result is handed over: the awaiting task may submit the next run at once.
+            parked = self._park(inbox)
+            deliver()
+            job = self._wait(inbox) if parked else None
 
-    def _wait(self, inbox: queue.SimpleQueue[_Job]) -> _Job | None:
-        """The next job handed to this thread, or None when none came within idle_s (the thread ends)."""
+    def _park(self, inbox: queue.SimpleQueue[_Job]) -> bool:
         with self._lock:
             if len(self._idle) >= self._max_idle:
-                return None
+                return False
             self._idle.append(inbox)
+            return True
+
+    def _wait(self, inbox: queue.SimpleQueue[_Job]) -> _Job | None:
+        """The next job handed to this (parked) thread, or None when none came within idle_s (it ends)."""
         try:
             return inbox.get(timeout=self._idle_s)
         except queue.Empty:

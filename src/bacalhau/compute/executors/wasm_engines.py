@@ -101,9 +101,10 @@ class EnginePool:
     def acquire(self, sleep: SleepControl) -> PooledEngine:
         with self._lock:
             pooled = self._idle.pop() if self._idle else None
+            if pooled is None:
+                self.created += 1
         if pooled is None:
             pooled = PooledEngine(new_engine())
-            self.created += 1
         pooled.sleep = sleep
         return pooled
 

@@ -30,6 +30,7 @@ from bacalhau.models.api import (
 from bacalhau.models.errors import BacalhauError, BadRequestError
 from bacalhau.models.execution import ExecutionLog
 from bacalhau.models.selector import parse_selector
+from bacalhau.models.state import JobStateType
 from bacalhau.orchestrator.api.body import json_body, parse_model
 from bacalhau.orchestrator.api.context import log_streams, orchestrator, orchestrator_of
 from bacalhau.orchestrator.api.errors import dumps, error_frame
@@ -202,33 +203,42 @@ async def _describe_after(
     orch: Orchestrator, job_id: str, ns: str, include: set[str], after_seq: int, wait_s: float
 ) -> GetJobResponse:
     """describe(), once the job has an event with SeqNum > after_seq or `wait_s` has passed; at once for a
-    job in a terminal state (nothing more is coming unless someone reruns it)."""
+    job in a terminal state (nothing more is coming unless someone reruns it).
+
+    A waiting client asks again after every event of its job, so the wait reads only the job's state
+    and newest SeqNum (two indexed columns) until there is news, and describes the job once, at the end.
+    """
     loop = asyncio.get_running_loop()
     deadline = loop.time() + wait_s
     seen = {*include, "history"}  # the history tells whether there is news, asked for or not
-    # Only the events after after_seq are read (and sent): the caller has the others, and a waiting
-    # client asks again after every event, which would otherwise read the whole history each time.
-    response = await orch.endpoint.describe(job_id, namespace=ns, include=seen, history_after=after_seq)
-    if _newest_seq(response) <= after_seq and not response.job.state.state_type.is_terminal:
-        # Registered before the store is read again: a commit between that read and the wait still wakes it.
-        with orch.history_waiters.watching(response.job.id) as changed:
-            response = await orch.endpoint.describe(
-                response.job.id, namespace=ns, include=seen, history_after=after_seq
-            )
-            while (
-                _newest_seq(response) <= after_seq
-                and not response.job.state.state_type.is_terminal
-                and (remaining := deadline - loop.time()) > 0
-            ):
+    def settled(progress: tuple[JobStateType, int] | None) -> bool:
+        return progress is None or progress[1] > after_seq or progress[0].is_terminal
+
+    response: GetJobResponse | None = None
+    progress = await orch.store.job_progress(job_id)
+    if progress is None:  # not an exact ID: a prefix or a name, resolved by describe (or NotFound)
+        # Only the events after after_seq are read (and sent): the caller has the others.
+        response = await orch.endpoint.describe(job_id, namespace=ns, include=seen, history_after=after_seq)
+        job_id = response.job.id
+        progress = (response.job.state.state_type, _newest_seq(response))
+    if not settled(progress):
+        response = None
+        # Registered, and cleared, before each read: a commit between a read and the wait still wakes it.
+        with orch.history_waiters.watching(job_id) as changed:
+            while True:
                 changed.clear()
+                if settled(await orch.store.job_progress(job_id)):
+                    break
+                remaining = deadline - loop.time()
+                if remaining <= 0:
+                    break
                 try:
                     async with asyncio.timeout(remaining):
                         await changed.wait()
                 except TimeoutError:
                     break
-                response = await orch.endpoint.describe(
-                    response.job.id, namespace=ns, include=seen, history_after=after_seq
-                )
+    if response is None:
+        response = await orch.endpoint.describe(job_id, namespace=ns, include=seen, history_after=after_seq)
     if "history" not in include:
         response.history = None
     return response

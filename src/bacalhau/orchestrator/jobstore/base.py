@@ -101,6 +101,11 @@ class JobStore(Protocol):
 
     async def get_job_by_name(self, name: str, namespace: str) -> Job | None: ...
 
+    async def job_progress(self, job_id: str) -> tuple[JobStateType, int] | None:
+        """The job's state and the SeqNum of its newest history event, by exact ID, without reading the
+        job itself (what a waiting client polls); None if no job has this exact ID."""
+        ...
+
     async def list_jobs(self, query: JobQuery) -> tuple[list[Job], bool]:
         """Matching jobs and whether more exist after this page."""
         ...

@@ -159,6 +159,15 @@ class SQLiteJobStore:
                 )
             raise NotFoundError(f"job not found: {text}", component=COMPONENT)
 
+    async def job_progress(self, job_id: str) -> tuple[JobStateType, int] | None:
+        """The job's state column and its newest history SeqNum (the history's primary key), no JSON."""
+        async with self._db.reading() as conn:
+            row = conn.execute(
+                "SELECT state, (SELECT MAX(seq_num) FROM history WHERE job_id = ?1) FROM jobs WHERE id = ?1",
+                (job_id,),
+            ).fetchone()
+        return None if row is None else (JobStateType(row[0]), int(row[1] or 0))
+
     async def get_job_by_name(self, name: str, namespace: str) -> Job | None:
         """The job with this exact Name in the namespace ("" = `default`), or None."""
         async with self._db.reading() as conn:
