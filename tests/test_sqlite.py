@@ -26,6 +26,7 @@ def test_connect_creates_the_directory_and_opens_in_wal_autocommit(tmp_path: Pat
         assert pragma(conn, "synchronous") == 1  # NORMAL
         assert pragma(conn, "busy_timeout") == sqlite.BUSY_TIMEOUT_MS
         assert pragma(conn, "foreign_keys") == 0
+        assert pragma(conn, "temp_store") == 2  # MEMORY: no temporary file per savepoint or sort
 
 
 def test_foreign_keys_are_enforced_only_when_asked(tmp_path: Path) -> None:

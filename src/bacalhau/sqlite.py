@@ -19,6 +19,9 @@ Why each setting:
   with "database is locked". Waiting blocks the event loop (the stores run inline), so it stays short:
   contention only comes from a second process on the same file. It is also the sqlite3 module's
   default (`connect(timeout=5.0)`), stated here so that it does not depend on that default.
+- `temp_store=MEMORY`: the statement journals of savepoints and the sorters of small queries stay in
+  memory instead of a temporary file created and unlinked each time (two per job, 0.3-0.5 ms each on
+  this machine's disk); they only ever hold what one transaction changes.
 - `foreign_keys=ON` (opt-in): SQLite leaves REFERENCES clauses unenforced unless asked, per
   connection. Only a schema that declares foreign keys asks.
 - Checkpoints in the background (opt-in, `checkpoint_in_background`): SQLite's automatic checkpoint
@@ -45,7 +48,8 @@ BUSY_TIMEOUT_MS: Final = 5_000
 def pragmas(*, foreign_keys: bool = False) -> tuple[str, ...]:
     """The PRAGMA statements `configure` runs, in order (see the module docstring for why each)."""
     foreign_keys_on = ("PRAGMA foreign_keys=ON",) if foreign_keys else ()
-    return ("PRAGMA journal_mode=WAL", "PRAGMA synchronous=NORMAL", *foreign_keys_on, f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
+    return ("PRAGMA journal_mode=WAL", "PRAGMA synchronous=NORMAL", *foreign_keys_on, f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}",
+            "PRAGMA temp_store=MEMORY")
 
 
 def configure(conn: sqlite3.Connection, *, foreign_keys: bool = False) -> None:
