@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING, Any
 import uvicorn
 import yaml
 
-from bacalhau.asgi_server import bound_port, serve
+from bacalhau.asgi_server import BoundedHttpTools, bound_port, serve
 from bacalhau.auth.authorizer import AllowAll, Authorizer, build_authorizer
 from bacalhau.auth.binding import api_binding, web_ui_binding
 from bacalhau.auth.challenge import ClientKeyChallenge
@@ -470,10 +470,9 @@ class Node:
                 log_config=None,
                 lifespan="off",
                 ws="websockets-sansio",
-                # h11, not httptools: httptools has no bound on a request's head (a 200 MB header line
-                # was read whole); h11 answers 400 past 64 KiB (Go's net/http allows 1 MB).
-                http="h11",
-                h11_max_incomplete_event_size=64 * 1024,
+                # httptools with a bound on a request's head (asgi_server.BoundedHttpTools: 431 past
+                # 64 KiB; httptools alone read a 200 MB header line whole).
+                http=BoundedHttpTools,
                 timeout_graceful_shutdown=2,
             ),
             what="API server",

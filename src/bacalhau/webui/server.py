@@ -6,7 +6,7 @@ import contextlib
 
 import uvicorn
 
-from bacalhau.asgi_server import bound_port, serve
+from bacalhau.asgi_server import BoundedHttpTools, bound_port, serve
 from bacalhau.models.errors import ConfigurationError
 from bacalhau.webui.app import create_app
 from bacalhau.webui.backend import Backend
@@ -42,7 +42,7 @@ async def serve_web_ui(
     server = await serve(
         stack,
         uvicorn.Config(app, host=host, port=port, proxy_headers=False, log_level="warning", log_config=None,
-                       lifespan="off", http="h11", h11_max_incomplete_event_size=64 * 1024, timeout_graceful_shutdown=2),
+                       lifespan="off", http=BoundedHttpTools, timeout_graceful_shutdown=2),
         what="Web UI",
         hint="choose another address with -c WebUI.Listen=<host>:<port>",
     )

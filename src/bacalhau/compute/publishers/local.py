@@ -24,6 +24,7 @@ from starlette.requests import Request
 from starlette.responses import FileResponse, PlainTextResponse, Response
 from starlette.routing import Route
 
+from bacalhau.asgi_server import BoundedHttpTools
 from bacalhau.compute.publishers.archive import write_archive
 from bacalhau.models.constants import PUBLISHER_LOCAL
 from bacalhau.models.errors import ConfigurationError, PublishError
@@ -76,8 +77,8 @@ class LocalPublisher:
             sock = self._bind()
             config = uvicorn.Config(
                 self._app(), log_level="warning", access_log=False, lifespan="off", timeout_graceful_shutdown=1,
-                # h11 with a header cap, as the node's API: httptools accepts headers of any size.
-                http="h11", h11_max_incomplete_event_size=64 * 1024,
+                # httptools with a cap on a request's head, as the node's API (asgi_server.BoundedHttpTools).
+                http=BoundedHttpTools,
             )
             server = _EmbeddedServer(config)
             task = asyncio.create_task(server.serve(sockets=[sock]), name="local-publisher-server")
