@@ -257,12 +257,15 @@ async def test_spec_update_makes_a_new_current_version_and_keeps_the_old(store: 
 async def test_job_state_update_checks_the_expected_state(store: JobStore, clock: FakeClock) -> None:
     job = await stored_job(store)
     event = make_event(job, previous=S.Pending, new=S.Running)
-    updated = await store.update_job_state(
+    await store.update_job_state(
         job.id, S.Running, "started", expected=frozenset({S.Pending}), events=[event], details={"k": "v"}
     )
+    updated = await store.get_job(job.id)
     assert updated.state == JobState(StateType=S.Running, Message="started", Details={"k": "v"})
     assert updated.revision == job.revision + 1 and updated.modify_time > job.modify_time
-    assert await store.get_job(job.id) == updated
+    # Everything else is as it was: the state change is a patch of the stored job, not a rewrite.
+    assert updated.model_copy(update={"state": job.state, "revision": job.revision,
+                                      "modify_time": job.modify_time}) == job
     history = await store.list_history(job.id)
     assert history[-1].job_state is not None and history[-1].job_state.new is S.Running
 
@@ -316,8 +319,9 @@ async def test_execution_update_replaces_only_given_fields(store: JobStore) -> N
     job = await stored_job(store)
     execution = make_execution(job)
     await store.create_execution(execution, [])
+    before = await store.get_execution(execution.id)
     output = RunCommandResult(Stdout="hi", ExitCode=0)
-    updated = await store.update_execution(
+    await store.update_execution(
         ExecutionUpdate(
             execution_id=execution.id,
             expected_states=frozenset({E.New}),
@@ -326,12 +330,36 @@ async def test_execution_update_replaces_only_given_fields(store: JobStore) -> N
             events=[make_execution_event(execution, previous=E.New, new=E.Completed)],
         )
     )
+    updated = await store.get_execution(execution.id)
     assert updated.compute_state.state_type is E.Completed and updated.run_output == output
     assert updated.desired_state == execution.desired_state and updated.published_result is None
-    assert updated.revision == execution.revision + 1
-    assert await store.get_execution(execution.id) == updated
+    assert updated.revision == execution.revision + 1 and updated.modify_time >= execution.modify_time
+    stored = await store.list_executions(job.id)
+    assert stored == [updated]  # the state column (listing, counts) agrees with the stored execution
+    assert updated.model_copy(update={
+        "compute_state": before.compute_state, "run_output": None, "revision": before.revision,
+        "modify_time": before.modify_time}) == before  # nothing else changed, the job copy included
     [event] = await store.list_history(job.id, HistoryQuery(event_type="execution"))
     assert event.execution_id == execution.id
+
+
+async def test_updates_keep_any_text_exactly(store: JobStore) -> None:
+    """Messages and outputs are patched into the stored JSON: quotes, backslashes, control characters
+    and non-ASCII text must read back exactly as written."""
+    text = 'naïve "quoted" \\ back\tslash ✓ 🚀 \n line \u0000 nul'
+    job = await stored_job(store)
+    await store.update_job_state(job.id, S.Running, text, expected=frozenset({job.state.state_type}), events=[],
+                                 details={"k": text})
+    got = await store.get_job(job.id)
+    assert got.state.message == text and got.state.details == {"k": text}
+    execution = make_execution(job)
+    await store.create_execution(execution, [])
+    await store.update_execution(ExecutionUpdate(
+        execution_id=execution.id, compute_state=ExecutionState(StateType=E.Failed, Message=text, Details={text: text}),
+        run_output=RunCommandResult(Stdout=text, ExitCode=3)))
+    stored = await store.get_execution(execution.id)
+    assert stored.compute_state.message == text and stored.compute_state.details == {text: text}
+    assert stored.run_output is not None and stored.run_output.stdout == text
 
 
 async def test_execution_update_conflicts_on_an_unexpected_state(store: JobStore) -> None:
@@ -348,7 +376,8 @@ async def test_execution_update_conflicts_on_an_unexpected_state(store: JobStore
         )
     # An empty expectation is no check at all.
     stopped = DesiredState(StateType=ExecutionDesiredStateType.Stopped)
-    updated = await store.update_execution(ExecutionUpdate(execution_id=execution.id, desired_state=stopped))
+    await store.update_execution(ExecutionUpdate(execution_id=execution.id, desired_state=stopped))
+    updated = await store.get_execution(execution.id)
     assert updated.desired_state == stopped and updated.compute_state.state_type is E.Failed
     with pytest.raises(NotFoundError):
         await store.update_execution(ExecutionUpdate(execution_id="e-nope"))
@@ -423,14 +452,14 @@ async def test_update_execution_checks_the_expected_desired_state(store: JobStor
         )
     got = await store.get_execution(execution.id)
     assert got.compute_state.state_type is E.Running  # nothing changed
-    updated = await store.update_execution(
+    await store.update_execution(
         ExecutionUpdate(
             execution_id=execution.id,
             expected_desired_states=frozenset({ExecutionDesiredStateType.Stopped}),
             compute_state=ExecutionState(StateType=E.Cancelled),
         )
     )
-    assert updated.compute_state.state_type is E.Cancelled
+    assert (await store.get_execution(execution.id)).compute_state.state_type is E.Cancelled
 
 
 # ---- history ----------------------------------------------------------------------------------------
@@ -671,10 +700,9 @@ async def test_conditional_updates_never_leave_a_terminal_state_unexpectedly(
     for new_state, expected in steps:
         before = state
         if state in expected:
-            updated = await store.update_job_state(
+            await store.update_job_state(
                 job.id, new_state, "", expected=expected, events=[make_event(job, new=new_state)]
             )
-            assert updated.state.state_type is new_state
             state, revision, history = new_state, revision + 1, history + 1
         else:
             with pytest.raises(ConflictError):

@@ -126,11 +126,12 @@ class JobStore(Protocol):
         expected: frozenset[JobStateType],
         events: list[JobHistory],
         details: dict[str, str] | None = None,
-    ) -> Job:
+    ) -> None:
         """Move the job to new_state only if it is currently in one of `expected`.
 
         Bumps Revision and ModifyTime, appends `events`. ConflictError (with the actual state in the
-        message) if the job is not in an expected state. Returns the updated job.
+        message) if the job is not in an expected state. Returns nothing: nobody on the hot path needs
+        the job read back (get_job does).
         """
         ...
 
@@ -138,7 +139,7 @@ class JobStore(Protocol):
         """Store a new execution and its events; returns it as stored (defaults filled in)."""
         ...
 
-    async def update_execution(self, update: ExecutionUpdate) -> Execution:
+    async def update_execution(self, update: ExecutionUpdate) -> None:
         """Apply a conditional execution update (see ExecutionUpdate). ConflictError if the current
         compute state is not in `expected_states`, or the desired state not in `expected_desired_states`
         (each when given). Bumps Revision and ModifyTime."""

@@ -27,7 +27,7 @@ from bacalhau.models.evaluation import Evaluation
 from bacalhau.models.execution import Execution
 from bacalhau.models.history import JobHistory
 from bacalhau.models.job import Job, JobState
-from bacalhau.models.state import EvaluationStatus, ExecutionStateType, JobStateType
+from bacalhau.models.state import EvaluationStatus, ExecutionDesiredStateType, ExecutionStateType, JobStateType
 from bacalhau.orchestrator.jobstore import schema, sqlite_history, sqlite_rows
 from bacalhau.orchestrator.jobstore.base import ExecutionQuery, ExecutionUpdate, HistoryQuery, JobQuery
 from bacalhau.orchestrator.jobstore.schema import JOB_TYPE
@@ -40,6 +40,13 @@ _AMBIGUOUS_LIST_MAX = 10
 
 def _names(states: frozenset[Any]) -> str:
     return ", ".join(s.name for s in sorted(states)) or "(none)"
+
+
+# ExecutionUpdate fields and the stored execution's keys they replace.
+_EXECUTION_PATCHES = (
+    ("compute_state", "ComputeState"), ("desired_state", "DesiredState"),
+    ("run_output", "RunOutput"), ("published_result", "PublishedResult"),
+)
 
 
 def _execution_defaults(execution: Execution) -> EventDefaults:
@@ -242,13 +249,19 @@ class SQLiteJobStore:
         expected: frozenset[JobStateType],
         events: list[JobHistory],
         details: dict[str, str] | None = None,
-    ) -> Job:
+    ) -> None:
         """Move the job to new_state if it is in one of `expected` (an empty set matches nothing, so a
-        forgotten expectation cannot resurrect a finished job). ConflictError names the actual state."""
+        forgotten expectation cannot resurrect a finished job). ConflictError names the actual state.
+
+        The stored job is patched in SQL (its State, Revision, ModifyTime), never read into a model: a
+        job carries its whole spec (inline modules too), and every job changes state at least twice.
+        """
         async with self._db.writing() as conn:
             now = self._clock()
-            current = sqlite_rows.load_job(conn, job_id)
-            actual = current.state.state_type
+            row = conn.execute("SELECT state, version FROM jobs WHERE id = ?", (job_id,)).fetchone()
+            if row is None:
+                raise NotFoundError(f"job not found: {job_id}", component=COMPONENT)
+            actual = JobStateType(row[0])
             if actual not in expected:
                 raise ConflictError(
                     f"job {job_id} is {actual.name}, expected one of {_names(expected)}",
@@ -256,10 +269,12 @@ class SQLiteJobStore:
                     details={"JobID": job_id, "State": actual.name},
                 )
             state = JobState(state_type=new_state, message=message, details=details or {})
-            job = current.model_copy(update={"state": state, "revision": current.revision + 1, "modify_time": now})
-            sqlite_rows.replace_job(conn, job)
-            self._append_history(conn, events, now, EventDefaults(job.id, job.version))
-            return job
+            conn.execute(
+                "UPDATE jobs SET state = ?, modify_time = ?, data = json_set(data, '$.State', json(?), "
+                "'$.Revision', json_extract(data, '$.Revision') + 1, '$.ModifyTime', ?) WHERE id = ?",
+                (int(new_state), now, sqlite_rows.dump(state), now, job_id),
+            )
+            self._append_history(conn, events, now, EventDefaults(job_id, int(row[1])))
 
     # ---- executions ---------------------------------------------------------------------------
 
@@ -289,34 +304,52 @@ class SQLiteJobStore:
             self._append_history(conn, events, now, _execution_defaults(execution))
         return execution
 
-    async def update_execution(self, update: ExecutionUpdate) -> Execution:
-        """Apply a conditional update (empty expected_states = no check); returns the new execution."""
+    async def update_execution(self, update: ExecutionUpdate) -> None:
+        """Apply a conditional update (empty expected_states = no check).
+
+        Checked on the indexed state column and the stored desired state, and written as a patch of the
+        stored execution in SQL (the fields given, Revision, ModifyTime): an execution carries a copy of
+        its job, and each one is updated four or more times.
+        """
         async with self._db.writing() as conn:
             now = self._clock()
-            current = sqlite_rows.load_execution(conn, update.execution_id)
-            actual = current.compute_state.state_type
+            row = conn.execute(
+                "SELECT compute_state, json_extract(data, '$.DesiredState.StateType'), job_id, job_version, node_id "
+                "FROM executions WHERE id = ?",
+                (update.execution_id,),
+            ).fetchone()
+            if row is None:
+                raise NotFoundError(f"execution not found: {update.execution_id}", component=COMPONENT)
+            actual = ExecutionStateType(row[0])
             if update.expected_states and actual not in update.expected_states:
                 raise ConflictError(
-                    f"execution {current.id} is {actual.name}, expected one of {_names(update.expected_states)}",
+                    f"execution {update.execution_id} is {actual.name}, expected one of {_names(update.expected_states)}",
                     component=COMPONENT,
-                    details={"ExecutionID": current.id, "State": actual.name},
+                    details={"ExecutionID": update.execution_id, "State": actual.name},
                 )
-            desired = current.desired_state.state_type
+            desired = ExecutionDesiredStateType(row[1] or 0)
             if update.expected_desired_states and desired not in update.expected_desired_states:
                 raise ConflictError(
-                    f"execution {current.id} is desired {desired.name},"
+                    f"execution {update.execution_id} is desired {desired.name},"
                     f" expected one of {_names(update.expected_desired_states)}",
                     component=COMPONENT,
-                    details={"ExecutionID": current.id, "DesiredState": desired.name},
+                    details={"ExecutionID": update.execution_id, "DesiredState": desired.name},
                 )
-            changes: dict[str, Any] = {"revision": current.revision + 1, "modify_time": now}
-            for name in ("compute_state", "desired_state", "run_output", "published_result"):
-                if getattr(update, name) is not None:
-                    changes[name] = getattr(update, name)
-            execution = current.model_copy(update=changes)
-            sqlite_rows.replace_execution(conn, execution)
-            self._append_history(conn, update.events, now, _execution_defaults(execution))
-            return execution
+            paths = ["'$.Revision', json_extract(data, '$.Revision') + 1", "'$.ModifyTime', ?"]
+            values: list[Any] = [now]
+            for name, key in _EXECUTION_PATCHES:
+                value = getattr(update, name)
+                if value is not None:
+                    paths.append(f"'$.{key}', json(?)")
+                    values.append(sqlite_rows.dump(value))
+            state = update.compute_state.state_type if update.compute_state is not None else actual
+            conn.execute(
+                f"UPDATE executions SET compute_state = ?, modify_time = ?, data = json_set(data, {', '.join(paths)}) "
+                "WHERE id = ?",
+                (int(state), now, *values, update.execution_id),
+            )
+            defaults = EventDefaults(str(row[2]), int(row[3]), update.execution_id, str(row[4]))
+            self._append_history(conn, update.events, now, defaults)
 
     async def get_execution(self, execution_id: str) -> Execution:
         """The execution by exact ID; NotFoundError if absent."""
@@ -470,16 +503,16 @@ class SQLiteJobStore:
             return sqlite_rows.load_evaluation(conn, evaluation_id)
 
     async def update_evaluation_status(self, evaluation_id: str, status: EvaluationStatus, comment: str = "") -> None:
-        """Set the status (and the comment, when one is given); NotFoundError if absent."""
+        """Set the status (and the comment, when one is given); NotFoundError if absent. Patched in SQL."""
         async with self._db.writing() as conn:
-            current = sqlite_rows.load_evaluation(conn, evaluation_id)
-            evaluation = current.model_copy(
-                update={"status": status, "comment": comment or current.comment, "modify_time": self._clock()}
+            comment_path = ", '$.Comment', ?" if comment else ""
+            cursor = conn.execute(
+                f"UPDATE evaluations SET status = ?, data = json_set(data, '$.Status', ?, '$.ModifyTime', ?{comment_path}) "
+                "WHERE id = ?",
+                (str(status), str(status), self._clock(), *((comment,) if comment else ()), evaluation_id),
             )
-            conn.execute(
-                "UPDATE evaluations SET status = ?, data = ? WHERE id = ?",
-                (str(status), sqlite_rows.dump(evaluation), evaluation_id),
-            )
+            if cursor.rowcount == 0:
+                raise NotFoundError(f"evaluation not found: {evaluation_id}", component=COMPONENT)
 
     async def list_evaluations(self, *, statuses: frozenset[EvaluationStatus]) -> list[Evaluation]:
         """Evaluations in any of `statuses` (empty = every status), oldest first."""
