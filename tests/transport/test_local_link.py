@@ -2,8 +2,8 @@
 
 The link is the unit under test: the orchestrator and compute services here are small recorders written
 for these tests (the real orchestrator and compute node behind a LocalLink are exercised by the scenario
-tests, through `bacalhau serve`). What lies between them is real: both persistent outboxes are SQLite
-files under tmp_path, and what waits in them is stored and replayed as NCL frames. Both recorders write
+tests, through `bacalhau serve`). What lies between them is real: the compute's persistent outbox is a
+SQLite file under tmp_path, and what waits in it is stored and replayed from there. Both recorders write
 to one timeline, so a test can tell what happened before what across the two sides.
 """
 
@@ -23,8 +23,10 @@ from bacalhau.transport import messages as m
 from bacalhau.transport.backoff import Backoff
 from bacalhau.transport.base import ComputeService
 from bacalhau.transport.local_link import LocalLink
-from bacalhau.transport.ncl.compute_link import LinkStatus
+from bacalhau.transport.ncl import dispatch
+from bacalhau.transport.ncl.compute_link import ORCHESTRATOR_STREAM, LinkStatus
 from bacalhau.transport.ncl.dispatch import Report
+from bacalhau.transport.ncl.registry import type_name
 from bacalhau.transport.outbox import Outbox
 from factories import make_execution, make_job, make_node_info
 
@@ -410,6 +412,21 @@ async def test_reports_stored_before_a_crash_are_delivered_after_the_next_handsh
     await own_compute(after).ask_for_bid(offer("e-4"))
     await wait_until(lambda: "ask:e-4" in hybrid.timeline, timeout_s=WAIT_S, what="new work")
     assert "ask:e-3" not in hybrid.timeline
+
+
+async def test_reports_left_as_ncl_frames_by_an_earlier_run_are_replayed_too(hybrid: Hybrid, tmp_path: Path) -> None:
+    """A hybrid node that ran before this link existed left its reports as NCL frames in the same outbox
+    stream: after an upgrade they still reach the orchestrator, after the handshake, and count as held."""
+    box = Outbox(path=tmp_path / "compute.db")
+    box.open()
+    payload = dispatch.report_payload(m.RunResult(execution_id="e-old", job_id="j-old"), "batch")
+    box.append(ORCHESTRATOR_STREAM, type_name(payload), dispatch.report_frame(payload, node_id=NODE, max_bytes=MAX))
+    box.close()
+    link = await connected(hybrid.link())
+    await wait_until(lambda: len(hybrid.orchestrator.reports) == 1, timeout_s=WAIT_S, what="the NCL-era report")
+    [report] = hybrid.orchestrator.reports
+    assert isinstance(report, m.RunResult) and report.execution_id == "e-old" and report.node_id == link.node_id
+    assert hybrid.orchestrator.handshakes[0].active_execution_ids == ["e-old"]
 
 
 async def test_a_static_node_info_change_reaches_the_orchestrator_promptly(hybrid: Hybrid) -> None:

@@ -30,7 +30,7 @@ from collections.abc import Awaitable, Callable
 
 from bacalhau.transport.ncl.errors import NclError
 from bacalhau.transport.ncl.registry import Message, decode_message
-from bacalhau.transport.outbox import Frame, Outbox
+from bacalhau.transport.outbox import Frame, Outbox, OutboxEntry
 
 log = logging.getLogger(__name__)
 
@@ -50,10 +50,12 @@ class OutboxLane:
     """
 
     def __init__(self, *, outbox: Outbox | None, stream: str, replay: Callable[[Message], Awaitable[None]],
-                 max_message_bytes: int, name: str) -> None:
+                 max_message_bytes: int, name: str, decode: Callable[[OutboxEntry], Call | None] | None = None) -> None:
         self._outbox = outbox
         self._stream = stream
         self._replay = replay
+        # Stored entries in a format of the caller's own (None: not one of them, an NCL frame).
+        self._decode = decode
         self._max_bytes = max_message_bytes
         self._name = name
         self._queue: deque[tuple[int, Call]] = deque()
@@ -161,12 +163,14 @@ class OutboxLane:
         batch: list[tuple[int, Call]] = []
         for entry in self._outbox.after(self._stream, self._delivered, limit=_PAGE):
             try:
-                message = decode_message(entry.body, max_bytes=self._max_bytes)
-            except NclError as exc:
-                log.warning("%s: stored message %d cannot be read (%s): skipped", self._name, entry.seq, exc.message)
+                call = self._decode(entry) if self._decode is not None else None
+                if call is None:
+                    call = functools.partial(self._replay, decode_message(entry.body, max_bytes=self._max_bytes))
+            except (NclError, ValueError) as exc:
+                log.warning("%s: stored message %d cannot be read (%s): skipped", self._name, entry.seq, exc)
                 batch.append((entry.seq, _nothing))
                 continue
-            batch.append((entry.seq, functools.partial(self._replay, message)))
+            batch.append((entry.seq, call))
         return batch
 
     async def _deliver(self, seq: int, call: Call) -> None:

@@ -7,7 +7,7 @@ any other ID to the NCL link. Nothing a user sees changes but the time a job tak
 
 What NCL guarantees holds, without sockets, decoding, or acknowledgement messages (local_lane.py)::
 
-    compute report ──> compute outbox "orchestrator" ──lane──> OrchestratorService.on_bid_result / ...
+    compute report ──> compute outbox "orchestrator" (its JSON) ──lane──> OrchestratorService.on_bid_result / ...
     orchestrator work ──> in memory, in order ──lane──> ComputeService.ask_for_bid / ...
 
 Reports are stored before they are delivered, as over NCL: a result that finished just before a crash
@@ -31,10 +31,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
+import json
 import logging
 import random
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 from bacalhau.models.errors import BacalhauError
@@ -49,11 +50,16 @@ from bacalhau.transport.local_lane import OutboxLane
 from bacalhau.transport.ncl import dispatch
 from bacalhau.transport.ncl.compute_link import ORCHESTRATOR_STREAM, LinkStatus
 from bacalhau.transport.ncl.registry import Message, type_name
-from bacalhau.transport.outbox import Outbox
+from bacalhau.transport.outbox import Outbox, OutboxEntry
 
 log = logging.getLogger(__name__)
 
 COMPONENT = "LocalLink"
+# The outbox type of a report stored by this link (its JSON), apart from NCL frames of an earlier run.
+_LOCAL_TYPE = "local/"
+_REPORTS: dict[str, type[dispatch.Report]] = {
+    cls.__name__: cls for cls in (m.BidResult, m.ExecutionProgress, m.RunResult, m.ComputeError)
+}
 _SHUTDOWN_FLUSH_S = 2.0
 _NO_LONGER_WANTED = "the orchestrator no longer wants this execution"
 
@@ -123,7 +129,8 @@ class LocalLink:
         self._compute = compute
         self._compute_outbox = outbox
         self._to_orchestrator = OutboxLane(outbox=outbox, stream=ORCHESTRATOR_STREAM, replay=self._replay_report,
-                                           max_message_bytes=self._max_bytes, name=f"local-reports-{self.node_id}")
+                                           max_message_bytes=self._max_bytes, name=f"local-reports-{self.node_id}",
+                                           decode=self._stored_report)
         self._node_info = node_info
         self._active = active_executions
         self._job_type = job_type
@@ -249,7 +256,7 @@ class LocalLink:
             raise BacalhauError("the local link has no compute node attached", component=COMPONENT)
         info = self._node_info()
         held = dispatch.held_execution_ids(self._active(), self._compute_outbox, ORCHESTRATOR_STREAM,
-                                           max_bytes=self._max_bytes)
+                                           max_bytes=self._max_bytes, execution_id_of=self._stored_execution_id)
         outcome = await self._orchestrator().handshake(m.Handshake(node_info=info, active_execution_ids=held))
         if not outcome.accepted:
             self.last_error = f"handshake rejected by orchestrator due to {outcome.reason}"
@@ -327,9 +334,28 @@ class LocalLink:
         lane = self._to_orchestrator
         if lane is None:
             raise BacalhauError("the local link has no compute node attached", component=COMPONENT)
-        payload = dispatch.report_payload(message, self._job_type(message.execution_id))
-        frame = dispatch.report_frame(payload, node_id=self.node_id, max_bytes=self._max_bytes)
-        lane.append(type_name(payload), frame, functools.partial(self._deliver_report, message))
+        # Stored as the message's own JSON (pydantic-core), not an NCL frame: nobody but this link reads
+        # it back, after a crash, and the frame's encoding cost more than the rest of the append.
+        body = message.model_dump_json(by_alias=True).encode()
+        lane.append(_LOCAL_TYPE + type(message).__name__, lambda _seq: ({}, body),
+                    functools.partial(self._deliver_report, message))
+
+    def _stored_report(self, entry: OutboxEntry) -> Callable[[], Awaitable[None]] | None:
+        """The delivery of a report this link stored; None for an NCL frame (stored before this link)."""
+        cls = _REPORTS.get(entry.type.removeprefix(_LOCAL_TYPE)) if entry.type.startswith(_LOCAL_TYPE) else None
+        if cls is None:
+            return None
+        message = cls.model_validate_json(entry.body).model_copy(update={"node_id": self.node_id})
+        return functools.partial(self._deliver_report, message)
+
+    @staticmethod
+    def _stored_execution_id(entry: OutboxEntry) -> str:
+        if not entry.type.startswith(_LOCAL_TYPE):
+            return ""
+        try:
+            return str(json.loads(entry.body).get("ExecutionID") or "")
+        except ValueError:
+            return ""
 
     async def _deliver_report(self, message: dispatch.Report) -> None:
         service = self._orchestrator()

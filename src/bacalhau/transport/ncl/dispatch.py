@@ -19,7 +19,7 @@ from bacalhau.transport.ncl import convert, data, subjects
 from bacalhau.transport.ncl import metadata as meta
 from bacalhau.transport.ncl.errors import NclError
 from bacalhau.transport.ncl.registry import Message, decode_message, encode_message
-from bacalhau.transport.outbox import Frame, Outbox
+from bacalhau.transport.outbox import Frame, Outbox, OutboxEntry
 
 log = logging.getLogger(__name__)
 
@@ -107,21 +107,26 @@ async def to_compute(compute: ComputeService, message: Message) -> None:
         log.warning("%s has no meaning for a compute node: dropped", message.type)
 
 
-def held_execution_ids(active: Iterable[str], outbox: Outbox, stream: str, *, max_bytes: int) -> list[str]:
+def held_execution_ids(active: Iterable[str], outbox: Outbox, stream: str, *, max_bytes: int,
+                       execution_id_of: Callable[[OutboxEntry], str] | None = None) -> list[str]:
     """What a compute node holds, for the handshake's reconciliation: executions that have not ended,
     and those whose report (a result finished while cut off, a failure after a restart) still waits in
     the outbox: they are not lost, their news is on its way, and the orchestrator must not fail them first.
+
+    `execution_id_of` reads entries stored in a format of the caller's own ("" : an NCL frame).
     """
     held = list(active)
     seen = set(held)
     acked = outbox.acked_seq(stream)
     while entries := outbox.after(stream, acked, limit=500):
         for entry in entries:
-            try:
-                payload = decode_message(entry.body, max_bytes=max_bytes).payload
-            except NclError:
-                continue
-            execution_id = getattr(payload, "execution_id", "")
+            execution_id = execution_id_of(entry) if execution_id_of is not None else ""
+            if not execution_id:
+                try:
+                    payload = decode_message(entry.body, max_bytes=max_bytes).payload
+                except NclError:
+                    continue
+                execution_id = getattr(payload, "execution_id", "")
             if execution_id and execution_id not in seen:
                 seen.add(execution_id)
                 held.append(execution_id)
