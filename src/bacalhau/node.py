@@ -379,7 +379,7 @@ class Node:
 
         if isinstance(link, LocalLink):
             link.attach(compute_node, outbox=outbox, node_info=node_info,
-                        active_executions=compute_node.active_execution_ids, job_type=compute_node.job_type)
+                        active_executions=compute_node.active_execution_ids)
         else:
             link.attach(compute_node, node_info=node_info,
                         active_executions=compute_node.active_execution_ids, job_type=compute_node.job_type)

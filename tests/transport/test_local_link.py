@@ -172,7 +172,7 @@ class Hybrid:
         link = LocalLink(**args)
         link.serve(self.orchestrator)
         link.attach(self.compute, outbox=self.open_outbox("compute"), node_info=lambda: self.info,
-                    active_executions=lambda: list(self.active), job_type=lambda _execution_id: "batch")
+                    active_executions=lambda: list(self.active))
         self.links.append(link)
         return link
 

@@ -95,7 +95,6 @@ class LocalLink:
         self._compute: ComputeService | None = None
         self._node_info: Callable[[], NodeInfo] | None = None
         self._active: Callable[[], list[str]] = list
-        self._job_type: Callable[[str], str] = lambda _execution_id: ""
         self._handle = _LocalCompute(self)
         self._sent_info_key: tuple[Any, ...] | None = None
         self._sent_counters_key: object = None
@@ -123,7 +122,6 @@ class LocalLink:
         outbox: Outbox,
         node_info: Callable[[], NodeInfo],
         active_executions: Callable[[], list[str]],
-        job_type: Callable[[str], str],
     ) -> None:
         """The compute node behind the link and its outbox (set before `start`)."""
         self._compute = compute
@@ -133,7 +131,6 @@ class LocalLink:
                                            decode=self._stored_report)
         self._node_info = node_info
         self._active = active_executions
-        self._job_type = job_type
 
     # --- ComputeDirectory (the orchestrator's side) ---------------------------------------------------
 
