@@ -6,8 +6,8 @@
 Three setups, all started as subprocesses at the beginning and measured in turns (a, b, c, a, b, c ...)
 so that the machine's other load falls on all three alike:
   (a) cluster   `serve --orchestrator` + a compute-only `serve --compute` joining it over NATS (2 processes);
-  (b) hybrid    `serve --orchestrator --compute` of this tree (one process; its compute also goes
-                through its own embedded nats-server);
+  (b) hybrid    `serve --orchestrator --compute` of this tree (one process; its own compute is
+                linked in process, transport/local_link.py: the NATS path is (a));
   (c) baseline  the hybrid node of commit 02a4aab, the last one before NATS (orchestrator and compute
                 linked in-process), from a temporary `git worktree` run with this venv through
                 PYTHONPATH=<worktree>/src (checked before use; the worktree is removed at exit).
