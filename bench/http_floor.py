@@ -30,7 +30,13 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 from hybrid_node import free_port, stop_group
 
-from bacalhau.asgi_server import BoundedHttpTools
+try:
+    from bacalhau.asgi_server import BoundedHttpTools
+
+    # The node's HTTP settings, whatever tree PYTHONPATH puts first: an older one served h11.
+    HTTP_SETTINGS: dict[str, object] = {"http": BoundedHttpTools}
+except ImportError:
+    HTTP_SETTINGS = {"http": "h11", "h11_max_incomplete_event_size": 64 * 1024}
 
 PATH = "/floor"
 
@@ -57,7 +63,7 @@ def serve(port: int) -> None:
     """Serve the floor app on 127.0.0.1:`port` with the node's uvicorn settings until SIGTERM/SIGINT."""
     config = uvicorn.Config(
         create_app(), host="127.0.0.1", port=port, proxy_headers=False, log_level="warning", log_config=None,
-        lifespan="off", http=BoundedHttpTools, timeout_graceful_shutdown=2,
+        lifespan="off", timeout_graceful_shutdown=2, **HTTP_SETTINGS,  # type: ignore[arg-type]
     )
     asyncio.run(uvicorn.Server(config).serve())
 

@@ -97,8 +97,16 @@ _SERVING = frozenset({NodeStatus.RUNNING, NodeStatus.DRAINING})
 
 @dataclass(frozen=True)
 class _Queued:
-    execution: Execution
+    """A queued execution as the queue needs it. The execution itself (with its job) waits in the store
+    and is read back when it starts: the node's memory does not grow with its backlog."""
+
+    execution_id: str
+    job_id: str
     resources: Resources
+
+    @classmethod
+    def of(cls, execution: Execution, resources: Resources) -> _Queued:
+        return cls(execution.id, execution.job_id, resources)
 
 
 class ComputeNode:
@@ -177,7 +185,7 @@ class ComputeNode:
         for record in leftovers.queued:
             execution = record.execution
             self._finished[execution.id] = asyncio.Event()
-            queued = _Queued(execution, execution_resources(execution))
+            queued = _Queued.of(execution, execution_resources(execution))
             if execution.desired_state.state_type is ExecutionDesiredStateType.Pending:
                 self._awaiting_approval[execution.id] = queued  # still waits for the orchestrator's yes
             else:
@@ -199,7 +207,7 @@ class ComputeNode:
         await self._retention.stop()
         queued, self._queue = list(self._queue), deque()
         for item in queued:
-            await self._fail_on_stop(item.execution.id, item.execution.job_id)
+            await self._fail_on_stop(item.execution_id, item.job_id)
         tasks = list(self._running.values())
         for task in tasks:
             task.cancel()
@@ -232,7 +240,7 @@ class ComputeNode:
         waiting = [*self._queue, *self._awaiting_approval.values()]
         self._queue, self._awaiting_approval = deque(), {}
         for item in waiting:
-            await self._hand_back(item.execution.id, item.execution.job_id)
+            await self._hand_back(item.execution_id, item.job_id)
         self._info_changed.set()
         running = list(self._running.values())
         if running and grace_s > 0:
@@ -312,7 +320,7 @@ class ComputeNode:
             return
         self._require_running()
         execution = request.execution
-        if self._store.get(execution.id) is not None:
+        if self._store.state_of(execution.id) is not None:
             return
         locality = self._config.job_admission_control.locality
         decision = await decide(execution, registry=self._registry, max_capacity=self._capacity.total, locality=locality)
@@ -333,10 +341,10 @@ class ComputeNode:
         if self._draining():
             await self._hand_back(execution.id, execution.job_id)  # the drain began meanwhile
             return
-        record = self._store.get(execution.id) if self.status is NodeStatus.RUNNING else None
-        if record is None or record.state is not State.BidAccepted:
+        state = self._store.state_of(execution.id) if self.status is NodeStatus.RUNNING else None
+        if state is not State.BidAccepted:
             return  # cancelled (or the node stopped) while the answer was on its way
-        queued = _Queued(execution, decision.resources)
+        queued = _Queued.of(execution, decision.resources)
         if execution.desired_state.state_type is ExecutionDesiredStateType.Pending:
             # A pending bid (a Go orchestrator asks, then accepts or rejects): hold it until BidAccepted.
             self._awaiting_approval[execution.id] = queued
@@ -350,10 +358,9 @@ class ComputeNode:
         if queued is None or self.status not in _SERVING:
             return
         if self.status is NodeStatus.DRAINING:
-            await self._hand_back(request.execution_id, queued.execution.job_id)
+            await self._hand_back(request.execution_id, queued.job_id)
             return
-        record = self._store.get(request.execution_id)
-        if record is None or record.state is not State.BidAccepted:
+        if self._store.state_of(request.execution_id) is not State.BidAccepted:
             return  # cancelled meanwhile
         self._queue.append(queued)
         self._dispatch()
@@ -368,7 +375,7 @@ class ComputeNode:
         self._awaiting_approval.pop(execution_id, None)
         task = self._running.get(execution_id)
         if task is None:
-            self._queue = deque(item for item in self._queue if item.execution.id != execution_id)
+            self._queue = deque(item for item in self._queue if item.execution_id != execution_id)
             self._store.update_state(execution_id, State.Cancelled, expected=_ACTIVE, message=message)
             self._mark_finished(execution_id)
             self._dispatch()
@@ -405,10 +412,15 @@ class ComputeNode:
         """Start queued executions in FIFO order while the head fits the available capacity."""
         while self._queue and self.status is NodeStatus.RUNNING:
             head = self._queue[0]
-            if not self._capacity.try_allocate(head.execution.id, head.resources):
+            if not self._capacity.try_allocate(head.execution_id, head.resources):
                 break  # strict FIFO: a small later job does not overtake a big one waiting for room
             self._queue.popleft()
-            self._start_task(head.execution, head.resources)
+            record = self._store.get(head.execution_id)
+            if record is None:  # cannot happen while the store is open: queued means stored
+                logger.error("queued execution %s is not in the store: dropped", head.execution_id)
+                self._capacity.release(head.execution_id)
+                continue
+            self._start_task(record.execution, head.resources)
         self._info_changed.set()
 
     def _start_task(self, execution: Execution, resources: Resources, *, resume: bool = False) -> None:

@@ -131,6 +131,11 @@ class ExecutionStore:
         row = self._run(f"SELECT {_COLUMNS} FROM executions WHERE id = ?", (execution_id,)).fetchone()
         return None if row is None else _record(row)
 
+    def state_of(self, execution_id: str) -> ExecutionStateType | None:
+        """The execution's state (its column: nothing parsed), or None for an unknown execution."""
+        row = self._run("SELECT state FROM executions WHERE id = ?", (execution_id,)).fetchone()
+        return None if row is None else ExecutionStateType(row[0])
+
     def job_type(self, execution_id: str) -> str | None:
         """The type of the execution's job ("" when it carries no job), None for an unknown execution.
 
