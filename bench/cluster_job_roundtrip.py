@@ -101,7 +101,7 @@ def main(argv: list[str]) -> int:
             raise SystemExit(f"the {PRE_NATS_COMMIT} node started a nats-server: it is not running the pre-NATS tree")
         setups = {
             "(a) cluster: orchestrator + compute over NATS": orch,
-            "(b) hybrid node (NATS)": hybrid,
+            "(b) hybrid node (in-process link)": hybrid,
             f"(c) hybrid node of {PRE_NATS_COMMIT} (in-process, pre-NATS)": legacy,
         }
         runners = {}
