@@ -46,6 +46,7 @@ from bacalhau.transport import info_changes
 from bacalhau.transport import messages as m
 from bacalhau.transport.backoff import Backoff
 from bacalhau.transport.base import ComputeDirectory, ComputeService, OrchestratorService
+from bacalhau.transport.compute_side import ComputeSide
 from bacalhau.transport.local_lane import OutboxLane
 from bacalhau.transport.ncl import dispatch
 from bacalhau.transport.ncl.compute_link import ORCHESTRATOR_STREAM, LinkStatus
@@ -64,7 +65,7 @@ _SHUTDOWN_FLUSH_S = 2.0
 _NO_LONGER_WANTED = "the orchestrator no longer wants this execution"
 
 
-class LocalLink:
+class LocalLink(ComputeSide):
     """Implements OrchestratorService for the node's compute and ComputeDirectory for its orchestrator."""
 
     def __init__(
@@ -157,37 +158,7 @@ class LocalLink:
             return
         self._in_background(self._to_compute.discard())
 
-    # --- OrchestratorService (the compute's side) -----------------------------------------------------
-
-    async def handshake(self, request: m.Handshake) -> m.HandshakeOutcome:
-        """The real handshakes happen in the link's own task; the node's call only starts it."""
-        await self.start()
-        return m.HandshakeOutcome(accepted=True)
-
-    async def heartbeat(self, request: m.Heartbeat) -> bool:
-        """Nothing to do: the link beats on its own clock, reading the node's live capacity each time."""
-        return True
-
-    async def update_node_info(self, request: m.NodeInfoUpdate) -> None:
-        """A static change (new labels after a reload) goes at once; live capacity with the heartbeats."""
-        if info_changes.static_key(request.node_info) != self._sent_info_key:
-            self._info_due.set()
-
-    async def shutdown_notice(self, request: m.ShutdownNotice) -> None:
-        """Leave (the same as `stop`)."""
-        await self.stop(reason=request.reason or "node stopping")
-
-    async def on_bid_result(self, message: m.BidResult) -> None:
-        self._report(message)
-
-    async def on_execution_progress(self, message: m.ExecutionProgress) -> None:
-        self._report(message)
-
-    async def on_run_result(self, message: m.RunResult) -> None:
-        self._report(message)
-
-    async def on_compute_error(self, message: m.ComputeError) -> None:
-        self._report(message)
+    # --- OrchestratorService (the compute's side): compute_side.ComputeSide, over _report -----------
 
     # --- life cycle --------------------------------------------------------------------------------
 

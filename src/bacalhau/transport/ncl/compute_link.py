@@ -37,6 +37,7 @@ from bacalhau.transport import info_changes
 from bacalhau.transport import messages as m
 from bacalhau.transport.backoff import Backoff
 from bacalhau.transport.base import ComputeService
+from bacalhau.transport.compute_side import ComputeSide
 from bacalhau.transport.nats_connection import NatsConnection
 from bacalhau.transport.ncl import control, dispatch, subjects
 from bacalhau.transport.ncl.errors import RemoteError
@@ -64,7 +65,7 @@ class LinkStatus(enum.StrEnum):
     STOPPED = "stopped"
 
 
-class NclComputeLink:
+class NclComputeLink(ComputeSide):
     """Connects one compute node to its orchestrator. Implements transport.base.OrchestratorService."""
 
     def __init__(
@@ -191,41 +192,15 @@ class NclComputeLink:
 
     # --- OrchestratorService (called by the compute node) -------------------------------------------
 
-    async def handshake(self, request: m.Handshake) -> m.HandshakeOutcome:
-        """The real handshakes happen on every connect; the node's own call only starts the link."""
-        await self.start()
-        return m.HandshakeOutcome(accepted=True)
-
-    async def heartbeat(self, request: m.Heartbeat) -> bool:
-        """Nothing to do: the link beats on its own clock, reading the node's live capacity each time."""
-        return True
-
-    async def update_node_info(self, request: m.NodeInfoUpdate) -> None:
-        """Live capacity goes with each heartbeat; a static change (new labels after a config reload)
-        is sent at once instead of at the next node-info check (InfoUpdateInterval, 1m)."""
-        if info_changes.static_key(request.node_info) != self._sent_info_key:
-            self._info_due.set()
-
-    async def shutdown_notice(self, request: m.ShutdownNotice) -> None:
-        """Leave the cluster (the same as `stop`)."""
-        await self.stop(reason=request.reason or "node stopping")
-
-    async def on_bid_result(self, message: m.BidResult) -> None:
-        self._append(message)
+    # handshake, heartbeat, update_node_info, shutdown_notice and the reports: compute_side.ComputeSide
 
     async def on_execution_progress(self, message: m.ExecutionProgress) -> None:
         # A Go orchestrator nacks types it does not know, which would block every later report:
         # progress goes only to an orchestrator that announced it, and is dropped while unknown.
         if control.EXTENSION_PROGRESS in self._extensions:
-            self._append(message)
+            self._report(message)
 
-    async def on_run_result(self, message: m.RunResult) -> None:
-        self._append(message)
-
-    async def on_compute_error(self, message: m.ComputeError) -> None:
-        self._append(message)
-
-    def _append(self, message: dispatch.Report) -> None:
+    def _report(self, message: dispatch.Report) -> None:
         payload = dispatch.report_payload(message, self._job_type(message.execution_id))
         frame = dispatch.report_frame(payload, node_id=self.node_id, max_bytes=self._max_bytes)
         self._outbox.append(ORCHESTRATOR_STREAM, type_name(payload), frame)
