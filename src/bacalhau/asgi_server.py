@@ -34,15 +34,18 @@ class BoundedHttpTools(HttpToolsProtocol):
     _in_head = True
 
     def on_message_begin(self) -> None:
+        """A new request: its head is counted from here."""
         super().on_message_begin()
         self._in_head = True
         self._head_bytes = 0
 
     def on_headers_complete(self) -> None:
+        """The head is whole: what follows is the body, never counted."""
         self._in_head = False
         super().on_headers_complete()
 
     def data_received(self, data: bytes) -> None:
+        """Parse `data`; refuse the request if its head is still unfinished past MAX_HEAD_BYTES."""
         if self._in_head:
             self._head_bytes += len(data)
         super().data_received(data)

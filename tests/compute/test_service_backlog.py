@@ -8,7 +8,6 @@ back from the store when it starts.
 
 from __future__ import annotations
 
-import asyncio
 import gc
 import tracemalloc
 from typing import TYPE_CHECKING
@@ -56,4 +55,3 @@ async def test_queued_executions_wait_in_the_store_not_in_memory(
     for execution in waiting[:3]:
         await orchestrator.wait_for(RunResult, execution.id)
         assert executor.requests[execution.id].env.get("PAD") == PAD
-    await asyncio.sleep(0)

@@ -106,6 +106,7 @@ class _Queued:
 
     @classmethod
     def of(cls, execution: Execution, resources: Resources) -> _Queued:
+        """The queue entry of `execution`, holding `resources` once it starts."""
         return cls(execution.id, execution.job_id, resources)
 
 

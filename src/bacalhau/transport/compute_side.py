@@ -23,9 +23,11 @@ class ComputeSide:
     _info_due: asyncio.Event
 
     async def start(self) -> None:
+        """Start the link (it connects and handshakes in the background)."""
         raise NotImplementedError
 
     async def stop(self, *, reason: str = "node stopping") -> None:
+        """Deliver what is pending briefly, tell the orchestrator the node leaves, and close the link."""
         raise NotImplementedError
 
     def _report(self, message: Report) -> None:
@@ -52,13 +54,17 @@ class ComputeSide:
         await self.stop(reason=request.reason or "node stopping")
 
     async def on_bid_result(self, message: m.BidResult) -> None:
+        """Stored, then delivered in order (see `_report`)."""
         self._report(message)
 
     async def on_execution_progress(self, message: m.ExecutionProgress) -> None:
+        """Stored, then delivered in order (see `_report`)."""
         self._report(message)
 
     async def on_run_result(self, message: m.RunResult) -> None:
+        """Stored, then delivered in order (see `_report`)."""
         self._report(message)
 
     async def on_compute_error(self, message: m.ComputeError) -> None:
+        """Stored, then delivered in order (see `_report`)."""
         self._report(message)

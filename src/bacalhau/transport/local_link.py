@@ -380,13 +380,17 @@ class _LocalCompute:
         self._link = link
 
     async def ask_for_bid(self, request: m.AskForBid) -> None:
+        """Queued for the compute, in order with the rest of its work."""
         self._link.send_work(request)
 
     async def accept_bid(self, request: m.BidAccepted) -> None:
+        """Queued for the compute, in order with the rest of its work."""
         self._link.send_work(request)
 
     async def cancel_execution(self, request: m.CancelExecution) -> None:
+        """Queued for the compute, in order with the rest of its work."""
         self._link.send_work(request)
 
     def stream_logs(self, request: m.LogStreamRequest) -> AsyncIterator[ExecutionLog]:
+        """Straight from the compute node."""
         return self._link.stream_logs(request)

@@ -59,6 +59,7 @@ class PooledEngine:
         self.linker = new_wasi_linker(self.engine, self.current_sleep)
 
     def current_sleep(self) -> SleepControl:
+        """The SleepControl of the execution holding the engine (what the shared poll_oneoff reads)."""
         assert self.sleep is not None, "poll_oneoff called outside an execution"
         return self.sleep
 
@@ -70,6 +71,7 @@ class PooledEngine:
         return found
 
     def keep(self, compiled: CompiledModule) -> None:
+        """Remember a module compiled for this engine; the least recently used goes past MAX_MODULES."""
         self.modules[compiled.sha256] = compiled
         while len(self.modules) > MAX_MODULES:
             self.modules.popitem(last=False)
@@ -84,6 +86,7 @@ def new_wasi_linker(engine: wasmtime.Engine, sleep: SleepControl | Callable[[], 
 
 
 def new_engine() -> wasmtime.Engine:
+    """An Engine with epoch interruption (how a stop or a timeout traps the guest)."""
     config = wasmtime.Config()  # consumed by Engine(): a fresh one every time
     config.epoch_interruption = True
     return wasmtime.Engine(config)
@@ -99,6 +102,7 @@ class EnginePool:
         self.created = 0
 
     def acquire(self, sleep: SleepControl) -> PooledEngine:
+        """An idle engine (or a new one) for the execution whose SleepControl is `sleep`."""
         with self._lock:
             pooled = self._idle.pop() if self._idle else None
             if pooled is None:
@@ -109,6 +113,7 @@ class EnginePool:
         return pooled
 
     def release(self, pooled: PooledEngine) -> None:
+        """The execution is over (its stop switch detached): keep the engine if fewer than max_idle wait."""
         pooled.sleep = None
         with self._lock:
             if len(self._idle) < self._max_idle:
