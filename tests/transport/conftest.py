@@ -8,7 +8,7 @@ behind. Without the nats-server binary the tests skip locally and FAIL under CI=
 from __future__ import annotations
 
 import sys
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +23,7 @@ from bacalhau.models.errors import ConfigurationError
 from bacalhau.transport.nats_connection import NatsConnection
 from bacalhau.transport.nats_server import EmbeddedNatsServer, locate_nats_server
 from bacalhau.transport.nats_settings import NatsClientSettings, NatsServerSettings
+from bacalhau.transport.outbox import Outbox
 from serve_node import missing_prerequisite
 
 
@@ -77,3 +78,12 @@ async def nats_connections() -> AsyncIterator[ConnectionFactory]:
     finally:
         for connection in made:
             await connection.close()
+
+
+@pytest.fixture
+def outbox(tmp_path: Path) -> Iterator[Outbox]:
+    """An open outbox in a SQLite file under tmp_path, closed after the test."""
+    box = Outbox(path=tmp_path / "outbox.db")
+    box.open()
+    yield box
+    box.close()

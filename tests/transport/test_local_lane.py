@@ -9,7 +9,7 @@ decoded and handed to `replay`), since the lane promises which path a message ta
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 
 import pytest
@@ -67,14 +67,6 @@ def append_result(lane: OutboxLane, execution_id: str, call: Call) -> int:
     """Append a RunResult as the local link does: its real NCL frame, and the call that delivers it live."""
     payload = dispatch.report_payload(m.RunResult(execution_id=execution_id, job_id="j-1"), "batch")
     return lane.append(type_name(payload), dispatch.report_frame(payload, node_id=NODE, max_bytes=MAX), call)
-
-
-@pytest.fixture
-def outbox(tmp_path: Path) -> Iterator[Outbox]:
-    box = Outbox(path=tmp_path / "outbox.db")
-    box.open()
-    yield box
-    box.close()
 
 
 @pytest.fixture

@@ -7,20 +7,11 @@ import signal
 import subprocess
 import sys
 import textwrap
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from bacalhau.transport.outbox import Outbox
-
-
-@pytest.fixture
-def outbox(tmp_path: Path) -> Iterator[Outbox]:
-    box = Outbox(path=tmp_path / "outbox.db")
-    box.open()
-    yield box
-    box.close()
 
 
 def test_sequence_numbers_are_contiguous_per_stream(outbox: Outbox) -> None:
