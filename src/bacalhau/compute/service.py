@@ -27,7 +27,6 @@ import logging
 import time
 from collections import deque
 from collections.abc import AsyncIterator, Awaitable, Callable
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -43,6 +42,7 @@ from bacalhau.compute.interruptions import (
 )
 from bacalhau.compute.logs import stream_log_files
 from bacalhau.compute.nodeinfo import active_jobs, compute_node_info
+from bacalhau.compute.queued import QueuedExecution, queued_resources
 from bacalhau.compute.recovery import sort_leftovers
 from bacalhau.compute.registry import PluginRegistry
 from bacalhau.compute.reports import ReportQueue
@@ -95,21 +95,6 @@ class NodeStatus(enum.Enum):
 _SERVING = frozenset({NodeStatus.RUNNING, NodeStatus.DRAINING})
 
 
-@dataclass(frozen=True)
-class _Queued:
-    """A queued execution as the queue needs it. The execution itself (with its job) waits in the store
-    and is read back when it starts: the node's memory does not grow with its backlog."""
-
-    execution_id: str
-    job_id: str
-    resources: Resources
-
-    @classmethod
-    def of(cls, execution: Execution, resources: Resources) -> _Queued:
-        """The queue entry of `execution`, holding `resources` once it starts."""
-        return cls(execution.id, execution.job_id, resources)
-
-
 class ComputeNode:
     """A compute node behind the ComputeService protocol."""
 
@@ -138,9 +123,9 @@ class ComputeNode:
         except ValueError as exc:
             raise ConfigurationError(str(exc), hint="fix Compute.AllocatedCapacity (e.g. 80% or 4 or 8Gb)") from exc
         self._capacity = CapacityTracker(total=total)
-        self._queue: deque[_Queued] = deque()
+        self._queue: deque[QueuedExecution] = deque()
         # Bids a Go orchestrator has not accepted yet (AskForBid with DesiredState Pending).
-        self._awaiting_approval: dict[str, _Queued] = {}
+        self._awaiting_approval: dict[str, QueuedExecution] = {}
         self._running: dict[str, asyncio.Task[None]] = {}
         # Set when an execution of this process ends; log followers wait on it.
         self._finished: dict[str, asyncio.Event] = {}
@@ -186,7 +171,7 @@ class ComputeNode:
         for record in leftovers.queued:
             execution = record.execution
             self._finished[execution.id] = asyncio.Event()
-            queued = _Queued.of(execution, execution_resources(execution))
+            queued = QueuedExecution.of(execution, execution_resources(execution))
             if execution.desired_state.state_type is ExecutionDesiredStateType.Pending:
                 self._awaiting_approval[execution.id] = queued  # still waits for the orchestrator's yes
             else:
@@ -280,7 +265,7 @@ class ComputeNode:
 
     def node_info(self) -> NodeInfo:
         """What this node advertises: plugins, capacity, queue and running counts, labels."""
-        queued = functools.reduce(Resources.add, (item.resources for item in self._queue), Resources())
+        queued = queued_resources(self._queue)
         return compute_node_info(
             node_id=self.node_id,
             labels=self._config.labels,
@@ -345,7 +330,7 @@ class ComputeNode:
         state = self._store.state_of(execution.id) if self.status is NodeStatus.RUNNING else None
         if state is not State.BidAccepted:
             return  # cancelled (or the node stopped) while the answer was on its way
-        queued = _Queued.of(execution, decision.resources)
+        queued = QueuedExecution.of(execution, decision.resources)
         if execution.desired_state.state_type is ExecutionDesiredStateType.Pending:
             # A pending bid (a Go orchestrator asks, then accepts or rejects): hold it until BidAccepted.
             self._awaiting_approval[execution.id] = queued
