@@ -49,8 +49,11 @@ class OutboxLane:
     delivered after the next start; a crash loses them (for work the receiver's reconciliation covers).
     """
 
-    def __init__(self, *, outbox: Outbox | None, stream: str, replay: Callable[[Message], Awaitable[None]],
-                 max_message_bytes: int, name: str, decode: Callable[[OutboxEntry], Call | None] | None = None) -> None:
+    def __init__(self, *, outbox: Outbox | None, stream: str, max_message_bytes: int, name: str,
+                 replay: Callable[[Message], Awaitable[None]] | None = None,
+                 decode: Callable[[OutboxEntry], Call | None] | None = None) -> None:
+        """`replay` hands over a stored NCL frame, `decode` a stored entry of the caller's own format;
+        a lane without an outbox stores nothing and needs neither."""
         self._outbox = outbox
         self._stream = stream
         self._replay = replay
@@ -78,10 +81,15 @@ class OutboxLane:
     def append(self, msg_type: str, frame: Callable[[int], Frame], call: Call) -> int:
         """Store the message, then deliver it with `call` (when running; otherwise at the next start)."""
         if self._outbox is None:
-            self._seq += 1
-            seq = self._seq
-        else:
-            seq = self._outbox.append(self._stream, msg_type, frame)
+            return self.enqueue(call)
+        return self._queue_live(self._outbox.append(self._stream, msg_type, frame), call)
+
+    def enqueue(self, call: Call) -> int:
+        """A lane without an outbox: deliver `call` in turn (nothing to encode, nothing stored)."""
+        self._seq += 1
+        return self._queue_live(self._seq, call)
+
+    def _queue_live(self, seq: int, call: Call) -> int:
         if self._live:
             self._queue.append((seq, call))
             if self._task is not None:
@@ -165,6 +173,8 @@ class OutboxLane:
             try:
                 call = self._decode(entry) if self._decode is not None else None
                 if call is None:
+                    if self._replay is None:
+                        raise ValueError("an NCL frame, and this lane replays none")
                     call = functools.partial(self._replay, decode_message(entry.body, max_bytes=self._max_bytes))
             except (NclError, ValueError) as exc:
                 log.warning("%s: stored message %d cannot be read (%s): skipped", self._name, entry.seq, exc)

@@ -50,7 +50,7 @@ from bacalhau.transport.compute_side import ComputeSide
 from bacalhau.transport.local_lane import OutboxLane
 from bacalhau.transport.ncl import dispatch
 from bacalhau.transport.ncl.compute_link import ORCHESTRATOR_STREAM, LinkStatus
-from bacalhau.transport.ncl.registry import Message, type_name
+from bacalhau.transport.ncl.registry import Message
 from bacalhau.transport.outbox import Outbox, OutboxEntry
 
 log = logging.getLogger(__name__)
@@ -88,8 +88,8 @@ class LocalLink(ComputeSide):
         self._rng = rng or random.Random()
         self._backoff = reconnect_backoff or Backoff(base_s=min(10.0, heartbeat_interval_s), max_s=120.0, rng=self._rng)
         self._clock = clock
-        self._to_compute = OutboxLane(outbox=None, stream=node_id, replay=self._replay_work,
-                                      max_message_bytes=max_message_bytes, name=f"local-work-{node_id}")
+        self._to_compute = OutboxLane(outbox=None, stream=node_id, max_message_bytes=max_message_bytes,
+                                      name=f"local-work-{node_id}")
         self._to_orchestrator: OutboxLane | None = None
         self._compute_outbox: Outbox | None = None
         self._service: OrchestratorService | None = None
@@ -340,11 +340,8 @@ class LocalLink(ComputeSide):
         await dispatch.to_orchestrator(self._orchestrator(), self.node_id, message)
 
     def send_work(self, message: dispatch.Work) -> None:
-        """Queue work for the compute (stored first, delivered in order once connected)."""
-        payload = dispatch.work_payload(message)
-        frame = dispatch.work_frame(payload, orchestrator_id=self.node_id, node_id=self.node_id,
-                                    max_bytes=self._max_bytes)
-        self._to_compute.append(type_name(payload), frame, functools.partial(self._deliver_work, message))
+        """Queue work for the compute, in memory (see the module docstring), delivered in order once connected."""
+        self._to_compute.enqueue(functools.partial(self._deliver_work, message))
 
     async def _deliver_work(self, message: dispatch.Work) -> None:
         compute = self._own_compute()
@@ -354,9 +351,6 @@ class LocalLink(ComputeSide):
             await compute.accept_bid(message)
         else:
             await compute.cancel_execution(message)
-
-    async def _replay_work(self, message: Message) -> None:
-        await dispatch.to_compute(self._own_compute(), message)
 
     def _orchestrator(self) -> OrchestratorService:
         if self._service is None:
