@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import random
 import signal
 import socket
 import subprocess
@@ -43,12 +44,41 @@ def missing_prerequisite(reason: str) -> NoReturn:
     pytest.skip(reason)
 
 
+def _ephemeral_range() -> tuple[int, int]:
+    """The kernel's ip_local_port_range: where connect() and bind(port 0) take their local ports."""
+    try:
+        low, high = Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()
+        return int(low), int(high)
+    except (OSError, ValueError):
+        return 32768, 60999
+
+
+_handed_out: set[int] = set()
+
+
 def find_free_port() -> int:
-    """A TCP port on 127.0.0.1 that was free a moment ago (the OS picks it)."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
+    """A TCP port on 127.0.0.1 that is free now, chosen below the kernel's ephemeral range.
+
+    A port the OS picks for bind(0) comes from the ephemeral range, which every outgoing
+    connection (httpx, nats-py, the nodes' own clients) draws from too: between our probe and
+    the node's bind, one of them could take it ("port already in use", a CI failure seen on
+    a cluster's orchestrator port). Ports below that range are only ever taken by whoever
+    binds them by number; this process never hands out the same one twice.
+    """
+    ephemeral_low, _ = _ephemeral_range()
+    low, high = (20000, ephemeral_low) if ephemeral_low > 21000 else (1024, ephemeral_low)
+    for _ in range(500):
+        port = random.randrange(low, high)
+        if port in _handed_out:
+            continue
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+            try:
+                sock.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+        _handed_out.add(port)
         return port
+    raise RuntimeError(f"no free TCP port in {low}-{high} on 127.0.0.1 after 500 tries")
 
 
 def _clean_env(extra: Mapping[str, str] | None = None) -> dict[str, str]:

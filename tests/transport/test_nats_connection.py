@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import random
-import socket
 from pathlib import Path
 
 import httpx
@@ -16,14 +15,10 @@ from bacalhau.models.errors import BacalhauError, ConfigurationError, ErrorCode
 from bacalhau.transport.nats_connection import ConnectionStatus
 from bacalhau.transport.nats_errors import translate
 from bacalhau.transport.nats_settings import NatsClientSettings
+from serve_node import find_free_port
 
 TOKEN = "cluster-secret"
 
-
-def free_port() -> int:
-    with socket.create_server(("127.0.0.1", 0)) as sock:
-        port: int = sock.getsockname()[1]
-        return port
 
 
 @pytest.mark.parametrize("token", ["wrong-secret", ""], ids=["wrong token", "missing token"])
@@ -73,7 +68,7 @@ async def test_background_connect_surfaces_a_refused_token_to_waiters(
 async def test_client_started_before_the_server_connects_once_it_starts(
     nats_servers: ServerFactory, nats_connections: ConnectionFactory
 ) -> None:
-    port = free_port()
+    port = find_free_port()
     connection = nats_connections(f"nats://127.0.0.1:{port}", token=TOKEN, **FAST_CLIENT)
 
     connection.start()
@@ -151,7 +146,7 @@ async def test_message_above_max_payload_is_refused_with_a_hint(
 async def test_unreachable_server_gives_up_at_the_deadline_naming_the_address(
     nats_connections: ConnectionFactory,
 ) -> None:
-    port = free_port()
+    port = find_free_port()
     connection = nats_connections(f"nats://token@127.0.0.1:{port}", **FAST_CLIENT)
 
     with pytest.raises(BacalhauError) as caught:

@@ -5,7 +5,6 @@ took over the address). Real nats-server processes on a free loopback port."""
 from __future__ import annotations
 
 import asyncio
-import socket
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
@@ -16,22 +15,18 @@ from bacalhau.models.errors import BacalhauError
 from bacalhau.transport.nats_binary import locate_nats_server
 from bacalhau.transport.nats_connection import ConnectionStatus, NatsConnection
 from bacalhau.transport.nats_settings import NatsClientSettings
+from serve_node import find_free_port
 from tls_certs import self_signed
 
 WAIT_S = 10.0
 
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 class Servers:
     """Starts nats-server on one port, with or without TLS; stops what it started."""
 
     def __init__(self, cert: Path, key: Path) -> None:
-        self.port = free_port()
+        self.port = find_free_port()
         self.cert, self.key = cert, key
         self.procs: list[subprocess.Popen[bytes]] = []
 
