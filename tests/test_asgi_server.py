@@ -17,7 +17,7 @@ from starlette.requests import Request
 from starlette.responses import PlainTextResponse
 from starlette.routing import Route
 
-from bacalhau.asgi_server import MAX_HEAD_BYTES, BoundedHttpTools, bound_port, serve
+from bacalhau.asgi_server import COALESCE_BYTES, MAX_HEAD_BYTES, BoundedHttpTools, CoalescedWrites, bound_port, serve
 
 
 async def _echo_length(request: Request) -> PlainTextResponse:
@@ -89,3 +89,89 @@ async def test_the_bound_is_per_request_on_a_kept_alive_connection(port: int) ->
 async def test_malformed_http_is_a_400(port: int) -> None:
     answer = await _exchange(port, b"NOT HTTP AT ALL\r\n\r\n")
     assert _status(answer) == 400
+
+
+# -- CoalescedWrites: a response's head and body in one send ----------------------------------------------
+class _Peer(asyncio.Protocol):
+    """The receiving end of a real loopback connection: what arrived, and whether it was closed."""
+
+    def __init__(self) -> None:
+        self.data = b""
+        self.more = asyncio.Event()
+        self.closed = asyncio.Event()
+
+    def data_received(self, data: bytes) -> None:
+        self.data += data
+        self.more.set()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.closed.set()
+
+
+Connection = tuple[CoalescedWrites, list[bytes], _Peer]
+
+
+@pytest.fixture
+async def connection() -> AsyncIterator[Connection]:
+    """A CoalescedWrites over a real TCP transport, the sends that transport was asked for, and the peer."""
+    loop = asyncio.get_running_loop()
+    peer = _Peer()
+    server = await loop.create_server(lambda: peer, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    transport, _ = await loop.create_connection(asyncio.Protocol, "127.0.0.1", port)
+    sent: list[bytes] = []
+    real_write = transport.write
+
+    def spy(data: bytes | bytearray | memoryview) -> None:  # counts the sends, then sends for real
+        sent.append(bytes(data))
+        real_write(data)
+
+    transport.write = spy  # type: ignore[method-assign]
+    try:
+        yield CoalescedWrites(transport, loop), sent, peer
+    finally:
+        transport.close()
+        server.close()
+
+
+async def _arrived(peer: _Peer, expected: bytes) -> None:
+    async with asyncio.timeout(5):
+        while len(peer.data) < len(expected):
+            peer.more.clear()
+            await peer.more.wait()
+    assert peer.data == expected
+
+
+async def test_a_head_and_body_written_in_one_step_leave_in_one_send(connection: Connection) -> None:
+    writes, sent, peer = connection
+    writes.write(b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\n")
+    writes.write(b"{}")
+    assert sent == [b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\n{}"]
+    await _arrived(peer, sent[0])
+
+
+async def test_a_lone_small_write_is_sent_on_the_next_turn_of_the_loop(connection: Connection) -> None:
+    writes, sent, peer = connection
+    writes.write(b"chunk")
+    assert sent == [] and writes.get_write_buffer_size() == 5  # held, and counted as waiting
+    await asyncio.sleep(0)
+    await asyncio.sleep(0)
+    assert sent == [b"chunk"]
+    await _arrived(peer, b"chunk")
+
+
+async def test_a_big_write_is_not_held(connection: Connection) -> None:
+    writes, sent, _ = connection
+    big = b"x" * COALESCE_BYTES
+    writes.write(big)
+    assert sent == [big]
+
+
+async def test_close_sends_what_is_held_first(connection: Connection) -> None:
+    writes, sent, peer = connection
+    writes.write(b"last words")
+    writes.close()
+    assert sent == [b"last words"]
+    async with asyncio.timeout(5):
+        await peer.closed.wait()
+    assert peer.data == b"last words"

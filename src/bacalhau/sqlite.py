@@ -77,7 +77,7 @@ def connect(path: Path, *, check_same_thread: bool = True, foreign_keys: bool = 
 
 # How often the checkpointer looks at the logs it keeps short; a busy node's log grows by what it
 # commits in that time (a few MB) before it is copied back and reused from its start.
-CHECKPOINT_INTERVAL_S: Final = 0.2
+CHECKPOINT_INTERVAL_S: Final = 1.0
 
 
 class _Checkpointer:
