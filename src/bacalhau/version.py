@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime
+import functools
 import os
 import platform
 import sys
@@ -13,8 +14,10 @@ from bacalhau.models.node import BuildVersionInfo
 _ARCH = {"x86_64": "amd64", "aarch64": "arm64", "arm64": "arm64", "armv7l": "arm"}
 
 
+@functools.cache
 def _build_date() -> str:
-    """When this package's files were written (installed or built), as RFC3339."""
+    """When this package's files were written (installed or built), as RFC3339. Read once: a node
+    builds its node info after every change of its queue."""
     stamp = os.path.getmtime(os.path.join(os.path.dirname(__file__), "__init__.py"))
     return datetime.datetime.fromtimestamp(stamp, tz=datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 

@@ -74,6 +74,20 @@ async def test_run_writes_results_and_publishes_them(runner: ExecutionRunner) ->
     assert outcome.published_result.params["URL"].endswith(f"/{execution.id}.tar.gz")
 
 
+async def test_a_leftover_results_folder_of_the_same_execution_is_replaced(runner: ExecutionRunner) -> None:
+    execution = scripted_execution(Stdout="fresh\n")
+    stale = runner.results_dir(execution.id)
+    (stale / "outputs").mkdir(parents=True)
+    (stale / "outputs" / "old.txt").write_text("from an earlier attempt")
+    (stale / "stdout").write_text("stale output\n")
+
+    outcome = await runner.run(execution)
+
+    assert isinstance(outcome, RunSucceeded), outcome
+    assert (stale / "stdout").read_text() == "fresh\n"
+    assert not (stale / "outputs").exists(), "an earlier attempt's files must not leak into these results"
+
+
 async def test_result_paths_are_writable_folders_mounted_at_their_path(
     runner: ExecutionRunner, executor: ScriptedExecutor
 ) -> None:

@@ -379,12 +379,16 @@ class ExecutionRunner:
 
     def _fresh_results_dir(self, execution_id: str) -> Path:
         results = self.results_dir(execution_id)
-        # A leftover folder of an earlier attempt with this ID must not leak into these results.
-        shutil.rmtree(results, ignore_errors=True)
-        results.mkdir(parents=True)
+        try:
+            results.mkdir(parents=True)
+        except FileExistsError:
+            # A leftover folder of an earlier attempt with this ID must not leak into these results.
+            shutil.rmtree(results, ignore_errors=True)
+            results.mkdir(parents=True)
         # Present from the start, so `logs --follow` can open them before the task writes anything.
-        (results / c.RESULT_STDOUT).touch()
-        (results / c.RESULT_STDERR).touch()
+        # (Created by open(): Path.touch first tries to set the times of a file that is not there.)
+        for name in (c.RESULT_STDOUT, c.RESULT_STDERR):
+            os.close(os.open(results / name, os.O_WRONLY | os.O_CREAT | os.O_CLOEXEC, 0o666))
         return results
 
     def _partial_output(self, execution_id: str, error_msg: str) -> RunCommandResult:

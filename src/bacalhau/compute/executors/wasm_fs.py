@@ -129,7 +129,10 @@ class TaskFilesystem:
 
 def _contained(host: Path, root: Path, name: str) -> Path:
     # Symlinks inside a directory input must not lead the loader to host files outside that input.
-    resolved, resolved_root = host.resolve(), root.resolve()
+    resolved = host.resolve()
+    if host == root:  # the input itself (a module given as a file input): nothing to be outside of
+        return resolved
+    resolved_root = root.resolve()
     if resolved != resolved_root and not resolved.is_relative_to(resolved_root):
         raise ExecutionError(f"{name} leads outside its input (symlink to {resolved})")
     return resolved
