@@ -9,10 +9,10 @@ import functools
 def rfc3339_nano(unix_ns: int) -> str:
     """`2026-11-26T00:04:27.123456789Z`, as Go's time.RFC3339Nano prints UTC (trailing zeros trimmed)."""
     seconds, nanos = divmod(unix_ns, 1_000_000_000)
-    base = dt.datetime.fromtimestamp(seconds, tz=dt.UTC).strftime("%Y-%m-%dT%H:%M:%S")
+    whole = _rfc3339_seconds(seconds)  # every event of a job stamps it: the second's text is shared
     if nanos:
-        return f"{base}.{nanos:09d}".rstrip("0") + "Z"
-    return base + "Z"
+        return f"{whole[:-1]}.{nanos:09d}".rstrip("0") + "Z"
+    return whole
 
 
 def rfc3339(unix_ns: int) -> str:
