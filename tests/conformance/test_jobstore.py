@@ -27,7 +27,14 @@ from bacalhau.models.state import (
     JobHistoryType,
     JobStateType,
 )
-from bacalhau.orchestrator.jobstore.base import ExecutionQuery, ExecutionUpdate, HistoryQuery, JobQuery, JobStore
+from bacalhau.orchestrator.jobstore.base import (
+    ExecutionBrief,
+    ExecutionQuery,
+    ExecutionUpdate,
+    HistoryQuery,
+    JobQuery,
+    JobStore,
+)
 from bacalhau.orchestrator.jobstore.sqlite import SQLiteJobStore
 from factories import (
     FakeClock,
@@ -123,6 +130,18 @@ async def test_a_name_is_unique_within_a_namespace_only(store: JobStore) -> None
 async def test_get_unknown_job_is_not_found(store: JobStore) -> None:
     with pytest.raises(NotFoundError, match="job not found: j-nope"):
         await store.get_job("j-nope")
+
+
+async def test_the_history_and_executions_of_an_unknown_job_are_not_found(store: JobStore) -> None:
+    for query in (HistoryQuery(), HistoryQuery(job_version=2), HistoryQuery(all_versions=True)):
+        with pytest.raises(NotFoundError, match="job not found: j-nope"):
+            await store.list_history("j-nope", query)
+    for execution_query in (ExecutionQuery(), ExecutionQuery(job_version=2), ExecutionQuery(all_versions=True)):
+        with pytest.raises(NotFoundError, match="job not found: j-nope"):
+            await store.list_executions("j-nope", execution_query)
+    job = await stored_job(store)  # a known job with nothing (yet) is empty, not missing
+    assert await store.list_executions(job.id) == []
+    assert await store.list_history(job.id, HistoryQuery(after_seq=10_000)) == []
 
 
 async def test_resolve_by_id_prefix_and_name(store: JobStore) -> None:
@@ -381,6 +400,26 @@ async def test_execution_update_conflicts_on_an_unexpected_state(store: JobStore
     assert updated.desired_state == stopped and updated.compute_state.state_type is E.Failed
     with pytest.raises(NotFoundError):
         await store.update_execution(ExecutionUpdate(execution_id="e-nope"))
+
+
+async def test_an_execution_brief_is_its_ids_and_states_as_stored(store: JobStore) -> None:
+    job = await stored_job(store)
+    execution = make_execution(job)
+    await store.create_execution(execution, [])
+    assert await store.execution_brief("e-nope") is None
+
+    brief = await store.execution_brief(execution.id)
+
+    assert brief == ExecutionBrief(
+        id=execution.id, job_id=job.id, job_version=execution.job_version, node_id=execution.node_id,
+        compute_state=execution.compute_state.state_type, desired_state=execution.desired_state.state_type,
+    )
+    stopped = DesiredState(StateType=ExecutionDesiredStateType.Stopped)
+    await store.update_execution(
+        ExecutionUpdate(execution_id=execution.id, desired_state=stopped, compute_state=ExecutionState(StateType=E.Failed))
+    )
+    after = await store.execution_brief(execution.id)
+    assert after is not None and (after.compute_state, after.desired_state) == (E.Failed, ExecutionDesiredStateType.Stopped)
 
 
 async def test_list_executions_by_time_and_version(store: JobStore) -> None:

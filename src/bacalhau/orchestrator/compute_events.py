@@ -33,7 +33,7 @@ from bacalhau.models.state import (
 )
 from bacalhau.orchestrator.evaluations import new_evaluation
 from bacalhau.orchestrator.events import execution_event, execution_note
-from bacalhau.orchestrator.jobstore.base import ExecutionUpdate, HistoryQuery, JobStore
+from bacalhau.orchestrator.jobstore.base import ExecutionBrief, ExecutionUpdate, HistoryQuery, JobStore
 from bacalhau.orchestrator.nodes import NodeManager
 from bacalhau.orchestrator.planner import Planner
 from bacalhau.transport.messages import (
@@ -210,14 +210,15 @@ class ComputeEventHandler:
             update_fields={"run_output": message.run_output} if message.run_output else {},
         )
 
-    async def _reported(self, execution_id: str, node_id: str) -> Execution | None:
+    async def _reported(self, execution_id: str, node_id: str) -> ExecutionBrief | None:
         """The execution a report is about, or None (logged) when it is unknown or on another node.
 
-        An empty `node_id` is a report from inside this process, where there is no one to doubt.
+        An empty `node_id` is a report from inside this process, where there is no one to doubt. Only
+        its IDs and states are read: every job has four reports or more, and the stored execution
+        carries the whole job.
         """
-        try:
-            execution = await self._store.get_execution(execution_id)
-        except NotFoundError:
+        execution = await self._store.execution_brief(execution_id)
+        if execution is None:
             log.warning("report for unknown execution %s ignored", execution_id)
             return None
         if not node_id or execution.node_id == node_id:
@@ -228,7 +229,7 @@ class ComputeEventHandler:
 
     async def _transition(
         self,
-        execution: Execution,
+        execution: ExecutionBrief,
         new_state: ExecutionStateType,
         message: str,
         *,
@@ -243,9 +244,9 @@ class ComputeEventHandler:
         inside the transaction, so a change since that read is a ConflictError, never a double record.
         """
         execution_id = execution.id
-        previous = execution.compute_state.state_type
+        previous = execution.compute_state
         sources = _forward_sources(new_state)
-        if previous not in sources or execution.desired_state.state_type not in _WANTED:
+        if previous not in sources or execution.desired_state not in _WANTED:
             log.debug("execution %s is %s: report %s ignored", execution_id, previous.name, new_state.name)
             return False
         update = ExecutionUpdate(

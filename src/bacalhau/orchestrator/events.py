@@ -6,6 +6,8 @@ as the change itself.
 
 from __future__ import annotations
 
+from typing import Protocol
+
 from bacalhau.models.execution import Execution
 from bacalhau.models.history import (
     TOPIC_EXECUTION,
@@ -51,8 +53,21 @@ def job_state_event(
     )
 
 
+class ExecutionRef(Protocol):
+    """What an execution event names: an Execution, or the store's ExecutionBrief of one."""
+
+    @property
+    def id(self) -> str: ...
+    @property
+    def job_id(self) -> str: ...
+    @property
+    def job_version(self) -> int: ...
+    @property
+    def node_id(self) -> str: ...
+
+
 def execution_event(
-    execution: Execution,
+    execution: ExecutionRef,
     previous: ExecutionStateType,
     new: ExecutionStateType,
     message: str,

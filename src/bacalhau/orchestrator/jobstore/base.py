@@ -57,6 +57,19 @@ class ExecutionQuery:
     offset: int = 0
 
 
+@dataclass(frozen=True)
+class ExecutionBrief:
+    """Where an execution is and what it is for, from the store's columns, without its stored JSON
+    (which carries its whole job): what a compute node's report is checked against."""
+
+    id: str
+    job_id: str
+    job_version: int
+    node_id: str
+    compute_state: ExecutionStateType
+    desired_state: ExecutionDesiredStateType
+
+
 @dataclass
 class ExecutionUpdate:
     """A conditional update of one execution. Only the fields that are set change."""
@@ -147,6 +160,10 @@ class JobStore(Protocol):
 
     async def get_execution(self, execution_id: str) -> Execution:
         """NotFoundError if absent."""
+        ...
+
+    async def execution_brief(self, execution_id: str) -> ExecutionBrief | None:
+        """The execution's IDs and states, by exact ID, without reading it whole; None if absent."""
         ...
 
     async def list_executions(self, job_id: str, query: ExecutionQuery | None = None) -> list[Execution]: ...

@@ -29,7 +29,7 @@ from bacalhau.models.history import JobHistory
 from bacalhau.models.job import Job, JobState
 from bacalhau.models.state import EvaluationStatus, ExecutionDesiredStateType, ExecutionStateType, JobStateType
 from bacalhau.orchestrator.jobstore import schema, sqlite_history, sqlite_rows
-from bacalhau.orchestrator.jobstore.base import ExecutionQuery, ExecutionUpdate, HistoryQuery, JobQuery
+from bacalhau.orchestrator.jobstore.base import ExecutionBrief, ExecutionQuery, ExecutionUpdate, HistoryQuery, JobQuery
 from bacalhau.orchestrator.jobstore.schema import JOB_TYPE
 from bacalhau.orchestrator.jobstore.sqlite_connection import COMPONENT, SQLiteConnection
 from bacalhau.orchestrator.jobstore.sqlite_history import EventDefaults
@@ -356,6 +356,21 @@ class SQLiteJobStore:
         async with self._db.reading() as conn:
             return sqlite_rows.load_execution(conn, execution_id)
 
+    async def execution_brief(self, execution_id: str) -> ExecutionBrief | None:
+        """Columns and one JSON field (the desired state), not the stored execution with its job."""
+        async with self._db.reading() as conn:
+            row = conn.execute(
+                "SELECT job_id, job_version, node_id, compute_state, json_extract(data, '$.DesiredState.StateType') "
+                "FROM executions WHERE id = ?",
+                (execution_id,),
+            ).fetchone()
+        if row is None:
+            return None
+        return ExecutionBrief(
+            id=execution_id, job_id=row[0], job_version=int(row[1]), node_id=row[2],
+            compute_state=ExecutionStateType(row[3]), desired_state=ExecutionDesiredStateType(row[4] or 0),
+        )
+
     async def list_executions(self, job_id: str, query: ExecutionQuery | None = None) -> list[Execution]:
         """A job's executions, oldest first unless query.reverse; only the query's job version (0 =
         the current one) unless query.all_versions. NotFoundError if the job does not exist."""
@@ -363,15 +378,18 @@ class SQLiteJobStore:
         column = sqlite_rows.order_column(query.order_by)
         direction = "DESC" if query.reverse else "ASC"
         async with self._db.reading() as conn:
-            current_version = sqlite_history.job_version_of(conn, job_id)
             where = "job_id = ?"
             params: list[Any] = [job_id]
             if not query.all_versions:
-                where += " AND job_version = ?"
-                params.append(query.job_version or current_version)
+                condition, values = sqlite_history.version_filter(job_id, query.job_version)
+                where += f" AND {condition}"
+                params += values
             sql = f"SELECT data FROM executions WHERE {where} ORDER BY {column} {direction}, rowid {direction}"
             rows = conn.execute(f"{sql} LIMIT ? OFFSET ?", [*params, *sqlite_rows.page(query.limit, query.offset)])
-            return [Execution.model_validate_json(row[0]) for row in rows]
+            executions = [Execution.model_validate_json(row[0]) for row in rows]
+            if not executions:
+                sqlite_history.job_version_of(conn, job_id)  # NotFoundError for a job that does not exist
+            return executions
 
     async def execution_counts(self, job_ids: list[str]) -> dict[str, dict[int, int]]:
         """One grouped query over the executions_job index for a page of jobs."""

@@ -27,7 +27,6 @@ another connection on the same file) is serialised by SQLite's own file lock and
 from __future__ import annotations
 
 import asyncio
-import itertools
 import logging
 import sqlite3
 import time
@@ -92,7 +91,9 @@ def _connect(path: Path) -> sqlite3.Connection:
     try:
         # isolation_level=None: we issue BEGIN/COMMIT ourselves (the sqlite3 module's implicit
         # transactions would begin DEFERRED and could fail to upgrade to a write lock mid-way).
-        conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+        conn = sqlite3.connect(
+            path, isolation_level=None, check_same_thread=False, cached_statements=sqlite.CACHED_STATEMENTS
+        )
     except sqlite3.Error as exc:
         raise DatastoreError(f"cannot open the job store {path}: {exc}", hint=_OPEN_HINT) from exc
     try:
@@ -118,7 +119,7 @@ class SQLiteConnection:
         """Open (creating if needed) the database and migrate it. DatastoreError on failure."""
         self.path = path
         self._lock = asyncio.Lock()
-        self._savepoints = itertools.count()
+        self._savepoint_depth = 0  # savepoints open now, on this connection
         self._conn: sqlite3.Connection | None = _connect(path)
         self._group: _Group | None = None  # BEGUN, its members' bodies done, not yet committed
         self._flushes: set[asyncio.Task[None]] = set()
@@ -231,19 +232,27 @@ class SQLiteConnection:
     async def _savepoint(self) -> AsyncIterator[None]:
         # A nested transaction is a savepoint: if it fails, only its own writes are undone, so an
         # outer transaction that catches the error never commits half of a store call.
+        #
+        # Named by depth, not by a counter: the sqlite3 module caches 128 compiled statements, and a
+        # fresh name per savepoint (about 40 per job) made every SAVEPOINT/RELEASE a new statement
+        # that pushed the store's own queries out of that cache, to be compiled again.
         conn = self._connection()
-        name = f"nested_{next(self._savepoints)}"
-        with self.translated():
-            conn.execute(f"SAVEPOINT {name}")
+        self._savepoint_depth += 1
+        name = f"nested_{self._savepoint_depth}"
         try:
-            yield
-        except BaseException:
-            with suppress(sqlite3.Error):
-                conn.execute(f"ROLLBACK TO {name}")
+            with self.translated():
+                conn.execute(f"SAVEPOINT {name}")
+            try:
+                yield
+            except BaseException:
+                with suppress(sqlite3.Error):
+                    conn.execute(f"ROLLBACK TO {name}")
+                    conn.execute(f"RELEASE {name}")
+                raise
+            with self.translated():
                 conn.execute(f"RELEASE {name}")
-            raise
-        with self.translated():
-            conn.execute(f"RELEASE {name}")
+        finally:
+            self._savepoint_depth -= 1
 
     @asynccontextmanager
     async def writing(self) -> AsyncIterator[sqlite3.Connection]:

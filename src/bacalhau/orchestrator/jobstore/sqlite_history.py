@@ -40,8 +40,23 @@ def job_version_of(conn: sqlite3.Connection, job_id: str) -> int:
     """The current version of a job; NotFoundError if there is no such job."""
     row = conn.execute("SELECT version FROM jobs WHERE id = ?", (job_id,)).fetchone()
     if row is None:
-        raise NotFoundError(f"job not found: {job_id}", component="JobStore")
+        raise _not_found(job_id)
     return int(row[0])
+
+
+def version_filter(job_id: str, job_version: int) -> tuple[str, list[Any]]:
+    """The condition selecting one version of a job's rows: `job_version`, else the job's current one.
+
+    The current version is a subquery of the same statement (a job's page of events or executions is
+    read with one statement, not a lookup first). The query finds nothing for a job that does not
+    exist: call `job_version_of` then, for its NotFoundError."""
+    if job_version:
+        return "job_version = ?", [job_version]
+    return "job_version = (SELECT version FROM jobs WHERE id = ?)", [job_id]
+
+
+def _not_found(job_id: str) -> NotFoundError:
+    return NotFoundError(f"job not found: {job_id}", component="JobStore")
 
 
 def append(
@@ -60,9 +75,13 @@ def append(
         if not job_id:
             raise BadRequestError("a history event has no JobID", component="JobStore")
         if job_id not in next_seq:
-            current_version[job_id] = job_version_of(conn, job_id)
-            row = conn.execute("SELECT COALESCE(MAX(seq_num), 0) FROM history WHERE job_id = ?", (job_id,))
-            next_seq[job_id] = int(row.fetchone()[0]) + 1
+            found = conn.execute(
+                "SELECT version, (SELECT COALESCE(MAX(seq_num), 0) FROM history WHERE job_id = ?1) FROM jobs WHERE id = ?1",
+                (job_id,),
+            ).fetchone()
+            if found is None:
+                raise _not_found(job_id)
+            current_version[job_id], next_seq[job_id] = int(found[0]), int(found[1]) + 1
         stored = _complete(event, job_id, next_seq[job_id], now_ns, defaults, current_version[job_id])
         next_seq[job_id] += 1
         # Only a caller-supplied Time needs parsing: a filled one is `now_ns` itself.
@@ -113,12 +132,12 @@ def _complete(
 
 def select(conn: sqlite3.Connection, job_id: str, query: HistoryQuery) -> list[JobHistory]:
     """A job's events in SeqNum order, filtered by `query` (see HistoryQuery)."""
-    current_version = job_version_of(conn, job_id)
     where = ["job_id = ?"]
     params: list[Any] = [job_id]
     if not query.all_versions:
-        where.append("job_version = ?")
-        params.append(query.job_version or current_version)
+        condition, values = version_filter(job_id, query.job_version)
+        where.append(condition)
+        params += values
     event_type = query.event_type.strip().lower()
     if event_type not in _EVENT_TYPES:
         raise BadRequestError(
@@ -145,4 +164,7 @@ def select(conn: sqlite3.Connection, job_id: str, query: HistoryQuery) -> list[J
         params.append(query.after_seq)
     sql = f"SELECT data FROM history WHERE {' AND '.join(where)} ORDER BY seq_num {'DESC' if query.reverse else 'ASC'} LIMIT ? OFFSET ?"
     params += [query.limit if query.limit > 0 else -1, max(query.offset, 0)]
-    return [JobHistory.model_validate_json(row[0]) for row in conn.execute(sql, params)]
+    events = [JobHistory.model_validate_json(row[0]) for row in conn.execute(sql, params)]
+    if not events:
+        job_version_of(conn, job_id)  # NotFoundError for a job that does not exist
+    return events
