@@ -102,6 +102,20 @@ def test_deep_nesting_inside_strings_is_just_text(http: httpx.Client) -> None:
     assert resp.status_code in (400, 404), f"{resp.status_code}: {resp.text[:2000]}"  # no Name / no such job
 
 
+def test_half_a_surrogate_pair_is_read_as_go_reads_it_and_the_job_stays_readable(http: httpx.Client) -> None:
+    # Go's encoding/json decodes an escaped lone surrogate as U+FFFD; json.loads made it a str that the
+    # store wrote but could never read back (every later read of the job failed).
+    spec = {"Type": "batch", "Labels": {"note": "bad \\ud800 half", "pair": "ok \\ud83d\\ude00"},
+            "Tasks": [{"Name": "main", "Engine": {"Type": "noop"}}]}
+    body = json.dumps({"Job": spec}).replace("\\\\ud", "\\ud").encode()
+    assert b"\\ud800" in body
+    put = send(http, "PUT", "/api/v1/orchestrator/jobs", body)
+    assert put.status_code == 200, put.text
+    got = http.get(f"/api/v1/orchestrator/jobs/{put.json()['JobID']}")
+    assert got.status_code == 200, got.text
+    assert got.json()["Job"]["Labels"] == {"note": "bad \ufffd half", "pair": "ok \U0001f600"}
+
+
 def test_the_node_stays_up_with_no_traceback_in_its_log(http: httpx.Client, shared_node: BacalhauNode) -> None:
     for _, body, expected in BAD_BODIES:
         for method, path in BODY_ROUTES[:2]:

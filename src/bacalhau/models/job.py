@@ -167,3 +167,8 @@ class Job(WireModel):
         data = super().to_wire()
         data["Count"] = self.effective_count
         return data
+
+    def to_wire_json(self) -> str:
+        if self.count is None:  # as to_wire: the count in effect, never null
+            return self.model_copy(update={"count": self.effective_count}).to_wire_json()
+        return super().to_wire_json()

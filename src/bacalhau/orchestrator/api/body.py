@@ -4,6 +4,7 @@
       -> UTF-8 text          "request body is not valid UTF-8 at byte N"
       -> nesting depth       "request body nests deeper than N levels"   (a linear scan, before parsing)
       -> JSON                malformed JSON, NaN/Infinity, numbers out of range, duplicate keys
+                             (a \\u escape of half a surrogate pair becomes U+FFFD, as in Go)
       -> a JSON object       "request body must be a JSON object, not an array"
       -> a wire model        pydantic's messages, joined
 
@@ -49,6 +50,10 @@ _STRING = re.compile(rb'"[^"\\]*(?:\\.[^"\\]*)*"', re.DOTALL)
 # Opening brackets to +1, closing ones to -1 (0xff as a signed byte), everything else deleted.
 _BRACKET_SIGNS = bytes.maketrans(b"[{]}", b"\x01\x01\xff\xff")
 _NOT_BRACKETS = bytes(b for b in range(256) if b not in b"[]{}")
+
+# A \u escape of a UTF-16 surrogate (D800-DFFF): json.loads decodes a lone one into a str that UTF-8
+# cannot encode, which the store then could write but never read back.
+_SURROGATE_ESCAPE = re.compile(r"\\u[dD][89abcdefABCDEF]")
 
 # How much of an offending number or key a message quotes.
 _QUOTE_CHARS = 40
@@ -164,6 +169,8 @@ def decode_object(raw: bytes) -> dict[str, Any]:
             hint="integers must fit in 64 bits (from -2^63 to 2^64-1); job fields have lower limits still "
             "(JobAdmissionControl.Limits.*)",
         )
+    if _SURROGATE_ESCAPE.search(text):
+        data = _without_lone_surrogates(data)
     if not isinstance(data, dict):
         kind = "null" if data is None else next((name for t, name in _KINDS if isinstance(data, t)), "a number")
         _bad(f"request body must be a JSON object, not {kind}", hint='send an object, e.g. {"Job": {...}}')
@@ -208,6 +215,18 @@ async def json_body(request: Request) -> dict[str, Any]:
         if len(body) > c.MAX_REQUEST_BYTES:
             raise RequestTooLarge(f"request body too large: over {c.MAX_REQUEST_BYTES} bytes")
     return decode_object(bytes(body))
+
+
+def _without_lone_surrogates(value: Any) -> Any:
+    """`value` with each lone surrogate in its strings (keys too) replaced by U+FFFD, as Go's
+    encoding/json decodes invalid UTF-16 instead of failing. A valid pair is one character already."""
+    if isinstance(value, str):
+        return value.encode("utf-16", "surrogatepass").decode("utf-16", "replace")
+    if isinstance(value, dict):
+        return {_without_lone_surrogates(k): _without_lone_surrogates(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_without_lone_surrogates(v) for v in value]
+    return value
 
 
 def parse_model(model: type[M], data: Any, what: str) -> M:

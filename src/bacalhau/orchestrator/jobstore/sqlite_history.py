@@ -6,7 +6,6 @@ sqlite3.Error untranslated (the store translates) and our own NotFound/BadReques
 
 from __future__ import annotations
 
-import json
 import sqlite3
 from dataclasses import dataclass
 from typing import Any
@@ -97,7 +96,7 @@ def append(
                 stored.execution_id,
                 stored.node_id,
                 time_ns,
-                json.dumps(stored.to_wire(), separators=(",", ":")),
+                stored.to_wire_json(),
             ),
         )
 

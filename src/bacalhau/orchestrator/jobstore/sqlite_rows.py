@@ -27,8 +27,8 @@ _ORDER_COLUMNS = {
 
 
 def dump(model: WireModel) -> str:
-    """The model's wire form as compact JSON (ASCII-escaped, so any str can be stored)."""
-    return json.dumps(model.to_wire(), separators=(",", ":"))
+    """The model's wire form as compact JSON (WireModel.to_wire_json: any str can be stored)."""
+    return model.to_wire_json()
 
 
 def order_column(order_by: str) -> str:
