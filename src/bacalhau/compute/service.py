@@ -25,7 +25,6 @@ import enum
 import functools
 import logging
 import time
-from collections import deque
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import Any
@@ -42,7 +41,7 @@ from bacalhau.compute.interruptions import (
 )
 from bacalhau.compute.logs import stream_log_files
 from bacalhau.compute.nodeinfo import active_jobs, compute_node_info
-from bacalhau.compute.queued import QueuedExecution, queued_resources
+from bacalhau.compute.queued import ExecutionQueue, QueuedExecution
 from bacalhau.compute.recovery import sort_leftovers
 from bacalhau.compute.registry import PluginRegistry
 from bacalhau.compute.reports import ReportQueue
@@ -123,7 +122,7 @@ class ComputeNode:
         except ValueError as exc:
             raise ConfigurationError(str(exc), hint="fix Compute.AllocatedCapacity (e.g. 80% or 4 or 8Gb)") from exc
         self._capacity = CapacityTracker(total=total)
-        self._queue: deque[QueuedExecution] = deque()
+        self._queue = ExecutionQueue()
         # Bids a Go orchestrator has not accepted yet (AskForBid with DesiredState Pending).
         self._awaiting_approval: dict[str, QueuedExecution] = {}
         self._running: dict[str, asyncio.Task[None]] = {}
@@ -191,8 +190,7 @@ class ComputeNode:
         self._drained = self.status is NodeStatus.DRAINING
         self.status = NodeStatus.STOPPING
         await self._retention.stop()
-        queued, self._queue = list(self._queue), deque()
-        for item in queued:
+        for item in self._queue.take_all():
             await self._fail_on_stop(item.execution_id, item.job_id)
         tasks = list(self._running.values())
         for task in tasks:
@@ -223,8 +221,8 @@ class ComputeNode:
         if self.status is not NodeStatus.RUNNING:
             return 0, 0
         self.status = NodeStatus.DRAINING
-        waiting = [*self._queue, *self._awaiting_approval.values()]
-        self._queue, self._awaiting_approval = deque(), {}
+        waiting = [*self._queue.take_all(), *self._awaiting_approval.values()]
+        self._awaiting_approval = {}
         for item in waiting:
             await self._hand_back(item.execution_id, item.job_id)
         self._info_changed.set()
@@ -265,7 +263,7 @@ class ComputeNode:
 
     def node_info(self) -> NodeInfo:
         """What this node advertises: plugins, capacity, queue and running counts, labels."""
-        queued = queued_resources(self._queue)
+        queued = self._queue.resources()
         return compute_node_info(
             node_id=self.node_id,
             labels=self._config.labels,
@@ -361,7 +359,7 @@ class ComputeNode:
         self._awaiting_approval.pop(execution_id, None)
         task = self._running.get(execution_id)
         if task is None:
-            self._queue = deque(item for item in self._queue if item.execution_id != execution_id)
+            self._queue.remove(execution_id)
             self._store.update_state(execution_id, State.Cancelled, expected=_ACTIVE, message=message)
             self._mark_finished(execution_id)
             self._dispatch()
@@ -396,8 +394,7 @@ class ComputeNode:
 
     def _dispatch(self) -> None:
         """Start queued executions in FIFO order while the head fits the available capacity."""
-        while self._queue and self.status is NodeStatus.RUNNING:
-            head = self._queue[0]
+        while (head := self._queue.head()) is not None and self.status is NodeStatus.RUNNING:
             if not self._capacity.try_allocate(head.execution_id, head.resources):
                 break  # strict FIFO: a small later job does not overtake a big one waiting for room
             self._queue.popleft()
