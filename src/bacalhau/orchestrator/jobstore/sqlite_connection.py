@@ -7,7 +7,8 @@ How a store call reaches the file::
                       │ no
                       └──> take the lock ─> BEGIN IMMEDIATE (unless a group is open) ─> SAVEPOINT ─> run
                            ─> RELEASE (any exception: ROLLBACK TO, only its own writes undone)
-                           ─> alone on an idle store (no COMMIT in the last ms)? ──yes──> COMMIT, return
+                           ─> alone on an idle store (no COMMIT in the last ms, no burst of
+                              callbacks ready in the loop)? ──yes──> COMMIT, return
                            ─> else join the open group; its flush, after a turn of the event loop (more
                               turns while more join), takes the lock behind queued writers and COMMITs
                            ─> return once that COMMIT is done
@@ -63,6 +64,16 @@ MAX_FLUSH_TURNS = 8
 # A transaction finishing within this long of the last COMMIT finds the store busy and waits to share
 # the next one; after a quieter spell it commits at once (a lone job's steps are milliseconds apart).
 BUSY_WINDOW_S = 0.001
+# Callbacks ready in one turn of the loop that make a burst: a lone job's steps leave a few at most.
+BURST_READY = 8
+
+
+def _more_ready() -> bool:
+    """Whether a burst of callbacks waits to run in this turn of the event loop (requests being handled
+    by the dozen, whose transactions would share the next COMMIT). Read from asyncio's own loop; a loop
+    that does not show it counts as idle."""
+    ready = getattr(asyncio.get_running_loop(), "_ready", None)
+    return ready is not None and len(ready) >= BURST_READY
 
 
 @dataclass(eq=False)
@@ -129,7 +140,9 @@ class SQLiteConnection:
     async def transaction(self) -> AsyncIterator[None]:
         """An atomic transaction; inside another open one of this connection, joins it as a savepoint.
 
-        Group commit: when the store is busy (a COMMIT less than BUSY_WINDOW_S ago), transactions of
+        Group commit: when the store is busy (a COMMIT less than BUSY_WINDOW_S ago, or BURST_READY
+        callbacks waiting in this turn of the loop: requests handled by the dozen, each doing more
+        than BUSY_WINDOW_S of work before its transaction, which the time alone missed), transactions of
         the same turns of the event loop, and those queued for the lock, share one COMMIT; a lone one
         on an idle store commits at once. Each runs alone (under the lock) in a savepoint of the open SQLite
         transaction, so a failing one undoes only its own writes. Every caller returns only once its
@@ -164,7 +177,7 @@ class SQLiteConnection:
             group.members += 1
             group.callbacks.extend(tx.on_commit)
             now = time.monotonic()
-            busy = now - self._last_commit_s < BUSY_WINDOW_S
+            busy = now - self._last_commit_s < BUSY_WINDOW_S or _more_ready()
             if group.members >= MAX_GROUP or (group.members == 1 and not busy):
                 # Alone, and the store was idle: nobody is likely to join, and a turn of a loop that
                 # is busy with other work would only delay this commit.
