@@ -314,10 +314,15 @@ async def test_publishing_callback_runs_before_publish(runner: ExecutionRunner) 
 
 
 async def test_real_noop_engine_runs_through_the_runner(runner: ExecutionRunner) -> None:
-    outcome = await runner.run(scripted_execution(engine_type="noop"))
+    execution = scripted_execution(engine_type="noop")
+    outcome = await runner.run(execution)
 
     assert isinstance(outcome, RunSucceeded)
     assert outcome.run_output.exit_code == 0
+    # The noop engine writes no stderr: the results still hold every file Bacalhau's layout has.
+    results = runner.results_dir(execution.id)
+    assert {path.name for path in results.iterdir()} >= {"stdout", "stderr", "exitCode"}
+    assert (results / "stderr").read_bytes() == b""
 
 
 # -- resume: taking back what an earlier process of the node started ------------------------------------

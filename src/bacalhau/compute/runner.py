@@ -155,7 +155,7 @@ class ExecutionRunner:
         return self._compute_dir / "results" / execution_id
 
     def work_dir(self, execution_id: str) -> Path:
-        """Private staging area for the execution's inputs; deleted when the run ends."""
+        """Private staging area for the execution's inputs (a numbered folder each); deleted when the run ends."""
         return self._compute_dir / "executions" / execution_id
 
     async def run(
@@ -257,7 +257,7 @@ class ExecutionRunner:
         inputs = []
         for source in task.input_sources:
             storage = self._registry.storage(source.source.type)
-            staged = await _stage(storage, source, index=len(prepared), work_dir=self.work_dir(execution.id) / "inputs")
+            staged = await _stage(storage, source, index=len(prepared), work_dir=self.work_dir(execution.id))
             prepared.append((storage, staged))
             inputs.append(MountedInput(
                 host_path=staged.host_path, target=source.target, read_only=staged.read_only, private=staged.owned
@@ -385,10 +385,8 @@ class ExecutionRunner:
             # A leftover folder of an earlier attempt with this ID must not leak into these results.
             shutil.rmtree(results, ignore_errors=True)
             results.mkdir(parents=True)
-        # Present from the start, so `logs --follow` can open them before the task writes anything.
-        # (Created by open(): Path.touch first tries to set the times of a file that is not there.)
-        for name in (c.RESULT_STDOUT, c.RESULT_STDERR):
-            os.close(os.open(results / name, os.O_WRONLY | os.O_CREAT | os.O_CLOEXEC, 0o666))
+        # stdout and stderr are created by the executor as the task starts (a log follower waits for
+        # them to appear); _write_exit_code makes sure they are there at the end.
         return results
 
     def _partial_output(self, execution_id: str, error_msg: str) -> RunCommandResult:
@@ -449,6 +447,10 @@ def written_exit_code(results: Path) -> int | None:
 
 
 def _write_exit_code(results: Path, exit_code: int) -> None:
+    # Every result has stdout and stderr, empty when the task wrote nothing (or its executor made none).
+    # Opened without truncating: what the task wrote stays.
+    for name in (c.RESULT_STDOUT, c.RESULT_STDERR):
+        os.close(os.open(results / name, os.O_WRONLY | os.O_CREAT | os.O_CLOEXEC, 0o666))
     # Whole or absent, never half written: a restarted node reads it to tell "ran" from "was running".
     partial = results / f".{c.RESULT_EXIT_CODE}.tmp"
     partial.write_text(str(exit_code))
