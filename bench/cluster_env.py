@@ -18,7 +18,6 @@ import os
 import resource
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -29,7 +28,7 @@ from pathlib import Path
 from types import TracebackType
 
 import httpx
-from hybrid_node import bacalhau_bin
+from hybrid_node import bacalhau_bin, free_port
 
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 PAGE_BYTES = os.sysconf("SC_PAGE_SIZE")
@@ -37,15 +36,8 @@ DEFAULT_ADDRESS_SPACE_BYTES = 8 * 1024**3  # per process; nats-server (Go) reser
 
 
 def free_ports(count: int) -> list[int]:
-    """`count` distinct free TCP ports on 127.0.0.1 (free now; a tiny race with other processes is accepted)."""
-    socks = [socket.socket() for _ in range(count)]
-    try:
-        for sock in socks:
-            sock.bind(("127.0.0.1", 0))
-        return [sock.getsockname()[1] for sock in socks]
-    finally:
-        for sock in socks:
-            sock.close()
+    """`count` distinct free TCP ports on 127.0.0.1 (hybrid_node.free_port: below the ephemeral range)."""
+    return [free_port() for _ in range(count)]
 
 
 def limit_address_space(limit_bytes: int) -> Callable[[], None]:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import os
+import random
 import shutil
 import signal
 import socket
@@ -60,12 +61,33 @@ def inline_wasm_job(module: bytes, target: str = "/app/main.wasm") -> dict[str, 
     }
 
 
+_handed_out: set[int] = set()
+
+
 def free_port() -> int:
-    """A TCP port free on the loopback interface right now."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
+    """A TCP port free on the loopback interface now, below the kernel's ephemeral range.
+
+    A port the OS picks for bind(0) is one every outgoing connection may take too before the node
+    binds it; ports below that range are only ever taken by number. Never the same one twice here.
+    """
+    try:
+        ephemeral_low = int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        ephemeral_low = 32768
+    low = 20000 if ephemeral_low > 21000 else 1024
+    rng = random.Random()
+    for _ in range(500):
+        port = rng.randrange(low, ephemeral_low)
+        if port in _handed_out:
+            continue
+        with socket.socket() as sock:
+            try:
+                sock.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+        _handed_out.add(port)
         return port
+    raise SystemExit(f"no free TCP port in {low}-{ephemeral_low} on 127.0.0.1")
 
 
 _free_port = free_port  # the name bench/docker_restart.py imports

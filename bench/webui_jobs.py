@@ -24,13 +24,12 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import socket
 import time
 import uuid
 from pathlib import Path
 
 import httpx
-from hybrid_node import HybridNode, median_ms, print_table
+from hybrid_node import HybridNode, free_port, median_ms, print_table
 
 from bacalhau.models.execution import Execution, ExecutionState
 from bacalhau.models.job import Job
@@ -119,13 +118,6 @@ def fill_bulk(data_dir: Path, count: int, batch: int = 20_000) -> None:
             conn.execute("COMMIT")
     finally:
         conn.close()
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 def measure(size: int, rounds: int) -> dict[str, list[float]]:
