@@ -148,7 +148,7 @@ class SQLiteConnection:
         transaction, so a failing one undoes only its own writes. Every caller returns only once its
         writes are committed, so nothing is acknowledged that a kill -9 could take back."""
         if self._joined():
-            async with self._savepoint():
+            with self._savepoint():
                 yield
             return
         await self._lock.acquire()
@@ -163,7 +163,7 @@ class SQLiteConnection:
             tx = _Transaction(self)
             token = _ACTIVE.set((*_ACTIVE.get(), tx))
             try:
-                async with self._savepoint():
+                with self._savepoint():
                     yield
             except BaseException:
                 if group.members == 0:  # nothing of anyone else's to keep: end the SQLite transaction
@@ -241,8 +241,8 @@ class SQLiteConnection:
                 return
         raise RuntimeError("after_commit() outside a transaction of this connection")
 
-    @asynccontextmanager
-    async def _savepoint(self) -> AsyncIterator[None]:
+    @contextmanager
+    def _savepoint(self) -> Iterator[None]:
         # A nested transaction is a savepoint: if it fails, only its own writes are undone, so an
         # outer transaction that catches the error never commits half of a store call.
         #
