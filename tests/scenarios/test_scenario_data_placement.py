@@ -142,6 +142,14 @@ def test_url_jobs_follow_the_node_that_downloaded_the_url_and_download_it_once(
         source = {"Type": "urlDownload", "Params": {"URL": url}}
         _, executions = run(cluster, watch, tmp_path, cat_job(wasm_modules, source, "/inputs/" + url.rsplit("/", 1)[1], site=node[-1]), "pin")
         assert [e["NodeID"] for e in executions] == [node]
+    # Until a node's next info report the orchestrator knows it holds the URL (it sent it there) but
+    # not its size, and the placement line says "holds 1 of 1 input(s)": wait for the reports, which
+    # the unpinned jobs below could otherwise outrun (they did, once jobs got faster).
+    for node in urls:
+        deadline = time.monotonic() + 10
+        while "SizeBytes: 50000" not in (described := cluster.ok("node", "describe", node).stdout):
+            assert time.monotonic() < deadline, described
+            time.sleep(0.2)
     for round_ in range(ROUNDS):
         for node, url in urls.items():
             source = {"Type": "urlDownload", "Params": {"URL": url}}
