@@ -169,6 +169,7 @@ class Job(WireModel):
         return data
 
     def to_wire_json(self) -> str:
+        """to_wire() as JSON text (WireModel.to_wire_json), Count included as to_wire says it."""
         if self.count is None:  # as to_wire: the count in effect, never null
             return self.model_copy(update={"count": self.effective_count}).to_wire_json()
         return super().to_wire_json()

@@ -57,13 +57,17 @@ class ExecutionRef(Protocol):
     """What an execution event names: an Execution, or the store's ExecutionBrief of one."""
 
     @property
-    def id(self) -> str: ...
+    def id(self) -> str:
+        """The execution's ID."""
     @property
-    def job_id(self) -> str: ...
+    def job_id(self) -> str:
+        """Its job's ID."""
     @property
-    def job_version(self) -> int: ...
+    def job_version(self) -> int:
+        """The version of its job it runs."""
     @property
-    def node_id(self) -> str: ...
+    def node_id(self) -> str:
+        """The node it is placed on."""
 
 
 def execution_event(
