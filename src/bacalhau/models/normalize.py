@@ -44,10 +44,16 @@ class Normalized:
     warnings: list[str] = field(default_factory=list)
 
 
-def normalize_job(job: Job, defaults: JobDefaults | None = None, *, submission: bool = True) -> Normalized:
-    """Return a normalised copy of `job` and the warnings a submitter should see."""
+def normalize_job(
+    job: Job, defaults: JobDefaults | None = None, *, submission: bool = True, copy: bool = True
+) -> Normalized:
+    """Return a normalised copy of `job` and the warnings a submitter should see.
+
+    `copy=False`: normalise `job` itself, for a caller that owns it (a request's freshly parsed body;
+    a deep copy of a job is 60 us, a twentieth of what accepting a submission costs)."""
     d = defaults or JobDefaults()
-    job = job.model_copy(deep=True)
+    if copy:
+        job = job.model_copy(deep=True)
     warnings: list[str] = []
 
     job.type = job.type.strip().lower()

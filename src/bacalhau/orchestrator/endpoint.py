@@ -77,12 +77,14 @@ class Endpoint:
         force: bool = False,
         client_meta: dict[str, str] | None = None,
         reveal_env: bool = True,
+        owned: bool = False,
     ) -> PutJobResponse:
         """Normalise, validate and store a job; an existing Name in the namespace means an update.
 
         `reveal_env=False` (a caller without reveal:env): an update giving secret values is never
-        answered "no changes", whatever the values, or the answer would confirm a guessed secret."""
-        normalized = normalize_job(job, self._defaults(job.type.strip().lower()))
+        answered "no changes", whatever the values, or the answer would confirm a guessed secret.
+        `owned`: the caller hands `job` over (parsed for this call): it is normalised in place, not copied."""
+        normalized = normalize_job(job, self._defaults(job.type.strip().lower()), copy=not owned)
         job = normalized.job
         warnings = list(normalized.warnings)
         ensure_valid(job, self._limits)

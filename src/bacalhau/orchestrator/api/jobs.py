@@ -102,7 +102,7 @@ async def put_job(request: Request, orch: Orchestrator = Depends(orchestrator)) 
         if (value := request.headers.get(header, ""))
     }
     return _ok(request, await orch.endpoint.submit(
-        body.job, force=body.force, client_meta=client_meta, reveal_env=may_reveal_env(request)
+        body.job, force=body.force, client_meta=client_meta, reveal_env=may_reveal_env(request), owned=True
     ))
 
 
