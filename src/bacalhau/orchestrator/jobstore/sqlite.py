@@ -27,7 +27,7 @@ from bacalhau.models.evaluation import Evaluation
 from bacalhau.models.execution import Execution
 from bacalhau.models.history import JobHistory
 from bacalhau.models.job import Job, JobState
-from bacalhau.models.state import EvaluationStatus, ExecutionDesiredStateType, ExecutionStateType, JobStateType
+from bacalhau.models.state import EvaluationStatus, ExecutionStateType, JobStateType
 from bacalhau.orchestrator.jobstore import schema, sqlite_history, sqlite_rows
 from bacalhau.orchestrator.jobstore.base import ExecutionBrief, ExecutionQuery, ExecutionUpdate, HistoryQuery, JobQuery
 from bacalhau.orchestrator.jobstore.schema import JOB_TYPE
@@ -313,21 +313,17 @@ class SQLiteJobStore:
         """
         async with self._db.writing() as conn:
             now = self._clock()
-            row = conn.execute(
-                "SELECT compute_state, json_extract(data, '$.DesiredState.StateType'), job_id, job_version, node_id "
-                "FROM executions WHERE id = ?",
-                (update.execution_id,),
-            ).fetchone()
-            if row is None:
+            current = sqlite_rows.load_execution_brief(conn, update.execution_id)
+            if current is None:
                 raise NotFoundError(f"execution not found: {update.execution_id}", component=COMPONENT)
-            actual = ExecutionStateType(row[0])
+            actual = current.compute_state
             if update.expected_states and actual not in update.expected_states:
                 raise ConflictError(
                     f"execution {update.execution_id} is {actual.name}, expected one of {_names(update.expected_states)}",
                     component=COMPONENT,
                     details={"ExecutionID": update.execution_id, "State": actual.name},
                 )
-            desired = ExecutionDesiredStateType(row[1] or 0)
+            desired = current.desired_state
             if update.expected_desired_states and desired not in update.expected_desired_states:
                 raise ConflictError(
                     f"execution {update.execution_id} is desired {desired.name},"
@@ -348,7 +344,7 @@ class SQLiteJobStore:
                 "WHERE id = ?",
                 (int(state), now, *values, update.execution_id),
             )
-            defaults = EventDefaults(str(row[2]), int(row[3]), update.execution_id, str(row[4]))
+            defaults = EventDefaults(current.job_id, current.job_version, update.execution_id, current.node_id)
             self._append_history(conn, update.events, now, defaults)
 
     async def get_execution(self, execution_id: str) -> Execution:
@@ -359,17 +355,7 @@ class SQLiteJobStore:
     async def execution_brief(self, execution_id: str) -> ExecutionBrief | None:
         """Columns and one JSON field (the desired state), not the stored execution with its job."""
         async with self._db.reading() as conn:
-            row = conn.execute(
-                "SELECT job_id, job_version, node_id, compute_state, json_extract(data, '$.DesiredState.StateType') "
-                "FROM executions WHERE id = ?",
-                (execution_id,),
-            ).fetchone()
-        if row is None:
-            return None
-        return ExecutionBrief(
-            id=execution_id, job_id=row[0], job_version=int(row[1]), node_id=row[2],
-            compute_state=ExecutionStateType(row[3]), desired_state=ExecutionDesiredStateType(row[4] or 0),
-        )
+            return sqlite_rows.load_execution_brief(conn, execution_id)
 
     async def list_executions(self, job_id: str, query: ExecutionQuery | None = None) -> list[Execution]:
         """A job's executions, oldest first unless query.reverse; only the query's job version (0 =

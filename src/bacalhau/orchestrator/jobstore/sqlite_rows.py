@@ -14,7 +14,9 @@ from bacalhau.models.errors import BadRequestError, ConflictError, NotFoundError
 from bacalhau.models.evaluation import Evaluation
 from bacalhau.models.execution import Execution
 from bacalhau.models.job import Job
+from bacalhau.models.state import ExecutionDesiredStateType, ExecutionStateType
 from bacalhau.models.wire import WireModel
+from bacalhau.orchestrator.jobstore.base import ExecutionBrief
 from bacalhau.orchestrator.jobstore.sqlite_connection import COMPONENT
 
 _ORDER_COLUMNS = {
@@ -157,6 +159,22 @@ def load_execution(conn: sqlite3.Connection, execution_id: str) -> Execution:
     if row is None:
         raise NotFoundError(f"execution not found: {execution_id}", component=COMPONENT)
     return Execution.model_validate_json(row[0])
+
+
+def load_execution_brief(conn: sqlite3.Connection, execution_id: str) -> ExecutionBrief | None:
+    """The execution's IDs and states from its columns (and one JSON field, the desired state), without
+    parsing the stored execution and the job it carries; None if absent."""
+    row = conn.execute(
+        "SELECT job_id, job_version, node_id, compute_state, json_extract(data, '$.DesiredState.StateType') "
+        "FROM executions WHERE id = ?",
+        (execution_id,),
+    ).fetchone()
+    if row is None:
+        return None
+    return ExecutionBrief(
+        id=execution_id, job_id=str(row[0]), job_version=int(row[1]), node_id=str(row[2]),
+        compute_state=ExecutionStateType(row[3]), desired_state=ExecutionDesiredStateType(row[4] or 0),
+    )
 
 
 def insert_execution(conn: sqlite3.Connection, execution: Execution) -> None:
