@@ -222,8 +222,8 @@ class ApiJobs:
     """Submits the job over HTTP and waits until it is terminal; remembers the server-side durations.
 
     `poll_s` > 0 polls GET /jobs/:id that often; 0 waits on the server's events instead, as the CLI
-    does (`wait_ms`/`after_seq`: the answer comes when the job has a new history event), so the
-    client's own requests do not load the node it measures."""
+    does (`wait_ms`/`after_seq`/`gather_ms`: the answer comes when the job has new history events, at
+    its end for a short job), so the client's own requests do not load the node it measures."""
 
     def __init__(self, http: httpx.Client, job: dict[str, object], poll_s: float) -> None:
         self.http = http
@@ -238,7 +238,9 @@ class ApiJobs:
         deadline = time.monotonic() + 60
         seen = 0
         while True:
-            params = {"include": "history", "wait_ms": "10000", "after_seq": str(seen)} if not self.poll_s else {}
+            # gather_ms as the CLI asks it (cli/waiting.py GATHER_MS); a server before it ignores it.
+            params = ({"include": "history", "wait_ms": "10000", "after_seq": str(seen), "gather_ms": "100"}
+                      if not self.poll_s else {})
             body = self.http.get(f"/api/v1/orchestrator/jobs/{job_id}", params=params).json()
             job = body["Job"]
             state = job["State"]["StateType"]

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from bacalhau.cli.waiting import FIRST_POLL_S, POLL_INTERVAL_S, JobWatcher, event_line, settled
+from bacalhau.cli.waiting import FIRST_POLL_S, GATHER_MS, POLL_INTERVAL_S, JobWatcher, event_line, settled
 from bacalhau.cli.wire_view import JobView
 from bacalhau.client import routes
 from bacalhau.models.history import JobHistory
@@ -131,6 +131,8 @@ def test_each_request_asks_to_wait_for_events_past_the_newest_seen_within_the_ti
     assert [q.get("after_seq") for q in api.queries] == [None, "4", "7"]
     # The wait asked for: what is left of the 12.5 s, and less than the request's own 30 s timeout.
     assert [q["wait_ms"] for q in api.queries] == ["12500", "12500", "12500"]
+    # News is gathered for a moment (the events that follow come in the same answer).
+    assert [q["gather_ms"] for q in api.queries] == [str(GATHER_MS)] * 3
     assert clock.sleeps == []  # every answer brought news: asked again at once
 
 

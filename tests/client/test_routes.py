@@ -74,6 +74,10 @@ def test_get_job_asks_to_wait_only_when_told() -> None:
     waiting = routes.get_job("j-1", include=("history",), namespace="", job_version=0, limit=0, wait_ms=500,
                              after_seq=7)
     assert waiting.params == [("include", "history"), ("wait_ms", "500"), ("after_seq", "7")]
+    gathering = routes.get_job("j-1", include=(), namespace="", job_version=0, limit=0, wait_ms=500, gather_ms=100)
+    assert gathering.params == [("wait_ms", "500"), ("gather_ms", "100")]
+    # Gathering means nothing without a wait: not sent, so a plain GET stays a plain GET.
+    assert routes.get_job("j-1", include=(), namespace="", job_version=0, limit=0, gather_ms=100).params == []
 
 
 def test_building_requests_imports_no_models() -> None:

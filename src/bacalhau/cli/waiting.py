@@ -3,9 +3,11 @@
 The job and its history are fetched in one request (`include=history`) and each new event printed once.
 Each request also says `after_seq` (the highest history SeqNum seen so far) and `wait_ms` (at most what
 is left of --wait-timeout-secs): a bacalhau-py server holds the answer until the job has a newer event,
-so a short job's result shows the moment it exists, without polling.
+so a short job's result shows the moment it exists, without polling. With `gather_ms` it holds news up
+to GATHER_MS longer for the events that follow, answering at once when the job ends: a short job is one
+answer, at its end, and the watcher's requests do not slow the job down step by step.
 
-    ask (wait_ms, after_seq) --> new events? --yes--> print them, ask again at once
+    ask (wait_ms, after_seq, gather_ms) --> new events? --yes--> print them, ask again at once
                                       |no
                                  sleep 10 ms, backing off to 0.2 s, then ask again
 
@@ -43,6 +45,10 @@ FIRST_POLL_S = 0.01
 POLL_BACKOFF = 1.5
 # The longest wait one request asks for; our server cuts it shorter itself (history_waiters.MAX_WAIT_MS).
 MAX_WAIT_MS = 30_000
+# Once there is news, the server may hold it this long for the events that follow (a job that ends is
+# answered at once): a short job's events come in one answer, at its end, not one answer per step,
+# and a long job's progress shows at most this late (each event printed with its own time).
+GATHER_MS = 100
 # Left to the HTTP request's own timeout beyond the wait it asked for, for the answer to arrive.
 ANSWER_MARGIN_S = 1.0
 LONG_RUNNING = (c.JOB_TYPE_SERVICE, c.JOB_TYPE_DAEMON)
@@ -93,7 +99,7 @@ class JobWatcher:
         any seen so far (or when `wait_ms` pass)."""
         call = routes.get_job(
             self.job_id, include=("history",), namespace=self.namespace, job_version=0, limit=0, wait_ms=wait_ms,
-            after_seq=self._after_seq,
+            after_seq=self._after_seq, gather_ms=GATHER_MS,
         )
         found = self.client.raw(call)
         job = JobView(found.get("Job") if isinstance(found, dict) else None)

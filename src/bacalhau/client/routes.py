@@ -93,13 +93,14 @@ def diff_job(job: Job | Mapping[str, Any]) -> Call:
 
 def get_job(
     job_id: str, *, include: Iterable[str], namespace: str, job_version: int, limit: int, wait_ms: int = 0,
-    after_seq: int = 0,
+    after_seq: int = 0, gather_ms: int = 0,
 ) -> Call:
     """`wait_ms`/`after_seq` (ours): hold the answer until the job has a history event with a SeqNum above
-    `after_seq`, or `wait_ms` pass; a server that does not know them (Go's) answers at once."""
+    `after_seq`, or `wait_ms` pass; `gather_ms` (ours): then hold it up to that long for the events that
+    follow (a job that ends is answered at once). A server that does not know them (Go's) answers at once."""
     params = query(
         namespace=namespace, job_version=job_version, include=",".join(include), limit=limit, wait_ms=wait_ms,
-        after_seq=after_seq,
+        after_seq=after_seq, gather_ms=gather_ms if wait_ms else 0,
     )
     return Call("GET", job_path(job_id), _api("GetJobResponse"), params)
 

@@ -14,6 +14,8 @@ from contextlib import contextmanager
 # A server-side wait longer than this is cut short (and answered with what there is): the client
 # asks again, and no connection is held for minutes by a caller that has gone away.
 MAX_WAIT_MS = 10_000
+# News gathered for a waiting client (`gather_ms`) is answered within this, whatever it asked.
+MAX_GATHER_MS = 1_000
 
 
 class HistoryWaiters:

@@ -14,7 +14,7 @@ from tests.orchestrator.in_process_api import http, orch
 
 from bacalhau.models.history import JobHistory
 from bacalhau.models.state import JobStateType
-from bacalhau.orchestrator.history_waiters import HistoryWaiters
+from bacalhau.orchestrator.history_waiters import MAX_GATHER_MS, HistoryWaiters
 from bacalhau.orchestrator.service import Orchestrator
 
 JOBS = "/api/v1/orchestrator/jobs"
@@ -74,6 +74,81 @@ async def test_gives_up_after_wait_ms_with_the_job_as_it_is(http: httpx.AsyncCli
     assert "History" not in resp.json()  # not asked for: waiting reads it, the answer does not carry it
 
 
+async def _add_event(orch: Orchestrator, job_id: str, message: str, state: JobStateType = JobStateType.Running) -> None:
+    await orch.store.update_job_state(
+        job_id, state, "", expected=frozenset(JobStateType),
+        events=[JobHistory.model_validate({"Event": {"Topic": "Test", "Message": message}})],
+    )
+
+
+async def test_gathering_holds_news_until_the_job_ends_and_answers_with_every_event(
+    http: httpx.AsyncClient, orch: Orchestrator
+) -> None:
+    """gather_ms: the steps of a short job come in one answer, at its end, not one answer per step."""
+    job_id = await submit(http)
+    newest = max(seqs((await http.get(f"{JOBS}/{job_id}", params={"include": "history"})).json()))
+    params = {"include": "history", "wait_ms": "10000", "after_seq": str(newest), "gather_ms": "1000"}
+    waiting = asyncio.create_task(http.get(f"{JOBS}/{job_id}", params=params))
+    await asyncio.sleep(0.05)
+    await _add_event(orch, job_id, "first step")
+    await asyncio.sleep(0.2)
+    assert not waiting.done(), "news was answered at once, not gathered"
+    await _add_event(orch, job_id, "second step")
+    await asyncio.sleep(0.1)
+    assert not waiting.done()
+    start = time.monotonic()
+    await _add_event(orch, job_id, "done", JobStateType.Completed)
+    body = (await asyncio.wait_for(waiting, 5)).json()
+    assert time.monotonic() - start < 0.5, "a job that ended was not answered at once"
+    assert body["Job"]["State"]["StateType"] == "Completed"
+    messages = [item["Event"]["Message"] for item in body["History"]["Items"]]
+    assert messages == ["first step", "second step", "done"]
+    assert len(orch.history_waiters) == 0
+
+
+async def test_gathered_news_is_answered_once_the_gathering_time_passes(
+    http: httpx.AsyncClient, orch: Orchestrator
+) -> None:
+    job_id = await submit(http)
+    newest = max(seqs((await http.get(f"{JOBS}/{job_id}", params={"include": "history"})).json()))
+    params = {"include": "history", "wait_ms": "10000", "after_seq": str(newest), "gather_ms": "300"}
+    waiting = asyncio.create_task(http.get(f"{JOBS}/{job_id}", params=params))
+    await asyncio.sleep(0.05)
+    start = time.monotonic()
+    await _add_event(orch, job_id, "news")
+    body = (await asyncio.wait_for(waiting, 5)).json()
+    elapsed = time.monotonic() - start
+    assert 0.25 <= elapsed < 3.0, elapsed  # held for the gathering time, not the whole wait
+    assert [item["Event"]["Message"] for item in body["History"]["Items"]] == ["news"]
+    assert body["Job"]["State"]["StateType"] == "Running"
+
+
+async def test_news_already_there_is_gathered_too(http: httpx.AsyncClient, orch: Orchestrator) -> None:
+    """The first question after a submission already has news (the submission's events): with gather_ms
+    it waits for what follows, as it would after any news."""
+    job_id = await submit(http)
+    params = {"include": "history", "wait_ms": "10000", "after_seq": "0", "gather_ms": "1000"}
+    waiting = asyncio.create_task(http.get(f"{JOBS}/{job_id}", params=params))
+    await asyncio.sleep(0.2)
+    assert not waiting.done()
+    await _add_event(orch, job_id, "done", JobStateType.Completed)
+    body = (await asyncio.wait_for(waiting, 5)).json()
+    assert body["History"]["Items"][0]["SeqNum"] == 1 and body["History"]["Items"][-1]["Event"]["Message"] == "done"
+
+
+async def test_a_huge_gather_is_cut_to_its_maximum(http: httpx.AsyncClient, orch: Orchestrator) -> None:
+    job_id = await submit(http)
+    newest = max(seqs((await http.get(f"{JOBS}/{job_id}", params={"include": "history"})).json()))
+    params = {"wait_ms": "10000", "after_seq": str(newest), "gather_ms": str(2**62)}
+    waiting = asyncio.create_task(http.get(f"{JOBS}/{job_id}", params=params))
+    await asyncio.sleep(0.05)
+    start = time.monotonic()
+    await _add_event(orch, job_id, "news")
+    resp = await asyncio.wait_for(waiting, 8)
+    assert resp.status_code == 200
+    assert time.monotonic() - start < MAX_GATHER_MS / 1000 + 2.0  # cut to MAX_GATHER_MS, not the whole wait
+
+
 async def test_a_rolled_back_write_wakes_nobody(orch: Orchestrator, http: httpx.AsyncClient) -> None:
     job_id = await submit(http)
     woken: list[str] = []
@@ -91,6 +166,8 @@ async def test_a_rolled_back_write_wakes_nobody(orch: Orchestrator, http: httpx.
     ({"wait_ms": "-1"}, "wait_ms"),
     ({"wait_ms": "soon"}, "wait_ms"),
     ({"wait_ms": "10", "after_seq": "x"}, "after_seq"),
+    ({"wait_ms": "10", "gather_ms": "-5"}, "gather_ms"),
+    ({"wait_ms": "10", "gather_ms": "1.5"}, "gather_ms"),
 ])
 async def test_bad_wait_parameters_are_a_400(http: httpx.AsyncClient, params: dict[str, str], fragment: str) -> None:
     job_id = await submit(http)

@@ -30,7 +30,6 @@ from bacalhau.models.api import (
 from bacalhau.models.errors import BacalhauError, BadRequestError
 from bacalhau.models.execution import ExecutionLog
 from bacalhau.models.selector import parse_selector
-from bacalhau.models.state import JobStateType
 from bacalhau.orchestrator.api.body import json_body, parse_model
 from bacalhau.orchestrator.api.context import log_streams, orchestrator, orchestrator_of
 from bacalhau.orchestrator.api.errors import dumps, error_frame
@@ -53,7 +52,7 @@ from bacalhau.orchestrator.api.openapi import (
 )
 from bacalhau.orchestrator.api.params import namespace, next_token, page, query_bool, query_int, query_str
 from bacalhau.orchestrator.api.secrets import for_caller, may_reveal_env
-from bacalhau.orchestrator.history_waiters import MAX_WAIT_MS
+from bacalhau.orchestrator.history_waiters import MAX_GATHER_MS, MAX_WAIT_MS
 from bacalhau.orchestrator.jobstore.base import ExecutionQuery, HistoryQuery, JobQuery
 from bacalhau.orchestrator.service import Orchestrator
 
@@ -171,6 +170,12 @@ async def list_jobs(request: Request, orch: Orchestrator = Depends(orchestrator)
             " events after it",
             integer("SeqNum"),
         ),
+        query(
+            "gather_ms",
+            f"ours: with `wait_ms`, once there is news, gather the job's later events for up to this many ms"
+            f" (at most {MAX_GATHER_MS}) and answer with them all; a job that ends is answered at once",
+            integer("milliseconds"),
+        ),
     ),
 )
 async def get_job(job_id: str, request: Request, orch: Orchestrator = Depends(orchestrator)) -> JSONResponse:
@@ -179,9 +184,10 @@ async def get_job(job_id: str, request: Request, orch: Orchestrator = Depends(or
     # waits on instead of polling). A Go server ignores both and answers at once, as this does without them.
     wait_ms = min(query_int(request, "wait_ms"), MAX_WAIT_MS)
     after_seq = query_int(request, "after_seq")
+    gather_ms = min(query_int(request, "gather_ms"), MAX_GATHER_MS)
     ns = namespace(request)
     if wait_ms:
-        response = await _describe_after(orch, job_id, ns, include, after_seq, wait_ms / 1000)
+        response = await _describe_after(orch, job_id, ns, include, after_seq, wait_ms / 1000, gather_ms / 1000)
     else:
         response = await orch.endpoint.describe(job_id, namespace=ns, include=include)
     version = query_int(request, "job_version")
@@ -200,19 +206,21 @@ def _newest_seq(response: GetJobResponse) -> int:
 
 
 async def _describe_after(
-    orch: Orchestrator, job_id: str, ns: str, include: set[str], after_seq: int, wait_s: float
+    orch: Orchestrator, job_id: str, ns: str, include: set[str], after_seq: int, wait_s: float, gather_s: float
 ) -> GetJobResponse:
     """describe(), once the job has an event with SeqNum > after_seq or `wait_s` has passed; at once for a
     job in a terminal state (nothing more is coming unless someone reruns it).
 
-    A waiting client asks again after every event of its job, so the wait reads only the job's state
-    and newest SeqNum (two indexed columns) until there is news, and describes the job once, at the end.
+    With `gather_s`, news is held up to that long for the events that follow it, and answered at once
+    when the job ends: a watcher of a short job gets one answer, at its end, instead of one per step,
+    and its questions and answers do not share the event loop with the steps they report on.
+
+    A waiting client asks again after every answer, so the wait reads only the job's state and newest
+    SeqNum (two indexed columns) until it answers, and describes the job once, at the end.
     """
     loop = asyncio.get_running_loop()
     deadline = loop.time() + wait_s
     seen = {*include, "history"}  # the history tells whether there is news, asked for or not
-    def settled(progress: tuple[JobStateType, int] | None) -> bool:
-        return progress is None or progress[1] > after_seq or progress[0].is_terminal
 
     response: GetJobResponse | None = None
     progress = await orch.store.job_progress(job_id)
@@ -221,15 +229,23 @@ async def _describe_after(
         response = await orch.endpoint.describe(job_id, namespace=ns, include=seen, history_after=after_seq)
         job_id = response.job.id
         progress = (response.job.state.state_type, _newest_seq(response))
-    if not settled(progress):
+    if not progress[0].is_terminal and (progress[1] <= after_seq or gather_s > 0):
         response = None
+        gathered_until: float | None = None  # set at the first news
         # Registered, and cleared, before each read: a commit between a read and the wait still wakes it.
         with orch.history_waiters.watching(job_id) as changed:
             while True:
                 changed.clear()
-                if settled(await orch.store.job_progress(job_id)):
+                progress = await orch.store.job_progress(job_id)
+                if progress is None or progress[0].is_terminal:
                     break
-                remaining = deadline - loop.time()
+                if progress[1] > after_seq:
+                    if gathered_until is None:
+                        gathered_until = min(deadline, loop.time() + gather_s)
+                    until = gathered_until
+                else:
+                    until = deadline
+                remaining = until - loop.time()
                 if remaining <= 0:
                     break
                 try:
