@@ -252,6 +252,28 @@ async def test_inputs_are_staged_for_the_run_and_cleaned_up_after(
     assert not runner.work_dir(execution.id).exists()
 
 
+async def test_whatever_is_left_in_the_staging_area_is_deleted_too(
+    runner: ExecutionRunner, executor: ScriptedExecutor
+) -> None:
+    """The staging area is usually empty once each input's storage cleaned up (removed on the loop);
+    anything else left there (a folder tree) is still deleted."""
+    execution = scripted_execution(inputs=[inline("payload", "/inputs/data.txt")])
+    original_run = executor.run
+
+    async def run_and_litter(request):  # type: ignore[no-untyped-def]
+        litter = runner.work_dir(execution.id) / "litter" / "deep"
+        litter.mkdir(parents=True)
+        (litter / "file").write_text("left behind")
+        return await original_run(request)
+
+    executor.run = run_and_litter  # type: ignore[method-assign]
+
+    outcome = await runner.run(execution)
+
+    assert isinstance(outcome, RunSucceeded)
+    assert not runner.work_dir(execution.id).exists()
+
+
 async def test_bad_input_fails_only_its_execution(runner: ExecutionRunner, executor: ScriptedExecutor) -> None:
     bad = scripted_execution(
         inputs=[InputSource(Source=SpecConfig(Type="local", Params={"SourcePath": "/etc"}), Target="/etc")]

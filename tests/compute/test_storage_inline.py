@@ -85,6 +85,24 @@ async def test_cleanup_removes_the_staged_copy_and_is_idempotent(tmp_path: Path)
     assert not (tmp_path / "0").exists()
 
 
+async def test_cleanup_of_an_unpacked_archive_removes_its_whole_folder(tmp_path: Path) -> None:
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w:gz") as archive:
+        for name in ("a/one.txt", "a/b/two.txt"):
+            info = tarfile.TarInfo(name)
+            info.size = 1
+            archive.addfile(info, io.BytesIO(b"x"))
+    url = "data:application/gzip;base64," + base64.b64encode(buffer.getvalue()).decode()
+    storage = InlineStorage()
+    prepared = await storage.prepare(inline(url, target="/inputs"), tmp_path)
+    assert (prepared.host_path / "a" / "b" / "two.txt").exists()
+
+    await storage.cleanup(prepared)
+    await storage.cleanup(prepared)
+
+    assert not (tmp_path / "0").exists()
+
+
 def test_parse_data_url_reads_media_type_and_url_safe_base64() -> None:
     decoded = parse_data_url("data:Application/Octet-Stream;base64," + base64.urlsafe_b64encode(b"\xfb\xff").decode())
 

@@ -400,7 +400,14 @@ class ExecutionRunner:
                 await storage.cleanup(staged)
             except Exception:  # cleanup is best effort; a leftover file must not fail the run
                 logger.warning("cleanup of input %s failed", input_name(staged.source), exc_info=True)
-        await asyncio.to_thread(shutil.rmtree, self.work_dir(execution_id), True)
+        work_dir = self.work_dir(execution_id)
+        try:
+            # Usually empty by now (each storage removed what it staged): one call on the loop, no thread.
+            work_dir.rmdir()
+        except FileNotFoundError:
+            pass
+        except OSError:
+            await asyncio.to_thread(shutil.rmtree, work_dir, True)
 
 
 async def _stage(storage: StorageProvider, source: InputSource, *, index: int, work_dir: Path) -> PreparedInput:

@@ -101,9 +101,21 @@ class InlineStorage:
         return await asyncio.to_thread(self._stage, source, url, work_dir)
 
     async def cleanup(self, prepared: PreparedInput) -> None:
-        """Delete the numbered folder `prepare` made. Idempotent."""
-        if prepared.owned:
-            await asyncio.to_thread(shutil.rmtree, prepared.host_path.parent, True)
+        """Delete the numbered folder `prepare` made. Idempotent.
+
+        A single file (no archive unpacked) goes on the event loop, two calls, as short URLs are staged
+        there: in a worker thread it would contend for the GIL with the job's own report, which the
+        orchestrator is handling just then. A folder an archive was unpacked into goes in a thread."""
+        if not prepared.owned:
+            return
+        folder = prepared.host_path.parent
+        try:
+            prepared.host_path.unlink()
+            folder.rmdir()
+        except FileNotFoundError:
+            pass
+        except OSError:  # an unpacked archive (a folder), or a folder that holds more than the file
+            await asyncio.to_thread(shutil.rmtree, folder, True)
 
     async def has_locally(self, source: InputSource) -> bool:
         """Always: the data travels inside the job itself."""
