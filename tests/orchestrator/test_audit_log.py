@@ -179,6 +179,24 @@ def test_long_path_target_and_reason_are_truncated(log: AuditLog) -> None:
 
 
 # -- pruning ------------------------------------------------------------------------------------------------------
+async def test_requests_that_end_in_one_turn_of_the_loop_share_one_commit(db: Path, log: AuditLog) -> None:
+    """Under load requests end by the dozen per turn of the event loop: their rows are committed
+    together when the turn is over (not one commit each), before the loop does anything else."""
+    for n in range(3):
+        log.record(time_ns=BASE_NS + n, principal="alice", client="c", capability="write:job", method="PUT",
+                   path=JOBS, target="", status=200)
+    assert count_rows(db) == 0  # pending: this turn of the loop is not over
+    await asyncio.sleep(0)
+    assert count_rows(db) == 3
+    assert seqs(log.query()) == [3, 2, 1]
+
+
+async def test_a_query_sees_rows_still_pending(log: AuditLog) -> None:
+    log.record(time_ns=BASE_NS, principal="alice", client="c", capability="write:job", method="PUT",
+               path=JOBS, target="", status=200)
+    assert [e.principal for e in log.query()] == ["alice"]
+
+
 def test_pruning_keeps_the_newest_max_rows(monkeypatch: pytest.MonkeyPatch, db: Path, log: AuditLog) -> None:
     monkeypatch.setattr(audit_module, "MAX_ROWS", 5)
     monkeypatch.setattr(audit_module, "_PRUNE_EVERY", 3)

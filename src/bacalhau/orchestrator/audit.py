@@ -8,12 +8,18 @@ apart from the job store, the newest MAX_ROWS rows (older ones pruned in batches
 valid credentials (401) are kept apart: the newest MAX_UNAUTHENTICATED_ROWS of them at most, so that
 anyone who reaches the port can never flood out the record of what users did.
 
-Writes are one small INSERT in WAL mode (bacalhau/sqlite.py): a row survives the process being killed.
-A failing audit file is logged, never the request's failure.
+Writes are small INSERTs in WAL mode (bacalhau/sqlite.py), committed when the event loop's turn in
+which the request ended is over, together with those of the other requests that ended in the same
+turn: under load, requests end by the dozen per turn, and a commit each was 3 % of the API's time. A
+row is committed before the loop does anything else, so it survives the process being killed as before
+(the request itself was answered before it was recorded, then as now). Called with no event loop
+running (tools, tests), a row is committed at once. A failing audit file is logged, never the
+request's failure.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import sqlite3
 from dataclasses import dataclass
@@ -83,6 +89,7 @@ class AuditLog:
         self._path = path
         self._conn: sqlite3.Connection | None = None
         self._since_prune = 0
+        self._pending: list[tuple[object, ...]] = []  # rows of this turn of the event loop, not yet written
 
     def open(self) -> None:
         """Open (creating) the file and prune what is beyond MAX_ROWS. Raises sqlite3.Error / OSError."""
@@ -95,7 +102,8 @@ class AuditLog:
         self._prune()  # at every open too: a node restarted often would otherwise never reach _PRUNE_EVERY
 
     def close(self) -> None:
-        """Close the file. Idempotent."""
+        """Write what is pending, then close the file. Idempotent."""
+        self.flush()
         if self._conn is not None:
             sqlite.close(self._conn)
             self._conn = None
@@ -104,20 +112,43 @@ class AuditLog:
         self, *, time_ns: int, principal: str, client: str, capability: str, method: str, path: str, target: str,
         status: int, reason: str = "",
     ) -> None:
-        """Append one entry. Never raises: a failing audit file is logged."""
+        """Append one entry, committed at the end of this turn of the event loop (at once without a
+        running loop). Never raises: a failing audit file is logged."""
         if self._conn is None:
             return
+        row = (time_ns, principal or "anonymous", client, capability, method, path[:1000], target[:200], status,
+               reason[:500])
+        self._pending.append(row)
+        if len(self._pending) > 1:
+            return  # a flush is scheduled already
         try:
-            self._conn.execute(
-                f"INSERT INTO audit ({_COLUMNS.removeprefix('seq, ')}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                (time_ns, principal or "anonymous", client, capability, method, path[:1000], target[:200], status,
-                 reason[:500]),
-            )
-            self._since_prune += 1
-            if self._since_prune >= _PRUNE_EVERY:
-                self._prune()
+            asyncio.get_running_loop().call_soon(self.flush)
+        except RuntimeError:  # no event loop: nothing would run a later flush
+            self.flush()
+
+    def flush(self) -> None:
+        """Commit the pending entries in one transaction. Never raises: a failing audit file is logged."""
+        rows, self._pending = self._pending, []
+        if not rows or self._conn is None:
+            return
+        try:
+            self._conn.execute("BEGIN IMMEDIATE")
+            try:
+                self._conn.executemany(
+                    f"INSERT INTO audit ({_COLUMNS.removeprefix('seq, ')}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)", rows
+                )
+                self._since_prune += len(rows)
+                if self._since_prune >= _PRUNE_EVERY:
+                    self._prune()
+            except BaseException:
+                self._conn.execute("ROLLBACK")
+                raise
+            self._conn.execute("COMMIT")
         except sqlite3.Error as exc:
-            log.error("audit log %s: could not record %s %s by %s: %s", self._path, method, path, principal, exc)
+            first = rows[0]
+            more = f" and {len(rows) - 1} more request(s)" if len(rows) > 1 else ""
+            log.error("audit log %s: could not record %s %s by %s%s: %s",
+                      self._path, first[4], first[5], first[1], more, exc)
 
     def _prune(self) -> None:
         assert self._conn is not None
@@ -140,6 +171,7 @@ class AuditLog:
         `since_ns`, of one principal if given, refusals only if asked."""
         if self._conn is None:
             return []
+        self.flush()
         clauses: list[str] = ["time_ns >= ?"]
         params: list[int | str] = [since_ns]
         if before_seq:
