@@ -57,9 +57,13 @@ class Endpoint:
         clock_ns: Callable[[], int] = time.time_ns,
         results: ResultTransformer | None = None,
         limits: JobLimits = DEFAULT_LIMITS,
+        arm_timeout: Callable[[str, int, int], None] | None = None,
     ) -> None:
-        """`limits`: JobAdmissionControl.Limits, the bounds a spec's numbers must keep (models/limits.py)."""
+        """`limits`: JobAdmissionControl.Limits, the bounds a spec's numbers must keep (models/limits.py).
+        `arm_timeout(job_id, create_time_ns, total_timeout_s)`: called once a submitted, updated or rerun
+        job is stored (pending again), to start its TotalTimeout timer."""
         self._limits = limits
+        self._arm_timeout = arm_timeout or _no_timer
         self._installation_id = installation_id
         self._results = results or LocalResultTransformer()
         self._instance_id = instance_id
@@ -120,6 +124,7 @@ class Endpoint:
             )
             await self._store.create_evaluation(evaluation)
         self._enqueue(evaluation)
+        self._arm_timeout(job.id, job.create_time, _total_timeout_s(job))
         return PutJobResponse(JobID=job.id, EvaluationID=evaluation.id, Warnings=warnings)
 
     async def diff(self, job: Job, *, mask_env: bool = False) -> DiffJobResponse:
@@ -192,6 +197,8 @@ class Endpoint:
             )
             await self._store.create_evaluation(evaluation)
         self._enqueue(evaluation)
+        # The job keeps its first CreateTime; its timeout is the new spec's.
+        self._arm_timeout(job.id, existing.create_time, _total_timeout_s(job))
         return PutJobResponse(JobID=job.id, EvaluationID=evaluation.id, Warnings=warnings)
 
     async def stop(self, id_or_name: str, reason: str, *, namespace: str = "") -> StopJobResponse:
@@ -382,3 +389,11 @@ def _without_env(task: Any) -> dict[str, Any]:
     wire: dict[str, Any] = task.to_wire()
     wire.pop("Env", None)
     return wire
+
+
+def _no_timer(_job_id: str, _create_time_ns: int, _total_s: int) -> None:
+    return None
+
+
+def _total_timeout_s(job: Job) -> int:
+    return job.task.timeouts.total_timeout if job.tasks else 0

@@ -17,7 +17,6 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from bacalhau.models.evaluation import Evaluation
 from bacalhau.models.limits import DEFAULT_LIMITS, JobLimits
 from bacalhau.models.normalize import JobDefaults
 from bacalhau.models.retry import DEFAULT_RETRY, RetryPolicy
@@ -107,7 +106,7 @@ class Orchestrator:
         self.endpoint = Endpoint(
             store=store,
             directory=directory,
-            enqueue=self._enqueue,
+            enqueue=self.broker.enqueue,
             defaults=defaults,
             orchestrator_id=node_id,
             installation_id=installation_id,
@@ -115,6 +114,7 @@ class Orchestrator:
             clock_ns=clock_ns,
             results=result_transformer,
             limits=limits,
+            arm_timeout=self.timeouts.arm_at,
         )
         self.compute_events = ComputeEventHandler(
             store=store, nodes=self.nodes, planner=self.planner, enqueue=self.broker.enqueue, clock_ns=clock_ns
@@ -134,15 +134,6 @@ class Orchestrator:
             for _ in range(max(1, worker_count))
         ]
         self._tasks: list[asyncio.Task[None]] = []
-
-    def _enqueue(self, evaluation: Evaluation) -> None:
-        self.broker.enqueue(evaluation)
-        if evaluation.triggered_by.value in ("job-register", "job-update", "job-rerun"):
-            task = asyncio.get_running_loop().create_task(self._arm_timeout(evaluation.job_id))
-            task.add_done_callback(lambda t: t.exception() if not t.cancelled() else None)
-
-    async def _arm_timeout(self, job_id: str) -> None:
-        self.timeouts.arm(await self.store.get_job(job_id))
 
     async def recover(self) -> None:
         """After a restart: re-enqueue pending evaluations, fail stored jobs beyond the limits (see

@@ -42,18 +42,24 @@ class JobTimeouts:
 
     def arm(self, job: Job) -> None:
         """Start (or restart) the job's TotalTimeout timer; jobs without one are ignored."""
-        total_s = job.task.timeouts.total_timeout if job.tasks else 0
-        if total_s <= 0 or job.state.state_type.is_terminal:
+        if job.state.state_type.is_terminal:
             return
-        self.disarm(job.id)
+        self.arm_at(job.id, job.create_time, job.task.timeouts.total_timeout if job.tasks else 0)
+
+    def arm_at(self, job_id: str, create_time_ns: int, total_s: int) -> None:
+        """`arm` for a job still active, by what the timer needs (what a submission has at hand: no read
+        of the stored job back, which cost a submission as much as its evaluation's first read)."""
+        if total_s <= 0:
+            return
+        self.disarm(job_id)
         if total_s > TIMER_CEILING_S:
             # Validation refuses it and the scheduler fails such a stored job; a timer this long would
             # only overflow (int -> float) and never fire in this process's life anyway.
-            log.warning("job %s: TotalTimeout %ss is beyond any timer; not armed", job.id, show_number(total_s))
+            log.warning("job %s: TotalTimeout %ss is beyond any timer; not armed", job_id, show_number(total_s))
             return
-        remaining_s = max(0, job.create_time + total_s * 1_000_000_000 - self._clock_ns()) / 1e9
+        remaining_s = max(0, create_time_ns + total_s * 1_000_000_000 - self._clock_ns()) / 1e9
         loop = asyncio.get_running_loop()
-        self._timers[job.id] = loop.call_later(remaining_s, self._fire, job.id, total_s)
+        self._timers[job_id] = loop.call_later(remaining_s, self._fire, job_id, total_s)
 
     def disarm(self, job_id: str) -> None:
         timer = self._timers.pop(job_id, None)
