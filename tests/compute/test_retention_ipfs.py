@@ -50,8 +50,7 @@ class Published:
 
 def complete(store: ExecutionStore, execution: Execution, published: SpecConfig) -> float:
     """Record `execution` Completed with `published` as its PublishedResult; return when it ended (s)."""
-    done = execution.model_copy(update={"published_result": published})
-    assert store.update_state(execution.id, State.Completed, expected=[State.Running], execution=done)
+    assert store.update_state(execution.id, State.Completed, expected=[State.Running], published_result=published)
     record = store.get(execution.id)
     assert record is not None
     return record.update_time_ns / 1e9

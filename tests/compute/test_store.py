@@ -56,16 +56,31 @@ def test_count_is_the_number_of_executions_in_a_state_now(store: ExecutionStore)
     assert (store.count(State.Completed), store.count(State.Running), store.count(State.Failed)) == (2, 1, 0)
 
 
-def test_update_can_replace_the_execution_document(store: ExecutionStore) -> None:
+def test_update_writes_the_run_output_and_published_result_into_the_stored_execution(store: ExecutionStore) -> None:
     execution = make_execution(make_job())
     store.create(execution, State.Running)
-    done = execution.model_copy(update={"run_output": RunCommandResult(Stdout="hi", ExitCode=0)})
 
-    store.update_state(execution.id, State.Completed, expected=[State.Running], execution=done)
+    store.update_state(execution.id, State.Completed, expected=[State.Running],
+                       run_output=RunCommandResult(Stdout="hi", ExitCode=0),
+                       published_result=SpecConfig(Type="local", Params={"URL": "http://n/r.tgz"}))
 
     record = store.get(execution.id)
     assert record is not None and record.execution.run_output is not None
-    assert record.execution.run_output.stdout == "hi"
+    assert record.execution.run_output.stdout == "hi" and record.execution.run_output.exit_code == 0
+    assert record.execution.published_result == SpecConfig(Type="local", Params={"URL": "http://n/r.tgz"})
+    # The rest of the stored execution (its job) is as it was.
+    assert record.execution.model_copy(update={"run_output": None, "published_result": None}) == execution
+
+
+def test_a_refused_update_writes_nothing(store: ExecutionStore) -> None:
+    execution = make_execution(make_job())
+    store.create(execution, State.Completed)
+
+    assert not store.update_state(execution.id, State.Failed, expected=[State.Running],
+                                  run_output=RunCommandResult(Stdout="late", ExitCode=1))
+
+    record = store.get(execution.id)
+    assert record is not None and record.state is State.Completed and record.execution.run_output is None
 
 
 def test_records_survive_reopening_and_active_ones_are_listed(tmp_path: Path) -> None:
@@ -106,8 +121,7 @@ def ended_execution(
     execution = make_execution(make_job())
     store.create(execution, State.Running)
     published = SpecConfig(Type="ipfs", Params={"CID": cid}) if cid else None
-    done = execution.model_copy(update={"published_result": published})
-    assert store.update_state(execution.id, state, expected=[State.Running], execution=done)
+    assert store.update_state(execution.id, state, expected=[State.Running], published_result=published)
     record = store.get(execution.id)
     assert record is not None
     return execution.id, record.update_time_ns

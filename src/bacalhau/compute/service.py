@@ -497,11 +497,9 @@ class ComputeNode:
         if execution_id in self._cancel_requested:
             return  # a cancel raced the finish: it must not be reported as a success
         if isinstance(outcome, RunSucceeded):
-            done = execution.model_copy(
-                update={"run_output": outcome.run_output, "published_result": outcome.published_result}
-            )
             if self._store.update_state(
-                execution_id, State.Completed, expected=[State.Running, State.Publishing], execution=done
+                execution_id, State.Completed, expected=[State.Running, State.Publishing],
+                run_output=outcome.run_output, published_result=outcome.published_result,
             ):
                 await self._reports.report(
                     self._orchestrator.on_run_result(
@@ -518,13 +516,12 @@ class ComputeNode:
             await self._fail(execution, outcome)
 
     async def _fail(self, execution: Execution, outcome: RunFailed) -> None:
-        failed = execution.model_copy(update={"run_output": outcome.run_output})
         if self._store.update_state(
             execution.id,
             State.Failed,
             expected=[State.Running, State.Publishing],
             message=outcome.message,
-            execution=failed,
+            run_output=outcome.run_output,
         ):
             await self._reports.report(
                 self._orchestrator.on_compute_error(

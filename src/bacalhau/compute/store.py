@@ -29,7 +29,7 @@ from pathlib import Path
 
 from bacalhau import sqlite
 from bacalhau.models.errors import DatastoreError
-from bacalhau.models.execution import Execution
+from bacalhau.models.execution import Execution, RunCommandResult
 from bacalhau.models.job import SpecConfig
 from bacalhau.models.state import ExecutionStateType
 
@@ -251,21 +251,30 @@ class ExecutionStore:
         *,
         expected: Iterable[ExecutionStateType],
         message: str = "",
-        execution: Execution | None = None,
+        run_output: RunCommandResult | None = None,
+        published_result: SpecConfig | None = None,
     ) -> bool:
         """Move to `new_state` only if the current state is one of `expected`; True if it moved.
 
-        `execution`, when given, replaces the stored Execution (e.g. with its RunOutput filled in).
+        `run_output` and `published_result`, when given, are written into the stored Execution as a
+        patch in SQL (its RunOutput, PublishedResult): the Execution carries its whole job, which is
+        not serialised again for the two fields a finished run adds.
         """
         states = [int(s) for s in expected]
         if not states:
             return False
         marks = ",".join("?" for _ in states)
-        sql = f"UPDATE executions SET state = ?, message = ?, update_time = ?{', execution = ?' if execution else ''}"
         params: list[object] = [int(new_state), message, time.time_ns()]
-        if execution is not None:
-            params.append(execution.model_dump_json(by_alias=True))
-        cursor = self._run(f"{sql} WHERE id = ? AND state IN ({marks})", (*params, execution_id, *states))
+        patches = []
+        for key, value in (("RunOutput", run_output), ("PublishedResult", published_result)):
+            if value is not None:
+                patches.append(f"'$.{key}', json(?)")
+                params.append(value.model_dump_json(by_alias=True))
+        patch = f", execution = json_set(execution, {', '.join(patches)})" if patches else ""
+        cursor = self._run(
+            f"UPDATE executions SET state = ?, message = ?, update_time = ?{patch} WHERE id = ? AND state IN ({marks})",
+            (*params, execution_id, *states),
+        )
         return cursor.rowcount == 1
 
     def _published_cid_counts(self, where: str, values: Collection[str]) -> dict[str, int]:
