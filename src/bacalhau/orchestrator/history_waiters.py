@@ -18,30 +18,44 @@ MAX_WAIT_MS = 10_000
 MAX_GATHER_MS = 1_000
 
 
-class HistoryWaiters:
-    """Events of requests waiting for new history, by job ID."""
+class Watch:
+    """One waiting request: `changed` is set by news of its job (only by its end once `ends_only`)."""
+
+    __slots__ = ("changed", "ends_only")
 
     def __init__(self) -> None:
-        self._waiting: dict[str, set[asyncio.Event]] = {}
+        self.changed = asyncio.Event()
+        # Set by a request that has its news and now only waits for the job's end (or its own time):
+        # the rest of the job's events no longer wake it (each wake was a read of the store).
+        self.ends_only = False
+
+
+class HistoryWaiters:
+    """Requests waiting for new history, by job ID."""
+
+    def __init__(self) -> None:
+        self._waiting: dict[str, set[Watch]] = {}
 
     @contextmanager
-    def watching(self, job_id: str) -> Iterator[asyncio.Event]:
-        """An event set when events of `job_id` are committed while the `with` block is open."""
-        event = asyncio.Event()
-        self._waiting.setdefault(job_id, set()).add(event)
+    def watching(self, job_id: str) -> Iterator[Watch]:
+        """A Watch whose event is set when events of `job_id` are committed while the `with` block is open."""
+        watch = Watch()
+        self._waiting.setdefault(job_id, set()).add(watch)
         try:
-            yield event
+            yield watch
         finally:
             waiting = self._waiting.get(job_id)
             if waiting is not None:
-                waiting.discard(event)
+                waiting.discard(watch)
                 if not waiting:
                     del self._waiting[job_id]
 
-    def notify(self, job_id: str) -> None:
-        """Wake everyone waiting on `job_id` (called by the job store after a commit)."""
-        for event in self._waiting.get(job_id, ()):
-            event.set()
+    def notify(self, job_id: str, ended: bool) -> None:
+        """Wake those waiting on `job_id` (called by the job store after a commit; `ended`: the job
+        reached a terminal state in it)."""
+        for watch in self._waiting.get(job_id, ()):
+            if ended or not watch.ends_only:
+                watch.changed.set()
 
     def __len__(self) -> int:
-        return sum(len(events) for events in self._waiting.values())
+        return sum(len(watches) for watches in self._waiting.values())

@@ -152,7 +152,7 @@ async def test_a_huge_gather_is_cut_to_its_maximum(http: httpx.AsyncClient, orch
 async def test_a_rolled_back_write_wakes_nobody(orch: Orchestrator, http: httpx.AsyncClient) -> None:
     job_id = await submit(http)
     woken: list[str] = []
-    orch.store.add_history_listener(woken.append)
+    orch.store.add_history_listener(lambda job_id, _ended: woken.append(job_id))
     with pytest.raises(RuntimeError):
         async with orch.store.transaction():
             await orch.store.add_history([JobHistory.model_validate({"JobID": job_id, "Event": {"Message": "x"}})])
@@ -185,11 +185,35 @@ async def test_huge_wait_is_cut_to_the_maximum_not_refused(http: httpx.AsyncClie
 async def test_waiters_unregister_and_notify_only_their_job() -> None:
     waiters = HistoryWaiters()
     with waiters.watching("a") as a, waiters.watching("b") as b:
-        waiters.notify("a")
-        assert a.is_set() and not b.is_set()
+        waiters.notify("a", False)
+        assert a.changed.is_set() and not b.changed.is_set()
         assert len(waiters) == 2
     assert len(waiters) == 0
-    waiters.notify("a")  # nobody left: nothing to do, no error
+    waiters.notify("a", True)  # nobody left: nothing to do, no error
+
+
+async def test_a_waiter_for_the_end_only_sleeps_through_other_news() -> None:
+    waiters = HistoryWaiters()
+    with waiters.watching("a") as watch:
+        watch.ends_only = True
+        waiters.notify("a", False)
+        assert not watch.changed.is_set()
+        waiters.notify("a", True)
+        assert watch.changed.is_set()
+
+
+async def test_the_store_says_which_commit_ended_the_job(http: httpx.AsyncClient, orch: Orchestrator) -> None:
+    job_id = await submit(http)
+    heard: list[tuple[str, bool]] = []
+    orch.store.add_history_listener(lambda job, ended: heard.append((job, ended)))
+    await _add_event(orch, job_id, "running")
+    await _add_event(orch, job_id, "done", JobStateType.Completed)
+    assert heard == [(job_id, False), (job_id, True)]  # the state the store wrote, whatever the event says
+    await orch.store.add_history([JobHistory.model_validate({
+        "JobID": job_id, "Event": {"Message": "failed"}, "JobState": {"Previous": "Running", "New": "Failed"}})])
+    assert heard[-1] == (job_id, True)  # an event that says the job ended
+    await orch.store.add_history([JobHistory.model_validate({"JobID": job_id, "Event": {"Message": "a note"}})])
+    assert heard[-1] == (job_id, False)
 
 
 async def test_a_finished_job_answers_at_once(http: httpx.AsyncClient, orch: Orchestrator) -> None:

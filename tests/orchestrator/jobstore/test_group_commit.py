@@ -146,7 +146,7 @@ async def test_readers_see_only_committed_writes(store: SQLiteJobStore, db_path:
 
 async def test_listeners_run_after_the_shared_commit(store: SQLiteJobStore, db_path: Path) -> None:
     woken: list[tuple[str, bool]] = []
-    store.add_history_listener(lambda job_id: woken.append((job_id, job_id in committed_job_ids(db_path))))
+    store.add_history_listener(lambda job_id, _ended: woken.append((job_id, job_id in committed_job_ids(db_path))))
     jobs = [make_job() for _ in range(6)]
     await asyncio.gather(*(store.create_job(job, [make_event(job)]) for job in jobs))
     assert sorted(woken) == sorted((job.id, True) for job in jobs)

@@ -233,9 +233,9 @@ async def _describe_after(
         response = None
         gathered_until: float | None = None  # set at the first news
         # Registered, and cleared, before each read: a commit between a read and the wait still wakes it.
-        with orch.history_waiters.watching(job_id) as changed:
+        with orch.history_waiters.watching(job_id) as watch:
             while True:
-                changed.clear()
+                watch.changed.clear()
                 progress = await orch.store.job_progress(job_id)
                 if progress is None or progress[0].is_terminal:
                     break
@@ -243,6 +243,7 @@ async def _describe_after(
                     if gathered_until is None:
                         gathered_until = min(deadline, loop.time() + gather_s)
                     until = gathered_until
+                    watch.ends_only = True  # news is in: from here only the job's end answers early
                 else:
                     until = deadline
                 remaining = until - loop.time()
@@ -250,7 +251,7 @@ async def _describe_after(
                     break
                 try:
                     async with asyncio.timeout(remaining):
-                        await changed.wait()
+                        await watch.changed.wait()
                 except TimeoutError:
                     break
     if response is None:

@@ -202,8 +202,9 @@ class JobStore(Protocol):
         """The completed execution remembered for `fingerprint`, if it is still stored and Completed."""
         ...
 
-    def add_history_listener(self, listener: Callable[[str], None]) -> None:
-        """Call `listener(job_id)` once new events of that job are committed (on the event loop)."""
+    def add_history_listener(self, listener: Callable[[str, bool], None]) -> None:
+        """Call `listener(job_id, ended)` once new events of that job are committed (on the event loop);
+        `ended`: one of them moved the job to a terminal state."""
         ...
 
     async def add_history(self, events: list[JobHistory]) -> None:

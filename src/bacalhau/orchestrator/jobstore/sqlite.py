@@ -64,7 +64,7 @@ class SQLiteJobStore:
         """
         self._db = SQLiteConnection(path=path)
         self._clock = clock
-        self._history_listeners: list[Callable[[str], None]] = []
+        self._history_listeners: list[Callable[[str, bool], None]] = []
 
     @property
     def path(self) -> Path:
@@ -274,7 +274,7 @@ class SQLiteJobStore:
                 "'$.Revision', json_extract(data, '$.Revision') + 1, '$.ModifyTime', ?) WHERE id = ?",
                 (int(new_state), now, sqlite_rows.dump(state), now, job_id),
             )
-            self._append_history(conn, events, now, EventDefaults(job_id, int(row[1])))
+            self._append_history(conn, events, now, EventDefaults(job_id, int(row[1])), ends_job=new_state.is_terminal)
 
     # ---- executions ---------------------------------------------------------------------------
 
@@ -446,24 +446,35 @@ class SQLiteJobStore:
 
     # ---- history ------------------------------------------------------------------------------
 
-    def add_history_listener(self, listener: Callable[[str], None]) -> None:
-        """Call `listener(job_id)` (synchronously, on the event loop) whenever events of that job
-        have been committed: how a waiting API call learns of them without reading the store again."""
+    def add_history_listener(self, listener: Callable[[str, bool], None]) -> None:
+        """Call `listener(job_id, ended)` (synchronously, on the event loop) whenever events of that job
+        have been committed, `ended` when one of them moved the job to a terminal state: how a waiting
+        API call learns of them without reading the store again."""
         self._history_listeners.append(listener)
 
     def _append_history(
-        self, conn: sqlite3.Connection, events: list[JobHistory], now: int, defaults: EventDefaults | None = None
+        self, conn: sqlite3.Connection, events: list[JobHistory], now: int, defaults: EventDefaults | None = None,
+        *, ends_job: bool = False,
     ) -> None:
+        """Append `events`; after the commit, tell the listeners. `ends_job`: the write they come with
+        moved the defaults' job to a terminal state (whatever the events say)."""
         sqlite_history.append(conn, events, now, defaults)
         if not self._history_listeners or not events:
             return
-        job_ids = {event.job_id or (defaults.job_id if defaults else "") for event in events} - {""}
+        ended: dict[str, bool] = {}
+        for event in events:
+            job_id = event.job_id or (defaults.job_id if defaults else "")
+            if job_id:
+                ends = event.job_state is not None and event.job_state.new.is_terminal
+                ended[job_id] = ended.get(job_id, False) or ends
+        if ends_job and defaults is not None and defaults.job_id:
+            ended[defaults.job_id] = True
         listeners = tuple(self._history_listeners)
 
         def notify() -> None:
-            for job_id in job_ids:
+            for job_id, job_ended in ended.items():
                 for listener in listeners:
-                    listener(job_id)
+                    listener(job_id, job_ended)
 
         self._db.after_commit(notify)
 
