@@ -1,0 +1,110 @@
+"""A trivial WASM job on two hybrid nodes side by side, jobs alternating: this checkout against another one.
+
+    .venv/bin/python bench/wasm_ab.py --against /path/to/other/checkout [--runs 300] [--rounds 2]
+
+Two `bacalhau serve --orchestrator --compute` nodes run at once: A with the other checkout's `src` first
+on PYTHONPATH (its code), B with this one's. The same job (bench/hybrid_node.py's `inline_wasm_job` of
+examples/hello.wat) goes to A and B in turn, `--runs` times each, A first on even runs and B first on odd
+ones, each waited for as the CLI waits (ApiJobs). Printed per round: both nodes' medians of the server
+side (CreateTime -> ModifyTime) and of the client round trip (PUT -> sees Completed), B's change in %,
+and the requests each job took.
+
+Why side by side: on a small VM the speed of the same code drifts by 10-30 % from one minute to the
+next (other tenants, the disk, the CPU's clock), more than most single changes are worth. Runs that
+alternate see the same drift, so the difference between A and B is what the code changed. A checkout
+made with `git worktree add /tmp/old <commit>` (then `.venv/bin/python -m compileall -q /tmp/old/src`,
+so that neither node compiles its modules at start) is the usual "other". No assertion: a measurement.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import time
+from pathlib import Path
+
+import httpx
+from hybrid_node import ApiJobs, HybridNode, hello_module, inline_wasm_job
+
+
+class _NodeOf(HybridNode):
+    """A hybrid node whose Python code comes from `src` (put first on PYTHONPATH)."""
+
+    def __init__(self, src: Path) -> None:
+        super().__init__()
+        self._src = src
+
+    @property
+    def env(self) -> dict[str, str]:
+        env = super().env
+        env["PYTHONPATH"] = str(self._src)
+        return env
+
+
+class _Counted:
+    """An httpx event hook counting the requests a client makes."""
+
+    def __init__(self) -> None:
+        self.n = 0
+
+    def __call__(self, _request: httpx.Request) -> None:
+        self.n += 1
+
+
+def _median_ms(samples: list[float]) -> float:
+    return statistics.median(samples) * 1000.0
+
+
+def _round(a: HybridNode, b: HybridNode, wasm: bytes, runs: int, warmup: int) -> dict[str, dict[str, float]]:
+    counters = {"A": _Counted(), "B": _Counted()}
+    with httpx.Client(base_url=a.url, timeout=30.0, event_hooks={"request": [counters["A"]]}) as http_a, \
+         httpx.Client(base_url=b.url, timeout=30.0, event_hooks={"request": [counters["B"]]}) as http_b:
+        jobs = {"A": ApiJobs(http_a, inline_wasm_job(wasm), 0.0), "B": ApiJobs(http_b, inline_wasm_job(wasm), 0.0)}
+        for _ in range(warmup):
+            jobs["A"]()
+            jobs["B"]()
+        for name in jobs:
+            jobs[name].server_side_s.clear()
+            counters[name].n = 0
+        client: dict[str, list[float]] = {"A": [], "B": []}
+        for i in range(runs):
+            for name in ("A", "B") if i % 2 == 0 else ("B", "A"):
+                start = time.perf_counter()
+                jobs[name]()
+                client[name].append(time.perf_counter() - start)
+    return {
+        name: {"server": _median_ms(jobs[name].server_side_s), "client": _median_ms(client[name]),
+               "requests": counters[name].n / runs}
+        for name in ("A", "B")
+    }
+
+
+def main(argv: list[str]) -> int:
+    """Start both nodes, run the rounds, print the table."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--against", type=Path, required=True, help="the other checkout (its src/ runs node A)")
+    parser.add_argument("--runs", type=int, default=300, help="jobs per node per round (default 300)")
+    parser.add_argument("--rounds", type=int, default=2, help="rounds, each with both nodes (default 2)")
+    parser.add_argument("--warmup", type=int, default=10, help="untimed jobs per node first (default 10)")
+    args = parser.parse_args(argv)
+    other_src = args.against.resolve() / "src"
+    if not (other_src / "bacalhau").is_dir():
+        raise SystemExit(f"{args.against} has no src/bacalhau: give the root of another checkout")
+    this_src = Path(__file__).resolve().parent.parent / "src"
+    wasm = hello_module()
+    print(f"A: {other_src}\nB: {this_src} (this checkout)")
+    print(f"  {'round':>5}  {'A server ms':>11}  {'B server ms':>11}  {'change':>7}  "
+          f"{'A client ms':>11}  {'B client ms':>11}  {'change':>7}  {'requests/job A / B':>18}")
+    with _NodeOf(other_src) as a, _NodeOf(this_src) as b:
+        for n in range(1, args.rounds + 1):
+            got = _round(a, b, wasm, args.runs, args.warmup if n == 1 else 0)
+            ra, rb = got["A"], got["B"]
+            print(f"  {n:>5}  {ra['server']:>11.2f}  {rb['server']:>11.2f}  {rb['server'] / ra['server'] - 1:>+7.1%}  "
+                  f"{ra['client']:>11.2f}  {rb['client']:>11.2f}  {rb['client'] / ra['client'] - 1:>+7.1%}  "
+                  f"{ra['requests']:>8.2f} / {rb['requests']:<8.2f}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
