@@ -334,7 +334,7 @@ class ComputeNode:
             self._awaiting_approval[execution.id] = queued
             return
         self._queue.append(queued)
-        self._dispatch()
+        self._dispatch(execution)
 
     async def accept_bid(self, request: BidAccepted) -> None:
         """The orchestrator accepted a pending bid: queue it. Idempotent; unknown or started IDs are ignored."""
@@ -392,12 +392,18 @@ class ComputeNode:
 
     # --- queue and executions -------------------------------------------------------------------------
 
-    def _dispatch(self) -> None:
-        """Start queued executions in FIFO order while the head fits the available capacity."""
+    def _dispatch(self, offered: Execution | None = None) -> None:
+        """Start queued executions in FIFO order while the head fits the available capacity.
+
+        `offered`: the execution just queued, as it was offered; when it starts at once (an idle node)
+        it is not read back from the store (parsing it with its job cost a trivial job 1-2 %)."""
         while (head := self._queue.head()) is not None and self.status is NodeStatus.RUNNING:
             if not self._capacity.try_allocate(head.execution_id, head.resources):
                 break  # strict FIFO: a small later job does not overtake a big one waiting for room
             self._queue.popleft()
+            if offered is not None and offered.id == head.execution_id:
+                self._start_task(offered, head.resources)
+                continue
             record = self._store.get(head.execution_id)
             if record is None:  # cannot happen while the store is open: queued means stored
                 logger.error("queued execution %s is not in the store: dropped", head.execution_id)
