@@ -81,15 +81,21 @@ async def _add_event(orch: Orchestrator, job_id: str, message: str, state: JobSt
     )
 
 
+async def _gathering_wait(http: httpx.AsyncClient, gather_ms: int) -> tuple[str, asyncio.Task[httpx.Response]]:
+    """A submitted job and a request waiting (with gather_ms) for its events after those it has now."""
+    job_id = await submit(http)
+    newest = max(seqs((await http.get(f"{JOBS}/{job_id}", params={"include": "history"})).json()))
+    params = {"include": "history", "wait_ms": "10000", "after_seq": str(newest), "gather_ms": str(gather_ms)}
+    waiting = asyncio.create_task(http.get(f"{JOBS}/{job_id}", params=params))
+    await asyncio.sleep(0.05)
+    return job_id, waiting
+
+
 async def test_gathering_holds_news_until_the_job_ends_and_answers_with_every_event(
     http: httpx.AsyncClient, orch: Orchestrator
 ) -> None:
     """gather_ms: the steps of a short job come in one answer, at its end, not one answer per step."""
-    job_id = await submit(http)
-    newest = max(seqs((await http.get(f"{JOBS}/{job_id}", params={"include": "history"})).json()))
-    params = {"include": "history", "wait_ms": "10000", "after_seq": str(newest), "gather_ms": "1000"}
-    waiting = asyncio.create_task(http.get(f"{JOBS}/{job_id}", params=params))
-    await asyncio.sleep(0.05)
+    job_id, waiting = await _gathering_wait(http, 1000)
     await _add_event(orch, job_id, "first step")
     await asyncio.sleep(0.2)
     assert not waiting.done(), "news was answered at once, not gathered"
@@ -109,11 +115,7 @@ async def test_gathering_holds_news_until_the_job_ends_and_answers_with_every_ev
 async def test_gathered_news_is_answered_once_the_gathering_time_passes(
     http: httpx.AsyncClient, orch: Orchestrator
 ) -> None:
-    job_id = await submit(http)
-    newest = max(seqs((await http.get(f"{JOBS}/{job_id}", params={"include": "history"})).json()))
-    params = {"include": "history", "wait_ms": "10000", "after_seq": str(newest), "gather_ms": "300"}
-    waiting = asyncio.create_task(http.get(f"{JOBS}/{job_id}", params=params))
-    await asyncio.sleep(0.05)
+    job_id, waiting = await _gathering_wait(http, 300)
     start = time.monotonic()
     await _add_event(orch, job_id, "news")
     body = (await asyncio.wait_for(waiting, 5)).json()
