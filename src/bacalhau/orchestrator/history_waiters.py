@@ -1,8 +1,10 @@
 """Waiting for a job's next history event instead of polling for it (`GET /jobs/{id}?wait_ms=&after_seq=`).
 
-The job store calls `notify(job_id)` after a commit that added events of that job; a request waiting
-on that job wakes, reads the store again and answers. Everything runs on the event loop, so a waiter
-registered before the store is read cannot miss a commit that happens after the read.
+The job store calls `notify(job_id, ended)` after a commit that added events of that job; a request
+waiting on that job wakes, reads the store again and answers. Everything runs on the event loop, so a
+waiter registered before the store is read cannot miss a commit that happens after the read. A request
+that gathers (`gather_ms`) and has its news already waits for the job's end only: the job's other
+events do not wake it.
 """
 
 from __future__ import annotations
