@@ -32,6 +32,7 @@ from bacalhau.orchestrator.jobstore.base import (
     ExecutionQuery,
     ExecutionUpdate,
     HistoryQuery,
+    JobBrief,
     JobQuery,
     JobStore,
 )
@@ -400,6 +401,19 @@ async def test_execution_update_conflicts_on_an_unexpected_state(store: JobStore
     assert updated.desired_state == stopped and updated.compute_state.state_type is E.Failed
     with pytest.raises(NotFoundError):
         await store.update_execution(ExecutionUpdate(execution_id="e-nope"))
+
+
+async def test_a_job_brief_is_what_an_evaluation_needs_as_stored(store: JobStore) -> None:
+    job = await stored_job(store, namespace="team-a", type="service", priority=7)
+    assert await store.job_brief("j-nope") is None
+
+    brief = await store.job_brief(job.id)
+
+    assert brief == JobBrief(id=job.id, namespace="team-a", type="service", priority=7, state=job.state.state_type,
+                             version=job.version)
+    await store.update_job_state(job.id, S.Running, "", expected=frozenset({job.state.state_type}), events=[])
+    after = await store.job_brief(job.id)
+    assert after is not None and after.state is S.Running
 
 
 async def test_an_execution_brief_is_its_ids_and_states_as_stored(store: JobStore) -> None:

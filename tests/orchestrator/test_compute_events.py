@@ -195,6 +195,17 @@ async def test_a_duplicate_run_result_is_recorded_once(handler: ComputeEventHand
     assert await evaluations(store) == [EvaluationTrigger.ExecUpdate]
 
 
+async def test_the_evaluation_of_a_result_is_of_the_jobs_namespace_type_and_priority(
+    handler: ComputeEventHandler, store: SQLiteJobStore
+) -> None:
+    job = make_job(namespace="team-a", type="ops", priority=5)
+    await store.create_job(job, [make_event(job)])
+    execution = await placed(store, job, "n-1", S.Running)
+    await handler.on_run_result(done(execution))
+    (evaluation,) = await store.list_evaluations(statuses=frozenset({EvaluationStatus.Pending}))
+    assert (evaluation.job_id, evaluation.namespace, evaluation.type, evaluation.priority) == (job.id, "team-a", "ops", 5)
+
+
 async def test_a_late_run_result_for_a_failed_execution_is_discarded_and_noted_once(
     handler: ComputeEventHandler, store: SQLiteJobStore, job: Job
 ) -> None:

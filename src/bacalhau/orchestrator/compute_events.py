@@ -31,7 +31,7 @@ from bacalhau.models.state import (
     ExecutionDesiredStateType,
     ExecutionStateType,
 )
-from bacalhau.orchestrator.evaluations import new_evaluation
+from bacalhau.orchestrator.evaluations import evaluation_of
 from bacalhau.orchestrator.events import execution_event, execution_note
 from bacalhau.orchestrator.jobstore.base import ExecutionBrief, ExecutionUpdate, HistoryQuery, JobStore
 from bacalhau.orchestrator.nodes import NodeManager
@@ -268,8 +268,7 @@ class ComputeEventHandler:
             async with self._store.transaction():
                 await self._store.update_execution(update)
                 if evaluate:
-                    job = await self._store.get_job(execution.job_id)
-                    evaluation = new_evaluation(job, trigger, self._clock_ns())
+                    evaluation = await evaluation_of(self._store, execution.job_id, trigger, self._clock_ns())
                     await self._store.create_evaluation(evaluation)
         except ConflictError:
             return False

@@ -40,7 +40,6 @@ import time
 from collections.abc import Callable
 
 from bacalhau.models.constants import JOB_TYPE_DAEMON
-from bacalhau.models.errors import NotFoundError
 from bacalhau.models.evaluation import Evaluation
 from bacalhau.models.state import EvaluationTrigger
 from bacalhau.orchestrator.evaluations import new_evaluation
@@ -187,9 +186,8 @@ class NodeReEvaluator:
             chunk: list[Evaluation] = []
             async with self._store.transaction():
                 for job_id, trigger in items[start : start + _CHUNK]:
-                    try:
-                        job = await self._store.get_job(job_id)
-                    except NotFoundError:
+                    job = await self._store.job_brief(job_id)
+                    if job is None:
                         continue
                     evaluation = new_evaluation(job, trigger, self._clock_ns())
                     await self._store.create_evaluation(evaluation)

@@ -20,7 +20,7 @@ from bacalhau.models.state import (
     ExecutionDesiredStateType,
     ExecutionStateType,
 )
-from bacalhau.orchestrator.evaluations import new_evaluation
+from bacalhau.orchestrator.evaluations import evaluation_of
 from bacalhau.orchestrator.events import execution_event, job_state_event, short_id
 from bacalhau.orchestrator.jobstore.base import ExecutionUpdate, JobStore
 from bacalhau.orchestrator.scheduler.plan import Plan
@@ -137,8 +137,7 @@ class Planner:
             return
         # Detected here, not by the node: the node lost (or never got) it; it did not fail the task.
         details = {"Retryable": str(retryable).lower(), DETAIL_NODE_LOST: "true"}
-        job = await self._store.get_job(execution.job_id)
-        evaluation = new_evaluation(job, EvaluationTrigger.ExecFailure, self._clock_ns())
+        evaluation = await evaluation_of(self._store, execution.job_id, EvaluationTrigger.ExecFailure, self._clock_ns())
         try:
             async with self._store.transaction():
                 await self._store.update_execution(

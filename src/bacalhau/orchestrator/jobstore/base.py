@@ -58,6 +58,19 @@ class ExecutionQuery:
 
 
 @dataclass(frozen=True)
+class JobBrief:
+    """What an evaluation of a job needs to know of it, from the store's columns and two JSON fields,
+    without parsing the stored job (which carries its whole spec, inline modules too)."""
+
+    id: str
+    namespace: str
+    type: str
+    priority: int
+    state: JobStateType
+    version: int
+
+
+@dataclass(frozen=True)
 class ExecutionBrief:
     """Where an execution is and what it is for, from the store's columns, without its stored JSON
     (which carries its whole job): what a compute node's report is checked against."""
@@ -113,6 +126,11 @@ class JobStore(Protocol):
         ...
 
     async def get_job_by_name(self, name: str, namespace: str) -> Job | None: ...
+
+    async def job_brief(self, job_id: str) -> JobBrief | None:
+        """The job's namespace, type, priority, state and version, by exact ID, without reading it whole;
+        None if no job has this exact ID."""
+        ...
 
     async def job_progress(self, job_id: str) -> tuple[JobStateType, int] | None:
         """The job's state and the SeqNum of its newest history event, by exact ID, without reading the

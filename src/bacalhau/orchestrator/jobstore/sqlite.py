@@ -29,7 +29,14 @@ from bacalhau.models.history import JobHistory
 from bacalhau.models.job import Job, JobState
 from bacalhau.models.state import EvaluationStatus, ExecutionStateType, JobStateType
 from bacalhau.orchestrator.jobstore import schema, sqlite_history, sqlite_rows
-from bacalhau.orchestrator.jobstore.base import ExecutionBrief, ExecutionQuery, ExecutionUpdate, HistoryQuery, JobQuery
+from bacalhau.orchestrator.jobstore.base import (
+    ExecutionBrief,
+    ExecutionQuery,
+    ExecutionUpdate,
+    HistoryQuery,
+    JobBrief,
+    JobQuery,
+)
 from bacalhau.orchestrator.jobstore.schema import JOB_TYPE
 from bacalhau.orchestrator.jobstore.sqlite_connection import COMPONENT, SQLiteConnection
 from bacalhau.orchestrator.jobstore.sqlite_history import EventDefaults
@@ -165,6 +172,11 @@ class SQLiteJobStore:
                     hint="use a longer prefix or the full job ID",
                 )
             raise NotFoundError(f"job not found: {text}", component=COMPONENT)
+
+    async def job_brief(self, job_id: str) -> JobBrief | None:
+        """Columns and two JSON fields (Type, Priority), not the stored job with its whole spec."""
+        async with self._db.reading() as conn:
+            return sqlite_rows.load_job_brief(conn, job_id)
 
     async def job_progress(self, job_id: str) -> tuple[JobStateType, int] | None:
         """The job's state column and its newest history SeqNum (the history's primary key), no JSON."""

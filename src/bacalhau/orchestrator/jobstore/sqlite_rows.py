@@ -14,9 +14,10 @@ from bacalhau.models.errors import BadRequestError, ConflictError, NotFoundError
 from bacalhau.models.evaluation import Evaluation
 from bacalhau.models.execution import Execution
 from bacalhau.models.job import Job
-from bacalhau.models.state import ExecutionDesiredStateType, ExecutionStateType
+from bacalhau.models.state import ExecutionDesiredStateType, ExecutionStateType, JobStateType
 from bacalhau.models.wire import WireModel
-from bacalhau.orchestrator.jobstore.base import ExecutionBrief
+from bacalhau.orchestrator.jobstore import schema
+from bacalhau.orchestrator.jobstore.base import ExecutionBrief, JobBrief
 from bacalhau.orchestrator.jobstore.sqlite_connection import COMPONENT
 
 _ORDER_COLUMNS = {
@@ -159,6 +160,19 @@ def load_execution(conn: sqlite3.Connection, execution_id: str) -> Execution:
     if row is None:
         raise NotFoundError(f"execution not found: {execution_id}", component=COMPONENT)
     return Execution.model_validate_json(row[0])
+
+
+def load_job_brief(conn: sqlite3.Connection, job_id: str) -> JobBrief | None:
+    """The job's namespace, type, priority, state and version from its columns and two JSON fields,
+    without parsing the stored job; None if absent."""
+    row = conn.execute(
+        f"SELECT namespace, {schema.JOB_TYPE}, json_extract(data, '$.Priority'), state, version FROM jobs WHERE id = ?",
+        (job_id,),
+    ).fetchone()
+    if row is None:
+        return None
+    return JobBrief(id=job_id, namespace=str(row[0]), type=str(row[1] or ""), priority=int(row[2] or 0),
+                    state=JobStateType(row[3]), version=int(row[4]))
 
 
 def load_execution_brief(conn: sqlite3.Connection, execution_id: str) -> ExecutionBrief | None:
