@@ -436,6 +436,16 @@ async def test_an_execution_brief_is_its_ids_and_states_as_stored(store: JobStor
     assert after is not None and (after.compute_state, after.desired_state) == (E.Failed, ExecutionDesiredStateType.Stopped)
 
 
+async def test_executions_listed_without_their_job_are_otherwise_as_stored(store: JobStore) -> None:
+    job = await stored_job(store)
+    for _ in range(2):
+        await store.create_execution(make_execution(job), [])
+    whole = await store.list_executions(job.id)
+    light = await store.list_executions(job.id, ExecutionQuery(with_job=False))
+    assert all(e.job is not None for e in whole) and all(e.job is None for e in light)
+    assert light == [e.model_copy(update={"job": None}) for e in whole]
+
+
 async def test_list_executions_by_time_and_version(store: JobStore) -> None:
     job = await stored_job(store)
     old = [make_execution(job) for _ in range(2)]

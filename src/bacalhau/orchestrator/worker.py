@@ -17,7 +17,7 @@ from bacalhau.models.retry import DEFAULT_RETRY, RetryPolicy
 from bacalhau.models.state import EvaluationStatus, ExecutionDesiredStateType, JobStateType
 from bacalhau.orchestrator import result_reuse
 from bacalhau.orchestrator.broker import EvaluationBroker
-from bacalhau.orchestrator.jobstore.base import JobStore
+from bacalhau.orchestrator.jobstore.base import ExecutionQuery, JobStore
 from bacalhau.orchestrator.nodes import NodeManager
 from bacalhau.orchestrator.planner import Planner
 from bacalhau.orchestrator.scheduler.plan import JobTransition, Plan, Snapshot, StopExecution
@@ -134,7 +134,9 @@ class Worker:
             return outcome
         executions: list[Execution] = []
         try:
-            executions = await self._store.list_executions(job.id)
+            # Without each execution's copy of the job: the snapshot has the job, and a daemon job on a
+            # thousand nodes would otherwise be parsed a thousand times per evaluation.
+            executions = await self._store.list_executions(job.id, _WITHOUT_JOB)
             reuse = result_reuse.check(job)
             fresh = not executions and not job.state.state_type.is_terminal
             reusable = await self._store.find_result(reuse.fingerprint) if reuse.fingerprint and fresh else None
@@ -197,6 +199,7 @@ class Worker:
             log.exception("could not record status of evaluation %s", evaluation.id)
 
 
+_WITHOUT_JOB = ExecutionQuery(with_job=False)
 # Long enough to say what broke, short enough for a job state message.
 _SUMMARY_CHARS = 300
 

@@ -55,6 +55,9 @@ class ExecutionQuery:
     reverse: bool = False
     limit: int = 0
     offset: int = 0
+    # False: each execution's copy of its job is left out (Job None), not parsed: for a caller that
+    # has the job already (the scheduler), which would otherwise parse it once per execution.
+    with_job: bool = True
 
 
 @dataclass(frozen=True)

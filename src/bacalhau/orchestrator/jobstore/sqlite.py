@@ -382,7 +382,8 @@ class SQLiteJobStore:
                 condition, values = sqlite_history.version_filter(job_id, query.job_version)
                 where += f" AND {condition}"
                 params += values
-            sql = f"SELECT data FROM executions WHERE {where} ORDER BY {column} {direction}, rowid {direction}"
+            data = "data" if query.with_job else "json_remove(data, '$.Job')"
+            sql = f"SELECT {data} FROM executions WHERE {where} ORDER BY {column} {direction}, rowid {direction}"
             rows = conn.execute(f"{sql} LIMIT ? OFFSET ?", [*params, *sqlite_rows.page(query.limit, query.offset)])
             executions = [Execution.model_validate_json(row[0]) for row in rows]
             if not executions:
