@@ -328,10 +328,24 @@ async def test_publishing_callback_runs_before_publish(runner: ExecutionRunner) 
     async def on_publishing() -> None:
         calls.append("publishing")
 
-    outcome = await runner.run(scripted_execution(), on_publishing=on_publishing)
+    outcome = await runner.run(scripted_execution(publisher="noop"), on_publishing=on_publishing)
 
     assert isinstance(outcome, RunSucceeded)
     assert calls == ["publishing"]
+    assert outcome.published_result.to_wire() == {"Type": "noop", "Params": {}}
+
+
+async def test_a_task_without_a_publisher_is_never_publishing(runner: ExecutionRunner) -> None:
+    """As in Bacalhau's executor: no publisher named, no Publishing state (the result is still noop's)."""
+    calls: list[str] = []
+
+    async def on_publishing() -> None:
+        calls.append("publishing")
+
+    outcome = await runner.run(scripted_execution(), on_publishing=on_publishing)
+
+    assert isinstance(outcome, RunSucceeded)
+    assert calls == []
     assert outcome.published_result.to_wire() == {"Type": "noop", "Params": {}}
 
 

@@ -96,14 +96,36 @@ async def test_accepted_execution_runs_and_reports_each_step_in_order(
         for m in orchestrator.messages
         if getattr(m, "execution_id", None) == execution.id
     ]
+    # No publisher named: no Publishing state, as in Bacalhau's executor.
+    assert steps == [
+        ("BidResult", True),
+        ("ExecutionProgress", State.Running),
+        ("RunResult", None),
+    ]
+    assert (result.run_output.stdout, result.run_output.exit_code) == ("hello\n", 2)
+    assert result.published_result is not None and result.published_result.type == "noop"
+    assert stored_state(config, execution.id) is State.Completed
+
+
+async def test_a_task_with_a_publisher_reports_publishing_before_its_result(
+    node: ComputeNode, orchestrator: RecordingOrchestrator, config: BacalhauConfig
+) -> None:
+    execution = scripted_execution(publisher="noop", Stdout="hello\n")
+
+    await node.ask_for_bid(AskForBid(Execution=execution))
+    await orchestrator.wait_for(RunResult, execution.id)
+
+    steps = [
+        (type(m).__name__, getattr(m, "accepted", getattr(m, "state", None)))
+        for m in orchestrator.messages
+        if getattr(m, "execution_id", None) == execution.id
+    ]
     assert steps == [
         ("BidResult", True),
         ("ExecutionProgress", State.Running),
         ("ExecutionProgress", State.Publishing),
         ("RunResult", None),
     ]
-    assert (result.run_output.stdout, result.run_output.exit_code) == ("hello\n", 2)
-    assert result.published_result is not None and result.published_result.type == "noop"
     assert stored_state(config, execution.id) is State.Completed
 
 

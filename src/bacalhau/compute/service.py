@@ -8,7 +8,7 @@
                                      |
         capacity frees / new bid --> dispatch: start the queue's head while it fits what is available
                                      |
-                 Running (progress) --> runner: inputs, run, publish (Publishing progress)
+                 Running (progress) --> runner: inputs, run, publish (Publishing progress, with a publisher)
                                      |
                  Completed -> RunResult        Failed -> ComputeError      cancel -> Cancelled (silent)
 

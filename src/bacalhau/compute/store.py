@@ -4,7 +4,7 @@ One row per execution the node was offered: its ID, job ID, compute state, the E
 timestamps. State changes are conditional updates naming the states they expect to leave, so a late
 writer (a finishing task racing a cancel) cannot overwrite a terminal state::
 
-    BidAccepted (queued) --> Running --> Publishing --> Completed
+    BidAccepted (queued) --> Running --> Publishing --> Completed    (Publishing: tasks with a publisher)
          |                      |            |
          +----------------------+------------+--------> Failed / Cancelled
     BidRejected (never queued)
