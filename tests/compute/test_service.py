@@ -83,6 +83,15 @@ async def test_start_handshakes_with_the_nodes_info(node: ComputeNode, orchestra
     assert info.compute_node_info.available_capacity == info.compute_node_info.max_capacity
 
 
+def reported_steps(orchestrator: RecordingOrchestrator, execution_id: str) -> list[tuple[str, object]]:
+    """What the node reported of one execution, in order: (message type, accepted or state)."""
+    return [
+        (type(m).__name__, getattr(m, "accepted", getattr(m, "state", None)))
+        for m in orchestrator.messages
+        if getattr(m, "execution_id", None) == execution_id
+    ]
+
+
 async def test_accepted_execution_runs_and_reports_each_step_in_order(
     node: ComputeNode, orchestrator: RecordingOrchestrator, config: BacalhauConfig
 ) -> None:
@@ -91,11 +100,7 @@ async def test_accepted_execution_runs_and_reports_each_step_in_order(
     await node.ask_for_bid(AskForBid(Execution=execution))
     result = await orchestrator.wait_for(RunResult, execution.id)
 
-    steps = [
-        (type(m).__name__, getattr(m, "accepted", getattr(m, "state", None)))
-        for m in orchestrator.messages
-        if getattr(m, "execution_id", None) == execution.id
-    ]
+    steps = reported_steps(orchestrator, execution.id)
     # No publisher named: no Publishing state, as in Bacalhau's executor.
     assert steps == [
         ("BidResult", True),
@@ -115,11 +120,7 @@ async def test_a_task_with_a_publisher_reports_publishing_before_its_result(
     await node.ask_for_bid(AskForBid(Execution=execution))
     await orchestrator.wait_for(RunResult, execution.id)
 
-    steps = [
-        (type(m).__name__, getattr(m, "accepted", getattr(m, "state", None)))
-        for m in orchestrator.messages
-        if getattr(m, "execution_id", None) == execution.id
-    ]
+    steps = reported_steps(orchestrator, execution.id)
     assert steps == [
         ("BidResult", True),
         ("ExecutionProgress", State.Running),
