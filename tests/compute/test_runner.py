@@ -18,6 +18,7 @@ from bacalhau.compute.runner import (
     RunFailed,
     RunSucceeded,
     effective_timeout_s,
+    written_exit_code,
 )
 from bacalhau.config.types import BacalhauConfig
 from bacalhau.models.job import InputSource, ResultPath, SpecConfig, TimeoutConfig
@@ -457,3 +458,12 @@ async def test_an_engine_that_crashes_fails_the_execution_as_the_nodes_fault(con
         assert isinstance(own_fault, RunFailed) and own_fault.details["Retryable"] == "false"
     finally:
         await plugins.stop()
+
+
+@pytest.mark.parametrize(("content", "expected"), [(b"0", 0), (b"137\n", 137), (b"", None), (b"\0\0", None), (b"1x", None)])
+def test_an_exit_code_is_read_only_when_it_was_written_whole(tmp_path: Path, content: bytes, expected: int | None) -> None:
+    """exitCode is written with one write: a node killed between its create and its write leaves it
+    empty, which reads as not written (the run was still going), as does anything that is not a number."""
+    (tmp_path / "exitCode").write_bytes(content)
+    assert written_exit_code(tmp_path) == expected
+    assert written_exit_code(tmp_path / "missing") is None

@@ -461,10 +461,14 @@ def _write_exit_code(results: Path, exit_code: int) -> None:
     # Opened without truncating: what the task wrote stays.
     for name in (c.RESULT_STDOUT, c.RESULT_STDERR):
         os.close(os.open(results / name, os.O_WRONLY | os.O_CREAT | os.O_CLOEXEC, 0o666))
-    # Whole or absent, never half written: a restarted node reads it to tell "ran" from "was running".
-    partial = results / f".{c.RESULT_EXIT_CODE}.tmp"
-    partial.write_text(str(exit_code))
-    os.replace(partial, results / c.RESULT_EXIT_CODE)
+    # A restarted node reads it to tell "ran" from "was running". One write of a few bytes: a process
+    # killed between the create and the write leaves an empty file, which written_exit_code reads as
+    # none (as anything that is not a number), so no temporary file and rename are needed for that.
+    fd = os.open(results / c.RESULT_EXIT_CODE, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o666)
+    try:
+        os.write(fd, str(exit_code).encode())
+    finally:
+        os.close(fd)
 
 
 def _mount_output(results: Path, result_path: ResultPath) -> MountedOutput:
