@@ -55,6 +55,7 @@ from bacalhau.compute.executors.base import (
 )
 from bacalhau.compute.registry import PluginRegistry
 from bacalhau.compute.storage.base import PreparedInput, StorageProvider, input_name
+from bacalhau.compute.storage.workdir import remove_staged
 from bacalhau.models import constants as c
 from bacalhau.models.errors import (
     BacalhauError,
@@ -403,14 +404,8 @@ class ExecutionRunner:
                 await storage.cleanup(staged)
             except Exception:  # cleanup is best effort; a leftover file must not fail the run
                 logger.warning("cleanup of input %s failed", input_name(staged.source), exc_info=True)
-        work_dir = self.work_dir(execution_id)
-        try:
-            # Usually empty by now (each storage removed what it staged): one call on the loop, no thread.
-            work_dir.rmdir()
-        except FileNotFoundError:
-            pass
-        except OSError:
-            await asyncio.to_thread(shutil.rmtree, work_dir, True)
+        # Usually empty by now (each storage removed what it staged): one call on the loop, no thread.
+        await remove_staged(self.work_dir(execution_id))
 
 
 async def _stage(storage: StorageProvider, source: InputSource, *, index: int, work_dir: Path) -> PreparedInput:

@@ -20,7 +20,7 @@ from pathlib import Path
 from urllib.parse import unquote_to_bytes
 
 from bacalhau.compute.storage.base import PreparedInput, input_name
-from bacalhau.compute.storage.workdir import fresh_numbered_dir
+from bacalhau.compute.storage.workdir import fresh_numbered_dir, remove_staged
 from bacalhau.models.errors import StorageError
 from bacalhau.models.job import InputSource
 from bacalhau.models.task_path import resolve_task_path
@@ -103,19 +103,10 @@ class InlineStorage:
     async def cleanup(self, prepared: PreparedInput) -> None:
         """Delete the numbered folder `prepare` made. Idempotent.
 
-        A single file (no archive unpacked) goes on the event loop, two calls, as short URLs are staged
-        there: in a worker thread it would contend for the GIL with the job's own report, which the
-        orchestrator is handling just then. A folder an archive was unpacked into goes in a thread."""
-        if not prepared.owned:
-            return
-        folder = prepared.host_path.parent
-        try:
-            prepared.host_path.unlink()
-            folder.rmdir()
-        except FileNotFoundError:
-            pass
-        except OSError:  # an unpacked archive (a folder), or a folder that holds more than the file
-            await asyncio.to_thread(shutil.rmtree, folder, True)
+        A single file (no archive unpacked) goes on the event loop, as short URLs are staged there; a
+        folder an archive was unpacked into goes in a thread (workdir.remove_staged)."""
+        if prepared.owned:
+            await remove_staged(prepared.host_path.parent, prepared.host_path)
 
     async def has_locally(self, source: InputSource) -> bool:
         """Always: the data travels inside the job itself."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import shutil
 from collections.abc import AsyncIterator
@@ -39,3 +40,17 @@ async def staging_folder(work_dir: Path) -> AsyncIterator[Path]:
         await asyncio.to_thread(shutil.rmtree, folder, True)
         raise
 
+
+async def remove_staged(folder: Path, *files: Path) -> None:
+    """Delete `folder`: its known `files`, then the emptied folder, with a few calls on the event loop (a
+    worker thread would contend for the GIL with the job's own reports, handled just then); whatever
+    else it holds (an unpacked archive, leftovers) goes in a worker thread. Idempotent."""
+    try:
+        for path in files:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(path)
+        os.rmdir(folder)
+    except FileNotFoundError:
+        pass
+    except OSError:  # not empty, or a file to delete is a folder
+        await asyncio.to_thread(shutil.rmtree, folder, True)
