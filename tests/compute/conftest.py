@@ -41,10 +41,12 @@ WAIT_S = 10.0
 class RecordingOrchestrator:
     """Records what a compute node tells the orchestrator; tests await the messages they expect."""
 
-    def __init__(self) -> None:
+    def __init__(self, *, accepts_steps: bool = False) -> None:
         self.messages: list[object] = []
         self._changed = asyncio.Condition()
         self.fail_calls = False
+        # False: every report comes on its own, as to a Go orchestrator (and over NCL).
+        self.accepts_steps = accepts_steps
 
     async def _record(self, message: object) -> None:
         async with self._changed:

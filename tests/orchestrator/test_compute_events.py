@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 from tests.orchestrator.node_harness import RecordingDirectory
 
+from bacalhau.models.clock import rfc3339_nano
 from bacalhau.models.execution import DesiredState, Execution, ExecutionState, RunCommandResult
 from bacalhau.models.job import Job
 from bacalhau.models.node import NODE_TYPE_REQUESTER, ConnectionStatus, NodeInfo
@@ -21,6 +22,7 @@ from bacalhau.transport.messages import (
     BidResult,
     ComputeError,
     ExecutionProgress,
+    ExecutionStep,
     Handshake,
     Heartbeat,
     NodeInfoUpdate,
@@ -286,3 +288,87 @@ async def test_a_node_cannot_report_on_an_execution_placed_on_another(
     assert await history(store, execution) == []
     await handler.on_run_result(done(execution).model_copy(update={"node_id": "n-1"}))
     assert (await store.get_execution(execution.id)).compute_state.state_type is S.Completed
+
+
+# ---- steps carried by a final report --------------------------------------------------------------
+
+
+def step(state: ExecutionStateType, message: str, time_ns: int) -> ExecutionStep:
+    return ExecutionStep(state=state, message=message, time_ns=time_ns)
+
+
+async def execution_events(store: SQLiteJobStore, execution: Execution) -> list[tuple[str, str, str, str]]:
+    """(previous state, new state, message, time) of each of the execution's state changes, in order."""
+    events = await store.list_history(execution.job_id, HistoryQuery(execution_id=execution.id))
+    return [
+        (e.execution_state.previous.name, e.execution_state.new.name, e.event.message, e.time)
+        for e in events
+        if e.execution_state is not None
+    ]
+
+
+async def test_a_result_carrying_its_steps_records_each_as_its_own_event_at_the_compute_time(
+    handler: ComputeEventHandler, store: SQLiteJobStore, job: Job
+) -> None:
+    execution = await placed(store, job, "n-1", S.AskForBid)
+    accepted_ns, running_ns = 1_796_000_000_100_000_000, 1_796_000_000_200_000_000
+    result = done(execution).model_copy(
+        update={"steps": [step(S.BidAccepted, "Bid accepted", accepted_ns), step(S.Running, "Running", running_ns)]}
+    )
+
+    await handler.on_run_result(result)
+
+    events = await execution_events(store, execution)
+    assert events[:2] == [
+        ("AskForBid", "BidAccepted", "Bid accepted", rfc3339_nano(accepted_ns)),
+        ("BidAccepted", "Running", "Running", rfc3339_nano(running_ns)),
+    ]
+    assert [event[:3] for event in events[2:]] == [("Running", "Completed", "Completed successfully")]
+    stored = await store.get_execution(execution.id)
+    assert (stored.compute_state.state_type, stored.run_output.stdout if stored.run_output else "") == (S.Completed, "hello\n")
+    assert await evaluations(store) == [EvaluationTrigger.ExecUpdate]  # one evaluation, as for any result
+
+
+async def test_steps_already_recorded_or_out_of_order_are_not_recorded_again(
+    handler: ComputeEventHandler, store: SQLiteJobStore, job: Job
+) -> None:
+    execution = await placed(store, job, "n-1", S.Running)
+    now = 1_796_000_000_000_000_000
+    failure = ComputeError(
+        execution_id=execution.id, job_id=execution.job_id, message="exit 3",
+        steps=[step(S.Running, "Running", now), step(S.BidAccepted, "Bid accepted", now), step(S.Publishing, "Publishing", now)],
+    )
+
+    await handler.on_compute_error(failure)
+
+    events = await execution_events(store, execution)
+    assert [(prev, new, message) for prev, new, message, _ in events] == [
+        ("Running", "Publishing", "Publishing"),
+        ("Publishing", "Failed", "exit 3"),
+    ]
+
+
+async def test_a_step_time_ahead_of_the_orchestrators_clock_is_recorded_as_now(
+    store: SQLiteJobStore, nodes: NodeManager, broker: EvaluationBroker, job: Job
+) -> None:
+    now = 1_796_000_000_000_000_000
+    planner = Planner(store=store, directory=RecordingDirectory(), enqueue=broker.enqueue)
+    handler = ComputeEventHandler(store=store, nodes=nodes, planner=planner, enqueue=broker.enqueue, clock_ns=lambda: now)
+    execution = await placed(store, job, "n-1", S.AskForBid)
+
+    await handler.on_run_result(done(execution).model_copy(update={"steps": [step(S.BidAccepted, "Bid accepted", now + 10**12)]}))
+
+    first = (await execution_events(store, execution))[0]
+    assert (first[1], first[3]) == ("BidAccepted", rfc3339_nano(now))
+
+
+async def test_steps_of_a_result_no_longer_wanted_are_not_recorded(
+    handler: ComputeEventHandler, store: SQLiteJobStore, job: Job
+) -> None:
+    execution = await placed(store, job, "n-1", S.AskForBid, desired=D.Stopped)
+    result = done(execution).model_copy(update={"steps": [step(S.BidAccepted, "Bid accepted", 1), step(S.Running, "Running", 2)]})
+
+    await handler.on_run_result(result)
+
+    assert [new for _, new, _, _ in await execution_events(store, execution)] == []
+    assert (await store.get_execution(execution.id)).compute_state.state_type is S.AskForBid

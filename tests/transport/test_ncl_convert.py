@@ -80,3 +80,28 @@ def test_an_offer_goes_out_as_a_new_execution_a_go_compute_accepts() -> None:
     assert wire["Execution"]["ComputeState"]["StateType"] == int(ExecutionStateType.New)
     assert wire["Execution"]["Revision"] <= 1
     assert stored.compute_state.state_type is ExecutionStateType.AskForBid  # the caller's copy is untouched
+
+
+def test_steps_ride_a_final_report_and_a_go_peer_sees_no_steps_key() -> None:
+    steps = [
+        m.ExecutionStep(state=ExecutionStateType.BidAccepted, message="Bid accepted", time_ns=1_796_000_000_000_000_001),
+        m.ExecutionStep(state=ExecutionStateType.Running, message="Running", time_ns=1_796_000_000_000_000_002),
+    ]
+    result = m.RunResult(execution_id="e-1", job_id="j-1", steps=steps)
+    error = m.ComputeError(execution_id="e-1", job_id="j-1", message="boom", steps=steps)
+    result_wire = convert.run_result_to_ncl(result).to_wire()
+    error_wire = convert.compute_error_to_ncl(error).to_wire()
+    assert result_wire["Steps"][1] == {"State": int(ExecutionStateType.Running), "Message": "Running",
+                                       "Time": 1_796_000_000_000_000_002}
+    assert convert.run_result_from_ncl(data.RunResult.from_user(result_wire)).steps == steps
+    assert convert.compute_error_from_ncl(data.ComputeError.from_user(error_wire)).steps == steps
+    # Without steps the payloads are exactly Go's shape.
+    assert "Steps" not in convert.run_result_to_ncl(m.RunResult(execution_id="e-1", job_id="j-1")).to_wire()
+    assert "Steps" not in convert.compute_error_to_ncl(m.ComputeError(execution_id="e-1", job_id="j-1")).to_wire()
+
+
+def test_a_step_of_an_unknown_state_is_left_out_and_the_report_kept() -> None:
+    wire = convert.run_result_to_ncl(m.RunResult(execution_id="e-1", job_id="j-1")).to_wire()
+    wire["Steps"] = [{"State": 99, "Message": "from the future", "Time": 1}, {"State": int(ExecutionStateType.Running)}]
+    back = convert.run_result_from_ncl(data.RunResult.from_user(wire))
+    assert [s.state for s in back.steps] == [ExecutionStateType.Running]

@@ -18,8 +18,10 @@ from nats_env import ConnectionFactory, ServerFactory, wait_until
 from bacalhau.models.execution import Execution, ExecutionLog
 from bacalhau.models.job import Job
 from bacalhau.models.node import NodeInfo
+from bacalhau.models.state import ExecutionStateType
 from bacalhau.transport import messages as m
 from bacalhau.transport.backoff import Backoff
+from bacalhau.transport.ncl import control, orchestrator_link
 from bacalhau.transport.ncl.compute_link import LinkStatus, NclComputeLink
 from bacalhau.transport.ncl.orchestrator_link import NclOrchestratorLink
 from bacalhau.transport.outbox import Outbox
@@ -250,5 +252,54 @@ async def test_a_go_style_pending_bid_is_accepted_through_bid_accepted(
     assert remote is not None
     await remote.accept_bid(m.BidAccepted(execution_id="e-5"))
     await wait_until(lambda: compute.accepted == ["e-5"], what="BidAccepted delivered")
+    await link.stop()
+    await orchestrator.stop()
+
+
+def final_with_steps(execution_id: str) -> m.RunResult:
+    return m.RunResult(execution_id=execution_id, job_id="j-1", steps=[
+        m.ExecutionStep(state=ExecutionStateType.BidAccepted, message="Bid accepted", time_ns=1),
+        m.ExecutionStep(state=ExecutionStateType.Running, message="Running", time_ns=2),
+    ])
+
+
+async def test_an_orchestrator_that_takes_steps_gets_them_in_the_final_report(
+    nats_servers: ServerFactory, nats_connections: ConnectionFactory, outboxes: dict[str, Outbox]
+) -> None:
+    server = await nats_servers()
+    orchestrator, service, link, _ = await make_pair(server.client_url, nats_connections, outboxes)
+    await link.start()
+    await asyncio.wait_for(link.connected.wait(), 10)
+    assert link.accepts_steps
+
+    await link.on_run_result(final_with_steps("e-1"))
+
+    await wait_until(lambda: len(service.results) == 1, what="the result at the orchestrator")
+    result = service.results[0]
+    assert isinstance(result, m.RunResult)
+    assert [s.state for s in result.steps] == [ExecutionStateType.BidAccepted, ExecutionStateType.Running]
+    await link.stop()
+    await orchestrator.stop()
+
+
+async def test_steps_go_out_as_reports_of_their_own_to_an_orchestrator_without_them(
+    nats_servers: ServerFactory, nats_connections: ConnectionFactory, outboxes: dict[str, Outbox],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # An orchestrator that does not announce `steps`, as a Go one (which announces no extension at all;
+    # this one keeps `progress`, so Running is sent too).
+    monkeypatch.setattr(orchestrator_link, "EXTENSIONS", [control.EXTENSION_RECONCILE, control.EXTENSION_PROGRESS])
+    server = await nats_servers()
+    orchestrator, service, link, _ = await make_pair(server.client_url, nats_connections, outboxes)
+    await link.start()
+    await asyncio.wait_for(link.connected.wait(), 10)
+    assert not link.accepts_steps
+
+    await link.on_run_result(final_with_steps("e-1"))
+
+    await wait_until(lambda: len(service.results) == 3, what="three reports at the orchestrator")
+    kinds = [(type(r).__name__, getattr(r, "state", None)) for r in service.results]
+    assert kinds == [("BidResult", None), ("ExecutionProgress", ExecutionStateType.Running), ("RunResult", None)]
+    assert service.results[2].steps == []
     await link.stop()
     await orchestrator.stop()

@@ -3,24 +3,59 @@
 An execution never waits for the orchestrator to record its progress (the task goes on), yet Running
 always arrives before Completed: each report is a call queued here and made by one task, in order.
 A report that cannot be delivered is logged, never fatal to the node.
+
+Progress reports may be held (`hold`), when the orchestrator accepts steps in a final report::
+
+    hold(bid accepted) ──> held (timer: HOLD_S) ──> hold(Running) ──> held
+        │                                                              │
+        │ HOLD_S passes                                  the execution ends first
+        ▼                                                              ▼
+    queued as made, in order                  take_steps(): its final report carries them as Steps
+
+A short execution is then one report instead of three: one store transaction on the orchestrator,
+one message in the outbox, instead of three of each. A long one shows Running HOLD_S late (Bacalhau's
+compute never reports it). A crash loses nothing the orchestrator needs: the node's store keeps each
+state, and the executions a restart finds unfinished are reported failed (recovery), as before.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Coroutine
+from collections.abc import Awaitable, Callable, Coroutine
+from dataclasses import dataclass, field
+
+from bacalhau.transport.messages import ExecutionStep
 
 logger = logging.getLogger(__name__)
+
+# How long a progress report waits for the execution's final report to carry it. Short next to what
+# a user watching a job notices, long next to a trivial execution (a few ms) or a queue's hiccup.
+HOLD_S = 0.25
+
+MakeReport = Callable[[], Awaitable[None]]
+
+
+@dataclass(eq=False)
+class _Held:
+    timer: asyncio.TimerHandle
+    steps: list[ExecutionStep] = field(default_factory=list)
+    reports: list[MakeReport] = field(default_factory=list)
 
 
 class ReportQueue:
     """Ordered, non-blocking delivery of report calls (`OrchestratorService` coroutines)."""
 
-    def __init__(self, *, node_id: str) -> None:
+    def __init__(self, *, node_id: str, hold_s: float = HOLD_S) -> None:
         self._node_id = node_id
+        self._hold_s = hold_s
         self._queue: asyncio.Queue[Awaitable[None]] = asyncio.Queue()
         self._task: asyncio.Task[None] | None = None
+        self._held: dict[str, _Held] = {}  # execution ID -> its progress reports not sent yet
+
+    @property
+    def running(self) -> bool:
+        return self._task is not None and not self._task.done()
 
     def start(self) -> None:
         """Start the delivering task. Idempotent."""
@@ -29,10 +64,42 @@ class ReportQueue:
 
     async def report(self, call: Awaitable[None]) -> None:
         """Queue one report; before `start` (or after `stop`) it is made inline."""
-        if self._task is None or self._task.done():
+        if not self.running:
             await self.send(call)
             return
         self._queue.put_nowait(call)
+
+    async def hold(self, execution_id: str, step: ExecutionStep, make: MakeReport) -> None:
+        """A progress report of `execution_id` (`make` makes it), held up to `hold_s` from the first one
+        held: if the execution ends meanwhile, its final report carries `step` instead (`take_steps`);
+        otherwise the report is queued as made, after those held before it. Made at once (`report`)
+        when nothing may be held (hold_s 0, or the queue is not running)."""
+        if self._hold_s <= 0 or not self.running:
+            await self.report(make())
+            return
+        held = self._held.get(execution_id)
+        if held is None:
+            timer = asyncio.get_running_loop().call_later(self._hold_s, self._release, execution_id)
+            held = self._held[execution_id] = _Held(timer)
+        held.steps.append(step)
+        held.reports.append(make)
+
+    def take_steps(self, execution_id: str) -> list[ExecutionStep]:
+        """The steps held for `execution_id`, oldest first, for its final report to carry: their own
+        reports are dropped. Empty when none is held."""
+        held = self._held.pop(execution_id, None)
+        if held is None:
+            return []
+        held.timer.cancel()
+        return held.steps
+
+    def _release(self, execution_id: str) -> None:
+        held = self._held.pop(execution_id, None)
+        if held is None:
+            return
+        held.timer.cancel()
+        for make in held.reports:
+            self._queue.put_nowait(make())
 
     async def send(self, call: Awaitable[None]) -> None:
         """Make one call now; a broken link is logged, never raised."""
@@ -42,9 +109,11 @@ class ReportQueue:
             logger.warning("compute node %s could not reach the orchestrator", self._node_id, exc_info=True)
 
     async def stop(self, timeout_s: float = 10.0) -> None:
-        """Deliver what is queued (bounded by `timeout_s`), then stop. Idempotent."""
+        """Deliver what is held and queued (bounded by `timeout_s`), then stop. Idempotent."""
         if self._task is None:
             return
+        for execution_id in list(self._held):
+            self._release(execution_id)
         try:
             async with asyncio.timeout(timeout_s):
                 await self._queue.join()

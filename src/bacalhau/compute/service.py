@@ -44,7 +44,7 @@ from bacalhau.compute.nodeinfo import active_jobs, compute_node_info
 from bacalhau.compute.queued import ExecutionQueue, QueuedExecution
 from bacalhau.compute.recovery import sort_leftovers
 from bacalhau.compute.registry import PluginRegistry
-from bacalhau.compute.reports import ReportQueue
+from bacalhau.compute.reports import MakeReport, ReportQueue
 from bacalhau.compute.retention import ResultsRetention
 from bacalhau.compute.runner import ExecutionOutcome, ExecutionRunner, RunFailed, RunSucceeded
 from bacalhau.compute.store import ExecutionRecord, ExecutionStore
@@ -64,6 +64,7 @@ from bacalhau.transport.messages import (
     CancelExecution,
     ComputeError,
     ExecutionProgress,
+    ExecutionStep,
     Handshake,
     LogStreamRequest,
     NodeInfoUpdate,
@@ -317,11 +318,14 @@ class ComputeNode:
             return
         self._finished[execution.id] = asyncio.Event()
         # Report the bid before queueing, so the orchestrator never hears "Running" before "accepted".
-        await self._reports.report(
-            self._orchestrator.on_bid_result(
-                BidResult(execution_id=execution.id, job_id=execution.job_id, accepted=True)
-            )
+        accepted = functools.partial(
+            self._orchestrator.on_bid_result,
+            BidResult(execution_id=execution.id, job_id=execution.job_id, accepted=True),
         )
+        if execution.desired_state.state_type is ExecutionDesiredStateType.Pending:
+            await self._reports.report(accepted())  # a Go orchestrator waits for it to decide
+        else:
+            await self._progress(execution.id, State.BidAccepted, "Bid accepted", accepted)
         if self._draining():
             await self._hand_back(execution.id, execution.job_id)  # the drain began meanwhile
             return
@@ -357,6 +361,7 @@ class ComputeNode:
             return
         message = request.reason or "execution cancelled"
         self._awaiting_approval.pop(execution_id, None)
+        self._reports.take_steps(execution_id)  # nothing more is reported of it, held steps neither
         task = self._running.get(execution_id)
         if task is None:
             self._queue.remove(execution_id)
@@ -473,9 +478,10 @@ class ComputeNode:
         try:
             if not self._store.update_state(execution_id, State.Running, expected=[State.BidAccepted]):
                 return
-            await self._reports.report(
-                self._orchestrator.on_execution_progress(
-                    ExecutionProgress(execution_id=execution_id, job_id=job_id, state=State.Running)
+            await self._progress(
+                execution_id, State.Running, "", functools.partial(
+                    self._orchestrator.on_execution_progress,
+                    ExecutionProgress(execution_id=execution_id, job_id=job_id, state=State.Running),
                 )
             )
             outcome = await self._runner.run(
@@ -515,6 +521,7 @@ class ComputeNode:
                             run_output=outcome.run_output,
                             published_result=outcome.published_result,
                             details=outcome.details,
+                            steps=self._reports.take_steps(execution_id),
                         )
                     )
                 )
@@ -537,17 +544,28 @@ class ComputeNode:
                         message=outcome.message,
                         run_output=outcome.run_output,
                         details=outcome.details,
+                        steps=self._reports.take_steps(execution.id),
                     )
                 )
             )
 
     async def _publishing(self, execution: Execution) -> None:
         self._store.update_state(execution.id, State.Publishing, expected=[State.Running])
-        await self._reports.report(
-            self._orchestrator.on_execution_progress(
-                ExecutionProgress(execution_id=execution.id, job_id=execution.job_id, state=State.Publishing)
+        await self._progress(
+            execution.id, State.Publishing, "", functools.partial(
+                self._orchestrator.on_execution_progress,
+                ExecutionProgress(execution_id=execution.id, job_id=execution.job_id, state=State.Publishing),
             )
         )
+
+    async def _progress(self, execution_id: str, state: State, message: str, make: MakeReport) -> None:
+        """Report a step of an execution: held a moment when the orchestrator accepts steps in a final
+        report (reports.py), so that a short execution sends one report; otherwise at once."""
+        if self._orchestrator.accepts_steps:
+            step = ExecutionStep(state=state, message=message or state.name, time_ns=time.time_ns())
+            await self._reports.hold(execution_id, step, make)
+        else:
+            await self._reports.report(make())
 
     async def _fail_on_stop(self, execution_id: str, job_id: str) -> None:
         if self._drained:
@@ -570,7 +588,9 @@ class ComputeNode:
     def _interrupted(
         self, execution_id: str, job_id: str, message: str, *, handed_back: bool = False
     ) -> Awaitable[None]:
-        return self._orchestrator.on_compute_error(interruption(execution_id, job_id, message, handed_back=handed_back))
+        error = interruption(execution_id, job_id, message, handed_back=handed_back)
+        error.steps = self._reports.take_steps(execution_id)
+        return self._orchestrator.on_compute_error(error)
 
     async def _info_loop(self) -> None:
         """Send node info when the queue or running set changed: the first change at once, then at

@@ -15,17 +15,23 @@ Exactly-once result recording (the execution ID is the fencing token)::
 So a duplicate RunResult is recorded once, a late one (after the execution was failed because its
 node disappeared and replaced elsewhere) never completes a partition twice, and a replayed BidResult
 cannot move a Running execution back.
+
+A final report may carry the steps before it that were not reported on their own (`Steps`: bid
+accepted, Running, Publishing; see compute/reports.py): each forward one is recorded as its own
+history event, at the time the compute node reached it, in the final report's one transaction.
 """
 
 from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
+from bacalhau.models.clock import rfc3339, rfc3339_nano
 from bacalhau.models.errors import ConflictError, NotFoundError
 from bacalhau.models.evaluation import Evaluation
 from bacalhau.models.execution import DesiredState, Execution, ExecutionState
+from bacalhau.models.history import JobHistory
 from bacalhau.models.state import (
     EvaluationTrigger,
     ExecutionDesiredStateType,
@@ -40,6 +46,7 @@ from bacalhau.transport.messages import (
     BidResult,
     ComputeError,
     ExecutionProgress,
+    ExecutionStep,
     Handshake,
     HandshakeOutcome,
     Heartbeat,
@@ -82,6 +89,9 @@ def _late_result_message(execution: Execution) -> str:
 
 class ComputeEventHandler:
     """Implements transport.base.OrchestratorService."""
+
+    # Final reports may carry the steps before them (OrchestratorService.accepts_steps): recorded below.
+    accepts_steps = True
 
     def __init__(
         self,
@@ -191,6 +201,7 @@ class ComputeEventHandler:
             trigger=EvaluationTrigger.ExecUpdate,
             details=message.details,
             update_fields={"run_output": message.run_output, "published_result": message.published_result},
+            steps=message.steps,
         )
         if not recorded:
             await self._note_discarded_result(message.execution_id)
@@ -208,6 +219,7 @@ class ComputeEventHandler:
             trigger=EvaluationTrigger.ExecFailure,
             details=message.details,
             update_fields={"run_output": message.run_output} if message.run_output else {},
+            steps=message.steps,
         )
 
     async def _reported(self, execution_id: str, node_id: str) -> ExecutionBrief | None:
@@ -237,11 +249,14 @@ class ComputeEventHandler:
         trigger: EvaluationTrigger = EvaluationTrigger.ExecUpdate,
         details: dict[str, str] | None = None,
         update_fields: dict[str, object] | None = None,
+        steps: Sequence[ExecutionStep] = (),
     ) -> bool:
         """Record the report if the execution is still wanted and it moves forward; True if recorded.
 
         `execution` is as read when the report arrived; the store checks the same conditions again
         inside the transaction, so a change since that read is a ConflictError, never a double record.
+        `steps` (a final report's) become history events before the report's own, those that move
+        forward from the state read.
         """
         execution_id = execution.id
         previous = execution.compute_state
@@ -256,8 +271,9 @@ class ComputeEventHandler:
             expected_states=sources,
             expected_desired_states=_WANTED,
             compute_state=ExecutionState(StateType=new_state, Message=message, Details=details or {}),
-            events=[execution_event(execution, previous, new_state, message, details=details)],
         )
+        update.events, last = self._step_events(execution, previous, new_state, steps)
+        update.events.append(execution_event(execution, last, new_state, message, details=details))
         if new_state.is_terminal:
             # Nothing more is wanted of an execution that ended, as Bacalhau records it.
             update.desired_state = DesiredState(StateType=ExecutionDesiredStateType.Stopped, Message=message)
@@ -275,6 +291,28 @@ class ComputeEventHandler:
         if evaluation is not None:
             self._enqueue(evaluation)
         return True
+
+    def _step_events(
+        self, execution: ExecutionBrief, previous: ExecutionStateType, target: ExecutionStateType,
+        steps: Sequence[ExecutionStep],
+    ) -> tuple[list[JobHistory], ExecutionStateType]:
+        """History events of the `steps` that move forward from `previous` and come before `target`,
+        timed when the compute node reached them (never later than now: another machine's clock may
+        run ahead), and the state the last one reached."""
+        events: list[JobHistory] = []
+        current = previous
+        now = self._clock_ns()
+        for step in steps:
+            rank = _RANK.get(step.state)
+            if rank is None or rank <= _RANK.get(current, len(_PROGRESS)) or rank >= _RANK.get(target, len(_PROGRESS)):
+                continue
+            event = execution_event(execution, current, step.state, step.message)
+            at = min(step.time_ns, now) if step.time_ns > 0 else now
+            event.time = rfc3339_nano(at)
+            event.event.timestamp = rfc3339(at)
+            events.append(event)
+            current = step.state
+        return events, current
 
     async def _note_discarded_result(self, execution_id: str) -> None:
         """Leave one history event saying a result arrived for an execution no longer wanted."""

@@ -58,6 +58,13 @@ class ComputeService(Protocol):
 class OrchestratorService(Protocol):
     """What compute nodes tell the orchestrator. Every call is idempotent per execution state."""
 
+    # Whether a final report (RunResult, ComputeError) may carry the steps before it (`Steps`), which
+    # the orchestrator records as if each had come on its own. A compute node then holds its progress
+    # reports a moment (compute/reports.py): an execution that ends meanwhile sends one report, not
+    # three. Ours; a Go orchestrator gets every report on its own, as Bacalhau sends them.
+    @property
+    def accepts_steps(self) -> bool: ...
+
     async def handshake(self, request: Handshake) -> HandshakeOutcome:
         """Register or re-register a compute node, reconcile its executions, and say whether it may join.
 

@@ -22,6 +22,12 @@ class ComputeSide:
     _sent_info_key: tuple[Any, ...] | None
     _info_due: asyncio.Event
 
+    @property
+    def accepts_steps(self) -> bool:
+        """Whether final reports may carry the steps before them (see OrchestratorService); not over NCL,
+        where a Go orchestrator may answer."""
+        return False
+
     async def start(self) -> None:
         """Start the link (it connects and handshakes in the background)."""
         raise NotImplementedError

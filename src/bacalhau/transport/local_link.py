@@ -110,6 +110,11 @@ class LocalLink(ComputeSide):
         self.fatal_error: BacalhauError | None = None
         self.handshakes = 0
 
+    @property
+    def accepts_steps(self) -> bool:
+        """Always: the orchestrator behind this link is this process's own (compute_events records Steps)."""
+        return True
+
     # --- wiring ------------------------------------------------------------------------------------
 
     def serve(self, service: OrchestratorService) -> None:

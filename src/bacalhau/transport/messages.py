@@ -61,6 +61,14 @@ class ExecutionProgress(WireModel):
     message: str = Field("", alias="Message")
 
 
+class ExecutionStep(WireModel):
+    """A state an execution reached before the final report that carries it (ours, see `Steps`)."""
+
+    state: ExecutionStateWire = Field(alias="State")
+    message: str = Field("", alias="Message")
+    time_ns: int = Field(0, alias="Time")  # when the compute node reached it, Unix ns
+
+
 class RunResult(WireModel):
     """Compute -> orchestrator: the execution finished and its results were published."""
 
@@ -73,6 +81,9 @@ class RunResult(WireModel):
     published_result: SpecConfig | None = Field(None, alias="PublishedResult")
     # What the executor recorded (e.g. ImageDigest, ModuleSHA256): kept in ComputeState.Details.
     details: StrMap = Field(default_factory=dict, alias="Details")
+    # Ours: the steps before this report that were not reported on their own (bid accepted, Running,
+    # Publishing), oldest first; only to an orchestrator that accepts them (OrchestratorService.accepts_steps).
+    steps: list[ExecutionStep] = Field(default_factory=list, alias="Steps")
 
 
 class ComputeError(WireModel):
@@ -86,6 +97,7 @@ class ComputeError(WireModel):
     message: str = Field("", alias="Message")
     run_output: RunCommandResult | None = Field(None, alias="RunOutput")
     details: StrMap = Field(default_factory=dict, alias="Details")
+    steps: list[ExecutionStep] = Field(default_factory=list, alias="Steps")  # as RunResult.steps
 
 
 class Handshake(WireModel):

@@ -33,6 +33,7 @@ from bacalhau.models.errors import BacalhauError, ErrorCode
 from bacalhau.models.execution import ExecutionLog
 from bacalhau.models.node import NodeInfo
 from bacalhau.models.resources import Resources
+from bacalhau.models.state import ExecutionStateType
 from bacalhau.transport import info_changes
 from bacalhau.transport import messages as m
 from bacalhau.transport.backoff import Backoff
@@ -194,11 +195,36 @@ class NclComputeLink(ComputeSide):
 
     # handshake, heartbeat, update_node_info, shutdown_notice and the reports: compute_side.ComputeSide
 
+    @property
+    def accepts_steps(self) -> bool:
+        """Whether the orchestrator of the current connection announced `steps` (ours; a Go one does not)."""
+        return control.EXTENSION_STEPS in self._extensions
+
     async def on_execution_progress(self, message: m.ExecutionProgress) -> None:
         # A Go orchestrator nacks types it does not know, which would block every later report:
         # progress goes only to an orchestrator that announced it, and is dropped while unknown.
         if control.EXTENSION_PROGRESS in self._extensions:
             self._report(message)
+
+    async def on_run_result(self, message: m.RunResult) -> None:
+        await self._report_final(message)
+
+    async def on_compute_error(self, message: m.ComputeError) -> None:
+        await self._report_final(message)
+
+    async def _report_final(self, message: m.RunResult | m.ComputeError) -> None:
+        if message.steps and not self.accepts_steps:
+            # Held while the link was up to an orchestrator that takes steps; this one (after a
+            # reconnect) gets each as its own report first, as a compute without steps sends them.
+            for step in message.steps:
+                if step.state is ExecutionStateType.BidAccepted:
+                    self._report(m.BidResult(execution_id=message.execution_id, job_id=message.job_id, accepted=True))
+                else:
+                    await self.on_execution_progress(m.ExecutionProgress(
+                        execution_id=message.execution_id, job_id=message.job_id, state=step.state, message=step.message,
+                    ))
+            message = message.model_copy(update={"steps": []})
+        self._report(message)
 
     def _report(self, message: dispatch.Report) -> None:
         payload = dispatch.report_payload(message, self._job_type(message.execution_id))

@@ -40,6 +40,8 @@ EXTENSION_RECONCILE: Final = "reconcile"  # reads HandshakeRequest.ActiveExecuti
 EXTENSION_PROGRESS: Final = "progress"  # accepts py.ExecutionProgress on the data plane
 # Reads ShutdownNoticeRequest.Draining: a draining node takes no new work but keeps its executions.
 EXTENSION_DRAIN: Final = "drain"
+# Reads RunResult.Steps / ComputeError.Steps: the steps before a final report, not sent on their own.
+EXTENSION_STEPS: Final = "steps"
 
 
 class HandshakeRequest(NclPayload):

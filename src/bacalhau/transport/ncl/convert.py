@@ -122,6 +122,7 @@ def run_result_to_ncl(message: m.RunResult, job_type: str = "") -> data.RunResul
         Events=[_event("Completed successfully", TOPIC_EXECUTION, message.details)],
         PublishResult=message.published_result,
         RunCommandResult=message.run_output,
+        Steps=_steps_to_ncl(message.steps),
     )
 
 
@@ -134,6 +135,7 @@ def run_result_from_ncl(payload: data.RunResult) -> m.RunResult:
         run_output=payload.run_command_result or RunCommandResult(),
         published_result=payload.publish_result,
         details=dict(first.details) if first is not None else {},
+        steps=_steps_from_ncl(payload.steps),
     )
 
 
@@ -145,6 +147,7 @@ def compute_error_to_ncl(message: m.ComputeError, job_type: str = "") -> data.Co
         JobType=job_type,
         Events=[_event(message.message or "execution failed", TOPIC_EXECUTION, message.details)],
         RunCommandResult=message.run_output,
+        Steps=_steps_to_ncl(message.steps),
     )
 
 
@@ -157,5 +160,21 @@ def compute_error_from_ncl(payload: data.ComputeError) -> m.ComputeError:
         message=payload.message or "execution failed",
         run_output=payload.run_command_result,
         details=dict(first.details) if first is not None else {},
+        steps=_steps_from_ncl(payload.steps),
     )
+
+
+def _steps_to_ncl(steps: list[m.ExecutionStep]) -> list[data.Step] | None:
+    return [data.Step(State=int(s.state), Message=s.message, Time=s.time_ns) for s in steps] or None
+
+
+def _steps_from_ncl(steps: list[data.Step] | None) -> list[m.ExecutionStep]:
+    """The steps a final report carries; a state this side does not know is left out (the final
+    report itself is still recorded)."""
+    known = {int(state) for state in ExecutionStateType}
+    return [
+        m.ExecutionStep(state=ExecutionStateType(s.state), message=s.message, time_ns=s.time_ns)
+        for s in steps or []
+        if s.state in known
+    ]
 

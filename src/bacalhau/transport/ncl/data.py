@@ -94,11 +94,26 @@ class BidResult(BaseResponse):
     accepted: GoBool = Field(False, alias="Accepted")
 
 
+class Step(NclPayload):
+    """Extension: a state an execution reached before the final report that carries it (see `Steps`)."""
+
+    state: int = Field(0, alias="State")
+    message: str = Field("", alias="Message")
+    time_ns: int = Field(0, alias="Time")  # Unix ns, the compute node's clock
+
+
 class RunResult(BaseResponse):
-    """`RunResult`: the execution completed and published its results."""
+    """`RunResult`: the execution completed and published its results.
+
+    Extension: `Steps`, the steps before it (bid accepted, Running, Publishing) that were not sent on
+    their own; only to an orchestrator whose HandshakeResponse lists `steps`, omitted when None.
+    """
 
     publish_result: SpecConfig | None = Field(None, alias="PublishResult")
     run_command_result: RunCommandResult | None = Field(None, alias="RunCommandResult")
+    steps: list[Step] | None = Field(None, alias="Steps")
+
+    omit_if_none: ClassVar[tuple[str, ...]] = ("Steps",)
 
 
 class ComputeError(BaseResponse):
@@ -109,8 +124,9 @@ class ComputeError(BaseResponse):
     """
 
     run_command_result: RunCommandResult | None = Field(None, alias="RunCommandResult")
+    steps: list[Step] | None = Field(None, alias="Steps")  # as RunResult.Steps
 
-    omit_if_none: ClassVar[tuple[str, ...]] = ("RunCommandResult",)
+    omit_if_none: ClassVar[tuple[str, ...]] = ("RunCommandResult", "Steps")
 
 
 class ExecutionProgress(BaseResponse):

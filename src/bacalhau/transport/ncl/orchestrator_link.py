@@ -45,7 +45,7 @@ log = logging.getLogger(__name__)
 _LANES = 8
 # Frames waiting per lane before new ones are refused (nacked): bounds memory under a flood.
 _LANE_DEPTH = 10_000
-EXTENSIONS = [control.EXTENSION_RECONCILE, control.EXTENSION_PROGRESS, control.EXTENSION_DRAIN]
+EXTENSIONS = [control.EXTENSION_RECONCILE, control.EXTENSION_PROGRESS, control.EXTENSION_DRAIN, control.EXTENSION_STEPS]
 
 
 class NclOrchestratorLink:
