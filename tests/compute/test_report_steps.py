@@ -6,18 +6,23 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pytest
-from compute_executors import ScriptedExecutor
+from compute_executors import ReattachingExecutor, ScriptedExecutor
 from compute_factories import make_registry, scripted_execution
 
-from bacalhau.compute.reports import HOLD_S, ReportQueue
+from bacalhau.compute.reports import ReportQueue
 from bacalhau.compute.service import STOP_MESSAGE, ComputeNode
+from bacalhau.compute.store import ExecutionRecord, ExecutionStore
 from bacalhau.config.types import BacalhauConfig
+from bacalhau.models.execution import DesiredState
+from bacalhau.models.state import ExecutionDesiredStateType
 from bacalhau.models.state import ExecutionStateType as State
 from bacalhau.transport.messages import (
     AskForBid,
+    BidResult,
     CancelExecution,
     ComputeError,
     ExecutionProgress,
@@ -167,14 +172,18 @@ async def test_a_long_execution_reports_its_steps_on_their_own_after_the_window(
 
 
 async def test_a_cancelled_execution_reports_nothing_not_even_what_was_held(
-    node: ComputeNode, orchestrator: RecordingOrchestrator, executor: ScriptedExecutor
+    config: BacalhauConfig, executor: ScriptedExecutor, orchestrator: RecordingOrchestrator
 ) -> None:
-    execution = scripted_execution(Block=True)
-    await node.ask_for_bid(AskForBid(Execution=execution))
-    await executor.started[execution.id].wait()
-
-    await node.cancel_execution(CancelExecution(execution_id=execution.id, reason="user asked"))
-    await asyncio.sleep(HOLD_S + 0.1)
+    compute = compute_node(config, executor, orchestrator, hold_s=0.05)
+    await compute.start()
+    try:
+        execution = scripted_execution(Block=True)
+        await compute.ask_for_bid(AskForBid(Execution=execution))
+        await executor.started[execution.id].wait()
+        await compute.cancel_execution(CancelExecution(execution_id=execution.id, reason="user asked"))
+        await asyncio.sleep(0.2)  # past the hold: what was held is dropped, not released
+    finally:
+        await compute.stop()
 
     assert reports_of(orchestrator, execution.id) == []
 
@@ -209,3 +218,123 @@ async def test_without_steps_every_report_comes_on_its_own(
 
     assert reports_of(orchestrator, execution.id) == ["BidResult", "ExecutionProgress", "RunResult"]
     assert result.steps == []
+
+
+# ---- edges: a link that changes, approval, stopping, restarting ------------------------------------
+
+
+def compute_node(
+    config: BacalhauConfig, executor: ScriptedExecutor, orchestrator: RecordingOrchestrator, *, hold_s: float
+) -> ComputeNode:
+    return ComputeNode(
+        node_id="n-test", config=config, registry=make_registry(config, executor), orchestrator=orchestrator,
+        report_hold_s=hold_s,
+    )
+
+
+async def test_a_step_held_before_the_link_stopped_taking_steps_is_still_sent_first(
+    config: BacalhauConfig, executor: ScriptedExecutor, orchestrator: RecordingOrchestrator
+) -> None:
+    compute = compute_node(config, executor, orchestrator, hold_s=0.05)
+    await compute.start()
+    try:
+        execution = scripted_execution(Block=True)
+        await compute.ask_for_bid(AskForBid(Execution=execution))  # bid accepted: held
+        orchestrator.accepts_steps = False  # the link reconnected to an orchestrator without steps
+        await orchestrator.wait_for(ExecutionProgress, execution.id)
+        executor.release(execution.id)
+        await orchestrator.wait_for(RunResult, execution.id)
+    finally:
+        await compute.stop()
+
+    assert reports_of(orchestrator, execution.id) == ["BidResult", "ExecutionProgress", "RunResult"]
+
+
+async def test_a_pending_bid_is_answered_at_once_even_to_an_orchestrator_that_takes_steps(
+    config: BacalhauConfig, executor: ScriptedExecutor, orchestrator: RecordingOrchestrator
+) -> None:
+    compute = compute_node(config, executor, orchestrator, hold_s=60)  # held steps would wait a minute
+    await compute.start()
+    try:
+        execution = scripted_execution()
+        execution.desired_state = DesiredState(StateType=ExecutionDesiredStateType.Pending)
+        await compute.ask_for_bid(AskForBid(Execution=execution))
+        bid = await orchestrator.wait_for(BidResult, execution.id)
+    finally:
+        await compute.stop()
+
+    assert bid.accepted and executor.requests == {}
+
+
+async def test_a_step_made_while_the_queue_stops_is_sent_not_held() -> None:
+    sent = Sent()
+    gate = asyncio.Event()
+
+    async def slow() -> None:
+        await gate.wait()
+        sent.names.append("slow")
+
+    q = ReportQueue(node_id="n-test", hold_s=60)
+    q.start()
+    await q.report(slow())
+    stopping = asyncio.create_task(q.stop(timeout_s=5))
+    await asyncio.sleep(0)  # stop() now waits for the queue to empty
+    await q.hold("e-1", at(State.Running), sent.make("running"))
+    gate.set()
+    await stopping
+
+    assert sent.names == ["slow", "running"]
+    assert not q.holding("e-1")
+
+
+def left_by_an_earlier_process(config: BacalhauConfig, state: State) -> ExecutionRecord:
+    """An execution as a killed process left it in the store (its steps perhaps still held then)."""
+    store = ExecutionStore(path=Path(config.data_dir) / "compute" / "executions.db")
+    store.open()
+    try:
+        execution = scripted_execution()
+        store.create(execution, state)
+        record = store.get(execution.id)
+    finally:
+        store.close()
+    assert record is not None
+    (Path(config.data_dir) / "compute" / "results" / execution.id).mkdir(parents=True)
+    return record
+
+
+async def test_a_restart_reports_again_the_steps_of_what_it_takes_back_at_their_stored_times(
+    config: BacalhauConfig, orchestrator: RecordingOrchestrator
+) -> None:
+    queued = left_by_an_earlier_process(config, State.BidAccepted)
+    running = left_by_an_earlier_process(config, State.Running)
+    executor = ReattachingExecutor()
+    executor.survivors[running.execution_id] = release = asyncio.Event()
+    compute = compute_node(config, executor, orchestrator, hold_s=60)
+    await compute.start()
+    try:
+        queued_result = await orchestrator.wait_for(RunResult, queued.execution_id)
+        release.set()
+        running_result = await orchestrator.wait_for(RunResult, running.execution_id)
+    finally:
+        await compute.stop()
+
+    # Told again, one report each (nothing is held before the node is up), then run or taken back.
+    assert reports_of(orchestrator, queued.execution_id) == ["BidResult", "RunResult"]
+    assert states(queued_result.steps) == [State.Running]
+    assert reports_of(orchestrator, running.execution_id) == ["BidResult", "ExecutionProgress", "RunResult"]
+    assert running_result.steps == []
+
+
+async def test_a_restart_tells_an_orchestrator_without_steps_nothing_again(
+    config: BacalhauConfig, orchestrator: RecordingOrchestrator
+) -> None:
+    orchestrator.accepts_steps = False  # nothing was held for it; a Go one may refuse a repeated bid
+    queued = left_by_an_earlier_process(config, State.BidAccepted)
+    compute = compute_node(config, ReattachingExecutor(), orchestrator, hold_s=60)
+    await compute.start()
+    try:
+        await orchestrator.wait_for(RunResult, queued.execution_id)
+    finally:
+        await compute.stop()
+
+    assert reports_of(orchestrator, queued.execution_id) == ["ExecutionProgress", "RunResult"]

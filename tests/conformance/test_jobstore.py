@@ -424,9 +424,11 @@ async def test_an_execution_brief_is_its_ids_and_states_as_stored(store: JobStor
 
     brief = await store.execution_brief(execution.id)
 
+    stored = await store.get_execution(execution.id)
     assert brief == ExecutionBrief(
         id=execution.id, job_id=job.id, job_version=execution.job_version, node_id=execution.node_id,
         compute_state=execution.compute_state.state_type, desired_state=execution.desired_state.state_type,
+        modify_time_ns=stored.modify_time,
     )
     stopped = DesiredState(StateType=ExecutionDesiredStateType.Stopped)
     await store.update_execution(

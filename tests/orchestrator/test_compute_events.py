@@ -311,7 +311,8 @@ async def test_a_result_carrying_its_steps_records_each_as_its_own_event_at_the_
     handler: ComputeEventHandler, store: SQLiteJobStore, job: Job
 ) -> None:
     execution = await placed(store, job, "n-1", S.AskForBid)
-    accepted_ns, running_ns = 1_796_000_000_100_000_000, 1_796_000_000_200_000_000
+    asked_ns = (await store.get_execution(execution.id)).modify_time
+    accepted_ns, running_ns = asked_ns + 1_000, asked_ns + 2_000
     result = done(execution).model_copy(
         update={"steps": [step(S.BidAccepted, "Bid accepted", accepted_ns), step(S.Running, "Running", running_ns)]}
     )
@@ -372,3 +373,35 @@ async def test_steps_of_a_result_no_longer_wanted_are_not_recorded(
 
     assert [new for _, new, _, _ in await execution_events(store, execution)] == []
     assert (await store.get_execution(execution.id)).compute_state.state_type is S.AskForBid
+
+
+async def test_step_times_stay_between_the_last_change_and_now_and_never_go_back(
+    store: SQLiteJobStore, nodes: NodeManager, broker: EvaluationBroker, job: Job
+) -> None:
+    """A node whose clock runs behind (or ahead) cannot date a step before the offer or after now."""
+    execution = await placed(store, job, "n-1", S.AskForBid)
+    asked_ns = (await store.get_execution(execution.id)).modify_time
+    now = asked_ns + 10_000_000
+    planner = Planner(store=store, directory=RecordingDirectory(), enqueue=broker.enqueue)
+    handler = ComputeEventHandler(store=store, nodes=nodes, planner=planner, enqueue=broker.enqueue, clock_ns=lambda: now)
+    steps = [
+        step(S.BidAccepted, "Bid accepted", asked_ns - 60 * 10**9),  # a minute before the offer
+        step(S.Running, "Running", asked_ns - 30 * 10**9),
+        step(S.Publishing, "Publishing", now + 10**12),  # later than now
+    ]
+
+    await handler.on_run_result(done(execution).model_copy(update={"steps": steps}))
+
+    times = [t for _, _, _, t in await execution_events(store, execution)][:3]
+    assert times == [rfc3339_nano(asked_ns), rfc3339_nano(asked_ns), rfc3339_nano(now)]
+
+
+async def test_only_a_compute_nodes_own_states_count_as_steps(
+    handler: ComputeEventHandler, store: SQLiteJobStore, job: Job
+) -> None:
+    execution = await placed(store, job, "n-1", S.AskForBid)
+    result = done(execution).model_copy(update={"steps": [step(S.AskForBidAccepted, "not the node's to say", 1)]})
+
+    await handler.on_run_result(result)
+
+    assert [(prev, new) for prev, new, _, _ in await execution_events(store, execution)] == [("AskForBid", "Completed")]

@@ -9,6 +9,8 @@ from pathlib import Path
 import pytest
 from scenario_jobs import JobWatch, items_of, one_job_id, parse_output, wasm_job, write_job_file
 
+from bacalhau.models.clock import parse_rfc3339_ns
+from bacalhau.models.state import ExecutionStateType as State
 from serve_node import BacalhauNode
 
 pytestmark = pytest.mark.scenario
@@ -151,3 +153,18 @@ def test_job_rerun_runs_a_new_version(
     assert job["Version"] == 2
     history = shared_watch.history(job_id)
     assert any("rerun" in item["Event"]["Message"].lower() for item in history), history
+
+
+def test_job_history_shows_each_step_of_a_short_execution_in_order(
+    shared_node: BacalhauNode, finished: FinishedJobs
+) -> None:
+    """A short execution's steps reach the orchestrator in its one final report; the history still has
+    an event per step, each taking up where the last left off, in time order."""
+    out = shared_node.ok("job", "history", finished.completed, "--event-type", "execution", "--output", "json").stdout
+    changes = [item for item in items_of(parse_output(out)) if item.get("ExecutionState")]
+    states = [(item["ExecutionState"]["Previous"], item["ExecutionState"]["New"]) for item in changes]
+    steps = [State.BidAccepted, State.Running, State.Publishing, State.Completed]  # it names a publisher
+    assert [new for _, new in states][-4:] == [int(s) for s in steps], states
+    assert all(prev == earlier_new for (prev, _), (_, earlier_new) in zip(states[1:], states, strict=False)), states
+    times = [parse_rfc3339_ns(item["Time"]) for item in changes]
+    assert times == sorted(times), changes

@@ -48,6 +48,7 @@ class RecordingOrchestrator:
         self.receiving: list[str] = []  # reports handed over, delivered or still held by the gate
         self.accept = True
         self.alive = True
+        self.accepts_steps = True  # as ours: the link says so to its compute node
         self.cancel_ids: list[str] = []
         self.report_gate: asyncio.Event | None = None
         self.handshake_errors: list[Exception] = []  # raised, one per call, before answering

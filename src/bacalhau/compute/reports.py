@@ -14,8 +14,9 @@ Progress reports may be held (`hold`), when the orchestrator accepts steps in a 
 
 A short execution is then one report instead of three: one store transaction on the orchestrator,
 one message in the outbox, instead of three of each. A long one shows Running HOLD_S late (Bacalhau's
-compute never reports it). A crash loses nothing the orchestrator needs: the node's store keeps each
-state, and the executions a restart finds unfinished are reported failed (recovery), as before.
+compute never reports it). Held reports are not in the outbox yet: after a crash the node reports
+again, from its store, the steps of what it takes back (service.py, `_recover`), and fails the rest,
+as before.
 """
 
 from __future__ import annotations
@@ -52,14 +53,22 @@ class ReportQueue:
         self._queue: asyncio.Queue[Awaitable[None]] = asyncio.Queue()
         self._task: asyncio.Task[None] | None = None
         self._held: dict[str, _Held] = {}  # execution ID -> its progress reports not sent yet
+        self._stopping = False  # stop() began: nothing more is held
 
     @property
     def running(self) -> bool:
+        """Whether the delivering task runs (reports are queued, not made inline)."""
         return self._task is not None and not self._task.done()
+
+    def holding(self, execution_id: str) -> bool:
+        """Whether reports of `execution_id` are held: its next ones must be held too (or carried by its
+        final report), never sent ahead of them."""
+        return execution_id in self._held
 
     def start(self) -> None:
         """Start the delivering task. Idempotent."""
         if self._task is None:
+            self._stopping = False
             self._task = asyncio.create_task(self._loop(), name=f"compute-{self._node_id}-reports")
 
     async def report(self, call: Awaitable[None]) -> None:
@@ -74,7 +83,7 @@ class ReportQueue:
         held: if the execution ends meanwhile, its final report carries `step` instead (`take_steps`);
         otherwise the report is queued as made, after those held before it. Made at once (`report`)
         when nothing may be held (hold_s 0, or the queue is not running)."""
-        if self._hold_s <= 0 or not self.running:
+        if self._hold_s <= 0 or self._stopping or not self.running:
             await self.report(make())
             return
         held = self._held.get(execution_id)
@@ -112,6 +121,7 @@ class ReportQueue:
         """Deliver what is held and queued (bounded by `timeout_s`), then stop. Idempotent."""
         if self._task is None:
             return
+        self._stopping = True
         for execution_id in list(self._held):
             self._release(execution_id)
         try:

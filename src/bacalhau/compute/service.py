@@ -44,7 +44,8 @@ from bacalhau.compute.nodeinfo import active_jobs, compute_node_info
 from bacalhau.compute.queued import ExecutionQueue, QueuedExecution
 from bacalhau.compute.recovery import sort_leftovers
 from bacalhau.compute.registry import PluginRegistry
-from bacalhau.compute.reports import MakeReport, ReportQueue
+from bacalhau.compute.reports import HOLD_S as REPORT_HOLD_S
+from bacalhau.compute.reports import ReportQueue
 from bacalhau.compute.retention import ResultsRetention
 from bacalhau.compute.runner import ExecutionOutcome, ExecutionRunner, RunFailed, RunSucceeded
 from bacalhau.compute.store import ExecutionRecord, ExecutionStore
@@ -63,12 +64,12 @@ from bacalhau.transport.messages import (
     BidResult,
     CancelExecution,
     ComputeError,
-    ExecutionProgress,
     ExecutionStep,
     Handshake,
     LogStreamRequest,
     NodeInfoUpdate,
     RunResult,
+    step_report,
 )
 
 logger = logging.getLogger(__name__)
@@ -106,7 +107,10 @@ class ComputeNode:
         registry: PluginRegistry,
         orchestrator: OrchestratorService,
         clock: Callable[[], float] = time.monotonic,
+        report_hold_s: float = REPORT_HOLD_S,
     ) -> None:
+        """`report_hold_s`: how long a progress report waits for the execution's final report to
+        carry it, when the orchestrator accepts steps (reports.py)."""
         self.node_id = node_id
         self.status = NodeStatus.CREATED
         self._config = config
@@ -134,7 +138,8 @@ class ComputeNode:
         self._info_changed = asyncio.Event()
         registry.holdings.on_change(self._info_changed.set)  # placement follows the data at once
         self._info_task: asyncio.Task[None] | None = None
-        self._reports = ReportQueue(node_id=node_id)  # in order, never waited for (reports.py)
+        # In order, never waited for (reports.py).
+        self._reports = ReportQueue(node_id=node_id, hold_s=report_hold_s)
         # Set by stop() after a drain: what it still has to stop is handed back (see drain).
         self._drained = False
 
@@ -176,6 +181,8 @@ class ComputeNode:
                 self._awaiting_approval[execution.id] = queued  # still waits for the orchestrator's yes
             else:
                 self._queue.append(queued)
+        if self._orchestrator.accepts_steps:
+            await self._retell_steps(leftovers.queued, leftovers.resumable)
         for record in leftovers.lost:
             if self._store.update_state(record.execution_id, State.Failed, expected=[record.state], message=RESTART_MESSAGE):
                 await self._reports.send(self._interrupted(record.execution_id, record.job_id, RESTART_MESSAGE))
@@ -183,6 +190,20 @@ class ComputeNode:
             logger.info("taking back %d execution(s) started by an earlier run of node %s",
                         len(leftovers.resumable), self.node_id)
         return leftovers.resumable
+
+    async def _retell_steps(self, queued: list[ExecutionRecord], resumable: list[ExecutionRecord]) -> None:
+        """Report again the steps of what is taken back: the earlier process may have died holding them
+        (reports.py). A repeat is no step forward, so the orchestrator records each once. Only to an
+        orchestrator that takes steps: nothing is held for one that does not, and a Go one may refuse
+        a repeated bid. Times are the store's: when the bid was taken, when the state last changed."""
+        for record in queued:
+            if record.execution.desired_state.state_type is not ExecutionDesiredStateType.Pending:
+                await self._progress(record.execution_id, record.job_id, State.BidAccepted, "Bid accepted",
+                                     time_ns=record.create_time_ns)
+        for record in resumable:
+            await self._progress(record.execution_id, record.job_id, State.BidAccepted, "Bid accepted",
+                                 time_ns=record.create_time_ns)
+            await self._progress(record.execution_id, record.job_id, record.state, time_ns=record.update_time_ns)
 
     async def stop(self) -> None:
         """Cancel queued and running executions (each reported as interrupted), stop plugins, close the store."""
@@ -318,14 +339,12 @@ class ComputeNode:
             return
         self._finished[execution.id] = asyncio.Event()
         # Report the bid before queueing, so the orchestrator never hears "Running" before "accepted".
-        accepted = functools.partial(
-            self._orchestrator.on_bid_result,
-            BidResult(execution_id=execution.id, job_id=execution.job_id, accepted=True),
-        )
         if execution.desired_state.state_type is ExecutionDesiredStateType.Pending:
-            await self._reports.report(accepted())  # a Go orchestrator waits for it to decide
+            # A Go orchestrator waits for it to decide: never held.
+            accepted = BidResult(execution_id=execution.id, job_id=execution.job_id, accepted=True)
+            await self._reports.report(self._orchestrator.on_bid_result(accepted))
         else:
-            await self._progress(execution.id, State.BidAccepted, "Bid accepted", accepted)
+            await self._progress(execution.id, execution.job_id, State.BidAccepted, "Bid accepted")
         if self._draining():
             await self._hand_back(execution.id, execution.job_id)  # the drain began meanwhile
             return
@@ -478,12 +497,7 @@ class ComputeNode:
         try:
             if not self._store.update_state(execution_id, State.Running, expected=[State.BidAccepted]):
                 return
-            await self._progress(
-                execution_id, State.Running, "", functools.partial(
-                    self._orchestrator.on_execution_progress,
-                    ExecutionProgress(execution_id=execution_id, job_id=job_id, state=State.Running),
-                )
-            )
+            await self._progress(execution_id, job_id, State.Running)
             outcome = await self._runner.run(
                 execution, on_publishing=lambda: self._publishing(execution), cleanup=False
             )
@@ -551,18 +565,24 @@ class ComputeNode:
 
     async def _publishing(self, execution: Execution) -> None:
         self._store.update_state(execution.id, State.Publishing, expected=[State.Running])
-        await self._progress(
-            execution.id, State.Publishing, "", functools.partial(
-                self._orchestrator.on_execution_progress,
-                ExecutionProgress(execution_id=execution.id, job_id=execution.job_id, state=State.Publishing),
-            )
-        )
+        await self._progress(execution.id, execution.job_id, State.Publishing)
 
-    async def _progress(self, execution_id: str, state: State, message: str, make: MakeReport) -> None:
-        """Report a step of an execution: held a moment when the orchestrator accepts steps in a final
-        report (reports.py), so that a short execution sends one report; otherwise at once."""
-        if self._orchestrator.accepts_steps:
-            step = ExecutionStep(state=state, message=message or state.name, time_ns=time.time_ns())
+    async def _progress(
+        self, execution_id: str, job_id: str, state: State, message: str = "", *, time_ns: int = 0
+    ) -> None:
+        """Report a step of an execution (reached at `time_ns`, now by default): held a moment when the
+        orchestrator accepts steps in a final report (reports.py), so that a short execution sends one
+        report; otherwise at once. Held too while earlier ones are (the link changed meanwhile), so
+        that none overtakes them."""
+        step = ExecutionStep(state=state, message=message or state.name, time_ns=time_ns or time.time_ns())
+        report = step_report(execution_id, job_id, step)
+
+        def make() -> Awaitable[None]:
+            if isinstance(report, BidResult):
+                return self._orchestrator.on_bid_result(report)
+            return self._orchestrator.on_execution_progress(report)
+
+        if self._orchestrator.accepts_steps or self._reports.holding(execution_id):
             await self._reports.hold(execution_id, step, make)
         else:
             await self._reports.report(make())

@@ -18,7 +18,9 @@ cannot move a Running execution back.
 
 A final report may carry the steps before it that were not reported on their own (`Steps`: bid
 accepted, Running, Publishing; see compute/reports.py): each forward one is recorded as its own
-history event, at the time the compute node reached it, in the final report's one transaction.
+history event, at the time the compute node reached it, in the final report's one transaction. That
+time is kept between the execution's last change here and now, and never goes backwards, whatever
+the node's clock says: the history stays in order.
 """
 
 from __future__ import annotations
@@ -43,6 +45,7 @@ from bacalhau.orchestrator.jobstore.base import ExecutionBrief, ExecutionUpdate,
 from bacalhau.orchestrator.nodes import NodeManager
 from bacalhau.orchestrator.planner import Planner
 from bacalhau.transport.messages import (
+    STEP_STATES,
     BidResult,
     ComputeError,
     ExecutionProgress,
@@ -297,17 +300,21 @@ class ComputeEventHandler:
         steps: Sequence[ExecutionStep],
     ) -> tuple[list[JobHistory], ExecutionStateType]:
         """History events of the `steps` that move forward from `previous` and come before `target`,
-        timed when the compute node reached them (never later than now: another machine's clock may
-        run ahead), and the state the last one reached."""
+        timed when the compute node reached them (within [the execution's last change, now], and never
+        before the step before: another machine's clock may run ahead or behind), and the state the
+        last one reached."""
         events: list[JobHistory] = []
         current = previous
         now = self._clock_ns()
+        earliest = min(execution.modify_time_ns, now)
         for step in steps:
-            rank = _RANK.get(step.state)
-            if rank is None or rank <= _RANK.get(current, len(_PROGRESS)) or rank >= _RANK.get(target, len(_PROGRESS)):
+            if step.state not in STEP_STATES:
+                continue  # AskForBidAccepted and the like are the orchestrator's to record, not a node's
+            rank = _RANK[step.state]
+            if rank <= _RANK.get(current, len(_PROGRESS)) or rank >= _RANK.get(target, len(_PROGRESS)):
                 continue
             event = execution_event(execution, current, step.state, step.message)
-            at = min(step.time_ns, now) if step.time_ns > 0 else now
+            at = earliest = min(max(step.time_ns, earliest), now)
             event.time = rfc3339_nano(at)
             event.event.timestamp = rfc3339(at)
             events.append(event)

@@ -24,8 +24,8 @@ class ComputeSide:
 
     @property
     def accepts_steps(self) -> bool:
-        """Whether final reports may carry the steps before them (see OrchestratorService); not over NCL,
-        where a Go orchestrator may answer."""
+        """Whether final reports may carry the steps before them (see OrchestratorService). A link says
+        so when it knows its orchestrator takes them; by default it does not."""
         return False
 
     async def start(self) -> None:

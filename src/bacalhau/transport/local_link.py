@@ -112,8 +112,8 @@ class LocalLink(ComputeSide):
 
     @property
     def accepts_steps(self) -> bool:
-        """Always: the orchestrator behind this link is this process's own (compute_events records Steps)."""
-        return True
+        """Whether the orchestrator behind this link (this process's own) takes steps."""
+        return self._service is not None and self._service.accepts_steps
 
     # --- wiring ------------------------------------------------------------------------------------
 

@@ -69,6 +69,18 @@ class ExecutionStep(WireModel):
     time_ns: int = Field(0, alias="Time")  # when the compute node reached it, Unix ns
 
 
+# The states a compute node reports as steps: its own, between the orchestrator's offer and the end.
+STEP_STATES = frozenset({ExecutionStateType.BidAccepted, ExecutionStateType.Running, ExecutionStateType.Publishing})
+
+
+def step_report(execution_id: str, job_id: str, step: ExecutionStep) -> BidResult | ExecutionProgress:
+    """The report a step is when it goes on its own: an accepted BidResult, or progress (Running,
+    Publishing)."""
+    if step.state is ExecutionStateType.BidAccepted:
+        return BidResult(execution_id=execution_id, job_id=job_id, accepted=True)
+    return ExecutionProgress(execution_id=execution_id, job_id=job_id, state=step.state, message=step.message)
+
+
 class RunResult(WireModel):
     """Compute -> orchestrator: the execution finished and its results were published."""
 

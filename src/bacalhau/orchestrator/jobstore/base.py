@@ -84,6 +84,7 @@ class ExecutionBrief:
     node_id: str
     compute_state: ExecutionStateType
     desired_state: ExecutionDesiredStateType
+    modify_time_ns: int = 0  # its last change (the steps a report carries are not dated before it)
 
 
 @dataclass

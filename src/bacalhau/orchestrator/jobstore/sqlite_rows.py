@@ -179,8 +179,8 @@ def load_execution_brief(conn: sqlite3.Connection, execution_id: str) -> Executi
     """The execution's IDs and states from its columns (and one JSON field, the desired state), without
     parsing the stored execution and the job it carries; None if absent."""
     row = conn.execute(
-        "SELECT job_id, job_version, node_id, compute_state, json_extract(data, '$.DesiredState.StateType') "
-        "FROM executions WHERE id = ?",
+        "SELECT job_id, job_version, node_id, compute_state, json_extract(data, '$.DesiredState.StateType'), "
+        "modify_time FROM executions WHERE id = ?",
         (execution_id,),
     ).fetchone()
     if row is None:
@@ -188,6 +188,7 @@ def load_execution_brief(conn: sqlite3.Connection, execution_id: str) -> Executi
     return ExecutionBrief(
         id=execution_id, job_id=str(row[0]), job_version=int(row[1]), node_id=str(row[2]),
         compute_state=ExecutionStateType(row[3]), desired_state=ExecutionDesiredStateType(row[4] or 0),
+        modify_time_ns=int(row[5]),
     )
 
 

@@ -33,7 +33,6 @@ from bacalhau.models.errors import BacalhauError, ErrorCode
 from bacalhau.models.execution import ExecutionLog
 from bacalhau.models.node import NodeInfo
 from bacalhau.models.resources import Resources
-from bacalhau.models.state import ExecutionStateType
 from bacalhau.transport import info_changes
 from bacalhau.transport import messages as m
 from bacalhau.transport.backoff import Backoff
@@ -216,13 +215,13 @@ class NclComputeLink(ComputeSide):
         if message.steps and not self.accepts_steps:
             # Held while the link was up to an orchestrator that takes steps; this one (after a
             # reconnect) gets each as its own report first, as a compute without steps sends them.
+            # (A final report already in the outbox with its steps is sent as stored.)
             for step in message.steps:
-                if step.state is ExecutionStateType.BidAccepted:
-                    self._report(m.BidResult(execution_id=message.execution_id, job_id=message.job_id, accepted=True))
+                report = m.step_report(message.execution_id, message.job_id, step)
+                if isinstance(report, m.BidResult):
+                    self._report(report)
                 else:
-                    await self.on_execution_progress(m.ExecutionProgress(
-                        execution_id=message.execution_id, job_id=message.job_id, state=step.state, message=step.message,
-                    ))
+                    await self.on_execution_progress(report)
             message = message.model_copy(update={"steps": []})
         self._report(message)
 

@@ -9,6 +9,7 @@ nodes, and a Go peer reads what it expects.
 
 from __future__ import annotations
 
+import logging
 import time
 
 from bacalhau.models.clock import rfc3339_nano
@@ -19,6 +20,7 @@ from bacalhau.transport import messages as m
 from bacalhau.transport.ncl import data
 from bacalhau.transport.ncl.event import Event
 
+log = logging.getLogger(__name__)
 
 def _event(message: str, topic: str, details: dict[str, str] | None = None) -> Event:
     return Event(Message=message, Topic=topic, Timestamp=rfc3339_nano(time.time_ns()), Details=dict(details or {}))
@@ -169,12 +171,14 @@ def _steps_to_ncl(steps: list[m.ExecutionStep]) -> list[data.Step] | None:
 
 
 def _steps_from_ncl(steps: list[data.Step] | None) -> list[m.ExecutionStep]:
-    """The steps a final report carries; a state this side does not know is left out (the final
-    report itself is still recorded)."""
+    """The steps a final report carries. A state this side does not know (a newer peer's) is logged and
+    left out, unlike a progress report's, which is refused: refusing the final report would hold up
+    every later message of the node for the sake of a history event."""
     known = {int(state) for state in ExecutionStateType}
-    return [
-        m.ExecutionStep(state=ExecutionStateType(s.state), message=s.message, time_ns=s.time_ns)
-        for s in steps or []
-        if s.state in known
-    ]
-
+    out = []
+    for s in steps or []:
+        if s.state not in known:
+            log.warning("a reported step with unknown state %d (%r) was left out", s.state, s.message)
+            continue
+        out.append(m.ExecutionStep(state=ExecutionStateType(s.state), message=s.message, time_ns=s.time_ns))
+    return out
