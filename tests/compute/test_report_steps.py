@@ -4,6 +4,7 @@ orchestrator that accepts steps (ours); every report on its own for one that doe
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
@@ -13,7 +14,7 @@ import pytest
 from compute_executors import ReattachingExecutor, ScriptedExecutor
 from compute_factories import make_registry, scripted_execution
 
-from bacalhau.compute.reports import ReportQueue
+from bacalhau.compute.reports import HOLD_S, ReportQueue
 from bacalhau.compute.service import STOP_MESSAGE, ComputeNode
 from bacalhau.compute.store import ExecutionRecord, ExecutionStore
 from bacalhau.config.types import BacalhauConfig
@@ -174,16 +175,12 @@ async def test_a_long_execution_reports_its_steps_on_their_own_after_the_window(
 async def test_a_cancelled_execution_reports_nothing_not_even_what_was_held(
     config: BacalhauConfig, executor: ScriptedExecutor, orchestrator: RecordingOrchestrator
 ) -> None:
-    compute = compute_node(config, executor, orchestrator, hold_s=0.05)
-    await compute.start()
-    try:
+    async with running_node(config, executor, orchestrator, hold_s=0.05) as compute:
         execution = scripted_execution(Block=True)
         await compute.ask_for_bid(AskForBid(Execution=execution))
         await executor.started[execution.id].wait()
         await compute.cancel_execution(CancelExecution(execution_id=execution.id, reason="user asked"))
         await asyncio.sleep(0.2)  # past the hold: what was held is dropped, not released
-    finally:
-        await compute.stop()
 
     assert reports_of(orchestrator, execution.id) == []
 
@@ -191,15 +188,11 @@ async def test_a_cancelled_execution_reports_nothing_not_even_what_was_held(
 async def test_stopping_the_node_reports_a_held_execution_with_its_steps(
     config: BacalhauConfig, executor: ScriptedExecutor, orchestrator: RecordingOrchestrator
 ) -> None:
-    compute = ComputeNode(
-        node_id="n-test", config=config, registry=make_registry(config, executor), orchestrator=orchestrator
-    )
-    await compute.start()
-    execution = scripted_execution(Block=True, IgnoreTimeout=True)
-    await compute.ask_for_bid(AskForBid(Execution=execution))
-    await executor.started[execution.id].wait()
-
-    await compute.stop()
+    async with running_node(config, executor, orchestrator, hold_s=HOLD_S) as compute:
+        execution = scripted_execution(Block=True, IgnoreTimeout=True)
+        await compute.ask_for_bid(AskForBid(Execution=execution))
+        await executor.started[execution.id].wait()
+    # Stopped: the held steps go with the execution's interruption.
 
     error = await orchestrator.wait_for(ComputeError, execution.id)
     assert error.message == STOP_MESSAGE
@@ -223,29 +216,32 @@ async def test_without_steps_every_report_comes_on_its_own(
 # ---- edges: a link that changes, approval, stopping, restarting ------------------------------------
 
 
-def compute_node(
+@contextlib.asynccontextmanager
+async def running_node(
     config: BacalhauConfig, executor: ScriptedExecutor, orchestrator: RecordingOrchestrator, *, hold_s: float
-) -> ComputeNode:
-    return ComputeNode(
+) -> AsyncIterator[ComputeNode]:
+    """A started compute node whose progress reports wait `hold_s` for a final report; stopped after."""
+    compute = ComputeNode(
         node_id="n-test", config=config, registry=make_registry(config, executor), orchestrator=orchestrator,
         report_hold_s=hold_s,
     )
+    await compute.start()
+    try:
+        yield compute
+    finally:
+        await compute.stop()
 
 
 async def test_a_step_held_before_the_link_stopped_taking_steps_is_still_sent_first(
     config: BacalhauConfig, executor: ScriptedExecutor, orchestrator: RecordingOrchestrator
 ) -> None:
-    compute = compute_node(config, executor, orchestrator, hold_s=0.05)
-    await compute.start()
-    try:
+    async with running_node(config, executor, orchestrator, hold_s=0.05) as compute:
         execution = scripted_execution(Block=True)
         await compute.ask_for_bid(AskForBid(Execution=execution))  # bid accepted: held
         orchestrator.accepts_steps = False  # the link reconnected to an orchestrator without steps
         await orchestrator.wait_for(ExecutionProgress, execution.id)
         executor.release(execution.id)
         await orchestrator.wait_for(RunResult, execution.id)
-    finally:
-        await compute.stop()
 
     assert reports_of(orchestrator, execution.id) == ["BidResult", "ExecutionProgress", "RunResult"]
 
@@ -253,15 +249,11 @@ async def test_a_step_held_before_the_link_stopped_taking_steps_is_still_sent_fi
 async def test_a_pending_bid_is_answered_at_once_even_to_an_orchestrator_that_takes_steps(
     config: BacalhauConfig, executor: ScriptedExecutor, orchestrator: RecordingOrchestrator
 ) -> None:
-    compute = compute_node(config, executor, orchestrator, hold_s=60)  # held steps would wait a minute
-    await compute.start()
-    try:
+    async with running_node(config, executor, orchestrator, hold_s=60) as compute:  # held steps would wait a minute
         execution = scripted_execution()
         execution.desired_state = DesiredState(StateType=ExecutionDesiredStateType.Pending)
         await compute.ask_for_bid(AskForBid(Execution=execution))
         bid = await orchestrator.wait_for(BidResult, execution.id)
-    finally:
-        await compute.stop()
 
     assert bid.accepted and executor.requests == {}
 
@@ -309,14 +301,10 @@ async def test_a_restart_reports_again_the_steps_of_what_it_takes_back_at_their_
     running = left_by_an_earlier_process(config, State.Running)
     executor = ReattachingExecutor()
     executor.survivors[running.execution_id] = release = asyncio.Event()
-    compute = compute_node(config, executor, orchestrator, hold_s=60)
-    await compute.start()
-    try:
+    async with running_node(config, executor, orchestrator, hold_s=60):
         queued_result = await orchestrator.wait_for(RunResult, queued.execution_id)
         release.set()
         running_result = await orchestrator.wait_for(RunResult, running.execution_id)
-    finally:
-        await compute.stop()
 
     # Told again, one report each (nothing is held before the node is up), then run or taken back.
     assert reports_of(orchestrator, queued.execution_id) == ["BidResult", "RunResult"]
@@ -330,11 +318,7 @@ async def test_a_restart_tells_an_orchestrator_without_steps_nothing_again(
 ) -> None:
     orchestrator.accepts_steps = False  # nothing was held for it; a Go one may refuse a repeated bid
     queued = left_by_an_earlier_process(config, State.BidAccepted)
-    compute = compute_node(config, ReattachingExecutor(), orchestrator, hold_s=60)
-    await compute.start()
-    try:
+    async with running_node(config, ReattachingExecutor(), orchestrator, hold_s=60):
         await orchestrator.wait_for(RunResult, queued.execution_id)
-    finally:
-        await compute.stop()
 
     assert reports_of(orchestrator, queued.execution_id) == ["ExecutionProgress", "RunResult"]
