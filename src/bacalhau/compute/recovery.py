@@ -15,9 +15,12 @@ from __future__ import annotations
 import asyncio
 from dataclasses import dataclass, field
 
+from bacalhau.compute.reports import ReportQueue
 from bacalhau.compute.runner import ExecutionRunner
 from bacalhau.compute.store import ExecutionRecord, ExecutionStore
+from bacalhau.models.state import ExecutionDesiredStateType
 from bacalhau.models.state import ExecutionStateType as State
+from bacalhau.transport.base import OrchestratorService
 
 
 @dataclass
@@ -40,3 +43,20 @@ async def sort_leftovers(store: ExecutionStore, runner: ExecutionRunner) -> Left
         else:
             found.lost.append(record)
     return found
+
+
+async def retell_steps(reports: ReportQueue, orchestrator: OrchestratorService, leftovers: Leftovers) -> None:
+    """Report again the steps of what is taken back: the earlier process may have died holding them
+    (reports.py). A repeat is no step forward, so the orchestrator records each once. Only for an
+    orchestrator that takes steps (the caller checks): nothing is held for one that does not, and a Go
+    one may refuse a repeated bid. Times are the store's: when the bid was taken, when the state last
+    changed."""
+    for record in leftovers.queued:
+        if record.execution.desired_state.state_type is not ExecutionDesiredStateType.Pending:
+            await reports.step(orchestrator, record.execution_id, record.job_id, State.BidAccepted,
+                               time_ns=record.create_time_ns)
+    for record in leftovers.resumable:
+        await reports.step(orchestrator, record.execution_id, record.job_id, State.BidAccepted,
+                           time_ns=record.create_time_ns)
+        await reports.step(orchestrator, record.execution_id, record.job_id, record.state,
+                           time_ns=record.update_time_ns)

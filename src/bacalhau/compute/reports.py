@@ -23,10 +23,13 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass, field
 
-from bacalhau.transport.messages import ExecutionStep
+from bacalhau.models.state import ExecutionStateType
+from bacalhau.transport.base import OrchestratorService
+from bacalhau.transport.messages import BidResult, ExecutionStep, step_report
 
 logger = logging.getLogger(__name__)
 
@@ -35,6 +38,8 @@ logger = logging.getLogger(__name__)
 HOLD_S = 0.25
 
 MakeReport = Callable[[], Awaitable[None]]
+# What a step says when reported, as the orchestrator words it for a report of its own.
+_STEP_MESSAGES = {ExecutionStateType.BidAccepted: "Bid accepted"}
 
 
 @dataclass(eq=False)
@@ -92,6 +97,28 @@ class ReportQueue:
             held = self._held[execution_id] = _Held(timer)
         held.steps.append(step)
         held.reports.append(make)
+
+    async def step(
+        self, orchestrator: OrchestratorService, execution_id: str, job_id: str, state: ExecutionStateType,
+        message: str = "", *, time_ns: int = 0,
+    ) -> None:
+        """Report that an execution reached `state` (at `time_ns`, now by default): held when the
+        orchestrator accepts steps in a final report, so that a short execution sends one report;
+        otherwise at once. Held too while earlier ones are (the link changed meanwhile), so that none
+        overtakes them."""
+        step = ExecutionStep(state=state, message=message or _STEP_MESSAGES.get(state, state.name),
+                             time_ns=time_ns or time.time_ns())
+        report = step_report(execution_id, job_id, step)
+
+        def make() -> Awaitable[None]:
+            if isinstance(report, BidResult):
+                return orchestrator.on_bid_result(report)
+            return orchestrator.on_execution_progress(report)
+
+        if orchestrator.accepts_steps or self.holding(execution_id):
+            await self.hold(execution_id, step, make)
+        else:
+            await self.report(make())
 
     def take_steps(self, execution_id: str) -> list[ExecutionStep]:
         """The steps held for `execution_id`, oldest first, for its final report to carry: their own

@@ -42,7 +42,7 @@ from bacalhau.compute.interruptions import (
 from bacalhau.compute.logs import stream_log_files
 from bacalhau.compute.nodeinfo import active_jobs, compute_node_info
 from bacalhau.compute.queued import ExecutionQueue, QueuedExecution
-from bacalhau.compute.recovery import sort_leftovers
+from bacalhau.compute.recovery import retell_steps, sort_leftovers
 from bacalhau.compute.registry import PluginRegistry
 from bacalhau.compute.reports import HOLD_S as REPORT_HOLD_S
 from bacalhau.compute.reports import ReportQueue
@@ -64,12 +64,10 @@ from bacalhau.transport.messages import (
     BidResult,
     CancelExecution,
     ComputeError,
-    ExecutionStep,
     Handshake,
     LogStreamRequest,
     NodeInfoUpdate,
     RunResult,
-    step_report,
 )
 
 logger = logging.getLogger(__name__)
@@ -109,8 +107,7 @@ class ComputeNode:
         clock: Callable[[], float] = time.monotonic,
         report_hold_s: float = REPORT_HOLD_S,
     ) -> None:
-        """`report_hold_s`: how long a progress report waits for the execution's final report to
-        carry it, when the orchestrator accepts steps (reports.py)."""
+        """`report_hold_s`: how long a step waits for the final report to carry it (reports.py)."""
         self.node_id = node_id
         self.status = NodeStatus.CREATED
         self._config = config
@@ -182,7 +179,7 @@ class ComputeNode:
             else:
                 self._queue.append(queued)
         if self._orchestrator.accepts_steps:
-            await self._retell_steps(leftovers.queued, leftovers.resumable)
+            await retell_steps(self._reports, self._orchestrator, leftovers)
         for record in leftovers.lost:
             if self._store.update_state(record.execution_id, State.Failed, expected=[record.state], message=RESTART_MESSAGE):
                 await self._reports.send(self._interrupted(record.execution_id, record.job_id, RESTART_MESSAGE))
@@ -190,20 +187,6 @@ class ComputeNode:
             logger.info("taking back %d execution(s) started by an earlier run of node %s",
                         len(leftovers.resumable), self.node_id)
         return leftovers.resumable
-
-    async def _retell_steps(self, queued: list[ExecutionRecord], resumable: list[ExecutionRecord]) -> None:
-        """Report again the steps of what is taken back: the earlier process may have died holding them
-        (reports.py). A repeat is no step forward, so the orchestrator records each once. Only to an
-        orchestrator that takes steps: nothing is held for one that does not, and a Go one may refuse
-        a repeated bid. Times are the store's: when the bid was taken, when the state last changed."""
-        for record in queued:
-            if record.execution.desired_state.state_type is not ExecutionDesiredStateType.Pending:
-                await self._progress(record.execution_id, record.job_id, State.BidAccepted, "Bid accepted",
-                                     time_ns=record.create_time_ns)
-        for record in resumable:
-            await self._progress(record.execution_id, record.job_id, State.BidAccepted, "Bid accepted",
-                                 time_ns=record.create_time_ns)
-            await self._progress(record.execution_id, record.job_id, record.state, time_ns=record.update_time_ns)
 
     async def stop(self) -> None:
         """Cancel queued and running executions (each reported as interrupted), stop plugins, close the store."""
@@ -344,7 +327,7 @@ class ComputeNode:
             accepted = BidResult(execution_id=execution.id, job_id=execution.job_id, accepted=True)
             await self._reports.report(self._orchestrator.on_bid_result(accepted))
         else:
-            await self._progress(execution.id, execution.job_id, State.BidAccepted, "Bid accepted")
+            await self._reports.step(self._orchestrator, execution.id, execution.job_id, State.BidAccepted)
         if self._draining():
             await self._hand_back(execution.id, execution.job_id)  # the drain began meanwhile
             return
@@ -497,7 +480,7 @@ class ComputeNode:
         try:
             if not self._store.update_state(execution_id, State.Running, expected=[State.BidAccepted]):
                 return
-            await self._progress(execution_id, job_id, State.Running)
+            await self._reports.step(self._orchestrator, execution_id, job_id, State.Running)
             outcome = await self._runner.run(
                 execution, on_publishing=lambda: self._publishing(execution), cleanup=False
             )
@@ -565,27 +548,7 @@ class ComputeNode:
 
     async def _publishing(self, execution: Execution) -> None:
         self._store.update_state(execution.id, State.Publishing, expected=[State.Running])
-        await self._progress(execution.id, execution.job_id, State.Publishing)
-
-    async def _progress(
-        self, execution_id: str, job_id: str, state: State, message: str = "", *, time_ns: int = 0
-    ) -> None:
-        """Report a step of an execution (reached at `time_ns`, now by default): held a moment when the
-        orchestrator accepts steps in a final report (reports.py), so that a short execution sends one
-        report; otherwise at once. Held too while earlier ones are (the link changed meanwhile), so
-        that none overtakes them."""
-        step = ExecutionStep(state=state, message=message or state.name, time_ns=time_ns or time.time_ns())
-        report = step_report(execution_id, job_id, step)
-
-        def make() -> Awaitable[None]:
-            if isinstance(report, BidResult):
-                return self._orchestrator.on_bid_result(report)
-            return self._orchestrator.on_execution_progress(report)
-
-        if self._orchestrator.accepts_steps or self._reports.holding(execution_id):
-            await self._reports.hold(execution_id, step, make)
-        else:
-            await self._reports.report(make())
+        await self._reports.step(self._orchestrator, execution.id, execution.job_id, State.Publishing)
 
     async def _fail_on_stop(self, execution_id: str, job_id: str) -> None:
         if self._drained:
