@@ -111,6 +111,7 @@ class ReportQueue:
         report = step_report(execution_id, job_id, step)
 
         def make() -> Awaitable[None]:
+            """The report's call, made when it is sent."""
             if isinstance(report, BidResult):
                 return orchestrator.on_bid_result(report)
             return orchestrator.on_execution_progress(report)
