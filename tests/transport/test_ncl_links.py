@@ -129,13 +129,21 @@ async def make_pair(
     return orchestrator, service, link, compute_service
 
 
+async def connected_pair(
+    nats_servers: ServerFactory, nats_connections: ConnectionFactory, outboxes: dict[str, Outbox]
+) -> tuple[NclOrchestratorLink, RecordingOrchestrator, NclComputeLink, RecordingCompute]:
+    """make_pair on a fresh nats-server, with the compute link started and connected."""
+    server = await nats_servers()
+    pair = await make_pair(server.client_url, nats_connections, outboxes)
+    await pair[2].start()
+    await asyncio.wait_for(pair[2].connected.wait(), 10)
+    return pair
+
+
 async def test_handshake_then_an_offer_reaches_the_node_and_its_bid_comes_back(
     nats_servers: ServerFactory, nats_connections: ConnectionFactory, outboxes: dict[str, Outbox]
 ) -> None:
-    server = await nats_servers()
-    orchestrator, service, link, compute = await make_pair(server.client_url, nats_connections, outboxes)
-    await link.start()
-    await asyncio.wait_for(link.connected.wait(), 10)
+    orchestrator, service, link, compute = await connected_pair(nats_servers, nats_connections, outboxes)
     assert service.handshakes[0].node_info.node_id == "n-1"
     assert service.handshakes[0].active_execution_ids == ["e-held"]
     remote = orchestrator.compute("n-1")
@@ -229,10 +237,7 @@ async def test_reconciliation_cancels_what_the_orchestrator_no_longer_wants(
 async def test_logs_stream_from_the_node_through_nats(
     nats_servers: ServerFactory, nats_connections: ConnectionFactory, outboxes: dict[str, Outbox]
 ) -> None:
-    server = await nats_servers()
-    orchestrator, _, link, _ = await make_pair(server.client_url, nats_connections, outboxes)
-    await link.start()
-    await asyncio.wait_for(link.connected.wait(), 10)
+    orchestrator, _, link, _ = await connected_pair(nats_servers, nats_connections, outboxes)
     remote = orchestrator.compute("n-1")
     assert remote is not None
     lines = [log.line async for log in remote.stream_logs(m.LogStreamRequest(execution_id="e-7"))]
@@ -244,10 +249,7 @@ async def test_logs_stream_from_the_node_through_nats(
 async def test_a_go_style_pending_bid_is_accepted_through_bid_accepted(
     nats_servers: ServerFactory, nats_connections: ConnectionFactory, outboxes: dict[str, Outbox]
 ) -> None:
-    server = await nats_servers()
-    orchestrator, _, link, compute = await make_pair(server.client_url, nats_connections, outboxes)
-    await link.start()
-    await asyncio.wait_for(link.connected.wait(), 10)
+    orchestrator, _, link, compute = await connected_pair(nats_servers, nats_connections, outboxes)
     remote = orchestrator.compute("n-1")
     assert remote is not None
     await remote.accept_bid(m.BidAccepted(execution_id="e-5"))
@@ -266,10 +268,7 @@ def final_with_steps(execution_id: str) -> m.RunResult:
 async def test_an_orchestrator_that_takes_steps_gets_them_in_the_final_report(
     nats_servers: ServerFactory, nats_connections: ConnectionFactory, outboxes: dict[str, Outbox]
 ) -> None:
-    server = await nats_servers()
-    orchestrator, service, link, _ = await make_pair(server.client_url, nats_connections, outboxes)
-    await link.start()
-    await asyncio.wait_for(link.connected.wait(), 10)
+    orchestrator, service, link, _ = await connected_pair(nats_servers, nats_connections, outboxes)
     assert link.accepts_steps
 
     await link.on_run_result(final_with_steps("e-1"))
@@ -289,10 +288,7 @@ async def test_steps_go_out_as_reports_of_their_own_to_an_orchestrator_without_t
     # An orchestrator that does not announce `steps`, as a Go one (which announces no extension at all;
     # this one keeps `progress`, so Running is sent too).
     monkeypatch.setattr(orchestrator_link, "EXTENSIONS", [control.EXTENSION_RECONCILE, control.EXTENSION_PROGRESS])
-    server = await nats_servers()
-    orchestrator, service, link, _ = await make_pair(server.client_url, nats_connections, outboxes)
-    await link.start()
-    await asyncio.wait_for(link.connected.wait(), 10)
+    orchestrator, service, link, _ = await connected_pair(nats_servers, nats_connections, outboxes)
     assert not link.accepts_steps
 
     await link.on_run_result(final_with_steps("e-1"))

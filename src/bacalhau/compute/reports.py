@@ -15,7 +15,7 @@ Progress reports may be held (`hold`), when the orchestrator accepts steps in a 
 A short execution is then one report instead of three: one store transaction on the orchestrator,
 one message in the outbox, instead of three of each. A long one shows Running HOLD_S late (Bacalhau's
 compute never reports it). Held reports are not in the outbox yet: after a crash the node reports
-again, from its store, the steps of what it takes back (service.py, `_recover`), and fails the rest,
+again, from its store, the steps of what it takes back (recovery.retell_steps), and fails the rest,
 as before.
 """
 
@@ -87,7 +87,7 @@ class ReportQueue:
         """A progress report of `execution_id` (`make` makes it), held up to `hold_s` from the first one
         held: if the execution ends meanwhile, its final report carries `step` instead (`take_steps`);
         otherwise the report is queued as made, after those held before it. Made at once (`report`)
-        when nothing may be held (hold_s 0, or the queue is not running)."""
+        when nothing may be held (hold_s 0, the queue stopping or not running)."""
         if self._hold_s <= 0 or self._stopping or not self.running:
             await self.report(make())
             return

@@ -22,6 +22,7 @@ from bacalhau.transport.ncl.event import Event
 
 log = logging.getLogger(__name__)
 
+
 def _event(message: str, topic: str, details: dict[str, str] | None = None) -> Event:
     return Event(Message=message, Topic=topic, Timestamp=rfc3339_nano(time.time_ns()), Details=dict(details or {}))
 
