@@ -28,6 +28,7 @@ from bacalhau.compute.publishers.retrying import RetryingPublisher
 from bacalhau.compute.publishers.s3 import S3Publisher
 from bacalhau.compute.storage.base import StorageProvider
 from bacalhau.compute.storage.inline import InlineStorage
+from bacalhau.compute.storage.inline_store import InlineStore
 from bacalhau.compute.storage.input_cache import InputCache
 from bacalhau.compute.storage.ipfs import IpfsStorage
 from bacalhau.compute.storage.local import LocalStorage
@@ -234,7 +235,7 @@ def build_registry(*, config: BacalhauConfig, node_id: str = "") -> PluginRegist
         c.ENGINE_NOOP: NoopExecutor(),
     }
     storages: dict[str, StorageProvider] = {
-        c.STORAGE_INLINE: InlineStorage(),
+        c.STORAGE_INLINE: InlineStorage(store=InlineStore(data_dir / "compute" / "cache" / "inline")),
         c.STORAGE_LOCAL: local_storage,
         c.STORAGE_LOCAL_DIRECTORY: local_storage,
         c.STORAGE_URL: UrlStorage(

@@ -262,7 +262,8 @@ class ExecutionRunner:
             staged = await _stage(storage, source, index=len(prepared), work_dir=self.work_dir(execution.id))
             prepared.append((storage, staged))
             inputs.append(MountedInput(
-                host_path=staged.host_path, target=source.target, read_only=staged.read_only, private=staged.owned
+                host_path=staged.host_path, target=source.target, read_only=staged.read_only,
+                private=staged.owned or staged.shared
             ))
         request = self._request(execution, job, task, results, inputs=inputs)
         outcome = await self._execute(executor, request, request.timeout_s, start=executor.run)

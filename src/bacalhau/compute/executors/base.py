@@ -40,8 +40,8 @@ class MountedInput:
     read_only: bool = True
     # The InputSource's Alias, if any: the wasm executor accepts it as an EntryModule/ImportModules name.
     alias: str = ""
-    # Staged by the node into a folder of its own, deleted after the run (not a user's local path): an
-    # executor may then expose that folder itself.
+    # Staged by the node into a folder of its own, deleted after the run or shared read-only between
+    # runs (not a user's local path): an executor may then expose that folder itself.
     private: bool = False
 
 

@@ -11,12 +11,15 @@ from bacalhau.models.job import InputSource
 
 @dataclass(frozen=True)
 class PreparedInput:
-    """A staged input. `owned` is True when the provider made a copy that cleanup must delete."""
+    """A staged input. `owned` is True when the provider made a copy that cleanup must delete; `shared`
+    when it is a read-only copy in a folder of the node's own, shared between executions (cleanup lets
+    go of it)."""
 
     source: InputSource
     host_path: Path
     read_only: bool
     owned: bool
+    shared: bool = False
 
 
 def input_name(source: InputSource) -> str:

@@ -1,8 +1,9 @@
 """The `inline` input source: content carried in the job spec itself as a `data:` URL.
 
 `bacalhau wasm run ./main.wasm` uploads a local file this way. The URL is decoded into
-`<work_dir>/<n>/<basename of target>`; a gzipped tarball (`data:application/gzip;base64,...`, how
-Bacalhau's CLI inlines a directory) is unpacked into a directory at the same place.
+`<work_dir>/<n>/<basename of target>`, or, on a node (with an InlineStore), once per content into a copy
+that the executions using it share read-only; a gzipped tarball (`data:application/gzip;base64,...`, how
+Bacalhau's CLI inlines a directory) is unpacked into a private directory at the first place.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from pathlib import Path
 from urllib.parse import unquote_to_bytes
 
 from bacalhau.compute.storage.base import PreparedInput, input_name
+from bacalhau.compute.storage.inline_store import InlineStore, inline_key
 from bacalhau.compute.storage.workdir import fresh_numbered_dir, remove_staged
 from bacalhau.models.errors import StorageError
 from bacalhau.models.job import InputSource
@@ -67,7 +69,11 @@ def parse_data_url(url: str) -> DataURL:
 
 
 class InlineStorage:
-    """Stages `inline` inputs: decodes the data URL into a private copy that cleanup deletes."""
+    """Stages `inline` inputs: decodes the data URL into a copy shared read-only by every execution with the
+    same content (with a `store`, see inline_store.py), or else into a private copy that cleanup deletes."""
+
+    def __init__(self, store: InlineStore | None = None) -> None:
+        self._store = store
 
     def is_installed(self) -> bool:
         """Inline content needs nothing from the node."""
@@ -96,17 +102,26 @@ class InlineStorage:
         wait for the GIL behind a busy loop) cost a trivial job milliseconds. A long one is decoded and
         written in a worker thread: a spec may carry megabytes inline."""
         url = self._url(source)
+        if self._store is not None and not _is_archive(url):
+            # The decoded content is never longer than its URL: the bound is checked before decoding.
+            name = _staged_name(source.target)
+            shared = await self._store.acquire(inline_key(url, name), len(url),
+                                               lambda folder: self._write_shared(source, url, folder / name))
+            if shared is not None:
+                return PreparedInput(source=source, host_path=shared, read_only=True, owned=False, shared=True)
         if len(url) <= DECODE_ON_LOOP_CHARS:
             return self._stage(source, url, work_dir)
         return await asyncio.to_thread(self._stage, source, url, work_dir)
 
     async def cleanup(self, prepared: PreparedInput) -> None:
-        """Delete the numbered folder `prepare` made. Idempotent.
+        """Delete the numbered folder `prepare` made, or let go of the shared copy. Idempotent.
 
         A single file (no archive unpacked) goes on the event loop, as short URLs are staged there; a
         folder an archive was unpacked into goes in a thread (workdir.remove_staged)."""
         if prepared.owned:
             await remove_staged(prepared.host_path.parent, prepared.host_path)
+        elif prepared.shared and self._store is not None:
+            self._store.release(prepared.host_path)
 
     async def has_locally(self, source: InputSource) -> bool:
         """Always: the data travels inside the job itself."""
@@ -120,6 +135,20 @@ class InlineStorage:
                 hint="set Source.Params.URL to a data: URL such as data:text/plain;base64,aGVsbG8=",
             )
         return url
+
+    async def _write_shared(self, source: InputSource, url: str, path: Path) -> Path:
+        """Decode `url` into the new file `path` (its folder made too): on the loop when short, as `prepare`."""
+        if len(url) <= DECODE_ON_LOOP_CHARS:
+            return self._write_file(source, self._decode(source, url), path)
+        return await asyncio.to_thread(lambda: self._write_file(source, self._decode(source, url), path))
+
+    def _write_file(self, source: InputSource, decoded: DataURL, path: Path) -> Path:
+        try:
+            path.parent.mkdir()
+            path.write_bytes(decoded.data)
+        except OSError as exc:
+            raise StorageError(f"inline input {input_name(source)!r} could not be staged: {exc}") from exc
+        return path
 
     def _stage(self, source: InputSource, url: str, work_dir: Path) -> PreparedInput:
         return self._write(source, self._decode(source, url), work_dir)
@@ -148,6 +177,13 @@ class InlineStorage:
             shutil.rmtree(folder, ignore_errors=True)  # leave no partial files behind
             raise StorageError(f"inline input {input_name(source)!r} could not be staged: {exc}") from exc
         return PreparedInput(source=source, host_path=host_path, read_only=True, owned=True)
+
+
+def _is_archive(url: str) -> bool:
+    """Whether the URL carries a directory (a gzipped tarball, unpacked when staged): those stay private,
+    as their unpacked size is unknown until then."""
+    header = url.strip()[5:].partition(",")[0]
+    return header.split(";")[0].strip().lower() == GZIP_MEDIA_TYPE
 
 
 def _staged_name(target: str) -> str:
