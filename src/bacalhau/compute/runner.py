@@ -43,6 +43,7 @@ from pathlib import Path
 from typing import TypeVar
 
 from bacalhau.compute import disk_usage
+from bacalhau.compute.blank_results import BlankResults
 from bacalhau.compute.capacity import execution_resources
 from bacalhau.compute.environment import task_environment
 from bacalhau.compute.executors.base import (
@@ -150,6 +151,11 @@ class ExecutionRunner:
         self._clock = clock
         self._backstop_grace_s = backstop_grace_s
         self._staged: dict[str, list[tuple[StorageProvider, PreparedInput]]] = {}
+        self._blanks = BlankResults(self._compute_dir / "results-spare")
+
+    def close(self) -> None:
+        """Stop making results folders ahead (blank_results.py)."""
+        self._blanks.close()
 
     def results_dir(self, execution_id: str) -> Path:
         """Where an execution's stdout, stderr, exitCode and result folders are written."""
@@ -384,6 +390,8 @@ class ExecutionRunner:
 
     def _fresh_results_dir(self, execution_id: str) -> Path:
         results = self.results_dir(execution_id)
+        if self._blanks.take(results):  # one made ahead, with empty stdout and stderr
+            return results
         try:
             results.mkdir(parents=True)
         except FileExistsError:

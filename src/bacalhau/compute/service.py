@@ -204,13 +204,13 @@ class ComputeNode:
         if self._info_task is not None:
             self._info_task.cancel()
             await asyncio.gather(self._info_task, return_exceptions=True)
-            self._info_task = None
         await self._reports.stop()
         for execution_id in list(self._finished):
             self._mark_finished(execution_id)  # release log followers
         try:
             await self._registry.stop()
         finally:
+            self._runner.close()  # its results-folder thread
             self._store.close()
             self.status = NodeStatus.STOPPED
 

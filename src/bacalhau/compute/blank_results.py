@@ -1,0 +1,117 @@
+"""Results folders made ahead of the executions that take them.
+
+Every execution needs a fresh results folder holding its stdout and stderr files. Making a folder and two
+files is three new inodes: 0.03-0.8 ms of kernel time each on a slow disk (this project's 2-core VM),
+more than a trivial WASM task runs, and paid on the event loop while the job waits. Here a thread keeps
+`keep` blank folders ready under `<DataDir>/compute/results-spare/`; an execution takes one by renaming
+it to its own results folder (one rename, ~20 µs), and the thread makes the next one meanwhile:
+
+    take(dest) ──► a blank ready? ──no──► False (the caller makes its folder itself); wake the thread
+                      │yes
+                      ▼
+                 rename it to dest ──fails (dest left over, not empty)──► False; the blank is deleted
+                      │ok
+                      ▼
+                 True; wake the thread ──► it tops the spares up to `keep` again
+
+A blank is an empty folder with empty `stdout` and `stderr`, exactly what the executors open (and
+truncate) as the task starts; `exitCode` is never made ahead, as it is what tells a restarted node that a
+task ended. The spares are only this process's: the thread deletes whatever an earlier one left before
+making any. Each spare is complete before it is listed as ready, so a take never sees a half-made one.
+"""
+
+from __future__ import annotations
+
+import collections
+import contextlib
+import logging
+import os
+import shutil
+import threading
+from pathlib import Path
+from typing import Final
+
+from bacalhau.models import constants as c
+
+logger = logging.getLogger(__name__)
+
+DEFAULT_KEEP: Final = 16
+
+
+class BlankResults:
+    """A few blank results folders kept ready (see the module docstring). Thread-safe `take`."""
+
+    def __init__(self, spare_dir: Path, *, keep: int = DEFAULT_KEEP) -> None:
+        self.spare_dir = spare_dir
+        self.keep = keep
+        self._ready: collections.deque[Path] = collections.deque()
+        self._wake = threading.Event()
+        self._closed = False
+        self._thread: threading.Thread | None = None
+        self._lock = threading.Lock()  # starts the thread once
+
+    def take(self, dest: Path) -> bool:
+        """Move a blank folder to `dest` (whose parent exists); False when none is ready or it cannot be
+        moved there, and the caller makes the folder itself. Never raises."""
+        self._start()
+        try:
+            blank = self._ready.popleft()
+        except IndexError:
+            self._wake.set()
+            return False
+        self._wake.set()
+        try:
+            os.rename(blank, dest)  # onto an empty leftover folder, replaces it; onto a full one, fails
+        except OSError:
+            shutil.rmtree(blank, ignore_errors=True)
+            return False
+        return True
+
+    def ready(self) -> int:
+        """How many blanks are ready now."""
+        return len(self._ready)
+
+    def close(self) -> None:
+        """Stop the thread (the spares stay; the next process deletes them)."""
+        self._closed = True
+        self._wake.set()
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+
+    def _start(self) -> None:
+        if self._thread is not None or self._closed:
+            return
+        with self._lock:
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._run, name="blank-results", daemon=True)
+                self._thread.start()
+
+    def _run(self) -> None:
+        shutil.rmtree(self.spare_dir, ignore_errors=True)  # an earlier process's: not listed here
+        made = 0
+        failing = False
+        while not self._closed:
+            self._wake.clear()  # before looking: a take from now on wakes the wait below
+            try:
+                while len(self._ready) < self.keep and not self._closed:
+                    self._ready.append(self._make(made))
+                    made += 1
+                failing = False
+            except OSError as exc:  # a full or read-only disk: executions make their own folders meanwhile
+                if not failing:
+                    logger.warning("cannot make blank results folders in %s: %s", self.spare_dir, exc)
+                failing = True
+            self._wake.wait()
+
+    def _make(self, n: int) -> Path:
+        folder = self.spare_dir / str(n)
+        self.spare_dir.mkdir(parents=True, exist_ok=True)
+        try:
+            folder.mkdir()
+            for name in (c.RESULT_STDOUT, c.RESULT_STDERR):
+                os.close(os.open(folder / name, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o666))
+        except BaseException:
+            with contextlib.suppress(OSError):
+                shutil.rmtree(folder)
+            raise
+        return folder
