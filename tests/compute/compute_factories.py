@@ -15,6 +15,7 @@ from bacalhau.compute.publishers.local import LocalPublisher
 from bacalhau.compute.publishers.noop import NoopPublisher
 from bacalhau.compute.registry import PluginRegistry
 from bacalhau.compute.storage.inline import InlineStorage
+from bacalhau.compute.storage.inline_store import InlineStore
 from bacalhau.compute.storage.local import LocalStorage
 from bacalhau.config.types import BacalhauConfig
 from bacalhau.models.execution import AllocatedResources, Execution
@@ -44,7 +45,9 @@ def make_registry(config: BacalhauConfig, executor: Executor) -> PluginRegistry:
     noop = NoopPublisher()
     return PluginRegistry(
         executors={SCRIPTED: executor, "noop": NoopExecutor()},
-        storages={"inline": InlineStorage(), "local": local, "localDirectory": local},
+        # Inline inputs shared between executions, as a node stages them (registry.build_registry).
+        storages={"inline": InlineStorage(store=InlineStore(Path(config.data_dir) / "compute" / "cache" / "inline")),
+                  "local": local, "localDirectory": local},
         publishers={
             "local": LocalPublisher(data_dir=Path(config.data_dir), address="127.0.0.1", port=0),
             "noop": noop,

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import shutil
 import threading
 import time
 from collections.abc import Iterator
@@ -70,14 +72,20 @@ def test_what_an_earlier_process_left_is_deleted_before_any_blank_is_made(tmp_pa
         blanks.close()
 
 
-def test_an_unwritable_spare_folder_falls_back_to_the_callers_own_folders(tmp_path: Path) -> None:
+def test_an_unwritable_spare_folder_falls_back_to_the_callers_own_folders(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
     (tmp_path / "file").write_text("not a folder")
     blanks = BlankResults(tmp_path / "file" / "spare", keep=2)
     try:
         for n in range(3):
             assert not blanks.take(tmp_path / f"e-{n}")
-            time.sleep(0.05)
+            deadline = time.monotonic() + 10
+            while "cannot make blank results folders" not in caplog.text:
+                assert time.monotonic() < deadline, "the thread never said why it makes none"
+                time.sleep(0.01)
         assert blanks.ready() == 0
+        assert caplog.text.count("cannot make blank results folders") == 1, "said once, not at every take"
     finally:
         blanks.close()
 
@@ -96,3 +104,30 @@ def test_close_stops_the_thread(tmp_path: Path) -> None:
     blanks.close()
 
     assert blank_threads() == before
+
+
+def test_a_taken_folder_is_dated_when_taken_not_when_made(tmp_path: Path, blanks: BlankResults) -> None:
+    blanks.take(tmp_path / "warm-up")
+    wait_ready(blanks, 3)
+    for blank in (tmp_path / "results-spare").iterdir():  # made long ago, as on an idle node
+        for path in (blank, blank / "stdout", blank / "stderr"):
+            os.utime(path, (1_000_000, 1_000_000))
+
+    assert blanks.take(tmp_path / "results" / "e-1")  # its parent is made too
+
+    taken = tmp_path / "results" / "e-1"
+    assert all(time.time() - p.stat().st_mtime < 60 for p in (taken, taken / "stdout", taken / "stderr"))
+
+
+def test_a_results_folder_on_another_filesystem_turns_the_spares_off(
+    tmp_path: Path, blanks: BlankResults, caplog: pytest.LogCaptureFixture
+) -> None:
+    blanks.take(tmp_path / "warm-up")
+    wait_ready(blanks, 3)
+    elsewhere = Path("/dev/shm") / f"results-{os.getpid()}-{time.monotonic_ns()}"  # tmpfs: a rename fails (EXDEV)
+    try:
+        assert not blanks.take(elsewhere)
+        assert not blanks.take(tmp_path / "e-2"), "off: every execution makes its own folder"
+        assert "no longer made ahead" in caplog.text
+    finally:
+        shutil.rmtree(elsewhere, ignore_errors=True)

@@ -153,3 +153,37 @@ async def test_what_an_earlier_process_left_is_removed_at_the_first_use(tmp_path
 
     assert not leftover.exists()
     assert path.host_path.read_bytes() == b"new"
+
+
+async def test_a_staging_cancelled_while_its_thread_writes_leaves_the_next_one_working(
+    tmp_path: Path, store: InlineStore
+) -> None:
+    content = b"\x01" * (8 * 1024 * 1024)  # long enough to be decoded in a thread for a while
+    storage = InlineStorage(store=store)
+    staging = asyncio.create_task(storage.prepare(inline(data_url(content)), tmp_path / "w1"))
+    await asyncio.sleep(0.02)
+    assert not staging.done(), "the write was over before it could be cancelled"
+
+    staging.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await staging
+
+    again = await storage.prepare(inline(data_url(content)), tmp_path / "w2")
+    assert again.host_path.read_bytes() == content
+    assert stat.S_IMODE(again.host_path.stat().st_mode) == 0o444
+    assert store.stats() == (1, len(content))
+
+
+async def test_cleanup_twice_lets_go_once_so_another_executions_copy_stays(tmp_path: Path) -> None:
+    store = InlineStore(tmp_path / "inline", max_entries=0)  # an idle entry is evicted at once
+    storage = InlineStorage(store=store)
+    url = data_url(b"shared")
+    mine = await storage.prepare(inline(url), tmp_path / "w1")
+    theirs = await storage.prepare(inline(url), tmp_path / "w2")
+
+    await storage.cleanup(mine)
+    await storage.cleanup(mine)
+
+    assert theirs.host_path.read_bytes() == b"shared", "still in use by the other execution"
+    await storage.cleanup(theirs)
+    assert not theirs.host_path.exists()

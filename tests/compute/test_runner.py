@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -38,13 +38,15 @@ async def registry(config: BacalhauConfig, executor: ScriptedExecutor) -> AsyncI
 
 
 @pytest.fixture
-def runner(config: BacalhauConfig, registry: PluginRegistry) -> ExecutionRunner:
-    return ExecutionRunner(
+def runner(config: BacalhauConfig, registry: PluginRegistry) -> Iterator[ExecutionRunner]:
+    made = ExecutionRunner(
         registry=registry,
         data_dir=Path(config.data_dir),
         env_allow_list=["TEST_*", "EXACT"],
         backstop_grace_s=0.2,
     )
+    yield made
+    made.close()
 
 
 def inline(text: str, target: str) -> InputSource:
@@ -230,7 +232,7 @@ async def test_unknown_engine_fails_listing_the_supported_ones(runner: Execution
     assert outcome.message == f"unknown engine type 'docker'; supported: noop, {SCRIPTED}"
 
 
-async def test_inputs_are_staged_for_the_run_and_cleaned_up_after(
+async def test_inputs_are_staged_for_the_run_and_the_work_dir_cleaned_up_after(
     runner: ExecutionRunner, executor: ScriptedExecutor, tmp_path: Path
 ) -> None:
     execution = scripted_execution(inputs=[inline("payload", "/inputs/data.txt")])
@@ -249,8 +251,13 @@ async def test_inputs_are_staged_for_the_run_and_cleaned_up_after(
     assert seen == ["payload"]
     (mounted,) = executor.requests[execution.id].inputs
     assert (mounted.target, mounted.read_only) == ("/inputs/data.txt", True)
-    assert not mounted.host_path.exists()
     assert not runner.work_dir(execution.id).exists()
+    # An inline input is shared with the next execution carrying the same data (inline_store.py), in a
+    # folder of the node's own that an executor may mount as it is.
+    assert mounted.private and mounted.host_path.read_text() == "payload"
+    again = scripted_execution(inputs=[inline("payload", "/inputs/data.txt")])
+    assert isinstance(await runner.run(again), RunSucceeded)
+    assert executor.requests[again.id].inputs[0].host_path == mounted.host_path
 
 
 async def test_whatever_is_left_in_the_staging_area_is_deleted_too(

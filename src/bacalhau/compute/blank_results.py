@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import collections
 import contextlib
+import errno
 import logging
 import os
 import shutil
@@ -51,8 +52,10 @@ class BlankResults:
         self._lock = threading.Lock()  # starts the thread once
 
     def take(self, dest: Path) -> bool:
-        """Move a blank folder to `dest` (whose parent exists); False when none is ready or it cannot be
-        moved there, and the caller makes the folder itself. Never raises."""
+        """Move a blank folder to `dest` (its parent made if needed); False when none is ready or it cannot
+        be moved there, and the caller makes the folder itself. Never raises."""
+        if self._closed:
+            return False
         self._start()
         try:
             blank = self._ready.popleft()
@@ -61,10 +64,21 @@ class BlankResults:
             return False
         self._wake.set()
         try:
-            os.rename(blank, dest)  # onto an empty leftover folder, replaces it; onto a full one, fails
-        except OSError:
+            try:
+                os.rename(blank, dest)  # onto an empty leftover folder, replaces it; onto a full one, fails
+            except FileNotFoundError:  # the first results folder: their parent is not there yet
+                dest.parent.mkdir(parents=True, exist_ok=True)
+                os.rename(blank, dest)
+        except OSError as exc:
             shutil.rmtree(blank, ignore_errors=True)
+            if exc.errno not in (errno.ENOTEMPTY, errno.EEXIST):  # another disk, no rights: it never will
+                logger.warning("results folders are no longer made ahead: cannot move one to %s: %s", dest, exc)
+                self.close()
             return False
+        # Dated now, not when it was made (retention and published archives read these times).
+        for path in (dest, dest / c.RESULT_STDOUT, dest / c.RESULT_STDERR):
+            with contextlib.suppress(OSError):
+                os.utime(path)
         return True
 
     def ready(self) -> int:
@@ -72,10 +86,10 @@ class BlankResults:
         return len(self._ready)
 
     def close(self) -> None:
-        """Stop the thread (the spares stay; the next process deletes them)."""
+        """Stop the thread (the spares stay; the next process deletes them). It stops within one blank."""
         self._closed = True
         self._wake.set()
-        if self._thread is not None:
+        if self._thread is not None and self._thread is not threading.current_thread():
             self._thread.join(timeout=5)
 
     def _start(self) -> None:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
 
@@ -20,6 +20,8 @@ class PreparedInput:
     read_only: bool
     owned: bool
     shared: bool = False
+    # For a shared input, this staging's hold on the copy: let go of once, however often cleanup runs.
+    lease: object = field(default=None, compare=False)
 
 
 def input_name(source: InputSource) -> str:

@@ -74,6 +74,7 @@ class InlineStorage:
 
     def __init__(self, store: InlineStore | None = None) -> None:
         self._store = store
+        self._leases: set[object] = set()  # shared copies staged and not cleaned up yet
 
     def is_installed(self) -> bool:
         """Inline content needs nothing from the node."""
@@ -108,7 +109,10 @@ class InlineStorage:
             shared = await self._store.acquire(inline_key(url, name), len(url),
                                                lambda folder: self._write_shared(source, url, folder / name))
             if shared is not None:
-                return PreparedInput(source=source, host_path=shared, read_only=True, owned=False, shared=True)
+                lease = object()
+                self._leases.add(lease)
+                return PreparedInput(source=source, host_path=shared, read_only=True, owned=False, shared=True,
+                                     lease=lease)
         if len(url) <= DECODE_ON_LOOP_CHARS:
             return self._stage(source, url, work_dir)
         return await asyncio.to_thread(self._stage, source, url, work_dir)
@@ -120,7 +124,8 @@ class InlineStorage:
         folder an archive was unpacked into goes in a thread (workdir.remove_staged)."""
         if prepared.owned:
             await remove_staged(prepared.host_path.parent, prepared.host_path)
-        elif prepared.shared and self._store is not None:
+        elif prepared.lease in self._leases and self._store is not None:
+            self._leases.discard(prepared.lease)
             self._store.release(prepared.host_path)
 
     async def has_locally(self, source: InputSource) -> bool:
@@ -137,14 +142,22 @@ class InlineStorage:
         return url
 
     async def _write_shared(self, source: InputSource, url: str, path: Path) -> Path:
-        """Decode `url` into the new file `path` (its folder made too): on the loop when short, as `prepare`."""
+        """Decode `url` into the new file `path` (its folder made too): on the loop when short, as `prepare`.
+
+        A long one is written in a thread that a cancellation cannot stop: the cancelled caller waits for
+        it (as long as decoding takes) so that the store removes a folder nobody writes to any more."""
         if len(url) <= DECODE_ON_LOOP_CHARS:
             return self._write_file(source, self._decode(source, url), path)
-        return await asyncio.to_thread(lambda: self._write_file(source, self._decode(source, url), path))
+        writing = asyncio.ensure_future(asyncio.to_thread(lambda: self._write_file(source, self._decode(source, url), path)))
+        try:
+            return await asyncio.shield(writing)
+        except asyncio.CancelledError:
+            await asyncio.wait([writing])
+            raise
 
     def _write_file(self, source: InputSource, decoded: DataURL, path: Path) -> Path:
         try:
-            path.parent.mkdir()
+            path.parent.mkdir(parents=True)
             path.write_bytes(decoded.data)
         except OSError as exc:
             raise StorageError(f"inline input {input_name(source)!r} could not be staged: {exc}") from exc

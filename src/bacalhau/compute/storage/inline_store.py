@@ -157,12 +157,20 @@ class InlineStore:
 def _seal(path: Path) -> int:
     """Make the staged file (or every file of a staged folder) read-only; return its total size."""
     if not path.is_dir():
-        os.chmod(path, _READ_ONLY)
+        _read_only(path)
         return path.stat().st_size
     total = 0
     for folder, _dirs, files in os.walk(path):
         for name in files:
             file = os.path.join(folder, name)
-            os.chmod(file, _READ_ONLY, follow_symlinks=False)
+            _read_only(file)
             total += os.lstat(file).st_size
     return total
+
+
+def _read_only(path: str | Path) -> None:
+    # Defence in depth (every mount of an entry is read-only already): a filesystem without modes is fine.
+    try:
+        os.chmod(path, _READ_ONLY, follow_symlinks=False)
+    except (OSError, NotImplementedError) as exc:
+        logger.debug("cannot make %s read-only: %s", path, exc)
