@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from bacalhau.compute.blank_results import BlankResults
+from bacalhau.compute.runner import written_exit_code
 
 
 def wait_ready(blanks: BlankResults, n: int, timeout_s: float = 10.0) -> None:
@@ -37,9 +38,10 @@ def test_the_first_take_starts_the_thread_that_then_keeps_blanks_ready(tmp_path:
     assert blanks.take(tmp_path / "results" / "e-2")
 
     taken = tmp_path / "results" / "e-2"
-    assert sorted(p.name for p in taken.iterdir()) == ["stderr", "stdout"]
-    assert all((taken / name).stat().st_size == 0 for name in ("stdout", "stderr"))
-    assert not (taken / "exitCode").exists(), "an exit code is what tells a restarted node the task ended"
+    assert sorted(p.name for p in taken.iterdir()) == ["exitCode", "stderr", "stdout"]
+    assert all((taken / name).stat().st_size == 0 for name in ("stdout", "stderr", "exitCode"))
+    # What tells a restarted node that the task ended: an empty one says nothing.
+    assert written_exit_code(taken) is None
     wait_ready(blanks, 3)  # topped up again
     assert len(list((tmp_path / "results-spare").iterdir())) == 3
 
@@ -110,13 +112,14 @@ def test_a_taken_folder_is_dated_when_taken_not_when_made(tmp_path: Path, blanks
     blanks.take(tmp_path / "warm-up")
     wait_ready(blanks, 3)
     for blank in (tmp_path / "results-spare").iterdir():  # made long ago, as on an idle node
-        for path in (blank, blank / "stdout", blank / "stderr"):
+        for path in (blank, blank / "stdout", blank / "stderr", blank / "exitCode"):
             os.utime(path, (1_000_000, 1_000_000))
 
     assert blanks.take(tmp_path / "results" / "e-1")  # its parent is made too
 
     taken = tmp_path / "results" / "e-1"
-    assert all(time.time() - p.stat().st_mtime < 60 for p in (taken, taken / "stdout", taken / "stderr"))
+    assert all(time.time() - p.stat().st_mtime < 60
+               for p in (taken, taken / "stdout", taken / "stderr", taken / "exitCode"))
 
 
 def test_a_results_folder_on_another_filesystem_turns_the_spares_off(

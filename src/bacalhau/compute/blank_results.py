@@ -1,7 +1,7 @@
 """Results folders made ahead of the executions that take them.
 
-Every execution needs a fresh results folder holding its stdout and stderr files. Making a folder and two
-files is three new inodes: 0.03-0.8 ms of kernel time each on a slow disk (this project's 2-core VM),
+Every execution needs a fresh results folder holding its stdout, stderr and exitCode files. Making a
+folder and three files is four new inodes: 0.03-0.8 ms of kernel time each on a slow disk (this project's 2-core VM),
 more than a trivial WASM task runs, and paid on the event loop while the job waits. Here a thread keeps
 `keep` blank folders ready under `<DataDir>/compute/results-spare/`; an execution takes one by renaming
 it to its own results folder (one rename, ~20 µs), and the thread makes the next one meanwhile:
@@ -14,9 +14,10 @@ it to its own results folder (one rename, ~20 µs), and the thread makes the nex
                       ▼
                  True; wake the thread ──► it tops the spares up to `keep` again
 
-A blank is an empty folder with empty `stdout` and `stderr`, exactly what the executors open (and
-truncate) as the task starts; `exitCode` is never made ahead, as it is what tells a restarted node that a
-task ended. The spares are only this process's: the thread deletes whatever an earlier one left before
+A blank is an empty folder with empty `stdout`, `stderr` and `exitCode` files: the executors open (and
+truncate) the first two as the task starts, and the runner writes the exit code into the third when it
+ends. An empty `exitCode` is what a node killed between creating and writing it leaves too, and reads as
+no exit code (runner.written_exit_code): a restarted node still tells "ran" from "was running". The spares are only this process's: the thread deletes whatever an earlier one left before
 making any. Each spare is complete before it is listed as ready, so a take never sees a half-made one.
 """
 
@@ -37,6 +38,7 @@ from bacalhau.models import constants as c
 logger = logging.getLogger(__name__)
 
 DEFAULT_KEEP: Final = 16
+_FILES: Final = (c.RESULT_STDOUT, c.RESULT_STDERR, c.RESULT_EXIT_CODE)
 
 
 class BlankResults:
@@ -76,7 +78,7 @@ class BlankResults:
                 self.close()
             return False
         # Dated now, not when it was made (retention and published archives read these times).
-        for path in (dest, dest / c.RESULT_STDOUT, dest / c.RESULT_STDERR):
+        for path in (dest, *(dest / name for name in _FILES)):
             with contextlib.suppress(OSError):
                 os.utime(path)
         return True
@@ -122,7 +124,7 @@ class BlankResults:
         self.spare_dir.mkdir(parents=True, exist_ok=True)
         try:
             folder.mkdir()
-            for name in (c.RESULT_STDOUT, c.RESULT_STDERR):
+            for name in _FILES:
                 os.close(os.open(folder / name, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o666))
         except BaseException:
             with contextlib.suppress(OSError):

@@ -390,7 +390,7 @@ class ExecutionRunner:
 
     def _fresh_results_dir(self, execution_id: str) -> Path:
         results = self.results_dir(execution_id)
-        if self._blanks.take(results):  # one made ahead, with empty stdout and stderr
+        if self._blanks.take(results):  # one made ahead, with empty stdout, stderr and exitCode
             return results
         try:
             results.mkdir(parents=True)
