@@ -1,24 +1,26 @@
 """Results folders made ahead of the executions that take them.
 
-Every execution needs a fresh results folder holding its stdout, stderr and exitCode files. Making a
-folder and three files is four new inodes: 0.03-0.8 ms of kernel time each on a slow disk (this project's 2-core VM),
-more than a trivial WASM task runs, and paid on the event loop while the job waits. Here a thread keeps
-`keep` blank folders ready under `<DataDir>/compute/results-spare/`; an execution takes one by renaming
-it to its own results folder (one rename, ~20 µs), and the thread makes the next one meanwhile:
+Every execution needs a fresh results folder holding its stdout, stderr and exitCode files: four new
+inodes, 0.03-1 ms of kernel time each on a slow disk (this project's 2-core VM), more than a trivial
+WASM task runs, and paid on the event loop while the job waits. Here a thread keeps `keep` blank folders
+ready under `<DataDir>/compute/results-spare/`; an execution takes one by renaming it to its own results
+folder (one rename, ~20 µs), and the thread makes the next one meanwhile:
 
     take(dest) ──► a blank ready? ──no──► False (the caller makes its folder itself); wake the thread
                       │yes
                       ▼
-                 rename it to dest ──fails (dest left over, not empty)──► False; the blank is deleted
-                      │ok
-                      ▼
+                 rename it to dest ──fails──► False; the blank is deleted; unless dest was a leftover
+                      │ok                     folder with content, no blank is made or taken any more
+                      ▼                       (another disk, no rights: it would fail every time)
                  True; wake the thread ──► it tops the spares up to `keep` again
 
 A blank is an empty folder with empty `stdout`, `stderr` and `exitCode` files: the executors open (and
 truncate) the first two as the task starts, and the runner writes the exit code into the third when it
-ends. An empty `exitCode` is what a node killed between creating and writing it leaves too, and reads as
-no exit code (runner.written_exit_code): a restarted node still tells "ran" from "was running". The spares are only this process's: the thread deletes whatever an earlier one left before
-making any. Each spare is complete before it is listed as ready, so a take never sees a half-made one.
+ends. An empty `exitCode` is also what a node killed between creating and writing it leaves, and reads
+as no exit code (runner.written_exit_code): a restarted node still tells "ran" from "was running".
+
+The spares are only this process's: the thread deletes whatever an earlier one left before making any.
+Each spare is complete before it is listed as ready, so a take never sees a half-made one.
 """
 
 from __future__ import annotations

@@ -147,15 +147,16 @@ class InlineStorage:
         A long one is written in a thread that a cancellation cannot stop: the cancelled caller waits for
         it (as long as decoding takes) so that the store removes a folder nobody writes to any more."""
         if len(url) <= DECODE_ON_LOOP_CHARS:
-            return self._write_file(source, self._decode(source, url), path)
-        writing = asyncio.ensure_future(asyncio.to_thread(lambda: self._write_file(source, self._decode(source, url), path)))
+            return self._stage_file(source, url, path)
+        writing = asyncio.ensure_future(asyncio.to_thread(self._stage_file, source, url, path))
         try:
             return await asyncio.shield(writing)
         except asyncio.CancelledError:
             await asyncio.wait([writing])
             raise
 
-    def _write_file(self, source: InputSource, decoded: DataURL, path: Path) -> Path:
+    def _stage_file(self, source: InputSource, url: str, path: Path) -> Path:
+        decoded = self._decode(source, url)
         try:
             path.parent.mkdir(parents=True)
             path.write_bytes(decoded.data)

@@ -60,7 +60,7 @@ class _Entry:
     users: int = 0
 
 
-# Writes an entry: given the empty folder, stages the content in it and returns the staged path.
+# Writes an entry: given its folder (not made yet), stages the content as one file there and returns its path.
 Writer = Callable[[Path], Awaitable[Path]]
 
 
@@ -119,11 +119,6 @@ class InlineStore:
             entry.users -= 1
         self._evict()
 
-    def holds(self, path: Path) -> bool:
-        """Whether `path` is an entry of this store (so its cleanup is a `release`)."""
-        entry = self._entries.get(path.parent.name)
-        return entry is not None and entry.path == path
-
     async def _write(self, key: str, write: Writer) -> _Entry:
         done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self._writing[key] = done
@@ -155,22 +150,10 @@ class InlineStore:
 
 
 def _seal(path: Path) -> int:
-    """Make the staged file (or every file of a staged folder) read-only; return its total size."""
-    if not path.is_dir():
-        _read_only(path)
-        return path.stat().st_size
-    total = 0
-    for folder, _dirs, files in os.walk(path):
-        for name in files:
-            file = os.path.join(folder, name)
-            _read_only(file)
-            total += os.lstat(file).st_size
-    return total
-
-
-def _read_only(path: str | Path) -> None:
-    # Defence in depth (every mount of an entry is read-only already): a filesystem without modes is fine.
+    """Make the staged file read-only; return its size. The mode is defence in depth (every mount of an
+    entry is read-only already): a filesystem without modes is fine."""
     try:
-        os.chmod(path, _READ_ONLY, follow_symlinks=False)
+        os.chmod(path, _READ_ONLY)
     except (OSError, NotImplementedError) as exc:
         logger.debug("cannot make %s read-only: %s", path, exc)
+    return path.stat().st_size
