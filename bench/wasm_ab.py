@@ -1,6 +1,6 @@
 """A trivial WASM job on two hybrid nodes side by side, jobs alternating: this checkout against another one.
 
-    .venv/bin/python bench/wasm_ab.py --against /path/to/other/checkout [--runs 300] [--rounds 2]
+    .venv/bin/python bench/wasm_ab.py --against /path/to/other/checkout [--runs 300] [--rounds 2] [--blocks --pause-ms 2]
 
 Two `bacalhau serve --orchestrator --compute` nodes run at once: A with the other checkout's `src` first
 on PYTHONPATH (its code), B with this one's. The same job (bench/hybrid_node.py's `inline_wasm_job` of
@@ -11,7 +11,11 @@ and the requests each job took.
 
 Why side by side: on a small VM the speed of the same code drifts by 10-30 % from one minute to the
 next (other tenants, the disk, the CPU's clock), more than most single changes are worth. Runs that
-alternate see the same drift, so the difference between A and B is what the code changed. A checkout
+alternate see the same drift, so the difference between A and B is what the code changed. Alternating
+job by job hides a gain made while a node is idle (work done ahead in a thread, such as results folders
+made ahead): the other node's job runs in that time and competes for the CPU and the disk. For such a
+change, `--blocks --pause-ms 2` runs each node's jobs as a block while the other node idles, the order
+flipping per round (use 4 rounds or more: blocks see more of the drift). A checkout
 made with `git worktree add /tmp/old <commit>` (then `.venv/bin/python -m compileall -q /tmp/old/src`,
 so that neither node compiles its modules at start) is the usual "other". No assertion: a measurement.
 """
@@ -56,7 +60,9 @@ def _median_ms(samples: list[float]) -> float:
     return statistics.median(samples) * 1000.0
 
 
-def _round(a: HybridNode, b: HybridNode, wasm: bytes, runs: int, warmup: int) -> dict[str, dict[str, float]]:
+def _round(
+    a: HybridNode, b: HybridNode, wasm: bytes, runs: int, warmup: int, *, blocks: bool, pause_s: float, flip: bool
+) -> dict[str, dict[str, float]]:
     counters = {"A": _Counted(), "B": _Counted()}
     with httpx.Client(base_url=a.url, timeout=30.0, event_hooks={"request": [counters["A"]]}) as http_a, \
          httpx.Client(base_url=b.url, timeout=30.0, event_hooks={"request": [counters["B"]]}) as http_b:
@@ -68,11 +74,16 @@ def _round(a: HybridNode, b: HybridNode, wasm: bytes, runs: int, warmup: int) ->
             jobs[name].server_side_s.clear()
             counters[name].n = 0
         client: dict[str, list[float]] = {"A": [], "B": []}
-        for i in range(runs):
-            for name in ("A", "B") if i % 2 == 0 else ("B", "A"):
-                start = time.perf_counter()
-                jobs[name]()
-                client[name].append(time.perf_counter() - start)
+        if blocks:  # all of one node's jobs, then all of the other's (the first flips from round to round)
+            order = [name for name in (("B", "A") if flip else ("A", "B")) for _ in range(runs)]
+        else:  # alternating job by job, A first on even runs
+            order = [name for i in range(runs) for name in (("A", "B") if i % 2 == 0 else ("B", "A"))]
+        for name in order:
+            start = time.perf_counter()
+            jobs[name]()
+            client[name].append(time.perf_counter() - start)
+            if pause_s:
+                time.sleep(pause_s)
     return {
         name: {"server": _median_ms(jobs[name].server_side_s), "client": _median_ms(client[name]),
                "requests": counters[name].n / runs}
@@ -87,6 +98,10 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--runs", type=int, default=300, help="jobs per node per round (default 300)")
     parser.add_argument("--rounds", type=int, default=2, help="rounds, each with both nodes (default 2)")
     parser.add_argument("--warmup", type=int, default=10, help="untimed jobs per node first (default 10)")
+    parser.add_argument("--blocks", action="store_true",
+                        help="each round runs all of A's jobs, then all of B's (order flips per round), instead "
+                             "of alternating job by job: for a change that works while its node is idle")
+    parser.add_argument("--pause-ms", type=float, default=0.0, help="idle time after each job (default 0)")
     args = parser.parse_args(argv)
     other_src = args.against.resolve() / "src"
     if not (other_src / "bacalhau").is_dir():
@@ -98,7 +113,8 @@ def main(argv: list[str]) -> int:
           f"{'A client ms':>11}  {'B client ms':>11}  {'change':>7}  {'requests/job A / B':>18}")
     with _NodeOf(other_src) as a, _NodeOf(this_src) as b:
         for n in range(1, args.rounds + 1):
-            got = _round(a, b, wasm, args.runs, args.warmup if n == 1 else 0)
+            got = _round(a, b, wasm, args.runs, args.warmup if n == 1 else 0,
+                         blocks=args.blocks, pause_s=args.pause_ms / 1000.0, flip=n % 2 == 0)
             ra, rb = got["A"], got["B"]
             print(f"  {n:>5}  {ra['server']:>11.2f}  {rb['server']:>11.2f}  {rb['server'] / ra['server'] - 1:>+7.1%}  "
                   f"{ra['client']:>11.2f}  {rb['client']:>11.2f}  {rb['client'] / ra['client'] - 1:>+7.1%}  "
