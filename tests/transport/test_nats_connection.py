@@ -8,7 +8,7 @@ from pathlib import Path
 import httpx
 import pytest
 from nats import errors as nats_errors
-from nats_env import FAST_CLIENT, WAIT_S, ConnectionFactory, ServerFactory, wait_until
+from nats_env import FAST_CLIENT, WAIT_S, ConnectionFactory, ServerFactory, exchange, wait_until
 
 from bacalhau.config.loader import load_config
 from bacalhau.models.errors import BacalhauError, ConfigurationError, ErrorCode
@@ -81,8 +81,7 @@ async def test_client_started_before_the_server_connects_once_it_starts(
     other = await nats_connections(server.client_url, token=TOKEN).connect(timeout_s=WAIT_S)
     sub = await other.subscribe("bacalhau.late")
     await other.flush()
-    await connection.client.publish("bacalhau.late", b"made it")
-    assert (await sub.next_msg(timeout=WAIT_S)).data == b"made it"
+    assert (await exchange(connection.client, sub, b"made it")).data == b"made it"
 
 
 async def test_client_reconnects_after_the_server_restarts_on_the_same_port(

@@ -12,7 +12,7 @@ import textwrap
 from pathlib import Path
 
 import pytest
-from nats_env import WAIT_S, ConnectionFactory, ServerFactory, wait_until
+from nats_env import WAIT_S, ConnectionFactory, ServerFactory, exchange, wait_until
 
 from bacalhau.config.loader import load_config
 from bacalhau.models.errors import BacalhauError, ConfigurationError, ErrorCode
@@ -43,9 +43,7 @@ async def test_server_on_port_zero_carries_messages_between_clients(
     receiver = await nats_connections(first.client_url).connect(timeout_s=WAIT_S)
     sub = await receiver.subscribe("bacalhau.test")
     await receiver.flush()
-    await sender.publish("bacalhau.test", b"hello")
-    msg = await sub.next_msg(timeout=WAIT_S)
-    assert msg.data == b"hello"
+    assert (await exchange(sender, sub, b"hello")).data == b"hello"
 
 
 async def test_jetstream_key_value_is_stored_under_the_data_dir(
