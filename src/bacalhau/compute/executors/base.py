@@ -56,6 +56,8 @@ class MountedOutput:
 
 @dataclass(frozen=True)
 class RunRequest:
+    """What an executor is asked to run: the execution's task, its mounts and where its output goes."""
+
     execution_id: str
     job_id: str
     job_type: str

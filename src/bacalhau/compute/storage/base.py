@@ -30,6 +30,8 @@ def input_name(source: InputSource) -> str:
 
 
 class StorageProvider(Protocol):
+    """An input source type (inline, local, urlDownload, s3, ipfs): validates, stages and cleans up inputs."""
+
     def is_installed(self) -> bool:
         """True when this node can stage inputs of this type."""
         ...

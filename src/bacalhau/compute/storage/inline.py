@@ -196,7 +196,7 @@ class InlineStorage:
 def _is_archive(url: str) -> bool:
     """Whether the URL carries a directory (a gzipped tarball, unpacked when staged): those stay private,
     as their unpacked size is unknown until then."""
-    header = url.strip()[5:].partition(",")[0]
+    header = url[:max(url.find(","), 0)].strip()[5:]  # the header only: the URL may be megabytes long
     return header.split(";")[0].strip().lower() == GZIP_MEDIA_TYPE
 
 
