@@ -1,11 +1,12 @@
-"""One SQLite connection shared by the tasks of an event loop: writer lock, joinable transactions,
-and the translation of sqlite3 errors into DatastoreError.
+"""The SQLite connections shared by the tasks of an event loop (one writes, one reads): writer lock,
+joinable transactions, and the translation of sqlite3 errors into DatastoreError.
 
 How a store call reaches the file::
 
-    writing() ──> inside an open transaction() of this connection? ──yes──> run in it (no commit)
-                      │ no
-                      └──> take the lock ─> BEGIN IMMEDIATE (unless a group is open) ─> SAVEPOINT ─> run
+    writing() ──> inside an open transaction() of this connection? ──yes──> run in it (no commit, no
+                      │ no                                             savepoint: see `writing`)
+                      └──> take the lock ─> BEGIN IMMEDIATE (unless a group is open) ─> SAVEPOINT (not
+                           for the group's first) ─> run
                            ─> RELEASE (any exception: ROLLBACK TO, only its own writes undone)
                            ─> alone on an idle store (no COMMIT in the last ms, no burst of
                               callbacks ready in the loop)? ──yes──> COMMIT, return
@@ -14,15 +15,21 @@ How a store call reaches the file::
                            ─> return once that COMMIT is done
     reading() ──> inside an open transaction()? ──yes──> read through it (sees its own writes)
                       │ no
-                      └──> take the lock ─> COMMIT an open group first ─> read committed data
+                      └──> the read connection: committed data only (no lock, no COMMIT)
 
 Group commit is what lets a burst of submissions share one COMMIT (the costly part of a small write)
 without any of them being answered before its writes are on disk.
 
+Reads have a connection of their own. In WAL mode it reads the last committed state while the writer
+holds a group open, so a read neither waits for the writer's lock nor ends its group. When reads went
+through the writer's connection, each had to COMMIT the open group first (or it could have seen writes
+that a failed COMMIT takes back), and under load most groups ended after one or two members. What a
+read cannot see yet is only what nobody has been told of: a writer returns once its COMMIT is done,
+and commit listeners run after it.
+
 The sqlite work of each call is sub-millisecond, so it runs inline on the event loop: a thread hop per
-call would cost more than the query. Reads take the lock too because there is one connection: without
-it a read could see the uncommitted writes of another task's open transaction. A second process (or
-another connection on the same file) is serialised by SQLite's own file lock and busy timeout.
+call would cost more than the query. A second process (or another connection on the same file) is
+serialised by SQLite's own file lock and busy timeout.
 """
 
 from __future__ import annotations
@@ -32,7 +39,7 @@ import logging
 import sqlite3
 import time
 from collections.abc import AsyncIterator, Callable, Iterator
-from contextlib import asynccontextmanager, contextmanager, suppress
+from contextlib import asynccontextmanager, contextmanager, nullcontext, suppress
 from contextvars import ContextVar
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -51,10 +58,15 @@ _OPEN_HINT = (
 
 @dataclass(eq=False)
 class _Transaction:
+    """One level of transaction() in a task: the outermost, or one nested in it (a savepoint)."""
+
     owner: SQLiteConnection
     open: bool = True
     # Run once the transaction has committed (never on rollback): what others may now read.
     on_commit: list[Callable[[], None]] = field(default_factory=list)
+    # A store call inside failed after writing, and its writes could not be undone on their own:
+    # this level must not end as if it had succeeded (see `writing`).
+    partial: bool = False
 
 
 # Transactions sharing one COMMIT at most: bounds how long the first of a long queue waits for it.
@@ -123,6 +135,24 @@ def _connect(path: Path) -> sqlite3.Connection:
     return conn
 
 
+def _connect_reader(path: Path) -> sqlite3.Connection:
+    """A second connection to the migrated file, for reads only (PRAGMA query_only: a write through it
+    is an error, never a write outside the writer's lock)."""
+    try:
+        conn = sqlite3.connect(
+            path, isolation_level=None, check_same_thread=False, cached_statements=sqlite.CACHED_STATEMENTS
+        )
+    except sqlite3.Error as exc:
+        raise DatastoreError(f"cannot open the job store {path}: {exc}", hint=_OPEN_HINT) from exc
+    try:
+        sqlite.configure(conn)
+        conn.execute("PRAGMA query_only=ON")
+    except sqlite3.Error as exc:
+        conn.close()
+        raise DatastoreError(f"cannot open the job store {path}: {exc}", hint=_OPEN_HINT) from exc
+    return conn
+
+
 class SQLiteConnection:
     """An open SQLite file plus the lock and transaction bookkeeping that make it safe to share."""
 
@@ -132,6 +162,11 @@ class SQLiteConnection:
         self._lock = asyncio.Lock()
         self._savepoint_depth = 0  # savepoints open now, on this connection
         self._conn: sqlite3.Connection | None = _connect(path)
+        try:
+            self._reader: sqlite3.Connection | None = _connect_reader(path)
+        except DatastoreError:
+            sqlite.close(self._conn)
+            raise
         self._group: _Group | None = None  # BEGUN, its members' bodies done, not yet committed
         self._flushes: set[asyncio.Task[None]] = set()
         self._last_commit_s = float("-inf")
@@ -144,12 +179,19 @@ class SQLiteConnection:
         callbacks waiting in this turn of the loop: requests handled by the dozen, each doing more
         than BUSY_WINDOW_S of work before its transaction, which the time alone missed), transactions of
         the same turns of the event loop, and those queued for the lock, share one COMMIT; a lone one
-        on an idle store commits at once. Each runs alone (under the lock) in a savepoint of the open SQLite
-        transaction, so a failing one undoes only its own writes. Every caller returns only once its
+        on an idle store commits at once. Each runs alone (under the lock); each but the first of a group
+        in a savepoint of the open SQLite transaction, so a failing one undoes only its own writes. Every caller returns only once its
         writes are committed, so nothing is acknowledged that a kill -9 could take back."""
         if self._joined():
-            with self._savepoint():
-                yield
+            nested = _Transaction(self)
+            token = _ACTIVE.set((*_ACTIVE.get(), nested))
+            try:
+                with self._savepoint():
+                    yield
+                    self._refuse_partial(nested)
+            finally:
+                nested.open = False
+                _ACTIVE.reset(token)
             return
         await self._lock.acquire()
         group: _Group | None = None
@@ -163,8 +205,12 @@ class SQLiteConnection:
             tx = _Transaction(self)
             token = _ACTIVE.set((*_ACTIVE.get(), tx))
             try:
-                with self._savepoint():
+                # The first of a group needs no savepoint: if it fails, ROLLBACK ends the SQLite
+                # transaction, which holds nothing of anyone else's. A lone write (an idle store) is
+                # always the first, and skips two statements.
+                with self._savepoint() if group.members else nullcontext():
                     yield
+                    self._refuse_partial(tx)
             except BaseException:
                 if group.members == 0:  # nothing of anyone else's to keep: end the SQLite transaction
                     with suppress(sqlite3.Error):
@@ -241,6 +287,14 @@ class SQLiteConnection:
                 return
         raise RuntimeError("after_commit() outside a transaction of this connection")
 
+    def _refuse_partial(self, tx: _Transaction) -> None:
+        if tx.partial:
+            raise DatastoreError(
+                f"job store {self.path}: a store call failed after writing part of its change, and the"
+                " failure was caught inside the transaction; the transaction was rolled back",
+                hint="this is a bug: wrap a store call whose failure is handled in its own transaction()",
+            )
+
     @contextmanager
     def _savepoint(self) -> Iterator[None]:
         # A nested transaction is a savepoint: if it fails, only its own writes are undone, so an
@@ -269,27 +323,58 @@ class SQLiteConnection:
 
     @asynccontextmanager
     async def writing(self) -> AsyncIterator[sqlite3.Connection]:
-        """The raw connection inside a (possibly joined) transaction, with errors translated."""
-        async with self.transaction():
+        """The raw connection inside a (possibly joined) transaction, with errors translated.
+
+        Inside an open transaction a store call takes no savepoint of its own (two statements of
+        each call; most calls of a job's steps are nested). Most that fail do so before writing (their
+        checks come first), and then there is nothing to undo. One that fails after writing marks the
+        innermost transaction around it, which then rolls back whole, even if the failure is caught:
+        it never commits half of a store call. A caller that handles the failure of a call and goes
+        on nests that call in its own transaction(), whose savepoint undoes just that call.
+        """
+        if not self._joined():
+            async with self.transaction():
+                with self.translated():
+                    yield self._connection()
+            return
+        conn = self._connection()
+        changes = conn.total_changes  # rows written on this connection so far (triggers' included)
+        try:
             with self.translated():
-                yield self._connection()
+                yield conn
+        except BaseException:
+            if conn.total_changes != changes:
+                innermost = next(tx for tx in reversed(_ACTIVE.get()) if tx.owner is self and tx.open)
+                innermost.partial = True
+            raise
 
     @asynccontextmanager
-    async def reading(self) -> AsyncIterator[sqlite3.Connection]:
-        """The raw connection for reads: through the open transaction if any, else under the lock."""
+    async def reading(self, *, snapshot: bool = False) -> AsyncIterator[sqlite3.Connection]:
+        """A raw connection for reads: through the open transaction if any (it sees its own writes),
+        else the read connection, where each statement reads the last committed state; with
+        `snapshot`, the statements inside all read the same one (two statements more).
+
+        Not to be held across an await: a snapshot would pin the log's end, and another task's read
+        would join it instead of seeing newer commits.
+        """
         if self._joined():
             with self.translated():
                 yield self._connection()
             return
-        await self._lock.acquire()
-        try:
-            # Others' finished writes are committed before anyone reads them (a read never sees
-            # what a failed COMMIT could still take back).
-            self._commit_group()
-            with self.translated():
-                yield self._connection()
-        finally:
-            self._lock.release()
+        reader = self._reader
+        if reader is None:
+            self._connection()  # raises the "closed" DatastoreError
+            raise AssertionError("unreachable: the reader closes with the writer")
+        with self.translated():
+            if not snapshot or reader.in_transaction:  # a read inside a snapshot joins it
+                yield reader
+                return
+            # BEGIN (deferred): the snapshot is taken at the first SELECT and kept to the end.
+            reader.execute("BEGIN")
+            try:
+                yield reader
+            finally:
+                reader.execute("COMMIT")
 
     @contextmanager
     def translated(self) -> Iterator[None]:
@@ -315,6 +400,11 @@ class SQLiteConnection:
             raise DatastoreError(f"cannot close job store {self.path} inside one of its transactions")
         async with self._lock:
             self._commit_group()
+            if self._reader is not None:
+                # First: the writer's connection, closed last, checkpoints the file and removes its log.
+                with suppress(sqlite3.Error):
+                    self._reader.close()
+                self._reader = None
             if self._conn is not None:
                 sqlite.close(self._conn)
                 self._conn = None

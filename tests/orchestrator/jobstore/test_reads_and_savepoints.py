@@ -1,0 +1,209 @@
+"""How the SQLite job store's connection reads and nests: reads on a connection of their own, which
+never wait for a write nor end a group of them, and store calls inside a transaction that take no
+savepoint yet never commit half of themselves. Real SQLite files; SQLite's trace hook counts the
+statements the writer's connection runs.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+
+from bacalhau.models.errors import ConflictError, DatastoreError
+from bacalhau.orchestrator.jobstore import sqlite_connection
+from bacalhau.orchestrator.jobstore.base import JobQuery
+from bacalhau.orchestrator.jobstore.sqlite import SQLiteJobStore
+from bacalhau.orchestrator.jobstore.sqlite_connection import SQLiteConnection
+from factories import make_evaluation, make_event, make_job
+
+
+def statements_of(store: SQLiteJobStore) -> list[str]:
+    """Every statement the store's writing connection runs from now on, upper-cased."""
+    seen: list[str] = []
+    store._db._connection().set_trace_callback(lambda sql: seen.append(" ".join(sql.split()).upper()))
+    return seen
+
+
+@pytest.fixture
+async def conn(tmp_path: Path) -> AsyncIterator[SQLiteConnection]:
+    """A bare connection with one table of its own, for writes the store's methods would not make."""
+    opened = SQLiteConnection(path=tmp_path / "jobs.db")
+    opened._connection().execute("CREATE TABLE t (v INTEGER NOT NULL)")
+    try:
+        yield opened
+    finally:
+        await opened.close()
+
+
+async def rows(conn: SQLiteConnection) -> list[int]:
+    async with conn.reading() as db:
+        return [int(r[0]) for r in db.execute("SELECT v FROM t ORDER BY v")]
+
+
+# ---- reads ----------------------------------------------------------------------------------------
+
+
+async def test_a_read_does_not_wait_for_a_transaction_that_holds_the_writer(store: SQLiteJobStore) -> None:
+    stored, pending = make_job(), make_job()
+    await store.create_job(stored, [make_event(stored)])
+    written, release = asyncio.Event(), asyncio.Event()
+
+    async def long_transaction() -> None:
+        async with store.transaction():
+            await store.create_job(pending, [make_event(pending)])
+            written.set()
+            await release.wait()  # e.g. a batch of plans being stored, or a slow disk
+
+    writer = asyncio.create_task(long_transaction())
+    await written.wait()
+    try:
+        # Before reads had their own connection, these waited for the writer's lock: until `release`.
+        job = await asyncio.wait_for(store.get_job(stored.id), 2)
+        listed, _ = await asyncio.wait_for(store.list_jobs(JobQuery(limit=0)), 2)
+        assert job.id == stored.id
+        assert [j.id for j in listed] == [stored.id]  # the uncommitted job is not visible yet
+    finally:
+        release.set()
+        await writer
+    assert (await store.get_job(pending.id)).id == pending.id  # committed: visible now
+
+
+async def test_reads_between_writes_do_not_end_their_group(store: SQLiteJobStore) -> None:
+    seen = statements_of(store)
+    existing = make_job()
+    await store.create_job(existing, [])
+    seen.clear()
+    jobs = [make_job() for _ in range(30)]
+
+    work = [store.create_job(job, [make_event(job)]) for job in jobs]
+    reads = [store.get_job(existing.id) for _ in range(30)]
+    # Interleaved: a read between every two writes of the burst.
+    await asyncio.gather(*(c for pair in zip(work, reads, strict=True) for c in pair))
+    commits = seen.count("COMMIT")
+    assert 1 <= commits < len(jobs) // 3, f"{commits} COMMITs for {len(jobs)} writes interleaved with reads"
+    for job in jobs:
+        assert (await store.get_job(job.id)).id == job.id
+
+
+async def test_a_read_inside_a_transaction_sees_its_own_writes(store: SQLiteJobStore) -> None:
+    job = make_job()
+    async with store.transaction():
+        await store.create_job(job, [make_event(job)])
+        assert (await store.get_job(job.id)).id == job.id
+        assert [e.seq_num for e in await store.list_history(job.id)] == [1]
+
+
+async def test_a_snapshot_read_sees_one_state_across_its_statements(conn: SQLiteConnection) -> None:
+    async with conn.writing() as db:
+        db.execute("INSERT INTO t (v) VALUES (1)")
+    other = SQLiteConnection(path=conn.path)  # another writer, as a second process would be
+    try:
+        async with conn.reading(snapshot=True) as db:
+            first = db.execute("SELECT COUNT(*) FROM t").fetchone()[0]
+            other._connection().execute("INSERT INTO t (v) VALUES (2)")  # committed meanwhile
+            second = db.execute("SELECT COUNT(*) FROM t").fetchone()[0]
+        assert first == second == 1
+        async with conn.reading() as db:
+            assert db.execute("SELECT COUNT(*) FROM t").fetchone()[0] == 2
+    finally:
+        await other.close()
+
+
+async def test_the_read_connection_refuses_writes(conn: SQLiteConnection) -> None:
+    with pytest.raises(DatastoreError, match="readonly"):
+        async with conn.reading() as db:
+            db.execute("INSERT INTO t (v) VALUES (1)")
+    assert await rows(conn) == []
+
+
+async def test_reading_after_close_is_a_clear_error(tmp_path: Path) -> None:
+    closed = SQLiteConnection(path=tmp_path / "jobs.db")
+    await closed.close()
+    with pytest.raises(DatastoreError, match="closed"):
+        async with closed.reading():
+            pass
+
+
+# ---- savepoints -----------------------------------------------------------------------------------
+
+
+async def test_a_lone_store_call_and_a_lone_transaction_run_no_savepoint(store: SQLiteJobStore) -> None:
+    seen = statements_of(store)
+    job = make_job()
+    await store.create_job(job, [make_event(job)])
+    async with store.transaction():
+        evaluation = make_evaluation(job)
+        await store.create_evaluation(evaluation)
+        await store.update_evaluation_status(evaluation.id, evaluation.status, "planned")
+    assert not [s for s in seen if s.startswith(("SAVEPOINT", "RELEASE"))], seen
+    assert seen.count("COMMIT") == 2
+
+
+async def test_a_failure_before_any_write_can_be_caught_and_the_transaction_goes_on(store: SQLiteJobStore) -> None:
+    existing, fresh = make_job(), make_job()
+    await store.create_job(existing, [])
+    async with store.transaction():
+        with pytest.raises(ConflictError):
+            await store.create_job(existing, [make_event(existing)])  # refused by its check, before writing
+        await store.create_job(fresh, [make_event(fresh)])
+    assert (await store.get_job(fresh.id)).id == fresh.id
+    assert [e.seq_num for e in await store.list_history(fresh.id)] == [1]
+    assert await store.list_history(existing.id) == []
+
+
+async def test_a_call_that_fails_after_writing_is_never_half_committed(conn: SQLiteConnection) -> None:
+    with pytest.raises(DatastoreError, match="failed after writing part of its change"):
+        async with conn.transaction():
+            async with conn.writing() as db:
+                db.execute("INSERT INTO t (v) VALUES (1)")
+            try:
+                async with conn.writing() as db:
+                    db.execute("INSERT INTO t (v) VALUES (2)")
+                    raise RuntimeError("fails after its first write")
+            except RuntimeError:
+                pass  # caught, as if the call were optional: its half must still not be committed
+    assert await rows(conn) == []
+    async with conn.writing() as db:  # the connection is usable afterwards
+        db.execute("INSERT INTO t (v) VALUES (3)")
+    assert await rows(conn) == [3]
+
+
+async def test_a_call_in_its_own_nested_transaction_fails_alone(conn: SQLiteConnection) -> None:
+    async with conn.transaction():
+        async with conn.writing() as db:
+            db.execute("INSERT INTO t (v) VALUES (1)")
+        try:
+            async with conn.transaction(), conn.writing() as db:
+                db.execute("INSERT INTO t (v) VALUES (2)")
+                raise RuntimeError("fails after writing")
+        except RuntimeError:
+            pass
+        async with conn.writing() as db:
+            db.execute("INSERT INTO t (v) VALUES (4)")
+    assert await rows(conn) == [1, 4]
+
+
+async def test_a_failing_member_after_the_first_of_a_group_undoes_only_its_own_writes(
+    conn: SQLiteConnection, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A busy store (a COMMIT "just" happened): the three join one group. The first runs without a
+    # savepoint; the two after it each run in one, so the failing one undoes only its own write.
+    monkeypatch.setattr(sqlite_connection, "BUSY_WINDOW_S", 60.0)
+    async with conn.writing() as db:
+        db.execute("INSERT INTO t (v) VALUES (0)")
+    statements: list[str] = []
+    conn._connection().set_trace_callback(lambda sql: statements.append(sql.split()[0].upper()))
+
+    async def member(value: int, *, fail: bool = False) -> None:
+        async with conn.writing() as db:
+            db.execute("INSERT INTO t (v) VALUES (?)", (value,))
+            if fail:
+                raise RuntimeError("this member fails after writing")
+
+    results = await asyncio.gather(member(1), member(2, fail=True), member(3), return_exceptions=True)
+    assert results[0] is None and isinstance(results[1], RuntimeError) and results[2] is None
+    assert await rows(conn) == [0, 1, 3]
+    assert statements.count("COMMIT") == 1 and statements.count("SAVEPOINT") == 2, statements
