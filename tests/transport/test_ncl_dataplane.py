@@ -19,7 +19,7 @@ from bacalhau.transport.ncl import data
 from bacalhau.transport.ncl.metadata import data_plane_metadata
 from bacalhau.transport.ncl.receiver import OrderedReceiver, publish_reply
 from bacalhau.transport.ncl.registry import Message, encode_message
-from bacalhau.transport.ncl.sender import OrderedSender
+from bacalhau.transport.ncl.sender import ACK_PERSIST_S, OrderedSender
 from bacalhau.transport.outbox import Outbox
 
 SUBJECT = "bacalhau.global.compute.n-1.out.msgs"
@@ -200,3 +200,57 @@ async def test_a_message_refused_before_handling_keeps_later_ones_waiting(tmp_pa
     await receiver.receive("n-1", frame(2), "r", publish)
     await receiver.receive("n-1", frame(3), "r", publish)
     assert recorder.handled == ["e-1", "e-2", "e-3"]
+
+
+async def test_acks_are_forgotten_in_batches_and_a_crash_before_that_handles_nothing_twice(
+    tmp_path: Path, nats_servers: ServerFactory, nats_connections: ConnectionFactory
+) -> None:
+    server = await nats_servers()
+    nc = await nats_connections(server.client_url).connect()
+    outbox, inbox_state = outbox_at(tmp_path / "send.db"), outbox_at(tmp_path / "recv.db")
+    recorder = Recorder()
+    await subscribe_receiver(nc, OrderedReceiver(outbox=inbox_state, handler=recorder, max_message_bytes=MAX))
+    deletes: list[str] = []
+    outbox._conn.set_trace_callback(lambda sql: deletes.append(sql) if sql.startswith("DELETE") else None)
+    sender = OrderedSender(nc=nc, outbox=outbox, stream="n-1", subject=SUBJECT, window=4)
+    await sender.start()
+    for i in range(20):
+        enqueue(outbox, f"e-{i}")
+        sender.notify()
+    await wait_until(lambda: sender.acked == 20, what="all 20 acknowledged")
+    assert recorder.handled == [f"e-{i}" for i in range(20)]
+    await wait_until(lambda: outbox.pending_count("n-1") == 0, timeout_s=ACK_PERSIST_S + 5, what="forgotten")
+    assert 1 <= len(deletes) <= 3, f"{len(deletes)} outbox DELETEs for 20 acknowledged messages"
+
+    # Acknowledged, but the process dies before the outbox forgets them (no stop()).
+    for i in range(20, 25):
+        enqueue(outbox, f"e-{i}")
+        sender.notify()
+    await wait_until(lambda: sender.acked == 25, what="5 more acknowledged")
+    assert outbox.pending_count("n-1") == 5  # still stored: ACK_PERSIST_S has not passed
+    sender._task.cancel()  # the crash: nothing persists the acks (a restart reads the outbox anew)
+    sender._persist_handle.cancel()
+    restarted = OrderedSender(nc=nc, outbox=outbox, stream="n-1", subject=SUBJECT)
+    await restarted.start()  # without the peer's checkpoint: it re-sends e-20..e-24
+    await wait_until(lambda: outbox.pending_count("n-1") == 0, timeout_s=ACK_PERSIST_S + 5, what="re-sent, acked")
+    assert recorder.handled == [f"e-{i}" for i in range(25)]  # the receiver took them as duplicates
+    await restarted.stop()
+    await sender.stop()
+
+
+async def test_stop_forgets_what_was_acknowledged_at_once(
+    tmp_path: Path, nats_servers: ServerFactory, nats_connections: ConnectionFactory
+) -> None:
+    server = await nats_servers()
+    nc = await nats_connections(server.client_url).connect()
+    outbox, inbox_state = outbox_at(tmp_path / "send.db"), outbox_at(tmp_path / "recv.db")
+    recorder = Recorder()
+    await subscribe_receiver(nc, OrderedReceiver(outbox=inbox_state, handler=recorder, max_message_bytes=MAX))
+    sender = OrderedSender(nc=nc, outbox=outbox, stream="n-1", subject=SUBJECT)
+    await sender.start()
+    for i in range(3):
+        enqueue(outbox, f"e-{i}")
+    sender.notify()
+    await wait_until(lambda: sender.acked == 3, what="acknowledged")
+    await sender.stop()
+    assert outbox.pending_count("n-1") == 0 and outbox.acked_seq("n-1") == 3

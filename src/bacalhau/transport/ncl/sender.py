@@ -8,6 +8,11 @@
                                              └──> forget what is in flight, wait (jittered backoff),
                                                   publish again from the last acknowledged seq
 
+An ack frees its message at once in memory; the outbox forgets it (a DELETE and a COMMIT, the cost of
+a whole message again) at most ACK_PERSIST_S later, with whatever else was acked meanwhile, and at
+`stop`. A crash in between only sends those messages again after the restart, which the receiver
+takes as the duplicates they are (below): nothing acknowledged is lost, nothing is handled twice.
+
 At most `window` messages are in flight. NATS keeps a connection's messages in order and the receiver
 handles one at a time, so acks come back in order; a replay re-sends messages the receiver may already
 have handled, which it recognises by `Bacalhau-SeqNum` and acknowledges without handling again. Like
@@ -23,6 +28,7 @@ import enum
 import logging
 from typing import Any
 
+from bacalhau.models.errors import DatastoreError
 from bacalhau.transport.backoff import Backoff
 from bacalhau.transport.ncl.ack import Reply, ReplyOutcome, parse_reply
 from bacalhau.transport.ncl.errors import InvalidReply
@@ -32,6 +38,9 @@ log = logging.getLogger(__name__)
 
 DEFAULT_ACK_TIMEOUT_S = 30.0  # Go's ordered publisher AckWait
 DEFAULT_WINDOW = 64
+# How long an acknowledged message may stay in the outbox before it is deleted with the others acked
+# since (see the module docstring).
+ACK_PERSIST_S = 0.5
 _STOP_WAIT_S = 5.0
 
 
@@ -74,6 +83,9 @@ class OrderedSender:
         # Set while everything appended so far is acknowledged (shutdown waits on it).
         self.drained = asyncio.Event()
         self._inflight: dict[int, asyncio.Future[Reply]] = {}
+        self._acked = 0  # highest sequence number acknowledged by the peer
+        self._persisted = 0  # ... and forgotten by the outbox
+        self._persist_handle: asyncio.TimerHandle | None = None
         self._inbox = ""
         self._sub: Any = None
         self._task: asyncio.Task[None] | None = None
@@ -90,6 +102,7 @@ class OrderedSender:
             return
         if peer_processed:
             self._outbox.acknowledge(self.stream, peer_processed)
+        self._acked = self._persisted = self._outbox.acked_seq(self.stream)
         self._inbox = self._nc.new_inbox()
         self._sub = await self._nc.subscribe(f"{self._inbox}.*", cb=self._on_reply)
         self.status = SenderStatus.RUNNING
@@ -109,12 +122,18 @@ class OrderedSender:
             done, _ = await asyncio.wait({task}, timeout=_STOP_WAIT_S)
             if not done:
                 log.warning("sender for %s did not stop within %gs; abandoning it", self.subject, _STOP_WAIT_S)
+        self._persist_acks()
         self._fail_inflight()
         if self._sub is not None:
             with contextlib.suppress(Exception):  # the connection may already be closed
                 await self._sub.unsubscribe()
             self._sub = None
         self.status = SenderStatus.STOPPED
+
+    @property
+    def acked(self) -> int:
+        """The highest sequence number the peer acknowledged (the outbox may still hold it a moment)."""
+        return self._acked
 
     @property
     def in_flight(self) -> int:
@@ -130,15 +149,14 @@ class OrderedSender:
                 self.rewinds += 1
                 self._fail_inflight()
                 delay = self._backoff.next_delay_s()
-                log.info("resending %s from seq %d in %.1fs: %s", self.subject,
-                         self._outbox.acked_seq(self.stream) + 1, delay, exc)
+                log.info("resending %s from seq %d in %.1fs: %s", self.subject, self._acked + 1, delay, exc)
                 self.status = SenderStatus.BACKING_OFF
                 await asyncio.sleep(delay)
                 self.status = SenderStatus.RUNNING
 
     async def _publish_window(self) -> None:
         """Publish and await acks until the outbox is drained, then wait to be notified."""
-        sent_upto = self._outbox.acked_seq(self.stream)
+        sent_upto = self._acked
         while True:
             room = self._window - len(self._inflight)
             entries = self._outbox.after(self.stream, sent_upto, limit=room) if room > 0 else []
@@ -177,7 +195,23 @@ class OrderedSender:
             raise _Rewind("no responders: the peer is not listening")
         if not reply.ok:
             raise _Rewind(f"peer refused seq {seq}: {reply.error}")
-        self._outbox.acknowledge(self.stream, seq)
+        self._acked = max(self._acked, seq)
+        if self._persist_handle is None:
+            self._persist_handle = asyncio.get_running_loop().call_later(ACK_PERSIST_S, self._persist_acks)
+
+    def _persist_acks(self) -> None:
+        """Let the outbox forget what was acknowledged so far (see the module docstring)."""
+        if self._persist_handle is not None:
+            self._persist_handle.cancel()
+            self._persist_handle = None
+        if self._acked <= self._persisted:
+            return
+        try:
+            self._outbox.acknowledge(self.stream, self._acked)
+        except DatastoreError as exc:  # the messages stay; the next ack (or the stop) tries again
+            log.warning("could not forget the messages %s acknowledged: %s", self.subject, exc)
+            return
+        self._persisted = self._acked
 
     def _on_reply_now(self, subject: str, data: bytes, headers: dict[str, str] | None) -> None:
         token = subject.rsplit(".", 1)[-1]
