@@ -254,3 +254,24 @@ async def test_stop_forgets_what_was_acknowledged_at_once(
     await wait_until(lambda: sender.acked == 3, what="acknowledged")
     await sender.stop()
     assert outbox.pending_count("n-1") == 0 and outbox.acked_seq("n-1") == 3
+
+
+async def test_a_dropped_stream_keeps_its_next_messages_when_the_old_sender_stops(
+    tmp_path: Path, nats_servers: ServerFactory, nats_connections: ConnectionFactory
+) -> None:
+    server = await nats_servers()
+    nc = await nats_connections(server.client_url).connect()
+    outbox, inbox_state = outbox_at(tmp_path / "send.db"), outbox_at(tmp_path / "recv.db")
+    await subscribe_receiver(nc, OrderedReceiver(outbox=inbox_state, handler=Recorder(), max_message_bytes=MAX))
+    sender = OrderedSender(nc=nc, outbox=outbox, stream="n-1", subject=SUBJECT)
+    await sender.start()
+    for i in range(5):
+        enqueue(outbox, f"e-{i}")
+    sender.notify()
+    await wait_until(lambda: sender.acked == 5, what="acknowledged")
+    # The node is deleted (orchestrator_link.forget): its stream goes, and a comeback numbers from 1.
+    sender.drop_acks()
+    outbox.drop_stream("n-1")
+    assert [enqueue(outbox, f"new-{i}") for i in range(2)] == [1, 2]
+    await sender.stop()  # a stop after the drop: its five acks must not delete the new 1 and 2
+    assert outbox.pending_count("n-1") == 2

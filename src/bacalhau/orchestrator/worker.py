@@ -110,7 +110,7 @@ class Worker:
             for outcome in outcomes:
                 if outcome.plan is not None:
                     await self._store_plan(outcome)
-                # Its own savepoint: a status that cannot be written is logged, not the batch's end.
+                # One UPDATE (atomic by itself): a status that cannot be written is logged, not the batch's end.
                 await self._set_status(outcome.evaluation, outcome.status, outcome.comment)
         for outcome in outcomes:
             if outcome.plan is None or not outcome.stored:

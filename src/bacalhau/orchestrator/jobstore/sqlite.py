@@ -247,7 +247,7 @@ class SQLiteJobStore:
 
     async def list_job_versions(self, job_id: str) -> list[Job]:
         """Every version of the job, oldest first. NotFoundError if the job does not exist."""
-        async with self._db.reading(snapshot=True) as conn:  # no version seen twice or missed
+        async with self._db.reading() as conn:
             current = sqlite_rows.load_job(conn, job_id)
             rows = conn.execute("SELECT data FROM job_versions WHERE job_id = ? ORDER BY version", (job_id,))
             return [*(Job.model_validate_json(r[0]) for r in rows), current]

@@ -1,5 +1,5 @@
-"""The SQLite connections shared by the tasks of an event loop (one writes, one reads): writer lock,
-joinable transactions, and the translation of sqlite3 errors into DatastoreError.
+"""One SQLite connection shared by the tasks of an event loop: writer lock, joinable transactions,
+and the translation of sqlite3 errors into DatastoreError.
 
 How a store call reaches the file::
 
@@ -15,21 +15,18 @@ How a store call reaches the file::
                            ─> return once that COMMIT is done
     reading() ──> inside an open transaction()? ──yes──> read through it (sees its own writes)
                       │ no
-                      └──> the read connection: committed data only (no lock, no COMMIT)
+                      └──> take the lock ─> COMMIT an open group first ─> read committed data
 
 Group commit is what lets a burst of submissions share one COMMIT (the costly part of a small write)
 without any of them being answered before its writes are on disk.
 
-Reads have a connection of their own. In WAL mode it reads the last committed state while the writer
-holds a group open, so a read neither waits for the writer's lock nor ends its group. When reads went
-through the writer's connection, each had to COMMIT the open group first (or it could have seen writes
-that a failed COMMIT takes back), and under load most groups ended after one or two members. What a
-read cannot see yet is only what nobody has been told of: a writer returns once its COMMIT is done,
-and commit listeners run after it.
-
 The sqlite work of each call is sub-millisecond, so it runs inline on the event loop: a thread hop per
-call would cost more than the query. A second process (or another connection on the same file) is
-serialised by SQLite's own file lock and busy timeout.
+call would cost more than the query. Reads take the lock too because there is one connection: without
+it a read could see the uncommitted writes of another task's open transaction. They must also see every
+write whose caller has been told of it in any way (a ConflictError from a check inside a group counts):
+a second, read-only connection that saw only committed data was tried, and let a second submission of a
+job's Name miss the first one still waiting for its COMMIT (a 409 instead of an update). A second
+process (or another connection on the same file) is serialised by SQLite's own file lock and busy timeout.
 """
 
 from __future__ import annotations
@@ -135,24 +132,6 @@ def _connect(path: Path) -> sqlite3.Connection:
     return conn
 
 
-def _connect_reader(path: Path) -> sqlite3.Connection:
-    """A second connection to the migrated file, for reads only (PRAGMA query_only: a write through it
-    is an error, never a write outside the writer's lock)."""
-    try:
-        conn = sqlite3.connect(
-            path, isolation_level=None, check_same_thread=False, cached_statements=sqlite.CACHED_STATEMENTS
-        )
-    except sqlite3.Error as exc:
-        raise DatastoreError(f"cannot open the job store {path}: {exc}", hint=_OPEN_HINT) from exc
-    try:
-        sqlite.configure(conn)
-        conn.execute("PRAGMA query_only=ON")
-    except sqlite3.Error as exc:
-        conn.close()
-        raise DatastoreError(f"cannot open the job store {path}: {exc}", hint=_OPEN_HINT) from exc
-    return conn
-
-
 class SQLiteConnection:
     """An open SQLite file plus the lock and transaction bookkeeping that make it safe to share."""
 
@@ -162,11 +141,6 @@ class SQLiteConnection:
         self._lock = asyncio.Lock()
         self._savepoint_depth = 0  # savepoints open now, on this connection
         self._conn: sqlite3.Connection | None = _connect(path)
-        try:
-            self._reader: sqlite3.Connection | None = _connect_reader(path)
-        except DatastoreError:
-            sqlite.close(self._conn)
-            raise
         self._group: _Group | None = None  # BEGUN, its members' bodies done, not yet committed
         self._flushes: set[asyncio.Task[None]] = set()
         self._last_commit_s = float("-inf")
@@ -179,9 +153,10 @@ class SQLiteConnection:
         callbacks waiting in this turn of the loop: requests handled by the dozen, each doing more
         than BUSY_WINDOW_S of work before its transaction, which the time alone missed), transactions of
         the same turns of the event loop, and those queued for the lock, share one COMMIT; a lone one
-        on an idle store commits at once. Each runs alone (under the lock); each but the first of a group
-        in a savepoint of the open SQLite transaction, so a failing one undoes only its own writes. Every caller returns only once its
-        writes are committed, so nothing is acknowledged that a kill -9 could take back."""
+        on an idle store commits at once. Each runs alone (under the lock), and each but the first of a
+        group in a savepoint of the open SQLite transaction, so a failing one undoes only its own writes.
+        Every caller returns only once its writes are committed, so nothing is acknowledged that a kill -9
+        could take back."""
         if self._joined():
             nested = _Transaction(self)
             token = _ACTIVE.set((*_ACTIVE.get(), nested))
@@ -349,32 +324,21 @@ class SQLiteConnection:
             raise
 
     @asynccontextmanager
-    async def reading(self, *, snapshot: bool = False) -> AsyncIterator[sqlite3.Connection]:
-        """A raw connection for reads: through the open transaction if any (it sees its own writes),
-        else the read connection, where each statement reads the last committed state; with
-        `snapshot`, the statements inside all read the same one (two statements more).
-
-        Not to be held across an await: a snapshot would pin the log's end, and another task's read
-        would join it instead of seeing newer commits.
-        """
+    async def reading(self) -> AsyncIterator[sqlite3.Connection]:
+        """The raw connection for reads: through the open transaction if any, else under the lock."""
         if self._joined():
             with self.translated():
                 yield self._connection()
             return
-        reader = self._reader
-        if reader is None:
-            self._connection()  # raises the "closed" DatastoreError
-            raise AssertionError("unreachable: the reader closes with the writer")
-        with self.translated():
-            if not snapshot or reader.in_transaction:  # a read inside a snapshot joins it
-                yield reader
-                return
-            # BEGIN (deferred): the snapshot is taken at the first SELECT and kept to the end.
-            reader.execute("BEGIN")
-            try:
-                yield reader
-            finally:
-                reader.execute("COMMIT")
+        await self._lock.acquire()
+        try:
+            # Others' finished writes are committed before anyone reads them (a read never sees
+            # what a failed COMMIT could still take back).
+            self._commit_group()
+            with self.translated():
+                yield self._connection()
+        finally:
+            self._lock.release()
 
     @contextmanager
     def translated(self) -> Iterator[None]:
@@ -400,11 +364,6 @@ class SQLiteConnection:
             raise DatastoreError(f"cannot close job store {self.path} inside one of its transactions")
         async with self._lock:
             self._commit_group()
-            if self._reader is not None:
-                # First: the writer's connection, closed last, checkpoints the file and removes its log.
-                with suppress(sqlite3.Error):
-                    self._reader.close()
-                self._reader = None
             if self._conn is not None:
                 sqlite.close(self._conn)
                 self._conn = None

@@ -26,6 +26,7 @@ import asyncio
 import contextlib
 import enum
 import logging
+import sqlite3
 from typing import Any
 
 from bacalhau.models.errors import DatastoreError
@@ -86,6 +87,7 @@ class OrderedSender:
         self._acked = 0  # highest sequence number acknowledged by the peer
         self._persisted = 0  # ... and forgotten by the outbox
         self._persist_handle: asyncio.TimerHandle | None = None
+        self._stream_dropped = False  # see drop_acks
         self._inbox = ""
         self._sub: Any = None
         self._task: asyncio.Task[None] | None = None
@@ -199,16 +201,24 @@ class OrderedSender:
         if self._persist_handle is None:
             self._persist_handle = asyncio.get_running_loop().call_later(ACK_PERSIST_S, self._persist_acks)
 
+    def drop_acks(self) -> None:
+        """The stream is being dropped from the outbox: write none of the acknowledgements held in
+        memory, now or later (numbered from 1 again, its next messages would be deleted unsent)."""
+        self._stream_dropped = True
+        if self._persist_handle is not None:
+            self._persist_handle.cancel()
+            self._persist_handle = None
+
     def _persist_acks(self) -> None:
         """Let the outbox forget what was acknowledged so far (see the module docstring)."""
         if self._persist_handle is not None:
             self._persist_handle.cancel()
             self._persist_handle = None
-        if self._acked <= self._persisted:
+        if self._acked <= self._persisted or self._stream_dropped:
             return
         try:
             self._outbox.acknowledge(self.stream, self._acked)
-        except DatastoreError as exc:  # the messages stay; the next ack (or the stop) tries again
+        except (DatastoreError, sqlite3.Error) as exc:  # the messages stay; the next ack or stop tries again
             log.warning("could not forget the messages %s acknowledged: %s", self.subject, exc)
             return
         self._persisted = self._acked
