@@ -228,9 +228,14 @@ class ServeProcess:
                 time.sleep(0.1)
         raise SystemExit(f"compute nodes did not connect within {timeout_s:g}s; log:\n{self.log_tail()}")
 
+    @property
+    def log_path(self) -> Path:
+        """Where the process's output goes."""
+        return self._dir / "serve.log"
+
     def log_tail(self, lines: int = 40) -> str:
         """The last lines the process printed."""
-        path = self._dir / "serve.log"
+        path = self.log_path
         return "\n".join(path.read_text(errors="replace").splitlines()[-lines:]) if path.exists() else ""
 
     def __exit__(

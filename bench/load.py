@@ -33,6 +33,7 @@ import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Protocol
 
 import httpx
 from http_floor import PATH as FLOOR_PATH
@@ -44,6 +45,20 @@ SUMMARY_PATH = "/api/v1/orchestrator/jobs-summary"
 TARGET_SUBMITS_PER_S = 1000.0
 TARGET_P99_MS = 250.0
 TARGET_COMPLETIONS_PER_S = 300.0
+
+
+
+class LoadTarget(Protocol):
+    """What `load_node` needs of a node: a hybrid node, or a cluster's orchestrator (cluster_env)."""
+
+    url: str
+
+    @property
+    def pid(self) -> int: ...
+
+    @property
+    def log_path(self) -> Path: ...
+
 
 _UNIT_MS = {"us": 0.001, "ms": 1.0, "s": 1000.0, "m": 60_000.0, "h": 3_600_000.0}
 
@@ -156,7 +171,7 @@ def job_counts(http: httpx.Client) -> tuple[int, int, int]:
     return summary["Total"], by_state.get("Completed", 0), by_state.get("Failed", 0) + by_state.get("Stopped", 0)
 
 
-def load_node(node: HybridNode, *, connections: int, duration_s: float, body: bytes,
+def load_node(node: LoadTarget, *, connections: int, duration_s: float, body: bytes,
               completion_timeout_s: float = 120.0, poll_s: float = 0.2) -> LoadResult:
     """Submit `body` with wrk for `duration_s` to `node`, then wait until every job it created is terminal."""
     with httpx.Client(base_url=node.url, timeout=30.0) as http:
