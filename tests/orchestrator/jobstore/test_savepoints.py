@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from bacalhau.models.errors import ConflictError, DatastoreError
+from bacalhau.models.errors import ConflictError, DatastoreError, NotFoundError
 from bacalhau.orchestrator.jobstore import sqlite_connection
 from bacalhau.orchestrator.jobstore.sqlite import SQLiteJobStore
 from bacalhau.orchestrator.jobstore.sqlite_connection import SQLiteConnection
@@ -158,3 +158,20 @@ async def test_a_failing_member_after_the_first_of_a_group_undoes_only_its_own_w
     assert results[0] is None and isinstance(results[1], RuntimeError) and results[2] is None
     assert await rows(conn) == [0, 1, 3]
     assert statements.count("COMMIT") == 1 and statements.count("SAVEPOINT") == 2, statements
+
+
+async def test_an_event_refused_for_an_unknown_job_leaves_nothing_of_its_call(store: SQLiteJobStore) -> None:
+    # Each store call checks and numbers its events before its first write: a refused event is a
+    # failure before writing, which the transaction survives (no savepoint needed).
+    stored, fresh, unknown = make_job(), make_job(), make_job()
+    await store.create_job(stored, [make_event(stored)])
+    async with store.transaction():
+        with pytest.raises(NotFoundError):
+            await store.create_job(fresh, [make_event(fresh), make_event(unknown)])
+        with pytest.raises(NotFoundError):
+            await store.add_history([make_event(stored, message="first"), make_event(unknown)])
+        await store.add_history([make_event(stored, message="after")])
+    with pytest.raises(NotFoundError):
+        await store.get_job(fresh.id)
+    assert [e.seq_num for e in await store.list_history(stored.id)] == [1, 2]
+    assert (await store.list_history(stored.id))[-1].event.message == "after"

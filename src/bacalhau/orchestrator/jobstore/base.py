@@ -107,7 +107,10 @@ class JobStore(Protocol):
     """Durable storage for the orchestrator. All methods raise DatastoreError on storage failure."""
 
     def transaction(self) -> AbstractAsyncContextManager[None]:
-        """Group the calls made inside into one atomic transaction (nesting joins the outer one)."""
+        """Group the calls made inside into one atomic transaction (nesting joins the outer one).
+
+        A call refused inside (a conflict, an unknown job) leaves nothing of itself, and the transaction
+        may go on; a storage failure partway through a call rolls the whole transaction back."""
         ...
 
     async def create_job(self, job: Job, events: list[JobHistory]) -> None:

@@ -107,8 +107,9 @@ class SQLiteJobStore:
                     "modify_time": job.modify_time or now,
                 }
             )
+            write_history = self._history(conn, events, now, EventDefaults(job.id, job.version), new_job=True)
             sqlite_rows.insert_job(conn, job)
-            self._append_history(conn, events, now, EventDefaults(job.id, job.version))
+            write_history()
 
     async def update_job_spec(self, job: Job, events: list[JobHistory]) -> None:
         """Make `job` the current version, keeping the previous one. ConflictError unless job.version
@@ -131,9 +132,10 @@ class SQLiteJobStore:
                     "modify_time": now,
                 }
             )
+            write_history = self._history(conn, events, now, EventDefaults(job.id, job.version))
             sqlite_rows.archive_current_version(conn, job.id)
             sqlite_rows.replace_job(conn, job)
-            self._append_history(conn, events, now, EventDefaults(job.id, job.version))
+            write_history()
 
     async def get_job(self, job_id: str, version: int = 0) -> Job:
         """The job by exact ID, at `version` (0 = current). NotFoundError if either is absent."""
@@ -280,13 +282,16 @@ class SQLiteJobStore:
                     component=COMPONENT,
                     details={"JobID": job_id, "State": actual.name},
                 )
+            write_history = self._history(
+                conn, events, now, EventDefaults(job_id, int(row[1])), ends_job=new_state.is_terminal
+            )
             state = JobState(state_type=new_state, message=message, details=details or {})
             conn.execute(
                 "UPDATE jobs SET state = ?, modify_time = ?, data = json_set(data, '$.State', json(?), "
                 "'$.Revision', json_extract(data, '$.Revision') + 1, '$.ModifyTime', ?) WHERE id = ?",
                 (int(new_state), now, sqlite_rows.dump(state), now, job_id),
             )
-            self._append_history(conn, events, now, EventDefaults(job_id, int(row[1])), ends_job=new_state.is_terminal)
+            write_history()
 
     # ---- executions ---------------------------------------------------------------------------
 
@@ -312,8 +317,9 @@ class SQLiteJobStore:
                     "modify_time": execution.modify_time or now,
                 }
             )
+            write_history = self._history(conn, events, now, _execution_defaults(execution))
             sqlite_rows.insert_execution(conn, execution)
-            self._append_history(conn, events, now, _execution_defaults(execution))
+            write_history()
         return execution
 
     async def update_execution(self, update: ExecutionUpdate) -> None:
@@ -351,13 +357,14 @@ class SQLiteJobStore:
                     paths.append(f"'$.{key}', json(?)")
                     values.append(sqlite_rows.dump(value))
             state = update.compute_state.state_type if update.compute_state is not None else actual
+            defaults = EventDefaults(current.job_id, current.job_version, update.execution_id, current.node_id)
+            write_history = self._history(conn, update.events, now, defaults)
             conn.execute(
                 f"UPDATE executions SET compute_state = ?, modify_time = ?, data = json_set(data, {', '.join(paths)}) "
                 "WHERE id = ?",
                 (int(state), now, *values, update.execution_id),
             )
-            defaults = EventDefaults(current.job_id, current.job_version, update.execution_id, current.node_id)
-            self._append_history(conn, update.events, now, defaults)
+            write_history()
 
     async def get_execution(self, execution_id: str) -> Execution:
         """The execution by exact ID; NotFoundError if absent."""
@@ -465,13 +472,30 @@ class SQLiteJobStore:
         API call learns of them without reading the store again."""
         self._history_listeners.append(listener)
 
-    def _append_history(
+    def _history(
         self, conn: sqlite3.Connection, events: list[JobHistory], now: int, defaults: EventDefaults | None = None,
-        *, ends_job: bool = False,
+        *, new_job: bool = False, ends_job: bool = False,
+    ) -> Callable[[], None]:
+        """Check and number `events` now, before the calling method's first write, and return what writes
+        them (call it after that method's own writes) and, after the commit, tells the listeners.
+
+        Every refusal of an event (an unknown job, no JobID) thus comes before anything is written: a
+        failed store call leaves nothing to undo, and inside a transaction it takes no savepoint.
+        `new_job`: the defaults' job is inserted by the same call. `ends_job`: the write they come with
+        moved the defaults' job to a terminal state (whatever the events say).
+        """
+        rows = sqlite_history.prepare(conn, events, now, defaults,
+                                      new_job_id=defaults.job_id if new_job and defaults else "")
+
+        def write() -> None:
+            sqlite_history.insert(conn, rows)
+            self._notify_after_commit(events, defaults, ends_job=ends_job)
+
+        return write
+
+    def _notify_after_commit(
+        self, events: list[JobHistory], defaults: EventDefaults | None, *, ends_job: bool = False
     ) -> None:
-        """Append `events`; after the commit, tell the listeners. `ends_job`: the write they come with
-        moved the defaults' job to a terminal state (whatever the events say)."""
-        sqlite_history.append(conn, events, now, defaults)
         if not self._history_listeners or not events:
             return
         ended: dict[str, bool] = {}
@@ -494,7 +518,7 @@ class SQLiteJobStore:
     async def add_history(self, events: list[JobHistory]) -> None:
         """Append events (each names its JobID); SeqNum, Time and an empty Event.Timestamp are filled."""
         async with self._db.writing() as conn:
-            self._append_history(conn, events, self._clock())
+            self._history(conn, events, self._clock())()
 
     async def list_history(self, job_id: str, query: HistoryQuery | None = None) -> list[JobHistory]:
         """A job's events in SeqNum order, filtered by the query. NotFoundError if the job is unknown."""
@@ -509,21 +533,24 @@ class SQLiteJobStore:
             raise BadRequestError("cannot store an evaluation without an ID", component=COMPONENT)
         async with self._db.writing() as conn:
             now = self._clock()
-            if conn.execute("SELECT 1 FROM evaluations WHERE id = ?", (evaluation.id,)).fetchone():
-                raise ConflictError(f"evaluation {evaluation.id} already exists", component=COMPONENT)
             evaluation = evaluation.model_copy(
                 update={"create_time": evaluation.create_time or now, "modify_time": evaluation.modify_time or now}
             )
-            conn.execute(
-                "INSERT INTO evaluations (id, job_id, status, create_time, data) VALUES (?, ?, ?, ?, ?)",
-                (
-                    evaluation.id,
-                    evaluation.job_id,
-                    str(evaluation.status),
-                    evaluation.create_time,
-                    sqlite_rows.dump(evaluation),
-                ),
-            )
+            try:  # the primary key refuses a taken ID: no lookup first
+                conn.execute(
+                    "INSERT INTO evaluations (id, job_id, status, create_time, data) VALUES (?, ?, ?, ?, ?)",
+                    (
+                        evaluation.id,
+                        evaluation.job_id,
+                        str(evaluation.status),
+                        evaluation.create_time,
+                        sqlite_rows.dump(evaluation),
+                    ),
+                )
+            except sqlite3.IntegrityError as exc:
+                if sqlite_rows.is_unique_violation(exc):
+                    raise ConflictError(f"evaluation {evaluation.id} already exists", component=COMPONENT) from None
+                raise
 
     async def get_evaluation(self, evaluation_id: str) -> Evaluation:
         """The evaluation by exact ID; NotFoundError if absent."""

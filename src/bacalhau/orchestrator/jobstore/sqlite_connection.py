@@ -301,11 +301,12 @@ class SQLiteConnection:
         """The raw connection inside a (possibly joined) transaction, with errors translated.
 
         Inside an open transaction a store call takes no savepoint of its own (two statements of
-        each call; most calls of a job's steps are nested). Most that fail do so before writing (their
-        checks come first), and then there is nothing to undo. One that fails after writing marks the
-        innermost transaction around it, which then rolls back whole, even if the failure is caught:
-        it never commits half of a store call. A caller that handles the failure of a call and goes
-        on nests that call in its own transaction(), whose savepoint undoes just that call.
+        each call; most calls of a job's steps are nested). The store's calls make every check (and
+        number their history events) before their first write, so a refused call has nothing to undo.
+        One that fails after writing anyway (a storage error) marks the innermost transaction around
+        it, which then rolls back whole, even if the failure is caught: it never commits half of a
+        store call. A caller that must survive even that nests the call in its own transaction(),
+        whose savepoint undoes just that call.
         """
         if not self._joined():
             async with self.transaction():

@@ -58,10 +58,19 @@ def _not_found(job_id: str) -> NotFoundError:
     return NotFoundError(f"job not found: {job_id}", component="JobStore")
 
 
-def append(
-    conn: sqlite3.Connection, events: list[JobHistory], now_ns: int, defaults: EventDefaults | None = None
-) -> None:
-    """Insert events, assigning each job's next SeqNum (1, 2, 3...) and filling empty times.
+# One history row, as inserted: job_id, seq_num, type, job_version, execution_id, node_id, time_ns, data.
+HistoryRow = tuple[str, int, int, int, str, str, int, str]
+
+
+def prepare(
+    conn: sqlite3.Connection, events: list[JobHistory], now_ns: int, defaults: EventDefaults | None = None,
+    *, new_job_id: str = "",
+) -> list[HistoryRow]:
+    """The rows for `events`, each job's next SeqNum (1, 2, 3...) assigned and empty times filled, or
+    NotFoundError / BadRequestError. It writes nothing: a store call prepares its events before its
+    first write, so that a refused event never leaves the call's other writes behind (see `writing` in
+    sqlite_connection). `new_job_id` is a job the same call is about to insert (defaults give its
+    version; its first SeqNum is 1).
 
     A SeqNum set by the caller is ignored: only the store, inside the write transaction, knows the
     next free number. Events are written as given otherwise, and never changed afterwards.
@@ -69,35 +78,39 @@ def append(
     defaults = defaults or EventDefaults()
     next_seq: dict[str, int] = {}
     current_version: dict[str, int] = {}
+    rows: list[HistoryRow] = []
     for event in events:
         job_id = event.job_id or defaults.job_id
         if not job_id:
             raise BadRequestError("a history event has no JobID", component="JobStore")
         if job_id not in next_seq:
-            found = conn.execute(
-                "SELECT version, (SELECT COALESCE(MAX(seq_num), 0) FROM history WHERE job_id = ?1) FROM jobs WHERE id = ?1",
-                (job_id,),
-            ).fetchone()
-            if found is None:
-                raise _not_found(job_id)
-            current_version[job_id], next_seq[job_id] = int(found[0]), int(found[1]) + 1
+            if job_id == new_job_id:
+                current_version[job_id], next_seq[job_id] = defaults.job_version, 1
+            else:
+                found = conn.execute(
+                    "SELECT version, (SELECT COALESCE(MAX(seq_num), 0) FROM history WHERE job_id = ?1) FROM jobs"
+                    " WHERE id = ?1",
+                    (job_id,),
+                ).fetchone()
+                if found is None:
+                    raise _not_found(job_id)
+                current_version[job_id], next_seq[job_id] = int(found[0]), int(found[1]) + 1
         stored = _complete(event, job_id, next_seq[job_id], now_ns, defaults, current_version[job_id])
         next_seq[job_id] += 1
         # Only a caller-supplied Time needs parsing: a filled one is `now_ns` itself.
         time_ns = _time_ns(event.time, now_ns) if event.time else now_ns
+        rows.append((job_id, stored.seq_num, int(stored.type), stored.job_version, stored.execution_id,
+                     stored.node_id, time_ns, stored.to_wire_json()))
+    return rows
+
+
+def insert(conn: sqlite3.Connection, rows: list[HistoryRow]) -> None:
+    """Write rows made by `prepare` (in the same transaction, with no history written in between)."""
+    for row in rows:
         conn.execute(
             "INSERT INTO history (job_id, seq_num, type, job_version, execution_id, node_id, time_ns, data)"
             " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-            (
-                job_id,
-                stored.seq_num,
-                int(stored.type),
-                stored.job_version,
-                stored.execution_id,
-                stored.node_id,
-                time_ns,
-                stored.to_wire_json(),
-            ),
+            row,
         )
 
 

@@ -52,26 +52,39 @@ def page(limit: int, offset: int) -> tuple[int, int]:
 # ---- jobs ---------------------------------------------------------------------------------------
 
 
+def is_unique_violation(exc: sqlite3.IntegrityError) -> bool:
+    """Whether the statement broke a PRIMARY KEY or UNIQUE constraint (not NOT NULL, a foreign key...)."""
+    return str(exc).startswith("UNIQUE constraint failed")
+
+
 def insert_job(conn: sqlite3.Connection, job: Job) -> None:
-    """Insert a new current job. ConflictError if the ID, or its Name in the namespace, is taken."""
-    if conn.execute("SELECT 1 FROM jobs WHERE id = ?", (job.id,)).fetchone():
-        raise ConflictError(f"job {job.id} already exists", component=COMPONENT)
-    _check_name_free(conn, job)
-    conn.execute(
-        "INSERT INTO jobs (id, namespace, name, state, version, create_time, modify_time, labels, data)"
-        " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        (
-            job.id,
-            job.namespace,
-            job.name,
-            int(job.state.state_type),
-            job.version,
-            job.create_time,
-            job.modify_time,
-            json.dumps(job.labels),
-            dump(job),
-        ),
-    )
+    """Insert a new current job. ConflictError if the ID, or its Name in the namespace, is taken.
+
+    The constraints check it (the primary key, the unique Name index): a lookup first would cost two
+    statements on every submission; only a refused insert looks up which one it was, for the message."""
+    try:
+        conn.execute(
+            "INSERT INTO jobs (id, namespace, name, state, version, create_time, modify_time, labels, data)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (
+                job.id,
+                job.namespace,
+                job.name,
+                int(job.state.state_type),
+                job.version,
+                job.create_time,
+                job.modify_time,
+                json.dumps(job.labels),
+                dump(job),
+            ),
+        )
+    except sqlite3.IntegrityError as exc:
+        if not is_unique_violation(exc):
+            raise
+        if conn.execute("SELECT 1 FROM jobs WHERE id = ?", (job.id,)).fetchone():
+            raise ConflictError(f"job {job.id} already exists", component=COMPONENT) from None
+        _check_name_free(conn, job)
+        raise
 
 
 def replace_job(conn: sqlite3.Connection, job: Job) -> None:
@@ -193,23 +206,26 @@ def load_execution_brief(conn: sqlite3.Connection, execution_id: str) -> Executi
 
 
 def insert_execution(conn: sqlite3.Connection, execution: Execution) -> None:
-    """Insert a new execution. ConflictError if the ID is taken."""
-    if conn.execute("SELECT 1 FROM executions WHERE id = ?", (execution.id,)).fetchone():
-        raise ConflictError(f"execution {execution.id} already exists", component=COMPONENT)
-    conn.execute(
-        "INSERT INTO executions (id, job_id, node_id, compute_state, job_version, create_time, modify_time, data)"
-        " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-        (
-            execution.id,
-            execution.job_id,
-            execution.node_id,
-            int(execution.compute_state.state_type),
-            execution.job_version,
-            execution.create_time,
-            execution.modify_time,
-            dump(execution),
-        ),
-    )
+    """Insert a new execution. ConflictError if the ID is taken (the primary key checks it)."""
+    try:
+        conn.execute(
+            "INSERT INTO executions (id, job_id, node_id, compute_state, job_version, create_time, modify_time, data)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            (
+                execution.id,
+                execution.job_id,
+                execution.node_id,
+                int(execution.compute_state.state_type),
+                execution.job_version,
+                execution.create_time,
+                execution.modify_time,
+                dump(execution),
+            ),
+        )
+    except sqlite3.IntegrityError as exc:
+        if is_unique_violation(exc):
+            raise ConflictError(f"execution {execution.id} already exists", component=COMPONENT) from None
+        raise
 
 
 def replace_execution(conn: sqlite3.Connection, execution: Execution) -> None:
