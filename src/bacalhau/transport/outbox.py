@@ -75,6 +75,7 @@ class Outbox:
         self._db: sqlite3.Connection | None = None
         self._checkpoints: dict[str, int] = {}
         self._last: dict[str, int] = {}  # stream -> last sequence number appended (loaded on first use)
+        self._generations: dict[str, int] = {}  # stream -> how many times it was dropped (this process)
 
     def open(self) -> None:
         """Open (creating if needed) the database. Idempotent."""
@@ -179,6 +180,12 @@ class Outbox:
             db.execute("DELETE FROM checkpoints WHERE stream = ?", (stream,))
         self._checkpoints.pop(stream, None)
         self._last.pop(stream, None)
+        self._generations[stream] = self.generation(stream) + 1
+
+    def generation(self, stream: str) -> int:
+        """Changes each time `stream` is dropped: an acknowledgement held from before a drop (a sender
+        that forgets acked messages lazily) must not be written into the stream's next numbering."""
+        return self._generations.get(stream, 0)
 
     def checkpoint(self, stream: str) -> int:
         """The last sequence number received from the peer of `stream` and handled (0 if none)."""

@@ -175,3 +175,19 @@ async def test_an_event_refused_for_an_unknown_job_leaves_nothing_of_its_call(st
         await store.get_job(fresh.id)
     assert [e.seq_num for e in await store.list_history(stored.id)] == [1, 2]
     assert (await store.list_history(stored.id))[-1].event.message == "after"
+
+
+async def test_a_new_version_refused_for_its_name_leaves_nothing_and_the_transaction_goes_on(
+    store: SQLiteJobStore,
+) -> None:
+    first, second = make_job(name="first"), make_job(name="second")
+    for job in (first, second):
+        await store.create_job(job, [])
+    renamed = (await store.get_job(second.id)).model_copy(update={"name": "first", "version": 2})
+    async with store.transaction():
+        with pytest.raises(ConflictError, match="already used"):
+            await store.update_job_spec(renamed, [])  # refused by the Name check, before the archive
+        await store.add_history([make_event(second, message="after")])
+    assert [job.version for job in await store.list_job_versions(second.id)] == [1]
+    assert (await store.get_job(second.id)).name == "second"
+    assert [e.event.message for e in await store.list_history(second.id)] == ["after"]

@@ -132,6 +132,7 @@ class SQLiteJobStore:
                     "modify_time": now,
                 }
             )
+            sqlite_rows.check_name_free(conn, job)  # every refusal before the first write
             write_history = self._history(conn, events, now, EventDefaults(job.id, job.version))
             sqlite_rows.archive_current_version(conn, job.id)
             sqlite_rows.replace_job(conn, job)

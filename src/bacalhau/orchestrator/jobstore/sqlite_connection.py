@@ -319,7 +319,9 @@ class SQLiteConnection:
             with self.translated():
                 yield conn
         except BaseException:
-            if conn.total_changes != changes:
+            # Or the error ended the whole SQLite transaction (disk full, I/O error): nothing must go on
+            # as if inside it.
+            if conn.total_changes != changes or not conn.in_transaction:
                 innermost = next(tx for tx in reversed(_ACTIVE.get()) if tx.owner is self and tx.open)
                 innermost.partial = True
             raise

@@ -52,9 +52,12 @@ def page(limit: int, offset: int) -> tuple[int, int]:
 # ---- jobs ---------------------------------------------------------------------------------------
 
 
+_UNIQUE_VIOLATIONS = frozenset({"SQLITE_CONSTRAINT_PRIMARYKEY", "SQLITE_CONSTRAINT_UNIQUE"})
+
+
 def is_unique_violation(exc: sqlite3.IntegrityError) -> bool:
     """Whether the statement broke a PRIMARY KEY or UNIQUE constraint (not NOT NULL, a foreign key...)."""
-    return str(exc).startswith("UNIQUE constraint failed")
+    return exc.sqlite_errorname in _UNIQUE_VIOLATIONS
 
 
 def insert_job(conn: sqlite3.Connection, job: Job) -> None:
@@ -83,13 +86,13 @@ def insert_job(conn: sqlite3.Connection, job: Job) -> None:
             raise
         if conn.execute("SELECT 1 FROM jobs WHERE id = ?", (job.id,)).fetchone():
             raise ConflictError(f"job {job.id} already exists", component=COMPONENT) from None
-        _check_name_free(conn, job)
+        check_name_free(conn, job)
         raise
 
 
 def replace_job(conn: sqlite3.Connection, job: Job) -> None:
-    """Overwrite the current version of an existing job (a state change or a new spec version)."""
-    _check_name_free(conn, job)
+    """Overwrite the current version of an existing job (a state change or a new spec version).
+    The caller has checked its Name (`check_name_free`) before its first write."""
     conn.execute(
         "UPDATE jobs SET namespace = ?, name = ?, state = ?, version = ?, create_time = ?, modify_time = ?,"
         " labels = ?, data = ? WHERE id = ?",
@@ -115,8 +118,9 @@ def archive_current_version(conn: sqlite3.Connection, job_id: str) -> None:
     )
 
 
-def _check_name_free(conn: sqlite3.Connection, job: Job) -> None:
-    # The unique index would refuse it too; checking first gives the user a message naming the job.
+def check_name_free(conn: sqlite3.Connection, job: Job) -> None:
+    """ConflictError if another job of the namespace has the job's Name (the unique index would refuse
+    it too; this names the other job in the message)."""
     if not job.name:
         return
     row = conn.execute(

@@ -138,9 +138,6 @@ class NclOrchestratorLink:
 
     def forget(self, node_id: str) -> None:
         """The node was deleted: drop what waits for it and its numbering (a comeback starts afresh)."""
-        sender = self._senders.get(node_id)
-        if sender is not None:
-            sender.drop_acks()  # its stop, after the drop, must not delete the next numbering's messages
         self.node_left(node_id)
         self._outbox.drop_stream(node_id)
 

@@ -87,7 +87,7 @@ class OrderedSender:
         self._acked = 0  # highest sequence number acknowledged by the peer
         self._persisted = 0  # ... and forgotten by the outbox
         self._persist_handle: asyncio.TimerHandle | None = None
-        self._stream_dropped = False  # see drop_acks
+        self._generation = 0  # the outbox stream's generation this sender's acks belong to
         self._inbox = ""
         self._sub: Any = None
         self._task: asyncio.Task[None] | None = None
@@ -105,6 +105,7 @@ class OrderedSender:
         if peer_processed:
             self._outbox.acknowledge(self.stream, peer_processed)
         self._acked = self._persisted = self._outbox.acked_seq(self.stream)
+        self._generation = self._outbox.generation(self.stream)
         self._inbox = self._nc.new_inbox()
         self._sub = await self._nc.subscribe(f"{self._inbox}.*", cb=self._on_reply)
         self.status = SenderStatus.RUNNING
@@ -201,20 +202,17 @@ class OrderedSender:
         if self._persist_handle is None:
             self._persist_handle = asyncio.get_running_loop().call_later(ACK_PERSIST_S, self._persist_acks)
 
-    def drop_acks(self) -> None:
-        """The stream is being dropped from the outbox: write none of the acknowledgements held in
-        memory, now or later (numbered from 1 again, its next messages would be deleted unsent)."""
-        self._stream_dropped = True
-        if self._persist_handle is not None:
-            self._persist_handle.cancel()
-            self._persist_handle = None
-
     def _persist_acks(self) -> None:
         """Let the outbox forget what was acknowledged so far (see the module docstring)."""
         if self._persist_handle is not None:
             self._persist_handle.cancel()
             self._persist_handle = None
-        if self._acked <= self._persisted or self._stream_dropped:
+        if self._acked <= self._persisted:
+            return
+        if self._outbox.generation(self.stream) != self._generation:
+            # The stream was dropped since (its peer deleted): numbered from 1 again, its next messages
+            # would be deleted unsent by these acks.
+            self._persisted = self._acked
             return
         try:
             self._outbox.acknowledge(self.stream, self._acked)
