@@ -202,14 +202,22 @@ async def test_a_message_refused_before_handling_keeps_later_ones_waiting(tmp_pa
     assert recorder.handled == ["e-1", "e-2", "e-3"]
 
 
-async def test_acks_are_forgotten_in_batches_and_a_crash_before_that_handles_nothing_twice(
+async def linked_pair(
     tmp_path: Path, nats_servers: ServerFactory, nats_connections: ConnectionFactory
-) -> None:
+) -> tuple[Any, Outbox, Recorder]:
+    """A connection, the sending outbox, and the recorder behind a receiver subscribed on it."""
     server = await nats_servers()
     nc = await nats_connections(server.client_url).connect()
     outbox, inbox_state = outbox_at(tmp_path / "send.db"), outbox_at(tmp_path / "recv.db")
     recorder = Recorder()
     await subscribe_receiver(nc, OrderedReceiver(outbox=inbox_state, handler=recorder, max_message_bytes=MAX))
+    return nc, outbox, recorder
+
+
+async def test_acks_are_forgotten_in_batches_and_a_crash_before_that_handles_nothing_twice(
+    tmp_path: Path, nats_servers: ServerFactory, nats_connections: ConnectionFactory
+) -> None:
+    nc, outbox, recorder = await linked_pair(tmp_path, nats_servers, nats_connections)
     deletes: list[str] = []
     outbox._conn.set_trace_callback(lambda sql: deletes.append(sql) if sql.startswith("DELETE") else None)
     sender = OrderedSender(nc=nc, outbox=outbox, stream="n-1", subject=SUBJECT, window=4)
@@ -241,11 +249,7 @@ async def test_acks_are_forgotten_in_batches_and_a_crash_before_that_handles_not
 async def test_stop_forgets_what_was_acknowledged_at_once(
     tmp_path: Path, nats_servers: ServerFactory, nats_connections: ConnectionFactory
 ) -> None:
-    server = await nats_servers()
-    nc = await nats_connections(server.client_url).connect()
-    outbox, inbox_state = outbox_at(tmp_path / "send.db"), outbox_at(tmp_path / "recv.db")
-    recorder = Recorder()
-    await subscribe_receiver(nc, OrderedReceiver(outbox=inbox_state, handler=recorder, max_message_bytes=MAX))
+    nc, outbox, recorder = await linked_pair(tmp_path, nats_servers, nats_connections)
     sender = OrderedSender(nc=nc, outbox=outbox, stream="n-1", subject=SUBJECT)
     await sender.start()
     for i in range(3):
@@ -253,16 +257,14 @@ async def test_stop_forgets_what_was_acknowledged_at_once(
     sender.notify()
     await wait_until(lambda: sender.acked == 3, what="acknowledged")
     await sender.stop()
+    assert recorder.handled == ["e-0", "e-1", "e-2"]
     assert outbox.pending_count("n-1") == 0 and outbox.acked_seq("n-1") == 3
 
 
 async def test_a_dropped_stream_keeps_its_next_messages_when_the_old_sender_stops(
     tmp_path: Path, nats_servers: ServerFactory, nats_connections: ConnectionFactory
 ) -> None:
-    server = await nats_servers()
-    nc = await nats_connections(server.client_url).connect()
-    outbox, inbox_state = outbox_at(tmp_path / "send.db"), outbox_at(tmp_path / "recv.db")
-    await subscribe_receiver(nc, OrderedReceiver(outbox=inbox_state, handler=Recorder(), max_message_bytes=MAX))
+    nc, outbox, _ = await linked_pair(tmp_path, nats_servers, nats_connections)
     sender = OrderedSender(nc=nc, outbox=outbox, stream="n-1", subject=SUBJECT)
     await sender.start()
     for i in range(5):

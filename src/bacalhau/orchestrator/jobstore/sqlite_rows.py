@@ -69,17 +69,7 @@ def insert_job(conn: sqlite3.Connection, job: Job) -> None:
         conn.execute(
             "INSERT INTO jobs (id, namespace, name, state, version, create_time, modify_time, labels, data)"
             " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            (
-                job.id,
-                job.namespace,
-                job.name,
-                int(job.state.state_type),
-                job.version,
-                job.create_time,
-                job.modify_time,
-                json.dumps(job.labels),
-                dump(job),
-            ),
+            (job.id, *_job_columns(job)),
         )
     except sqlite3.IntegrityError as exc:
         if not is_unique_violation(exc):
@@ -96,18 +86,14 @@ def replace_job(conn: sqlite3.Connection, job: Job) -> None:
     conn.execute(
         "UPDATE jobs SET namespace = ?, name = ?, state = ?, version = ?, create_time = ?, modify_time = ?,"
         " labels = ?, data = ? WHERE id = ?",
-        (
-            job.namespace,
-            job.name,
-            int(job.state.state_type),
-            job.version,
-            job.create_time,
-            job.modify_time,
-            json.dumps(job.labels),
-            dump(job),
-            job.id,
-        ),
+        (*_job_columns(job), job.id),
     )
+
+
+def _job_columns(job: Job) -> tuple[str, str, int, int, int, int, str, str]:
+    """The jobs table's columns after `id`, in order: namespace .. data."""
+    return (job.namespace, job.name, int(job.state.state_type), job.version, job.create_time, job.modify_time,
+            json.dumps(job.labels), dump(job))
 
 
 def archive_current_version(conn: sqlite3.Connection, job_id: str) -> None:
