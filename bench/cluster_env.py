@@ -33,6 +33,10 @@ from hybrid_node import bacalhau_bin, free_port
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 PAGE_BYTES = os.sysconf("SC_PAGE_SIZE")
 DEFAULT_ADDRESS_SPACE_BYTES = 8 * 1024**3  # per process; nats-server (Go) reserves a lot of address space
+# wasmtime reserves ~4 GiB of address space per running instance (guard regions, not memory used), so a
+# compute node running several WASM jobs at once needs more than the default cap: under it, instances
+# fail with "mmap failed to reserve ... Cannot allocate memory".
+COMPUTE_ADDRESS_SPACE_BYTES = 128 * 1024**3
 
 
 def free_ports(count: int) -> list[int]:

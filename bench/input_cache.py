@@ -43,7 +43,7 @@ sys.path.append(str(Path(__file__).resolve().parent.parent / "tests"))  # after 
 
 import httpx
 
-from cluster_env import ServeProcess
+from cluster_env import COMPUTE_ADDRESS_SPACE_BYTES, ServeProcess
 
 # tests/s3_env.py (SeaweedFS), imported by name at run time: mypy checks this file without tests/ on its path.
 s3_env: Any = importlib.import_module("s3_env")
@@ -57,9 +57,6 @@ MAX_JOBS = 100
 MAX_MB = 1024
 TERMINAL = ("Completed", "Failed", "Stopped")
 EXECUTION_COMPLETED = 9  # ExecutionStateType.Completed on the wire
-# wasmtime reserves ~4 GiB of address space per running instance (guard regions, not memory used), so a
-# compute node running several jobs at once needs more than cluster_env's default 8 GiB cap.
-COMPUTE_ADDRESS_SPACE_BYTES = 128 * 1024**3
 
 # Opens `object.bin` in the first preopened directory that has it (fd 3 upwards), reads it to the end
 # in 64 KiB reads, prints the byte count in decimal and exits 0 (1: not found, 2: a read failed).

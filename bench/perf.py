@@ -45,7 +45,7 @@ import wasm_overhead
 from http_floor import FloorServer
 from hybrid_node import ROOT, HybridNode, bacalhau_bin, hello_module
 
-from cluster_env import ServeProcess
+from cluster_env import COMPUTE_ADDRESS_SPACE_BYTES, ServeProcess
 
 TARGET_WASM_RUN_MS = 200.0
 TARGET_CLI_MS = 80.0  # version --client, job list
@@ -334,7 +334,9 @@ def run(settings: Settings) -> None:
     progress(f"load: the same at {most} connections on a cluster (orchestrator and compute node, two processes)")
 
     def cluster_load() -> list[Row]:
-        with ServeProcess(orchestrator=True) as orch, ServeProcess(compute=True, orchestrators=[orch.nats_url]):
+        with ServeProcess(orchestrator=True) as orch, ServeProcess(
+            compute=True, orchestrators=[orch.nats_url], address_space_bytes=COMPUTE_ADDRESS_SPACE_BYTES
+        ):
             orch.wait_for_nodes(count=1)
             result = load.load_node(orch, connections=most, duration_s=settings.load_s, body=body,
                                     completion_timeout_s=settings.completion_timeout_s)
