@@ -47,6 +47,9 @@ class _Outcome:
 
 
 class Worker:
+    """Takes evaluations from the broker in batches, plans each (the pure scheduler), stores the plans
+    and tells the nodes (see `process_batch`)."""
+
     def __init__(
         self,
         *,

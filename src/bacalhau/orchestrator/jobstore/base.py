@@ -21,6 +21,8 @@ from bacalhau.models.state import EvaluationStatus, ExecutionDesiredStateType, E
 
 @dataclass(frozen=True)
 class JobQuery:
+    """What `list_jobs` returns: a filter, an order and a page."""
+
     namespace: str = ""  # "" or "*" = every namespace
     limit: int = 0  # 0 = no limit
     offset: int = 0
@@ -35,6 +37,8 @@ class JobQuery:
 
 @dataclass(frozen=True)
 class HistoryQuery:
+    """Which of a job's history events `list_history` returns, in which order, and which page."""
+
     job_version: int = 0  # 0 = current version
     all_versions: bool = False
     since_unix_s: int = 0
@@ -49,6 +53,8 @@ class HistoryQuery:
 
 @dataclass(frozen=True)
 class ExecutionQuery:
+    """Which of a job's executions `list_executions` returns, in which order, and which page."""
+
     job_version: int = 0  # 0 = every version unless all_versions is False and a version is given
     all_versions: bool = True
     order_by: str = "created_at"
@@ -132,7 +138,9 @@ class JobStore(Protocol):
         """
         ...
 
-    async def get_job_by_name(self, name: str, namespace: str) -> Job | None: ...
+    async def get_job_by_name(self, name: str, namespace: str) -> Job | None:
+        """The job with this exact Name in the namespace ("" = `default`), or None."""
+        ...
 
     async def job_brief(self, job_id: str) -> JobBrief | None:
         """The job's namespace, type, priority, state and version, by exact ID, without reading it whole;
@@ -153,7 +161,9 @@ class JobStore(Protocol):
         (bucket i: ModifyTime in [since + i * bucket_ns, since + (i + 1) * bucket_ns))."""
         ...
 
-    async def list_job_versions(self, job_id: str) -> list[Job]: ...
+    async def list_job_versions(self, job_id: str) -> list[Job]:
+        """Every version of the job, oldest first. NotFoundError if the job does not exist."""
+        ...
 
     async def update_job_state(
         self,
@@ -191,7 +201,9 @@ class JobStore(Protocol):
         """The execution's IDs and states, by exact ID, without reading it whole; None if absent."""
         ...
 
-    async def list_executions(self, job_id: str, query: ExecutionQuery | None = None) -> list[Execution]: ...
+    async def list_executions(self, job_id: str, query: ExecutionQuery | None = None) -> list[Execution]:
+        """A job's executions as the query selects them. NotFoundError if the job does not exist."""
+        ...
 
     async def execution_counts(self, job_ids: list[str]) -> dict[str, dict[int, int]]:
         """For each job, its current version's executions counted by ComputeState value (the web UI's
@@ -240,15 +252,22 @@ class JobStore(Protocol):
         """Events in SeqNum order, filtered by the query."""
         ...
 
-    async def create_evaluation(self, evaluation: Evaluation) -> None: ...
+    async def create_evaluation(self, evaluation: Evaluation) -> None:
+        """Store a new evaluation (zero times become now). ConflictError if the ID exists."""
+        ...
 
-    async def get_evaluation(self, evaluation_id: str) -> Evaluation: ...
+    async def get_evaluation(self, evaluation_id: str) -> Evaluation:
+        """The evaluation by exact ID; NotFoundError if absent."""
+        ...
 
     async def update_evaluation_status(self, evaluation_id: str, status: EvaluationStatus, comment: str = "") -> None:
+        """Set the status (and the comment, when one is given); NotFoundError if absent."""
         ...
 
     async def list_evaluations(self, *, statuses: frozenset[EvaluationStatus]) -> list[Evaluation]:
         """Evaluations in the given statuses, oldest first (used to re-enqueue after a restart)."""
         ...
 
-    async def close(self) -> None: ...
+    async def close(self) -> None:
+        """Release the store once any transaction in progress has ended. Idempotent."""
+        ...

@@ -434,6 +434,7 @@ class SQLiteJobStore:
             return [Execution.model_validate_json(row[0]) for row in rows]
 
     async def remember_result(self, fingerprint: str, job_id: str, execution_id: str) -> None:
+        """See JobStore.remember_result: one row per fingerprint, the newest wins."""
         async with self._db.writing() as conn:
             conn.execute(
                 "INSERT OR REPLACE INTO result_cache (fingerprint, job_id, execution_id, time_ns) VALUES (?, ?, ?, ?)",
@@ -441,6 +442,7 @@ class SQLiteJobStore:
             )
 
     async def find_result(self, fingerprint: str) -> Execution | None:
+        """See JobStore.find_result: joined with the execution, which must still be Completed."""
         sql = (
             "SELECT e.data FROM result_cache r JOIN executions e ON e.id = r.execution_id "
             "WHERE r.fingerprint = ? AND e.compute_state = ?"
