@@ -101,6 +101,20 @@ def subject_legacy_register(node_id: str) -> str:
 
 
 # -- envelope (NCL.md §1.3) --------------------------------------------------------------------------------
+async def end_other_tasks() -> None:
+    """Cancel and await every other task of the running loop, as asyncio.run does before it closes one.
+
+    A peer's loop is closed right after its NATS connection: nats-py's subscription readers, cancelled
+    but not yet run, were otherwise finished by the garbage collector later, on the closed loop ("Event
+    loop is closed"), and pytest blamed that unraisable exception on whichever test was running then.
+    """
+    current = asyncio.current_task()
+    rest = [task for task in asyncio.all_tasks() if task is not current]
+    for task in rest:
+        task.cancel()
+    await asyncio.gather(*rest, return_exceptions=True)
+
+
 class FrameError(ValueError):
     """The bytes are not a valid NCL v1 JSON envelope (too short, unknown schema, CRC mismatch, bad JSON)."""
 
@@ -381,6 +395,7 @@ class GoStyleCompute:
     async def _close_async(self) -> None:
         await self._stop_heartbeats_async()
         await self._disconnect_async()
+        await end_other_tasks()
 
     # -- NodeInfo (NCL.md §1.5 referenced models) ----------------------------------------------------------
     def node_info(self) -> dict[str, Any]:

@@ -42,6 +42,7 @@ from go_compute_peer import (
     FrameError,
     decode_frame,
     encode_frame,
+    end_other_tasks,
     parse_ack,
     subject_in_msgs,
     subject_out_msgs,
@@ -151,6 +152,7 @@ class GoStyleOrchestrator:
             with contextlib.suppress(Exception):
                 await self._nc.close()
             self._nc = None
+        await end_other_tasks()
 
     def _record(self, bucket: list[Inbound], item: Inbound) -> None:
         with self._cond:
