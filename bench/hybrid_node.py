@@ -94,11 +94,36 @@ _free_port = free_port  # the name bench/docker_restart.py imports
 
 
 def rss_mib(pid: int) -> float:
-    """Resident set size of process `pid` (VmRSS in /proc/<pid>/status), in MiB."""
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) / 1024
+    """Resident set size of the node whose serve process is `pid`, in MiB: its VmRSS (/proc/<pid>/status)
+    plus its compute child's (Compute.SeparateProcess), if it has one; not its nats-server's."""
+    return sum(_own_rss_mib(p) for p in (pid, *_compute_children(pid)))
+
+
+def _own_rss_mib(pid: int) -> float:
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+    except OSError:  # it ended
+        pass
     return 0.0
+
+
+def _compute_children(pid: int) -> list[int]:
+    """The compute child processes of serve process `pid` (`python -m bacalhau.compute_child`)."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+            if int(stat[stat.rindex(")") + 2:].split()[1]) == pid and b"bacalhau.compute_child" in (
+                entry / "cmdline"
+            ).read_bytes():
+                found.append(int(entry.name))
+        except (OSError, ValueError):
+            continue
+    return found
 
 
 class HybridNode:

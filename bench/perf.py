@@ -10,8 +10,8 @@ Runs, one thing at a time (the machine is small: nothing else of ours runs meanw
     CLI         `bacalhau version --client`, `bacalhau job list`, `bacalhau wasm run hello.wasm` against
                 that node (bench/cli_roundtrip.py)
     load        small WASM jobs PUT by wrk at 50 and 200 connections, a fresh node each (bench/load.py);
-                the same at 200 on a cluster of two processes, an orchestrator and a compute node over
-                NATS (bench/cluster_env.py): what the work costs when it is not held to one core
+                the same at 200 on a hybrid node that keeps its compute in its own process
+                (Compute.SeparateProcess=false: one core), next to the default (its compute a child process)
     scaling     list / describe latency and a short submit run with 10k, 100k, 1M jobs stored
                 (bench/store_scaling.py; the 1M fill takes minutes and ~1.6 GB of temp space)
 
@@ -44,8 +44,6 @@ import store_scaling
 import wasm_overhead
 from http_floor import FloorServer
 from hybrid_node import ROOT, HybridNode, bacalhau_bin, hello_module
-
-from cluster_env import COMPUTE_ADDRESS_SPACE_BYTES, ServeProcess
 
 TARGET_WASM_RUN_MS = 200.0
 TARGET_CLI_MS = 80.0  # version --client, job list
@@ -183,7 +181,7 @@ class Report:
     sections: list[tuple[str, list[Row]]]
     failures: list[str]
     loads: dict[int, load.LoadResult]
-    cluster_loads: dict[int, load.LoadResult]
+    in_process_loads: dict[int, load.LoadResult]
     scaling: list[store_scaling.SizeResult]
 
     def attempt(self, what: str, measure: Callable[[], list[Row]]) -> list[Row]:
@@ -251,8 +249,8 @@ def cli_row(node: HybridNode, settings: Settings, args: list[str], expect: str, 
 
 def load_rows(n: int, r: load.LoadResult, base: Baselines, at_target: bool, who: str = "") -> list[Row]:
     """One load run's figures against the HTTP floor at the same concurrency (completions: cached wasmtime);
-    `who` prefixes the figures' names of a run on something other than a hybrid node, which gets no
-    completions target (the issue's are a hybrid node's)."""
+    `who` prefixes the figures' names of a run on something other than the default hybrid node, which
+    gets no completions target (the issue's are the default node's)."""
     floor = base.floor_load[n].wrk
     cached_ms = ms(base.cached_s)
     rows = [
@@ -300,7 +298,7 @@ def run(settings: Settings) -> None:
     started = time.monotonic()
     context = context_line()
     wasm, body = hello_module(), load.submit_body()
-    report = Report(sections=[], failures=[], loads={}, cluster_loads={}, scaling=[])
+    report = Report(sections=[], failures=[], loads={}, in_process_loads={}, scaling=[])
 
     progress("baselines: raw wasmtime, python -c pass, SQLite, HTTP floor")
     base = measure_baselines(settings, wasm, body)
@@ -332,20 +330,17 @@ def run(settings: Settings) -> None:
         rows += report.attempt(f"load at {n} connections", one_load)
 
     most = max(settings.connections)
-    progress(f"load: the same at {most} connections on a cluster (orchestrator and compute node, two processes)")
+    progress(f"load: the same at {most} connections on a hybrid node with its compute in process")
 
-    def cluster_load() -> list[Row]:
-        with ServeProcess(orchestrator=True) as orch, ServeProcess(
-            compute=True, orchestrators=[orch.nats_url], address_space_bytes=COMPUTE_ADDRESS_SPACE_BYTES
-        ):
-            orch.wait_for_nodes(count=1)
-            result = load.load_node(orch, connections=most, duration_s=settings.load_s, body=body,
+    def in_process_load() -> list[Row]:
+        with HybridNode(extra_config=["Compute.SeparateProcess=false"]) as node:
+            result = load.load_node(node, connections=most, duration_s=settings.load_s, body=body,
                                     completion_timeout_s=settings.completion_timeout_s)
-        report.cluster_loads[most] = result
-        # No targets: the issue's are a hybrid node's; this row shows the two-process layout's ceiling.
-        return load_rows(most, result, base, at_target=False, who="cluster of 2 processes, ")
+        report.in_process_loads[most] = result
+        # No targets: the default layout has them; this row shows what the child process changes.
+        return load_rows(most, result, base, at_target=False, who="compute in process, ")
 
-    rows += report.attempt(f"cluster load at {most} connections", cluster_load)
+    rows += report.attempt(f"in-process load at {most} connections", in_process_load)
     report.sections.append(
         (f"Load: small WASM jobs PUT by wrk for {settings.load_s:g} s (a fresh node per concurrency)", rows))
 
@@ -378,7 +373,7 @@ def print_notes(floor_load: dict[int, load.LoadResult], report: Report) -> None:
     for failure in report.failures:
         print(f"  FAILED: {failure}")
     for name, results in (("HTTP floor", floor_load), ("node", report.loads),
-                          ("cluster orchestrator", report.cluster_loads)):
+                          ("node, compute in process", report.in_process_loads)):
         for n, r in results.items():
             errors = {kind: count for kind, count in r.wrk.socket_errors.items() if count}
             if errors:

@@ -1,6 +1,7 @@
 """A trivial WASM job on two hybrid nodes side by side, jobs alternating: this checkout against another one.
 
     .venv/bin/python bench/wasm_ab.py --against /path/to/other/checkout [--runs 300] [--rounds 2] [--blocks --pause-ms 2]
+    .venv/bin/python bench/wasm_ab.py --a-config Compute.SeparateProcess=false   # this checkout, two configs
 
 Two `bacalhau serve --orchestrator --compute` nodes run at once: A with the other checkout's `src` first
 on PYTHONPATH (its code), B with this one's. The same job (bench/hybrid_node.py's `inline_wasm_job` of
@@ -35,8 +36,8 @@ from hybrid_node import ApiJobs, HybridNode, hello_module, inline_wasm_job
 class _NodeOf(HybridNode):
     """A hybrid node whose Python code comes from `src` (put first on PYTHONPATH)."""
 
-    def __init__(self, src: Path) -> None:
-        super().__init__()
+    def __init__(self, src: Path, config: list[str]) -> None:
+        super().__init__(extra_config=config)
         self._src = src
 
     @property
@@ -94,7 +95,12 @@ def _round(
 def main(argv: list[str]) -> int:
     """Start both nodes, run the rounds, print the table."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--against", type=Path, required=True, help="the other checkout (its src/ runs node A)")
+    parser.add_argument("--against", type=Path, default=Path(__file__).resolve().parent.parent,
+                        help="the other checkout (its src/ runs node A; default: this one)")
+    parser.add_argument("--a-config", action="append", default=[], metavar="KEY=VALUE",
+                        help="a -c setting for node A only (repeatable): compare two configs of one checkout")
+    parser.add_argument("--b-config", action="append", default=[], metavar="KEY=VALUE",
+                        help="a -c setting for node B only (repeatable)")
     parser.add_argument("--runs", type=int, default=300, help="jobs per node per round (default 300)")
     parser.add_argument("--rounds", type=int, default=2, help="rounds, each with both nodes (default 2)")
     parser.add_argument("--warmup", type=int, default=10, help="untimed jobs per node first (default 10)")
@@ -108,10 +114,10 @@ def main(argv: list[str]) -> int:
         raise SystemExit(f"{args.against} has no src/bacalhau: give the root of another checkout")
     this_src = Path(__file__).resolve().parent.parent / "src"
     wasm = hello_module()
-    print(f"A: {other_src}\nB: {this_src} (this checkout)")
+    print(f"A: {other_src} {' '.join(args.a_config)}\nB: {this_src} (this checkout) {' '.join(args.b_config)}")
     print(f"  {'round':>5}  {'A server ms':>11}  {'B server ms':>11}  {'change':>7}  "
           f"{'A client ms':>11}  {'B client ms':>11}  {'change':>7}  {'requests/job A / B':>18}")
-    with _NodeOf(other_src) as a, _NodeOf(this_src) as b:
+    with _NodeOf(other_src, args.a_config) as a, _NodeOf(this_src, args.b_config) as b:
         for n in range(1, args.rounds + 1):
             got = _round(a, b, wasm, args.runs, args.warmup if n == 1 else 0,
                          blocks=args.blocks, pause_s=args.pause_ms / 1000.0, flip=n % 2 == 0)

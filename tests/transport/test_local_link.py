@@ -17,16 +17,16 @@ from typing import Any
 import pytest
 from nats_env import wait_until
 
-from bacalhau.models.execution import ExecutionLog
+from bacalhau.models.execution import ExecutionLog, RunCommandResult
 from bacalhau.models.state import ExecutionStateType
 from bacalhau.transport import messages as m
 from bacalhau.transport.backoff import Backoff
 from bacalhau.transport.base import ComputeService
-from bacalhau.transport.local_link import LocalLink
-from bacalhau.transport.ncl import dispatch
+from bacalhau.transport.local_link import LocalLink, reframe_local_reports
+from bacalhau.transport.ncl import convert, data, dispatch
 from bacalhau.transport.ncl.compute_link import ORCHESTRATOR_STREAM, LinkStatus
 from bacalhau.transport.ncl.dispatch import Report
-from bacalhau.transport.ncl.registry import type_name
+from bacalhau.transport.ncl.registry import decode_message, type_name
 from bacalhau.transport.outbox import Outbox
 from factories import make_execution, make_job, make_node_info
 
@@ -465,3 +465,31 @@ async def test_a_heartbeat_that_raises_unexpectedly_does_not_stop_the_heartbeats
     await wait_until(lambda: len(hybrid.orchestrator.beats) >= 2, timeout_s=2.0,
                      what="heartbeats after the failed one")
     assert link.status is LinkStatus.CONNECTED
+
+
+async def test_reports_this_link_left_are_reframed_for_an_ncl_link(hybrid: Hybrid) -> None:
+    """A node that ran its compute in process, then (an upgrade to Compute.SeparateProcess) over NCL:
+    what the local link stored and did not deliver becomes NCL frames, in place and in order, that the
+    orchestrator's receiver decodes and the handshake counts as held; an NCL frame is left as it is."""
+    box = hybrid.open_outbox("compute")
+    payload = dispatch.report_payload(m.RunResult(execution_id="e-ncl", job_id="j-0"), "batch")
+    box.append(ORCHESTRATOR_STREAM, type_name(payload), dispatch.report_frame(payload, node_id=NODE, max_bytes=MAX))
+    before = hybrid.link()  # not started: its reports wait in the outbox, as after a kill -9
+    await before.on_run_result(m.RunResult(execution_id="e-1", job_id="j-1",
+                                           run_output=RunCommandResult(stdout="hi\n")))
+    await before.on_bid_result(m.BidResult(execution_id="e-2", job_id="j-2", accepted=False, reason="no capacity"))
+    assert [e.type for e in box.after(ORCHESTRATOR_STREAM, 0)] == ["RunResult", "local/RunResult", "local/BidResult"]
+
+    count = reframe_local_reports(box, node_id=NODE, max_bytes=MAX, job_type=lambda _id: "batch")
+
+    assert count == 2
+    entries = box.after(ORCHESTRATOR_STREAM, 0)
+    assert [(e.seq, e.type) for e in entries] == [(1, "RunResult"), (2, "RunResult"), (3, "BidResult")]
+    decoded = [decode_message(e.body, max_bytes=MAX) for e in entries]
+    assert [d.seq_num for d in decoded] == [1, 2, 3]
+    result, bid = decoded[1].payload, decoded[2].payload
+    assert isinstance(result, data.RunResult) and result.execution_id == "e-1"
+    assert convert.run_result_from_ncl(result).run_output.stdout == "hi\n"
+    assert isinstance(bid, data.BidResult) and bid.execution_id == "e-2" and not bid.accepted
+    assert dispatch.held_execution_ids([], box, ORCHESTRATOR_STREAM, max_bytes=MAX) == ["e-ncl", "e-1", "e-2"]
+    assert reframe_local_reports(box, node_id=NODE, max_bytes=MAX, job_type=lambda _id: "batch") == 0

@@ -19,18 +19,26 @@ from bacalhau.cli.context import CliContext, pass_cli
 def serve(cli: CliContext, /, orchestrator: bool, compute: bool, name: str | None, config_args: tuple[str, ...]) -> None:
     # Imported here so that only `serve` pays for the orchestrator and compute stacks.
     from bacalhau.cli.log_output import configure_logging
+    from bacalhau.compute_process import ComputeProcess, separate_compute_wanted
     from bacalhau.config.loader import load_config
     from bacalhau.models.errors import BacalhauError
-    from bacalhau.node import Node
 
     try:
         config = load_config((*cli.config_args, *config_args), data_dir=cli.data_dir)
         # `--log-level` / LOG_LEVEL (Bacalhau's deprecated spelling of Logging.Level) beats the config.
         configure_logging(level=cli.log_level or config.logging.level, mode=config.logging.mode)
+        child = None
+        if separate_compute_wanted(config, orchestrator=orchestrator, compute=compute):
+            # A hybrid node's compute child, started before the node's own imports: its imports (most
+            # of its start) then overlap them (compute_process.py).
+            child = ComputeProcess()
+            child.spawn()
+        from bacalhau.node import Node
+
         sources = (*cli.config_args, *config_args)
         node = Node(
             config=config, orchestrator=orchestrator, compute=compute, name=name,
-            reload_config=lambda: load_config(sources, data_dir=cli.data_dir),
+            reload_config=lambda: load_config(sources, data_dir=cli.data_dir), compute_process=child,
         )
         asyncio.run(node.run())
     except BacalhauError as exc:

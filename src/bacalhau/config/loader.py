@@ -175,5 +175,5 @@ def load_config(
     except ValidationError as exc:
         problems = "; ".join(f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors())
         raise ConfigurationError(f"invalid configuration: {problems}") from exc
-    config._set_keys = frozenset(key.lower() for key in given)
+    config.mark_set(given)
     return config

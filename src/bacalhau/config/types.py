@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from pydantic import Field, PrivateAttr, field_validator, model_validator
@@ -225,6 +225,9 @@ class ComputeConfig(WireModel):
     # node hands them back; a second signal ends the wait at once.
     shutdown_grace_period: str = Field("10s", alias="ShutdownGracePeriod")
     results: ComputeResultsConfig = Field(default_factory=ComputeResultsConfig, alias="Results")
+    # Ours: a hybrid node (--orchestrator --compute) runs its compute side as a supervised child process,
+    # so that scheduling and running jobs use two cores instead of sharing one (compute_process.py).
+    separate_process: bool = Field(True, alias="SeparateProcess")
 
 
 class TaskTimeouts(WireModel):
@@ -562,6 +565,15 @@ class BacalhauConfig(WireModel):
     def is_set(self, key: str) -> bool:
         """Whether `key` (e.g. `API.Host`) was given by the user rather than left at its default."""
         return key.lower() in self._set_keys
+
+    @property
+    def set_keys(self) -> frozenset[str]:
+        """The keys the user set (canonical, lower-cased): what `is_set` answers from."""
+        return self._set_keys
+
+    def mark_set(self, keys: Iterable[str]) -> None:
+        """Record `keys` as given by the user (the loader, or a hybrid node handing its config to its child)."""
+        self._set_keys = frozenset(key.lower() for key in keys)
 
     def redacted(self) -> dict[str, Any]:
         """The config as served by /api/v1/agent/config: NATS tokens and API users' passwords and API keys

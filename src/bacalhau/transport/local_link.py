@@ -50,7 +50,7 @@ from bacalhau.transport.compute_side import ComputeSide
 from bacalhau.transport.local_lane import OutboxLane
 from bacalhau.transport.ncl import dispatch
 from bacalhau.transport.ncl.compute_link import ORCHESTRATOR_STREAM, LinkStatus
-from bacalhau.transport.ncl.registry import Message
+from bacalhau.transport.ncl.registry import Message, type_name
 from bacalhau.transport.outbox import Outbox, OutboxEntry
 
 log = logging.getLogger(__name__)
@@ -63,6 +63,28 @@ _REPORTS: dict[str, type[dispatch.Report]] = {
 }
 _SHUTDOWN_FLUSH_S = 2.0
 _NO_LONGER_WANTED = "the orchestrator no longer wants this execution"
+
+
+def reframe_local_reports(outbox: Outbox, *, node_id: str, max_bytes: int, job_type: Callable[[str], str]) -> int:
+    """Reports a LocalLink stored (its JSON) and that were not delivered, rewritten in place as the NCL
+    frames an NCL link sends; returns how many. For a compute whose data directory an in-process hybrid
+    used before (an upgrade to Compute.SeparateProcess, or a crash then the other setting): the NCL
+    sender would send the JSON as it is, the orchestrator would refuse it, and every later report
+    would wait behind it."""
+    count = 0
+    acked = outbox.acked_seq(ORCHESTRATOR_STREAM)
+    while entries := outbox.after(ORCHESTRATOR_STREAM, acked, limit=500):
+        for entry in entries:
+            cls = _REPORTS.get(entry.type.removeprefix(_LOCAL_TYPE)) if entry.type.startswith(_LOCAL_TYPE) else None
+            if cls is None:
+                continue
+            message = cls.model_validate_json(entry.body)
+            payload = dispatch.report_payload(message, job_type(message.execution_id))
+            outbox.replace(ORCHESTRATOR_STREAM, entry.seq, type_name(payload),
+                           dispatch.report_frame(payload, node_id=node_id, max_bytes=max_bytes))
+            count += 1
+        acked = entries[-1].seq
+    return count
 
 
 class LocalLink(ComputeSide):

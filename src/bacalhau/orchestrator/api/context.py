@@ -6,9 +6,10 @@ node has an `orchestrator`, and only then are the `/api/v1/orchestrator/*` route
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import inspect
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 from starlette.requests import HTTPConnection
 
@@ -21,9 +22,19 @@ from bacalhau.orchestrator.audit import AuditLog
 from bacalhau.orchestrator.log_streams import LogStreamGate
 from bacalhau.orchestrator.service import Orchestrator
 
+T = TypeVar("T")
+
 
 def _no_debug_info() -> dict[str, Any]:
     return {}
+
+
+async def resolved(value: T | Awaitable[T]) -> T:
+    """What a context callable gave: its value, awaited if it is awaitable (a hybrid node asks its
+    compute child: compute_process.py)."""
+    if inspect.isawaitable(value):
+        return await value
+    return value
 
 
 @dataclass(frozen=True)
@@ -35,10 +46,10 @@ class ApiContext:
     """
 
     version: BuildVersionInfo
-    node_info: Callable[[], NodeInfo]
+    node_info: Callable[[], NodeInfo | Awaitable[NodeInfo]]
     config: Callable[[], dict[str, Any]]
     orchestrator: Orchestrator | None = None
-    debug_info: Callable[[], dict[str, Any]] = field(default=_no_debug_info)
+    debug_info: Callable[[], dict[str, Any] | Awaitable[dict[str, Any]]] = field(default=_no_debug_info)
     # Orchestrator.LogStream.MaxStreamsPerJob: log streams one job may have open at once.
     max_log_streams_per_job: int = DEFAULT_LOG_STREAMS_PER_JOB
     # API.Auth: who may make which request (bacalhau/auth); AllowAll without users, as in Bacalhau.

@@ -107,6 +107,7 @@ class NclComputeLink(ComputeSide):
         self._node_info: Callable[[], NodeInfo] | None = None
         self._active: Callable[[], list[str]] = list
         self._job_type: Callable[[str], str] = lambda _execution_id: ""
+        self._before_start: Callable[[], None] | None = None
         self._extensions: set[str] = set()
         self._sent_info_key: tuple[Any, ...] | None = None
         self._sent_counters_key: object = None
@@ -124,16 +125,21 @@ class NclComputeLink(ComputeSide):
         node_info: Callable[[], NodeInfo],
         active_executions: Callable[[], list[str]],
         job_type: Callable[[str], str],
+        before_start: Callable[[], None] | None = None,
     ) -> None:
-        """The compute node behind this link (set before `start`)."""
+        """The compute node behind this link (set before `start`). `before_start` runs once, at `start`:
+        the node's store is open then, and nothing has been sent yet."""
         self._compute = compute
         self._node_info = node_info
         self._active = active_executions
         self._job_type = job_type
+        self._before_start = before_start
 
     async def start(self) -> None:
         """Start connecting in the background; returns at once (the orchestrator may not be up yet)."""
         if self._task is None:
+            if self._before_start is not None:
+                self._before_start()
             self.status = LinkStatus.DISCONNECTED
             self._task = asyncio.create_task(self._run(), name=f"ncl-compute-{self.node_id}")
 

@@ -95,6 +95,10 @@ class NclOrchestratorLink:
             self._tasks.append(asyncio.create_task(self._drain(lane), name=f"ncl-orchestrator-lane-{index}"))
         self._subs.append(await self._nc.subscribe(subjects.ORCHESTRATOR_CTRL_SUBSCRIPTION, cb=self._on_ctrl))
         self._subs.append(await self._nc.subscribe(subjects.ORCHESTRATOR_MSGS_SUBSCRIPTION, cb=self._on_msgs))
+        # Subscribed at the server, not only in the client's buffer, before anyone is told the link is
+        # up: a compute that handshakes at once (a hybrid node's own) would get "no responders" and back
+        # off for seconds.
+        await self._nc.flush()
         # No subscription on node.management.>: a Go compute's legacy RegisterNode probe then gets "no
         # responders" at once and falls back to NCL (NCL.md §2.1 item 3).
 
