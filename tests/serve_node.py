@@ -186,7 +186,8 @@ class BacalhauNode:
                     raise NodeStartError(f"bacalhau serve exited with code {code} before it was ready\n{self.log_excerpt()}")
                 try:
                     resp = http.get(f"{self.url}/api/v1/agent/alive")
-                    if resp.status_code == 200 and resp.json().get("Status") == "OK":
+                    # Alive, and the node printed its "started" line (it may answer a moment before).
+                    if resp.status_code == 200 and resp.json().get("Status") == "OK" and self._started_line():
                         return
                     last_error = f"HTTP {resp.status_code}: {resp.text[:200]}"
                 except (httpx.HTTPError, ValueError) as exc:
@@ -196,6 +197,11 @@ class BacalhauNode:
         raise NodeStartError(
             f"bacalhau serve did not answer /api/v1/agent/alive within {timeout_s:.0f}s ({last_error})\n{self.log_excerpt()}"
         )
+
+    def _started_line(self) -> bool:
+        """Whether the current start has printed `bacalhau node <id> started: ...`."""
+        current = self.log_text().rpartition("===== start #")[2]
+        return any(line.startswith("bacalhau node ") and " started: " in line for line in current.splitlines())
 
     @property
     def running(self) -> bool:
