@@ -10,8 +10,8 @@ Runs, one thing at a time (the machine is small: nothing else of ours runs meanw
     CLI         `bacalhau version --client`, `bacalhau job list`, `bacalhau wasm run hello.wasm` against
                 that node (bench/cli_roundtrip.py)
     load        small WASM jobs PUT by wrk at 50 and 200 connections, a fresh node each (bench/load.py);
-                the same at 200 on a hybrid node that keeps its compute in its own process
-                (Compute.SeparateProcess=false: one core), next to the default (its compute a child process)
+                the same at 200 on a hybrid node with its compute in a child process
+                (Compute.SeparateProcess=true: two cores for the node's own work), next to the default
     scaling     list / describe latency and a short submit run with 10k, 100k, 1M jobs stored
                 (bench/store_scaling.py; the 1M fill takes minutes and ~1.6 GB of temp space)
 
@@ -181,7 +181,7 @@ class Report:
     sections: list[tuple[str, list[Row]]]
     failures: list[str]
     loads: dict[int, load.LoadResult]
-    in_process_loads: dict[int, load.LoadResult]
+    child_process_loads: dict[int, load.LoadResult]
     scaling: list[store_scaling.SizeResult]
 
     def attempt(self, what: str, measure: Callable[[], list[Row]]) -> list[Row]:
@@ -298,7 +298,7 @@ def run(settings: Settings) -> None:
     started = time.monotonic()
     context = context_line()
     wasm, body = hello_module(), load.submit_body()
-    report = Report(sections=[], failures=[], loads={}, in_process_loads={}, scaling=[])
+    report = Report(sections=[], failures=[], loads={}, child_process_loads={}, scaling=[])
 
     progress("baselines: raw wasmtime, python -c pass, SQLite, HTTP floor")
     base = measure_baselines(settings, wasm, body)
@@ -330,17 +330,17 @@ def run(settings: Settings) -> None:
         rows += report.attempt(f"load at {n} connections", one_load)
 
     most = max(settings.connections)
-    progress(f"load: the same at {most} connections on a hybrid node with its compute in process")
+    progress(f"load: the same at {most} connections on a hybrid node with its compute in a child process")
 
-    def in_process_load() -> list[Row]:
-        with HybridNode(extra_config=["Compute.SeparateProcess=false"]) as node:
+    def child_process_load() -> list[Row]:
+        with HybridNode(extra_config=["Compute.SeparateProcess=true"]) as node:
             result = load.load_node(node, connections=most, duration_s=settings.load_s, body=body,
                                     completion_timeout_s=settings.completion_timeout_s)
-        report.in_process_loads[most] = result
+        report.child_process_loads[most] = result
         # No targets: the default layout has them; this row shows what the child process changes.
-        return load_rows(most, result, base, at_target=False, who="compute in process, ")
+        return load_rows(most, result, base, at_target=False, who="compute in a child process, ")
 
-    rows += report.attempt(f"in-process load at {most} connections", in_process_load)
+    rows += report.attempt(f"child-process load at {most} connections", child_process_load)
     report.sections.append(
         (f"Load: small WASM jobs PUT by wrk for {settings.load_s:g} s (a fresh node per concurrency)", rows))
 
@@ -373,7 +373,7 @@ def print_notes(floor_load: dict[int, load.LoadResult], report: Report) -> None:
     for failure in report.failures:
         print(f"  FAILED: {failure}")
     for name, results in (("HTTP floor", floor_load), ("node", report.loads),
-                          ("node, compute in process", report.in_process_loads)):
+                          ("node, compute in a child process", report.child_process_loads)):
         for n, r in results.items():
             errors = {kind: count for kind, count in r.wrk.socket_errors.items() if count}
             if errors:

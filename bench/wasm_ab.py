@@ -1,7 +1,7 @@
 """A trivial WASM job on two hybrid nodes side by side, jobs alternating: this checkout against another one.
 
     .venv/bin/python bench/wasm_ab.py --against /path/to/other/checkout [--runs 300] [--rounds 2] [--blocks --pause-ms 2]
-    .venv/bin/python bench/wasm_ab.py --a-config Compute.SeparateProcess=false   # this checkout, two configs
+    .venv/bin/python bench/wasm_ab.py --b-config Compute.SeparateProcess=true   # this checkout, two configs
 
 Two `bacalhau serve --orchestrator --compute` nodes run at once: A with the other checkout's `src` first
 on PYTHONPATH (its code), B with this one's. The same job (bench/hybrid_node.py's `inline_wasm_job` of

@@ -1,12 +1,13 @@
 """A hybrid node's compute side in a child process of its own, supervised by the node.
 
 One Python process runs on one core (the GIL). A hybrid node (`serve --orchestrator --compute`) that
-keeps its compute in process shares that core between scheduling and running jobs; under load it stays
-at one core while the machine has more (issue 17: one process 113-155 trivial jobs/s where two made
-197-253). With `Compute.SeparateProcess` (ours, on by default) the node runs its compute side as a
-child: a compute node with the node's own name and data directory, joined to the node's orchestrator
-over NCL exactly as any other compute node (the node's own NATS server, on loopback). The user still
-starts, stops, signals and reads one node.
+keeps its compute in process shares that core between its scheduling and its compute's bookkeeping
+(the jobs themselves, in wasmtime or containers, use every core either way); under a load of trivial
+jobs it stays at one core. With `Compute.SeparateProcess=true` (ours; off by default: see
+config/types.py for the measured trade-off) the node runs its compute side as a child: a compute node
+with the node's own name and data directory, joined to the node's orchestrator over NCL exactly as any
+other compute node (the node's own NATS server, on loopback). The user still starts, stops, signals and
+reads one node.
 
     parent (ComputeProcess)                           child (`python -m bacalhau.compute_child`)
     spawn ─ stdin: hello {config, node, servers} ──>  read hello, start the compute ─ NCL handshake ─┐

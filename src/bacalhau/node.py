@@ -1,12 +1,12 @@
 """The composition root: builds the orchestrator and/or the compute node from config (`bacalhau serve`).
 
-The only module that imports both sides. Nodes talk NCL over NATS. A hybrid node runs its compute side
-as a supervised child process (Compute.SeparateProcess, compute_process.py) that joins the node's own
-NATS server like any compute node, so that the node uses two cores; with SeparateProcess=false its
-compute is linked to its orchestrator inside the process instead (transport/local_link.py: the same
-outbox, handshake and reconciliation, without sockets or encoding).
+The only module that imports both sides. Nodes talk NCL over NATS. A hybrid node's own compute is
+linked to its orchestrator inside the process (transport/local_link.py: the same outbox, handshake and
+reconciliation, without sockets or encoding), while its NATS server and NCL serve every other node; with
+Compute.SeparateProcess=true it runs as a supervised child process instead (compute_process.py), joined
+to the node's own NATS server like any compute node, so that the node's own work uses two cores.
 
-    hybrid:       spawn the compute child first (its imports overlap the orchestrator's start)
+    hybrid, SeparateProcess: spawn the compute child first (its imports overlap the orchestrator's start)
     orchestrator: nats-server (embedded, or Orchestrator.NATS.Servers) ─> NATS client ─> JobStore
                   ─> Orchestrator (recover evaluations) ─> NCL orchestrator link (+ local link: in process)
     compute:      NATS client (Compute.Orchestrators, retried until it answers) ─> NCL compute link,

@@ -1,10 +1,11 @@
-"""A hybrid node runs its compute side in a child process it supervises (Compute.SeparateProcess, issue 17).
+"""With Compute.SeparateProcess=true a hybrid node runs its compute side in a child process it supervises
+(issue 17).
 
 What a user must see, tested with real `bacalhau serve` processes: one node (one name, one API, one
 data directory) whose jobs run; the agent routes answer for its compute; a crashed compute process is
 replaced and work goes on; a kill -9 of the node takes its compute with it, and the restart finishes
-the work; a compute that cannot start stops the node with its own error; `SeparateProcess=false`
-keeps everything in one process.
+the work; a compute that cannot start stops the node with its own error; SIGHUP's labels and SIGTERM's
+drain reach it; by default (`SeparateProcess=false`) everything stays in one process.
 """
 
 from __future__ import annotations
@@ -24,6 +25,13 @@ pytestmark = pytest.mark.scenario
 
 CHILD_MODULE = "bacalhau.compute_child"
 JOB_TIMEOUT_S = 60.0
+SEPARATE = "Compute.SeparateProcess=true"
+
+
+@pytest.fixture
+def node(serve: Callable[..., BacalhauNode]) -> BacalhauNode:
+    """A hybrid node with its compute in a child process."""
+    return serve(extra_config=[SEPARATE])
 
 
 def _ppid(pid: int) -> int:
@@ -139,7 +147,7 @@ def test_kill9_of_the_node_takes_its_compute_process_down_and_the_restart_finish
 def test_a_compute_that_cannot_start_stops_the_node_with_its_own_error(
     serve: Callable[..., BacalhauNode],
 ) -> None:
-    node = serve(extra_config=["Compute.AllocatedCapacity.CPU=abc"], start=False)
+    node = serve(extra_config=[SEPARATE, "Compute.AllocatedCapacity.CPU=abc"], start=False)
     with pytest.raises(NodeStartError):
         node.start(timeout_s=30)
     assert node.proc is not None and node.proc.wait(timeout=10) == 1, node.log_excerpt()
@@ -148,11 +156,59 @@ def test_a_compute_that_cannot_start_stops_the_node_with_its_own_error(
     assert text.count("Error: ") == 1, text  # said once, by the node, not twice
 
 
-def test_separate_process_false_keeps_the_compute_inside_the_node(
+def test_by_default_the_compute_stays_inside_the_node(
     serve: Callable[..., BacalhauNode], wasm_modules: dict[str, Path]
 ) -> None:
-    node = serve(extra_config=["Compute.SeparateProcess=false"])
+    node = serve()
     assert compute_children(node.pid) == [], node.log_excerpt()
     watch = JobWatch(node.url, node.log_excerpt)
     job_id = watch.submit(hello_job(wasm_modules, "Evora"))
     watch.wait_state(job_id, "Completed", timeout_s=JOB_TIMEOUT_S)
+
+
+def test_sighup_labels_reach_the_compute_process_and_outlive_its_restart(
+    serve: Callable[..., BacalhauNode], tmp_path: Path
+) -> None:
+    labels = tmp_path / "labels.yaml"
+    labels.write_text("Labels:\n  zone: eu\n")
+    node = serve(extra_config=[SEPARATE, str(labels)])
+
+    def zone() -> str:
+        with node.http() as http:
+            return str(http.get("/api/v1/agent/node").json()["Labels"].get("zone"))
+
+    def orchestrator_zone() -> str:
+        with node.http() as http:
+            return str(http.get("/api/v1/orchestrator/nodes").json()["Nodes"][0]["Info"]["Labels"].get("zone"))
+
+    assert zone() == "eu"
+    labels.write_text("Labels:\n  zone: us\n")
+    os.kill(node.pid, signal.SIGHUP)
+    wait_until("the new label on the compute process", lambda: zone() == "us", timeout_s=20,
+               describe=node.log_excerpt)
+    wait_until("the new label at the orchestrator", lambda: orchestrator_zone() == "us", timeout_s=20,
+               describe=node.log_excerpt)
+
+    (first,) = compute_children(node.pid)
+    os.kill(first, signal.SIGKILL)
+    wait_until("a new compute process", lambda: [p for p in compute_children(node.pid) if p != first],
+               timeout_s=30, describe=node.log_excerpt)
+    # The new child started from the node's config of now, not of its own first start.
+    wait_until("the new process to answer", lambda: zone() == "us", timeout_s=20, describe=node.log_excerpt)
+
+
+def test_sigterm_lets_work_running_in_the_compute_process_finish(
+    serve: Callable[..., BacalhauNode], wasm_modules: dict[str, Path]
+) -> None:
+    node = serve(extra_config=[SEPARATE, "Compute.ShutdownGracePeriod=30s"])
+    watch = JobWatch(node.url, node.log_excerpt)
+    job_id = watch.submit(wasm_job(wasm_modules["sleep"], args=["2000"], publisher="noop",
+                                   resources={"CPU": "1", "Memory": "64mb"}))
+    watch.wait_state(job_id, "Running", timeout_s=JOB_TIMEOUT_S)
+
+    assert node.stop(timeout_s=40) == 0, node.log_excerpt()
+    assert "draining: up to 30s for 1 running execution(s)" in node.log_text(), node.log_excerpt()
+    node.start()
+    watch.wait_state(job_id, "Completed", timeout_s=JOB_TIMEOUT_S)
+    # It finished within the grace, in the process that was stopping: no second execution.
+    assert len(watch.executions(job_id)) == 1, watch.executions(job_id)
