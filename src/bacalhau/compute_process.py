@@ -25,7 +25,7 @@ compute's files while the next one starts. The child runs in its own session: Ct
 reaches the node, which stops the child in order (drain first). Its stdout and stderr are the node's.
 
 If the child exits on its own after it started (a crash, the OOM killer), the node logs it and starts
-another one after a backoff (1 s doubling to 30 s; reset after a minute up): the new child fails what
+another one after a backoff (1-2 s, doubling up to 30-60 s, jittered; reset after a minute up): the new child fails what
 the dead one was running, as any restarted compute node does, and the orchestrator retries it. If the
 first child fails to start, the node stops with the child's error, as the in-process compute would.
 """
