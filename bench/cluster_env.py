@@ -28,7 +28,7 @@ from pathlib import Path
 from types import TracebackType
 
 import httpx
-from hybrid_node import bacalhau_bin, free_port
+from hybrid_node import bacalhau_bin, children, free_port
 
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 PAGE_BYTES = os.sysconf("SC_PAGE_SIZE")
@@ -76,22 +76,6 @@ class ProcSample:
         """CPU used between two samples, in % of one core."""
         wall = self.at_s - earlier.at_s
         return 100.0 * (self.cpu_s - earlier.cpu_s) / wall if wall > 0 else 0.0
-
-
-def children(pid: int) -> list[int]:
-    """Direct children of `pid` (e.g. the orchestrator's embedded nats-server)."""
-    found = []
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            with open(f"/proc/{entry}/stat", "rb") as f:
-                ppid = int(f.read().rsplit(b")", 1)[1].split()[1])
-        except (OSError, ValueError, IndexError):
-            continue
-        if ppid == pid:
-            found.append(int(entry))
-    return found
 
 
 class RssGuard:

@@ -112,17 +112,28 @@ def _own_rss_mib(pid: int) -> float:
 def _compute_children(pid: int) -> list[int]:
     """The compute child processes of serve process `pid` (`python -m bacalhau.compute_child`)."""
     found = []
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
+    for child in children(pid):
+        try:
+            if b"bacalhau.compute_child" in Path(f"/proc/{child}/cmdline").read_bytes():
+                found.append(child)
+        except OSError:  # it ended
+            continue
+    return found
+
+
+def children(pid: int) -> list[int]:
+    """Direct children of `pid` (e.g. the orchestrator's embedded nats-server)."""
+    found = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
             continue
         try:
-            stat = (entry / "stat").read_text()
-            if int(stat[stat.rindex(")") + 2:].split()[1]) == pid and b"bacalhau.compute_child" in (
-                entry / "cmdline"
-            ).read_bytes():
-                found.append(int(entry.name))
-        except (OSError, ValueError):
+            with open(f"/proc/{entry}/stat", "rb") as f:
+                ppid = int(f.read().rsplit(b")", 1)[1].split()[1])
+        except (OSError, ValueError, IndexError):
             continue
+        if ppid == pid:
+            found.append(int(entry))
     return found
 
 

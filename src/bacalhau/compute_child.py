@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any, BinaryIO
 
 from pydantic import BaseModel, ConfigDict
 
-from bacalhau.compute_process import CONTROL_FD_ENV, MAX_LINE_BYTES
+from bacalhau.compute_process import CONTROL_FD_ENV, MAX_LINE_BYTES, pipe_lines
 
 if TYPE_CHECKING:
     from bacalhau.node import Node
@@ -76,10 +76,7 @@ class ParentLink:
 
     async def obey(self, node: Node) -> None:
         """Do what the parent says until it closes stdin, which means it is gone: then stop at once."""
-        reader = asyncio.StreamReader(limit=MAX_LINE_BYTES)
-        reader.feed_data(self._leftover)
-        await asyncio.get_running_loop().connect_read_pipe(
-            lambda: asyncio.StreamReaderProtocol(reader), os.fdopen(sys.stdin.fileno(), "rb", 0, closefd=False))
+        reader = await pipe_lines(os.fdopen(sys.stdin.fileno(), "rb", 0, closefd=False), already_read=self._leftover)
         while True:
             try:
                 line = await reader.readline()

@@ -43,7 +43,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, BinaryIO
 
 from bacalhau.models.errors import BacalhauError, ErrorCode
 from bacalhau.transport.backoff import Backoff
@@ -275,7 +275,7 @@ class ComputeProcess:
             proc, control_fd = self._proc, self._control_fd
             assert proc is not None and control_fd is not None
             self._control_fd = None
-            reader = await _stream_of(control_fd)
+            reader = await pipe_lines(os.fdopen(control_fd, "rb", 0))
             self._reader = asyncio.create_task(self._read(reader, error), name="compute-process-control")
             self._greet()  # a restart: the node introduced the first child already
             self._spawned_once.set()
@@ -354,11 +354,13 @@ def _close_stdin(proc: subprocess.Popen[bytes]) -> None:
             proc.stdin.close()
 
 
-async def _stream_of(fd: int) -> asyncio.StreamReader:
-    """The read end of a pipe as an asyncio stream (it owns the descriptor from now on)."""
+async def pipe_lines(pipe: BinaryIO, *, already_read: bytes = b"") -> asyncio.StreamReader:
+    """The read end of a control pipe as an asyncio stream of lines up to MAX_LINE_BYTES, after
+    `already_read` (what was read from it before); the stream owns `pipe` from now on."""
     reader = asyncio.StreamReader(limit=MAX_LINE_BYTES)
+    reader.feed_data(already_read)
     protocol = asyncio.StreamReaderProtocol(reader)
-    await asyncio.get_running_loop().connect_read_pipe(lambda: protocol, os.fdopen(fd, "rb", 0))
+    await asyncio.get_running_loop().connect_read_pipe(lambda: protocol, pipe)
     return reader
 
 

@@ -265,13 +265,12 @@ class Node:
             return  # the compute link gave up: no orchestrator to drain towards
         if orchestrator is not None:
             await orchestrator.pause()
+        grace_s = parse_duration_s(self.config.compute.shutdown_grace_period)
         if self._compute_process is not None:
-            grace_s = parse_duration_s(self.config.compute.shutdown_grace_period)
             await self._compute_process.drain(grace_s, abort=self._stop_now)
             return
         if compute_node is None:
             return
-        grace_s = parse_duration_s(self.config.compute.shutdown_grace_period)
         if self._compute_link is not None:
             await self._compute_link.announce_drain()
         running = compute_node.running_count()
