@@ -22,6 +22,7 @@ import time
 from pathlib import Path
 
 from cluster_env import NetnsLink
+from parallel import worker_subnet
 
 UPSTREAM_PORT = 8000
 UPSTREAM_TEXT = "hello from upstream"
@@ -32,7 +33,7 @@ class Upstream:
 
     def __init__(self, root: Path, index: int = 0) -> None:
         self.root = root
-        subnet = 1 + (os.getpid() * 3 + index) % 250
+        subnet = worker_subnet(index, first=1, span=250)
         self.link = NetnsLink(f"beg{os.getpid() % 100000}{index}", subnet, octet=201)
         self._server: subprocess.Popen[bytes] | None = None
 

@@ -27,6 +27,8 @@ from typing import Any, ClassVar, NoReturn
 import httpx
 import pytest
 
+from parallel import worker_slice
+
 SERVE_LOG_TAIL_LINES = 150
 READY_TIMEOUT_S = 60.0
 STOP_TIMEOUT_S = 10.0
@@ -66,7 +68,8 @@ def find_free_port() -> int:
     binds them by number; this process never hands out the same one twice.
     """
     ephemeral_low, _ = _ephemeral_range()
-    low, high = (20000, ephemeral_low) if ephemeral_low > 21000 else (1024, ephemeral_low)
+    # Each pytest-xdist worker picks from its own slice, so two workers never hand out the same port.
+    low, high = worker_slice(*((20000, ephemeral_low) if ephemeral_low > 21000 else (1024, ephemeral_low)))
     for _ in range(500):
         port = random.randrange(low, high)
         if port in _handed_out:

@@ -28,6 +28,7 @@ from scenario_jobs import EXEC_CANCELLED, EXEC_COMPLETED, EXEC_FAILED, EXEC_RUNN
 
 from cluster_env import Cluster, ClusterNode, NetnsLink
 from docker_env import EXECUTION_ID_LABEL, docker_cli
+from parallel import worker_subnet
 
 if TYPE_CHECKING:
     import docker
@@ -384,7 +385,7 @@ def make_netns_cluster(
 
     def make(**kwargs: Any) -> tuple[Cluster, NetnsLink]:
         index = len(made)
-        link = NetnsLink(f"bcl{os.getpid() % 100000}{index}", subnet=100 + (os.getpid() + index) % 150)
+        link = NetnsLink(f"bcl{os.getpid() % 100000}{index}", subnet=worker_subnet(index, first=100, span=150))
         cluster = Cluster(bacalhau_bin, tmp_path_factory.mktemp("cluster"), nats_host=link.host_ip, **kwargs)
         made.append((cluster, link))
         link.create()
