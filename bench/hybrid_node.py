@@ -99,6 +99,22 @@ def rss_mib(pid: int) -> float:
     return sum(_own_rss_mib(p) for p in (pid, *_compute_children(pid)))
 
 
+def cpu_seconds(pid: int) -> tuple[float, float]:
+    """CPU time the node whose serve process is `pid` has used so far: (user, kernel) seconds, its own plus
+    its compute child's (Compute.SeparateProcess), as rss_mib counts them; not its nats-server's."""
+    user = kernel = 0.0
+    tick = os.sysconf("SC_CLK_TCK")
+    for p in (pid, *_compute_children(pid)):
+        try:
+            with open(f"/proc/{p}/stat", "rb") as f:
+                fields = f.read().rsplit(b")", 1)[1].split()
+        except OSError:  # it ended
+            continue
+        user += int(fields[11]) / tick  # utime and stime: fields 14 and 15 of stat(5)
+        kernel += int(fields[12]) / tick
+    return user, kernel
+
+
 def _own_rss_mib(pid: int) -> float:
     try:
         for line in Path(f"/proc/{pid}/status").read_text().splitlines():
@@ -146,12 +162,14 @@ class HybridNode:
         ready_timeout_s: float = 60.0,
         extra_config: Sequence[str] = (),
         prepare: Callable[[Path], None] | None = None,
+        tmp_root: Path | None = None,
     ) -> None:
         self.port = free_port()
         self.extra_config = list(extra_config)
         self._prepare = prepare  # called with the empty BACALHAU_DIR before the node starts (pre-filled stores)
         self.url = f"http://127.0.0.1:{self.port}"
-        self._dir = Path(tempfile.mkdtemp(prefix="bacalhau-bench-"))
+        # tmp_root: where its BACALHAU_DIR goes (default TMPDIR); /dev/shm to take the disk out of a figure.
+        self._dir = Path(tempfile.mkdtemp(prefix="bacalhau-bench-", dir=tmp_root))
         self._ready_timeout_s = ready_timeout_s
         self._proc: subprocess.Popen[bytes] | None = None
 

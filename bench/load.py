@@ -16,6 +16,10 @@ created is terminal. Printed per concurrency:
                      answers), while the node may still create their jobs: hence `created` below
     created          jobs the node's store gained (jobs-summary Total, after minus before)
     completions/s    created / (first submit -> every created job terminal); failed ones are counted apart
+    drain/s          jobs that ended after wrk's run / the time they took: the rate of executions once the
+                     node no longer takes submissions at the same time
+    CPU ms/job       the node's CPU time over the whole run (wrk and the drain) per created job, user and
+                     kernel: on a disk where creating a file costs a lot of kernel time, that is where it shows
 
 Side by side, in the same run: the HTTP floor (bench/http_floor.py, an empty FastAPI route on the node's
 uvicorn settings) under the same wrk settings. Targets (issue): >= 1,000 submissions/s with p99 < 250 ms at
@@ -38,7 +42,7 @@ from typing import Protocol
 import httpx
 from http_floor import PATH as FLOOR_PATH
 from http_floor import FloorServer
-from hybrid_node import HybridNode, hello_module, inline_wasm_job, rss_mib
+from hybrid_node import HybridNode, cpu_seconds, hello_module, inline_wasm_job, rss_mib
 
 JOBS_PATH = "/api/v1/orchestrator/jobs"
 SUMMARY_PATH = "/api/v1/orchestrator/jobs-summary"
@@ -157,11 +161,26 @@ class LoadResult:
     all_terminal: bool = False
     rss_mib: float = 0.0  # the node's, right after wrk's run
     log_findings: dict[str, int] = field(default_factory=dict)
+    drained: int = 0  # jobs that became terminal after wrk's run ended
+    drain_s: float = 0.0  # wrk's end -> all created jobs terminal (or the wait's end)
+    cpu_user_s: float = 0.0  # the node's CPU time from the first submit to the end of the wait
+    cpu_kernel_s: float = 0.0
 
     @property
     def completions_per_s(self) -> float:
         """Jobs Completed per second, from the first submit until the last one was terminal."""
         return self.completed / self.completion_s if self.completion_s else 0.0
+
+    @property
+    def drained_per_s(self) -> float:
+        """Jobs that ended per second once wrk had stopped submitting."""
+        return self.drained / self.drain_s if self.drain_s else 0.0
+
+    def cpu_ms_per_job(self) -> tuple[float, float]:
+        """The node's (user, kernel) CPU milliseconds per created job."""
+        if not self.created:
+            return 0.0, 0.0
+        return self.cpu_user_s * 1000.0 / self.created, self.cpu_kernel_s * 1000.0 / self.created
 
 
 def job_counts(http: httpx.Client) -> tuple[int, int, int]:
@@ -176,19 +195,29 @@ def load_node(node: LoadTarget, *, connections: int, duration_s: float, body: by
     """Submit `body` with wrk for `duration_s` to `node`, then wait until every job it created is terminal."""
     with httpx.Client(base_url=node.url, timeout=30.0) as http:
         total0, completed0, failed0 = job_counts(http)
+        user0, kernel0 = cpu_seconds(node.pid)
         started = time.monotonic()
         wrk = run_wrk(node.url + JOBS_PATH, connections=connections, duration_s=duration_s, method="PUT", body=body)
+        wrk_ended = time.monotonic()
         result = LoadResult(wrk=wrk, rss_mib=rss_mib(node.pid))
-        deadline = time.monotonic() + completion_timeout_s
+        deadline = wrk_ended + completion_timeout_s
+        ended_before_drain: int | None = None  # jobs ended at the first look after wrk, and when that was
+        drain_started = wrk_ended
         while True:
             total, completed, failed = job_counts(http)
             now = time.monotonic()
             result.created, result.completed, result.failed = total - total0, completed - completed0, failed - failed0
+            if ended_before_drain is None:
+                ended_before_drain, drain_started = result.completed + result.failed, now
             result.completion_s = now - started
+            result.drained = result.completed + result.failed - ended_before_drain
+            result.drain_s = now - drain_started
             result.all_terminal = result.completed + result.failed >= result.created
             if result.all_terminal or now > deadline:
                 break
             time.sleep(poll_s)
+        user1, kernel1 = cpu_seconds(node.pid)
+        result.cpu_user_s, result.cpu_kernel_s = user1 - user0, kernel1 - kernel0
     result.log_findings = log_findings(node.log_path)
     return result
 
@@ -246,16 +275,19 @@ def print_results(results: dict[int, tuple[WrkResult, LoadResult]]) -> None:
     """One table: the floor and the node at each concurrency; then the node's log findings."""
     print("\nSubmissions under load (wrk -t1, PUT small WASM jobs)")
     head = (f"  {'':<22} {'conns':>5} {'accepted/s':>10} {'p50 ms':>8} {'p99 ms':>8} {'non-2xx':>7} "
-            f"{'sock err':>8} {'created':>7} {'done/s':>7} {'failed':>6} {'RSS MiB':>7}")
+            f"{'sock err':>8} {'created':>7} {'done/s':>7} {'drain/s':>7} {'CPU ms/job u+k':>14} {'failed':>6} "
+            f"{'RSS MiB':>7}")
     print(head)
     for n, (floor, load) in results.items():
         print(f"  {'HTTP floor (empty)':<22} {n:>5} {floor.accepted_per_s:>10.0f} {floor.latency_ms['50%']:>8.1f} "
               f"{floor.latency_ms['99%']:>8.1f} {floor.non_2xx:>7} {floor.socket_error_count:>8}")
         wrk = load.wrk
         done = f"{load.completions_per_s:.0f}" + ("" if load.all_terminal else "*")
+        user_ms, kernel_ms = load.cpu_ms_per_job()
+        cpu = f"{user_ms:.2f}+{kernel_ms:.2f}"
         print(f"  {'node PUT /jobs':<22} {n:>5} {wrk.accepted_per_s:>10.0f} {wrk.latency_ms['50%']:>8.1f} "
               f"{wrk.latency_ms['99%']:>8.1f} {wrk.non_2xx:>7} {wrk.socket_error_count:>8} {load.created:>7} "
-              f"{done:>7} {load.failed:>6} {load.rss_mib:>7.0f}")
+              f"{done:>7} {load.drained_per_s:>7.0f} {cpu:>14} {load.failed:>6} {load.rss_mib:>7.0f}")
     if any(not load.all_terminal for _, load in results.values()):
         print("  * not every created job was terminal when the wait ended: completions/s so far")
     for n, (_, load) in results.items():
