@@ -5,8 +5,9 @@ first-start failure, unanswered questions, a child that will not stop) can be pr
     python compute_process_child.py MODE [STATE_FILE]
 
 MODE: ok (answers, exits on drain/stop_now/EOF), fail (reports an error before starting), crash-once
-(starts, then dies the first time: STATE_FILE remembers), silent (starts, answers nothing, exits on EOF),
-stubborn (starts, ignores drain, stop_now and SIGTERM).
+(starts, then dies the first time: STATE_FILE remembers), hang-once (starts, then hangs the first time:
+alive, reading and answering nothing), silent (starts, answers nothing, exits on EOF), stubborn (starts,
+ignores drain, stop_now and SIGTERM).
 """
 
 from __future__ import annotations
@@ -38,6 +39,13 @@ def main() -> int:
             tell(event="started")
             time.sleep(0.2)
             return 3
+    if mode == "hang-once":
+        state = Path(sys.argv[2])
+        if not state.exists():
+            state.write_text("hung")
+            tell(event="started")
+            time.sleep(120)  # a hung event loop: the supervisor's watchdog is what ends this
+            return 4
     if mode == "stubborn":
         signal.signal(signal.SIGTERM, signal.SIG_IGN)
     tell(event="started")

@@ -21,9 +21,10 @@ HELLO = {"node_id": "n-test"}
 ANSWER = {"node": "n-test", "labels": {}}
 
 
-def process(mode: str, *extra: str, stop_margin_s: float = 5.0) -> ComputeProcess:
+def process(mode: str, *extra: str, stop_margin_s: float = 5.0,
+            watch: tuple[float, float, int] = (10.0, 5.0, 3)) -> ComputeProcess:
     return ComputeProcess(command=(sys.executable, str(CHILD), mode, *extra),
-                          restart_backoff=Backoff(base_s=0.1, max_s=0.2), stop_margin_s=stop_margin_s)
+                          restart_backoff=Backoff(base_s=0.1, max_s=0.2), stop_margin_s=stop_margin_s, watch=watch)
 
 
 async def started(supervisor: ComputeProcess) -> ComputeProcess:
@@ -125,4 +126,43 @@ async def test_no_child_to_ask_means_no_answer() -> None:
     supervisor = process("ok")
     assert await supervisor.ask("debug") is None
     assert not supervisor.send("labels", labels={})
+    await supervisor.stop()
+
+
+async def test_a_child_that_hangs_after_starting_is_killed_by_the_watchdog_and_replaced(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    supervisor = await started(process("hang-once", str(tmp_path / "state"), watch=(0.2, 0.2, 2)))
+    hung = supervisor.pid
+    try:
+        async with asyncio.timeout(20):
+            while supervisor.restarts < 1:  # noqa: ASYNC110 (a counter, not an event)
+                await asyncio.sleep(0.05)
+            await supervisor.started.wait()
+        assert supervisor.pid not in (None, hung)
+        assert await supervisor.ask("debug") == {"what": "debug", **ANSWER}  # the new one answers
+        assert "has not answered 2 questions in a row" in caplog.text
+        assert "exited with signal SIGKILL" in caplog.text
+    finally:
+        await supervisor.stop()
+
+
+async def test_the_watchdog_leaves_a_child_that_answers_alone() -> None:
+    supervisor = await started(process("ok", watch=(0.05, 1.0, 1)))
+    pid = supervisor.pid
+    try:
+        await asyncio.sleep(1.0)  # about 20 questions, each answered
+        assert supervisor.pid == pid
+        assert supervisor.restarts == 0
+    finally:
+        await supervisor.stop()
+
+
+async def test_the_watchdog_never_kills_a_child_that_is_draining() -> None:
+    # A silent child answers nothing: were the watchdog still asking during the drain, it would kill it.
+    supervisor = await started(process("stubborn", stop_margin_s=1.5, watch=(0.5, 0.1, 1)))
+    pid = supervisor.pid
+    await supervisor.drain(0.0, abort=asyncio.Event())  # ignored by the child: waits out the margin
+    assert supervisor.pid == pid
+    assert supervisor.restarts == 0
     await supervisor.stop()

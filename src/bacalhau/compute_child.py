@@ -97,6 +97,8 @@ class ParentLink:
                 node.start_drain()
             elif op == "stop_now":
                 node.stop_now()
+            elif op == "ask" and message.get("what") == "ping":  # the parent's watchdog: the loop still runs
+                self.tell(id=message.get("id"), answer="pong")
             elif op == "ask":
                 info, debug = node.compute_info()
                 self.tell(id=message.get("id"), answer=info if message.get("what") == "node_info" else debug)

@@ -24,8 +24,9 @@ did in one process, and the restart reconciles over the handshake; a lingering c
 compute's files while the next one starts. The child runs in its own session: Ctrl+C in the terminal
 reaches the node, which stops the child in order (drain first). Its stdout and stderr are the node's.
 
-If the child exits on its own after it started (a crash, the OOM killer), the node logs it and starts
-another one after a backoff (1-2 s, doubling up to 30-60 s, jittered; reset after a minute up): the new child fails what
+If the child exits on its own after it started (a crash, the OOM killer), or stops answering (the
+watchdog asks it every 10 s and kills it after three questions in a row go unanswered for 5 s), the
+node logs it and starts another one after a backoff (1-2 s, doubling up to 30-60 s, jittered; reset after a minute up): the new child fails what
 the dead one was running, as any restarted compute node does, and the orchestrator retries it. If the
 first child fails to start, the node stops with the child's error, as the in-process compute would.
 """
@@ -65,6 +66,13 @@ _STOP_MARGIN_S = 15.0
 _KILL_WAIT_S = 5.0
 # A child that ran this long before it died counts as healthy: the next restart is quick again.
 _HEALTHY_AFTER_S = 60.0
+# The watchdog: a started child is asked every _WATCH_INTERVAL_S whether it still answers; after
+# _WATCH_MISSES questions in a row unanswered within _WATCH_TIMEOUT_S (about 45 s), it is killed and
+# replaced. Long enough for a loaded child to answer late, short enough that a hung one does not keep
+# the node's work waiting for minutes.
+_WATCH_INTERVAL_S = 10.0
+_WATCH_TIMEOUT_S = 5.0
+_WATCH_MISSES = 3
 
 
 def separate_compute_wanted(config: BacalhauConfig, *, orchestrator: bool, compute: bool) -> bool:
@@ -85,12 +93,15 @@ class ComputeProcess:
         restart_backoff: Backoff | None = None,
         stop_margin_s: float = _STOP_MARGIN_S,
         clock: Callable[[], float] = time.monotonic,
+        watch: tuple[float, float, int] = (_WATCH_INTERVAL_S, _WATCH_TIMEOUT_S, _WATCH_MISSES),
     ) -> None:
         """`command` runs the child (tests give a scripted one); `stop_margin_s` is how long it has to
-        exit once told to, past the drain's grace period."""
+        exit once told to, past the drain's grace period; `watch` is the watchdog's (interval, timeout,
+        misses)."""
         self._command = list(command)
         self._backoff = restart_backoff or Backoff(base_s=2.0, max_s=60.0)
         self._stop_margin_s = stop_margin_s
+        self._watch_interval_s, self._watch_timeout_s, self._watch_misses = watch
         self._clock = clock
         # Builds the hello anew for each child: one started after a SIGHUP gets the new labels.
         self._hello: Callable[[], dict[str, Any]] | None = None
@@ -280,9 +291,13 @@ class ComputeProcess:
             self._greet()  # a restart: the node introduced the first child already
             self._spawned_once.set()
             began = self._clock()
+            watchdog = asyncio.create_task(self._watch(proc), name="compute-process-watchdog")
             # The pipe ends when the child does (nothing else holds its end): then its exit status.
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._reader
+            try:
+                with contextlib.suppress(asyncio.CancelledError):
+                    await self._reader
+            finally:
+                watchdog.cancel()
             code = await _exited(proc)
             _close_stdin(proc)
             self.started.clear()
@@ -309,6 +324,27 @@ class ComputeProcess:
             await asyncio.sleep(delay)
             self._proc = None
             self.restarts += 1
+
+    async def _watch(self, proc: subprocess.Popen[bytes]) -> None:
+        """Kill `proc` once it has started and then stopped answering (alive, but its event loop hung):
+        only an exit makes the supervisor replace a child, and a hung one would keep what it runs, and
+        the node's compute, stuck for ever. Any answer counts; a stop in progress is never interrupted."""
+        await self.started.wait()
+        misses = 0
+        while not self._stopping and proc.poll() is None:
+            await asyncio.sleep(self._watch_interval_s)
+            if self._stopping or proc is not self._proc:
+                return
+            if await self.ask("ping", timeout_s=self._watch_timeout_s) is not None:
+                misses = 0
+                continue
+            misses += 1
+            if misses >= self._watch_misses and not self._stopping and proc.poll() is None:
+                log.error("the compute process %d has not answered %d questions in a row (%gs apart): killing it"
+                          " to start another", proc.pid, misses, self._watch_interval_s)
+                with contextlib.suppress(ProcessLookupError):
+                    proc.kill()
+                return
 
     def _give_up_or_wait_error(self, error: BacalhauError) -> None:
         if not self._ever_started:
