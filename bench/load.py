@@ -161,8 +161,8 @@ class LoadResult:
     all_terminal: bool = False
     rss_mib: float = 0.0  # the node's, right after wrk's run
     log_findings: dict[str, int] = field(default_factory=dict)
-    drained: int = 0  # jobs that became terminal after wrk's run ended
-    drain_s: float = 0.0  # wrk's end -> all created jobs terminal (or the wait's end)
+    drained: int = 0  # jobs that became terminal after the first look once wrk's run had ended
+    drain_s: float = 0.0  # that first look -> all created jobs terminal (or the wait's end)
     cpu_user_s: float = 0.0  # the node's CPU time from the first submit to the end of the wait
     cpu_kernel_s: float = 0.0
 
@@ -285,9 +285,10 @@ def print_results(results: dict[int, tuple[WrkResult, LoadResult]]) -> None:
         done = f"{load.completions_per_s:.0f}" + ("" if load.all_terminal else "*")
         user_ms, kernel_ms = load.cpu_ms_per_job()
         cpu = f"{user_ms:.2f}+{kernel_ms:.2f}"
+        drain = f"{load.drained_per_s:.0f}" if load.drained else "-"  # all ended before wrk did
         print(f"  {'node PUT /jobs':<22} {n:>5} {wrk.accepted_per_s:>10.0f} {wrk.latency_ms['50%']:>8.1f} "
               f"{wrk.latency_ms['99%']:>8.1f} {wrk.non_2xx:>7} {wrk.socket_error_count:>8} {load.created:>7} "
-              f"{done:>7} {load.drained_per_s:>7.0f} {cpu:>14} {load.failed:>6} {load.rss_mib:>7.0f}")
+              f"{done:>7} {drain:>7} {cpu:>14} {load.failed:>6} {load.rss_mib:>7.0f}")
     if any(not load.all_terminal for _, load in results.values()):
         print("  * not every created job was terminal when the wait ended: completions/s so far")
     for n, (_, load) in results.items():

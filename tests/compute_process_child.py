@@ -6,8 +6,8 @@ first-start failure, unanswered questions, a child that will not stop) can be pr
 
 MODE: ok (answers, exits on drain/stop_now/EOF), fail (reports an error before starting), crash-once
 (starts, then dies the first time: STATE_FILE remembers), hang-once (starts, then hangs the first time:
-alive, reading and answering nothing), silent (starts, answers nothing, exits on EOF), stubborn (starts,
-ignores drain, stop_now and SIGTERM).
+alive, reading and answering nothing), mute (takes its hello, then hangs before it starts), silent
+(starts, answers nothing, exits on EOF), stubborn (starts, ignores drain, stop_now and SIGTERM).
 """
 
 from __future__ import annotations
@@ -39,6 +39,9 @@ def main() -> int:
             tell(event="started")
             time.sleep(0.2)
             return 3
+    if mode == "mute":
+        time.sleep(120)  # hung while starting: the supervisor's start deadline is what ends this
+        return 4
     if mode == "hang-once":
         state = Path(sys.argv[2])
         if not state.exists():

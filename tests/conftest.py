@@ -30,6 +30,7 @@ from docker_env import (
     connect_engine,
     ensure_busybox_image,
 )
+from parallel import scope_of
 from serve_node import BacalhauNode, NodePool, find_free_port, missing_prerequisite
 
 if TYPE_CHECKING:
@@ -51,6 +52,21 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
             if str(node.log_path) in already_shown:  # the assertion message carries it already
                 continue
             report.sections.append((f"bacalhau serve log ({node.log_path})", node.log_excerpt()))
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_xdist_make_scheduler(config: pytest.Config, log: object) -> object | None:
+    """With `--dist loadfile` (scripts/test): whole files to a worker, and the files of tests/parallel.py's
+    GENERIC_NODE_NAMES to one worker together. Any other --dist: xdist's own scheduler."""
+    if config.getoption("dist", None) != "loadfile":
+        return None
+    from xdist.scheduler import LoadFileScheduling
+
+    class FilesAndSharedNames(LoadFileScheduling):  # type: ignore[misc]
+        def _split_scope(self, nodeid: str) -> str:
+            return scope_of(nodeid)
+
+    return FilesAndSharedNames(config, log)
 
 
 # -- fixtures -------------------------------------------------------------------------------------------

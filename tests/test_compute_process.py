@@ -22,9 +22,10 @@ ANSWER = {"node": "n-test", "labels": {}}
 
 
 def process(mode: str, *extra: str, stop_margin_s: float = 5.0,
-            watch: tuple[float, float, int] = (10.0, 5.0, 3)) -> ComputeProcess:
+            watch: tuple[float, float, int] = (10.0, 5.0, 3), start_deadline_s: float = 300.0) -> ComputeProcess:
     return ComputeProcess(command=(sys.executable, str(CHILD), mode, *extra),
-                          restart_backoff=Backoff(base_s=0.1, max_s=0.2), stop_margin_s=stop_margin_s, watch=watch)
+                          restart_backoff=Backoff(base_s=0.1, max_s=0.2), stop_margin_s=stop_margin_s, watch=watch,
+                          start_deadline_s=start_deadline_s)
 
 
 async def started(supervisor: ComputeProcess) -> ComputeProcess:
@@ -132,7 +133,8 @@ async def test_no_child_to_ask_means_no_answer() -> None:
 async def test_a_child_that_hangs_after_starting_is_killed_by_the_watchdog_and_replaced(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
-    supervisor = await started(process("hang-once", str(tmp_path / "state"), watch=(0.2, 0.2, 2)))
+    # Two questions unanswered for 1 s each: a loaded machine answers 20 ms questions late, not that late.
+    supervisor = await started(process("hang-once", str(tmp_path / "state"), watch=(0.2, 1.0, 2)))
     hung = supervisor.pid
     try:
         async with asyncio.timeout(20):
@@ -148,7 +150,7 @@ async def test_a_child_that_hangs_after_starting_is_killed_by_the_watchdog_and_r
 
 
 async def test_the_watchdog_leaves_a_child_that_answers_alone() -> None:
-    supervisor = await started(process("ok", watch=(0.05, 1.0, 1)))
+    supervisor = await started(process("ok", watch=(0.05, 1.0, 3)))
     pid = supervisor.pid
     try:
         await asyncio.sleep(1.0)  # about 20 questions, each answered
@@ -161,8 +163,26 @@ async def test_the_watchdog_leaves_a_child_that_answers_alone() -> None:
 async def test_the_watchdog_never_kills_a_child_that_is_draining() -> None:
     # A silent child answers nothing: were the watchdog still asking during the drain, it would kill it.
     supervisor = await started(process("stubborn", stop_margin_s=1.5, watch=(0.5, 0.1, 1)))
-    pid = supervisor.pid
-    await supervisor.drain(0.0, abort=asyncio.Event())  # ignored by the child: waits out the margin
-    assert supervisor.pid == pid
-    assert supervisor.restarts == 0
-    await supervisor.stop()
+    try:
+        pid = supervisor.pid
+        await supervisor.drain(0.0, abort=asyncio.Event())  # ignored by the child: waits out the margin
+        assert supervisor.pid == pid
+        assert supervisor.restarts == 0
+    finally:
+        await supervisor.stop()
+
+
+async def test_a_child_that_hangs_before_it_starts_is_killed_and_the_node_told_why(
+    caplog: pytest.LogCaptureFixture
+) -> None:
+    supervisor = process("mute", start_deadline_s=0.5)
+    try:
+        await supervisor.start()
+        supervisor.introduce(lambda: HELLO)
+        with pytest.raises(BacalhauError) as caught:
+            async with asyncio.timeout(20):
+                await supervisor.wait_started()
+        assert "exited with signal SIGKILL before it started" in caught.value.message
+        assert "has not started within 0.5s of its hello: killing it" in caplog.text
+    finally:
+        await supervisor.stop()

@@ -24,9 +24,9 @@ did in one process, and the restart reconciles over the handshake; a lingering c
 compute's files while the next one starts. The child runs in its own session: Ctrl+C in the terminal
 reaches the node, which stops the child in order (drain first). Its stdout and stderr are the node's.
 
-If the child exits on its own after it started (a crash, the OOM killer), or stops answering (the
-watchdog asks it every 10 s and kills it after three questions in a row go unanswered for 5 s), the
-node logs it and starts another one after a backoff (1-2 s, doubling up to 30-60 s, jittered; reset after a minute up): the new child fails what
+If the child exits on its own after it started (a crash, the OOM killer), or hangs (the watchdog asks
+it every 10 s and kills it after three questions in a row go unanswered for 5 s, or when it has not
+started 5 minutes after its hello), the node logs it and starts another one after a backoff (1-2 s, doubling up to 30-60 s, jittered; reset after a minute up): the new child fails what
 the dead one was running, as any restarted compute node does, and the orchestrator retries it. If the
 first child fails to start, the node stops with the child's error, as the in-process compute would.
 """
@@ -73,6 +73,10 @@ _HEALTHY_AFTER_S = 60.0
 _WATCH_INTERVAL_S = 10.0
 _WATCH_TIMEOUT_S = 5.0
 _WATCH_MISSES = 3
+# A child has this long from its hello to say it started (its compute opens its stores, takes back what
+# it ran, handshakes with the node's own orchestrator: seconds), else it is killed: hung before it could
+# answer anything. A first child killed so stops the node with that reason, a later one is replaced.
+_START_DEADLINE_S = 300.0
 
 
 def separate_compute_wanted(config: BacalhauConfig, *, orchestrator: bool, compute: bool) -> bool:
@@ -94,14 +98,17 @@ class ComputeProcess:
         stop_margin_s: float = _STOP_MARGIN_S,
         clock: Callable[[], float] = time.monotonic,
         watch: tuple[float, float, int] = (_WATCH_INTERVAL_S, _WATCH_TIMEOUT_S, _WATCH_MISSES),
+        start_deadline_s: float = _START_DEADLINE_S,
     ) -> None:
         """`command` runs the child (tests give a scripted one); `stop_margin_s` is how long it has to
         exit once told to, past the drain's grace period; `watch` is the watchdog's (interval, timeout,
-        misses)."""
+        misses); `start_deadline_s`, how long a child has from its hello to say it started."""
         self._command = list(command)
         self._backoff = restart_backoff or Backoff(base_s=2.0, max_s=60.0)
         self._stop_margin_s = stop_margin_s
         self._watch_interval_s, self._watch_timeout_s, self._watch_misses = watch
+        self._start_deadline_s = start_deadline_s
+        self._hello_sent = asyncio.Event()  # the current child has had its hello
         self._clock = clock
         # Builds the hello anew for each child: one started after a SIGHUP gets the new labels.
         self._hello: Callable[[], dict[str, Any]] | None = None
@@ -143,6 +150,7 @@ class ComputeProcess:
         finally:
             os.close(write_fd)
         self._control_fd = read_fd
+        self._hello_sent.clear()
         log.info("compute process %d spawned for this node (Compute.SeparateProcess)", self._proc.pid)
 
     async def start(self) -> None:
@@ -163,6 +171,7 @@ class ComputeProcess:
             return
         if self._write(proc, self._hello()):
             self._greeted = proc
+            self._hello_sent.set()
 
     @staticmethod
     def _write(proc: subprocess.Popen[bytes], message: dict[str, Any]) -> bool:
@@ -298,6 +307,8 @@ class ComputeProcess:
                     await self._reader
             finally:
                 watchdog.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await watchdog
             code = await _exited(proc)
             _close_stdin(proc)
             self.started.clear()
@@ -326,10 +337,31 @@ class ComputeProcess:
             self.restarts += 1
 
     async def _watch(self, proc: subprocess.Popen[bytes]) -> None:
-        """Kill `proc` once it has started and then stopped answering (alive, but its event loop hung):
-        only an exit makes the supervisor replace a child, and a hung one would keep what it runs, and
-        the node's compute, stuck for ever. Any answer counts; a stop in progress is never interrupted."""
-        await self.started.wait()
+        """Kill `proc` if it hangs (alive, but its event loop stuck): only an exit makes the supervisor
+        replace a child, and a hung one would keep what it runs, and the node's compute, stuck for ever.
+        Hung means: no "started" within the start deadline of its hello, or, once started, no answer to
+        _WATCH_MISSES questions in a row (any answer counts). A stop in progress is never interrupted."""
+        try:
+            if await self._started_in_time(proc):
+                await self._ask_until_silent(proc)
+        except Exception:  # a bug here must not end the supervision, only the watching
+            log.exception("watching the compute process %d failed", proc.pid)
+
+    async def _started_in_time(self, proc: subprocess.Popen[bytes]) -> bool:
+        await self._hello_sent.wait()
+        try:
+            async with asyncio.timeout(self._start_deadline_s):
+                await self.started.wait()
+            return True
+        except TimeoutError:
+            if not self._stopping and proc.poll() is None:
+                log.error("the compute process %d has not started within %gs of its hello: killing it",
+                          proc.pid, self._start_deadline_s)
+                with contextlib.suppress(ProcessLookupError):
+                    proc.kill()
+            return False
+
+    async def _ask_until_silent(self, proc: subprocess.Popen[bytes]) -> None:
         misses = 0
         while not self._stopping and proc.poll() is None:
             await asyncio.sleep(self._watch_interval_s)
