@@ -26,29 +26,30 @@ def tell(**message: object) -> None:
     out.write(json.dumps(message).encode() + b"\n")
 
 
+def first_time(state: Path) -> bool:
+    """True for the first child of a test (it leaves `state` behind), False for its replacements."""
+    if state.exists():
+        return False
+    state.write_text(sys.argv[1])
+    return True
+
+
 def main() -> int:
     mode = sys.argv[1]
     hello = json.loads(sys.stdin.readline())
     if mode == "fail":
         tell(event="error", message="cannot start: boom", hint="fix the thing", code="ConfigurationError")
         return 1
-    if mode == "crash-once":
-        state = Path(sys.argv[2])
-        if not state.exists():
-            state.write_text("crashed")
-            tell(event="started")
-            time.sleep(0.2)
-            return 3
     if mode == "mute":
         time.sleep(120)  # hung while starting: the supervisor's start deadline is what ends this
         return 4
-    if mode == "hang-once":
-        state = Path(sys.argv[2])
-        if not state.exists():
-            state.write_text("hung")
-            tell(event="started")
-            time.sleep(120)  # a hung event loop: the supervisor's watchdog is what ends this
-            return 4
+    if mode in ("crash-once", "hang-once") and first_time(Path(sys.argv[2])):
+        tell(event="started")
+        if mode == "crash-once":
+            time.sleep(0.2)
+            return 3
+        time.sleep(120)  # a hung event loop: the supervisor's watchdog is what ends this
+        return 4
     if mode == "stubborn":
         signal.signal(signal.SIGTERM, signal.SIG_IGN)
     tell(event="started")

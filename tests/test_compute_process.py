@@ -28,6 +28,16 @@ def process(mode: str, *extra: str, stop_margin_s: float = 5.0,
                           start_deadline_s=start_deadline_s)
 
 
+async def first_start_error(supervisor: ComputeProcess) -> BacalhauError:
+    """The error the node stops with when `supervisor`'s first child does not start."""
+    await supervisor.start()
+    supervisor.introduce(lambda: HELLO)
+    with pytest.raises(BacalhauError) as caught:
+        async with asyncio.timeout(20):
+            await supervisor.wait_started()
+    return caught.value
+
+
 async def started(supervisor: ComputeProcess) -> ComputeProcess:
     await supervisor.start()
     supervisor.introduce(lambda: HELLO)
@@ -67,14 +77,10 @@ async def test_drain_tells_the_child_to_stop_and_waits_for_it() -> None:
 async def test_a_child_that_fails_to_start_fails_the_node_with_its_error() -> None:
     supervisor = process("fail")
     try:
-        await supervisor.start()
-        supervisor.introduce(lambda: HELLO)
-        with pytest.raises(BacalhauError) as caught:
-            async with asyncio.timeout(20):
-                await supervisor.wait_started()
-        assert caught.value.message == "cannot start: boom"
-        assert caught.value.hint == "fix the thing"
-        assert caught.value.code is ErrorCode.ConfigurationError
+        error = await first_start_error(supervisor)
+        assert error.message == "cannot start: boom"
+        assert error.hint == "fix the thing"
+        assert error.code is ErrorCode.ConfigurationError
         assert supervisor.failed.is_set()
         assert supervisor.restarts == 0  # a first start that fails is not retried
     finally:
@@ -177,12 +183,8 @@ async def test_a_child_that_hangs_before_it_starts_is_killed_and_the_node_told_w
 ) -> None:
     supervisor = process("mute", start_deadline_s=0.5)
     try:
-        await supervisor.start()
-        supervisor.introduce(lambda: HELLO)
-        with pytest.raises(BacalhauError) as caught:
-            async with asyncio.timeout(20):
-                await supervisor.wait_started()
-        assert "exited with signal SIGKILL before it started" in caught.value.message
+        error = await first_start_error(supervisor)
+        assert "exited with signal SIGKILL before it started" in error.message
         assert "has not started within 0.5s of its hello: killing it" in caplog.text
     finally:
         await supervisor.stop()
