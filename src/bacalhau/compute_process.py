@@ -26,9 +26,11 @@ reaches the node, which stops the child in order (drain first). Its stdout and s
 
 If the child exits on its own after it started (a crash, the OOM killer), or hangs (the watchdog asks
 it every 10 s and kills it after three questions in a row go unanswered for 5 s, or when it has not
-started 5 minutes after its hello), the node logs it and starts another one after a backoff (1-2 s, doubling up to 30-60 s, jittered; reset after a minute up): the new child fails what
-the dead one was running, as any restarted compute node does, and the orchestrator retries it. If the
-first child fails to start, the node stops with the child's error, as the in-process compute would.
+started 5 minutes after its hello), the node logs it and starts another one after a backoff (1-2 s,
+doubling up to 30-60 s, jittered; reset after a minute up): the new child fails what the dead one was
+running, as any restarted compute node does, and the orchestrator retries it. If the first child fails
+to start (or is killed for hanging before it started), the node stops with the child's error, as the
+in-process compute would.
 """
 
 from __future__ import annotations
