@@ -42,6 +42,7 @@ def test_the_first_take_starts_the_thread_that_then_keeps_blanks_ready(tmp_path:
     assert all((taken / name).stat().st_size == 0 for name in ("stdout", "stderr", "exitCode"))
     # What tells a restarted node that the task ended: an empty one says nothing.
     assert written_exit_code(taken) is None
+    assert blanks.take(tmp_path / "results" / "e-3")  # half of the 3 gone (1 left): the thread is woken
     wait_ready(blanks, 3)  # topped up again
     assert len(list((tmp_path / "results-spare").iterdir())) == 3
 
