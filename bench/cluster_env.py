@@ -28,9 +28,8 @@ from pathlib import Path
 from types import TracebackType
 
 import httpx
-from hybrid_node import bacalhau_bin, children, free_port
+from hybrid_node import bacalhau_bin, children, free_port, process_cpu_seconds
 
-CLK_TCK = os.sysconf("SC_CLK_TCK")
 PAGE_BYTES = os.sysconf("SC_PAGE_SIZE")
 DEFAULT_ADDRESS_SPACE_BYTES = 8 * 1024**3  # per process; nats-server (Go) reserves a lot of address space
 # wasmtime reserves ~4 GiB of address space per running instance (guard regions, not memory used), so a
@@ -64,13 +63,10 @@ class ProcSample:
     @classmethod
     def of(cls, pid: int) -> ProcSample:
         """Read /proc/<pid>/stat (utime + stime) and statm (resident pages); raises OSError if it is gone."""
-        with open(f"/proc/{pid}/stat", "rb") as f:
-            fields = f.read().rsplit(b")", 1)[1].split()
+        user_s, kernel_s = process_cpu_seconds(pid)
         with open(f"/proc/{pid}/statm", "rb") as f:
             resident_pages = int(f.read().split()[1])
-        # After the ")" of comm: state is field 3 of stat(5), so utime (14) and stime (15) are at 11 and 12.
-        cpu_s = (int(fields[11]) + int(fields[12])) / CLK_TCK
-        return cls(at_s=time.monotonic(), cpu_s=cpu_s, rss_bytes=resident_pages * PAGE_BYTES)
+        return cls(at_s=time.monotonic(), cpu_s=user_s + kernel_s, rss_bytes=resident_pages * PAGE_BYTES)
 
     def cpu_percent_since(self, earlier: ProcSample) -> float:
         """CPU used between two samples, in % of one core."""

@@ -99,19 +99,27 @@ def rss_mib(pid: int) -> float:
     return sum(_own_rss_mib(p) for p in (pid, *_compute_children(pid)))
 
 
+_CLK_TCK = os.sysconf("SC_CLK_TCK")
+
+
+def process_cpu_seconds(pid: int) -> tuple[float, float]:
+    """(user, kernel) CPU seconds one process has used so far, from /proc/<pid>/stat; OSError once it is gone."""
+    with open(f"/proc/{pid}/stat", "rb") as f:
+        fields = f.read().rsplit(b")", 1)[1].split()
+    # After the ")" of comm: state is field 3 of stat(5), so utime (14) and stime (15) are at 11 and 12.
+    return int(fields[11]) / _CLK_TCK, int(fields[12]) / _CLK_TCK
+
+
 def cpu_seconds(pid: int) -> tuple[float, float]:
     """CPU time the node whose serve process is `pid` has used so far: (user, kernel) seconds, its own plus
     its compute child's (Compute.SeparateProcess), as rss_mib counts them; not its nats-server's."""
     user = kernel = 0.0
-    tick = os.sysconf("SC_CLK_TCK")
     for p in (pid, *_compute_children(pid)):
         try:
-            with open(f"/proc/{p}/stat", "rb") as f:
-                fields = f.read().rsplit(b")", 1)[1].split()
+            own_user, own_kernel = process_cpu_seconds(p)
         except OSError:  # it ended
             continue
-        user += int(fields[11]) / tick  # utime and stime: fields 14 and 15 of stat(5)
-        kernel += int(fields[12]) / tick
+        user, kernel = user + own_user, kernel + own_kernel
     return user, kernel
 
 

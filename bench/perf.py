@@ -278,8 +278,9 @@ def load_rows(n: int, r: load.LoadResult, base: Baselines, at_target: bool, who:
         rows.append(Row(f"{n} conns: completions after wrk ended ({r.drained} jobs)", r.drained_per_s, "/s",
                         "cached wasmtime runs", 1000.0 / cached_ms if cached_ms else 0.0))
     partial = "" if r.all_terminal else " (wait timed out: a lower bound)"
-    rows += [Row(f"{n} conns: node CPU per job, user{partial}", r.cpu_ms_per_job()[0], "ms"),
-             Row(f"{n} conns: node CPU per job, kernel{partial}", r.cpu_ms_per_job()[1], "ms")]
+    user_ms, kernel_ms = r.cpu_ms_per_job()
+    rows += [Row(f"{n} conns: node CPU per job, user{partial}", user_ms, "ms"),
+             Row(f"{n} conns: node CPU per job, kernel{partial}", kernel_ms, "ms")]
     for row in rows:
         row.figure = who + row.figure
     return rows

@@ -356,11 +356,7 @@ class ComputeProcess:
                 await self.started.wait()
             return True
         except TimeoutError:
-            if not self._stopping and proc.poll() is None:
-                log.error("the compute process %d has not started within %gs of its hello: killing it",
-                          proc.pid, self._start_deadline_s)
-                with contextlib.suppress(ProcessLookupError):
-                    proc.kill()
+            self._kill_hung(proc, f"has not started within {self._start_deadline_s:g}s of its hello")
             return False
 
     async def _ask_until_silent(self, proc: subprocess.Popen[bytes]) -> None:
@@ -373,12 +369,18 @@ class ComputeProcess:
                 misses = 0
                 continue
             misses += 1
-            if misses >= self._watch_misses and not self._stopping and proc.poll() is None:
-                log.error("the compute process %d has not answered %d questions in a row (%gs apart): killing it"
-                          " to start another", proc.pid, misses, self._watch_interval_s)
-                with contextlib.suppress(ProcessLookupError):
-                    proc.kill()
+            if misses >= self._watch_misses:
+                self._kill_hung(proc, f"has not answered {misses} questions in a row "
+                                      f"({self._watch_interval_s:g}s apart)")
                 return
+
+    def _kill_hung(self, proc: subprocess.Popen[bytes], why: str) -> None:
+        """SIGKILL `proc`, which `why`; the supervisor then treats it as any child that died. Not during a stop."""
+        if self._stopping or proc.poll() is not None:
+            return
+        log.error("the compute process %d %s: killing it", proc.pid, why)
+        with contextlib.suppress(ProcessLookupError):
+            proc.kill()
 
     def _give_up_or_wait_error(self, error: BacalhauError) -> None:
         if not self._ever_started:
